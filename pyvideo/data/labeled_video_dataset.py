@@ -207,6 +207,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
     def _clips_of_video(self, video_index: int, failures: ConsecutiveFailureCounter) -> Iterator[dict]:
         path, info = self._labeled_videos[video_index]
         info = label_info(info)
+        self._ensure_video_path_handler()  # outside the try: a missing decoder is not bad data
         try:
             video = self._open_video(path)
         except Exception as error:  # any reader error: skip the video, never kill the worker
@@ -249,9 +250,11 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         self._failures.record(video_index, str(path), reason)
         failures.failure(f"{path}: {reason}")
 
-    def _open_video(self, path: Any):
+    def _ensure_video_path_handler(self) -> None:
         if self.video_path_handler is None:
             self.video_path_handler = default_video_path_handler()
+
+    def _open_video(self, path: Any):
         return self.video_path_handler.video_from_path(
             path, decode_audio=self._decode_audio, decode_video=self._decode_video, decoder=self._decoder
         )
