@@ -12,11 +12,6 @@ import torch
 
 from pyvideo.transforms import _image_ops
 
-try:  # optional: only the "opencv" backend of short_side_scale needs it
-    import cv2
-except ImportError:
-    cv2 = None
-
 _SHORT_SIDE_BACKENDS = ("pytorch", "opencv")
 
 
@@ -73,9 +68,11 @@ def _short_side_target(height: int, width: int, size: int) -> Tuple[int, int]:
 
 def _interpolate_opencv(x: torch.Tensor, size: Tuple[int, int], interpolation: str) -> torch.Tensor:
     """Resizes ``[..., H, W]`` with OpenCV on the CPU (upstream maps "bilinear" to cv2.INTER_AREA)."""
-    if cv2 is None:
+    try:  # optional dependency, imported only when this backend is asked for
+        import cv2
+    except ImportError as error:
         raise ImportError("short_side_scale(backend='opencv') needs OpenCV (pip install opencv-python-headless); "
-                          "pyvideo's default backend='pytorch' needs nothing extra")
+                          "the default backend='pytorch' needs nothing extra") from error
     if x.device.type != "cpu":
         raise ValueError("the 'opencv' backend works on CPU tensors only; use backend='pytorch' on GPU")
     flags = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR,

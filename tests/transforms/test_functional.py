@@ -1,5 +1,6 @@
 """pyvideo.transforms.functional against hand-computed expectations."""
 import math
+import sys
 
 import pytest
 import torch
@@ -88,9 +89,16 @@ def test_short_side_scale_rejects_bad_input():
 
 
 def test_short_side_scale_opencv_backend_without_cv2(monkeypatch):
-    monkeypatch.setattr(VF, "cv2", None)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # makes "import cv2" fail
     with pytest.raises(ImportError, match="OpenCV"):
         VF.short_side_scale(torch.zeros(3, 2, 4, 4), 2, backend="opencv")
+
+
+def test_short_side_scale_opencv_backend_with_cv2():
+    pytest.importorskip("cv2")
+    x = torch.rand(3, 2, 4, 8)
+    out = VF.short_side_scale(x, 2, interpolation="nearest", backend="opencv")
+    assert out.shape == (3, 2, 2, 4)
 
 
 # ---- spatial crops --------------------------------------------------------------------------------------------
