@@ -250,6 +250,8 @@ def test_vit_weight_init_and_without_patch_embed():
 def test_builder_rejects_bad_configuration():
     with pytest.raises(ValueError, match="use_2d_patch"):
         _small_mvit(use_2d_patch=True)
+    with pytest.raises(ValueError, match="block_index"):
+        _small_mvit(depth=3)
     with pytest.raises(ValueError, match="pool_kv_stride_size"):
         _small_mvit(pool_kv_stride_size=[[0, 1, 2, 2]])
     with pytest.raises(NotImplementedError, match="norm"):
@@ -301,7 +303,7 @@ def test_fuse_bn_requires_eval_mode():
 
 def test_torch_export_matches_eager():
     torch.manual_seed(0)
-    model = _small_mvit(depth=3).eval()
+    model = _small_mvit().eval()
     x = torch.randn(1, 3, 4, 32, 32)
     exported = torch.export.export(model, (x,))
     with torch.no_grad():
