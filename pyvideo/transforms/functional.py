@@ -44,8 +44,9 @@ def uniform_temporal_subsample(x: torch.Tensor, num_samples: int, temporal_dim: 
     t = x.shape[temporal_dim]
     if t == 0:
         raise ValueError("cannot subsample a video with no frames")
-    indices = torch.linspace(0, t - 1, num_samples, device=x.device).clamp(0, t - 1).long()
-    return torch.index_select(x, temporal_dim, indices)
+    # computed on the CPU so every device picks exactly the frames upstream picks (float32 linspace, truncated)
+    indices = torch.linspace(0, t - 1, num_samples).clamp(0, t - 1).long()
+    return torch.index_select(x, temporal_dim, indices.to(x.device))
 
 
 def uniform_temporal_subsample_repeated(frames: torch.Tensor, frame_ratios: Sequence[int],
