@@ -75,6 +75,8 @@ def test_batched_input():
     out = transform(batch)
     assert out.shape == (2, 3, 8, 24, 24)
     assert torch.allclose(out[1], transform(batch[1]), atol=1e-6)
+    for aug_type in ("randaug", "augmix"):  # the T,C,H,W augmentations see [B, T, C, H, W] after Permute
+        assert create_video_transform("train", aug_type=aug_type, **_SMALL)(batch).shape == (2, 3, 8, 24, 24)
 
 
 def test_float_input_without_conversion():
