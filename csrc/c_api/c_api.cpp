@@ -1,0 +1,93 @@
+// The C ABI: converts C++ exceptions into status codes and a per-thread error message.
+#include "pyvideo.h"
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+#include "../../kernels/cpu/dispatch.h"
+#include "../core/build_info.h"
+#include "../core/ops.h"
+
+namespace {
+
+thread_local std::string last_error;
+
+template <class F>
+pyvideo_status guarded(F&& body) {
+  try {
+    body();
+    last_error.clear();
+    return PYVIDEO_OK;
+  } catch (const std::invalid_argument& e) {
+    last_error = e.what();
+    return PYVIDEO_ERROR_INVALID_ARGUMENT;
+  } catch (const std::exception& e) {
+    last_error = e.what();
+    return PYVIDEO_ERROR_RUNTIME;
+  } catch (...) {
+    last_error = "unknown error";
+    return PYVIDEO_ERROR_RUNTIME;
+  }
+}
+
+pyvideo::kernels::DwConv3dShape to_shape(const pyvideo_dwconv3d_shape* s) {
+  if (!s) throw std::invalid_argument("shape must not be NULL");
+  pyvideo::kernels::DwConv3dShape out;
+  out.batch = s->batch;
+  out.channels = s->channels;
+  out.in_t = s->in_t;
+  out.in_h = s->in_h;
+  out.in_w = s->in_w;
+  out.kernel_t = s->kernel_t;
+  out.kernel_h = s->kernel_h;
+  out.kernel_w = s->kernel_w;
+  out.stride_t = s->stride_t;
+  out.stride_h = s->stride_h;
+  out.stride_w = s->stride_w;
+  out.pad_t = s->pad_t;
+  out.pad_h = s->pad_h;
+  out.pad_w = s->pad_w;
+  out.validate();
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* pyvideo_version(void) { return pyvideo::version(); }
+
+const char* pyvideo_last_error(void) { return last_error.c_str(); }
+
+pyvideo_status pyvideo_get_isa(const char** name) {
+  return guarded([&] {
+    if (!name) throw std::invalid_argument("name must not be NULL");
+    *name = pyvideo::kernels::isa_name(pyvideo::kernels::kernel_table().isa);
+  });
+}
+
+pyvideo_status pyvideo_set_isa(const char* name) {
+  return guarded([&] {
+    if (!name) throw std::invalid_argument("name must not be NULL");
+    pyvideo::kernels::select_isa(pyvideo::kernels::parse_isa(name));
+  });
+}
+
+pyvideo_status pyvideo_dwconv3d_output_size(const pyvideo_dwconv3d_shape* shape, int64_t* out_t, int64_t* out_h,
+                                            int64_t* out_w) {
+  return guarded([&] {
+    const auto s = to_shape(shape);
+    if (!out_t || !out_h || !out_w) throw std::invalid_argument("output size pointers must not be NULL");
+    *out_t = s.out_t();
+    *out_h = s.out_h();
+    *out_w = s.out_w();
+  });
+}
+
+pyvideo_status pyvideo_dwconv3d_f32(const pyvideo_dwconv3d_shape* shape, const float* input, const float* weight,
+                                    const float* bias, float* output, int num_threads) {
+  return guarded([&] { pyvideo::dwconv3d_f32(to_shape(shape), input, weight, bias, output, num_threads); });
+}
+
+}  // extern "C"

@@ -1,0 +1,47 @@
+/* pyvideo C API: the plain C ABI of libvideo.so, for applications that link the library without Python or torch.
+ *
+ * Conventions: every function that can fail returns a pyvideo_status; on failure, pyvideo_last_error() returns a
+ * message for the calling thread (valid until that thread's next call). No C++ exception crosses this boundary.
+ * Buffers are owned by the caller; the library never keeps a pointer after a call returns. */
+#ifndef PYVIDEO_H
+#define PYVIDEO_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  PYVIDEO_OK = 0,
+  PYVIDEO_ERROR_INVALID_ARGUMENT = 1,
+  PYVIDEO_ERROR_RUNTIME = 2,
+} pyvideo_status;
+
+const char* pyvideo_version(void);
+const char* pyvideo_last_error(void);
+
+/* Kernel ISA level in use ("scalar", "avx2", "avx512", "neon"), and a way to force one. */
+pyvideo_status pyvideo_get_isa(const char** name);
+pyvideo_status pyvideo_set_isa(const char* name);
+
+/* Depthwise 3-D convolution, fp32, channels-last: input [N,T,H,W,C], weight [kt,kh,kw,C], bias [C] or NULL,
+ * output [N,To,Ho,Wo,C]. Zero padding, dilation 1. num_threads <= 0 means one thread. */
+typedef struct {
+  int64_t batch, channels;
+  int64_t in_t, in_h, in_w;
+  int64_t kernel_t, kernel_h, kernel_w;
+  int64_t stride_t, stride_h, stride_w;
+  int64_t pad_t, pad_h, pad_w;
+} pyvideo_dwconv3d_shape;
+
+pyvideo_status pyvideo_dwconv3d_output_size(const pyvideo_dwconv3d_shape* shape, int64_t* out_t, int64_t* out_h,
+                                            int64_t* out_w);
+pyvideo_status pyvideo_dwconv3d_f32(const pyvideo_dwconv3d_shape* shape, const float* input, const float* weight,
+                                    const float* bias, float* output, int num_threads);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PYVIDEO_H */

@@ -1,0 +1,119 @@
+#include "dispatch.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+#include "cpu_features.h"
+
+namespace pyvideo::kernels {
+namespace {
+
+bool cpu_supports(Isa isa) {
+  const CpuFeatures& f = cpu_features();
+  switch (isa) {
+    case Isa::scalar: return true;
+    case Isa::avx2: return f.avx2 && f.fma;
+    case Isa::avx512: return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma;
+    case Isa::neon: return f.neon;
+  }
+  return false;
+}
+
+KernelTable make_table(Isa isa) {
+  KernelTable t;
+  t.isa = isa;
+  t.dwconv3d_f32 = dwconv3d_f32_scalar;
+  switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::avx2: t.dwconv3d_f32 = dwconv3d_f32_avx2; break;
+    case Isa::avx512: t.dwconv3d_f32 = dwconv3d_f32_avx512; break;
+#endif
+#if defined(__aarch64__)
+    case Isa::neon: t.dwconv3d_f32 = dwconv3d_f32_neon; break;
+#endif
+    default: break;
+  }
+  return t;
+}
+
+std::mutex table_mutex;
+KernelTable active;
+bool filled = false;
+std::string fill_error;
+
+void check_selectable(Isa isa) {
+  const auto compiled = compiled_isas();
+  if (std::find(compiled.begin(), compiled.end(), isa) == compiled.end())
+    throw std::invalid_argument(std::string("ISA level '") + isa_name(isa) + "' is not compiled into this build");
+  if (!cpu_supports(isa))
+    throw std::invalid_argument(std::string("this CPU does not support ISA level '") + isa_name(isa) +
+                                "' (detected features: " + cpu_features().to_string() + ")");
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    case Isa::neon: return "neon";
+  }
+  return "unknown";
+}
+
+Isa parse_isa(const std::string& name) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
+    if (name == isa_name(isa)) return isa;
+  throw std::invalid_argument("unknown ISA level '" + name + "' (expected one of: scalar, avx2, avx512, neon)");
+}
+
+std::vector<Isa> compiled_isas() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return {Isa::scalar, Isa::avx2, Isa::avx512};
+#elif defined(__aarch64__)
+  return {Isa::scalar, Isa::neon};
+#else
+  return {Isa::scalar};
+#endif
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : compiled_isas())
+    if (cpu_supports(isa)) out.push_back(isa);
+  return out;
+}
+
+Isa best_isa() { return supported_isas().back(); }
+
+const KernelTable& kernel_table() {
+  std::lock_guard<std::mutex> lock(table_mutex);
+  if (!filled) {
+    const char* env = std::getenv("PYVIDEO_ISA");
+    try {
+      Isa isa = best_isa();
+      if (env && *env) {
+        isa = parse_isa(env);
+        check_selectable(isa);
+      }
+      active = make_table(isa);
+      filled = true;
+    } catch (const std::invalid_argument& e) {
+      fill_error = std::string("PYVIDEO_ISA: ") + e.what();
+    }
+  }
+  if (!filled) throw std::invalid_argument(fill_error);
+  return active;
+}
+
+void select_isa(Isa isa) {
+  check_selectable(isa);
+  std::lock_guard<std::mutex> lock(table_mutex);
+  active = make_table(isa);
+  filled = true;
+}
+
+}  // namespace pyvideo::kernels

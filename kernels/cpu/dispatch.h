@@ -1,0 +1,36 @@
+// The kernel dispatch table: one function pointer per kernel, filled once from the CPU's features.
+//
+// Levels are ordered within an architecture: scalar < avx2 < avx512 on x86-64, scalar < neon on ARM64.
+// Finer features (VNNI, dotprod, i8mm) are read from cpu_features() by the kernels that use them.
+// The table is filled on first use from the environment variable PYVIDEO_ISA (scalar|avx2|avx512|neon, or unset
+// for the best level this CPU supports). select_isa() refills it; it exists for tests and benchmarks.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "dwconv3d/dwconv3d.h"
+
+namespace pyvideo::kernels {
+
+enum class Isa { scalar, avx2, avx512, neon };
+
+const char* isa_name(Isa isa);
+Isa parse_isa(const std::string& name);  // throws std::invalid_argument naming the valid choices
+
+std::vector<Isa> compiled_isas();   // levels built into this library, for this architecture
+std::vector<Isa> supported_isas();  // compiled levels the running CPU can execute
+Isa best_isa();                     // the highest supported level
+
+struct KernelTable {
+  Isa isa = Isa::scalar;
+  DwConv3dF32Fn dwconv3d_f32 = nullptr;
+};
+
+// The active table. The first call fills it from PYVIDEO_ISA; an invalid or unsupported value throws
+// std::invalid_argument (and every later call throws the same error until select_isa() succeeds).
+const KernelTable& kernel_table();
+
+// Refill the table for `isa`; throws std::invalid_argument if that level is not compiled in or the CPU lacks it.
+void select_isa(Isa isa);
+
+}  // namespace pyvideo::kernels

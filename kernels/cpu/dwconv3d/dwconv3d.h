@@ -1,0 +1,42 @@
+// Depthwise 3-D convolution, fp32, channels-last (NDHWC).
+//
+//   input  [N, T,  H,  W,  C]
+//   weight [kt, kh, kw, C]            (PyTorch's [C, 1, kt, kh, kw] transposed so channels are contiguous)
+//   bias   [C] or nullptr
+//   output [N, To, Ho, Wo, C]         To = (T + 2*pad_t - kt) / stride_t + 1, likewise H and W
+//
+// Zero padding, dilation 1, any kernel size and stride. A "row" is one (n, ot, oh) output line of Wo*C
+// values; each variant computes rows [row_begin, row_end) so the caller can split rows across threads.
+#pragma once
+#include <cstdint>
+
+namespace pyvideo::kernels {
+
+struct DwConv3dShape {
+  int64_t batch = 0, channels = 0;
+  int64_t in_t = 0, in_h = 0, in_w = 0;
+  int64_t kernel_t = 1, kernel_h = 1, kernel_w = 1;
+  int64_t stride_t = 1, stride_h = 1, stride_w = 1;
+  int64_t pad_t = 0, pad_h = 0, pad_w = 0;
+
+  int64_t out_t() const { return (in_t + 2 * pad_t - kernel_t) / stride_t + 1; }
+  int64_t out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
+  int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
+  int64_t rows() const { return batch * out_t() * out_h(); }
+  // Throws std::invalid_argument describing the first inconsistency.
+  void validate() const;
+};
+
+using DwConv3dF32Fn = void (*)(const DwConv3dShape& s, const float* input, const float* weight, const float* bias,
+                               float* output, int64_t row_begin, int64_t row_end);
+
+void dwconv3d_f32_scalar(const DwConv3dShape&, const float*, const float*, const float*, float*, int64_t, int64_t);
+#if defined(__x86_64__) || defined(_M_X64)
+void dwconv3d_f32_avx2(const DwConv3dShape&, const float*, const float*, const float*, float*, int64_t, int64_t);
+void dwconv3d_f32_avx512(const DwConv3dShape&, const float*, const float*, const float*, float*, int64_t, int64_t);
+#endif
+#if defined(__aarch64__)
+void dwconv3d_f32_neon(const DwConv3dShape&, const float*, const float*, const float*, float*, int64_t, int64_t);
+#endif
+
+}  // namespace pyvideo::kernels

@@ -1,0 +1,12 @@
+// neon variant of the depthwise conv3d: the shared loop nest instantiated with NeonF32 vectors.
+#include "../simd.h"
+#include "dwconv3d_simd.h"
+
+namespace pyvideo::kernels {
+
+void dwconv3d_f32_neon(const DwConv3dShape& s, const float* input, const float* weight, const float* bias,
+                       float* output, int64_t row_begin, int64_t row_end) {
+  detail::dwconv3d_f32_simd<simd::NeonF32>(s, input, weight, bias, output, row_begin, row_end);
+}
+
+}  // namespace pyvideo::kernels

@@ -1,0 +1,48 @@
+// Reference implementation: the direct definition, one output value at a time. Every SIMD variant is tested against it.
+#include <stdexcept>
+#include <string>
+
+#include "dwconv3d.h"
+
+namespace pyvideo::kernels {
+
+void DwConv3dShape::validate() const {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("dwconv3d: " + what); };
+  if (batch < 0 || channels <= 0 || in_t <= 0 || in_h <= 0 || in_w <= 0) fail("input sizes must be positive");
+  if (kernel_t <= 0 || kernel_h <= 0 || kernel_w <= 0) fail("kernel sizes must be positive");
+  if (stride_t <= 0 || stride_h <= 0 || stride_w <= 0) fail("strides must be positive");
+  if (pad_t < 0 || pad_h < 0 || pad_w < 0) fail("padding must be non-negative");
+  if (in_t + 2 * pad_t < kernel_t || in_h + 2 * pad_h < kernel_h || in_w + 2 * pad_w < kernel_w)
+    fail("kernel is larger than the padded input");
+}
+
+void dwconv3d_f32_scalar(const DwConv3dShape& s, const float* input, const float* weight, const float* bias,
+                         float* output, int64_t row_begin, int64_t row_end) {
+  const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      for (int64_t c = 0; c < C; ++c) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
+          const int64_t it = ot * s.stride_t - s.pad_t + kt;
+          if (it < 0 || it >= s.in_t) continue;
+          for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
+            const int64_t ih = oh * s.stride_h - s.pad_h + kh;
+            if (ih < 0 || ih >= s.in_h) continue;
+            for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
+              const int64_t iw = ow * s.stride_w - s.pad_w + kw;
+              if (iw < 0 || iw >= s.in_w) continue;
+              const float x = input[(((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * C + c];
+              const float w = weight[((kt * s.kernel_h + kh) * s.kernel_w + kw) * C + c];
+              acc += x * w;
+            }
+          }
+        }
+        output[(row * Wo + ow) * C + c] = acc;
+      }
+    }
+  }
+}
+
+}  // namespace pyvideo::kernels

@@ -1,0 +1,67 @@
+// Thin fp32 vector wrappers so one kernel template serves every ISA. Each wrapper is only visible in translation
+// units compiled for its ISA (the build gives *_avx2.cpp, *_avx512.cpp and *_neon.cpp their target flags).
+//   width           lanes per register
+//   load/store      full registers;  load_n/store_n: the first n lanes (n < width), the rest read as zero / untouched
+//   fmadd(a, b, c)  a * b + c
+#pragma once
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+namespace pyvideo::kernels::simd {
+struct Avx512F32 {
+  using reg = __m512;
+  static constexpr int width = 16;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
+  static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+  static reg load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  static void store_n(float* p, reg v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+};
+}  // namespace pyvideo::kernels::simd
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+namespace pyvideo::kernels::simd {
+struct Avx2F32 {
+  using reg = __m256;
+  static constexpr int width = 8;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
+  static __m256i mask(int n) {
+    // lane i is enabled when i < n
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static reg load_n(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
+  static void store_n(float* p, reg v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+};
+}  // namespace pyvideo::kernels::simd
+#endif
+
+#if defined(__ARM_NEON)
+#include <arm_neon.h>
+namespace pyvideo::kernels::simd {
+struct NeonF32 {
+  using reg = float32x4_t;
+  static constexpr int width = 4;
+  static reg zero() { return vdupq_n_f32(0.0f); }
+  static reg load(const float* p) { return vld1q_f32(p); }
+  static void store(float* p, reg v) { vst1q_f32(p, v); }
+  static reg load_n(const float* p, int n) {
+    float tmp[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n; ++i) tmp[i] = p[i];
+    return vld1q_f32(tmp);
+  }
+  static void store_n(float* p, reg v, int n) {
+    float tmp[4];
+    vst1q_f32(tmp, v);
+    for (int i = 0; i < n; ++i) p[i] = tmp[i];
+  }
+  static reg fmadd(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
+};
+}  // namespace pyvideo::kernels::simd
+#endif

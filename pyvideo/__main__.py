@@ -1,0 +1,3 @@
+from pyvideo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The bridge to pyvideo's native layer (``pyvideo._C`` over ``libvideo.so``).
+
+Tensors cross the boundary through DLPack without copies: native functions read and write the very storage of
+the tensors passed in (they must be C-contiguous CPU tensors of the dtype the function names; anything else is a
+``ValueError``). Native results come back as DLPack capsules that :func:`from_dlpack` adopts without copying.
+"""
+import contextlib
+import os
+
+import torch
+
+try:
+    from pyvideo import _C
+except ImportError as error:  # pragma: no cover - exercised only on a broken install
+    _C = None
+    _IMPORT_ERROR = error
+else:
+    _IMPORT_ERROR = None
+
+
+def native():
+    """The ``pyvideo._C`` module, or an ImportError that says how to build it."""
+    if _C is None:
+        raise ImportError(
+            "pyvideo's native extension pyvideo._C is not available "
+            f"({_IMPORT_ERROR}); build it with `make build` or install with `pip install .`"
+        ) from _IMPORT_ERROR
+    return _C
+
+
+def from_dlpack(capsule) -> torch.Tensor:
+    """Adopt a DLPack capsule produced by the native layer as a torch tensor (zero copy)."""
+    return torch.utils.dlpack.from_dlpack(capsule)
+
+
+def num_threads() -> int:
+    """Threads native kernels use: torch's intra-op setting, so ``torch.set_num_threads`` governs both."""
+    return max(1, torch.get_num_threads())
+
+
+@contextlib.contextmanager
+def using_isa(name: str):
+    """Temporarily force a kernel ISA level ("scalar", "avx2", "avx512", "neon"); for tests and benchmarks."""
+    lib = native()
+    previous = lib.get_isa()
+    lib.set_isa(name)
+    try:
+        yield
+    finally:
+        lib.set_isa(previous)
+
+
+def build_info() -> dict:
+    """The native build's description as a dict (version, compiler, ISA levels, FFmpeg, ...)."""
+    lines = native().build_info().strip().splitlines()
+    info = dict(line.split("=", 1) for line in lines)
+    info["isa_active"] = native().get_isa()
+    info["PYVIDEO_ISA"] = os.environ.get("PYVIDEO_ISA", "")
+    return info

@@ -1,0 +1,1 @@
+"""Benchmark routines shared by the ``bench/`` scripts and the ``pyvideo`` CLI."""

@@ -1,0 +1,122 @@
+// Every compiled depthwise-conv3d variant the CPU supports equals the scalar reference over many shapes:
+// odd sizes, channel counts that leave vector tails, every stride/padding mix, 3x3x3, 5x1x1 and 1xkxk kernels.
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/dwconv3d/dwconv3d.h"
+
+using namespace pyvideo::kernels;
+
+namespace {
+
+std::vector<float> random_vector(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+DwConv3dF32Fn variant(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::avx2: return dwconv3d_f32_avx2;
+    case Isa::avx512: return dwconv3d_f32_avx512;
+#endif
+#if defined(__aarch64__)
+    case Isa::neon: return dwconv3d_f32_neon;
+#endif
+    default: return dwconv3d_f32_scalar;
+  }
+}
+
+void compare(const DwConv3dShape& s, bool with_bias, std::mt19937& rng) {
+  const size_t in_n = size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels);
+  const size_t out_n = size_t(s.rows() * s.out_w() * s.channels);
+  const auto x = random_vector(in_n, rng);
+  const auto w = random_vector(size_t(s.kernel_t * s.kernel_h * s.kernel_w * s.channels), rng);
+  const auto b = random_vector(size_t(s.channels), rng);
+  const float* bias = with_bias ? b.data() : nullptr;
+  std::vector<float> ref(out_n, -7.0f);
+  dwconv3d_f32_scalar(s, x.data(), w.data(), bias, ref.data(), 0, s.rows());
+  for (Isa isa : supported_isas()) {
+    if (isa == Isa::scalar) continue;
+    std::vector<float> got(out_n + 16, 12345.0f);  // guard values catch writes past the end
+    // split rows in two ranges, as threads would
+    const int64_t mid = s.rows() / 2;
+    variant(isa)(s, x.data(), w.data(), bias, got.data(), 0, mid);
+    variant(isa)(s, x.data(), w.data(), bias, got.data(), mid, s.rows());
+    double max_err = 0;
+    for (size_t i = 0; i < out_n; ++i) max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])));
+    bool guard_ok = true;
+    for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 12345.0f;
+    CHECK(guard_ok);
+    CHECK_NEAR(max_err, 0.0, 1e-4);
+    if (max_err > 1e-4)
+      std::fprintf(stderr, "  isa=%s C=%ld T=%ld H=%ld W=%ld k=%ldx%ldx%ld s=%ldx%ldx%ld p=%ldx%ldx%ld\n", isa_name(isa),
+                   long(s.channels), long(s.in_t), long(s.in_h), long(s.in_w), long(s.kernel_t), long(s.kernel_h),
+                   long(s.kernel_w), long(s.stride_t), long(s.stride_h), long(s.stride_w), long(s.pad_t),
+                   long(s.pad_h), long(s.pad_w));
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(1234);
+  std::printf("supported ISA levels:");
+  for (Isa isa : supported_isas()) std::printf(" %s", isa_name(isa));
+  std::printf("\n");
+
+  // A hand-checkable case: all-ones 1x1x3x3x1 input, all-ones 3x3x3 kernel, padding 1: the centre output sums
+  // the 9 in-plane taps (T=1 so only kt=1 lands), a corner sums 4.
+  {
+    DwConv3dShape s;
+    s.batch = 1; s.channels = 1; s.in_t = 1; s.in_h = 3; s.in_w = 3;
+    s.kernel_t = s.kernel_h = s.kernel_w = 3;
+    s.pad_t = s.pad_h = s.pad_w = 1;
+    std::vector<float> x(9, 1.0f), w(27, 1.0f), y(9, 0.0f);
+    dwconv3d_f32_scalar(s, x.data(), w.data(), nullptr, y.data(), 0, s.rows());
+    CHECK_NEAR(y[4], 9.0, 0);
+    CHECK_NEAR(y[0], 4.0, 0);
+    CHECK_NEAR(y[1], 6.0, 0);
+  }
+
+  const int kernels[][3] = {{3, 3, 3}, {5, 1, 1}, {1, 3, 3}, {3, 1, 1}, {1, 5, 5}, {2, 2, 2}, {1, 1, 1}};
+  const int channels[] = {1, 3, 8, 16, 17, 24, 54};
+  const int sizes[][3] = {{1, 1, 1}, {4, 7, 9}, {3, 5, 13}, {2, 11, 6}};
+  int cases = 0;
+  for (auto& k : kernels)
+    for (int c : channels)
+      for (auto& sz : sizes)
+        for (int stride_mix = 0; stride_mix < 3; ++stride_mix) {
+          DwConv3dShape s;
+          s.batch = 1 + (cases % 2);
+          s.channels = c;
+          s.in_t = sz[0]; s.in_h = sz[1]; s.in_w = sz[2];
+          s.kernel_t = k[0]; s.kernel_h = k[1]; s.kernel_w = k[2];
+          s.stride_t = stride_mix == 2 ? 2 : 1;
+          s.stride_h = s.stride_w = stride_mix >= 1 ? 2 : 1;
+          s.pad_t = k[0] / 2; s.pad_h = k[1] / 2; s.pad_w = k[2] / 2;
+          if (cases % 3 == 0) s.pad_w = 0;  // asymmetric padding mixes
+          if (cases % 7 == 0) s.pad_h = s.kernel_h;  // padding as wide as the kernel: some rows see only padding
+          if (s.in_t + 2 * s.pad_t < s.kernel_t || s.in_h + 2 * s.pad_h < s.kernel_h || s.in_w + 2 * s.pad_w < s.kernel_w)
+            continue;
+          compare(s, cases % 4 != 0, rng);
+          ++cases;
+        }
+  std::printf("compared %d shapes\n", cases);
+  CHECK(cases > 300);
+
+  // Validation rejects impossible shapes.
+  DwConv3dShape bad;
+  bad.batch = 1; bad.channels = 4; bad.in_t = 2; bad.in_h = 2; bad.in_w = 2;
+  bad.kernel_t = bad.kernel_h = bad.kernel_w = 5;
+  CHECK_THROWS(bad.validate(), std::invalid_argument);
+  bad.kernel_t = bad.kernel_h = bad.kernel_w = 1;
+  bad.stride_h = 0;
+  CHECK_THROWS(bad.validate(), std::invalid_argument);
+  return check::finish("test_kernels_dwconv3d");
+}

@@ -1,0 +1,59 @@
+"""The native layer's packaging contract: libvideo.so links neither libtorch nor libpython; _C links libvideo."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pyvideo
+from pyvideo import _native
+
+PACKAGE_DIR = Path(pyvideo.__file__).resolve().parent
+
+
+def _needed(library: Path):
+    """DT_NEEDED entries of a shared object (readelf -d), i.e. what it links directly."""
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) not installed")
+    out = subprocess.run(["readelf", "-d", str(library)], check=True, capture_output=True, text=True).stdout
+    return [line.split("[", 1)[1].split("]", 1)[0] for line in out.splitlines() if "(NEEDED)" in line]
+
+
+def test_libvideo_links_no_torch_and_no_python():
+    libvideo = PACKAGE_DIR / "libvideo.so"
+    assert libvideo.exists()
+    needed = _needed(libvideo)
+    assert needed, "readelf found no dependencies at all"
+    forbidden = [n for n in needed if n.startswith(("libtorch", "libc10", "libpython"))]
+    assert forbidden == [], f"libvideo.so must stay free of torch/Python, links {forbidden}"
+    # and nothing it resolves at load time pulls them in either
+    ldd = subprocess.run(["ldd", str(libvideo)], capture_output=True, text=True).stdout
+    assert "libtorch" not in ldd and "libpython" not in ldd and "libc10" not in ldd
+
+
+def test_extension_links_libvideo():
+    ext = next(PACKAGE_DIR.glob("_C*.so"))
+    assert "libvideo.so" in _needed(ext)
+
+
+def test_build_info_reports_isa_and_ffmpeg():
+    info = _native.build_info()
+    assert info["version"] == pyvideo.__version__
+    assert "scalar" in info["isa_compiled"].split(",")
+    assert info["isa_active"] in info["isa_supported"].split(",")
+    assert info["ffmpeg"] != ""
+
+
+def test_cli_info_prints_build(capsys):
+    from pyvideo.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "ISA active" in out and "FFmpeg" in out and "CUDA" in out
+
+
+def test_python_m_pyvideo_runs():
+    result = subprocess.run([sys.executable, "-m", "pyvideo", "info"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"pyvideo {pyvideo.__version__}" in result.stdout

@@ -1,0 +1,48 @@
+"""Kernel dispatch: the best level by default, PYVIDEO_ISA forces one, bad values are clear errors."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pyvideo._native import native, using_isa
+
+SUPPORTED = native().supported_isas()
+
+
+def _isa_in_subprocess(value):
+    env = dict(os.environ, PYVIDEO_ISA=value)
+    code = "from pyvideo._native import native; print(native().get_isa())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_default_is_best_supported_level():
+    if os.environ.get("PYVIDEO_ISA"):
+        pytest.skip("PYVIDEO_ISA is set for this run")
+    assert native().get_isa() == SUPPORTED[-1]
+
+
+@pytest.mark.parametrize("level", SUPPORTED)
+def test_env_var_forces_level(level):
+    result = _isa_in_subprocess(level)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == level
+
+
+def test_env_var_with_unknown_level_is_a_clear_error():
+    result = _isa_in_subprocess("sse9")
+    assert result.returncode != 0
+    assert "PYVIDEO_ISA" in result.stderr and "sse9" in result.stderr
+
+
+def test_unsupported_level_is_refused():
+    other = "neon" if "avx2" in native().compiled_isas() else "avx2"
+    with pytest.raises(ValueError, match=other):
+        native().set_isa(other)
+
+
+def test_using_isa_restores_previous_level():
+    before = native().get_isa()
+    with using_isa("scalar"):
+        assert native().get_isa() == "scalar"
+    assert native().get_isa() == before
