@@ -14,9 +14,13 @@ def _clip(c=3, t=4, h=6, w=8):
 
 
 def test_public_names_import_like_upstream():
-    from pyvideo.transforms import (ApplyTransformToKey, Normalize, RandomShortSideScale, RemoveKey,  # noqa: F401
+    from pyvideo.transforms import (ApplyTransformToKey, Normalize, RandomShortSideScale, RemoveKey,
                                     ShortSideScale, UniformCropVideo, UniformTemporalSubsample,
                                     create_video_transform)
+    from pyvideo.transforms.transforms import Normalize as NormalizeFromModule
+    assert Normalize is NormalizeFromModule
+    assert all(callable(name) for name in (ApplyTransformToKey, RandomShortSideScale, RemoveKey, ShortSideScale,
+                                           UniformCropVideo, UniformTemporalSubsample, create_video_transform))
     assert set(T.__all__) <= set(dir(T))
     assert "torch" not in T.__all__ and "torchvision" not in T.__all__
 
