@@ -1,0 +1,94 @@
+"""Audio features, IMU windows and optical flow against hand-computed or independently computed values."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pyvideo.data.audio import (
+    LogMelSpectrogram,
+    audio_sample_range,
+    hz_to_mel,
+    log_mel_spectrogram,
+    mel_filterbank,
+    mel_to_hz,
+    spectrogram,
+)
+
+
+def test_mel_scale_round_trip_and_known_value():
+    assert hz_to_mel(torch.tensor(700.0)).item() == pytest.approx(2595 * math.log10(2))
+    hz = torch.tensor([0.0, 440.0, 8000.0], dtype=torch.float64)
+    assert torch.allclose(mel_to_hz(hz_to_mel(hz)), hz)
+
+
+def reference_filterbank(n_freqs, f_min, f_max, n_mels, rate):
+    """Per-bin loop over the triangle definition."""
+    mel = lambda f: 2595 * math.log10(1 + f / 700)  # noqa: E731
+    points = [700 * (10 ** ((mel(f_min) + i * (mel(f_max) - mel(f_min)) / (n_mels + 1)) / 2595) - 1) for i in range(n_mels + 2)]
+    bank = np.zeros((n_freqs, n_mels))
+    for b in range(n_freqs):
+        f = b * (rate / 2) / (n_freqs - 1)
+        for m in range(n_mels):
+            lo, c, hi = points[m], points[m + 1], points[m + 2]
+            if lo < f <= c:
+                bank[b, m] = (f - lo) / (c - lo)
+            elif c < f < hi:
+                bank[b, m] = (hi - f) / (hi - c)
+    return bank, points
+
+
+def test_mel_filterbank_matches_triangle_definition_and_partitions_unity():
+    bank = mel_filterbank(201, 0.0, 8000.0, 40, 16000)
+    expected, points = reference_filterbank(201, 0.0, 8000.0, 40, 16000)
+    assert bank.shape == (201, 40)
+    np.testing.assert_allclose(bank.numpy(), expected, atol=1e-6)
+    # between the first and last centre, adjacent triangles overlap so that each bin's weights sum to 1
+    freqs = np.arange(201) * 40.0
+    inside = (freqs >= points[1]) & (freqs <= points[40])
+    np.testing.assert_allclose(bank.sum(1).numpy()[inside], 1.0, atol=1e-5)
+    # each filter peaks at the FFT bin nearest its centre frequency
+    for m in (5, 20, 39):
+        assert abs(int(bank[:, m].argmax()) - points[m + 1] / 40.0) <= 1
+    with pytest.raises(ValueError, match="f_max"):
+        mel_filterbank(201, 0.0, 9000.0, 40, 16000)
+
+
+def tone(freq, rate=16000, seconds=0.5):
+    t = torch.arange(int(rate * seconds), dtype=torch.float64) / rate
+    return torch.sin(2 * math.pi * freq * t)
+
+
+def test_spectrogram_of_a_pure_tone_peaks_at_its_bin():
+    power = spectrogram(tone(1000.0), n_fft=400, hop_length=160)
+    assert power.shape == (1 + 8000 // 160, 201)  # [T, F]
+    # 16 kHz / 400 = 40 Hz per bin: 1000 Hz is bin 25
+    assert (power[2:-2].argmax(dim=-1) == 25).all()
+
+
+def test_spectrogram_equals_windowed_dft():
+    wave = torch.randn(2, 3, 1000, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    power = spectrogram(wave, n_fft=256, hop_length=100, center=False)
+    assert power.shape == (2, 3, 1 + (1000 - 256) // 100, 129)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(256) / 256)  # periodic Hann
+    frame = wave[1, 2, 300:556].numpy() * window
+    np.testing.assert_allclose(power[1, 2, 3].numpy(), np.abs(np.fft.rfft(frame)) ** 2, rtol=1e-9, atol=1e-9)
+
+
+def test_log_mel_of_a_tone_peaks_in_the_band_around_it():
+    features = log_mel_spectrogram(tone(1000.0).float(), 16000, n_fft=400, hop_length=160, n_mels=40)
+    assert features.shape == (51, 40)
+    bank = mel_filterbank(201, 0.0, 8000.0, 40, 16000)
+    assert (features[2:-2].argmax(-1) == bank[25].argmax()).all()  # the filter weighting bin 25 most
+    silence = log_mel_spectrogram(torch.zeros(2, 1600), 16000, n_mels=40)
+    assert silence.shape == (2, 9, 40) and torch.allclose(silence, torch.tensor(math.log(1e-6)))
+    module = LogMelSpectrogram(16000, n_mels=40, hop_length=160)
+    assert torch.equal(module(tone(1000.0).float()), features)
+
+
+def test_audio_sample_range_is_end_exclusive():
+    assert audio_sample_range(0, 1, 16000) == (0, 16000)
+    assert audio_sample_range(0.5, 1.25, 44100) == (22050, 55125)
+    assert audio_sample_range(1 / 3, 2 / 3, 3) == (1, 2)
+    with pytest.raises(ValueError):
+        audio_sample_range(2, 1, 16000)
