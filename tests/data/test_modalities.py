@@ -92,3 +92,58 @@ def test_audio_sample_range_is_end_exclusive():
     assert audio_sample_range(1 / 3, 2 / 3, 3) == (1, 2)
     with pytest.raises(ValueError):
         audio_sample_range(2, 1, 16000)
+
+
+# ---------------------------------------------------------------- IMU
+
+from pyvideo.data.imu import AddImuToClip, ImuData  # noqa: E402
+
+
+def write_imu_csv(path, rate=100, seconds=3):
+    lines = ["timestamp_ms,acc_x,acc_y,gyro_z"]
+    for i in range(rate * seconds):
+        t = i / rate
+        lines.append(f"{t * 1000:.3f},{t:.6f},{2 * t:.6f},{-i}")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_imu_windows_are_end_exclusive_and_aligned(tmp_path):
+    imu = ImuData.from_csv(write_imu_csv(tmp_path / "imu.csv"), timestamp_column="timestamp_ms", time_unit="ms")
+    assert imu.channel_names == ["acc_x", "acc_y", "gyro_z"] and imu.values.shape == (3, 300)
+    window = imu.get_window(1.0, 1.5)
+    # samples at 1.00, 1.01, ..., 1.49 s: 50 of them, the one at 1.50 excluded
+    assert window["imu"].shape == (3, 50)
+    assert window["imu_timestamps"][0].item() == pytest.approx(1.0)
+    assert window["imu"][2].tolist() == [-i for i in range(100, 150)]
+    selected = ImuData.from_csv(str(tmp_path / "imu.csv"), "timestamp_ms", channels=["gyro_z"], time_unit="ms")
+    assert selected.values.shape == (1, 300)
+
+
+def test_imu_resampling_interpolates_linearly():
+    imu = ImuData(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([[0.0, 10.0, 30.0]]), ["x"])
+    # times 0.5, 1.0, 1.5 -> 5, 10, 20; times past the end hold the last value
+    assert imu.resample(0.5, 2.0, 3).tolist() == [[5.0, 10.0, 20.0]]
+    assert imu.resample(1.5, 3.5, 4).tolist() == [[20.0, 30.0, 30.0, 30.0]]
+
+
+def test_add_imu_to_clip_uses_the_sample_clip_times(tmp_path):
+    imu = ImuData.from_csv(write_imu_csv(tmp_path / "imu.csv"), "timestamp_ms", time_unit="ms")
+    sample = {"video_name": "v.mp4", "clip_start_sec": 0.5, "clip_end_sec": 1.0}
+    out = AddImuToClip({"v.mp4": imu}, offset_sec=1.0)(dict(sample))
+    assert out["imu"].shape == (3, 50) and out["imu_timestamps"][0].item() == pytest.approx(1.5)
+    fixed = AddImuToClip({"v.mp4": imu}, num_samples=5)(dict(sample))["imu"]
+    # acc_x equals time: resampled at 0.5, 0.6, ..., 0.9 s
+    assert fixed[0].tolist() == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9], abs=1e-5)
+    with pytest.raises(KeyError, match="other.mp4"):
+        AddImuToClip({"v.mp4": imu})({**sample, "video_name": "other.mp4"})
+
+
+def test_imu_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="non-decreasing"):
+        ImuData(torch.tensor([1.0, 0.0]), torch.zeros(1, 2), ["x"])
+    (tmp_path / "bad.csv").write_text("t,x\n0,1\n1,oops\n")
+    with pytest.raises(ValueError, match="non-numeric"):
+        ImuData.from_csv(str(tmp_path / "bad.csv"), "t")
+    with pytest.raises(ValueError, match="no 'timestamp' column"):
+        ImuData.from_csv(str(tmp_path / "bad.csv"))
