@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "../epilogue.h"
 #include "dwconv3d.h"
 
 namespace pyvideo::kernels::detail {
@@ -28,11 +29,16 @@ struct DwRow {
 };
 
 template <class V, bool Full>
-void dwconv3d_channel_block(const DwConv3dShape& s, const DwRow& r, const float* weight, const float* bias,
-                            float* out_row, int64_t c0, DwLanes<V, Full> lanes) {
+void dwconv3d_channel_block(const DwConv3dShape& s, const DwRow& r, const float* weight, const Epilogue& ep,
+                            float* out_row, const float* residual_row, int64_t c0, DwLanes<V, Full> lanes) {
   using reg = typename V::reg;
   const int64_t C = s.channels, Wo = s.out_w(), KW = s.kernel_w, SW = s.stride_w;
-  const reg bias_v = bias ? lanes.load(bias + c0) : V::zero();
+  const reg bias_v = ep.bias ? lanes.load(ep.bias + c0) : V::zero();
+  // Residual add and activation on the way out; `offset` indexes the output row (and the residual row alike).
+  auto finish = [&](int64_t offset, reg acc) {
+    if (residual_row) acc = V::add(acc, lanes.load(residual_row + offset));
+    lanes.store(out_row + offset, detail::activate<V>(acc, ep.activation));
+  };
   // [ow_lo, ow_hi): output columns whose whole window is inside the input width.
   const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
   const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow*SW with iw0 + KW <= in_w
@@ -55,7 +61,7 @@ void dwconv3d_channel_block(const DwConv3dShape& s, const DwRow& r, const float*
         for (int64_t kw = kw_begin; kw < kw_end; ++kw)
           acc = V::fmadd(lanes.load(x + (iw0 + kw) * C), lanes.load(w + kw * C), acc);
       }
-    lanes.store(out_row + ow * C + c0, acc);
+    finish(ow * C + c0, acc);
   };
 
   for (int64_t ow = 0; ow < ow_lo; ++ow) one_checked(ow);
@@ -77,17 +83,17 @@ void dwconv3d_channel_block(const DwConv3dShape& s, const DwRow& r, const float*
           a3 = V::fmadd(lanes.load(xk + 3 * step), wv, a3);
         }
       }
-    float* o = out_row + ow * C + c0;
-    lanes.store(o, a0);
-    lanes.store(o + C, a1);
-    lanes.store(o + 2 * C, a2);
-    lanes.store(o + 3 * C, a3);
+    const int64_t o = ow * C + c0;
+    finish(o, a0);
+    finish(o + C, a1);
+    finish(o + 2 * C, a2);
+    finish(o + 3 * C, a3);
   }
   for (; ow < Wo; ++ow) one_checked(ow);
 }
 
 template <class V>
-void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const float* bias,
+void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                        float* output, int64_t row_begin, int64_t row_end) {
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   for (int64_t row = row_begin; row < row_end; ++row) {
@@ -102,11 +108,12 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
     r.kh_begin = std::max<int64_t>(0, -ih0);
     r.kh_end = std::min<int64_t>(s.kernel_h, s.in_h - ih0);
     float* out_row = output + row * Wo * C;
+    const float* residual_row = ep.residual ? ep.residual + row * Wo * C : nullptr;
     int64_t c0 = 0;
     for (; c0 + V::width <= C; c0 += V::width)
-      dwconv3d_channel_block<V, true>(s, r, weight, bias, out_row, c0, DwLanes<V, true>{V::width});
+      dwconv3d_channel_block<V, true>(s, r, weight, ep, out_row, residual_row, c0, DwLanes<V, true>{V::width});
     if (c0 < C)
-      dwconv3d_channel_block<V, false>(s, r, weight, bias, out_row, c0, DwLanes<V, false>{int(C - c0)});
+      dwconv3d_channel_block<V, false>(s, r, weight, ep, out_row, residual_row, c0, DwLanes<V, false>{int(C - c0)});
   }
 }
 
