@@ -1,6 +1,6 @@
 // Thin fp32 vector wrappers so one kernel template serves every ISA. Each wrapper is only visible in translation
 // units compiled for its ISA (the build gives *_avx2.cpp, *_avx512.cpp and *_neon.cpp their target flags).
-//   width           lanes per register
+//   width           lanes per register;  registers: architectural vector registers (sizes register blocking)
 //   load/store      full registers;  load_n/store_n: the first n lanes (n < width), the rest read as zero / untouched
 //   fmadd(a, b, c)  a * b + c
 //   set1, add, sub, mul, div, min, max      elementwise arithmetic
@@ -17,6 +17,7 @@ namespace pyvideo::kernels::simd {
 struct Avx512F32 {
   using reg = __m512;
   static constexpr int width = 16;
+  static constexpr int registers = 32;
   static reg zero() { return _mm512_setzero_ps(); }
   static reg load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
@@ -45,6 +46,7 @@ namespace pyvideo::kernels::simd {
 struct Avx2F32 {
   using reg = __m256;
   static constexpr int width = 8;
+  static constexpr int registers = 16;
   static reg zero() { return _mm256_setzero_ps(); }
   static reg load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
@@ -76,6 +78,7 @@ namespace pyvideo::kernels::simd {
 struct NeonF32 {
   using reg = float32x4_t;
   static constexpr int width = 4;
+  static constexpr int registers = 32;
   static reg zero() { return vdupq_n_f32(0.0f); }
   static reg load(const float* p) { return vld1q_f32(p); }
   static void store(float* p, reg v) { vst1q_f32(p, v); }

@@ -46,6 +46,7 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         video_durations: durations in seconds per video; when None each video is opened once to read it.
         seed: makes random clip windows a function of (seed, epoch, index).
         max_consecutive_failures: unreadable items in a row tolerated before RuntimeError.
+        video_path_handler: opens videos (default: ``pyvideo.data.video.VideoPathHandler()``).
     """
 
     _MAX_CONSECUTIVE_FAILURES = LabeledVideoDataset._MAX_CONSECUTIVE_FAILURES
@@ -62,6 +63,7 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         seed: Optional[int] = None,
         max_consecutive_failures: Optional[int] = None,
         multithreaded_io: bool = False,
+        video_path_handler=None,
     ) -> None:
         if video_durations is not None and len(video_durations) != len(labeled_video_paths):
             raise ValueError(
@@ -77,7 +79,7 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         self._epoch = 0
         self._max_consecutive_failures = max_consecutive_failures or self._MAX_CONSECUTIVE_FAILURES
         self._failures = SharedFailureRecord(len(labeled_video_paths))
-        self.video_path_handler = None
+        self.video_path_handler = video_path_handler or default_video_path_handler()
         durations = list(video_durations) if video_durations is not None else self._probe_durations(multithreaded_io)
         self._durations = durations
         self._clips: List[Tuple[int, Optional[Union[ClipInfo, ClipInfoList]]]] = [
@@ -108,8 +110,6 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         return [str(self._labeled_videos[i][0]) for i in self._failures.video_indices]
 
     def _video(self, path):
-        if self.video_path_handler is None:
-            self.video_path_handler = default_video_path_handler()
         return self.video_path_handler.video_from_path(
             path, decode_audio=self._decode_audio, decode_video=self._decode_video, decoder=self._decoder
         )

@@ -207,10 +207,11 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
     def _clips_of_video(self, video_index: int, failures: ConsecutiveFailureCounter) -> Iterator[dict]:
         path, info = self._labeled_videos[video_index]
         info = label_info(info)
+        self._ensure_video_path_handler()  # outside the try: a missing decoder is not bad data
         try:
             video = self._open_video(path)
         except Exception as error:  # any reader error: skip the video, never kill the worker
-            self._fail(video_index, path, f"cannot open: {error}", failures)
+            self._fail(video_index, f"cannot open: {error}", failures)
             return
         try:
             yield from self._sample_clips(video, video_index, path, info, failures)
@@ -232,7 +233,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
                 else:
                     reason = clip_failure_reason(clip_info)
                 if loaded is None:
-                    self._fail(video_index, path, reason, failures)
+                    self._fail(video_index, reason, failures)
                     return
             failures.success()
             sample = self._make_sample(video, path, video_index, info, clip_info, loaded)
@@ -245,13 +246,16 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
                 return
             last_clip_end = clip_info.clip_end_sec
 
-    def _fail(self, video_index: int, path: Any, reason: str, failures: ConsecutiveFailureCounter) -> None:
-        self._failures.record(video_index, str(path), reason)
+    def _fail(self, video_index: int, reason: str, failures: ConsecutiveFailureCounter) -> None:
+        path = self._video_path(video_index)
+        self._failures.record(video_index, path, reason)
         failures.failure(f"{path}: {reason}")
 
-    def _open_video(self, path: Any):
+    def _ensure_video_path_handler(self) -> None:
         if self.video_path_handler is None:
             self.video_path_handler = default_video_path_handler()
+
+    def _open_video(self, path: Any):
         return self.video_path_handler.video_from_path(
             path, decode_audio=self._decode_audio, decode_video=self._decode_video, decoder=self._decoder
         )
@@ -293,9 +297,10 @@ def make_sample(video, path, video_index: int, info: Dict[str, Any], clip_info, 
         "video_index": video_index,
         "clip_index": clip_info.clip_index,
         "aug_index": clip_info.aug_index,
+        **info,
+        # after the info dict: an annotation's own clip_start_sec (a segment bound) is not the clip's
         "clip_start_sec": seconds(clip_info.clip_start_sec),
         "clip_end_sec": seconds(clip_info.clip_end_sec),
-        **info,
         **({"audio": audio} if audio is not None else {}),
     }
 

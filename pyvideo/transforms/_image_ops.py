@@ -320,7 +320,7 @@ def convert_image_dtype(img: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     if img.dtype.is_floating_point and dtype.is_floating_point:
         return img.to(dtype)
     if img.dtype == torch.uint8 and dtype.is_floating_point:
-        return img.to(dtype) / 255.0
+        return img.to(dtype).div_(255.0)  # in place on the fresh copy: one pass less
     if img.dtype.is_floating_point and dtype == torch.uint8:
         # 255.999 maps 1.0 to 255 while giving every uint8 level an equal share of [0, 1]
         return (img * (256.0 - 1e-3)).clamp(0, 255).to(torch.uint8)

@@ -12,11 +12,6 @@ import torch
 
 from pyvideo.transforms import _image_ops
 
-try:  # optional: only the "opencv" backend of short_side_scale needs it
-    import cv2
-except ImportError:
-    cv2 = None
-
 _SHORT_SIDE_BACKENDS = ("pytorch", "opencv")
 
 
@@ -49,8 +44,9 @@ def uniform_temporal_subsample(x: torch.Tensor, num_samples: int, temporal_dim: 
     t = x.shape[temporal_dim]
     if t == 0:
         raise ValueError("cannot subsample a video with no frames")
-    indices = torch.linspace(0, t - 1, num_samples, device=x.device).clamp(0, t - 1).long()
-    return torch.index_select(x, temporal_dim, indices)
+    # computed on the CPU so every device picks exactly the frames upstream picks (float32 linspace, truncated)
+    indices = torch.linspace(0, t - 1, num_samples).clamp(0, t - 1).long()
+    return torch.index_select(x, temporal_dim, indices.to(x.device))
 
 
 def uniform_temporal_subsample_repeated(frames: torch.Tensor, frame_ratios: Sequence[int],
@@ -73,9 +69,11 @@ def _short_side_target(height: int, width: int, size: int) -> Tuple[int, int]:
 
 def _interpolate_opencv(x: torch.Tensor, size: Tuple[int, int], interpolation: str) -> torch.Tensor:
     """Resizes ``[..., H, W]`` with OpenCV on the CPU (upstream maps "bilinear" to cv2.INTER_AREA)."""
-    if cv2 is None:
+    try:  # optional dependency, imported only when this backend is asked for
+        import cv2
+    except ImportError as error:
         raise ImportError("short_side_scale(backend='opencv') needs OpenCV (pip install opencv-python-headless); "
-                          "pyvideo's default backend='pytorch' needs nothing extra")
+                          "the default backend='pytorch' needs nothing extra") from error
     if x.device.type != "cpu":
         raise ValueError("the 'opencv' backend works on CPU tensors only; use backend='pytorch' on GPU")
     flags = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR,

@@ -195,7 +195,7 @@ class Normalize(torch.nn.Module):
         std = torch.as_tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
         if self.inplace:
             return x.sub_(mean).div_(std)
-        return (x - mean) / std
+        return (x - mean).div_(std)
 
     def extra_repr(self) -> str:
         return f"mean={self.mean}, std={self.std}, inplace={self.inplace}"

@@ -22,7 +22,7 @@ class FakeVideo:
         if self._fail_after_sec is not None and end_sec > self._fail_after_sec:
             raise RuntimeError(f"{self.name}: corrupt packet at {self._fail_after_sec}s")
         first = max(0, math.ceil(Fraction(start_sec) * self._fps))
-        last = min(math.ceil(self.duration * self._fps), math.ceil(Fraction(end_sec) * self._fps))
+        last = max(first, min(math.ceil(self.duration * self._fps), math.ceil(Fraction(end_sec) * self._fps)))
         frames = torch.arange(first, last, dtype=torch.float32)
         return {"video": frames.view(1, -1, 1, 1).expand(1, -1, 2, 2).clone() if len(frames) else None, "audio": None}
 

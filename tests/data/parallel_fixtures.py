@@ -29,9 +29,8 @@ def iterable_dataset(video_sampler=torch.utils.data.RandomSampler, sampler_type=
 def map_dataset():
     dataset = LabeledVideoClipDataset(
         [(p, i) for i, p in enumerate(PATHS)], make_clip_sampler("uniform", 1), decode_audio=False,
-        video_durations=DURATIONS,
+        video_durations=DURATIONS, video_path_handler=handler(),
     )
-    dataset.video_path_handler = handler()
     return dataset
 
 

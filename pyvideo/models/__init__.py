@@ -1,0 +1,34 @@
+"""Video models with PyTorchVideo-compatible builders and state_dicts (mirrors ``pytorchvideo.models``)."""
+import importlib
+
+from .csn import create_csn
+from .head import ResNetBasicHead, create_res_basic_head
+from .masked_multistream import (
+    LSTM,
+    LearnMaskedDefault,
+    MaskedMultiPathWay,
+    MaskedSequential,
+    MaskedTemporalPooling,
+    TransposeMultiheadAttention,
+    TransposeTransformerEncoder,
+)
+from .net import MultiPathWayWithFuse, Net
+from .resnet import BottleneckBlock, create_bottleneck_block, create_resnet
+from .slowfast import create_slowfast
+from .stem import ResNetBasicStem, create_conv_patch_embed, create_res_basic_stem
+from .weight_init import init_net_weights
+
+# Submodules reachable as attributes (``models.slowfast.create_slowfast``) without importing them all up front.
+_SUBMODULES = (
+    "audio_visual_slowfast", "byol", "csn", "head", "hub", "masked_multistream", "memory_bank", "net",
+    "r2plus1d", "resnet", "simclr", "slowfast", "stem", "vision_transformers", "weight_init", "x3d",
+)
+
+
+def __getattr__(name):
+    # MViT lives in a module of its own; importing it lazily keeps ``pyvideo.models`` light.
+    if name == "create_multiscale_vision_transformers":
+        return importlib.import_module(".vision_transformers", __name__).create_multiscale_vision_transformers
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
