@@ -25,13 +25,23 @@ KernelTable make_table(Isa isa) {
   KernelTable t;
   t.isa = isa;
   t.dwconv3d_f32 = dwconv3d_f32_scalar;
+  t.conv3d_f32 = conv3d_f32_scalar;
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
-    case Isa::avx2: t.dwconv3d_f32 = dwconv3d_f32_avx2; break;
-    case Isa::avx512: t.dwconv3d_f32 = dwconv3d_f32_avx512; break;
+    case Isa::avx2:
+      t.dwconv3d_f32 = dwconv3d_f32_avx2;
+      t.conv3d_f32 = conv3d_f32_avx2;
+      break;
+    case Isa::avx512:
+      t.dwconv3d_f32 = dwconv3d_f32_avx512;
+      t.conv3d_f32 = conv3d_f32_avx512;
+      break;
 #endif
 #if defined(__aarch64__)
-    case Isa::neon: t.dwconv3d_f32 = dwconv3d_f32_neon; break;
+    case Isa::neon:
+      t.dwconv3d_f32 = dwconv3d_f32_neon;
+      t.conv3d_f32 = conv3d_f32_neon;
+      break;
 #endif
     default: break;
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "conv3d/conv3d.h"
 #include "dwconv3d/dwconv3d.h"
 
 namespace pyvideo::kernels {
@@ -24,6 +25,7 @@ Isa best_isa();                     // the highest supported level
 struct KernelTable {
   Isa isa = Isa::scalar;
   DwConv3dF32Fn dwconv3d_f32 = nullptr;
+  Conv3dF32Fn conv3d_f32 = nullptr;
 };
 
 // The active table. The first call fills it from PYVIDEO_ISA; an invalid or unsupported value throws
