@@ -147,3 +147,52 @@ def test_imu_rejects_bad_input(tmp_path):
         ImuData.from_csv(str(tmp_path / "bad.csv"), "t")
     with pytest.raises(ValueError, match="no 'timestamp' column"):
         ImuData.from_csv(str(tmp_path / "bad.csv"))
+
+
+# ---------------------------------------------------------------- optical flow
+
+from pyvideo.data.flow import dequantize_flow, flow_frame_paths  # noqa: E402
+
+
+def test_flow_frames_are_paired_in_natural_order(tmp_path):
+    for i in (1, 2, 10):
+        (tmp_path / f"x_{i}.jpg").write_bytes(b"")
+        (tmp_path / f"y_{i}.jpg").write_bytes(b"")
+    xs, ys = flow_frame_paths(str(tmp_path))
+    assert [p.rsplit("/", 1)[1] for p in xs] == ["x_1.jpg", "x_2.jpg", "x_10.jpg"]
+    assert [p.rsplit("/", 1)[1] for p in ys] == ["y_1.jpg", "y_2.jpg", "y_10.jpg"]
+    (tmp_path / "x_11.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match="x_11|11.jpg"):
+        flow_frame_paths(str(tmp_path))
+    assert dequantize_flow(torch.tensor([0.0, 127.5, 255.0]), 20.0).tolist() == [-20.0, 0.0, 20.0]
+
+
+def grey_pixels(path):
+    """Independent decode of a grey JPEG with the ffmpeg CLI."""
+    import subprocess
+
+    from tests.helpers.synth import require_ffmpeg
+
+    raw = subprocess.run([require_ffmpeg(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                         check=True, capture_output=True).stdout
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).float().view(240, 320)
+
+
+def test_flow_clip_from_the_shared_flow_frames(shared_data, tmp_path):
+    pytest.importorskip("pyvideo.data.frame_video", reason="FrameVideo (decoder side) not built yet")
+    from pyvideo.data.flow import FlowVideo, FlowVideoPathHandler
+    from pyvideo.data import LabeledVideoDataset, make_clip_sampler
+
+    folder = tmp_path / "flow video"
+    folder.mkdir()
+    for name in [f"{c}_0000{i}.jpg" for c in "xy" for i in range(1, 6)]:
+        (folder / name).write_bytes((shared_data / "frames" / name).read_bytes())
+    video = FlowVideo.from_directory(str(folder), fps=5, bound=20)
+    assert video.duration == pytest.approx(1.0)
+    clip = video.get_clip(0.2, 0.6)  # frames at 0.2 and 0.4 s: indices 1, 2
+    assert clip["video"].shape == (2, 2, 240, 320) and clip["frame_indices"] == [1, 2]
+    expected_y = dequantize_flow(grey_pixels(folder / "y_00003.jpg"), 20)
+    assert (clip["video"][1, 1] - expected_y).abs().max() <= 2 * 40 / 255 + 1e-4  # JPEG decoders may differ by 1
+    data = LabeledVideoDataset([(str(folder), 7)], make_clip_sampler("uniform", 0.4), decode_audio=False)
+    data.video_path_handler = FlowVideoPathHandler(fps=5)
+    assert [(s["video"].shape[1], s["label"]) for s in data] == [(2, 7), (2, 7)]
