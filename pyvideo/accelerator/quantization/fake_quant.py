@@ -1,4 +1,6 @@
 """Fake quantization with a straight-through estimator, and the modules that apply it during calibration/QAT."""
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -50,6 +52,9 @@ class ActivationQuantizer(nn.Module):
     def qparams(self) -> QParams:
         return self.observer.qparams()
 
+    def qparams_if_observed(self) -> Optional[QParams]:
+        return self.observer.qparams() if self.observer.has_data else None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.observe:
             self.observer.observe(x.detach())
@@ -61,8 +66,30 @@ class ActivationQuantizer(nn.Module):
         return f"observer={type(self.observer).__name__}, observe={self.observe}, fake_quant={self.fake_quant}"
 
 
-class FakeQuantConv3d(FusedConv3d):
-    """FusedConv3d whose weight is fake-quantized per channel in every forward (QAT)."""
+def fake_quantize_bias(bias: torch.Tensor, weight: torch.Tensor, input_qparams: QParams) -> torch.Tensor:
+    """Round the bias to the int32 grid of the int8 model (step input_scale * weight_scale[c]); identity gradient."""
+    step = torch.tensor(input_qparams.scale, dtype=torch.float32) * weight_scales(weight)
+    return bias + (torch.round(bias / step) * step - bias).detach()
+
+
+class _FakeQuantWeights:
+    """Weight and bias as the int8 model will see them. ``input_qparams`` (a callable set by ``prepare``) gives the
+    current input qparams (None before any data is observed), which fix the bias grid."""
+
+    input_qparams = None
+
+    def fake_weight(self) -> torch.Tensor:
+        return fake_quantize_weight(self.weight)
+
+    def fake_bias(self):
+        input_qparams = self.input_qparams() if self.input_qparams is not None else None
+        if self.bias is None or input_qparams is None:
+            return self.bias
+        return fake_quantize_bias(self.bias, self.weight, input_qparams)
+
+
+class FakeQuantConv3d(_FakeQuantWeights, FusedConv3d):
+    """FusedConv3d whose weight (per channel) and bias are fake-quantized in every forward (QAT)."""
 
     @classmethod
     def from_fused(cls, conv: FusedConv3d) -> "FakeQuantConv3d":
@@ -72,11 +99,14 @@ class FakeQuantConv3d(FusedConv3d):
         return fake
 
     def forward_weight(self) -> torch.Tensor:
-        return fake_quantize_weight(self.weight)
+        return self.fake_weight()
+
+    def forward_bias(self) -> torch.Tensor:
+        return self.fake_bias()
 
 
-class FakeQuantLinear(nn.Linear):
-    """nn.Linear whose weight is fake-quantized per output feature in every forward (QAT)."""
+class FakeQuantLinear(_FakeQuantWeights, nn.Linear):
+    """nn.Linear whose weight (per output feature) and bias are fake-quantized in every forward (QAT)."""
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "FakeQuantLinear":
@@ -85,4 +115,4 @@ class FakeQuantLinear(nn.Linear):
         return fake
 
     def forward(self, x):
-        return F.linear(x, fake_quantize_weight(self.weight), self.bias)
+        return F.linear(x, self.fake_weight(), self.fake_bias())

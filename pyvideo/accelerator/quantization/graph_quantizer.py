@@ -54,7 +54,7 @@ def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
         if isinstance(module, (FusedConv3d, nn.Linear, FusedSqueezeExcitation)) or _is_global_pool(module):
             return "int8"
         kind = activation_kind_of(module)
-        if kind == "identity" or isinstance(module, nn.Dropout):
+        if kind == "identity" or isinstance(module, (nn.Dropout, nn.Flatten)):
             return "transparent"
         return "int8" if kind is not None else "float"
     if node.op == "call_method" and node.target in _TRANSPARENT_METHODS:
@@ -109,33 +109,42 @@ def _trace_eval(model: nn.Module) -> fx.GraphModule:
 
 
 def prepare(model: nn.Module, observer="minmax", qat: bool = False) -> fx.GraphModule:
-    """Traced copy-free graph of ``model`` with ActivationQuantizers inserted (observe only; fake-quant if ``qat``).
-
-    With ``qat`` the int8 convs and linears are swapped for fake-quantized-weight versions sharing the parameters.
-    """
+    """Traced graph of ``model`` (sharing its modules) with ActivationQuantizers inserted: they observe only, or with
+    ``qat`` also fake-quantize; with ``qat`` the int8 convs and linears are also swapped for versions whose weight and
+    bias are fake-quantized (sharing the parameters)."""
     gm = _trace_eval(model)
     modules = dict(gm.named_modules())
     plan = _Plan(gm.graph, modules)
-    for index, node in enumerate(list(gm.graph.nodes)):
+    nodes = list(gm.graph.nodes)
+    input_source = {n: plan.source[_tensor_args(n)[0]] for n in nodes if plan.role[n] == "int8" and _tensor_args(n)}
+    quantizer_of = {}
+    for index, node in enumerate(nodes):
         if node.op == "output" or not plan.observed(node):
             continue
         name = f"activation_quantizer_{index}"
-        gm.add_submodule(name, ActivationQuantizer(make_observer(observer), observe=True, fake_quant=qat))
+        quantizer_of[node] = ActivationQuantizer(make_observer(observer), observe=True, fake_quant=qat)
+        gm.add_submodule(name, quantizer_of[node])
         with gm.graph.inserting_after(node):
             quantizer = gm.graph.call_module(name, (node,))
         node.replace_all_uses_with(quantizer, delete_user_cb=lambda user: user is not quantizer)
-        if qat and plan.role[node] == "int8":
-            _swap_for_fake_quant(gm, node.target, modules.get(node.target))
+    if qat:
+        for node, source in input_source.items():
+            if node.op == "call_module":
+                _swap_for_fake_quant(gm, node.target, modules[node.target], quantizer_of[source])
     gm.recompile()
     gm.train(model.training)
     return gm
 
 
-def _swap_for_fake_quant(gm: fx.GraphModule, target, module: Optional[nn.Module]) -> None:
+def _swap_for_fake_quant(gm: fx.GraphModule, target: str, module: nn.Module, input_quantizer) -> None:
     if type(module) is FusedConv3d:
-        replace_submodule(gm, target, FakeQuantConv3d.from_fused(module))
+        fake = FakeQuantConv3d.from_fused(module)
     elif type(module) is nn.Linear:
-        replace_submodule(gm, target, FakeQuantLinear.from_linear(module))
+        fake = FakeQuantLinear.from_linear(module)
+    else:
+        return
+    fake.input_qparams = input_quantizer.qparams_if_observed  # a bound method: no second registration as submodule
+    replace_submodule(gm, target, fake)
 
 
 def freeze_observers(prepared: fx.GraphModule) -> None:
