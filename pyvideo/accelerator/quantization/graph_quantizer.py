@@ -214,7 +214,9 @@ class _Converter:
         return self.graph.node_copy(node, mapper)
 
     def copy_node(self, node: fx.Node):
-        """Transparent op: runs on whatever domain its input is in."""
+        """Transparent op: runs on whatever domain its input is in; identities (folded BN/activations) vanish."""
+        if node.op == "call_module" and activation_kind_of(self.modules[node.target]) == "identity":
+            return self.env[node.args[0]], self.is_int8[node.args[0]]
         value = self._copy(node, lambda n: self.env[n])
         return value, self.is_int8[_tensor_args(node)[0]] if _tensor_args(node) else False
 
