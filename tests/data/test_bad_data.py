@@ -36,11 +36,12 @@ def test_bad_videos_are_skipped_with_named_warnings_and_counted():
     assert [path for path, _ in data.failures] == ["missing one.mp4", "corrupt.mp4"]
 
 
-def test_failure_count_is_aggregated_over_workers():
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_failure_count_is_aggregated_over_workers(context):
     data = dataset()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BadVideoWarning)
-        loader = DataLoader(data, batch_size=2, num_workers=2)
+        loader = DataLoader(data, batch_size=2, num_workers=2, multiprocessing_context=context)
         clips = sorted(c for b in loader for c in zip(b["video_index"].tolist(), b["clip_index"].tolist()))
     assert clips == GOOD_CLIPS
     assert data.num_failed_videos == 2  # the failures happened in the workers
