@@ -18,11 +18,9 @@ import torch
 import torch.utils.data
 
 from .clip_sampling import ClipInfo, ClipInfoList, ClipSampler, RandomClipSampler
+from .bad_data import BadVideoWarning, ConsecutiveFailureCounter, SharedFailureRecord
 from .labeled_video_dataset import (
-    BadVideoWarning,
-    ConsecutiveFailureCounter,
     LabeledVideoDataset,
-    SharedFailureRecord,
     clip_failure_reason,
     decode_clip,
     default_video_path_handler,

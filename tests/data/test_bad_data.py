@@ -3,12 +3,11 @@ DataLoader workers), never killing a worker; repeated failures become one clear 
 import warnings
 
 import pytest
-import torch
 from torch.utils.data import DataLoader, SequentialSampler
 
-from pyvideo.data import make_clip_sampler
+from pyvideo.data import BadVideoWarning, make_clip_sampler
 from pyvideo.data.clip_dataset import LabeledVideoClipDataset
-from pyvideo.data.labeled_video_dataset import BadVideoWarning, LabeledVideoDataset
+from pyvideo.data.labeled_video_dataset import LabeledVideoDataset
 
 from .fake_video import FakeVideoPathHandler
 
