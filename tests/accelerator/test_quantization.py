@@ -253,12 +253,32 @@ def test_transmuted_plain_model_quantizes_with_int8_residual_adds():
     deploy = convert_to_deployable_form(plain, torch.randn(1, 3, 4, 16, 16))
     generator = torch.Generator().manual_seed(5)
     int8_model = quantize_model(deploy, [(torch.randn(4, 3, 4, 16, 16, generator=generator), None)], observer="percentile")
-    assert sum(isinstance(m, QuantizedAdd) for m in int8_model.modules()) == 2
+    adds = [m for m in int8_model.modules() if isinstance(m, QuantizedAdd)]
+    assert len(adds) == 2 and all(m.activation == "relu" for m in adds)  # the ReLU after each add is fused in
+    assert not any(isinstance(m, QuantizedActivation) for m in int8_model.modules())
     assert any(isinstance(m, QuantizedGlobalAvgPool) for m in int8_model.modules())
     x = torch.randn(8, 3, 4, 16, 16, generator=generator)
     with torch.no_grad():
         relative, _ = _agreement(deploy(x), int8_model(x))
     assert relative < 0.08
+
+
+def test_vanilla_x3d_xs_int8_through_the_transmuter():
+    hub = pytest.importorskip("pyvideo.models.hub")
+    if not hasattr(hub, "x3d_xs"):
+        pytest.skip("pyvideo.models.hub.x3d_xs not available yet")
+    torch.manual_seed(0)
+    model = randomize_batchnorm(hub.x3d_xs(), torch.Generator().manual_seed(0)).eval()
+    transmute_model(model)
+    generator = torch.Generator().manual_seed(6)
+    clips = torch.randn(2, 3, 4, 160, 160, generator=generator)  # x3d_xs's head pools a fixed 4x5x5 map
+    deploy = convert_to_deployable_form(model, clips[:1])
+    int8_model = quantize_model(deploy, clips)
+    assert sum(isinstance(m, QuantizedConv3d) for m in int8_model.modules()) >= 100
+    with torch.no_grad():
+        relative, top1 = _agreement(deploy(clips), int8_model(clips))
+    print(f"\nvanilla x3d_xs int8 vs fp32 (2 random clips 4x160x160): relative L2 error {relative:.4f}, top-1 {top1:.2f}")
+    assert relative < 0.05 and top1 == 1.0
 
 
 def test_quantization_errors_are_clear():

@@ -193,11 +193,26 @@ class _Converter:
             self.cast_cache[key] = self.graph.call_module(self.add_module(module, f"{node.name}_{'q' if want_int8 else 'dq'}"), (value,))
         return self.cast_cache[key]
 
+    def _is_quantizer(self, node: fx.Node) -> bool:
+        return node.op == "call_module" and isinstance(self.modules[node.target], ActivationQuantizer)
+
+    def _activation_after_add(self, node: fx.Node) -> Optional[fx.Node]:
+        """The elementwise activation that is the only consumer of an add's output (e.g. ResNet's ReLU), if any."""
+        users = list(node.users)
+        if len(users) == 1 and self._is_quantizer(users[0]):
+            users = list(users[0].users)
+        if len(users) != 1 or users[0].op != "call_module" or self.plan.role[users[0]] != "int8":
+            return None
+        kind = activation_kind_of(self.modules[users[0].target])
+        return users[0] if kind not in (None, "identity") else None
+
     def convert(self) -> fx.GraphModule:
         self.is_int8 = {}
+        self.absorbed = {}  # activation node -> the add node that computes it
         for node in self.prepared.graph.nodes:
-            if node.op == "call_module" and isinstance(self.modules[node.target], ActivationQuantizer):
-                self.env[node], self.is_int8[node] = self.env[node.args[0]], self.is_int8[node.args[0]]
+            if self._is_quantizer(node) or node in self.absorbed:
+                source = self.absorbed.get(node, node.args[0])
+                self.env[node], self.is_int8[node] = self.env[source], self.is_int8[source]
                 continue
             role = self.plan.role.get(node, "float")
             handler = {"int8": self.int8_node, "transparent": self.copy_node}.get(role, self.float_node)
@@ -233,8 +248,14 @@ class _Converter:
 
     def _int8_module(self, node: fx.Node, inputs, output_qp) -> nn.Module:
         in_qp = self.qparams(inputs[0])
-        if node.op == "call_function":  # tensor + tensor
-            return q8.QuantizedAdd(in_qp, self.qparams(inputs[1]), output_qp)
+        if node.op == "call_function":  # tensor + tensor, with the activation that follows it fused in
+            activation = self._activation_after_add(node)
+            if activation is None:
+                return q8.QuantizedAdd(in_qp, self.qparams(inputs[1]), output_qp)
+            self.absorbed[activation] = node
+            output_qp = self.qparams(activation) if self.plan.int8_output(activation) else None
+            kind = activation_kind_of(self.modules[activation.target])
+            return q8.QuantizedAdd(in_qp, self.qparams(inputs[1]), output_qp, activation=kind)
         module = self.modules[node.target]
         if isinstance(module, FusedConv3d):
             residual_qp = self.qparams(inputs[1]) if len(inputs) > 1 else None
