@@ -123,6 +123,8 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
                     return video.duration
                 finally:
                     video.close()
+            except ImportError:  # a missing decoder is an installation problem, not bad data
+                raise
             except Exception as error:  # unreadable videos are left out of the index
                 self._failures.record(video_index, str(path), f"cannot open: {error}")
                 return None
@@ -181,6 +183,8 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         while True:
             try:
                 sample = self._load(index)
+            except ImportError:
+                raise
             except Exception as error:
                 video_index = self._clips[index][0]
                 path = self._labeled_videos[video_index][0]

@@ -207,9 +207,11 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
     def _clips_of_video(self, video_index: int, failures: ConsecutiveFailureCounter) -> Iterator[dict]:
         path, info = self._labeled_videos[video_index]
         info = label_info(info)
-        self._ensure_video_path_handler()  # outside the try: a missing decoder is not bad data
+        self._ensure_video_path_handler()
         try:
             video = self._open_video(path)
+        except ImportError:  # a missing decoder is an installation problem, not bad data
+            raise
         except Exception as error:  # any reader error: skip the video, never kill the worker
             self._fail(video_index, f"cannot open: {error}", failures)
             return

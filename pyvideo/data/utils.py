@@ -5,6 +5,8 @@ export_video_array) and the dataset helpers below. Keep each group in its own se
 """
 import csv
 import logging
+import math
+import os
 import sys
 import threading
 from collections import defaultdict
@@ -15,6 +17,61 @@ import torch
 import torch.utils.data
 
 logger = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoding helpers: layout, timestamps, and writing videos (owned with pyvideo/data/encoded_video*.py)
+# ----------------------------------------------------------------------------------------------
+
+
+def thwc_to_cthw(data: torch.Tensor) -> torch.Tensor:
+    """Permute a [T, H, W, C] tensor to [C, T, H, W] (a view, no copy)."""
+    if data.dim() != 4:
+        raise ValueError(f"expected a 4-D [T, H, W, C] tensor, got shape {tuple(data.shape)}")
+    return data.permute(3, 0, 1, 2)
+
+
+def secs_to_pts(time_in_seconds: float, time_base: float, start_pts: int, round_mode: str = "floor") -> int:
+    """Seconds to a stream timestamp: ``start_pts + floor|ceil(seconds / time_base)``; infinity stays infinity."""
+    if round_mode not in ("floor", "ceil"):
+        raise ValueError(f"round_mode must be 'floor' or 'ceil', not {round_mode!r}")
+    if time_in_seconds == math.inf:
+        return math.inf
+    ticks = time_in_seconds / float(time_base)
+    return (math.floor(ticks) if round_mode == "floor" else math.ceil(ticks)) + start_pts
+
+
+def pts_to_secs(pts: int, time_base: float, start_pts: int) -> float:
+    """A stream timestamp to seconds after the stream's start; infinity stays infinity."""
+    if pts == math.inf:
+        return math.inf
+    return int(pts - start_pts) * float(time_base)
+
+
+def export_video_array(video, output_path: str, rate: float, bit_rate: int = None, pix_fmt: str = None,
+                       height: int = None, width: int = None, in_format: str = "rgb24", out_format: str = "bgr24",
+                       video_codec: str = "mpeg4", options: Dict[str, str] = None) -> None:
+    """Write a [C, T, H, W] clip (uint8, or float 0-255) to ``output_path`` with FFmpeg (the container follows the
+    extension). ``in_format`` says the channel order of ``video`` ("rgb24" or "bgr24"). ``out_format`` is accepted
+    for compatibility: PyTorchVideo passed frames through it on their way to the encoder's ``pix_fmt``, which does
+    not change the written colours. ``video_codec`` is an FFmpeg encoder or codec name ("mpeg4", "h264"/"libx264",
+    "vp9", ...); ``pix_fmt`` defaults to yuv420p where the encoder takes it; ``height``/``width`` resize; ``options``
+    go to the encoder (e.g. ``{"crf": "18"}``)."""
+    from pyvideo.data.encoded_video_native import native_decode
+
+    formats = ("rgb24", "bgr24")
+    if in_format not in formats or out_format not in formats:
+        raise ValueError(f"in_format and out_format must be 'rgb24' or 'bgr24', got {in_format!r}, {out_format!r}")
+    frames = torch.as_tensor(video)
+    if frames.dim() != 4 or frames.shape[0] != 3:
+        raise ValueError(f"video must be [C=3, T, H, W], got shape {tuple(frames.shape)}")
+    if frames.dtype != torch.uint8:
+        frames = frames.float().round().clamp(0, 255).to(torch.uint8)
+    frames = frames.permute(1, 2, 3, 0).contiguous()  # [T, H, W, 3] packed rows, as the encoder reads them
+    native_decode().encode_video(
+        os.fspath(output_path), frames, fps=float(rate), codec=video_codec, bit_rate=int(bit_rate or 0),
+        pixel_format=pix_fmt or "", width=int(width or 0), height=int(height or 0),
+        input_is_bgr=in_format == "bgr24", codec_options={str(k): str(v) for k, v in (options or {}).items()})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,13 +18,17 @@ class FakeVideo:
         self._fail_after_sec = fail_after_sec
         self.closed = False
 
-    def get_clip(self, start_sec, end_sec) -> Dict[str, Optional[torch.Tensor]]:
+    def get_clip(self, start_sec, end_sec, frame_filter=None) -> Dict[str, object]:
         if self._fail_after_sec is not None and end_sec > self._fail_after_sec:
             raise RuntimeError(f"{self.name}: corrupt packet at {self._fail_after_sec}s")
         first = max(0, math.ceil(Fraction(start_sec) * self._fps))
         last = max(first, min(math.ceil(self.duration * self._fps), math.ceil(Fraction(end_sec) * self._fps)))
-        frames = torch.arange(first, last, dtype=torch.float32)
-        return {"video": frames.view(1, -1, 1, 1).expand(1, -1, 2, 2).clone() if len(frames) else None, "audio": None}
+        indices = list(range(first, last))
+        if frame_filter is not None:
+            indices = frame_filter(indices)
+        frames = torch.tensor(indices, dtype=torch.float32)
+        video = frames.view(1, -1, 1, 1).expand(1, -1, 2, 2).clone() if indices else None
+        return {"video": video, "audio": None, "frame_indices": indices}
 
     def close(self) -> None:
         self.closed = True

@@ -96,3 +96,15 @@ def test_map_dataset_leaves_unopenable_videos_out_and_replaces_unreadable_items(
     # clips [2,3) and [3,4) of corrupt.mp4 both cross the damage at 2.5 s: the next good item stands in
     assert (sample["video_index"], sample["clip_index"]) == (4, 0)
     assert data.num_failed_videos == 2
+
+
+def test_missing_decoder_is_an_error_not_a_bad_video():
+    class NoDecoder:
+        def video_from_path(self, *args, **kwargs):
+            raise ImportError("pyvideo._C is not available")
+
+    data = LabeledVideoDataset([("a.mp4", 0)], make_clip_sampler("uniform", 1), decode_audio=False)
+    data.video_path_handler = NoDecoder()
+    with pytest.raises(ImportError, match="_C"):
+        list(data)
+    assert data.num_failed_videos == 0
