@@ -2,6 +2,7 @@
 #pragma once
 #include "../../kernels/cpu/conv3d/conv3d.h"
 #include "../../kernels/cpu/dwconv3d/dwconv3d.h"
+#include "../../kernels/cpu/int8/qconv3d.h"
 
 namespace pyvideo {
 
@@ -18,5 +19,13 @@ void dwconv3d_f32(const kernels::DwConv3dShape& shape, const float* input, const
 // Dense (groups = 1) conv3d on channels-last fp32 buffers (layouts in kernels/cpu/conv3d/conv3d.h), fused epilogue.
 void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const float* weight,
                 const kernels::Epilogue& epilogue, float* output, int num_threads);
+
+// int8 dense conv3d (layouts and arithmetic in kernels/cpu/int8/qconv3d.h); builds the padding row itself.
+void qconv3d(const kernels::Conv3dShape& shape, const int8_t* input, const int8_t* packed_weight,
+             const int32_t* weight_sum, const kernels::Requant& requant, int8_t* output, int num_threads);
+
+// int8 depthwise conv3d; the kernel volume must be at most 500 taps (its float accumulation is exact below that).
+void qdwconv3d(const kernels::DwConv3dShape& shape, const int8_t* input, const int8_t* weight,
+               const kernels::Requant& requant, int8_t* output, int num_threads);
 
 }  // namespace pyvideo
