@@ -295,3 +295,5 @@ def test_quantization_errors_are_clear():
         calibrate(prepared, ["not a tensor"])
     with pytest.raises(ValueError, match="prepare"):
         convert(nn.Sequential())
+    with pytest.raises(ValueError, match="convert_to_deployable_form first"):
+        quantize_model(create_x3d(num_classes=3).eval(), torch.randn(1, 3, 2, 16, 16))

@@ -121,6 +121,12 @@ def test_plain_model_transmuted_and_deployed_equals_original():
             assert relative_error(deploy(x), model(x)) < 1e-4, shape
 
 
+def test_transmuter_leaves_efficient_blocks_alone():
+    model = nn.Sequential(Conv3dPwBnAct(3, 4), nn.Conv3d(4, 4, 1))
+    transmute_model(model)
+    assert type(model[0].kernel.conv) is nn.Conv3d and isinstance(model[1], Conv3dPwBnAct)
+
+
 def test_vanilla_x3d_xs_through_the_transmuter():
     hub = pytest.importorskip("pyvideo.models.hub")
     if not hasattr(hub, "x3d_xs"):

@@ -22,3 +22,34 @@ from .int8_modules import (
 )
 from .observers import MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver
 from .qparams import QParams, activation_qparams, dequantize, quantize, weight_scales
+
+__all__ = [
+    "ActivationQuantizer",
+    "DequantizeTensor",
+    "FakeQuantConv3d",
+    "FakeQuantLinear",
+    "MinMaxObserver",
+    "MovingAverageMinMaxObserver",
+    "PercentileObserver",
+    "QParams",
+    "QuantizeTensor",
+    "QuantizedActivation",
+    "QuantizedAdd",
+    "QuantizedConv3d",
+    "QuantizedGlobalAvgPool",
+    "QuantizedLinear",
+    "QuantizedSqueezeExcitation",
+    "activation_qparams",
+    "calibrate",
+    "convert",
+    "convert_qat",
+    "dequantize",
+    "fake_quantize",
+    "fake_quantize_weight",
+    "freeze_observers",
+    "prepare",
+    "prepare_qat",
+    "quantize",
+    "quantize_model",
+    "weight_scales",
+]

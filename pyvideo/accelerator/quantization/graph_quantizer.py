@@ -94,6 +94,15 @@ class _Plan:
         return self.role[node] == "int8" and self.read_as_int8[node]
 
 
+def _check_deploy_form(model: nn.Module) -> None:
+    unconverted = [name for name, m in model.named_modules() if getattr(m, "convert_flag", True) is False]
+    if unconverted:
+        raise ValueError(
+            f"quantization works on the deploy form; call convert_to_deployable_form first "
+            f"({len(unconverted)} efficient blocks are not converted, e.g. {unconverted[0]!r})"
+        )
+
+
 def _trace_eval(model: nn.Module) -> fx.GraphModule:
     was_training = model.training
     model.eval()  # the deploy graph is the inference graph; leaf modules still follow .train() when run
@@ -112,6 +121,7 @@ def prepare(model: nn.Module, observer="minmax", qat: bool = False) -> fx.GraphM
     """Traced graph of ``model`` (sharing its modules) with ActivationQuantizers inserted: they observe only, or with
     ``qat`` also fake-quantize; with ``qat`` the int8 convs and linears are also swapped for versions whose weight and
     bias are fake-quantized (sharing the parameters)."""
+    _check_deploy_form(model)
     gm = _trace_eval(model)
     modules = dict(gm.named_modules())
     plan = _Plan(gm.graph, modules)
