@@ -281,6 +281,29 @@ def test_vanilla_x3d_xs_int8_through_the_transmuter():
     assert relative < 0.05 and top1 == 1.0
 
 
+class _AddThenReLU(nn.Module):
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(9)
+        self.a = FusedConv3d(torch.randn(4, 3, 1, 1, 1, generator=generator), None)
+        self.b = FusedConv3d(torch.randn(4, 3, 1, 3, 3, generator=generator), None, padding=(0, 1, 1))
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.a(x) + self.b(x))
+
+
+def test_fused_add_activation_at_the_output_returns_float():
+    model = _AddThenReLU().eval()
+    x = torch.randn(2, 3, 2, 5, 7, generator=torch.Generator().manual_seed(1))
+    int8_model = quantize_model(model, x)
+    add = next(m for m in int8_model.modules() if isinstance(m, QuantizedAdd))
+    assert add.activation == "relu" and add.output_qparams is None
+    out = int8_model(x)
+    assert out.dtype == torch.float32 and float(out.min()) >= 0.0
+    assert float((out - model(x)).abs().max()) < 0.05 * float(model(x).abs().max())
+
+
 def test_quantization_errors_are_clear():
     class Untraceable(nn.Module):
         def forward(self, x):

@@ -200,7 +200,8 @@ class _Converter:
         if key not in self.cast_cache:
             qp = self.qparams(node)
             module = q8.QuantizeTensor(qp) if want_int8 else q8.DequantizeTensor(qp)
-            self.cast_cache[key] = self.graph.call_module(self.add_module(module, f"{node.name}_{'q' if want_int8 else 'dq'}"), (value,))
+            name = self.add_module(module, f"{node.name}_{'q' if want_int8 else 'dq'}")
+            self.cast_cache[key] = self.graph.call_module(name, (value,))
         return self.cast_cache[key]
 
     def _is_quantizer(self, node: fx.Node) -> bool:
@@ -254,7 +255,7 @@ class _Converter:
         module = self._int8_module(node, inputs, output_qp)
         name = self.add_module(module, node.name)
         args = tuple(self.cast(n, True) for n in inputs)
-        return self.graph.call_module(name, args), output_qp is not None
+        return self.graph.call_module(name, args), module.output_qparams is not None
 
     def _int8_module(self, node: fx.Node, inputs, output_qp) -> nn.Module:
         in_qp = self.qparams(inputs[0])
