@@ -163,6 +163,19 @@ def test_loads_pre_refactor_keys_through_version_remap():
         _small_mvit().load_state_dict(current, strict=True)
 
 
+@pytest.mark.parametrize("name", ["video", "image"])
+def test_matches_pytorchvideo_0_1_5_outputs_from_its_own_checkpoint(name):
+    """Small MViTs built and run by PyTorchVideo 0.1.5 itself (see data/make_mvit_upstream_reference.py):
+    their 0.1.5-layout state_dict loads strictly and pyvideo reproduces upstream's outputs."""
+    reference = torch.load(pathlib.Path(__file__).with_name("data") / "mvit_upstream_0_1_5.pt", weights_only=True)
+    case = reference[name]
+    model = create_multiscale_vision_transformers(**case["config"]).eval()
+    assert not any("_attention_pool_" in key for key in case["state_dict"])
+    model.load_state_dict(case["state_dict"], strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(case["input"]), case["output"], rtol=1e-5, atol=1e-5)
+
+
 # ---------------------------------------------------------------- builder behaviour
 
 
