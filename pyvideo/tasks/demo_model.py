@@ -2,7 +2,8 @@
 
 Same topology as ``models.accelerator.mobile_cpu.efficient_x3d.EfficientX3d`` (stem 3x3 spatial + 5x1x1 depthwise
 temporal, four stages of X3D bottlenecks with SE on even blocks, conv_5 / global pool / lin_5 head), with every
-width multiplied by ``width_multiplier`` and configurable stage depths, so the demo trains in minutes on a CPU.
+width multiplied by ``width_multiplier`` and configurable stage depths and strides, so the demo trains in minutes
+on a CPU (small inputs want fewer spatial strides: a 1-pixel motion vanishes after a few stride-2 stages).
 ``width_multiplier=1, depths=(3, 5, 11, 7), head_width=2048`` reproduces EfficientX3d-XS's layer shapes.
 """
 from collections import OrderedDict
@@ -28,7 +29,7 @@ def _scaled(width: int, multiplier: float) -> int:
 
 class SmallEfficientX3d(nn.Module):
     def __init__(self, num_classes: int, width_multiplier: float = 0.5, depths: Sequence[int] = (1, 2, 3, 2),
-                 head_width: int = 256, dropout: float = 0.2):
+                 head_width: int = 256, dropout: float = 0.2, stage_spatial_strides: Sequence[int] = (2, 2, 2, 2)):
         super().__init__()
         if len(depths) != 4 or min(depths) < 1:
             raise ValueError(f"depths must be four positive stage depths, got {depths}")
@@ -38,11 +39,11 @@ class SmallEfficientX3d(nn.Module):
                                                              spatial_padding=1, activation="identity", use_bn=False),
             pathway0_stem_conv=Conv3d5x1x1BnAct(stem, stem, bias=False, groups=stem, use_bn=True)))
         channels = stem
-        for index, ((mid, out), depth) in enumerate(zip(_XS_STAGES, depths), start=2):
+        for index, ((mid, out), depth, stride) in enumerate(zip(_XS_STAGES, depths, stage_spatial_strides), start=2):
             mid, out = _scaled(mid, width_multiplier), _scaled(out, width_multiplier)
             blocks = OrderedDict(
                 (f"pathway0_res{i}", X3dBottleneckBlock(channels if i == 0 else out, mid, out,
-                                                        spatial_stride=2 if i == 0 else 1,
+                                                        spatial_stride=stride if i == 0 else 1,
                                                         se_ratio=0.0625 if i % 2 == 0 else 0,
                                                         act_functions=("relu", "swish", "relu")))
                 for i in range(depth))
