@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.quantization import (
+    DequantizeTensor,
     MinMaxObserver,
     MovingAverageMinMaxObserver,
     PercentileObserver,
@@ -16,7 +17,9 @@ from pyvideo.accelerator.quantization import (
     QuantizedConv3d,
     QuantizedGlobalAvgPool,
     QuantizedLinear,
+    QuantizedMul,
     QuantizedSqueezeExcitation,
+    QuantizeTensor,
     activation_qparams,
     calibrate,
     convert,
@@ -275,6 +278,10 @@ def test_vanilla_x3d_xs_int8_through_the_transmuter():
     deploy = convert_to_deployable_form(model, clips[:1])
     int8_model = quantize_model(deploy, clips)
     assert sum(isinstance(m, QuantizedConv3d) for m in int8_model.modules()) >= 100
+    # SE gates multiply in int8 (with the following Swish fused); no float islands besides the head's AvgPool3d
+    assert sum(isinstance(m, QuantizedMul) for m in int8_model.modules()) == 15  # blocks with SE: 2+3+6+4
+    assert sum(isinstance(m, QuantizeTensor) for m in int8_model.modules()) == 2
+    assert not any(isinstance(m, (QuantizedActivation, DequantizeTensor)) for m in int8_model.modules())
     with torch.no_grad():
         relative, top1 = _agreement(deploy(clips), int8_model(clips))
     print(f"\nvanilla x3d_xs int8 vs fp32 (2 random clips 4x160x160): relative L2 error {relative:.4f}, top-1 {top1:.2f}")

@@ -140,6 +140,9 @@ def test_vanilla_x3d_xs_through_the_transmuter():
     deploy = convert_to_deployable_form(transmuted, x)
     fused = [m for m in deploy.modules() if isinstance(m, FusedConv3d)]
     assert len(fused) >= 60
+    # every BatchNorm of X3D follows a conv, and so does the Swish of blocks without SE (behind an Identity)
+    assert not any(isinstance(m, nn.BatchNorm3d) for m in deploy.modules())
+    assert sum(m.activation == "swish" for m in fused) == 11  # the 26 - 15 blocks without SE
     with torch.no_grad():
         assert relative_error(deploy(x), model(x)) < 1e-4
     assert importlib.import_module("pyvideo.accelerator.deployment") is not None

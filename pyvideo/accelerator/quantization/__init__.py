@@ -17,6 +17,7 @@ from .int8_modules import (
     QuantizedConv3d,
     QuantizedGlobalAvgPool,
     QuantizedLinear,
+    QuantizedMul,
     QuantizedSqueezeExcitation,
     QuantizeTensor,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "QuantizedConv3d",
     "QuantizedGlobalAvgPool",
     "QuantizedLinear",
+    "QuantizedMul",
     "QuantizedSqueezeExcitation",
     "activation_qparams",
     "calibrate",

@@ -2,7 +2,7 @@
 
 Each node of the traced deploy graph gets a role:
 - ``int8``: ops with an int8 implementation (FusedConv3d, nn.Linear, FusedSqueezeExcitation, global average
-  pooling, elementwise activations, tensor + tensor);
+  pooling, elementwise activations, tensor + tensor, tensor * tensor);
 - ``transparent``: ops that move int8 values without changing them (permute, reshape, Identity, Dropout ...);
   their output has the qparams of their input;
 - ``float``: everything else (runs in float32 on dequantized values).
@@ -30,7 +30,9 @@ from .observers import make_observer
 
 _TRANSPARENT_METHODS = {"permute", "reshape", "view", "flatten", "contiguous", "squeeze", "unsqueeze", "transpose"}
 _TRANSPARENT_FUNCTIONS = {torch.flatten, torch.reshape, torch.permute, torch.squeeze, torch.unsqueeze}
-_ADD_FUNCTIONS = {operator.add, torch.add}
+# tensor (+|*) tensor -> its int8 module
+_BINARY_FUNCTIONS = {operator.add: q8.QuantizedAdd, torch.add: q8.QuantizedAdd, operator.mul: q8.QuantizedMul,
+                     torch.mul: q8.QuantizedMul}  # fmt: skip
 
 
 def _is_global_pool(module: nn.Module) -> bool:
@@ -61,7 +63,7 @@ def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
         return "transparent"
     if node.op == "call_function" and node.target in _TRANSPARENT_FUNCTIONS:
         return "transparent"
-    if node.op == "call_function" and node.target in _ADD_FUNCTIONS and not node.kwargs:
+    if node.op == "call_function" and node.target in _BINARY_FUNCTIONS and not node.kwargs:
         return "int8" if len(node.args) == 2 and len(_tensor_args(node)) == 2 else "float"
     return "float"
 
@@ -207,8 +209,8 @@ class _Converter:
     def _is_quantizer(self, node: fx.Node) -> bool:
         return node.op == "call_module" and isinstance(self.modules[node.target], ActivationQuantizer)
 
-    def _activation_after_add(self, node: fx.Node) -> Optional[fx.Node]:
-        """The elementwise activation that is the only consumer of an add's output (e.g. ResNet's ReLU), if any."""
+    def _activation_after(self, node: fx.Node) -> Optional[fx.Node]:
+        """The elementwise activation that is the only consumer of ``node``'s output (e.g. ResNet's ReLU), if any."""
         users = list(node.users)
         if len(users) == 1 and self._is_quantizer(users[0]):
             users = list(users[0].users)
@@ -219,7 +221,7 @@ class _Converter:
 
     def convert(self) -> fx.GraphModule:
         self.is_int8 = {}
-        self.absorbed = {}  # activation node -> the add node that computes it
+        self.absorbed = {}  # activation node -> the add/mul node that computes it
         for node in self.prepared.graph.nodes:
             if self._is_quantizer(node) or node in self.absorbed:
                 source = self.absorbed.get(node, node.args[0])
@@ -259,14 +261,15 @@ class _Converter:
 
     def _int8_module(self, node: fx.Node, inputs, output_qp) -> nn.Module:
         in_qp = self.qparams(inputs[0])
-        if node.op == "call_function":  # tensor + tensor, with the activation that follows it fused in
-            activation = self._activation_after_add(node)
+        if node.op == "call_function":  # tensor (+|*) tensor, with the activation that follows it fused in
+            module_type = _BINARY_FUNCTIONS[node.target]
+            activation = self._activation_after(node)
             if activation is None:
-                return q8.QuantizedAdd(in_qp, self.qparams(inputs[1]), output_qp)
+                return module_type(in_qp, self.qparams(inputs[1]), output_qp)
             self.absorbed[activation] = node
             output_qp = self.qparams(activation) if self.plan.int8_output(activation) else None
             kind = activation_kind_of(self.modules[activation.target])
-            return q8.QuantizedAdd(in_qp, self.qparams(inputs[1]), output_qp, activation=kind)
+            return module_type(in_qp, self.qparams(inputs[1]), output_qp, activation=kind)
         module = self.modules[node.target]
         if isinstance(module, FusedConv3d):
             residual_qp = self.qparams(inputs[1]) if len(inputs) > 1 else None
