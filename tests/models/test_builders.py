@@ -230,3 +230,16 @@ def test_slowfast_with_roi_head_small():
     for block in backbone:
         features = block(features)
     assert features[0].shape[-2:] == (4, 4)
+
+
+def test_models_pickle_and_deepcopy():
+    # branch fusions are named functions, not lambdas, so whole models can be pickled (torch.save(model))
+    import copy
+    import pickle
+
+    model = create_x3d(input_clip_length=4, input_crop_size=64, depth_factor=1.0).eval()
+    clip = torch.rand(1, 3, 4, 64, 64)
+    restored = pickle.loads(pickle.dumps(model))
+    with torch.no_grad():
+        assert torch.equal(restored(clip), model(clip))
+        assert torch.equal(copy.deepcopy(model)(clip), model(clip))
