@@ -37,8 +37,9 @@ from pyvideo.accelerator.quantization import (
 )
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-from ._util import randomize_batchnorm
-from .test_transmuter import make_plain_model
+from ._util import make_plain_model, randomize_batchnorm
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- qparams, observers, fake quant
