@@ -115,3 +115,28 @@ def test_vanilla_x3d_xs_through_the_transmuter():
     with torch.no_grad():
         assert relative_error(deploy(x), model(x)) < 1e-4
     assert importlib.import_module("pyvideo.accelerator.deployment") is not None
+
+
+def _small_csn():
+    return importlib.import_module("pyvideo.models.csn").create_csn(model_num_class=10, head_pool_kernel_size=(1, 2, 2))
+
+
+def _small_resnet():
+    return importlib.import_module("pyvideo.models.resnet").create_resnet(model_num_class=10, head_pool_kernel_size=(4, 2, 2))
+
+
+@pytest.mark.parametrize("builder,frames", [(_small_csn, 4), (_small_resnet, 8)], ids=["csn_r50", "slow_r50"])
+def test_csn_and_resnet_through_the_transmuter(builder, frames):
+    try:
+        torch.manual_seed(0)
+        model = randomize_batchnorm(builder(), torch.Generator().manual_seed(0)).eval()
+        transmuted = builder()
+    except (ImportError, AttributeError) as error:
+        pytest.skip(f"pyvideo.models factories not available: {error}")
+    transmuted.load_state_dict(model.state_dict())
+    transmute_model(transmuted.eval())
+    x = torch.randn(2, 3, frames, 64, 64)
+    deploy = convert_to_deployable_form(transmuted, x[:1])
+    assert not any(isinstance(m, (nn.BatchNorm3d, nn.Conv3d)) for m in deploy.modules())  # all folded / fused
+    with torch.no_grad():
+        assert relative_error(deploy(x), model(x)) < 1e-4
