@@ -323,12 +323,12 @@ def test_fuse_bn_requires_eval_mode():
 # ---------------------------------------------------------------- export
 
 
-def test_torch_export_matches_eager():
+def test_torch_export_with_dynamic_batch_matches_eager():
     torch.manual_seed(0)
     model = _small_mvit().eval()
-    x = torch.randn(1, 3, 4, 32, 32)
-    exported = torch.export.export(model, (x,))
+    batch = torch.export.Dim("batch", min=1, max=64)
+    exported = torch.export.export(model, (torch.randn(2, 3, 4, 32, 32),), dynamic_shapes={"x": {0: batch}})
     with torch.no_grad():
-        torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-5, atol=1e-5)
-        other = torch.randn(1, 3, 4, 32, 32)
-        torch.testing.assert_close(exported.module()(other), model(other), rtol=1e-5, atol=1e-5)
+        for batch_size in (1, 3):
+            x = torch.randn(batch_size, 3, 4, 32, 32)
+            torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-5, atol=1e-5)
