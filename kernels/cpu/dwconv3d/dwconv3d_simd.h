@@ -1,15 +1,16 @@
 // The depthwise conv3d loop nest shared by every SIMD variant; V is a vector wrapper from simd.h.
 //
 // Channels are the vector dimension (channels-last layout), so every tap is one fused multiply-add per channel
-// block. Each output row is walked in blocks of BLOCK columns, and all channel blocks of a column block are computed
-// before moving on: the few KB of input they read stay in L1 and are streamed sequentially. Interior columns (whole
-// window inside the input) take a branch-free path with the kernel width and stride as compile-time constants for
-// the common X3D cases, so loads shared by neighbouring outputs are issued once and accumulators stay in registers;
-// border columns take a checked path. Rows outside the input in T and H are excluded by clipping kt/kh once per row.
+// block. Each output row first lists its (kt, kh) taps that land inside the input (T/H padding is thereby handled
+// once per row), then is walked in blocks of BLOCK columns; all channel blocks of a column block are computed before
+// moving on, so the few KB of input they read stay in L1. Interior columns (whole window inside the input) take a
+// branch-free path with the kernel width and stride as compile-time constants for the common X3D cases: each tap
+// row is BLOCK * KW fused multiply-adds on accumulators that stay in registers, with loads folded into the FMAs.
+// Leftover interior columns are covered by halving block sizes; border columns take a checked path.
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
+#include <vector>
 
 #include "../epilogue.h"
 #include "dwconv3d.h"
@@ -25,77 +26,79 @@ struct DwLanes {
   }
 };
 
+// One output row (n, ot, oh) and the taps that reach inside the input.
 struct DwRow {
   const DwConv3dShape* s;
-  const float* input_n;  // input of this row's batch element
-  const float* weight;
+  int64_t channels;
+  int taps;                    // (kt, kh) pairs whose input row exists
+  const float* const* inputs;  // [taps] input row of each tap, at iw = 0, c = 0
+  const float* const* weights; // [taps] weight row of each tap, at kw = 0, c = 0
   const Epilogue* ep;
-  float* out;            // this row's output
-  const float* residual; // this row's residual (laid out like out), or nullptr
-  int64_t ot, oh;
-  int64_t kt_begin, kt_end, kh_begin, kh_end;  // taps that land inside the input
-
-  const float* input_row(int64_t kt, int64_t kh) const {
-    const int64_t it = ot * s->stride_t - s->pad_t + kt, ih = oh * s->stride_h - s->pad_h + kh;
-    return input_n + (it * s->in_h + ih) * s->in_w * s->channels;
-  }
-  const float* weight_row(int64_t kt, int64_t kh) const {
-    return weight + (kt * s->kernel_h + kh) * s->kernel_w * s->channels;
-  }
+  float* out;                  // this row's output
+  const float* residual;       // this row's residual (laid out like out), or nullptr
 };
 
-// The fused epilogue on the way out: residual add, activation, store. `offset` indexes this row's output.
-template <class V, bool Full>
-inline void finish(const DwRow& r, int64_t offset, typename V::reg acc, DwLanes<V, Full> lanes) {
-  if (r.residual) acc = V::add(acc, lanes.load(r.residual + offset));
-  lanes.store(r.out + offset, activate<V>(acc, r.ep->activation));
+// Residual add, activation and store of `count` neighbouring output columns starting at `offset` in this row.
+template <class V, int COUNT, bool Full>
+inline void finish(const DwRow& r, int64_t offset, typename V::reg (&acc)[COUNT], DwLanes<V, Full> lanes) {
+  const int64_t C = r.channels;
+  if (r.residual) {
+#pragma GCC unroll 8
+    for (int j = 0; j < COUNT; ++j) acc[j] = V::add(acc[j], lanes.load(r.residual + offset + j * C));
+  }
+  if (r.ep->activation != Activation::identity) {  // identity is the common case: skip the per-vector dispatch
+#pragma GCC unroll 8
+    for (int j = 0; j < COUNT; ++j) acc[j] = activate<V>(acc[j], r.ep->activation);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < COUNT; ++j) lanes.store(r.out + offset + j * C, acc[j]);
 }
 
-// BLOCK neighbouring interior columns starting at ow, channels [c0, c0 + lanes). KW_/SW_ == 0: runtime values.
+template <class V, int COUNT, bool Full>
+inline void init_with_bias(const DwRow& r, int64_t c0, typename V::reg (&acc)[COUNT], DwLanes<V, Full> lanes) {
+  const typename V::reg bias = r.ep->bias ? lanes.load(r.ep->bias + c0) : V::zero();
+#pragma GCC unroll 8
+  for (int j = 0; j < COUNT; ++j) acc[j] = bias;
+}
+
+// acc[j] += sum over kw < KW of x[(j * SW + kw) * column] * w[kw * C]: one kernel row for BLOCK neighbouring
+// columns. Each input column is loaded once and feeds every accumulator that uses it, so loads stay well below the
+// FMA count and the BLOCK independent accumulator chains hide the FMA latency.
+template <class V, int BLOCK, int KW, int SW, bool Full>
+inline void accumulate_kernel_row(typename V::reg (&acc)[BLOCK], const float* x, const float* w, int64_t column,
+                                  int64_t C, DwLanes<V, Full> lanes) {
+  typename V::reg wv[KW];
+#pragma GCC unroll 8
+  for (int kw = 0; kw < KW; ++kw) wv[kw] = lanes.load(w + kw * C);
+#pragma GCC unroll 64
+  for (int m = 0; m < (BLOCK - 1) * SW + KW; ++m) {
+    const typename V::reg xv = lanes.load(x + m * column);
+#pragma GCC unroll 8
+    for (int kw = 0; kw < KW && kw <= m; ++kw)
+      if ((m - kw) % SW == 0 && (m - kw) / SW < BLOCK) acc[(m - kw) / SW] = V::fmadd(xv, wv[kw], acc[(m - kw) / SW]);
+  }
+}
+
+// BLOCK neighbouring output columns from ow, channels [c0, c0 + lanes), using taps [kw_begin, kw_begin + kernel_w)
+// of each kernel row: the whole row for interior columns, the in-range part for border columns. KW_ > 0: the window
+// width and SW_ the stride as compile-time constants (SW_ is free when BLOCK == 1); KW_ == 0: runtime values.
 template <class V, int BLOCK, int KW_, int SW_, bool Full>
-inline void interior_block(const DwRow& r, int64_t ow, int64_t c0, DwLanes<V, Full> lanes) {
-  using reg = typename V::reg;
-  const DwConv3dShape& s = *r.s;
-  const int64_t C = s.channels;
-  const int64_t KW = KW_ ? KW_ : s.kernel_w, SW = SW_ ? SW_ : s.stride_w;
-  const reg bias_v = r.ep->bias ? lanes.load(r.ep->bias + c0) : V::zero();
-  reg acc[BLOCK];
-#pragma GCC unroll 8
-  for (int j = 0; j < BLOCK; ++j) acc[j] = bias_v;
-  const int64_t iw0 = ow * SW - s.pad_w;
-  for (int64_t kt = r.kt_begin; kt < r.kt_end; ++kt)
-    for (int64_t kh = r.kh_begin; kh < r.kh_end; ++kh) {
-      const float* x = r.input_row(kt, kh) + iw0 * C + c0;
-      const float* w = r.weight_row(kt, kh) + c0;
-#pragma GCC unroll 8
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        const reg wv = lanes.load(w + kw * C);
-#pragma GCC unroll 8
-        for (int j = 0; j < BLOCK; ++j) acc[j] = V::fmadd(lanes.load(x + (j * SW + kw) * C), wv, acc[j]);
-      }
-    }
-  const int64_t o = ow * C + c0;
-#pragma GCC unroll 8
-  for (int j = 0; j < BLOCK; ++j) finish<V>(r, o + j * C, acc[j], lanes);
-}
-
-// One column whose window may cross the left or right edge of the input.
-template <class V, bool Full>
-inline void border_column(const DwRow& r, int64_t ow, int64_t c0, DwLanes<V, Full> lanes) {
-  using reg = typename V::reg;
-  const DwConv3dShape& s = *r.s;
-  const int64_t C = s.channels;
-  reg acc = r.ep->bias ? lanes.load(r.ep->bias + c0) : V::zero();
-  const int64_t iw0 = ow * s.stride_w - s.pad_w;
-  const int64_t kw_begin = std::max<int64_t>(0, -iw0), kw_end = std::min<int64_t>(s.kernel_w, s.in_w - iw0);
-  for (int64_t kt = r.kt_begin; kt < r.kt_end; ++kt)
-    for (int64_t kh = r.kh_begin; kh < r.kh_end; ++kh) {
-      const float* x = r.input_row(kt, kh) + c0;
-      const float* w = r.weight_row(kt, kh) + c0;
-      for (int64_t kw = kw_begin; kw < kw_end; ++kw)
-        acc = V::fmadd(lanes.load(x + (iw0 + kw) * C), lanes.load(w + kw * C), acc);
-    }
-  finish<V>(r, ow * C + c0, acc, lanes);
+inline void column_block(const DwRow& r, int64_t ow, int64_t kw_begin, int64_t kernel_w, int64_t c0,
+                         DwLanes<V, Full> lanes) {
+  const int64_t C = r.channels, stride_w = r.s->stride_w;
+  typename V::reg acc[BLOCK];
+  init_with_bias(r, c0, acc, lanes);
+  const int64_t column = (ow * stride_w - r.s->pad_w + kw_begin) * C + c0;
+  for (int i = 0; i < r.taps; ++i) {
+    const float* x = r.inputs[i] + column;
+    const float* w = r.weights[i] + kw_begin * C + c0;
+    if constexpr (KW_ > 0)
+      accumulate_kernel_row<V, BLOCK, KW_, SW_>(acc, x, w, C, C, lanes);
+    else
+      for (int64_t kw = 0; kw < kernel_w; ++kw)
+        accumulate_kernel_row<V, BLOCK, 1, 1>(acc, x + kw * C, w + kw * C, stride_w * C, C, lanes);
+  }
+  finish(r, ow * C + c0, acc, lanes);
 }
 
 // Applies `body(c0, lanes)` to every channel block: full vectors, then a masked tail.
@@ -106,18 +109,37 @@ inline void for_channel_blocks(int64_t C, Body&& body) {
   if (c0 < C) body(c0, DwLanes<V, false>{int(C - c0)});
 }
 
+template <class V, int BLOCK, int KW_, int SW_>
+inline void all_channels(const DwRow& r, int64_t ow, int64_t kw_begin, int64_t kernel_w) {
+  for_channel_blocks<V>(r.channels, [&](int64_t c0, auto lanes) {
+    column_block<V, BLOCK, KW_, SW_>(r, ow, kw_begin, kernel_w, c0, lanes);
+  });
+}
+
+// One column whose window crosses the left or right edge of the input: only its in-range taps.
+template <class V, int KW_>
+inline void border_column(const DwRow& r, int64_t ow) {
+  const int64_t iw0 = ow * r.s->stride_w - r.s->pad_w;
+  const int64_t kw_begin = std::max<int64_t>(0, -iw0), kw_end = std::min(r.s->kernel_w, r.s->in_w - iw0);
+  if (KW_ == 3 && kw_end - kw_begin == 2)  // a 3-wide kernel hanging one column over the padding
+    all_channels<V, 1, 2, 1>(r, ow, kw_begin, 2);
+  else
+    all_channels<V, 1, 0, 1>(r, ow, kw_begin, kw_end - kw_begin);
+}
+
+// Interior columns [ow, ow_hi) in blocks of BLOCK, the rest in blocks of BLOCK / 2, BLOCK / 4, ..., 1.
+template <class V, int BLOCK, int KW_, int SW_>
+inline void interior_columns(const DwRow& r, int64_t ow, int64_t ow_hi) {
+  for (; ow + BLOCK <= ow_hi; ow += BLOCK) all_channels<V, BLOCK, KW_, SW_>(r, ow, 0, r.s->kernel_w);
+  if constexpr (BLOCK > 1) interior_columns<V, BLOCK / 2, KW_, SW_>(r, ow, ow_hi);
+}
+
 template <class V, int KW_, int SW_>
 void dwconv3d_row(const DwRow& r, int64_t ow_lo, int64_t ow_hi) {
-  constexpr int BLOCK = V::registers >= 32 ? 8 : 4;
-  const int64_t C = r.s->channels, Wo = r.s->out_w();
-  auto border = [&](int64_t ow) { for_channel_blocks<V>(C, [&](int64_t c0, auto lanes) { border_column<V>(r, ow, c0, lanes); }); };
-  for (int64_t ow = 0; ow < ow_lo; ++ow) border(ow);
-  int64_t ow = ow_lo;
-  for (; ow + BLOCK <= ow_hi; ow += BLOCK)
-    for_channel_blocks<V>(C, [&](int64_t c0, auto lanes) { interior_block<V, BLOCK, KW_, SW_>(r, ow, c0, lanes); });
-  for (; ow < ow_hi; ++ow)
-    for_channel_blocks<V>(C, [&](int64_t c0, auto lanes) { interior_block<V, 1, KW_, SW_>(r, ow, c0, lanes); });
-  for (; ow < Wo; ++ow) border(ow);
+  constexpr int BLOCK = V::registers / 2;  // accumulators; the rest hold weights and input columns
+  for (int64_t ow = 0; ow < ow_lo; ++ow) border_column<V, KW_>(r, ow);
+  interior_columns<V, BLOCK, KW_, SW_>(r, ow_lo, ow_hi);
+  for (int64_t ow = ow_hi; ow < r.s->out_w(); ++ow) border_column<V, KW_>(r, ow);
 }
 
 template <class V>
@@ -129,23 +151,24 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
   const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
   const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow*SW with iw0 + KW <= in_w
   const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / SW + 1));
-  using std::integral_constant;
+  std::vector<const float*> tap_inputs(size_t(s.kernel_t * s.kernel_h)), tap_weights(tap_inputs.size());
+  DwRow r;
+  r.s = &s;
+  r.channels = C;
+  r.inputs = tap_inputs.data();
+  r.weights = tap_weights.data();
+  r.ep = &ep;
   for (int64_t row = row_begin; row < row_end; ++row) {
-    DwRow r;
-    r.s = &s;
-    r.weight = weight;
-    r.ep = &ep;
-    const int64_t n = row / (To * Ho);
-    r.ot = (row / Ho) % To;
-    r.oh = row % Ho;
-    r.input_n = input + n * s.in_t * s.in_h * s.in_w * C;
+    const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t, ih0 = row % Ho * s.stride_h - s.pad_h;
+    r.taps = 0;
+    for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(s.kernel_t, s.in_t - it0); ++kt)
+      for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(s.kernel_h, s.in_h - ih0); ++kh) {
+        tap_inputs[size_t(r.taps)] = input + (((n * s.in_t + it0 + kt) * s.in_h + ih0 + kh) * s.in_w) * C;
+        tap_weights[size_t(r.taps)] = weight + (kt * s.kernel_h + kh) * KW * C;
+        ++r.taps;
+      }
     r.out = output + row * Wo * C;
     r.residual = ep.residual ? ep.residual + row * Wo * C : nullptr;
-    const int64_t it0 = r.ot * s.stride_t - s.pad_t, ih0 = r.oh * s.stride_h - s.pad_h;
-    r.kt_begin = std::max<int64_t>(0, -it0);
-    r.kt_end = std::min<int64_t>(s.kernel_t, s.in_t - it0);
-    r.kh_begin = std::max<int64_t>(0, -ih0);
-    r.kh_end = std::min<int64_t>(s.kernel_h, s.in_h - ih0);
     if (KW == 3 && SW == 1)
       dwconv3d_row<V, 3, 1>(r, ow_lo, ow_hi);
     else if (KW == 3 && SW == 2)
