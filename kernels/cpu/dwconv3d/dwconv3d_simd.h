@@ -43,21 +43,21 @@ template <class V, int COUNT, bool Full>
 inline void finish(const DwRow& r, int64_t offset, typename V::reg (&acc)[COUNT], DwLanes<V, Full> lanes) {
   const int64_t C = r.channels;
   if (r.residual) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int j = 0; j < COUNT; ++j) acc[j] = V::add(acc[j], lanes.load(r.residual + offset + j * C));
   }
   if (r.ep->activation != Activation::identity) {  // identity is the common case: skip the per-vector dispatch
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int j = 0; j < COUNT; ++j) acc[j] = activate<V>(acc[j], r.ep->activation);
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < COUNT; ++j) lanes.store(r.out + offset + j * C, acc[j]);
 }
 
 template <class V, int COUNT, bool Full>
 inline void init_with_bias(const DwRow& r, int64_t c0, typename V::reg (&acc)[COUNT], DwLanes<V, Full> lanes) {
   const typename V::reg bias = r.ep->bias ? lanes.load(r.ep->bias + c0) : V::zero();
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < COUNT; ++j) acc[j] = bias;
 }
 
@@ -68,12 +68,12 @@ template <class V, int BLOCK, int KW, int SW, bool Full>
 inline void accumulate_kernel_row(typename V::reg (&acc)[BLOCK], const float* x, const float* w, int64_t column,
                                   int64_t C, DwLanes<V, Full> lanes) {
   typename V::reg wv[KW];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int kw = 0; kw < KW; ++kw) wv[kw] = lanes.load(w + kw * C);
 #pragma GCC unroll 64
   for (int m = 0; m < (BLOCK - 1) * SW + KW; ++m) {
     const typename V::reg xv = lanes.load(x + m * column);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int kw = 0; kw < KW && kw <= m; ++kw)
       if ((m - kw) % SW == 0 && (m - kw) / SW < BLOCK) acc[(m - kw) / SW] = V::fmadd(xv, wv[kw], acc[(m - kw) / SW]);
   }
@@ -109,37 +109,40 @@ inline void for_channel_blocks(int64_t C, Body&& body) {
   if (c0 < C) body(c0, DwLanes<V, false>{int(C - c0)});
 }
 
+// The same columns of `count` consecutive output rows, channel block by channel block. Neighbouring rows share most
+// of their input rows, so a block's input comes from L2 once and is reused from L1 by the following rows.
 template <class V, int BLOCK, int KW_, int SW_>
-inline void all_channels(const DwRow& r, int64_t ow, int64_t kw_begin, int64_t kernel_w) {
-  for_channel_blocks<V>(r.channels, [&](int64_t c0, auto lanes) {
-    column_block<V, BLOCK, KW_, SW_>(r, ow, kw_begin, kernel_w, c0, lanes);
+inline void all_channels(const DwRow* rows, int count, int64_t ow, int64_t kw_begin, int64_t kernel_w) {
+  for_channel_blocks<V>(rows->channels, [&](int64_t c0, auto lanes) {
+    for (int g = 0; g < count; ++g) column_block<V, BLOCK, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, lanes);
   });
 }
 
 // One column whose window crosses the left or right edge of the input: only its in-range taps.
 template <class V, int KW_>
-inline void border_column(const DwRow& r, int64_t ow) {
-  const int64_t iw0 = ow * r.s->stride_w - r.s->pad_w;
-  const int64_t kw_begin = std::max<int64_t>(0, -iw0), kw_end = std::min(r.s->kernel_w, r.s->in_w - iw0);
+inline void border_column(const DwRow* rows, int count, int64_t ow) {
+  const DwConv3dShape& s = *rows->s;
+  const int64_t iw0 = ow * s.stride_w - s.pad_w;
+  const int64_t kw_begin = std::max<int64_t>(0, -iw0), kw_end = std::min(s.kernel_w, s.in_w - iw0);
   if (KW_ == 3 && kw_end - kw_begin == 2)  // a 3-wide kernel hanging one column over the padding
-    all_channels<V, 1, 2, 1>(r, ow, kw_begin, 2);
+    all_channels<V, 1, 2, 1>(rows, count, ow, kw_begin, 2);
   else
-    all_channels<V, 1, 0, 1>(r, ow, kw_begin, kw_end - kw_begin);
+    all_channels<V, 1, 0, 1>(rows, count, ow, kw_begin, kw_end - kw_begin);
 }
 
 // Interior columns [ow, ow_hi) in blocks of BLOCK, the rest in blocks of BLOCK / 2, BLOCK / 4, ..., 1.
 template <class V, int BLOCK, int KW_, int SW_>
-inline void interior_columns(const DwRow& r, int64_t ow, int64_t ow_hi) {
-  for (; ow + BLOCK <= ow_hi; ow += BLOCK) all_channels<V, BLOCK, KW_, SW_>(r, ow, 0, r.s->kernel_w);
-  if constexpr (BLOCK > 1) interior_columns<V, BLOCK / 2, KW_, SW_>(r, ow, ow_hi);
+inline void interior_columns(const DwRow* rows, int count, int64_t ow, int64_t ow_hi) {
+  for (; ow + BLOCK <= ow_hi; ow += BLOCK) all_channels<V, BLOCK, KW_, SW_>(rows, count, ow, 0, rows->s->kernel_w);
+  if constexpr (BLOCK > 1) interior_columns<V, BLOCK / 2, KW_, SW_>(rows, count, ow, ow_hi);
 }
 
 template <class V, int KW_, int SW_>
-void dwconv3d_row(const DwRow& r, int64_t ow_lo, int64_t ow_hi) {
+void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi) {
   constexpr int BLOCK = V::registers / 2;  // accumulators; the rest hold weights and input columns
-  for (int64_t ow = 0; ow < ow_lo; ++ow) border_column<V, KW_>(r, ow);
-  interior_columns<V, BLOCK, KW_, SW_>(r, ow_lo, ow_hi);
-  for (int64_t ow = ow_hi; ow < r.s->out_w(); ++ow) border_column<V, KW_>(r, ow);
+  for (int64_t ow = 0; ow < ow_lo; ++ow) border_column<V, KW_>(rows, count, ow);
+  interior_columns<V, BLOCK, KW_, SW_>(rows, count, ow_lo, ow_hi);
+  for (int64_t ow = ow_hi; ow < rows->s->out_w(); ++ow) border_column<V, KW_>(rows, count, ow);
 }
 
 template <class V>
@@ -151,32 +154,40 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
   const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
   const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow*SW with iw0 + KW <= in_w
   const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / SW + 1));
-  std::vector<const float*> tap_inputs(size_t(s.kernel_t * s.kernel_h)), tap_weights(tap_inputs.size());
-  DwRow r;
-  r.s = &s;
-  r.channels = C;
-  r.inputs = tap_inputs.data();
-  r.weights = tap_weights.data();
-  r.ep = &ep;
-  for (int64_t row = row_begin; row < row_end; ++row) {
-    const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t, ih0 = row % Ho * s.stride_h - s.pad_h;
-    r.taps = 0;
-    for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(s.kernel_t, s.in_t - it0); ++kt)
-      for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(s.kernel_h, s.in_h - ih0); ++kh) {
-        tap_inputs[size_t(r.taps)] = input + (((n * s.in_t + it0 + kt) * s.in_h + ih0 + kh) * s.in_w) * C;
-        tap_weights[size_t(r.taps)] = weight + (kt * s.kernel_h + kh) * KW * C;
-        ++r.taps;
-      }
-    r.out = output + row * Wo * C;
-    r.residual = ep.residual ? ep.residual + row * Wo * C : nullptr;
+  constexpr int GROUP = 4;  // output rows computed together
+  const size_t max_taps = size_t(s.kernel_t * s.kernel_h);
+  std::vector<const float*> tap_inputs(GROUP * max_taps), tap_weights(GROUP * max_taps);
+  DwRow rows[GROUP];
+  for (int64_t first = row_begin; first < row_end; first += GROUP) {
+    const int count = int(std::min<int64_t>(GROUP, row_end - first));
+    for (int g = 0; g < count; ++g) {
+      DwRow& r = rows[g];
+      const int64_t row = first + g;
+      const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
+      const int64_t ih0 = row % Ho * s.stride_h - s.pad_h;
+      r.s = &s;
+      r.channels = C;
+      r.inputs = tap_inputs.data() + g * max_taps;
+      r.weights = tap_weights.data() + g * max_taps;
+      r.ep = &ep;
+      r.taps = 0;
+      for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(s.kernel_t, s.in_t - it0); ++kt)
+        for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(s.kernel_h, s.in_h - ih0); ++kh) {
+          tap_inputs[g * max_taps + size_t(r.taps)] = input + (((n * s.in_t + it0 + kt) * s.in_h + ih0 + kh) * s.in_w) * C;
+          tap_weights[g * max_taps + size_t(r.taps)] = weight + (kt * s.kernel_h + kh) * KW * C;
+          ++r.taps;
+        }
+      r.out = output + row * Wo * C;
+      r.residual = ep.residual ? ep.residual + row * Wo * C : nullptr;
+    }
     if (KW == 3 && SW == 1)
-      dwconv3d_row<V, 3, 1>(r, ow_lo, ow_hi);
+      dwconv3d_rows<V, 3, 1>(rows, count, ow_lo, ow_hi);
     else if (KW == 3 && SW == 2)
-      dwconv3d_row<V, 3, 2>(r, ow_lo, ow_hi);
+      dwconv3d_rows<V, 3, 2>(rows, count, ow_lo, ow_hi);
     else if (KW == 1 && SW == 1)
-      dwconv3d_row<V, 1, 1>(r, ow_lo, ow_hi);
+      dwconv3d_rows<V, 1, 1>(rows, count, ow_lo, ow_hi);
     else
-      dwconv3d_row<V, 0, 0>(r, ow_lo, ow_hi);
+      dwconv3d_rows<V, 0, 0>(rows, count, ow_lo, ow_hi);
   }
 }
 
