@@ -61,6 +61,19 @@ inline void init_with_bias(const DwRow& r, int64_t c0, typename V::reg (&acc)[CO
   for (int j = 0; j < COUNT; ++j) acc[j] = bias;
 }
 
+// Pins a loaded vector to a register. Left alone, GCC folds the load of an input column into each of the KW FMAs that
+// use it, so the column is read KW times; with channel counts such as 54, most of those reads straddle two cache
+// lines and loads, not FMAs, become the bottleneck.
+template <class R>
+inline R in_register(R v) {
+#if defined(__x86_64__)
+  __asm__("" : "+v"(v));
+#elif defined(__aarch64__)
+  __asm__("" : "+w"(v));
+#endif
+  return v;
+}
+
 // acc[j] += sum over kw < KW of x[(j * SW + kw) * column] * w[kw * C]: one kernel row for BLOCK neighbouring
 // columns. Each input column is loaded once and feeds every accumulator that uses it, so loads stay well below the
 // FMA count and the BLOCK independent accumulator chains hide the FMA latency.
@@ -72,7 +85,7 @@ inline void accumulate_kernel_row(typename V::reg (&acc)[BLOCK], const float* x,
   for (int kw = 0; kw < KW; ++kw) wv[kw] = lanes.load(w + kw * C);
 #pragma GCC unroll 64
   for (int m = 0; m < (BLOCK - 1) * SW + KW; ++m) {
-    const typename V::reg xv = lanes.load(x + m * column);
+    const typename V::reg xv = in_register(lanes.load(x + m * column));
 #pragma GCC unroll 16
     for (int kw = 0; kw < KW && kw <= m; ++kw)
       if ((m - kw) % SW == 0 && (m - kw) / SW < BLOCK) acc[(m - kw) / SW] = V::fmadd(xv, wv[kw], acc[(m - kw) / SW]);
