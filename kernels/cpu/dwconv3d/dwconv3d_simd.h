@@ -122,8 +122,8 @@ inline void for_channel_blocks(int64_t C, Body&& body) {
   if (c0 < C) body(c0, DwLanes<V, false>{int(C - c0)});
 }
 
-// The same columns of `count` consecutive output rows, channel block by channel block. Neighbouring rows share most
-// of their input rows, so a block's input comes from L2 once and is reused from L1 by the following rows.
+// The same columns of `count` output rows, channel block by channel block. The rows are chosen to share most of their
+// input rows, so a block's input comes from L2 once and is reused from L1 by the following rows.
 template <class V, int BLOCK, int KW_, int SW_>
 inline void all_channels(const DwRow* rows, int count, int64_t ow, int64_t kw_begin, int64_t kernel_w) {
   for_channel_blocks<V>(rows->channels, [&](int64_t c0, auto lanes) {
@@ -158,10 +158,34 @@ void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi) {
   for (int64_t ow = ow_hi; ow < rows->s->out_w(); ++ow) border_column<V, KW_>(rows, count, ow);
 }
 
+// Output row `row` (n, ot, oh): its in-range (kt, kh) taps are written to tap_inputs / tap_weights.
+inline DwRow make_row(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                      float* output, int64_t row, const float** tap_inputs, const float** tap_weights) {
+  const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), row_size = s.out_w() * C;
+  const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
+  const int64_t ih0 = row % Ho * s.stride_h - s.pad_h;
+  DwRow r;
+  r.s = &s;
+  r.channels = C;
+  r.taps = 0;
+  for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(s.kernel_t, s.in_t - it0); ++kt)
+    for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(s.kernel_h, s.in_h - ih0); ++kh) {
+      tap_inputs[r.taps] = input + ((n * s.in_t + it0 + kt) * s.in_h + ih0 + kh) * s.in_w * C;
+      tap_weights[r.taps] = weight + (kt * s.kernel_h + kh) * s.kernel_w * C;
+      ++r.taps;
+    }
+  r.inputs = tap_inputs;
+  r.weights = tap_weights;
+  r.ep = &ep;
+  r.out = output + row * row_size;
+  r.residual = ep.residual ? ep.residual + row * row_size : nullptr;
+  return r;
+}
+
 template <class V>
 void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                        float* output, int64_t row_begin, int64_t row_end) {
-  const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
+  const int64_t Ho = s.out_h(), Wo = s.out_w();
   const int64_t KW = s.kernel_w, SW = s.stride_w;
   // [ow_lo, ow_hi): output columns whose whole window is inside the input width.
   const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
@@ -171,37 +195,30 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
   const size_t max_taps = size_t(s.kernel_t * s.kernel_h);
   std::vector<const float*> tap_inputs(GROUP * max_taps), tap_weights(GROUP * max_taps);
   DwRow rows[GROUP];
-  for (int64_t first = row_begin; first < row_end; first += GROUP) {
-    const int count = int(std::min<int64_t>(GROUP, row_end - first));
-    for (int g = 0; g < count; ++g) {
-      DwRow& r = rows[g];
-      const int64_t row = first + g;
-      const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
-      const int64_t ih0 = row % Ho * s.stride_h - s.pad_h;
-      r.s = &s;
-      r.channels = C;
-      r.inputs = tap_inputs.data() + g * max_taps;
-      r.weights = tap_weights.data() + g * max_taps;
-      r.ep = &ep;
-      r.taps = 0;
-      for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(s.kernel_t, s.in_t - it0); ++kt)
-        for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(s.kernel_h, s.in_h - ih0); ++kh) {
-          tap_inputs[g * max_taps + size_t(r.taps)] = input + (((n * s.in_t + it0 + kt) * s.in_h + ih0 + kh) * s.in_w) * C;
-          tap_weights[g * max_taps + size_t(r.taps)] = weight + (kt * s.kernel_h + kh) * KW * C;
-          ++r.taps;
-        }
-      r.out = output + row * Wo * C;
-      r.residual = ep.residual ? ep.residual + row * Wo * C : nullptr;
+  // Rows are visited in groups of the same oh in GROUP neighbouring output planes (n, ot): rows neighbouring in time
+  // share most of their input planes, reused from L1 within a group, and the next oh shares input rows in H, reused
+  // from L2. Rows of these planes outside [row_begin, row_end) belong to another thread.
+  const int64_t plane_begin = row_begin / Ho, plane_end = (row_end + Ho - 1) / Ho;
+  for (int64_t plane = plane_begin; plane < plane_end; plane += GROUP)
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      int count = 0;
+      for (int64_t p = plane; p < std::min<int64_t>(plane + GROUP, plane_end); ++p) {
+        const int64_t row = p * Ho + oh;
+        if (row < row_begin || row >= row_end) continue;
+        rows[count] = make_row(s, input, weight, ep, output, row, tap_inputs.data() + count * max_taps,
+                               tap_weights.data() + count * max_taps);
+        ++count;
+      }
+      if (count == 0) continue;
+      if (KW == 3 && SW == 1)
+        dwconv3d_rows<V, 3, 1>(rows, count, ow_lo, ow_hi);
+      else if (KW == 3 && SW == 2)
+        dwconv3d_rows<V, 3, 2>(rows, count, ow_lo, ow_hi);
+      else if (KW == 1 && SW == 1)
+        dwconv3d_rows<V, 1, 1>(rows, count, ow_lo, ow_hi);
+      else
+        dwconv3d_rows<V, 0, 0>(rows, count, ow_lo, ow_hi);
     }
-    if (KW == 3 && SW == 1)
-      dwconv3d_rows<V, 3, 1>(rows, count, ow_lo, ow_hi);
-    else if (KW == 3 && SW == 2)
-      dwconv3d_rows<V, 3, 2>(rows, count, ow_lo, ow_hi);
-    else if (KW == 1 && SW == 1)
-      dwconv3d_rows<V, 1, 1>(rows, count, ow_lo, ow_hi);
-    else
-      dwconv3d_rows<V, 0, 0>(rows, count, ow_lo, ow_hi);
-  }
 }
 
 }  // namespace pyvideo::kernels::detail
