@@ -38,27 +38,33 @@ struct DwRow {
   const float* residual;       // this row's residual (laid out like out), or nullptr
 };
 
-// Residual add, activation and store of `count` neighbouring output columns starting at `offset` in this row.
-template <class V, int COUNT, bool Full>
-inline void finish(const DwRow& r, int64_t offset, typename V::reg (&acc)[COUNT], DwLanes<V, Full> lanes) {
+// Accumulators of a block of CB channel blocks (V::width apart, from c0) x COLS neighbouring output columns,
+// indexed [cb * COLS + j].
+template <class V, int CB, int COLS>
+using DwAcc = typename V::reg[CB * COLS];
+
+// Residual add, activation and store of the block whose first output is at `offset` in this row.
+template <class V, int CB, int COLS, bool Full>
+inline void finish(const DwRow& r, int64_t offset, DwAcc<V, CB, COLS>& acc, DwLanes<V, Full> lanes) {
   const int64_t C = r.channels;
+  auto at = [&](int i) { return offset + i / COLS * V::width + i % COLS * C; };
   if (r.residual) {
 #pragma GCC unroll 16
-    for (int j = 0; j < COUNT; ++j) acc[j] = V::add(acc[j], lanes.load(r.residual + offset + j * C));
+    for (int i = 0; i < CB * COLS; ++i) acc[i] = V::add(acc[i], lanes.load(r.residual + at(i)));
   }
   if (r.ep->activation != Activation::identity) {  // identity is the common case: skip the per-vector dispatch
 #pragma GCC unroll 16
-    for (int j = 0; j < COUNT; ++j) acc[j] = activate<V>(acc[j], r.ep->activation);
+    for (int i = 0; i < CB * COLS; ++i) acc[i] = activate<V>(acc[i], r.ep->activation);
   }
 #pragma GCC unroll 16
-  for (int j = 0; j < COUNT; ++j) lanes.store(r.out + offset + j * C, acc[j]);
+  for (int i = 0; i < CB * COLS; ++i) lanes.store(r.out + at(i), acc[i]);
 }
 
-template <class V, int COUNT, bool Full>
-inline void init_with_bias(const DwRow& r, int64_t c0, typename V::reg (&acc)[COUNT], DwLanes<V, Full> lanes) {
-  const typename V::reg bias = r.ep->bias ? lanes.load(r.ep->bias + c0) : V::zero();
+template <class V, int CB, int COLS, bool Full>
+inline void init_with_bias(const DwRow& r, int64_t c0, DwAcc<V, CB, COLS>& acc, DwLanes<V, Full> lanes) {
 #pragma GCC unroll 16
-  for (int j = 0; j < COUNT; ++j) acc[j] = bias;
+  for (int i = 0; i < CB * COLS; ++i)
+    acc[i] = r.ep->bias ? lanes.load(r.ep->bias + c0 + i / COLS * V::width) : V::zero();
 }
 
 // Pins a loaded vector to a register. Left alone, GCC folds the load of an input column into each of the KW FMAs that
@@ -74,61 +80,69 @@ inline R in_register(R v) {
   return v;
 }
 
-// acc[j] += sum over kw < KW of x[(j * SW + kw) * column] * w[kw * C]: one kernel row for BLOCK neighbouring
-// columns. Each input column is loaded once and feeds every accumulator that uses it, so loads stay well below the
-// FMA count and the BLOCK independent accumulator chains hide the FMA latency.
-template <class V, int BLOCK, int KW, int SW, bool Full>
-inline void accumulate_kernel_row(typename V::reg (&acc)[BLOCK], const float* x, const float* w, int64_t column,
-                                  int64_t C, DwLanes<V, Full> lanes) {
-  typename V::reg wv[KW];
+// acc[cb][j] += sum over kw < KW of x[(j * SW + kw) * column + cb * width] * w[kw * C + cb * width]: one kernel row
+// for the block. Each input column is loaded once and feeds every accumulator that uses it, so loads stay well
+// below the FMA count, and the CB * COLS independent accumulator chains hide the FMA latency.
+template <class V, int CB, int COLS, int KW, int SW, bool Full>
+inline void accumulate_kernel_row(DwAcc<V, CB, COLS>& acc, const float* x, const float* w, int64_t column, int64_t C,
+                                  DwLanes<V, Full> lanes) {
 #pragma GCC unroll 16
-  for (int kw = 0; kw < KW; ++kw) wv[kw] = lanes.load(w + kw * C);
+  for (int cb = 0; cb < CB; ++cb) {
+    typename V::reg wv[KW];
+#pragma GCC unroll 16
+    for (int kw = 0; kw < KW; ++kw) wv[kw] = lanes.load(w + kw * C + cb * V::width);
+    typename V::reg* a = acc + cb * COLS;
 #pragma GCC unroll 64
-  for (int m = 0; m < (BLOCK - 1) * SW + KW; ++m) {
-    const typename V::reg xv = in_register(lanes.load(x + m * column));
+    for (int m = 0; m < (COLS - 1) * SW + KW; ++m) {
+      const typename V::reg xv = in_register(lanes.load(x + m * column + cb * V::width));
 #pragma GCC unroll 16
-    for (int kw = 0; kw < KW && kw <= m; ++kw)
-      if ((m - kw) % SW == 0 && (m - kw) / SW < BLOCK) acc[(m - kw) / SW] = V::fmadd(xv, wv[kw], acc[(m - kw) / SW]);
+      for (int kw = 0; kw < KW && kw <= m; ++kw)
+        if ((m - kw) % SW == 0 && (m - kw) / SW < COLS) a[(m - kw) / SW] = V::fmadd(xv, wv[kw], a[(m - kw) / SW]);
+    }
   }
 }
 
-// BLOCK neighbouring output columns from ow, channels [c0, c0 + lanes), using taps [kw_begin, kw_begin + kernel_w)
-// of each kernel row: the whole row for interior columns, the in-range part for border columns. KW_ > 0: the window
-// width and SW_ the stride as compile-time constants (SW_ is free when BLOCK == 1); KW_ == 0: runtime values.
-template <class V, int BLOCK, int KW_, int SW_, bool Full>
+// COLS neighbouring output columns from ow, channel blocks c0 + [0, CB) * width, using taps
+// [kw_begin, kw_begin + kernel_w) of each kernel row: the whole row for interior columns, the in-range part for
+// border columns. KW_ > 0: the window width and SW_ the stride as compile-time constants (SW_ is free when
+// COLS == 1); KW_ == 0: runtime values.
+template <class V, int CB, int COLS, int KW_, int SW_, bool Full>
 inline void column_block(const DwRow& r, int64_t ow, int64_t kw_begin, int64_t kernel_w, int64_t c0,
                          DwLanes<V, Full> lanes) {
   const int64_t C = r.channels, stride_w = r.s->stride_w;
-  typename V::reg acc[BLOCK];
-  init_with_bias(r, c0, acc, lanes);
+  DwAcc<V, CB, COLS> acc;
+  init_with_bias<V, CB, COLS>(r, c0, acc, lanes);
   const int64_t column = (ow * stride_w - r.s->pad_w + kw_begin) * C + c0;
   for (int i = 0; i < r.taps; ++i) {
     const float* x = r.inputs[i] + column;
     const float* w = r.weights[i] + kw_begin * C + c0;
     if constexpr (KW_ > 0)
-      accumulate_kernel_row<V, BLOCK, KW_, SW_>(acc, x, w, C, C, lanes);
+      accumulate_kernel_row<V, CB, COLS, KW_, SW_>(acc, x, w, C, C, lanes);
     else
       for (int64_t kw = 0; kw < kernel_w; ++kw)
-        accumulate_kernel_row<V, BLOCK, 1, 1>(acc, x + kw * C, w + kw * C, stride_w * C, C, lanes);
+        accumulate_kernel_row<V, CB, COLS, 1, 1>(acc, x + kw * C, w + kw * C, stride_w * C, C, lanes);
   }
-  finish(r, ow * C + c0, acc, lanes);
+  finish<V, CB, COLS>(r, ow * C + c0, acc, lanes);
 }
 
-// Applies `body(c0, lanes)` to every channel block: full vectors, then a masked tail.
-template <class V, class Body>
-inline void for_channel_blocks(int64_t C, Body&& body) {
-  int64_t c0 = 0;
-  for (; c0 + V::width <= C; c0 += V::width) body(c0, DwLanes<V, true>{V::width});
-  if (c0 < C) body(c0, DwLanes<V, false>{int(C - c0)});
-}
-
-// The same columns of `count` output rows, channel block by channel block. The rows are chosen to share most of their
-// input rows, so a block's input comes from L2 once and is reused from L1 by the following rows.
-template <class V, int BLOCK, int KW_, int SW_>
+// The same columns of `count` output rows, for every channel. The rows are chosen to share most of their input rows,
+// so a block's input comes from L2 once and is reused from L1 by the following rows. Narrow column blocks take
+// several channel blocks at once, so that at least 8 independent accumulators hide the FMA latency; the channels
+// left over take one full block at a time, then a masked tail.
+template <class V, int COLS, int KW_, int SW_>
 inline void all_channels(const DwRow* rows, int count, int64_t ow, int64_t kw_begin, int64_t kernel_w) {
-  for_channel_blocks<V>(rows->channels, [&](int64_t c0, auto lanes) {
-    for (int g = 0; g < count; ++g) column_block<V, BLOCK, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, lanes);
-  });
+  constexpr int CB = COLS >= 8 ? 1 : 8 / COLS;
+  const int64_t C = rows->channels;
+  const DwLanes<V, true> full{V::width};
+  int64_t c0 = 0;
+  for (; c0 + CB * V::width <= C; c0 += CB * V::width)
+    for (int g = 0; g < count; ++g) column_block<V, CB, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, full);
+  for (; c0 + V::width <= C; c0 += V::width)
+    for (int g = 0; g < count; ++g) column_block<V, 1, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, full);
+  if (c0 < C) {
+    const DwLanes<V, false> tail{int(C - c0)};
+    for (int g = 0; g < count; ++g) column_block<V, 1, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, tail);
+  }
 }
 
 // One column whose window crosses the left or right edge of the input: only its in-range taps.
