@@ -54,16 +54,19 @@ void AudioDecoder::open_codec() {
 }
 
 void AudioDecoder::position_before(double seconds) {
-  if (owner_pid_ != getpid()) {  // forked: the parent owns the file position
+  const double target = seconds - kPrerollSeconds;
+  // Ranges near the start are decoded from a freshly opened demuxer: only a decode from the very beginning
+  // applies the codec's start padding (AAC/MP3 priming) the same way every time. A forked child reopens too,
+  // as the parent owns the file position.
+  if (owner_pid_ != getpid() || (target <= 0 && !at_start_)) {
     input_ = std::make_unique<InputFile>(source_);
     open_codec();
     owner_pid_ = getpid();
     at_start_ = true;
   }
-  const double target = seconds - kPrerollSeconds;
   if (at_start_ && target <= 0) return;
   const AVStream* stream = input_->format()->streams[stream_index_];
-  const int64_t ticks = stream_origin(stream) + static_cast<int64_t>(std::max(target, 0.0) / av_q2d(stream->time_base));
+  const int64_t ticks = stream_origin(stream) + static_cast<int64_t>(target / av_q2d(stream->time_base));
   if (av_seek_frame(input_->format(), stream_index_, ticks, AVSEEK_FLAG_BACKWARD) < 0) {
     input_ = std::make_unique<InputFile>(source_);  // not seekable: read again from the start
     open_codec();
