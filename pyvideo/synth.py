@@ -198,18 +198,25 @@ def _encode_with_ffmpeg(path: Path, frames: np.ndarray, fps: float, tone_hz: Opt
     subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), check=True)
 
 
-def _encode(path: Path, frames: np.ndarray, fps: float, tone_hz: Optional[float], audio_rate: int) -> None:
+def _encode_native(path: Path, frames: np.ndarray, fps: float) -> bool:
+    """Encode with pyvideo's own FFmpeg binding; False when the native extension is not built."""
     try:
-        from pyvideo.data.utils import export_video_array
-    except ImportError:
-        export_video_array = None
-    if export_video_array is None or tone_hz is not None:  # the native writer has no audio track
-        _encode_with_ffmpeg(path, frames, fps, tone_hz, audio_rate)
-        return
-    import torch
+        import torch
 
-    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # C,T,H,W uint8
-    export_video_array(video, str(path), fps, video_codec="libx264", pix_fmt="yuv420p")
+        from pyvideo.data.utils import export_video_array
+
+        video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # C,T,H,W uint8
+        export_video_array(video, str(path), fps, video_codec="libx264", pix_fmt="yuv420p",
+                           options={"crf": "18", "preset": "veryfast", "threads": "1"})
+    except ImportError:
+        return False
+    return True
+
+
+def _encode(path: Path, frames: np.ndarray, fps: float, tone_hz: Optional[float], audio_rate: int) -> None:
+    # the native writer has no audio track, so videos with audio go through the ffmpeg tool
+    if tone_hz is not None or not _encode_native(path, frames, fps):
+        _encode_with_ffmpeg(path, frames, fps, tone_hz, audio_rate)
 
 
 @dataclass

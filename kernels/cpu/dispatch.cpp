@@ -25,13 +25,34 @@ KernelTable make_table(Isa isa) {
   KernelTable t;
   t.isa = isa;
   t.dwconv3d_f32 = dwconv3d_f32_scalar;
+  t.conv3d_f32 = conv3d_f32_scalar;
+  t.qconv3d = qconv3d_scalar;
+  t.qdwconv3d = qdwconv3d_scalar;
+  const CpuFeatures& f = cpu_features();
+  (void)f;
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
-    case Isa::avx2: t.dwconv3d_f32 = dwconv3d_f32_avx2; break;
-    case Isa::avx512: t.dwconv3d_f32 = dwconv3d_f32_avx512; break;
+    case Isa::avx2:
+      t.dwconv3d_f32 = dwconv3d_f32_avx2;
+      t.conv3d_f32 = conv3d_f32_avx2;
+      t.qdwconv3d = qdwconv3d_avx2;
+      if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qconv3d_name = "avxvnni";
+      break;
+    case Isa::avx512:
+      t.dwconv3d_f32 = dwconv3d_f32_avx512;
+      t.conv3d_f32 = conv3d_f32_avx512;
+      t.qdwconv3d = qdwconv3d_avx512;
+      if (f.avx512vnni) t.qconv3d = qconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
+      else if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qconv3d_name = "avxvnni";
+      break;
 #endif
 #if defined(__aarch64__)
-    case Isa::neon: t.dwconv3d_f32 = dwconv3d_f32_neon; break;
+    case Isa::neon:
+      t.dwconv3d_f32 = dwconv3d_f32_neon;
+      t.conv3d_f32 = conv3d_f32_neon;
+      t.qdwconv3d = qdwconv3d_neon;
+      if (f.dotprod) t.qconv3d = qconv3d_neondot, t.qconv3d_name = "neondot";
+      break;
 #endif
     default: break;
   }

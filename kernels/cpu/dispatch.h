@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "conv3d/conv3d.h"
 #include "dwconv3d/dwconv3d.h"
+#include "int8/qconv3d.h"
 
 namespace pyvideo::kernels {
 
@@ -24,6 +26,12 @@ Isa best_isa();                     // the highest supported level
 struct KernelTable {
   Isa isa = Isa::scalar;
   DwConv3dF32Fn dwconv3d_f32 = nullptr;
+  Conv3dF32Fn conv3d_f32 = nullptr;
+  // int8: the dense conv uses the best dot-product instruction the CPU has (AVX512-VNNI at the avx512 level, else
+  // AVX-VNNI; ARM dotprod), else the scalar reference; the depthwise conv follows the level.
+  QConv3dFn qconv3d = nullptr;
+  const char* qconv3d_name = "scalar";
+  QDwConv3dFn qdwconv3d = nullptr;
 };
 
 // The active table. The first call fills it from PYVIDEO_ISA; an invalid or unsupported value throws

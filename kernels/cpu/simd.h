@@ -3,9 +3,19 @@
 //   width           lanes per register;  registers: architectural vector registers (sizes register blocking)
 //   load/store      full registers;  load_n/store_n: the first n lanes (n < width), the rest read as zero / untouched
 //   fmadd(a, b, c)  a * b + c
+//   set1, add, sub, mul, div, min, max      elementwise arithmetic
+//   round(x)        to the nearest integer, ties to even;  pow2i(n): 2^n for integer-valued n in [-126, 127]
+//   load_i8(p, n)   the first n int8 values at p as floats (the rest zero); store_i8(p, v, n): integral values in
+//                   [-128, 127] stored as n int8
 #pragma once
+#include <cstdint>
+#include <cstring>
 
 #if defined(__AVX512F__)
+// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* temporaries.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 namespace pyvideo::kernels::simd {
 struct Avx512F32 {
@@ -19,6 +29,23 @@ struct Avx512F32 {
   static reg load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
   static void store_n(float* p, reg v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg set1(float x) { return _mm512_set1_ps(x); }
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+  static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
+  static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  static reg round(reg x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static reg pow2i(reg n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+  }
+  static reg load_i8(const int8_t* p, int n) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(static_cast<__mmask16>(mask(n)), p)));
+  }
+  static void store_i8(int8_t* p, reg v, int n) {
+    _mm_mask_storeu_epi8(p, mask(n), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v)));
+  }
 };
 }  // namespace pyvideo::kernels::simd
 #endif
@@ -40,6 +67,27 @@ struct Avx2F32 {
   static reg load_n(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
   static void store_n(float* p, reg v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg set1(float x) { return _mm256_set1_ps(x); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
+  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg round(reg x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static reg pow2i(reg n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+  }
+  static reg load_i8(const int8_t* p, int n) {
+    int64_t bytes = 0;
+    std::memcpy(&bytes, p, size_t(n));
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(bytes)));
+  }
+  static void store_i8(int8_t* p, reg v, int n) {
+    alignas(32) int32_t q[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q), _mm256_cvtps_epi32(v));
+    for (int i = 0; i < n; ++i) p[i] = int8_t(q[i]);
+  }
 };
 }  // namespace pyvideo::kernels::simd
 #endif
@@ -65,6 +113,27 @@ struct NeonF32 {
     for (int i = 0; i < n; ++i) p[i] = tmp[i];
   }
   static reg fmadd(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
+  static reg set1(float x) { return vdupq_n_f32(x); }
+  static reg add(reg a, reg b) { return vaddq_f32(a, b); }
+  static reg sub(reg a, reg b) { return vsubq_f32(a, b); }
+  static reg mul(reg a, reg b) { return vmulq_f32(a, b); }
+  static reg div(reg a, reg b) { return vdivq_f32(a, b); }
+  static reg min(reg a, reg b) { return vminq_f32(a, b); }
+  static reg max(reg a, reg b) { return vmaxq_f32(a, b); }
+  static reg round(reg x) { return vrndnq_f32(x); }
+  static reg pow2i(reg n) {
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
+  }
+  static reg load_i8(const int8_t* p, int n) {
+    int8_t b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(b, p, size_t(n));
+    return vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(b)))));
+  }
+  static void store_i8(int8_t* p, reg v, int n) {
+    int32_t q[4];
+    vst1q_s32(q, vcvtnq_s32_f32(v));
+    for (int i = 0; i < n; ++i) p[i] = int8_t(q[i]);
+  }
 };
 }  // namespace pyvideo::kernels::simd
 #endif

@@ -18,11 +18,9 @@ import torch
 import torch.utils.data
 
 from .clip_sampling import ClipInfo, ClipInfoList, ClipSampler, RandomClipSampler
+from .bad_data import BadVideoWarning, ConsecutiveFailureCounter, SharedFailureRecord
 from .labeled_video_dataset import (
-    BadVideoWarning,
-    ConsecutiveFailureCounter,
     LabeledVideoDataset,
-    SharedFailureRecord,
     clip_failure_reason,
     decode_clip,
     default_video_path_handler,
@@ -123,6 +121,8 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
                     return video.duration
                 finally:
                     video.close()
+            except ImportError:  # a missing decoder is an installation problem, not bad data
+                raise
             except Exception as error:  # unreadable videos are left out of the index
                 self._failures.record(video_index, str(path), f"cannot open: {error}")
                 return None
@@ -181,6 +181,8 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         while True:
             try:
                 sample = self._load(index)
+            except ImportError:
+                raise
             except Exception as error:
                 video_index = self._clips[index][0]
                 path = self._labeled_videos[video_index][0]

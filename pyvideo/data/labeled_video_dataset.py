@@ -11,43 +11,18 @@ it; the skip is counted (``num_failed_videos``/``failed_video_paths``, aggregate
 a shared-memory flag per video). ``max_consecutive_failures`` consecutive failures raise RuntimeError.
 """
 import os
-import warnings
 from fractions import Fraction
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
 import torch
 import torch.utils.data
 
+from .bad_data import ConsecutiveFailureCounter, SharedFailureRecord
 from .clip_sampling import ClipInfo, ClipInfoList, ClipSampler
 from .labeled_video_paths import LabeledVideoPaths, label_info
 from .utils import MultiProcessSampler
 
 VideoSamplerArg = Union[Type[torch.utils.data.Sampler], Callable[..., torch.utils.data.Sampler], torch.utils.data.Sampler]
-
-
-class BadVideoWarning(UserWarning):
-    """A video in a dataset could not be opened or decoded and was skipped."""
-
-
-class ConsecutiveFailureCounter:
-    """Counts failures since the last success and raises once ``limit`` is reached."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"max_consecutive_failures must be >= 1, got {limit}")
-        self._limit = limit
-        self._recent: List[str] = []
-
-    def success(self) -> None:
-        self._recent.clear()
-
-    def failure(self, description: str) -> None:
-        self._recent.append(description)
-        if len(self._recent) >= self._limit:
-            raise RuntimeError(
-                f"Failed to load {len(self._recent)} videos in a row (max_consecutive_failures="
-                f"{self._limit}); the data is probably unreadable. Failures:\n  " + "\n  ".join(self._recent)
-            )
 
 
 def build_video_sampler(
@@ -71,31 +46,6 @@ def seed_for_epoch(epoch: int) -> int:
     else:
         base_seed = int(torch.randint(0, 2**62, (), dtype=torch.int64).item())
     return (base_seed + epoch * 1_000_003) % 2**63
-
-
-class SharedFailureRecord:
-    """Which videos failed, in shared memory so that the main process sees the workers' failures."""
-
-    def __init__(self, num_videos: int) -> None:
-        self._flags = torch.zeros(num_videos, dtype=torch.uint8).share_memory_()
-        self.events: List[Tuple[str, str]] = []  # (path, error) seen in this process
-
-    def record(self, video_index: int, path: str, reason: str) -> None:
-        self._flags[video_index] = 1
-        self.events.append((path, reason))
-        warnings.warn(f"pyvideo: skipping video {path!r}: {reason}", BadVideoWarning, stacklevel=3)
-
-    @property
-    def count(self) -> int:
-        return int(self._flags.sum().item())
-
-    @property
-    def video_indices(self) -> List[int]:
-        return torch.nonzero(self._flags).flatten().tolist()
-
-    def clear(self) -> None:
-        self._flags.zero_()
-        self.events.clear()
 
 
 def default_video_path_handler():
@@ -207,9 +157,11 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
     def _clips_of_video(self, video_index: int, failures: ConsecutiveFailureCounter) -> Iterator[dict]:
         path, info = self._labeled_videos[video_index]
         info = label_info(info)
-        self._ensure_video_path_handler()  # outside the try: a missing decoder is not bad data
+        self._ensure_video_path_handler()
         try:
             video = self._open_video(path)
+        except ImportError:  # a missing decoder is an installation problem, not bad data
+            raise
         except Exception as error:  # any reader error: skip the video, never kill the worker
             self._fail(video_index, f"cannot open: {error}", failures)
             return

@@ -58,6 +58,8 @@ class SqueezeAndExcitationLayer2D(nn.Module):
             raise ValueError("give exactly one of reduction_ratio and reduced_planes for the SE layer")
         if reduced_planes is None:
             reduced_planes = in_planes // reduction_ratio
+        if reduced_planes < 1:
+            raise ValueError(f"SE layer on {in_planes} channels would reduce them to {reduced_planes}; lower the ratio")
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.excitation = nn.Sequential(
             nn.Conv2d(in_planes, reduced_planes, kernel_size=1, stride=1, bias=True),

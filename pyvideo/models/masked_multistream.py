@@ -109,7 +109,10 @@ class TransposeTransformerEncoder(nn.Module):
 
     def __init__(self, dim_in: int, num_heads: int = 1, num_layers: int = 1) -> None:
         super().__init__()
-        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(dim_in, num_heads), num_layers)
+        # sequence-first layers (upstream layout); nested tensors need batch_first, so they stay off
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(dim_in, num_heads), num_layers, enable_nested_tensor=False
+        )
 
     def forward(self, data: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         _require_sequence(data, "TransposeTransformerEncoder")

@@ -8,23 +8,25 @@ from . import functional
 from .augmix import AugMix
 from .mix import CutMix, MixUp, MixVideo
 from .rand_augment import RandAugment
-from .transforms import (
-    ApplyTransformToKey,
+from .frame_transforms import (
     CenterCropVideo,
     ColorJitter,
     Compose,
+    GaussianBlur,
+    Lambda,
+    RandomCropVideo,
+    RandomHorizontalFlipVideo,
+)
+from .transforms import (
+    ApplyTransformToKey,
     ConvertFloatToUint8,
     ConvertUint8ToFloat,
     Div255,
-    GaussianBlur,
-    Lambda,
     MoveChannelFront,
     MoveChannelRear,
     Normalize,
     OpSampler,
     Permute,
-    RandomCropVideo,
-    RandomHorizontalFlipVideo,
     RandomResizedCrop,
     RandomShortSideScale,
     RemoveKey,

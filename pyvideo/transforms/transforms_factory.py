@@ -5,21 +5,17 @@ import torch
 
 from .augmix import AugMix
 from .rand_augment import RandAugment
+from .frame_transforms import CenterCropVideo, Compose, RandomCropVideo, RandomHorizontalFlipVideo, _pair
 from .transforms import (
     ApplyTransformToKey,
-    CenterCropVideo,
-    Compose,
     ConvertUint8ToFloat,
     Normalize,
     Permute,
-    RandomCropVideo,
-    RandomHorizontalFlipVideo,
     RandomResizedCrop,
     RandomShortSideScale,
     RemoveKey,
     ShortSideScale,
     UniformTemporalSubsample,
-    _pair,
 )
 
 _RANDAUG_DEFAULT_PARAS = {

@@ -33,21 +33,29 @@ DwConv3dF32Fn variant(Isa isa) {
 }
 
 void compare(const DwConv3dShape& s, bool with_bias, std::mt19937& rng) {
+  const Activation acts[] = {Activation::identity, Activation::relu, Activation::swish, Activation::hswish,
+                             Activation::sigmoid};
+  static int calls = 0;
+  ++calls;
   const size_t in_n = size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels);
   const size_t out_n = size_t(s.rows() * s.out_w() * s.channels);
   const auto x = random_vector(in_n, rng);
   const auto w = random_vector(size_t(s.kernel_t * s.kernel_h * s.kernel_w * s.channels), rng);
   const auto b = random_vector(size_t(s.channels), rng);
-  const float* bias = with_bias ? b.data() : nullptr;
+  const auto residual = random_vector(out_n, rng);
+  Epilogue ep;  // cycle through the fused epilogues: activations, with and without residual
+  ep.bias = with_bias ? b.data() : nullptr;
+  ep.activation = acts[calls % 5];
+  ep.residual = calls % 3 == 1 ? residual.data() : nullptr;
   std::vector<float> ref(out_n, -7.0f);
-  dwconv3d_f32_scalar(s, x.data(), w.data(), bias, ref.data(), 0, s.rows());
+  dwconv3d_f32_scalar(s, x.data(), w.data(), ep, ref.data(), 0, s.rows());
   for (Isa isa : supported_isas()) {
     if (isa == Isa::scalar) continue;
     std::vector<float> got(out_n + 16, 12345.0f);  // guard values catch writes past the end
     // split rows in two ranges, as threads would
     const int64_t mid = s.rows() / 2;
-    variant(isa)(s, x.data(), w.data(), bias, got.data(), 0, mid);
-    variant(isa)(s, x.data(), w.data(), bias, got.data(), mid, s.rows());
+    variant(isa)(s, x.data(), w.data(), ep, got.data(), 0, mid);
+    variant(isa)(s, x.data(), w.data(), ep, got.data(), mid, s.rows());
     double max_err = 0;
     for (size_t i = 0; i < out_n; ++i) max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])));
     bool guard_ok = true;
@@ -78,7 +86,7 @@ int main() {
     s.kernel_t = s.kernel_h = s.kernel_w = 3;
     s.pad_t = s.pad_h = s.pad_w = 1;
     std::vector<float> x(9, 1.0f), w(27, 1.0f), y(9, 0.0f);
-    dwconv3d_f32_scalar(s, x.data(), w.data(), nullptr, y.data(), 0, s.rows());
+    dwconv3d_f32_scalar(s, x.data(), w.data(), Epilogue{}, y.data(), 0, s.rows());
     CHECK_NEAR(y[4], 9.0, 0);
     CHECK_NEAR(y[0], 4.0, 0);
     CHECK_NEAR(y[1], 6.0, 0);
@@ -109,6 +117,31 @@ int main() {
         }
   std::printf("compared %d shapes\n", cases);
   CHECK(cases > 300);
+
+  // The fused epilogue's definitions by hand: bias 0.5 + residual 1 on the centre output 9 -> 10.5 -> activation.
+  {
+    DwConv3dShape s;
+    s.batch = 1; s.channels = 1; s.in_t = 1; s.in_h = 3; s.in_w = 3;
+    s.kernel_t = s.kernel_h = s.kernel_w = 3;
+    s.pad_t = s.pad_h = s.pad_w = 1;
+    std::vector<float> x(9, 1.0f), w(27, 1.0f), y(9, 0.0f), res(9, 1.0f);
+    const float bias = -10.5f;  // centre: 9 - 10.5 + 1 = -0.5
+    Epilogue ep;
+    ep.bias = &bias;
+    ep.residual = res.data();
+    for (Activation act : {Activation::relu, Activation::swish, Activation::hswish, Activation::sigmoid}) {
+      ep.activation = act;
+      for (Isa isa : supported_isas()) {
+        variant(isa)(s, x.data(), w.data(), ep, y.data(), 0, s.rows());
+        const double v = -0.5;
+        const double want = act == Activation::relu ? 0.0
+                          : act == Activation::swish ? v / (1 + std::exp(-v))
+                          : act == Activation::hswish ? v * (v + 3) / 6
+                                                      : 1 / (1 + std::exp(-v));
+        CHECK_NEAR(y[4], want, 1e-6);
+      }
+    }
+  }
 
   // Validation rejects impossible shapes.
   DwConv3dShape bad;

@@ -1,3 +1,4 @@
+import functools
 import json
 import pathlib
 import warnings
@@ -41,10 +42,16 @@ def _small_mvit(**overrides):
 # ---------------------------------------------------------------- hub models: layout and size
 
 
-@pytest.fixture(scope="module", params=sorted(HUB_BUILDERS))
-def hub_model(request):
+@functools.lru_cache(maxsize=None)
+def _hub_model(name):
+    """Each full-size model is built once per test session (a build initialises 36 M parameters)."""
     torch.manual_seed(0)
-    return request.param, HUB_BUILDERS[request.param]()
+    return HUB_BUILDERS[name]()
+
+
+@pytest.fixture(params=sorted(HUB_BUILDERS))
+def hub_model(request):
+    return request.param, _hub_model(request.param)
 
 
 def test_hub_state_dict_matches_reference_exactly(hub_model):
@@ -81,14 +88,14 @@ def _consistent_random_state(model):
 @pytest.fixture(scope="module")
 def mvit_16x4_random_state():
     torch.manual_seed(0)
-    return _consistent_random_state(hub_vit.mvit_base_16x4())
+    return _consistent_random_state(_hub_model("mvit_base_16x4"))
 
 
-@pytest.mark.parametrize("wrapped", [True, False])
-def test_hub_checkpoint_file_loads_strictly(mvit_16x4_random_state, tmp_path, wrapped):
+def test_hub_raw_checkpoint_file_loads_strictly(mvit_16x4_random_state, tmp_path):
+    # the {"model_state": ...} wrapping goes through the same loader in the pretrained test below
     state = mvit_16x4_random_state
     path = tmp_path / "checkpoint.pyth"
-    torch.save({"model_state": state} if wrapped else state, path)
+    torch.save(state, path)
     loaded = hub_vit.mvit_base_16x4(checkpoint_path=str(path))
     torch.testing.assert_close(loaded.head.proj.weight, state["head.proj.weight"])
     torch.testing.assert_close(loaded.blocks[14].attn.pool_q.weight, state["blocks.14.attn.pool_q.weight"])
@@ -103,18 +110,20 @@ def test_pretrained_uses_hub_cache_with_weights_only(monkeypatch, mvit_16x4_rand
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_load)
     model = hub_vit.mvit_base_16x4(pretrained=True, progress=False)
-    assert calls == [(hub_vit.MODEL_METADATA_VIT["mvit_base_16x4"]["url"], False, "cpu", True)]
+    assert calls == [(hub_vit.MODEL_METADATA_VIT["mvit_base_16x4"].checkpoint_url, False, "cpu", True)]
     torch.testing.assert_close(model.blocks[3].mlp.fc1.weight, mvit_16x4_random_state["blocks.3.mlp.fc1.weight"])
     with pytest.raises(ValueError, match="configuration"):
         hub_vit.mvit_base_16x4(pretrained=True, depth=2)
 
 
-def test_metadata_is_complete():
+def test_metadata_matches_the_builders():
     for name, meta in hub_vit.MODEL_METADATA_VIT.items():
-        assert meta["url"].startswith("https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/")
-        assert meta["num_classes"] == 400 and len(meta["mean"]) == 3 and len(meta["std"]) == 3
-    assert hub_vit.MODEL_METADATA_VIT["mvit_base_16x4"]["top1"] == 78.85
-    assert hub_vit.MODEL_METADATA_VIT["mvit_base_32x3"]["input_size"] == (3, 32, 224, 224)
+        assert meta.checkpoint_url.startswith("https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/")
+        assert meta.num_classes == 400 and len(meta.mean) == 3 and len(meta.std) == 3
+        assert meta.num_parameters == PARAMETER_COUNTS[name]
+    assert hub_vit.MODEL_METADATA_VIT["mvit_base_16x4"].accuracy["top1"] == 78.85
+    assert hub_vit.MODEL_METADATA_VIT["mvit_base_32x3"].input_shape == ((3, 32, 224, 224),)
+    assert hub_vit.MODEL_METADATA_VIT["mvit_base_32x3"].sampling_rate == (3,)
 
 
 def test_hub_config_runs_at_reduced_input_size():
@@ -152,6 +161,19 @@ def test_loads_pre_refactor_keys_through_version_remap():
     current._metadata = state._metadata
     with pytest.raises(RuntimeError, match="_attention_pool_"):
         _small_mvit().load_state_dict(current, strict=True)
+
+
+@pytest.mark.parametrize("name", ["video", "image"])
+def test_matches_pytorchvideo_0_1_5_outputs_from_its_own_checkpoint(name):
+    """Small MViTs built and run by PyTorchVideo 0.1.5 itself (see data/make_mvit_upstream_reference.py):
+    their 0.1.5-layout state_dict loads strictly and pyvideo reproduces upstream's outputs."""
+    reference = torch.load(pathlib.Path(__file__).with_name("data") / "mvit_upstream_0_1_5.pt", weights_only=True)
+    case = reference[name]
+    model = create_multiscale_vision_transformers(**case["config"]).eval()
+    assert not any("_attention_pool_" in key for key in case["state_dict"])
+    model.load_state_dict(case["state_dict"], strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(case["input"]), case["output"], rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------- builder behaviour

@@ -5,6 +5,7 @@ from torch import nn
 
 from pyvideo.synth import MOTIONS, render_action_video, synthesize_action_dataset
 from pyvideo.tasks.clip_dataset import ClipDataset
+from pyvideo.tasks.residual_frames import subtract_temporal_mean
 
 
 class TinyVideoNet(nn.Module):
@@ -23,15 +24,16 @@ class TinyVideoNet(nn.Module):
         return self.proj(self.dropout(self.features(x)))
 
 
-def motion_tensors(num_classes=2, per_class=16, frames=8, size=24, seed=0):
-    """Rendered (not encoded) motion clips: float N,3,T,H,W normalised, labels N."""
+def motion_tensors(num_classes=2, per_class=16, frames=8, size=24, seed=0, residual=True):
+    """Rendered (not encoded) motion clips: float N,3,T,H,W normalised (residual frames by default), labels N."""
     videos, labels = [], []
     for label in range(num_classes):
         for i in range(per_class):
             clip, _ = render_action_video(MOTIONS[label], np.random.default_rng([seed, label, i]), frames, size, size)
             videos.append(torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 127.5 - 1)
             labels.append(label)
-    return torch.stack(videos), torch.tensor(labels)
+    videos = torch.stack(videos)
+    return subtract_temporal_mean(videos) if residual else videos, torch.tensor(labels)
 
 
 class DictDataset(torch.utils.data.Dataset):
@@ -51,7 +53,7 @@ def random_crop_transform(size):
         video = sample["video"]
         y = int(torch.randint(0, video.shape[2] - size + 1, (1,)))
         x = int(torch.randint(0, video.shape[3] - size + 1, (1,)))
-        return {**sample, "video": video[:, :, y : y + size, x : x + size] / 127.5 - 1}
+        return {**sample, "video": subtract_temporal_mean(video[:, :, y : y + size, x : x + size] / 127.5 - 1)}
     return transform
 
 

@@ -1,4 +1,6 @@
 """create_video_transform: train / val pipelines, output shape, dtype and normalisation."""
+import pickle
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -97,3 +99,14 @@ def test_float_input_without_conversion():
 def test_bad_arguments_raise(kwargs, error):
     with pytest.raises(error):
         create_video_transform(**kwargs)
+
+
+@pytest.mark.parametrize("aug_type", ["default", "randaug", "augmix"])
+def test_pipelines_pickle_for_spawned_dataloader_workers(aug_type):
+    transform = create_video_transform("train", aug_type=aug_type, video_key="video", remove_key=["audio"], **_SMALL)
+    clone = pickle.loads(pickle.dumps(transform))
+    sample = {"video": _uint8_clip(), "audio": torch.zeros(3)}
+    torch.manual_seed(9)
+    expected = transform(dict(sample))["video"]
+    torch.manual_seed(9)
+    assert torch.equal(clone(dict(sample))["video"], expected)

@@ -14,9 +14,13 @@ def _clip(c=3, t=4, h=6, w=8):
 
 
 def test_public_names_import_like_upstream():
-    from pyvideo.transforms import (ApplyTransformToKey, Normalize, RandomShortSideScale, RemoveKey,  # noqa: F401
+    from pyvideo.transforms import (ApplyTransformToKey, Normalize, RandomShortSideScale, RemoveKey,
                                     ShortSideScale, UniformCropVideo, UniformTemporalSubsample,
                                     create_video_transform)
+    from pyvideo.transforms.transforms import Normalize as NormalizeFromModule
+    assert Normalize is NormalizeFromModule
+    assert all(callable(name) for name in (ApplyTransformToKey, RandomShortSideScale, RemoveKey, ShortSideScale,
+                                           UniformCropVideo, UniformTemporalSubsample, create_video_transform))
     assert set(T.__all__) <= set(dir(T))
     assert "torch" not in T.__all__ and "torchvision" not in T.__all__
 
@@ -214,6 +218,12 @@ _DETERMINISTIC_TRANSFORMS = {
     "ColorJitter": lambda: T.ColorJitter(brightness=(0.7, 0.7), contrast=(1.3, 1.3), saturation=(0.5, 0.5),
                                          hue=(0.1, 0.1), generator=torch.Generator().manual_seed(0)),
     "uniform_crop": lambda: (lambda x: VF.uniform_crop(x, 5, 2)),
+    # random transforms given a freshly seeded generator draw the same parameters for a batch and for one clip
+    "RandomShortSideScale": lambda: T.RandomShortSideScale(4, 9, generator=torch.Generator().manual_seed(1)),
+    "RandomCropVideo": lambda: T.RandomCropVideo(4, generator=torch.Generator().manual_seed(1)),
+    "RandomHorizontalFlipVideo": lambda: T.RandomHorizontalFlipVideo(generator=torch.Generator().manual_seed(1)),
+    "RandomResizedCrop": lambda: T.RandomResizedCrop(4, 5, (0.3, 1.0), (0.5, 2.0), shift=True,
+                                                     generator=torch.Generator().manual_seed(1)),
 }
 
 

@@ -2,13 +2,15 @@
 //
 //   input  [N, T,  H,  W,  C]
 //   weight [kt, kh, kw, C]            (PyTorch's [C, 1, kt, kh, kw] transposed so channels are contiguous)
-//   bias   [C] or nullptr
 //   output [N, To, Ho, Wo, C]         To = (T + 2*pad_t - kt) / stride_t + 1, likewise H and W
+//   epilogue: bias [C], residual [N, To, Ho, Wo, C] (each optional) and the activation, fused into the store
 //
 // Zero padding, dilation 1, any kernel size and stride. A "row" is one (n, ot, oh) output line of Wo*C
 // values; each variant computes rows [row_begin, row_end) so the caller can split rows across threads.
 #pragma once
 #include <cstdint>
+
+#include "../epilogue.h"
 
 namespace pyvideo::kernels {
 
@@ -27,16 +29,16 @@ struct DwConv3dShape {
   void validate() const;
 };
 
-using DwConv3dF32Fn = void (*)(const DwConv3dShape& s, const float* input, const float* weight, const float* bias,
+using DwConv3dF32Fn = void (*)(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                                float* output, int64_t row_begin, int64_t row_end);
 
-void dwconv3d_f32_scalar(const DwConv3dShape&, const float*, const float*, const float*, float*, int64_t, int64_t);
+void dwconv3d_f32_scalar(const DwConv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
 #if defined(__x86_64__) || defined(_M_X64)
-void dwconv3d_f32_avx2(const DwConv3dShape&, const float*, const float*, const float*, float*, int64_t, int64_t);
-void dwconv3d_f32_avx512(const DwConv3dShape&, const float*, const float*, const float*, float*, int64_t, int64_t);
+void dwconv3d_f32_avx2(const DwConv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
+void dwconv3d_f32_avx512(const DwConv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
 #endif
 #if defined(__aarch64__)
-void dwconv3d_f32_neon(const DwConv3dShape&, const float*, const float*, const float*, float*, int64_t, int64_t);
+void dwconv3d_f32_neon(const DwConv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
 #endif
 
 }  // namespace pyvideo::kernels

@@ -4,9 +4,9 @@
 
 namespace pyvideo::kernels {
 
-void dwconv3d_f32_neon(const DwConv3dShape& s, const float* input, const float* weight, const float* bias,
+void dwconv3d_f32_neon(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                        float* output, int64_t row_begin, int64_t row_end) {
-  detail::dwconv3d_f32_simd<simd::NeonF32>(s, input, weight, bias, output, row_begin, row_end);
+  detail::dwconv3d_f32_simd<simd::NeonF32>(s, input, weight, ep, output, row_begin, row_end);
 }
 
 }  // namespace pyvideo::kernels

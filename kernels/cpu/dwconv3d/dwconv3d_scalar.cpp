@@ -16,14 +16,14 @@ void DwConv3dShape::validate() const {
     fail("kernel is larger than the padded input");
 }
 
-void dwconv3d_f32_scalar(const DwConv3dShape& s, const float* input, const float* weight, const float* bias,
+void dwconv3d_f32_scalar(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                          float* output, int64_t row_begin, int64_t row_end) {
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     for (int64_t ow = 0; ow < Wo; ++ow) {
       for (int64_t c = 0; c < C; ++c) {
-        float acc = bias ? bias[c] : 0.0f;
+        float acc = ep.bias ? ep.bias[c] : 0.0f;
         for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
           const int64_t it = ot * s.stride_t - s.pad_t + kt;
           if (it < 0 || it >= s.in_t) continue;
@@ -39,7 +39,9 @@ void dwconv3d_f32_scalar(const DwConv3dShape& s, const float* input, const float
             }
           }
         }
-        output[(row * Wo + ow) * C + c] = acc;
+        const int64_t o = (row * Wo + ow) * C + c;
+        if (ep.residual) acc += ep.residual[o];
+        output[o] = activate_scalar(acc, ep.activation);
       }
     }
   }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "../epilogue.h"
 #include "dwconv3d.h"
 
 namespace pyvideo::kernels::detail {
@@ -28,8 +29,9 @@ struct DwRow {
   const DwConv3dShape* s;
   const float* input_n;  // input of this row's batch element
   const float* weight;
-  const float* bias;
+  const Epilogue* ep;
   float* out;            // this row's output
+  const float* residual; // this row's residual (laid out like out), or nullptr
   int64_t ot, oh;
   int64_t kt_begin, kt_end, kh_begin, kh_end;  // taps that land inside the input
 
@@ -42,6 +44,13 @@ struct DwRow {
   }
 };
 
+// The fused epilogue on the way out: residual add, activation, store. `offset` indexes this row's output.
+template <class V, bool Full>
+inline void finish(const DwRow& r, int64_t offset, typename V::reg acc, DwLanes<V, Full> lanes) {
+  if (r.residual) acc = V::add(acc, lanes.load(r.residual + offset));
+  lanes.store(r.out + offset, activate<V>(acc, r.ep->activation));
+}
+
 // BLOCK neighbouring interior columns starting at ow, channels [c0, c0 + lanes). KW_/SW_ == 0: runtime values.
 template <class V, int BLOCK, int KW_, int SW_, bool Full>
 inline void interior_block(const DwRow& r, int64_t ow, int64_t c0, DwLanes<V, Full> lanes) {
@@ -49,7 +58,7 @@ inline void interior_block(const DwRow& r, int64_t ow, int64_t c0, DwLanes<V, Fu
   const DwConv3dShape& s = *r.s;
   const int64_t C = s.channels;
   const int64_t KW = KW_ ? KW_ : s.kernel_w, SW = SW_ ? SW_ : s.stride_w;
-  const reg bias_v = r.bias ? lanes.load(r.bias + c0) : V::zero();
+  const reg bias_v = r.ep->bias ? lanes.load(r.ep->bias + c0) : V::zero();
   reg acc[BLOCK];
 #pragma GCC unroll 8
   for (int j = 0; j < BLOCK; ++j) acc[j] = bias_v;
@@ -65,9 +74,9 @@ inline void interior_block(const DwRow& r, int64_t ow, int64_t c0, DwLanes<V, Fu
         for (int j = 0; j < BLOCK; ++j) acc[j] = V::fmadd(lanes.load(x + (j * SW + kw) * C), wv, acc[j]);
       }
     }
-  float* o = r.out + ow * C + c0;
+  const int64_t o = ow * C + c0;
 #pragma GCC unroll 8
-  for (int j = 0; j < BLOCK; ++j) lanes.store(o + j * C, acc[j]);
+  for (int j = 0; j < BLOCK; ++j) finish<V>(r, o + j * C, acc[j], lanes);
 }
 
 // One column whose window may cross the left or right edge of the input.
@@ -76,7 +85,7 @@ inline void border_column(const DwRow& r, int64_t ow, int64_t c0, DwLanes<V, Ful
   using reg = typename V::reg;
   const DwConv3dShape& s = *r.s;
   const int64_t C = s.channels;
-  reg acc = r.bias ? lanes.load(r.bias + c0) : V::zero();
+  reg acc = r.ep->bias ? lanes.load(r.ep->bias + c0) : V::zero();
   const int64_t iw0 = ow * s.stride_w - s.pad_w;
   const int64_t kw_begin = std::max<int64_t>(0, -iw0), kw_end = std::min<int64_t>(s.kernel_w, s.in_w - iw0);
   for (int64_t kt = r.kt_begin; kt < r.kt_end; ++kt)
@@ -86,7 +95,7 @@ inline void border_column(const DwRow& r, int64_t ow, int64_t c0, DwLanes<V, Ful
       for (int64_t kw = kw_begin; kw < kw_end; ++kw)
         acc = V::fmadd(lanes.load(x + (iw0 + kw) * C), lanes.load(w + kw * C), acc);
     }
-  lanes.store(r.out + ow * C + c0, acc);
+  finish<V>(r, ow * C + c0, acc, lanes);
 }
 
 // Applies `body(c0, lanes)` to every channel block: full vectors, then a masked tail.
@@ -112,7 +121,7 @@ void dwconv3d_row(const DwRow& r, int64_t ow_lo, int64_t ow_hi) {
 }
 
 template <class V>
-void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const float* bias,
+void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                        float* output, int64_t row_begin, int64_t row_end) {
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KW = s.kernel_w, SW = s.stride_w;
@@ -125,12 +134,13 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
     DwRow r;
     r.s = &s;
     r.weight = weight;
-    r.bias = bias;
+    r.ep = &ep;
     const int64_t n = row / (To * Ho);
     r.ot = (row / Ho) % To;
     r.oh = row % Ho;
     r.input_n = input + n * s.in_t * s.in_h * s.in_w * C;
     r.out = output + row * Wo * C;
+    r.residual = ep.residual ? ep.residual + row * Wo * C : nullptr;
     const int64_t it0 = r.ot * s.stride_t - s.pad_t, ih0 = r.oh * s.stride_h - s.pad_h;
     r.kt_begin = std::max<int64_t>(0, -it0);
     r.kt_end = std::min<int64_t>(s.kernel_t, s.in_t - it0);

@@ -122,12 +122,20 @@ class FusedConv3d(nn.Module):
         self.activation = check_activation_kind(activation)
         self.adds_residual = True
 
+    def forward_weight(self) -> torch.Tensor:
+        """The weight the forward pass uses (quantization-aware training substitutes a fake-quantized one; same for
+        ``forward_bias``)."""
+        return self.weight
+
+    def forward_bias(self) -> torch.Tensor:
+        return self.bias
+
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         if (residual is not None) != self.adds_residual:
             raise RuntimeError(
                 f"FusedConv3d(adds_residual={self.adds_residual}) called with{'' if residual is not None else 'out'} a residual"
             )
-        out = F.conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        out = F.conv3d(x, self.forward_weight(), self.forward_bias(), self.stride, self.padding, self.dilation, self.groups)
         if residual is not None:
             out = out + residual
         return apply_activation(out, self.activation)

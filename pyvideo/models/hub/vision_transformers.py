@@ -1,12 +1,12 @@
 """Hub builders for MViT-B (Kinetics-400 video models and the ImageNet image model)."""
+import os
 from typing import Any, Dict, Optional
 
-import torch
 import torch.nn as nn
 
 from pyvideo.models.vision_transformers import create_multiscale_vision_transformers
 
-_MODEL_ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo"
+from .utils import MODEL_ZOO_ROOT, ModelMetadata, load_checkpoint
 
 _MVIT_B_SCHEDULE = {
     "embed_dim_mul": [[1, 2.0], [3, 2.0], [14, 2.0]],
@@ -37,85 +37,73 @@ mvit_image_base_16_config = {
     "pool_kvq_kernel": [1, 3, 3],
 }
 
-_KINETICS_MEAN, _KINETICS_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+_CONFIGS = {
+    "mvit_base_16x4": mvit_video_base_config,
+    "mvit_base_32x3": mvit_video_base_32x3_config,
+    "mvit_base_16": mvit_image_base_16_config,
+}
 
-# Published results (PyTorchVideo model zoo). input_size is (C, T, H, W), or (C, H, W) for the image model.
-MODEL_METADATA_VIT: Dict[str, Dict[str, Any]] = {
-    "mvit_base_16x4": {
-        "url": f"{_MODEL_ZOO}/kinetics/MVIT_B_16x4.pyth",
-        "config": mvit_video_base_config,
-        "dataset": "Kinetics-400",
-        "input_size": (3, 16, 224, 224),
-        "sampling_rate": 4,
-        "mean": _KINETICS_MEAN,
-        "std": _KINETICS_STD,
-        "num_classes": 400,
-        "top1": 78.85,
-        "top5": 93.85,
-        "gflops": 70.80,
-        "views": "1x5",
-        "params_m": 36.61,
-    },
-    "mvit_base_32x3": {
-        "url": f"{_MODEL_ZOO}/kinetics/MVIT_B_32x3_f294077834.pyth",
-        "config": mvit_video_base_32x3_config,
-        "dataset": "Kinetics-400",
-        "input_size": (3, 32, 224, 224),
-        "sampling_rate": 3,
-        "mean": _KINETICS_MEAN,
-        "std": _KINETICS_STD,
-        "num_classes": 400,
-        "top1": 80.30,
-        "top5": 94.69,
-        "gflops": 170.37,
-        "views": "1x5",
-        "params_m": 36.61,
-    },
-    "mvit_base_16": {
-        "url": f"{_MODEL_ZOO}/imagenet/MVIT_B_16_f292487636.pyth",
-        "config": mvit_image_base_16_config,
-        "dataset": "ImageNet-1k",
-        "input_size": (3, 224, 224),
-        "sampling_rate": None,
-        "mean": (0.485, 0.456, 0.406),
-        "std": (0.229, 0.224, 0.225),
-        # the builder keeps the default 400-way head, as upstream's config does; the zoo publishes no metrics
-        "num_classes": 400,
-        "top1": None,
-        "top5": None,
-        "gflops": None,
-        "views": None,
-        "params_m": 36.52,
-    },
+# Published results (PyTorchVideo model zoo: Kinetics-400, 1x5 views).
+MODEL_METADATA_VIT: Dict[str, ModelMetadata] = {
+    "mvit_base_16x4": ModelMetadata(
+        checkpoint_url=f"{MODEL_ZOO_ROOT}/kinetics/MVIT_B_16x4.pyth",
+        dataset="Kinetics-400",
+        num_classes=400,
+        input_shape=((3, 16, 224, 224),),
+        sampling_rate=(4,),
+        accuracy={"top1": 78.85, "top5": 93.85},
+        num_parameters=36_610_672,
+        gflops=70.80,
+        notes="1x5 views",
+    ),
+    "mvit_base_32x3": ModelMetadata(
+        checkpoint_url=f"{MODEL_ZOO_ROOT}/kinetics/MVIT_B_32x3_f294077834.pyth",
+        dataset="Kinetics-400",
+        num_classes=400,
+        input_shape=((3, 32, 224, 224),),
+        sampling_rate=(3,),
+        accuracy={"top1": 80.30, "top5": 94.69},
+        num_parameters=36_611_440,
+        gflops=170.37,
+        notes="1x5 views",
+    ),
+    "mvit_base_16": ModelMetadata(
+        checkpoint_url=f"{MODEL_ZOO_ROOT}/imagenet/MVIT_B_16_f292487636.pyth",
+        dataset="ImageNet-1k",
+        num_classes=400,
+        input_shape=((3, 224, 224),),
+        sampling_rate=(),
+        accuracy={},
+        num_parameters=36_521_296,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        notes=(
+            "image model: input (B, 3, H, W). The zoo publishes no metrics for this file, and upstream's config "
+            "keeps the default 400-way head, so this builder does too."
+        ),
+    ),
 }
 
 
-def _load_checkpoint(model: nn.Module, url: str, pretrained: bool, progress: bool, checkpoint_path: Optional[str]):
-    """Strictly loads a local file (checkpoint_path) or the zoo file (pretrained), either wrapped as
-    {"model_state": state_dict} like the zoo files or a raw state_dict."""
-    if checkpoint_path is not None:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    elif pretrained:
-        checkpoint = torch.hub.load_state_dict_from_url(url, progress=progress, map_location="cpu", weights_only=True)
-    else:
-        return model
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f"checkpoint must be a state_dict or {{'model_state': state_dict}}, got {type(checkpoint).__name__}")
-    state_dict = checkpoint.get("model_state", checkpoint)
-    model.load_state_dict(state_dict, strict=True)
-    return model
+# upstream's module-level name for the checkpoint URLs
+checkpoint_paths = {name: meta.checkpoint_url for name, meta in MODEL_METADATA_VIT.items()}
 
 
 def _build(name: str, pretrained: bool, progress: bool, checkpoint_path: Optional[str], **kwargs: Any) -> nn.Module:
+    """Upstream's rule: the default config fills every argument that is missing or None, and weights may
+    only be loaded into the unmodified architecture. checkpoint_path (file or URL) wins over pretrained."""
     if (pretrained or checkpoint_path is not None) and kwargs:
         raise ValueError(f"Do not change the model configuration ({sorted(kwargs)}) when loading weights.")
-    meta = MODEL_METADATA_VIT[name]
     config = dict(kwargs)
-    for argument, value in meta["config"].items():
+    for argument, value in _CONFIGS[name].items():
         if config.get(argument) is None:
             config[argument] = value
     model = create_multiscale_vision_transformers(**config)
-    return _load_checkpoint(model, meta["url"], pretrained, progress, checkpoint_path)
+    if checkpoint_path is not None:
+        load_checkpoint(model, os.fspath(checkpoint_path), progress)
+    elif pretrained:
+        load_checkpoint(model, MODEL_METADATA_VIT[name].checkpoint_url, progress)
+    return model
 
 
 def mvit_base_16x4(

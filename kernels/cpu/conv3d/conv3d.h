@@ -1,0 +1,56 @@
+// Dense 3-D convolution (groups = 1), fp32, channels-last (NDHWC), with the fused epilogue (bias, residual, activation).
+// One kernel serves pointwise 1x1x1 (a GEMM), temporal kx1x1, spatial 1xkxk and full kxkxk convolutions.
+//
+//   input  [N, T, H, W, C_in]
+//   weight [kt, kh, kw, C_in, C_out]      (PyTorch's [C_out, C_in, kt, kh, kw] permuted so C_out is contiguous)
+//   output [N, To, Ho, Wo, C_out]         To = (T + 2*pad_t - kt) / stride_t + 1, likewise H and W
+//   zeros  C_in zero floats: the kernel reads them for taps that fall into the zero padding
+//
+// Work is split into items: one item is up to `tile_w` consecutive output columns of one (n, ot, oh) row, all C_out
+// channels. Callers split [0, items()) across threads. A pointwise stride-1 conv is best described as one row of
+// N*T*H*W columns (shape.flatten_pointwise()), so its items are plain GEMM row blocks.
+#pragma once
+#include <cstdint>
+
+#include "../epilogue.h"
+
+namespace pyvideo::kernels {
+
+struct Conv3dShape {
+  static constexpr int64_t tile_w = 64;
+  int64_t batch = 0, in_channels = 0, out_channels = 0;
+  int64_t in_t = 0, in_h = 0, in_w = 0;
+  int64_t kernel_t = 1, kernel_h = 1, kernel_w = 1;
+  int64_t stride_t = 1, stride_h = 1, stride_w = 1;
+  int64_t pad_t = 0, pad_h = 0, pad_w = 0;
+
+  int64_t out_t() const { return (in_t + 2 * pad_t - kernel_t) / stride_t + 1; }
+  int64_t out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
+  int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
+  int64_t rows() const { return batch * out_t() * out_h(); }
+  int64_t column_blocks() const { return (out_w() + tile_w - 1) / tile_w; }
+  int64_t items() const { return rows() * column_blocks(); }
+  bool is_pointwise() const;
+  // A pointwise stride-1 conv as one row of N*T*H*W columns (same memory, better tiles); other shapes unchanged.
+  Conv3dShape flatten_pointwise() const;
+  // Throws std::invalid_argument describing the first inconsistency.
+  void validate() const;
+};
+
+using Conv3dF32Fn = void (*)(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                             const float* zeros, float* output, int64_t item_begin, int64_t item_end);
+
+void conv3d_f32_scalar(const Conv3dShape&, const float*, const float*, const Epilogue&, const float*, float*, int64_t,
+                       int64_t);
+#if defined(__x86_64__) || defined(_M_X64)
+void conv3d_f32_avx2(const Conv3dShape&, const float*, const float*, const Epilogue&, const float*, float*, int64_t,
+                     int64_t);
+void conv3d_f32_avx512(const Conv3dShape&, const float*, const float*, const Epilogue&, const float*, float*, int64_t,
+                       int64_t);
+#endif
+#if defined(__aarch64__)
+void conv3d_f32_neon(const Conv3dShape&, const float*, const float*, const Epilogue&, const float*, float*, int64_t,
+                     int64_t);
+#endif
+
+}  // namespace pyvideo::kernels

@@ -1,0 +1,67 @@
+// Reference implementation: the direct definition, one output value at a time. Every SIMD variant is tested against it.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "conv3d.h"
+
+namespace pyvideo::kernels {
+
+bool Conv3dShape::is_pointwise() const {
+  return kernel_t == 1 && kernel_h == 1 && kernel_w == 1 && stride_t == 1 && stride_h == 1 && stride_w == 1 &&
+         pad_t == 0 && pad_h == 0 && pad_w == 0;
+}
+
+Conv3dShape Conv3dShape::flatten_pointwise() const {
+  if (!is_pointwise()) return *this;
+  Conv3dShape flat = *this;
+  flat.in_w = batch * in_t * in_h * in_w;
+  flat.batch = flat.in_t = flat.in_h = 1;
+  return flat;
+}
+
+void Conv3dShape::validate() const {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("conv3d: " + what); };
+  if (batch < 0 || in_channels <= 0 || out_channels <= 0 || in_t <= 0 || in_h <= 0 || in_w <= 0)
+    fail("channel counts and input sizes must be positive");
+  if (kernel_t <= 0 || kernel_h <= 0 || kernel_w <= 0) fail("kernel sizes must be positive");
+  if (stride_t <= 0 || stride_h <= 0 || stride_w <= 0) fail("strides must be positive");
+  if (pad_t < 0 || pad_h < 0 || pad_w < 0) fail("padding must be non-negative");
+  if (in_t + 2 * pad_t < kernel_t || in_h + 2 * pad_h < kernel_h || in_w + 2 * pad_w < kernel_w)
+    fail("kernel is larger than the padded input");
+}
+
+void conv3d_f32_scalar(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                       const float* /*zeros*/, float* output, int64_t item_begin, int64_t item_end) {
+  const int64_t Ci = s.in_channels, Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
+  const int64_t blocks = s.column_blocks();
+  for (int64_t item = item_begin; item < item_end; ++item) {
+    const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
+    const int64_t ow_end = std::min(Wo, ow_begin + Conv3dShape::tile_w);
+    const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
+    for (int64_t ow = ow_begin; ow < ow_end; ++ow)
+      for (int64_t co = 0; co < Co; ++co) {
+        float acc = ep.bias ? ep.bias[co] : 0.0f;
+        for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
+          const int64_t it = ot * s.stride_t - s.pad_t + kt;
+          if (it < 0 || it >= s.in_t) continue;
+          for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
+            const int64_t ih = oh * s.stride_h - s.pad_h + kh;
+            if (ih < 0 || ih >= s.in_h) continue;
+            for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
+              const int64_t iw = ow * s.stride_w - s.pad_w + kw;
+              if (iw < 0 || iw >= s.in_w) continue;
+              const float* x = input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * Ci;
+              const float* w = weight + ((kt * s.kernel_h + kh) * s.kernel_w + kw) * Ci * Co + co;
+              for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * Co];
+            }
+          }
+        }
+        const int64_t o = (row * Wo + ow) * Co + co;
+        if (ep.residual) acc += ep.residual[o];
+        output[o] = activate_scalar(acc, ep.activation);
+      }
+  }
+}
+
+}  // namespace pyvideo::kernels

@@ -1,0 +1,71 @@
+// int8 3-D convolutions, channels-last (NDHWC), with fused requantization.
+//
+// Conventions (docs/notes/accelerator_interface.md): activations are per-tensor asymmetric int8,
+// real = scale * (q - zero_point); weights are per-output-channel symmetric int8; accumulation is int32:
+//   acc[c] = bias[c] + sum (x_q - input_zero_point) * w[c, ...]        (zero padding reads input_zero_point)
+//   v      = float(acc[c]) * dequant_scale[c]  (+ float(r_q - residual_zero_point) * residual_scale)
+//   out_q  = clamp(round_half_even(act(v) / output_scale) + output_zero_point, -128, 127)
+// The SIMD variants match the scalar references within 1 LSB (their exp() is a polynomial, their float sums may
+// round the bias differently); almost all outputs are bit-identical.
+//
+// Dense (groups = 1) conv: input [N,T,H,W,Ci] int8, packed weight [kt*kh*kw][ceil(Ci/4)][Co][4] int8 (four
+// consecutive input channels of one output channel are adjacent: the operand layout of VNNI vpdpbusd and ARM sdot;
+// input channels past Ci are zero), weight_sum[Co] = sum of each output channel's weights (for the zero-point
+// correction), pad_row = Ci bytes of input_zero_point (what taps in the padding read). Work items as in Conv3dShape.
+// Depthwise conv: input [N,T,H,W,C], weight [kt,kh,kw,C] int8; rows as in DwConv3dShape.
+#pragma once
+#include <cstdint>
+
+#include "../conv3d/conv3d.h"
+#include "../dwconv3d/dwconv3d.h"
+#include "../epilogue.h"
+
+namespace pyvideo::kernels {
+
+struct Requant {
+  int32_t input_zero_point = 0;
+  const int32_t* bias = nullptr;        // [C_out] int32 (required)
+  const float* bias_float = nullptr;    // [C_out] float(bias), for the variants that accumulate in float
+  const float* dequant_scale = nullptr; // [C_out]
+  const int8_t* residual = nullptr;     // like the output, or nullptr
+  float residual_scale = 1.0f;
+  int32_t residual_zero_point = 0;
+  Activation activation = Activation::identity;
+  float output_scale = 1.0f;
+  int32_t output_zero_point = 0;
+};
+
+// The reference requantization of one accumulator of output channel c at output offset o.
+inline int8_t requantize_scalar(int32_t acc, int64_t c, int64_t o, const Requant& q) {
+  float v = float(acc) * q.dequant_scale[c];
+  if (q.residual) v += float(int32_t(q.residual[o]) - q.residual_zero_point) * q.residual_scale;
+  const float y = activate_scalar(v, q.activation);
+  const float r = std::nearbyint(y / q.output_scale) + float(q.output_zero_point);
+  return int8_t(std::min(127.0f, std::max(-128.0f, r)));
+}
+
+using QConv3dFn = void (*)(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
+                           const int32_t* weight_sum, const Requant& q, const int8_t* pad_row, int8_t* output,
+                           int64_t item_begin, int64_t item_end);
+using QDwConv3dFn = void (*)(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
+                             int8_t* output, int64_t row_begin, int64_t row_end);
+
+#define PYVIDEO_QCONV3D_ARGS \
+  const Conv3dShape&, const int8_t*, const int8_t*, const int32_t*, const Requant&, const int8_t*, int8_t*, int64_t, int64_t
+#define PYVIDEO_QDWCONV3D_ARGS \
+  const DwConv3dShape&, const int8_t*, const int8_t*, const Requant&, int8_t*, int64_t, int64_t
+
+void qconv3d_scalar(PYVIDEO_QCONV3D_ARGS);
+void qdwconv3d_scalar(PYVIDEO_QDWCONV3D_ARGS);
+#if defined(__x86_64__) || defined(_M_X64)
+void qconv3d_avx512vnni(PYVIDEO_QCONV3D_ARGS);
+void qconv3d_avxvnni(PYVIDEO_QCONV3D_ARGS);
+void qdwconv3d_avx2(PYVIDEO_QDWCONV3D_ARGS);
+void qdwconv3d_avx512(PYVIDEO_QDWCONV3D_ARGS);
+#endif
+#if defined(__aarch64__)
+void qconv3d_neondot(PYVIDEO_QCONV3D_ARGS);
+void qdwconv3d_neon(PYVIDEO_QDWCONV3D_ARGS);
+#endif
+
+}  // namespace pyvideo::kernels

@@ -1,0 +1,12 @@
+// avx2 variant of the int8 depthwise conv3d: the shared loop nest with Avx2F32 vectors.
+#include "../simd.h"
+#include "qdwconv3d_simd.h"
+
+namespace pyvideo::kernels {
+
+void qdwconv3d_avx2(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
+                     int8_t* output, int64_t row_begin, int64_t row_end) {
+  detail::qdwconv3d_simd<simd::Avx2F32>(s, input, weight, q, output, row_begin, row_end);
+}
+
+}  // namespace pyvideo::kernels

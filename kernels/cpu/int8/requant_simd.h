@@ -1,0 +1,28 @@
+// Vectorised requantization (the epilogue of the int8 kernels); V is a float vector wrapper from simd.h.
+#pragma once
+#include <cstdint>
+
+#include "../epilogue.h"
+#include "qconv3d.h"
+
+namespace pyvideo::kernels::detail {
+
+template <class V>
+typename V::reg load_lanes(const float* p, int n) { return n == V::width ? V::load(p) : V::load_n(p, n); }
+
+// acc = float32 of the int32 accumulators of channels [c, c + n); o: offset of the first one in the output.
+template <class V>
+inline void requantize_store(typename V::reg acc, int64_t c, int64_t o, int n, const Requant& q, int8_t* output) {
+  using reg = typename V::reg;
+  reg v = V::mul(acc, load_lanes<V>(q.dequant_scale + c, n));
+  if (q.residual) {
+    const reg r = V::sub(V::load_i8(q.residual + o, n), V::set1(float(q.residual_zero_point)));
+    v = V::add(v, V::mul(r, V::set1(q.residual_scale)));
+  }
+  const reg y = activate<V>(v, q.activation);
+  reg t = V::add(V::round(V::div(y, V::set1(q.output_scale))), V::set1(float(q.output_zero_point)));
+  t = V::min(V::max(t, V::set1(-128.0f)), V::set1(127.0f));
+  V::store_i8(output + o, t, n);
+}
+
+}  // namespace pyvideo::kernels::detail

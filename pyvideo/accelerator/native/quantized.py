@@ -1,0 +1,75 @@
+"""NativeQuantizedConv3d: the int8 QuantizedConv3d on the native int8 kernels, and the pass that swaps them in."""
+import copy
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from pyvideo.accelerator.quantization.int8_modules import QuantizedConv3d
+from pyvideo.ops.conv3d import activation_code
+from pyvideo.ops.quantized_conv3d import (
+    pack_quantized_depthwise_weight,
+    pack_quantized_weight,
+    quantized_conv3d,
+    quantized_depthwise_conv3d,
+)
+
+
+def is_supported(conv: QuantizedConv3d) -> bool:
+    """Native int8 kernels cover dilation 1, groups 1 or depthwise, with an int8 output."""
+    return (tuple(conv.dilation) == (1, 1, 1) and conv.output_scale is not None
+            and (conv.groups == 1 or conv.kind == "depthwise"))
+
+
+class NativeQuantizedConv3d(nn.Module):
+    """A QuantizedConv3d (same int8 arithmetic, within 1 LSB) executed by the native int8 kernels."""
+
+    def __init__(self, conv: QuantizedConv3d):
+        super().__init__()
+        if not is_supported(conv):
+            raise ValueError(f"NativeQuantizedConv3d cannot run {conv.extra_repr()}")
+        self.depthwise = conv.kind == "depthwise"
+        if self.depthwise:
+            self.register_buffer("packed_weight", pack_quantized_depthwise_weight(conv.weight_int8))
+        else:
+            packed, sums = pack_quantized_weight(conv.weight_int8)
+            self.register_buffer("packed_weight", packed)
+            self.register_buffer("weight_sum", sums)
+        self.register_buffer("bias_int32", conv.bias_int32.clone())
+        self.register_buffer("dequant_scale", conv.dequant_scale.clone())
+        self.stride, self.padding = list(conv.stride), list(conv.padding)
+        self.input_zero_point = int(conv.input_zero_point)
+        self.residual_scale = float(conv.residual_scale) if conv.adds_residual else 1.0
+        self.residual_zero_point = int(conv.residual_zero_point) if conv.adds_residual else 0
+        self.adds_residual = conv.adds_residual
+        self.activation = conv.activation
+        self.output_scale, self.output_zero_point = float(conv.output_scale), int(conv.output_zero_point)
+        self.kind = conv.kind
+
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if (residual is not None) != self.adds_residual:
+            raise RuntimeError(f"NativeQuantizedConv3d(adds_residual={self.adds_residual}) called "
+                               f"with{'' if residual is not None else 'out'} a residual")
+        tail = (self.input_zero_point, self.residual_scale, self.residual_zero_point, activation_code(self.activation),
+                self.output_scale, self.output_zero_point)
+        if self.depthwise:
+            return quantized_depthwise_conv3d(x, self.packed_weight, self.bias_int32, self.dequant_scale, residual,
+                                              self.stride, self.padding, *tail)
+        return quantized_conv3d(x, self.packed_weight, self.weight_sum, self.bias_int32, self.dequant_scale, residual,
+                                self.stride, self.padding, *tail)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, activation={self.activation}, adds_residual={self.adds_residual}"
+
+
+def lower_quantized_to_native(model: nn.Module, inplace: bool = False) -> nn.Module:
+    """The int8 model (``quantize_model`` / ``convert_qat`` result) with its supported QuantizedConv3d layers on the
+    native int8 kernels; the rest (quantize/dequantize, SE, pools, adds, float-output convs) stays in PyTorch."""
+    if not any(isinstance(m, QuantizedConv3d) for m in model.modules()):
+        raise ValueError("model has no QuantizedConv3d layers: quantize it with pyvideo.accelerator.quantization first")
+    target = model if inplace else copy.deepcopy(model)
+    for name, module in list(target.named_modules()):
+        if isinstance(module, QuantizedConv3d) and is_supported(module):
+            parent_name, _, child = name.rpartition(".")
+            setattr(target.get_submodule(parent_name) if parent_name else target, child, NativeQuantizedConv3d(module))
+    return target.eval()

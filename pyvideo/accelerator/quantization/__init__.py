@@ -1,0 +1,57 @@
+"""int8 quantization of deploy-form models, without torch.ao.quantization.
+
+- ``quantize_model(deploy_model, calibration_data)``: post-training static quantization;
+- ``prepare_qat(deploy_model)`` → train → ``convert_qat(model)``: quantization-aware training;
+- ``prepare`` / ``calibrate`` / ``convert``: the steps of ``quantize_model``, for custom flows.
+
+The int8 model is a ``torch.fx.GraphModule`` of the modules in :mod:`.int8_modules`, whose forward is the exact
+pure-torch reference of the integer arithmetic (see docs/notes/accelerator_interface.md).
+"""
+from .api import calibrate, convert_qat, prepare_qat, quantize_model
+from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear, fake_quantize, fake_quantize_weight
+from .graph_quantizer import convert, freeze_observers, prepare
+from .int8_modules import (
+    DequantizeTensor,
+    QuantizedActivation,
+    QuantizedAdd,
+    QuantizedConv3d,
+    QuantizedGlobalAvgPool,
+    QuantizedLinear,
+    QuantizedMul,
+    QuantizedSqueezeExcitation,
+    QuantizeTensor,
+)
+from .observers import MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver
+from .qparams import QParams, activation_qparams, dequantize, quantize, weight_scales
+
+__all__ = [
+    "ActivationQuantizer",
+    "DequantizeTensor",
+    "FakeQuantConv3d",
+    "FakeQuantLinear",
+    "MinMaxObserver",
+    "MovingAverageMinMaxObserver",
+    "PercentileObserver",
+    "QParams",
+    "QuantizeTensor",
+    "QuantizedActivation",
+    "QuantizedAdd",
+    "QuantizedConv3d",
+    "QuantizedGlobalAvgPool",
+    "QuantizedLinear",
+    "QuantizedMul",
+    "QuantizedSqueezeExcitation",
+    "activation_qparams",
+    "calibrate",
+    "convert",
+    "convert_qat",
+    "dequantize",
+    "fake_quantize",
+    "fake_quantize_weight",
+    "freeze_observers",
+    "prepare",
+    "prepare_qat",
+    "quantize",
+    "quantize_model",
+    "weight_scales",
+]

@@ -1,0 +1,232 @@
+"""int8 modules: explicit int8 parameters plus a pure-torch reference of the integer arithmetic.
+
+The arithmetic is specified in docs/notes/accelerator_interface.md; the native int8 kernels implement the same and
+are tested against these modules. Accumulation is exact: int8 products are summed in float32 when no partial sum can reach
+2**24, else in float64 (exact below 2**53), then converted as an int32 accumulator would be. Activation tensors between modules are ``torch.int8``;
+each module holds the qparams of its inputs and output. A module whose output goes only to float code has
+``output_qparams = None`` and returns float32.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from pyvideo.accelerator.deployable.activation import apply_activation, check_activation_kind
+from pyvideo.accelerator.deployable.conv import FusedConv3d
+from pyvideo.accelerator.deployable.graph import register_leaf_type
+from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
+
+from .qparams import QMAX, QMIN, QParams, dequantize, quantize, quantize_weight, weight_scales
+
+
+def _finish(y: torch.Tensor, output_qparams: Optional[QParams]) -> torch.Tensor:
+    """Float32 result -> the module output: int8 with ``output_qparams``, or float32 when there are none."""
+    return y if output_qparams is None else quantize(y, output_qparams)
+
+
+def _qparams_fields(prefix: str, qparams: Optional[QParams]) -> dict:
+    return {f"{prefix}_scale": qparams.scale if qparams else None, f"{prefix}_zero_point": qparams.zero_point if qparams else None}
+
+
+class _Int8Module(nn.Module):
+    """Holds input/output qparams as plain attributes ``input_scale``, ``input_zero_point``, ``output_*``."""
+
+    def __init__(self, input_qparams: QParams, output_qparams: Optional[QParams]):
+        super().__init__()
+        self.__dict__.update(_qparams_fields("input", input_qparams))
+        self.__dict__.update(_qparams_fields("output", output_qparams))
+
+    @property
+    def input_qparams(self) -> QParams:
+        return QParams(self.input_scale, self.input_zero_point)
+
+    @property
+    def output_qparams(self) -> Optional[QParams]:
+        return None if self.output_scale is None else QParams(self.output_scale, self.output_zero_point)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dtype != torch.int8:
+            raise TypeError(f"{type(self).__name__} expects an int8 tensor, got {x.dtype}")
+
+
+class QuantizeTensor(_Int8Module):
+    """float -> int8 with per-tensor qparams (the graph input, or a float op's output feeding int8 ops)."""
+
+    def __init__(self, qparams: QParams):
+        super().__init__(qparams, qparams)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return quantize(x, self.output_qparams)
+
+
+class DequantizeTensor(_Int8Module):
+    """int8 -> float32."""
+
+    def __init__(self, qparams: QParams):
+        super().__init__(qparams, None)
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        self._check_input(q)
+        return dequantize(q, self.input_qparams)
+
+
+class _QuantizedWeightedOp(_Int8Module):
+    """Shared int8 weight/bias state and requantization of QuantizedConv3d and QuantizedLinear."""
+
+    def __init__(self, weight, bias, activation, input_qparams, output_qparams, residual_qparams=None):
+        super().__init__(input_qparams, output_qparams)
+        scales = weight_scales(weight)
+        dequant_scale = (torch.tensor(input_qparams.scale, dtype=torch.float32) * scales).float()
+        bias = torch.zeros(weight.shape[0]) if bias is None else bias.detach()
+        self.register_buffer("weight_int8", quantize_weight(weight, scales))
+        self.register_buffer("weight_scale", scales)
+        self.register_buffer("dequant_scale", dequant_scale)
+        bias_int32 = torch.round(bias.double() / dequant_scale.double()).clamp(-(2**31), 2**31 - 1)
+        self.register_buffer("bias_int32", bias_int32.to(torch.int32))
+        self.activation = check_activation_kind(activation)
+        self.__dict__.update(_qparams_fields("residual", residual_qparams))
+
+    @property
+    def adds_residual(self) -> bool:
+        return self.residual_scale is not None
+
+    def _requantize(self, acc: torch.Tensor, channel_dim: int, residual: Optional[torch.Tensor]) -> torch.Tensor:
+        shape = [1] * acc.dim()
+        shape[channel_dim] = -1
+        acc = acc.to(torch.int32) + self.bias_int32.reshape(shape)  # exact: acc holds integers
+        v = acc.float() * self.dequant_scale.reshape(shape)
+        if self.adds_residual:
+            if residual is None or residual.dtype != torch.int8:
+                raise TypeError(f"{type(self).__name__} with a fused residual needs an int8 residual tensor")
+            v = v + (residual.float() - self.residual_zero_point) * self.residual_scale
+        return _finish(apply_activation(v, self.activation), self.output_qparams)
+
+    def _accumulation_dtype(self) -> torch.dtype:
+        """float32 when every partial sum is an integer below 2**24 (then exact in any order), else float64."""
+        terms_per_output = self.weight_int8[0].numel()
+        return torch.float32 if terms_per_output * 255 * 127 < 2**24 else torch.float64
+
+    def _centered_input(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        return x.to(self._accumulation_dtype()) - self.input_zero_point
+
+
+class QuantizedConv3d(_QuantizedWeightedOp):
+    """int8 FusedConv3d: ``act(dequant(acc) [+ dequant(residual)])`` requantized; see the interface note."""
+
+    def __init__(self, conv: FusedConv3d, input_qparams, output_qparams, residual_qparams=None):
+        super().__init__(conv.weight, conv.bias, conv.activation, input_qparams, output_qparams, residual_qparams)
+        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
+        self.kind = conv.kind
+
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        # Zero padding of (x - zero_point) is padding x with its zero point, i.e. with real 0.
+        acc = F.conv3d(self._centered_input(x), self.weight_int8.to(self._accumulation_dtype()), None, self.stride, self.padding,
+                       self.dilation, self.groups)  # fmt: skip
+        return self._requantize(acc, 1, residual)
+
+    def extra_repr(self) -> str:
+        return (
+            f"kind={self.kind}, weight={tuple(self.weight_int8.shape)}, stride={self.stride}, padding={self.padding}, "
+            f"groups={self.groups}, activation={self.activation}, adds_residual={self.adds_residual}, "
+            f"input=({self.input_scale:.3g}, {self.input_zero_point}), output={self.output_qparams}"
+        )
+
+
+class QuantizedLinear(_QuantizedWeightedOp):
+    """int8 nn.Linear over the last dim, same requantization as QuantizedConv3d."""
+
+    def __init__(self, linear: nn.Linear, input_qparams, output_qparams, activation: str = "identity"):
+        super().__init__(linear.weight, linear.bias, activation, input_qparams, output_qparams)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        acc = self._centered_input(x) @ self.weight_int8.to(self._accumulation_dtype()).t()
+        return self._requantize(acc, acc.dim() - 1, None)
+
+
+class QuantizedSqueezeExcitation(_Int8Module):
+    """int8 in/out; the gate (mean, two small Linears, sigmoid) and the product run in float32 on dequantized x."""
+
+    def __init__(self, se: FusedSqueezeExcitation, input_qparams, output_qparams):
+        super().__init__(input_qparams, output_qparams)
+        self.se = se
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        self._check_input(q)
+        return _finish(self.se(dequantize(q, self.input_qparams)), self.output_qparams)
+
+
+class QuantizedGlobalAvgPool(_Int8Module):
+    """Mean over all dims after C, from the exact integer sum."""
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        self._check_input(q)
+        dims = tuple(range(2, q.dim()))
+        count = 1
+        for d in dims:
+            count *= q.shape[d]
+        total = (q.double() - self.input_zero_point).sum(dim=dims, keepdim=True)
+        per_element = torch.tensor(self.input_scale, dtype=torch.float32) / torch.tensor(float(count), dtype=torch.float32)
+        return _finish(total.float() * per_element, self.output_qparams)
+
+
+class QuantizedActivation(_Int8Module):
+    """int8 -> int8 elementwise activation as a 256-entry table ``table[q + 128]``."""
+
+    def __init__(self, activation: str, input_qparams, output_qparams):
+        super().__init__(input_qparams, output_qparams)
+        self.activation = check_activation_kind(activation)
+        codes = torch.arange(QMIN, QMAX + 1, dtype=torch.int8)
+        values = apply_activation(dequantize(codes, input_qparams), activation)
+        self.register_buffer("table", quantize(values, output_qparams) if output_qparams else values)
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        self._check_input(q)
+        return self.table[q.long() - QMIN]
+
+
+class _QuantizedBinary(_Int8Module):
+    """``act(dequant(a) OP dequant(b))`` requantized (b may broadcast); ``input_*`` are a's qparams, ``other_*`` b's."""
+
+    def __init__(self, input_qparams, other_qparams, output_qparams, activation: str = "identity"):
+        super().__init__(input_qparams, output_qparams)
+        self.__dict__.update(_qparams_fields("other", other_qparams))
+        self.activation = check_activation_kind(activation)
+
+    @staticmethod
+    def combine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        self._check_input(a)
+        self._check_input(b)
+        v = self.combine(dequantize(a, self.input_qparams), dequantize(b, QParams(self.other_scale, self.other_zero_point)))
+        return _finish(apply_activation(v, self.activation), self.output_qparams)
+
+
+class QuantizedAdd(_QuantizedBinary):
+    """int8 ``act(a + b)`` (residual adds of plain ResNet-style models)."""
+
+    combine = staticmethod(torch.add)
+
+
+class QuantizedMul(_QuantizedBinary):
+    """int8 ``act(a * b)`` (e.g. the squeeze-excitation gate of plain X3D models)."""
+
+    combine = staticmethod(torch.mul)
+
+
+INT8_MODULE_TYPES = (
+    QuantizeTensor,
+    DequantizeTensor,
+    QuantizedConv3d,
+    QuantizedLinear,
+    QuantizedSqueezeExcitation,
+    QuantizedGlobalAvgPool,
+    QuantizedActivation,
+    QuantizedAdd,
+    QuantizedMul,
+)
+for _module_type in INT8_MODULE_TYPES:
+    register_leaf_type(_module_type)

@@ -1,0 +1,118 @@
+"""The fused native conv ops against torch.nn.functional.conv3d + bias + residual + activation, at every ISA level."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pyvideo._native import native, using_isa
+from pyvideo.ops.conv3d import (
+    fused_conv3d,
+    fused_depthwise_conv3d,
+    pack_conv3d_weight,
+    pack_depthwise_weight,
+    activation_code,
+)
+
+LEVELS = native().supported_isas()
+ACTIVATIONS = {
+    "identity": lambda x: x,
+    "relu": F.relu,
+    "swish": lambda x: x * torch.sigmoid(x),
+    "hswish": F.hardswish,
+    "sigmoid": torch.sigmoid,
+}
+
+# (C_in, C_out, T, H, W, kernel, stride, padding): X3D's layer kinds at small odd sizes
+DENSE_CASES = [
+    (24, 54, 3, 7, 9, (1, 1, 1), (1, 1, 1), (0, 0, 0)),   # pointwise expansion
+    (54, 24, 2, 5, 5, (1, 1, 1), (1, 1, 1), (0, 0, 0)),   # pointwise projection
+    (3, 24, 4, 11, 9, (1, 3, 3), (1, 2, 2), (0, 1, 1)),   # stem spatial
+    (24, 24, 5, 4, 6, (5, 1, 1), (1, 1, 1), (2, 0, 0)),   # stem temporal
+    (12, 20, 3, 6, 7, (1, 1, 1), (1, 2, 2), (0, 0, 0)),   # strided shortcut projection
+    (6, 10, 3, 5, 7, (3, 3, 3), (2, 1, 2), (1, 1, 1)),    # full 3x3x3
+]
+DW_CASES = [
+    (54, 4, 9, 11, (3, 3, 3), (1, 2, 2), (1, 1, 1)),
+    (17, 3, 6, 5, (3, 3, 3), (1, 1, 1), (1, 1, 1)),
+    (24, 5, 4, 4, (5, 1, 1), (1, 1, 1), (2, 0, 0)),
+]
+
+
+def reference(x, weight, bias, residual, stride, padding, groups, activation):
+    y = F.conv3d(x, weight, bias, stride, padding, 1, groups)
+    if residual is not None:
+        y = y + residual
+    return ACTIVATIONS[activation](y)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("case", DENSE_CASES, ids=lambda c: "Ci{}_Co{}_T{}_H{}_W{}_k{}_s{}_p{}".format(*c))
+def test_fused_conv3d_matches_torch(level, case):
+    ci, co, t, h, w, k, s, p = case
+    g = torch.Generator().manual_seed(sum(case[:5]))
+    x = torch.randn(2, ci, t, h, w, generator=g)
+    weight = torch.randn(co, ci, *k, generator=g) / (ci * k[0] * k[1] * k[2]) ** 0.5
+    bias = torch.randn(co, generator=g)
+    expected_plain = F.conv3d(x, weight, bias, s, p)
+    residual = torch.randn(expected_plain.shape, generator=g)
+    packed = pack_conv3d_weight(weight)
+    for activation, with_residual in (("identity", False), ("relu", True), ("swish", False), ("hswish", True),
+                                      ("sigmoid", False)):
+        res = residual if with_residual else None
+        with using_isa(level):
+            got = fused_conv3d(x, packed, bias, res, list(s), list(p), activation_code(activation))
+        assert got.is_contiguous(memory_format=torch.channels_last_3d)
+        torch.testing.assert_close(got, reference(x, weight, bias, res, s, p, 1, activation), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("case", DW_CASES, ids=lambda c: "C{}_T{}_H{}_W{}_k{}_s{}_p{}".format(*c))
+def test_fused_depthwise_matches_torch(level, case):
+    c, t, h, w, k, s, p = case
+    g = torch.Generator().manual_seed(sum(case[:4]))
+    x = torch.randn(1, c, t, h, w, generator=g).contiguous(memory_format=torch.channels_last_3d)
+    weight = torch.randn(c, 1, *k, generator=g)
+    bias = torch.randn(c, generator=g)
+    residual = torch.randn(F.conv3d(x, weight, None, s, p, 1, c).shape, generator=g)
+    for activation, res in (("swish", None), ("relu", residual), ("hswish", None), ("identity", residual)):
+        with using_isa(level):
+            got = fused_depthwise_conv3d(x, pack_depthwise_weight(weight), bias, res, list(s), list(p),
+                                         activation_code(activation))
+        torch.testing.assert_close(got, reference(x, weight, bias, res, s, p, c, activation), rtol=1e-4, atol=1e-4)
+
+
+def test_chained_layers_stay_channels_last_without_copies():
+    x = torch.randn(1, 8, 2, 5, 5).contiguous(memory_format=torch.channels_last_3d)
+    w1 = pack_conv3d_weight(torch.randn(16, 8, 1, 1, 1))
+    y = fused_conv3d(x, w1, None, None, [1, 1, 1], [0, 0, 0], 0)
+    # the next layer's native view of y is the very storage the first layer wrote
+    assert y.permute(0, 2, 3, 4, 1).is_contiguous()
+    z = fused_depthwise_conv3d(y, pack_depthwise_weight(torch.randn(16, 1, 3, 3, 3)), None, None, [1, 1, 1],
+                               [1, 1, 1], 1)
+    assert z.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_fake_implementations_trace_shapes():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        x = torch.empty(2, 3, 4, 9, 9)
+        out = fused_conv3d(x, torch.empty(1, 3, 3, 3, 24), None, None, [1, 2, 2], [0, 1, 1], 2)
+        assert tuple(out.shape) == (2, 24, 4, 5, 5)
+        out = fused_depthwise_conv3d(x, torch.empty(3, 3, 3, 3), None, None, [1, 1, 1], [1, 1, 1], 0)
+        assert tuple(out.shape) == (2, 3, 4, 9, 9)
+
+
+def test_bad_arguments_raise_clear_errors():
+    x = torch.randn(1, 4, 2, 3, 3)
+    with pytest.raises(ValueError, match="C_in=4"):
+        fused_conv3d(x, torch.randn(1, 1, 1, 5, 8), None, None, [1, 1, 1], [0, 0, 0], 0)
+    with pytest.raises(TypeError, match="float32"):
+        fused_conv3d(x.double(), torch.randn(1, 1, 1, 4, 8), None, None, [1, 1, 1], [0, 0, 0], 0)
+    with pytest.raises(ValueError, match="residual"):
+        fused_conv3d(x, torch.randn(1, 1, 1, 4, 8), None, torch.randn(1, 8, 2, 3, 4), [1, 1, 1], [0, 0, 0], 0)
+    with pytest.raises(ValueError, match="larger than padded input"):
+        fused_depthwise_conv3d(x, torch.randn(5, 5, 5, 4), None, None, [1, 1, 1], [0, 0, 0], 0)
+    with pytest.raises(ValueError, match="unknown activation"):
+        activation_code("gelu")
+    with pytest.raises(ValueError, match="activation code"):
+        fused_conv3d(x, torch.randn(1, 1, 1, 4, 8), None, None, [1, 1, 1], [0, 0, 0], 9)

@@ -1,0 +1,100 @@
+"""The native int8 ops and lower_quantized_to_native against the pure-torch int8 reference modules (within 1 LSB),
+and int8 EfficientX3d logits against fp32 (relative error and top-1 agreement reported)."""
+import pytest
+import torch
+import torch.nn as nn
+
+from pyvideo._native import native, using_isa
+from pyvideo.accelerator.deployable import FusedConv3d
+from pyvideo.accelerator.deployment import convert_to_deployable_form
+from pyvideo.accelerator.native import NativeQuantizedConv3d, lower_quantized_to_native, lower_to_native
+from pyvideo.accelerator.quantization import quantize_model
+from pyvideo.accelerator.quantization.int8_modules import QuantizedConv3d
+from pyvideo.accelerator.quantization.qparams import QParams, quantize
+from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+
+LEVELS = native().supported_isas()
+
+# (C_in, C_out, groups, kernel, stride, padding, activation, residual)
+CONVS = [
+    (24, 54, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), "relu", False),
+    (54, 24, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), "identity", True),
+    (3, 24, 1, (1, 3, 3), (1, 2, 2), (0, 1, 1), "identity", False),
+    (17, 9, 1, (3, 1, 1), (1, 1, 1), (1, 0, 0), "hswish", False),
+    (54, 54, 54, (3, 3, 3), (1, 2, 2), (1, 1, 1), "swish", False),
+    (24, 24, 24, (5, 1, 1), (1, 1, 1), (2, 0, 0), "identity", True),
+]
+
+
+def make_quantized_conv(case, seed):
+    ci, co, groups, k, s, p, act, residual = case
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(co, ci // groups, *k, generator=g) / (ci // groups * k[0] * k[1] * k[2]) ** 0.5
+    conv = FusedConv3d(weight, torch.randn(co, generator=g) * 0.1, s, p, groups=groups, activation=act,
+                       adds_residual=residual)
+    return QuantizedConv3d(conv, QParams(0.02, 3), QParams(0.03, -5), QParams(0.025, 7) if residual else None)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("index", range(len(CONVS)))
+def test_native_int8_conv_matches_reference_module(level, index):
+    case = CONVS[index]
+    reference = make_quantized_conv(case, seed=index)
+    fast = NativeQuantizedConv3d(reference)
+    g = torch.Generator().manual_seed(100 + index)
+    x = torch.randint(-128, 128, (2, case[0], 3, 9, 11), generator=g, dtype=torch.int8)
+    residual = None
+    if case[7]:
+        plain_shape = nn.functional.conv3d(x.float(), reference.weight_int8.float(), None, reference.stride,
+                                           reference.padding, 1, reference.groups).shape
+        residual = torch.randint(-128, 128, plain_shape, generator=g, dtype=torch.int8)
+    with using_isa(level):
+        got = fast(x, residual)
+    expected = reference(x, residual)
+    assert got.dtype == torch.int8 and got.shape == expected.shape
+    assert got.is_contiguous(memory_format=torch.channels_last_3d)
+    diff = (got.int() - expected.int()).abs()
+    assert int(diff.max()) <= 1
+    assert float((diff > 0).float().mean()) < 0.01
+
+
+def randomize_batchnorm(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
+    return model.eval()
+
+
+def test_int8_efficient_x3d_on_native_kernels_tracks_reference_and_fp32():
+    torch.manual_seed(0)
+    model = randomize_batchnorm(create_x3d(expansion="XS", num_classes=10), seed=1)
+    deploy = convert_to_deployable_form(model, torch.randn(1, 3, 4, 32, 32))
+    g = torch.Generator().manual_seed(2)
+    calibration = [torch.randn(2, 3, 4, 32, 32, generator=g) for _ in range(3)]
+    int8_torch = quantize_model(deploy, calibration)
+    int8_native = lower_quantized_to_native(int8_torch)
+    assert sum(isinstance(m, NativeQuantizedConv3d) for m in int8_native.modules()) > 50
+    fp32_native = lower_to_native(deploy)
+    x = torch.randn(8, 3, 4, 32, 32, generator=g)
+    with torch.no_grad():
+        fp32, ref8, nat8, fp32_fast = deploy(x), int8_torch(x), int8_native(x), fp32_native(x)
+    # native int8 == torch int8 reference up to 1-LSB requantization differences propagating through the net
+    assert float((nat8 - ref8).abs().max() / ref8.abs().max()) < 0.05
+    rel = float((nat8 - fp32).norm() / fp32.norm())
+    agreement = float((nat8.argmax(1) == fp32.argmax(1)).float().mean())
+    print(f"int8 native vs fp32: relative L2 error {rel:.4f}, top-1 agreement {agreement:.3f}")
+    assert rel < 0.25
+    assert float((fp32_fast - fp32).abs().max() / fp32.abs().max()) < 1e-4
+
+
+def test_int8_ops_reject_float_input():
+    conv = NativeQuantizedConv3d(make_quantized_conv(CONVS[0], seed=0))
+    with pytest.raises(TypeError, match="int8"):
+        conv(torch.randn(1, 24, 2, 3, 3))
+    with pytest.raises(ValueError, match="QuantizedConv3d"):
+        lower_quantized_to_native(nn.Sequential(nn.Conv3d(1, 1, 1)))

@@ -1,0 +1,148 @@
+"""transmute_model on plain nn.Conv3d models, then convert_to_deployable_form: same outputs, fused BN/activations."""
+import importlib
+
+import pytest
+import torch
+import torch.nn as nn
+
+from pyvideo.accelerator.deployable import FusedConv3d
+from pyvideo.accelerator.deployment import EFFICIENT_BLOCK_TRANSMUTER_REGISTRY, convert_to_deployable_form, transmute_model
+from pyvideo.accelerator.deployment.mobile_cpu.transmuter.transmuter_mobile_cpu import (
+    EFFICIENT_BLOCK_TRANSMUTER_MOBILE_CPU,
+    transmute_Conv3d3x1x1BnAct,
+    transmute_Conv3d3x3x3DwBnAct,
+    transmute_Conv3d5x1x1BnAct,
+    transmute_Conv3dPwBnAct,
+    transmute_Conv3dTemporalKernel1BnAct,
+)
+from pyvideo.layers.accelerator.mobile_cpu.convolutions import (
+    Conv3d3x1x1BnAct,
+    Conv3d3x3x3DwBnAct,
+    Conv3d5x1x1BnAct,
+    Conv3dPwBnAct,
+    Conv3dTemporalKernel1BnAct,
+)
+
+from ._util import randomize_batchnorm, relative_error
+
+CASES = [
+    (nn.Conv3d(4, 6, 1), Conv3dPwBnAct),
+    (nn.Conv3d(4, 4, 3, stride=(1, 2, 2), padding=1, groups=4), Conv3d3x3x3DwBnAct),
+    (nn.Conv3d(4, 6, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)), Conv3dTemporalKernel1BnAct),
+    (nn.Conv3d(4, 6, 1, stride=(1, 2, 2), bias=False), Conv3dTemporalKernel1BnAct),
+    (nn.Conv3d(4, 6, (3, 1, 1), padding=(1, 0, 0)), Conv3d3x1x1BnAct),
+    (nn.Conv3d(4, 4, (5, 1, 1), padding=(2, 0, 0), groups=4, bias=False), Conv3d5x1x1BnAct),
+    (nn.Conv3d(4, 6, 3, padding=1), None),  # dense 3x3x3: no efficient block
+    (nn.Conv3d(4, 4, 3, stride=(2, 1, 1), padding=1, groups=4), None),  # temporal stride
+    (nn.Conv3d(4, 6, (3, 1, 1), padding=(0, 0, 0)), None),  # not 'same' padded
+    (nn.Conv3d(4, 6, 1, padding_mode="reflect"), None),
+    (nn.Linear(4, 6), None),
+]
+
+
+def test_registry_lists_the_mobile_cpu_transmuters_in_order():
+    assert EFFICIENT_BLOCK_TRANSMUTER_REGISTRY["mobile_cpu"] is EFFICIENT_BLOCK_TRANSMUTER_MOBILE_CPU
+    assert EFFICIENT_BLOCK_TRANSMUTER_MOBILE_CPU == [
+        transmute_Conv3dPwBnAct,
+        transmute_Conv3d3x3x3DwBnAct,
+        transmute_Conv3dTemporalKernel1BnAct,
+        transmute_Conv3d3x1x1BnAct,
+        transmute_Conv3d5x1x1BnAct,
+    ]
+    with pytest.raises(ValueError, match="no transmuters"):
+        transmute_model(nn.Sequential(), target_device="gpu")
+
+
+@pytest.mark.parametrize("index", range(len(CASES)))
+def test_each_conv_geometry_maps_to_exactly_the_right_block(index):
+    conv, expected_type = CASES[index]
+    results = [t(conv) for t in EFFICIENT_BLOCK_TRANSMUTER_MOBILE_CPU]
+    matched = [r for r in results if r is not None]
+    if expected_type is None:
+        assert matched == []
+        return
+    assert len(matched) == 1 and type(matched[0]) is expected_type
+    block = matched[0].eval()
+    assert not hasattr(block.kernel, "bn")
+    x = torch.randn(2, 4, 5, 7, 9)
+    torch.testing.assert_close(block(x), conv(x))
+
+
+class _PlainResBlock(nn.Module):
+    """ResNet/X3D-style block from plain modules, with a functional residual add (like pyvideo's ResBlock)."""
+
+    def __init__(self, channels, stride):
+        super().__init__()
+        self.conv_a, self.norm_a, self.act_a = nn.Conv3d(channels, 2 * channels, 1, bias=False), nn.BatchNorm3d(2 * channels), nn.ReLU()
+        self.conv_b = nn.Conv3d(2 * channels, 2 * channels, 3, stride=(1, stride, stride), padding=1, groups=2 * channels, bias=False)
+        self.norm_b, self.act_b = nn.BatchNorm3d(2 * channels), nn.Hardswish()
+        self.conv_c, self.norm_c = nn.Conv3d(2 * channels, channels, (3, 1, 1), padding=(1, 0, 0), bias=False), nn.BatchNorm3d(channels)
+        self.shortcut = nn.Conv3d(channels, channels, 1, stride=(1, stride, stride), bias=False)
+        self.activation = nn.ReLU()
+
+    def forward(self, x):
+        y = self.act_b(self.norm_b(self.conv_b(self.act_a(self.norm_a(self.conv_a(x))))))
+        return self.activation(self.shortcut(x) + self.norm_c(self.conv_c(y)))
+
+
+def make_plain_model(num_classes=5):
+    """A small plain-Conv3d video classifier: dense stem, 5x1x1 temporal conv, two residual blocks, head."""
+    return nn.Sequential(
+        nn.Conv3d(3, 8, (3, 3, 3), stride=(1, 2, 2), padding=1, bias=False),  # dense: stays a (fused) plain conv
+        nn.BatchNorm3d(8),
+        nn.ReLU(),
+        nn.Conv3d(8, 8, (5, 1, 1), padding=(2, 0, 0), groups=8, bias=False),
+        nn.BatchNorm3d(8),
+        _PlainResBlock(8, stride=2),
+        _PlainResBlock(8, stride=1),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(8, num_classes),
+    )
+
+
+def test_plain_model_transmuted_and_deployed_equals_original():
+    torch.manual_seed(0)
+    model = randomize_batchnorm(make_plain_model(), torch.Generator().manual_seed(1)).eval()
+    transmuted = make_plain_model()
+    transmuted.load_state_dict(model.state_dict())
+    transmute_model(transmuted.eval())
+    assert isinstance(transmuted[3], Conv3d5x1x1BnAct) and isinstance(transmuted[5].conv_b, Conv3d3x3x3DwBnAct)
+    assert type(transmuted[0]) is nn.Conv3d
+    deploy = convert_to_deployable_form(transmuted, torch.randn(1, 3, 4, 16, 16))
+    # every BatchNorm and every activation that directly follows a conv is folded into it
+    assert not any(isinstance(m, nn.BatchNorm3d) for m in deploy.modules())
+    assert isinstance(deploy[0], FusedConv3d) and deploy[0].activation == "relu"
+    assert deploy[5].conv_b.kernel.activation == "hswish"
+    assert isinstance(deploy[5].activation, nn.ReLU)  # after the add: not a conv's sole consumer
+    for shape in [(1, 3, 4, 16, 16), (3, 3, 5, 13, 11)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            assert relative_error(deploy(x), model(x)) < 1e-4, shape
+
+
+def test_transmuter_leaves_efficient_blocks_alone():
+    model = nn.Sequential(Conv3dPwBnAct(3, 4), nn.Conv3d(4, 4, 1))
+    transmute_model(model)
+    assert type(model[0].kernel.conv) is nn.Conv3d and isinstance(model[1], Conv3dPwBnAct)
+
+
+def test_vanilla_x3d_xs_through_the_transmuter():
+    hub = pytest.importorskip("pyvideo.models.hub")
+    if not hasattr(hub, "x3d_xs"):
+        pytest.skip("pyvideo.models.hub.x3d_xs not available yet")
+    torch.manual_seed(0)
+    model = randomize_batchnorm(hub.x3d_xs(), torch.Generator().manual_seed(2)).eval()
+    transmuted = hub.x3d_xs()
+    transmuted.load_state_dict(model.state_dict())
+    transmute_model(transmuted.eval())
+    x = torch.randn(1, 3, 4, 160, 160)
+    deploy = convert_to_deployable_form(transmuted, x)
+    fused = [m for m in deploy.modules() if isinstance(m, FusedConv3d)]
+    assert len(fused) >= 60
+    # every BatchNorm of X3D follows a conv, and so does the Swish of blocks without SE (behind an Identity)
+    assert not any(isinstance(m, nn.BatchNorm3d) for m in deploy.modules())
+    assert sum(m.activation == "swish" for m in fused) == 11  # the 26 - 15 blocks without SE
+    with torch.no_grad():
+        assert relative_error(deploy(x), model(x)) < 1e-4
+    assert importlib.import_module("pyvideo.accelerator.deployment") is not None

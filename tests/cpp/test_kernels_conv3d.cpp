@@ -1,0 +1,155 @@
+// Every compiled dense-conv3d variant the CPU supports equals the scalar reference over many shapes: pointwise GEMMs
+// with vector-tail channel counts, X3D's temporal 3x1x1 / 5x1x1, spatial 1x3x3 stem and full 3x3x3 kernels, odd
+// sizes, strides, padding wider than the kernel, every activation, with and without bias and residual. The scalar
+// reference itself is checked by hand on small cases.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "kernels/cpu/conv3d/conv3d.h"
+#include "kernels/cpu/dispatch.h"
+
+using namespace pyvideo::kernels;
+
+namespace {
+
+std::vector<float> random_vector(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+Conv3dF32Fn variant(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::avx2: return conv3d_f32_avx2;
+    case Isa::avx512: return conv3d_f32_avx512;
+#endif
+#if defined(__aarch64__)
+    case Isa::neon: return conv3d_f32_neon;
+#endif
+    default: return conv3d_f32_scalar;
+  }
+}
+
+size_t output_size(const Conv3dShape& s) { return size_t(s.rows() * s.out_w() * s.out_channels); }
+
+int compare(const Conv3dShape& s, int variant_index, std::mt19937& rng) {
+  const Activation acts[] = {Activation::identity, Activation::relu, Activation::swish, Activation::hswish,
+                             Activation::sigmoid};
+  const size_t out_n = output_size(s);
+  const auto x = random_vector(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.in_channels), rng);
+  const auto w = random_vector(size_t(s.kernel_t * s.kernel_h * s.kernel_w * s.in_channels * s.out_channels), rng);
+  const auto b = random_vector(size_t(s.out_channels), rng);
+  const auto residual = random_vector(out_n, rng);
+  const std::vector<float> zeros(size_t(s.in_channels), 0.0f);
+  Epilogue ep;
+  ep.bias = variant_index % 4 != 0 ? b.data() : nullptr;
+  ep.residual = variant_index % 3 == 1 ? residual.data() : nullptr;
+  ep.activation = acts[variant_index % 5];
+  std::vector<float> ref(out_n, -7.0f);
+  conv3d_f32_scalar(s, x.data(), w.data(), ep, zeros.data(), ref.data(), 0, s.items());
+  int failures = 0;
+  for (Isa isa : supported_isas()) {
+    if (isa == Isa::scalar) continue;
+    for (const Conv3dShape& work : {s, s.flatten_pointwise()}) {
+      std::vector<float> got(out_n + 40, 12345.0f);  // guard values catch writes past the end
+      const int64_t mid = work.items() / 2;          // two ranges, as two threads would
+      variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), 0, mid);
+      variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), mid, work.items());
+      double max_err = 0;
+      for (size_t i = 0; i < out_n; ++i)
+        max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])) / (1.0 + std::fabs(ref[i])));
+      bool guard_ok = true;
+      for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 12345.0f;
+      CHECK(guard_ok);
+      CHECK_NEAR(max_err, 0.0, 2e-5);
+      if (max_err > 2e-5 || !guard_ok) {
+        ++failures;
+        std::fprintf(stderr, "  isa=%s Ci=%ld Co=%ld N=%ld T=%ld H=%ld W=%ld k=%ldx%ldx%ld s=%ldx%ldx%ld p=%ldx%ldx%ld\n",
+                     isa_name(isa), long(s.in_channels), long(s.out_channels), long(s.batch), long(s.in_t),
+                     long(s.in_h), long(s.in_w), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w),
+                     long(s.stride_t), long(s.stride_h), long(s.stride_w), long(s.pad_t), long(s.pad_h), long(s.pad_w));
+      }
+    }
+  }
+  return failures;
+}
+
+Conv3dShape make_shape(int ci, int co, const int size[3], const int k[3], const int stride[3], const int pad[3], int n) {
+  Conv3dShape s;
+  s.batch = n; s.in_channels = ci; s.out_channels = co;
+  s.in_t = size[0]; s.in_h = size[1]; s.in_w = size[2];
+  s.kernel_t = k[0]; s.kernel_h = k[1]; s.kernel_w = k[2];
+  s.stride_t = stride[0]; s.stride_h = stride[1]; s.stride_w = stride[2];
+  s.pad_t = pad[0]; s.pad_h = pad[1]; s.pad_w = pad[2];
+  return s;
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(4321);
+
+  // Hand-checked reference: 1x1x1 conv of x = [1, 2] (two columns, one input channel) with weights [3, -1] into two
+  // output channels, bias [0.5, 0]: outputs (3.5, -1), (6.5, -2); relu zeroes the negatives.
+  {
+    const int size[3] = {1, 1, 2}, k[3] = {1, 1, 1}, one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+    const Conv3dShape s = make_shape(1, 2, size, k, one, zero, 1);
+    const float x[2] = {1, 2}, w[2] = {3, -1}, b[2] = {0.5f, 0}, zeros[1] = {0};
+    float y[4];
+    Epilogue ep;
+    ep.bias = b;
+    ep.activation = Activation::relu;
+    conv3d_f32_scalar(s, x, w, ep, zeros, y, 0, s.items());
+    CHECK_NEAR(y[0], 3.5, 0); CHECK_NEAR(y[1], 0, 0); CHECK_NEAR(y[2], 6.5, 0); CHECK_NEAR(y[3], 0, 0);
+  }
+  // 1x3x3 all-ones kernel over an all-ones 1x1x3x3 input with padding 1 counts the in-bounds taps.
+  {
+    const int size[3] = {1, 3, 3}, k[3] = {1, 3, 3}, one[3] = {1, 1, 1}, pad[3] = {0, 1, 1};
+    const Conv3dShape s = make_shape(1, 1, size, k, one, pad, 1);
+    const std::vector<float> x(9, 1.0f), w(9, 1.0f), zeros(1, 0.0f);
+    std::vector<float> y(9);
+    conv3d_f32_scalar(s, x.data(), w.data(), Epilogue{}, zeros.data(), y.data(), 0, s.items());
+    CHECK_NEAR(y[0], 4, 0); CHECK_NEAR(y[1], 6, 0); CHECK_NEAR(y[4], 9, 0);
+  }
+
+  struct Case { int ci, co; int size[3]; int k[3]; int stride[3]; int pad[3]; int n; };
+  const Case cases[] = {
+      {24, 54, {2, 5, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},     // pointwise, X3D widths
+      {54, 24, {1, 3, 70}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 2},    // pointwise, > one column tile
+      {17, 33, {3, 4, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},     // odd channel counts
+      {1, 1, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
+      {16, 64, {1, 2, 9}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},     // full vector tiles
+      {12, 9, {3, 6, 6}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, 1},      // strided 1x1x1 (a projection shortcut)
+      {3, 24, {2, 9, 11}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, 1},     // X3D stem spatial conv, Cin = 3
+      {3, 24, {1, 8, 8}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 2},
+      {24, 24, {5, 3, 4}, {5, 1, 1}, {1, 1, 1}, {2, 0, 0}, 1},     // X3D stem temporal conv
+      {9, 13, {4, 3, 3}, {3, 1, 1}, {2, 1, 1}, {1, 0, 0}, 1},
+      {5, 7, {3, 5, 6}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1},       // full 3x3x3
+      {8, 20, {4, 7, 9}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, 1},
+      {6, 5, {2, 4, 4}, {1, 1, 1}, {1, 1, 1}, {0, 1, 2}, 1},       // padding wider than the kernel
+      {4, 40, {2, 2, 3}, {2, 2, 2}, {1, 1, 1}, {1, 2, 1}, 1},
+      {20, 3, {1, 5, 67}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1},     // wide rows, tiny C_out
+  };
+  int count = 0, failures = 0;
+  for (const Case& c : cases)
+    for (int v = 0; v < 5; ++v) failures += compare(make_shape(c.ci, c.co, c.size, c.k, c.stride, c.pad, c.n), count++, rng);
+  // A sweep of output-channel tails and column counts for the GEMM path.
+  for (int co = 1; co <= 49; co += 3)
+    for (int w = 1; w <= 19; w += 6) {
+      const int size[3] = {1, 1, w}, k[3] = {1, 1, 1}, one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+      failures += compare(make_shape(1 + co % 7, co, size, k, one, zero, 1), count++, rng);
+    }
+  std::printf("compared %d shapes, %d failing\n", count, failures);
+  CHECK(count > 100);
+
+  const int size[3] = {2, 2, 2}, k[3] = {5, 5, 5}, one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+  CHECK_THROWS(make_shape(3, 3, size, k, one, zero, 1).validate(), std::invalid_argument);
+  const int k1[3] = {1, 1, 1};
+  CHECK_THROWS(make_shape(0, 3, size, k1, one, zero, 1).validate(), std::invalid_argument);
+  return check::finish("test_kernels_conv3d");
+}
