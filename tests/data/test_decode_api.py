@@ -142,6 +142,8 @@ def test_pyav_reference_backend_agrees_on_mp4(shared_data):
     assert reference.duration == pytest.approx(native.duration)
     for start, end in [(0, 1), (3.3, 4.1), (9.5, 12)]:
         assert torch.equal(reference.get_clip(start, end)["video"], native.get_clip(start, end)["video"])
+    # PyAV codec contexts with threads must not survive into forked processes (its free would hang there)
+    reference.close()
 
 
 def test_pyav_backend_without_pyav_says_how_to_install(monkeypatch, shared_data):

@@ -1,4 +1,5 @@
 """Decoders in DataLoader workers (fork and spawn), from several Python threads, and without leaking memory."""
+import gc
 import os
 import threading
 
@@ -40,6 +41,7 @@ def expected_clips(path):
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_dataloader_workers(video_path, context):
+    gc.collect()  # objects of earlier tests (e.g. PyAV's threaded codecs) must not be collected inside a fork
     loader = torch.utils.data.DataLoader(ClipDataset(video_path), batch_size=None, num_workers=2,
                                          multiprocessing_context=context)
     got = list(loader)
