@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 import torch
-from torch import nn
 
 
 @dataclass
