@@ -17,16 +17,13 @@ import torch
 import torch.nn as nn
 
 from pyvideo.models import hub
-from pyvideo.models.hub import efficient_x3d_mobile_cpu
 
 # Boxes used for the detectors: (batch index, x1, y1, x2, y2) in input pixels.
 DETECTION_BOXES = torch.tensor([[0, 16.0, 16.0, 112.0, 200.0], [0, 120.0, 40.0, 220.0, 240.0]])
 
 
 def _input_shapes(name: str) -> Sequence[Sequence[int]]:
-    if name in hub.MODEL_METADATA:
-        return hub.MODEL_METADATA[name].input_shape
-    return (efficient_x3d_mobile_cpu.metadata[name]["input_size"],)
+    return hub.MODEL_METADATA[name].input_shape
 
 
 def make_inputs(name: str) -> tuple:
@@ -121,7 +118,7 @@ def benchmark(names: List[str], threads: Sequence[int], repeat: int, train: bool
             "input": " + ".join("x".join(map(str, shape[1:])) for shape in _input_shapes(name)),
             "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
             "gflops": count_flops(model.eval(), inputs) / 1e9,
-            "published_gflops": hub.MODEL_METADATA[name].gflops if name in hub.MODEL_METADATA else None,
+            "published_gflops": hub.MODEL_METADATA[name].gflops,
         }
         for count in threads:
             row[f"infer_ms_{count}t"] = 1000 * inference_latency(model, inputs, count, repeat)

@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", help="output folder (default: a new temporary folder)")
     demo.add_argument("--num-classes", type=int, default=4)
     demo.add_argument("--videos-per-class", type=int, default=60)
-    demo.add_argument("--epochs", type=int, default=8)
+    demo.add_argument("--epochs", type=int, default=10)
     demo.add_argument("--threads", type=int, help="torch threads (default: 2, or 1 when the CPUs are busy)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_cmd_demo)

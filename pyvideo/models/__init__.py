@@ -21,7 +21,7 @@ from .weight_init import init_net_weights
 
 # Submodules reachable as attributes (``models.slowfast.create_slowfast``) without importing them all up front.
 _SUBMODULES = (
-    "audio_visual_slowfast", "byol", "csn", "head", "hub", "masked_multistream", "memory_bank", "net",
+    "accelerator", "audio_visual_slowfast", "byol", "csn", "head", "hub", "masked_multistream", "memory_bank", "net",
     "r2plus1d", "resnet", "simclr", "slowfast", "stem", "vision_transformers", "weight_init", "x3d",
 )
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 import torch
-from torch import nn
 
 
 @dataclass
@@ -20,11 +19,11 @@ class DemoSettings:
     videos_per_class: int = 60
     video_frames: int = 16
     video_size: int = 32
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 8
-    lr: float = 0.01
+    lr: float = 0.003
     model: str = "small_x3d"
-    num_frames: int = 4
+    num_frames: int = 8
     seed: int = 0
     threads: Optional[int] = None
 

@@ -31,7 +31,8 @@ def _small_x3d(num_classes, num_frames, crop_size, pretrained):
     from .demo_model import SmallEfficientX3d
 
     _no_pretrained("small_x3d", pretrained)
-    return SmallEfficientX3d(num_classes, width_multiplier=0.5, depths=(1, 1, 2, 1), head_width=128, dropout=0.0)
+    return SmallEfficientX3d(num_classes, width_multiplier=0.5, depths=(1, 1, 2, 1), head_width=128, dropout=0.0,
+                             dense_stem=True)
 
 
 def _efficient_x3d_xs(num_classes, num_frames, crop_size, pretrained):
@@ -65,7 +66,7 @@ def _no_pretrained(name, pretrained):
 
 
 RECIPES: Dict[str, Recipe] = {
-    # width-reduced X3D of efficient blocks on residual frames: the demo's model (8 x 32 x 32 clips)
+    # width-reduced X3D of efficient blocks (dense stem) on residual frames: the demo's model (8 x 32 x 32 clips)
     "small_x3d": Recipe(_small_x3d, num_frames=8, sampling_rate=2, crop_size=32, short_side=32, residual_frames=True),
     "efficient_x3d_xs": Recipe(_efficient_x3d_xs, num_frames=4, sampling_rate=12, crop_size=160, short_side=182),
     # the PyTorchVideo model zoo's test-time settings for the Kinetics checkpoints

@@ -12,6 +12,8 @@ from pyvideo.models.hub.efficient_x3d_mobile_cpu import efficient_x3d_s, efficie
 
 from ._util import randomize_batchnorm, relative_error
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REFERENCE = pathlib.Path(__file__).resolve().parents[3] / "shared" / "reference" / "state_dicts"
 
 

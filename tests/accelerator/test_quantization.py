@@ -1,4 +1,6 @@
 """int8 quantization: qparams and observers, exact int8 reference arithmetic, PTQ and QAT of whole models."""
+import io
+
 import pytest
 import torch
 import torch.nn as nn
@@ -35,8 +37,9 @@ from pyvideo.accelerator.quantization import (
 )
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-from ._util import randomize_batchnorm
-from .test_transmuter import make_plain_model
+from ._util import make_plain_model, randomize_batchnorm
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- qparams, observers, fake quant
@@ -216,10 +219,15 @@ def test_efficient_x3d_int8_tracks_fp32():
         relative, top1 = _agreement(deploy(held_out), int8_model(held_out))
     print(f"\nEfficientX3d-XS PTQ int8 vs fp32 (16 random clips 4x32x32): relative L2 error {relative:.4f}, top-1 agreement {top1:.3f}")
     assert relative < 0.05 and top1 >= 0.9
-    # the int8 model is not tied to the calibration shape either
+    # the int8 model is not tied to the calibration shape either, and it saves and loads as a whole
     other = torch.randn(1, 3, 3, 29, 35, generator=generator)
+    buffer = io.BytesIO()
+    torch.save(int8_model, buffer)
+    buffer.seek(0)
+    reloaded = torch.load(buffer, weights_only=False)
     with torch.no_grad():
         assert _agreement(deploy(other), int8_model(other))[0] < 0.08
+        assert torch.equal(reloaded(other), int8_model(other))
 
 
 def test_qat_trains_and_converted_model_matches_fake_quant_model():

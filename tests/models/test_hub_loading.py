@@ -162,3 +162,15 @@ def test_torch_hub_local_entry_points():
                 "slowfast_r50_detection", "mvit_base_16x4", "mvit_base_32x3", "mvit_base_16",
                 "efficient_x3d_xs", "efficient_x3d_s"}
     assert expected <= entry_points
+
+
+def test_metadata_covers_every_hub_builder():
+    import pyvideo.models.hub as hub_package
+
+    builders = {name for name in hub_package.__all__ if callable(getattr(hub_package, name)) and name[0].islower()}
+    builders -= {"hub_model_builder", "load_checkpoint", "kinetics_400_class_names"}
+    assert builders == set(hub.MODEL_METADATA)
+    for name, metadata in hub.MODEL_METADATA.items():
+        assert metadata.checkpoint_url.startswith(MODEL_ZOO_ROOT + "/"), name
+        # (C, T, H, W) clips; the image MViT takes (C, H, W)
+        assert all(len(shape) in (3, 4) and shape[0] == 3 for shape in metadata.input_shape), name

@@ -45,7 +45,7 @@ def test_pretraining_beats_random_init_backbone(method):
     random_init = linear_probe(backbone(), train, val, num_classes=2)
     net = backbone()
     result = pretrain_ssl(net, UnlabeledViews(videos[::2]), method=method, feature_dim=16, projection_dim=16,
-                          hidden_dim=32, queue_size=64, epochs=6, batch_size=8, optimizer="adamw", lr=3e-3,
+                          hidden_dim=32, queue_size=64, epochs=6, batch_size=8, optimizer="adamw", lr=1e-3,
                           weight_decay=0.0, progress=False, mmt=0.9)
     losses = [row["loss"] for row in result.history]
     if method != "moco_v2":  # MoCo's loss rises while the queue fills with ever harder negatives

@@ -3,7 +3,8 @@ import json
 from importlib import resources
 from typing import List
 
-from . import csn as _csn, r2plus1d as _r2plus1d, resnet as _resnet, slowfast as _slowfast, x3d as _x3d
+from . import csn as _csn, efficient_x3d_mobile_cpu as _efficient_x3d, r2plus1d as _r2plus1d
+from . import resnet as _resnet, slowfast as _slowfast, x3d as _x3d
 from .csn import csn_r101
 from .efficient_x3d_mobile_cpu import efficient_x3d_s, efficient_x3d_xs
 from .r2plus1d import r2plus1d_r50
@@ -14,7 +15,6 @@ from .vision_transformers import MODEL_METADATA_VIT, mvit_base_16, mvit_base_16x
 from .x3d import x3d_l, x3d_m, x3d_s, x3d_xs
 
 # Metadata per hub name (checkpoint URL, input shape, sampling rate, mean/std, classes, published accuracy).
-# EfficientX3D keeps its own ``efficient_x3d_mobile_cpu.metadata`` dict.
 MODEL_METADATA = {
     **_resnet.METADATA,
     **_slowfast.METADATA,
@@ -22,6 +22,7 @@ MODEL_METADATA = {
     **_r2plus1d.METADATA,
     **_x3d.METADATA,
     **MODEL_METADATA_VIT,
+    **_efficient_x3d.metadata,
 }
 
 
