@@ -84,7 +84,7 @@ void mutation_run() {
   const std::string original = read_bytes(kVideo);
   std::mt19937 rng(42);
   int cases = 0;
-  for (int round = 0; round < 60; ++round) {
+  for (int round = 0; round < 20; ++round) {
     std::string data = original;
     if (round % 3 == 0) {
       data.resize(rng() % data.size());
@@ -95,7 +95,7 @@ void mutation_run() {
       VideoDecoder decoder(MediaSource::from_bytes(data, "mutated"));
       if (decoder.has_video() && decoder.index().num_frames() > 0) {
         const int64_t n = decoder.index().num_frames();
-        decoder.frames_at({0, n / 2, n - 1});
+        decoder.frames_at({0, n - 1});
       }
     } catch (const DecodeError&) {
     } catch (const std::invalid_argument&) {
@@ -103,7 +103,7 @@ void mutation_run() {
     }
     ++cases;
   }
-  CHECK(cases == 60);
+  CHECK(cases == 20);
 }
 
 }  // namespace
