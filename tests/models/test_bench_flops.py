@@ -1,4 +1,4 @@
-"""The benchmark's FLOP counter against hand counts."""
+"""The benchmark's FLOP counter against hand counts and the model zoo's published GFLOPs."""
 import importlib.util
 import pathlib
 
