@@ -17,7 +17,8 @@ def uniform_positions(num_frames: int, num_samples: int) -> List[int]:
     return torch.linspace(0, num_frames - 1, num_samples).clamp(0, num_frames - 1).long().tolist()
 
 
-def _pick(frame_indices: List[int], num_samples: int) -> List[int]:
+def pick_uniform(frame_indices: List[int], num_samples: int) -> List[int]:
+    """The ``num_samples`` entries of ``frame_indices`` at ``uniform_positions``."""
     return [frame_indices[p] for p in uniform_positions(len(frame_indices), num_samples)] if frame_indices else []
 
 
@@ -31,10 +32,10 @@ def read_clip(video, start_sec, end_sec, frames_per_clip: Optional[int], decode_
         in_clip = list(range(bisect.bisect_left(times, float(start_sec)), bisect.bisect_left(times, float(end_sec))))
         if not in_clip:
             return {"video": None, "audio": None}
-        picked = _pick(in_clip, frames_per_clip)
+        picked = pick_uniform(in_clip, frames_per_clip)
         return {"video": video.get_frames_at(picked)["video"], "audio": None, "frame_indices": picked}
     if "frame_filter" in inspect.signature(video.get_clip).parameters:  # frame folders: read the chosen images
-        return video.get_clip(start_sec, end_sec, frame_filter=lambda indices: _pick(indices, frames_per_clip))
+        return video.get_clip(start_sec, end_sec, frame_filter=lambda indices: pick_uniform(indices, frames_per_clip))
     clip = video.get_clip(start_sec, end_sec)  # any other Video (or audio wanted): decode all, keep the chosen
     if clip is None or clip.get("video") is None:
         return clip
