@@ -4,6 +4,7 @@
 `pip install -e .` builds in place, reusing ./build so repeated builds are incremental. torch is not needed to build.
 """
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +21,20 @@ class CMakeExtension(Extension):
 
 
 class CMakeBuild(build_ext):
+    def run(self) -> None:
+        # setuptools clears `inplace` before building (and copies the results back afterwards); remember whether
+        # this is an in-place or editable build, which compiles into the source tree through ./build.
+        self._in_source = bool(self.inplace or getattr(self, "editable_mode", False))
+        super().run()
+
     def build_extension(self, ext: Extension) -> None:
         import pybind11
 
-        package_dir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
-        package_dir.mkdir(parents=True, exist_ok=True)
-        build_dir = ROOT / "build" if self.inplace else Path(self.build_temp).resolve() / "cmake"
+        ext_dir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
+        if self._in_source:
+            package_dir, build_dir = ROOT / "pyvideo", ROOT / "build"
+        else:
+            package_dir, build_dir = ext_dir, Path(self.build_temp).resolve() / "cmake"
         build_dir.mkdir(parents=True, exist_ok=True)
         configure = [
             "cmake", "-S", str(ROOT), "-B", str(build_dir), "-G", "Ninja",
@@ -37,7 +46,10 @@ class CMakeBuild(build_ext):
         ]
         subprocess.run(configure, check=True)
         subprocess.run(["cmake", "--build", str(build_dir), "--target", "_C", "video"], check=True)
-
+        if package_dir != ext_dir:  # setuptools copies from the regular build location back into the source tree
+            ext_dir.mkdir(parents=True, exist_ok=True)
+            for built in list(package_dir.glob("_C*.so")) + [package_dir / "libvideo.so"]:
+                shutil.copy2(built, ext_dir / built.name)
 
 setup(
     name="pyvideo",

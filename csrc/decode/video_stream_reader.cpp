@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "errors.h"
 
 namespace pyvideo::decode {
@@ -45,6 +47,9 @@ void VideoStreamReader::reopen_after_fork() {
 
 void VideoStreamReader::decode(const std::vector<int64_t>& positions, const FrameSink& sink) {
   reopen_after_fork();
+  wanted_timestamps_.clear();
+  for (int64_t p : positions) wanted_timestamps_.push_back(index_->frame(p).timestamp);
+  std::sort(wanted_timestamps_.begin(), wanted_timestamps_.end());
   for (size_t request = 0; request < positions.size(); ++request) {
     const int64_t wanted = positions[request];
     if (should_seek_for(wanted)) seek_for(wanted);
@@ -59,6 +64,12 @@ void VideoStreamReader::decode(const std::vector<int64_t>& positions, const Fram
       if (position == wanted) {
         sink(request, *frame);
         break;
+      }
+      if (position > wanted && skip_unwanted_) {
+        // the container's pts did not identify the wanted packet: decode everything from now on
+        skip_unwanted_ = false;
+        seek_for(wanted);
+        continue;
       }
       if (position > wanted)
         throw DecodeError(source_.name() + ": frame " + std::to_string(wanted) +
@@ -138,6 +149,7 @@ bool VideoStreamReader::feed_decoder() {
       av_packet_unref(packet_.get());
       continue;
     }
+    codec_->skip_frame = skips_packet(*packet_) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
     const int sent = avcodec_send_packet(codec_.get(), packet_.get());
     av_packet_unref(packet_.get());
     if (sent >= 0) return true;
@@ -158,6 +170,13 @@ const AVFrame* VideoStreamReader::next_frame() {
     }
     feed_decoder();
   }
+}
+
+// Frames no other frame refers to (most B-frames) need not be decoded unless they were asked for. Only where
+// frames are found by pts: streams located by counting need every frame.
+bool VideoStreamReader::skips_packet(const AVPacket& packet) const {
+  return skip_unwanted_ && index_->seekable_by_timestamp() &&
+         !std::binary_search(wanted_timestamps_.begin(), wanted_timestamps_.end(), packet.pts);
 }
 
 int64_t VideoStreamReader::position_of(const AVFrame& frame) {

@@ -8,7 +8,7 @@ import datetime
 import os
 from dataclasses import dataclass
 from enum import Enum
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from .utils import DataclassFieldCaster, load_dataclass_dict_from_csv, save_dataclass_objs_to_headered_csv
 
@@ -102,7 +102,7 @@ class VideoDataset:
         video_info_file_path: str,
         multithreaded_io: bool,
         dataset_type: VideoDatasetType,
-    ) -> Dict[str, "Video"]:  # noqa: F821
+    ) -> Dict[str, Any]:
         video_infos: Dict[str, VideoInfo] = load_dataclass_dict_from_csv(video_info_file_path, VideoInfo, "video_id")
         if dataset_type == VideoDatasetType.Frame:
             return VideoDataset._load_frame_videos(video_data_manifest_file_path, video_infos, multithreaded_io)

@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 
 from .clip_sampling import ClipInfo, ClipSampler
-from .labeled_video_dataset import LabeledVideoDataset, VideoSamplerArg
+from .labeled_video_dataset import LabeledVideoDataset, VideoSamplerArg, reset_clip_sampler
 
 
 def _load_json_object(data_path: str) -> Dict[str, Any]:
@@ -109,4 +109,4 @@ class UntrimmedClipSampler:
         )
 
     def reset(self) -> None:
-        self._trimmed_clip_sampler.reset()
+        reset_clip_sampler(self._trimmed_clip_sampler)

@@ -11,43 +11,19 @@ it; the skip is counted (``num_failed_videos``/``failed_video_paths``, aggregate
 a shared-memory flag per video). ``max_consecutive_failures`` consecutive failures raise RuntimeError.
 """
 import os
-import warnings
 from fractions import Fraction
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
 import torch
 import torch.utils.data
 
+from .bad_data import ConsecutiveFailureCounter, SharedFailureRecord
 from .clip_sampling import ClipInfo, ClipInfoList, ClipSampler
+from .frame_sampling import read_clip
 from .labeled_video_paths import LabeledVideoPaths, label_info
 from .utils import MultiProcessSampler
 
 VideoSamplerArg = Union[Type[torch.utils.data.Sampler], Callable[..., torch.utils.data.Sampler], torch.utils.data.Sampler]
-
-
-class BadVideoWarning(UserWarning):
-    """A video in a dataset could not be opened or decoded and was skipped."""
-
-
-class ConsecutiveFailureCounter:
-    """Counts failures since the last success and raises once ``limit`` is reached."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"max_consecutive_failures must be >= 1, got {limit}")
-        self._limit = limit
-        self._recent: List[str] = []
-
-    def success(self) -> None:
-        self._recent.clear()
-
-    def failure(self, description: str) -> None:
-        self._recent.append(description)
-        if len(self._recent) >= self._limit:
-            raise RuntimeError(
-                f"Failed to load {len(self._recent)} videos in a row (max_consecutive_failures="
-                f"{self._limit}); the data is probably unreadable. Failures:\n  " + "\n  ".join(self._recent)
-            )
 
 
 def build_video_sampler(
@@ -73,36 +49,18 @@ def seed_for_epoch(epoch: int) -> int:
     return (base_seed + epoch * 1_000_003) % 2**63
 
 
-class SharedFailureRecord:
-    """Which videos failed, in shared memory so that the main process sees the workers' failures."""
-
-    def __init__(self, num_videos: int) -> None:
-        self._flags = torch.zeros(num_videos, dtype=torch.uint8).share_memory_()
-        self.events: List[Tuple[str, str]] = []  # (path, error) seen in this process
-
-    def record(self, video_index: int, path: str, reason: str) -> None:
-        self._flags[video_index] = 1
-        self.events.append((path, reason))
-        warnings.warn(f"pyvideo: skipping video {path!r}: {reason}", BadVideoWarning, stacklevel=3)
-
-    @property
-    def count(self) -> int:
-        return int(self._flags.sum().item())
-
-    @property
-    def video_indices(self) -> List[int]:
-        return torch.nonzero(self._flags).flatten().tolist()
-
-    def clear(self) -> None:
-        self._flags.zero_()
-        self.events.clear()
-
-
 def default_video_path_handler():
     # imported on first use: sampling and path parsing work without the compiled decoder
     from .video import VideoPathHandler
 
     return VideoPathHandler()
+
+
+def check_frames_per_clip(frames_per_clip: Optional[int]) -> Optional[int]:
+    if frames_per_clip is not None and (isinstance(frames_per_clip, bool) or not isinstance(frames_per_clip, int)
+                                        or frames_per_clip < 1):
+        raise ValueError(f"frames_per_clip must be None or an integer >= 1, got {frames_per_clip!r}")
+    return frames_per_clip
 
 
 def reset_clip_sampler(clip_sampler) -> None:
@@ -130,6 +88,9 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
     Each sample is a dict with ``video`` (C,T,H,W float), ``video_name``, ``video_index``,
     ``clip_index``, ``aug_index``, ``clip_start_sec``/``clip_end_sec`` (float seconds), the video's
     info dict (e.g. ``label``) and ``audio`` when decoded. A ``transform`` returning None drops the sample.
+
+    ``frames_per_clip`` (pyvideo extension): keep only that many frames per clip, the ones
+    ``UniformTemporalSubsample(frames_per_clip)`` would keep, decoding no others (same tensors, less work).
     """
 
     _MAX_CONSECUTIVE_FAILURES = 10
@@ -144,6 +105,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         decode_video: bool = True,
         decoder: str = "native",
         max_consecutive_failures: Optional[int] = None,
+        frames_per_clip: Optional[int] = None,
     ) -> None:
         if not callable(clip_sampler):
             raise TypeError(f"clip_sampler must be callable, got {type(clip_sampler).__name__}")
@@ -154,6 +116,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         self._decode_video = decode_video
         self._decoder = decoder
         self._max_consecutive_failures = max_consecutive_failures or self._MAX_CONSECUTIVE_FAILURES
+        self._frames_per_clip = check_frames_per_clip(frames_per_clip)
         self._video_sampler, self._video_random_generator = build_video_sampler(video_sampler, labeled_video_paths)
         self._epoch = 0
         self._failures = SharedFailureRecord(len(labeled_video_paths))
@@ -266,7 +229,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         return decode_clip(video, clip_info, self._decode_video, self._get_clip)
 
     def _get_clip(self, video, start_sec, end_sec) -> Optional[Dict[str, Any]]:
-        return video.get_clip(start_sec, end_sec)
+        return read_clip(video, start_sec, end_sec, self._frames_per_clip, self._decode_audio)
 
     def _make_sample(self, video, path, video_index, info, clip_info, loaded) -> Dict[str, Any]:
         return make_sample(video, path, video_index, info, clip_info, loaded)
@@ -321,6 +284,7 @@ def labeled_video_dataset(
     decoder: str = "native",
     decode_video: bool = True,
     max_consecutive_failures: Optional[int] = None,
+    frames_per_clip: Optional[int] = None,
 ) -> LabeledVideoDataset:
     """A LabeledVideoDataset over ``LabeledVideoPaths.from_path(data_path)`` (a csv file or class folders)."""
     labeled_video_paths = LabeledVideoPaths.from_path(data_path)
@@ -334,4 +298,5 @@ def labeled_video_dataset(
         decode_video=decode_video,
         decoder=decoder,
         max_consecutive_failures=max_consecutive_failures,
+        frames_per_clip=frames_per_clip,
     )

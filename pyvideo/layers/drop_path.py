@@ -12,8 +12,9 @@ def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -
         return x
     keep_prob = 1.0 - drop_prob
     mask_shape = (x.shape[0],) + (1,) * (x.dim() - 1)
-    keep = torch.rand(mask_shape, dtype=x.dtype, device=x.device) < keep_prob
-    return x / keep_prob * keep.to(x.dtype)
+    # floor(keep_prob + U[0, 1)) is 1 with probability keep_prob (the same draw as upstream, so seeded runs agree)
+    keep = torch.floor(keep_prob + torch.rand(mask_shape, dtype=x.dtype, device=x.device))
+    return x / keep_prob * keep
 
 
 class DropPath(nn.Module):

@@ -1,6 +1,6 @@
 """Positional encodings: 1-D sinusoidal, learned spatio-temporal (+cls token), and fixed sin-cos tables."""
 import math
-from typing import List, Tuple
+from typing import Tuple
 
 import numpy as np
 import torch

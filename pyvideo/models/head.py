@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from pyvideo.layers.utils import set_attributes
+from pyvideo.ops.roi_align import RoIAlign
 
 
 def _make_activation(activation: Optional[Callable]) -> Optional[nn.Module]:
@@ -93,7 +94,7 @@ def create_res_roi_pooling_head(
     resolution: Tuple,
     spatial_scale: float,
     sampling_ratio: int = 0,
-    roi: Callable = None,
+    roi: Callable = RoIAlign,
     pool: Callable = nn.AvgPool3d,
     output_size: Tuple[int] = (1, 1, 1),
     pool_kernel_size: Tuple[int] = (1, 7, 7),
@@ -106,13 +107,9 @@ def create_res_roi_pooling_head(
 ) -> nn.Module:
     """Detection head: temporal pool → RoIAlign per box → spatial max-pool → dropout → linear → activation.
 
-    ``roi`` defaults to pyvideo's own ``RoIAlign`` with torchvision semantics and, as upstream, its
-    default ``aligned=False``.
+    ``roi`` defaults to pyvideo's own ``RoIAlign`` (torchvision semantics) and, as upstream, is built
+    with its default ``aligned=False``.
     """
-    if roi is None:
-        from pyvideo.ops.roi_align import RoIAlign
-
-        roi = RoIAlign
     return ResNetRoIHead(
         proj=nn.Linear(in_features, out_features),
         activation=_make_activation(activation),

@@ -114,7 +114,8 @@ def create_slowfast(
     stage_dim_in, stage_dim_out = stem_dim_outs[0], stem_dim_outs[0] * 4
     for idx, depth in enumerate(stage_depths):
         # the slow pathway also receives the fused fast features (fusion_ratio * dim / beta channels)
-        dims_in = [stage_dim_in + stage_dim_in * slowfast_conv_channel_fusion_ratio // slowfast_channel_reduction_ratio[0]]
+        fused_fast_dim = stage_dim_in * slowfast_conv_channel_fusion_ratio // slowfast_channel_reduction_ratio[0]
+        dims_in = [stage_dim_in + fused_fast_dim]
         dims_inner = [stage_dim_out // 4]
         dims_out = [stage_dim_out]
         for ratio in slowfast_channel_reduction_ratio:
@@ -187,6 +188,9 @@ def _pathway_pools(head_pool, kernel_sizes, output_size, num_pathways) -> Option
     raise NotImplementedError(f"unsupported head_pool {head_pool}; use nn.AvgPool3d, nn.AdaptiveAvgPool3d or None")
 
 
+_ROI_HEAD_ONLY_ARGS = ("head", "head_spatial_resolution", "head_spatial_scale", "head_sampling_ratio")
+
+
 def create_slowfast_with_roi_head(
     *,
     slowfast_channel_reduction_ratio: Union[Tuple[int], int] = (8,),
@@ -224,12 +228,12 @@ def create_slowfast_with_roi_head(
     head_spatial_scale: float = 1.0 / 16.0,
     head_sampling_ratio: int = 0,
 ) -> nn.Module:
-    """SlowFast detector (AVA): temporal pooling per pathway, then an RoI head; call as ``model([slow, fast], boxes)``."""
-    backbone_args = dict(locals())
-    for head_only in (
-        "head", "head_spatial_resolution", "head_spatial_scale", "head_sampling_ratio", "backbone_args",
-    ):
-        backbone_args.pop(head_only, None)
+    """SlowFast detector (AVA): temporal pooling per pathway, then an RoI head.
+
+    Call as ``model([slow, fast], boxes)``; the last stage is dilated rather than strided (stride 16 overall).
+    """
+    backbone_args = {name: value for name, value in locals().items() if name not in _ROI_HEAD_ONLY_ARGS}
+    # the backbone keeps the per-pathway temporal pooling (PoolConcatPathway) and drops the classifier
     backbone = create_slowfast(head=None, **backbone_args)
     final_dim = stem_dim_outs[0] * 4 * 2 ** (len(_MODEL_STAGE_DEPTH[model_depth]) - 1)
     ratios = (

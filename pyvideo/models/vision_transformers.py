@@ -102,33 +102,37 @@ class MultiscaleVisionTransformers(nn.Module):
 
         norm1 goes into the Q/K/V projections (and the skip projection when the width changes in the
         attention), the attention's BN3d into Q/K/V, and norm2 into mlp.fc1 and the skip projection.
-        The attention pooling then keeps only its GELU. Exact when the model has no cls token (the
-        cls token is never normalised by the attention BN, but the folded Q/K/V affine reaches it).
+        The attention pooling then keeps only its GELU. With ``pool_first`` the pooling (and its BN) sits
+        between norm1 and the projections, so those blocks keep norm1 and the attention BNs.
+        Exact when the model has no cls token (the cls token is never normalised by the attention BN, but
+        the folded Q/K/V affine reaches it).
         """
         if self.training:
             raise RuntimeError("fuse_bn() needs eval mode (it folds the running statistics): call .eval() first")
         for block in self.blocks:
-            if not isinstance(block.norm1, nn.BatchNorm1d):
+            if not isinstance(block.norm2, nn.BatchNorm1d):
                 continue
-            attn = block.attn
-            norm1 = block.norm1
-            if attn.separate_qkv or attn.pool_first:
-                attn.q, attn.k, attn.v = (_fuse_norm_before_linear(norm1, p) for p in (attn.q, attn.k, attn.v))
-            else:
-                attn.qkv = _fuse_norm_before_linear(norm1, attn.qkv)
-            if block.dim_mul_in_att and block.dim != block.dim_out:
-                block.proj = _fuse_norm_before_linear(norm1, block.proj)
-            block.norm1, block.norm1_is_batchnorm_1d = nn.Identity(), False
-            self._fuse_attention_norms(attn)
+            if not block.attn.pool_first:
+                self._fuse_norm1(block)
+                self._fuse_attention_norms(block.attn)
             block.mlp.fc1 = _fuse_norm_before_linear(block.norm2, block.mlp.fc1)
             if not block.dim_mul_in_att and block.dim != block.dim_out:
                 block.proj = _fuse_norm_before_linear(block.norm2, block.proj)
             block.norm2, block.norm2_is_batchnorm_1d = nn.Identity(), False
 
     @staticmethod
+    def _fuse_norm1(block: nn.Module) -> None:
+        attn, norm1 = block.attn, block.norm1
+        if attn.separate_qkv:
+            attn.q, attn.k, attn.v = (_fuse_norm_before_linear(norm1, p) for p in (attn.q, attn.k, attn.v))
+        else:
+            attn.qkv = _fuse_norm_before_linear(norm1, attn.qkv)
+        if block.dim_mul_in_att and block.dim != block.dim_out:
+            block.proj = _fuse_norm_before_linear(norm1, block.proj)
+        block.norm1, block.norm1_is_batchnorm_1d = nn.Identity(), False
+
+    @staticmethod
     def _fuse_attention_norms(attn: nn.Module) -> None:
-        if attn.pool_first:
-            return  # the pooling runs before the projections; nothing to fold into
         if attn.separate_qkv:
             attn.q = _fuse_norm_after_linear(attn.q, attn.norm_q)
             attn.k = _fuse_norm_after_linear(attn.k, attn.norm_k)

@@ -1,6 +1,7 @@
 """A map-style dataset of labelled videos for the training tasks.
 
-Each item is ``{"video": float C,T,H,W (0-255, then transformed), "label": int, "video_index": int}``. Videos are
+Each item is ``{"video": uint8 C,T,H,W (before the transform), "label": int, "video_index": int}``, the
+input ``pyvideo.transforms.create_video_transform(..., video_key="video")`` expects. Videos are
 decoded once (in parallel) and kept as uint8 in memory when ``cache=True``, which is what small datasets such
 as the synthetic one want: the decoder then costs nothing after the first epoch.
 
@@ -82,6 +83,10 @@ class ClipDataset(Dataset):
     def labels(self) -> List[int]:
         return [label for _, label in self.entries]
 
+    def raw_samples(self):
+        """(whole video, label) pairs, the input of ``evaluate_multiview``."""
+        return ((self.raw_video(i), label) for i, (_, label) in enumerate(self.entries))
+
     def __len__(self) -> int:
         return len(self.entries)
 
@@ -89,10 +94,11 @@ class ClipDataset(Dataset):
         self.epoch = epoch
 
     def raw_video(self, index: int) -> torch.Tensor:
+        """The whole decoded video, uint8 C,T,H,W."""
         return self._cache[index] if self._cache is not None else decode_video(self.entries[index][0])
 
     def __getitem__(self, index: int) -> dict:
-        sample = {"video": self.raw_video(index).float(), "label": self.entries[index][1], "video_index": index}
+        sample = {"video": self.raw_video(index), "label": self.entries[index][1], "video_index": index}
         if self.transform is None:
             return sample
         with torch.random.fork_rng(devices=[]):

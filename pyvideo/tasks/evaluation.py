@@ -2,7 +2,7 @@
 top-1/top-5 accuracy, mAP for multi-label sets and a confusion-matrix PNG.
 """
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -71,6 +71,7 @@ def evaluate_multiview(
     short_side_size: Optional[int] = None,
     mean: Sequence[float] = (0.45, 0.45, 0.45),
     std: Sequence[float] = (0.225, 0.225, 0.225),
+    view_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     multilabel: bool = False,
     num_classes: Optional[int] = None,
     confusion_png: Optional[str] = None,
@@ -78,7 +79,8 @@ def evaluate_multiview(
     views_per_batch: int = 32,
 ) -> EvalResult:
     """Score every (raw C,T,H,W 0-255 video, target) pair by the average over its views of softmax (or, with
-    ``multilabel``, sigmoid) scores. Reports top1/top5 (single-label) or mAP (multi-label; targets are multi-hot)."""
+    ``multilabel``, sigmoid) scores. Reports top1/top5 (single-label) or mAP (multi-label; targets are multi-hot).
+    ``view_transform`` runs on the normalised V x C x T x H x W views (e.g. residual frames) before the model."""
     model.eval().to(device)
     activation = torch.sigmoid if multilabel else (lambda x: torch.softmax(x, dim=1))
     all_scores, all_targets = [], []
@@ -87,6 +89,8 @@ def evaluate_multiview(
                                 num_temporal_clips=num_temporal_clips, num_spatial_crops=num_spatial_crops,
                                 crop_size=crop_size, short_side_size=short_side_size)
         views = _normalise(views, mean, std)
+        if view_transform is not None:
+            views = view_transform(views)
         scores = torch.cat([activation(model(chunk.to(device)).float()).cpu() for chunk in views.split(views_per_batch)])
         all_scores.append(scores.mean(dim=0))
         all_targets.append(torch.as_tensor(target))

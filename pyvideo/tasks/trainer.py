@@ -11,7 +11,6 @@ restores for dropout and friends. Datasets that draw random augmentations should
 as ``ClipDataset`` does, so worker count and resume point do not change them.
 """
 import contextlib
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
@@ -21,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed as dist_utils
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, unwrap
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .precise_bn import update_bn_stats
 from .progress import progress_bar
 from .run_log import RunLog
@@ -111,7 +110,6 @@ def fit(
     precise_bn_batches: int = 0,
     bn_forward: Optional[Callable[[nn.Module, Any], Any]] = None,
     evaluate: Optional[Callable[[nn.Module], Dict[str, float]]] = None,
-    on_step_end: Optional[Callable[[nn.Module], None]] = None,
     seed: int = 0,
     device: Union[str, torch.device] = "cpu",
     log_dir: Optional[str] = None,
@@ -125,6 +123,7 @@ def fit(
     ``max_steps`` stops early (after saving a checkpoint) without changing the schedule, which always spans ``epochs``.
     ``bn_forward(model, batch)`` runs the model for precise-BN recalibration at the end of every epoch.
     ``evaluate(model) -> metrics`` runs on rank 0 after every epoch; its metrics are logged.
+    ``parameters``: what the optimizer updates (default: every parameter that requires grad).
     """
     _check_arguments(train_dataset, epochs, batch_size, accumulate_steps)
     device = torch.device(device)
@@ -193,8 +192,6 @@ def fit(
             scaler.update()
             opt.zero_grad(set_to_none=True)
             scheduler.step()
-            if on_step_end is not None:
-                on_step_end(model)
             state["step"] += 1
             state["step_in_epoch"] += 1
             row = {"epoch": epoch + state["step_in_epoch"] / steps_per_epoch, **window}

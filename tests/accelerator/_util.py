@@ -18,3 +18,36 @@ def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Modu
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return float((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
+
+
+class _PlainResBlock(nn.Module):
+    """ResNet/X3D-style block from plain modules, with a functional residual add (like pyvideo's ResBlock)."""
+
+    def __init__(self, channels, stride):
+        super().__init__()
+        self.conv_a, self.norm_a, self.act_a = nn.Conv3d(channels, 2 * channels, 1, bias=False), nn.BatchNorm3d(2 * channels), nn.ReLU()
+        self.conv_b = nn.Conv3d(2 * channels, 2 * channels, 3, stride=(1, stride, stride), padding=1, groups=2 * channels, bias=False)
+        self.norm_b, self.act_b = nn.BatchNorm3d(2 * channels), nn.Hardswish()
+        self.conv_c, self.norm_c = nn.Conv3d(2 * channels, channels, (3, 1, 1), padding=(1, 0, 0), bias=False), nn.BatchNorm3d(channels)
+        self.shortcut = nn.Conv3d(channels, channels, 1, stride=(1, stride, stride), bias=False)
+        self.activation = nn.ReLU()
+
+    def forward(self, x):
+        y = self.act_b(self.norm_b(self.conv_b(self.act_a(self.norm_a(self.conv_a(x))))))
+        return self.activation(self.shortcut(x) + self.norm_c(self.conv_c(y)))
+
+
+def make_plain_model(num_classes=5):
+    """A small plain-Conv3d video classifier: dense stem, 5x1x1 temporal conv, two residual blocks, head."""
+    return nn.Sequential(
+        nn.Conv3d(3, 8, (3, 3, 3), stride=(1, 2, 2), padding=1, bias=False),  # dense: stays a (fused) plain conv
+        nn.BatchNorm3d(8),
+        nn.ReLU(),
+        nn.Conv3d(8, 8, (5, 1, 1), padding=(2, 0, 0), groups=8, bias=False),
+        nn.BatchNorm3d(8),
+        _PlainResBlock(8, stride=2),
+        _PlainResBlock(8, stride=1),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(8, num_classes),
+    )

@@ -28,6 +28,8 @@ from pyvideo.models.accelerator.mobile_cpu.residual_blocks import X3dBottleneckB
 
 from ._util import randomize_batchnorm, relative_error
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # (N, T, H, W): batch > 1, T = 1 and 2 (edge cases of the temporal kernels), odd spatial sizes.
 SHAPES = [(1, 4, 8, 8), (2, 1, 7, 9), (3, 2, 5, 11), (2, 6, 9, 6)]
 

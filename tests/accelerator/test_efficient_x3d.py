@@ -12,6 +12,8 @@ from pyvideo.models.hub.efficient_x3d_mobile_cpu import efficient_x3d_s, efficie
 
 from ._util import randomize_batchnorm, relative_error
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REFERENCE = pathlib.Path(__file__).resolve().parents[3] / "shared" / "reference" / "state_dicts"
 
 
@@ -81,5 +83,7 @@ def test_hub_builder_loads_checkpoint_path(tmp_path):
     loaded = efficient_x3d_xs(checkpoint_path=str(path))
     for key, value in source.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
-    assert metadata["efficient_x3d_xs"]["url"].endswith("efficient_x3d_xs_original_form.pyth")
+    assert metadata["efficient_x3d_xs"].checkpoint_url.endswith("efficient_x3d_xs_original_form.pyth")
+    with pytest.raises(RuntimeError, match="does not match"):
+        efficient_x3d_s(checkpoint_path=str(path), num_classes=10)
     assert isinstance(loaded, EfficientX3d)

@@ -1,4 +1,6 @@
 """int8 quantization: qparams and observers, exact int8 reference arithmetic, PTQ and QAT of whole models."""
+import io
+
 import pytest
 import torch
 import torch.nn as nn
@@ -7,6 +9,7 @@ import torch.nn.functional as F
 from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.quantization import (
+    DequantizeTensor,
     MinMaxObserver,
     MovingAverageMinMaxObserver,
     PercentileObserver,
@@ -16,7 +19,9 @@ from pyvideo.accelerator.quantization import (
     QuantizedConv3d,
     QuantizedGlobalAvgPool,
     QuantizedLinear,
+    QuantizedMul,
     QuantizedSqueezeExcitation,
+    QuantizeTensor,
     activation_qparams,
     calibrate,
     convert,
@@ -32,8 +37,9 @@ from pyvideo.accelerator.quantization import (
 )
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-from ._util import randomize_batchnorm
-from .test_transmuter import make_plain_model
+from ._util import make_plain_model, randomize_batchnorm
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- qparams, observers, fake quant
@@ -213,10 +219,15 @@ def test_efficient_x3d_int8_tracks_fp32():
         relative, top1 = _agreement(deploy(held_out), int8_model(held_out))
     print(f"\nEfficientX3d-XS PTQ int8 vs fp32 (16 random clips 4x32x32): relative L2 error {relative:.4f}, top-1 agreement {top1:.3f}")
     assert relative < 0.05 and top1 >= 0.9
-    # the int8 model is not tied to the calibration shape either
+    # the int8 model is not tied to the calibration shape either, and it saves and loads as a whole
     other = torch.randn(1, 3, 3, 29, 35, generator=generator)
+    buffer = io.BytesIO()
+    torch.save(int8_model, buffer)
+    buffer.seek(0)
+    reloaded = torch.load(buffer, weights_only=False)
     with torch.no_grad():
         assert _agreement(deploy(other), int8_model(other))[0] < 0.08
+        assert torch.equal(reloaded(other), int8_model(other))
 
 
 def test_qat_trains_and_converted_model_matches_fake_quant_model():
@@ -253,12 +264,60 @@ def test_transmuted_plain_model_quantizes_with_int8_residual_adds():
     deploy = convert_to_deployable_form(plain, torch.randn(1, 3, 4, 16, 16))
     generator = torch.Generator().manual_seed(5)
     int8_model = quantize_model(deploy, [(torch.randn(4, 3, 4, 16, 16, generator=generator), None)], observer="percentile")
-    assert sum(isinstance(m, QuantizedAdd) for m in int8_model.modules()) == 2
+    adds = [m for m in int8_model.modules() if isinstance(m, QuantizedAdd)]
+    assert len(adds) == 2 and all(m.activation == "relu" for m in adds)  # the ReLU after each add is fused in
+    assert not any(isinstance(m, QuantizedActivation) for m in int8_model.modules())
     assert any(isinstance(m, QuantizedGlobalAvgPool) for m in int8_model.modules())
     x = torch.randn(8, 3, 4, 16, 16, generator=generator)
     with torch.no_grad():
         relative, _ = _agreement(deploy(x), int8_model(x))
     assert relative < 0.08
+
+
+def test_vanilla_x3d_xs_int8_through_the_transmuter():
+    hub = pytest.importorskip("pyvideo.models.hub")
+    if not hasattr(hub, "x3d_xs"):
+        pytest.skip("pyvideo.models.hub.x3d_xs not available yet")
+    torch.manual_seed(0)
+    model = randomize_batchnorm(hub.x3d_xs(), torch.Generator().manual_seed(0)).eval()
+    transmute_model(model)
+    generator = torch.Generator().manual_seed(6)
+    clips = torch.randn(2, 3, 4, 160, 160, generator=generator)  # x3d_xs's head pools a fixed 4x5x5 map
+    deploy = convert_to_deployable_form(model, clips[:1])
+    int8_model = quantize_model(deploy, clips)
+    assert sum(isinstance(m, QuantizedConv3d) for m in int8_model.modules()) >= 100
+    # SE gates multiply in int8 (with the following Swish fused); no float islands besides the head's AvgPool3d
+    assert sum(isinstance(m, QuantizedMul) for m in int8_model.modules()) == 15  # blocks with SE: 2+3+6+4
+    assert sum(isinstance(m, QuantizeTensor) for m in int8_model.modules()) == 2
+    assert not any(isinstance(m, (QuantizedActivation, DequantizeTensor)) for m in int8_model.modules())
+    with torch.no_grad():
+        relative, top1 = _agreement(deploy(clips), int8_model(clips))
+    print(f"\nvanilla x3d_xs int8 vs fp32 (2 random clips 4x160x160): relative L2 error {relative:.4f}, top-1 {top1:.2f}")
+    assert relative < 0.05 and top1 == 1.0
+
+
+class _AddThenReLU(nn.Module):
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(9)
+        self.a = FusedConv3d(torch.randn(4, 3, 1, 1, 1, generator=generator), None)
+        self.b = FusedConv3d(torch.randn(4, 3, 1, 3, 3, generator=generator), None, padding=(0, 1, 1))
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.a(x) + self.b(x))
+
+
+def test_fused_add_activation_at_the_output_returns_float():
+    model = _AddThenReLU().eval()
+    x = torch.randn(2, 3, 2, 5, 7, generator=torch.Generator().manual_seed(1))
+    int8_model = quantize_model(model, x)
+    add = next(m for m in int8_model.modules() if isinstance(m, QuantizedAdd))
+    assert add.activation == "relu" and add.output_qparams is None
+    with torch.no_grad():
+        out, expected = int8_model(x), model(x)
+    assert out.dtype == torch.float32 and float(out.min()) >= 0.0
+    assert float((out - expected).abs().max()) < 0.05 * float(expected.abs().max())
 
 
 def test_quantization_errors_are_clear():
@@ -275,3 +334,5 @@ def test_quantization_errors_are_clear():
         calibrate(prepared, ["not a tensor"])
     with pytest.raises(ValueError, match="prepare"):
         convert(nn.Sequential())
+    with pytest.raises(ValueError, match="convert_to_deployable_form first"):
+        quantize_model(create_x3d(num_classes=3).eval(), torch.randn(1, 3, 2, 16, 16))

@@ -23,7 +23,9 @@ from pyvideo.layers.accelerator.mobile_cpu.convolutions import (
     Conv3dTemporalKernel1BnAct,
 )
 
-from ._util import randomize_batchnorm, relative_error
+from ._util import make_plain_model, randomize_batchnorm, relative_error
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CASES = [
     (nn.Conv3d(4, 6, 1), Conv3dPwBnAct),
@@ -68,39 +70,6 @@ def test_each_conv_geometry_maps_to_exactly_the_right_block(index):
     torch.testing.assert_close(block(x), conv(x))
 
 
-class _PlainResBlock(nn.Module):
-    """ResNet/X3D-style block from plain modules, with a functional residual add (like pyvideo's ResBlock)."""
-
-    def __init__(self, channels, stride):
-        super().__init__()
-        self.conv_a, self.norm_a, self.act_a = nn.Conv3d(channels, 2 * channels, 1, bias=False), nn.BatchNorm3d(2 * channels), nn.ReLU()
-        self.conv_b = nn.Conv3d(2 * channels, 2 * channels, 3, stride=(1, stride, stride), padding=1, groups=2 * channels, bias=False)
-        self.norm_b, self.act_b = nn.BatchNorm3d(2 * channels), nn.Hardswish()
-        self.conv_c, self.norm_c = nn.Conv3d(2 * channels, channels, (3, 1, 1), padding=(1, 0, 0), bias=False), nn.BatchNorm3d(channels)
-        self.shortcut = nn.Conv3d(channels, channels, 1, stride=(1, stride, stride), bias=False)
-        self.activation = nn.ReLU()
-
-    def forward(self, x):
-        y = self.act_b(self.norm_b(self.conv_b(self.act_a(self.norm_a(self.conv_a(x))))))
-        return self.activation(self.shortcut(x) + self.norm_c(self.conv_c(y)))
-
-
-def make_plain_model(num_classes=5):
-    """A small plain-Conv3d video classifier: dense stem, 5x1x1 temporal conv, two residual blocks, head."""
-    return nn.Sequential(
-        nn.Conv3d(3, 8, (3, 3, 3), stride=(1, 2, 2), padding=1, bias=False),  # dense: stays a (fused) plain conv
-        nn.BatchNorm3d(8),
-        nn.ReLU(),
-        nn.Conv3d(8, 8, (5, 1, 1), padding=(2, 0, 0), groups=8, bias=False),
-        nn.BatchNorm3d(8),
-        _PlainResBlock(8, stride=2),
-        _PlainResBlock(8, stride=1),
-        nn.AdaptiveAvgPool3d(1),
-        nn.Flatten(),
-        nn.Linear(8, num_classes),
-    )
-
-
 def test_plain_model_transmuted_and_deployed_equals_original():
     torch.manual_seed(0)
     model = randomize_batchnorm(make_plain_model(), torch.Generator().manual_seed(1)).eval()
@@ -121,6 +90,12 @@ def test_plain_model_transmuted_and_deployed_equals_original():
             assert relative_error(deploy(x), model(x)) < 1e-4, shape
 
 
+def test_transmuter_leaves_efficient_blocks_alone():
+    model = nn.Sequential(Conv3dPwBnAct(3, 4), nn.Conv3d(4, 4, 1))
+    transmute_model(model)
+    assert type(model[0].kernel.conv) is nn.Conv3d and isinstance(model[1], Conv3dPwBnAct)
+
+
 def test_vanilla_x3d_xs_through_the_transmuter():
     hub = pytest.importorskip("pyvideo.models.hub")
     if not hasattr(hub, "x3d_xs"):
@@ -134,6 +109,34 @@ def test_vanilla_x3d_xs_through_the_transmuter():
     deploy = convert_to_deployable_form(transmuted, x)
     fused = [m for m in deploy.modules() if isinstance(m, FusedConv3d)]
     assert len(fused) >= 60
+    # every BatchNorm of X3D follows a conv, and so does the Swish of blocks without SE (behind an Identity)
+    assert not any(isinstance(m, nn.BatchNorm3d) for m in deploy.modules())
+    assert sum(m.activation == "swish" for m in fused) == 11  # the 26 - 15 blocks without SE
     with torch.no_grad():
         assert relative_error(deploy(x), model(x)) < 1e-4
     assert importlib.import_module("pyvideo.accelerator.deployment") is not None
+
+
+def _small_csn():
+    return importlib.import_module("pyvideo.models.csn").create_csn(model_num_class=10, head_pool_kernel_size=(1, 2, 2))
+
+
+def _small_resnet():
+    return importlib.import_module("pyvideo.models.resnet").create_resnet(model_num_class=10, head_pool_kernel_size=(4, 2, 2))
+
+
+@pytest.mark.parametrize("builder,frames", [(_small_csn, 4), (_small_resnet, 8)], ids=["csn_r50", "slow_r50"])
+def test_csn_and_resnet_through_the_transmuter(builder, frames):
+    try:
+        torch.manual_seed(0)
+        model = randomize_batchnorm(builder(), torch.Generator().manual_seed(0)).eval()
+        transmuted = builder()
+    except (ImportError, AttributeError) as error:
+        pytest.skip(f"pyvideo.models factories not available: {error}")
+    transmuted.load_state_dict(model.state_dict())
+    transmute_model(transmuted.eval())
+    x = torch.randn(2, 3, frames, 64, 64)
+    deploy = convert_to_deployable_form(transmuted, x[:1])
+    assert not any(isinstance(m, (nn.BatchNorm3d, nn.Conv3d)) for m in deploy.modules())  # all folded / fused
+    with torch.no_grad():
+        assert relative_error(deploy(x), model(x)) < 1e-4

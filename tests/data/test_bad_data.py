@@ -3,12 +3,11 @@ DataLoader workers), never killing a worker; repeated failures become one clear 
 import warnings
 
 import pytest
-import torch
 from torch.utils.data import DataLoader, SequentialSampler
 
-from pyvideo.data import make_clip_sampler
+from pyvideo.data import BadVideoWarning, make_clip_sampler
 from pyvideo.data.clip_dataset import LabeledVideoClipDataset
-from pyvideo.data.labeled_video_dataset import BadVideoWarning, LabeledVideoDataset
+from pyvideo.data.labeled_video_dataset import LabeledVideoDataset
 
 from .fake_video import FakeVideoPathHandler
 
@@ -36,11 +35,12 @@ def test_bad_videos_are_skipped_with_named_warnings_and_counted():
     assert [path for path, _ in data.failures] == ["missing one.mp4", "corrupt.mp4"]
 
 
-def test_failure_count_is_aggregated_over_workers():
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_failure_count_is_aggregated_over_workers(context):
     data = dataset()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BadVideoWarning)
-        loader = DataLoader(data, batch_size=2, num_workers=2)
+        loader = DataLoader(data, batch_size=2, num_workers=2, multiprocessing_context=context)
         clips = sorted(c for b in loader for c in zip(b["video_index"].tolist(), b["clip_index"].tolist()))
     assert clips == GOOD_CLIPS
     assert data.num_failed_videos == 2  # the failures happened in the workers

@@ -100,3 +100,18 @@ def test_real_avi_with_mp3_audio(shared_data):
     for s in samples:
         assert s["video"].shape == (3, 50, 240, 320) and s["label"] == 3
         assert abs(s["audio"].shape[0] - 88200) <= 1  # mono mix, 2 s at 44.1 kHz
+
+
+def test_paper_example_verbatim(tmp_path):
+    from pyvideo import data
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write_video(tmp_path / name / "v.mp4", moving_square_frames(FRAMES, H, W), fps=FPS)
+    DATA_PATH, CLIP_DURATION, BATCH_SIZE = str(tmp_path), 1, 2
+    kinetics_loader = torch.utils.data.DataLoader(
+        data.Kinetics(data_path=DATA_PATH, clip_sampler=data.make_clip_sampler("uniform", CLIP_DURATION)),
+        batch_size=BATCH_SIZE)
+    batches = list(kinetics_loader)
+    assert [tuple(b["video"].shape) for b in batches] == [(2, 3, 10, H, W)] * 2
+    assert sorted(b["label"].tolist() for b in batches) == [[0, 0], [1, 1]]  # clips of one video stay together

@@ -121,3 +121,22 @@ def test_two_gloo_ranks_share_the_epoch_without_duplicates(tmp_path):
         assert [len(m) for m in mapped] == [12, 12] and [r[f"map_w{workers}_batches"] for r in ranks] == [6, 6]
         counts = Counter(mapped[0] + mapped[1])
         assert sorted(counts) == EXPECTED_CLIPS and sorted(counts.values()) == [1] * 22 + [2]
+
+
+def test_map_dataset_random_windows_depend_on_seed_epoch_and_index_only():
+    from pyvideo.data import LabeledVideoClipDataset, make_clip_sampler
+
+    from .parallel_fixtures import DURATIONS, PATHS, handler
+
+    def windows(num_workers, epoch, seed=11):
+        data = LabeledVideoClipDataset([(p, 0) for p in PATHS], make_clip_sampler("random", 1), decode_audio=False,
+                                       video_durations=DURATIONS, seed=seed, video_path_handler=handler())
+        data.set_epoch(epoch)
+        assert len(data) == len(PATHS)  # one random clip per video
+        loader = DataLoader(data, batch_size=3, num_workers=num_workers)
+        return [t for b in loader for t in b["clip_start_sec"].tolist()]
+
+    first = windows(0, epoch=0)
+    assert windows(2, epoch=0) == first  # independent of the worker layout
+    assert windows(0, epoch=1) != first and windows(0, epoch=0, seed=12) != first
+    assert all(0 <= start <= max(d - 1, 0) for start, d in zip(first, DURATIONS))

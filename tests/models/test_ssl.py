@@ -7,7 +7,16 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 
-from pyvideo.layers.distributed import all_gather, cat_all_gather, get_rank, get_world_size
+from pyvideo.layers.distributed import (
+    GroupGather,
+    all_gather,
+    cat_all_gather,
+    get_local_rank,
+    get_local_size,
+    get_rank,
+    get_world_size,
+    init_distributed_training,
+)
 from pyvideo.models.byol import BYOL
 from pyvideo.models.memory_bank import MemoryBank
 from pyvideo.models.simclr import SimCLR
@@ -114,6 +123,13 @@ def _distributed_worker(rank, world_size, port, results):
         results[("cat", rank)] = cat_all_gather(x.detach() * 2).tolist()
         results[("rank", rank)] = (get_rank(), get_world_size())
 
+        # per-machine group of both ranks; GroupGather sums over it, forward and backward
+        init_distributed_training(num_gpus=2, shard_id=0)
+        y = torch.full((2,), float(rank + 1), requires_grad=True)
+        summed = GroupGather.apply(y, 2, 1)
+        (summed * (rank + 1)).sum().backward()
+        results[("local", rank)] = (get_local_size(), get_local_rank(), summed.tolist(), y.grad.tolist())
+
         # SimCLR across ranks: rank r's loss uses all x2 rows, its positives at offset r * batch
         torch.manual_seed(0)
         x1_all, x2_all = torch.randn(4, 3), torch.randn(4, 3)
@@ -139,6 +155,8 @@ def test_all_gather_and_simclr_with_two_gloo_processes():
         assert results[("gathered", rank)] == [1.0, 10.0, 2.0, 20.0]
         assert results[("cat", rank)] == [2.0, 20.0, 4.0, 40.0]
         assert results[("rank", rank)] == (rank, 2)
+        # sum of (1, 2) = 3 on both ranks; gradient = sum over ranks of their weights (1 + 2)
+        assert results[("local", rank)] == (2, rank, [3.0, 3.0], [3.0, 3.0])
     # d(sum of both ranks' losses)/dx_r = sum_q (q+1) * arange(4)[2r:2r+2] = 3 * arange(4)[2r:2r+2]
     assert results[("grad", 0)] == [0.0, 3.0]
     assert results[("grad", 1)] == [6.0, 9.0]
@@ -156,7 +174,7 @@ def test_single_process_helpers():
     x = torch.ones(3, requires_grad=True)
     assert all_gather(x)[0] is x
     assert cat_all_gather(x) is x
-    assert (get_rank(), get_world_size()) == (0, 1)
+    assert (get_rank(), get_world_size(), get_local_size(), get_local_rank()) == (0, 1, 1, 0)
 
 
 # ---------------------------------------------------------------- MemoryBank

@@ -91,11 +91,11 @@ def mvit_16x4_random_state():
     return _consistent_random_state(_hub_model("mvit_base_16x4"))
 
 
-@pytest.mark.parametrize("wrapped", [True, False])
-def test_hub_checkpoint_file_loads_strictly(mvit_16x4_random_state, tmp_path, wrapped):
+def test_hub_raw_checkpoint_file_loads_strictly(mvit_16x4_random_state, tmp_path):
+    # the {"model_state": ...} wrapping goes through the same loader in the pretrained test below
     state = mvit_16x4_random_state
     path = tmp_path / "checkpoint.pyth"
-    torch.save({"model_state": state} if wrapped else state, path)
+    torch.save(state, path)
     loaded = hub_vit.mvit_base_16x4(checkpoint_path=str(path))
     torch.testing.assert_close(loaded.head.proj.weight, state["head.proj.weight"])
     torch.testing.assert_close(loaded.blocks[14].attn.pool_q.weight, state["blocks.14.attn.pool_q.weight"])
@@ -161,6 +161,19 @@ def test_loads_pre_refactor_keys_through_version_remap():
     current._metadata = state._metadata
     with pytest.raises(RuntimeError, match="_attention_pool_"):
         _small_mvit().load_state_dict(current, strict=True)
+
+
+@pytest.mark.parametrize("name", ["video", "image"])
+def test_matches_pytorchvideo_0_1_5_outputs_from_its_own_checkpoint(name):
+    """Small MViTs built and run by PyTorchVideo 0.1.5 itself (see data/make_mvit_upstream_reference.py):
+    their 0.1.5-layout state_dict loads strictly and pyvideo reproduces upstream's outputs."""
+    reference = torch.load(pathlib.Path(__file__).with_name("data") / "mvit_upstream_0_1_5.pt", weights_only=True)
+    case = reference[name]
+    model = create_multiscale_vision_transformers(**case["config"]).eval()
+    assert not any("_attention_pool_" in key for key in case["state_dict"])
+    model.load_state_dict(case["state_dict"], strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(case["input"]), case["output"], rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------- builder behaviour
@@ -281,10 +294,13 @@ def test_builder_rejects_bad_configuration():
 # ---------------------------------------------------------------- batch-norm fusion
 
 
-@pytest.mark.parametrize("separate_qkv", [True, False])
-def test_fuse_bn_preserves_outputs_and_removes_every_batchnorm(separate_qkv):
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(separate_qkv=True), dict(separate_qkv=False), dict(dim_mul_in_att=True), dict(pool_first=True)],
+)
+def test_fuse_bn_preserves_outputs_and_removes_batchnorms(overrides):
     torch.manual_seed(0)
-    model = _small_mvit(norm="batchnorm", cls_embed_on=False, separate_qkv=separate_qkv)
+    model = _small_mvit(norm="batchnorm", cls_embed_on=False, **overrides)
     # give the batch norms non-trivial statistics and affine parameters
     for module in model.modules():
         if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm3d)):
@@ -298,7 +314,10 @@ def test_fuse_bn_preserves_outputs_and_removes_every_batchnorm(separate_qkv):
         expected = model(x)
         model.fuse_bn()
         got = model(x)
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    batch_norm = nn.modules.batchnorm._BatchNorm
+    remaining = {name.split(".")[-1] for name, m in model.named_modules() if isinstance(m, batch_norm)}
+    # pool-first blocks pool (with their BN) between norm1 and the projections: those norms stay
+    assert remaining == ({"norm1", "norm_q", "norm_k", "norm_v"} if "pool_first" in overrides else set())
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
@@ -310,12 +329,12 @@ def test_fuse_bn_requires_eval_mode():
 # ---------------------------------------------------------------- export
 
 
-def test_torch_export_matches_eager():
+def test_torch_export_with_dynamic_batch_matches_eager():
     torch.manual_seed(0)
     model = _small_mvit().eval()
-    x = torch.randn(1, 3, 4, 32, 32)
-    exported = torch.export.export(model, (x,))
+    batch = torch.export.Dim("batch", min=1, max=64)
+    exported = torch.export.export(model, (torch.randn(2, 3, 4, 32, 32),), dynamic_shapes={"x": {0: batch}})
     with torch.no_grad():
-        torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-5, atol=1e-5)
-        other = torch.randn(1, 3, 4, 32, 32)
-        torch.testing.assert_close(exported.module()(other), model(other), rtol=1e-5, atol=1e-5)
+        for batch_size in (1, 3):
+            x = torch.randn(batch_size, 3, 4, 32, 32)
+            torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-5, atol=1e-5)

@@ -126,3 +126,14 @@ def test_fit_rejects_bad_arguments():
         train_classifier(TinyVideoNet(), dataset, batch_size=2, optimizer="lamb", progress=False)
     with pytest.raises(ValueError, match="fp16"):
         train_classifier(TinyVideoNet(), dataset, batch_size=2, precision="fp16", progress=False)
+
+
+def test_bf16_autocast_on_cpu_trains():
+    dataset = DictDataset(*motion_tensors(per_class=4, frames=4, size=12))
+    torch.manual_seed(0)
+    model = TinyVideoNet(width=4)
+    before = [p.detach().clone() for p in model.parameters()]
+    result = train_classifier(model, dataset, batch_size=4, precision="bf16", lr=0.05, progress=False)
+    assert result.steps == 2 and all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast keeps fp32 master weights
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -2,7 +2,7 @@
 
 Each node of the traced deploy graph gets a role:
 - ``int8``: ops with an int8 implementation (FusedConv3d, nn.Linear, FusedSqueezeExcitation, global average
-  pooling, elementwise activations, tensor + tensor);
+  pooling, elementwise activations, tensor + tensor, tensor * tensor);
 - ``transparent``: ops that move int8 values without changing them (permute, reshape, Identity, Dropout ...);
   their output has the qparams of their input;
 - ``float``: everything else (runs in float32 on dequantized values).
@@ -30,7 +30,9 @@ from .observers import make_observer
 
 _TRANSPARENT_METHODS = {"permute", "reshape", "view", "flatten", "contiguous", "squeeze", "unsqueeze", "transpose"}
 _TRANSPARENT_FUNCTIONS = {torch.flatten, torch.reshape, torch.permute, torch.squeeze, torch.unsqueeze}
-_ADD_FUNCTIONS = {operator.add, torch.add}
+# tensor (+|*) tensor -> its int8 module
+_BINARY_FUNCTIONS = {operator.add: q8.QuantizedAdd, torch.add: q8.QuantizedAdd, operator.mul: q8.QuantizedMul,
+                     torch.mul: q8.QuantizedMul}  # fmt: skip
 
 
 def _is_global_pool(module: nn.Module) -> bool:
@@ -61,7 +63,7 @@ def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
         return "transparent"
     if node.op == "call_function" and node.target in _TRANSPARENT_FUNCTIONS:
         return "transparent"
-    if node.op == "call_function" and node.target in _ADD_FUNCTIONS and not node.kwargs:
+    if node.op == "call_function" and node.target in _BINARY_FUNCTIONS and not node.kwargs:
         return "int8" if len(node.args) == 2 and len(_tensor_args(node)) == 2 else "float"
     return "float"
 
@@ -94,6 +96,15 @@ class _Plan:
         return self.role[node] == "int8" and self.read_as_int8[node]
 
 
+def _check_deploy_form(model: nn.Module) -> None:
+    unconverted = [name for name, m in model.named_modules() if getattr(m, "convert_flag", True) is False]
+    if unconverted:
+        raise ValueError(
+            f"quantization works on the deploy form; call convert_to_deployable_form first "
+            f"({len(unconverted)} efficient blocks are not converted, e.g. {unconverted[0]!r})"
+        )
+
+
 def _trace_eval(model: nn.Module) -> fx.GraphModule:
     was_training = model.training
     model.eval()  # the deploy graph is the inference graph; leaf modules still follow .train() when run
@@ -112,6 +123,7 @@ def prepare(model: nn.Module, observer="minmax", qat: bool = False) -> fx.GraphM
     """Traced graph of ``model`` (sharing its modules) with ActivationQuantizers inserted: they observe only, or with
     ``qat`` also fake-quantize; with ``qat`` the int8 convs and linears are also swapped for versions whose weight and
     bias are fake-quantized (sharing the parameters)."""
+    _check_deploy_form(model)
     gm = _trace_eval(model)
     modules = dict(gm.named_modules())
     plan = _Plan(gm.graph, modules)
@@ -190,14 +202,30 @@ class _Converter:
         if key not in self.cast_cache:
             qp = self.qparams(node)
             module = q8.QuantizeTensor(qp) if want_int8 else q8.DequantizeTensor(qp)
-            self.cast_cache[key] = self.graph.call_module(self.add_module(module, f"{node.name}_{'q' if want_int8 else 'dq'}"), (value,))
+            name = self.add_module(module, f"{node.name}_{'q' if want_int8 else 'dq'}")
+            self.cast_cache[key] = self.graph.call_module(name, (value,))
         return self.cast_cache[key]
+
+    def _is_quantizer(self, node: fx.Node) -> bool:
+        return node.op == "call_module" and isinstance(self.modules[node.target], ActivationQuantizer)
+
+    def _activation_after(self, node: fx.Node) -> Optional[fx.Node]:
+        """The elementwise activation that is the only consumer of ``node``'s output (e.g. ResNet's ReLU), if any."""
+        users = list(node.users)
+        if len(users) == 1 and self._is_quantizer(users[0]):
+            users = list(users[0].users)
+        if len(users) != 1 or users[0].op != "call_module" or self.plan.role[users[0]] != "int8":
+            return None
+        kind = activation_kind_of(self.modules[users[0].target])
+        return users[0] if kind not in (None, "identity") else None
 
     def convert(self) -> fx.GraphModule:
         self.is_int8 = {}
+        self.absorbed = {}  # activation node -> the add/mul node that computes it
         for node in self.prepared.graph.nodes:
-            if node.op == "call_module" and isinstance(self.modules[node.target], ActivationQuantizer):
-                self.env[node], self.is_int8[node] = self.env[node.args[0]], self.is_int8[node.args[0]]
+            if self._is_quantizer(node) or node in self.absorbed:
+                source = self.absorbed.get(node, node.args[0])
+                self.env[node], self.is_int8[node] = self.env[source], self.is_int8[source]
                 continue
             role = self.plan.role.get(node, "float")
             handler = {"int8": self.int8_node, "transparent": self.copy_node}.get(role, self.float_node)
@@ -214,7 +242,9 @@ class _Converter:
         return self.graph.node_copy(node, mapper)
 
     def copy_node(self, node: fx.Node):
-        """Transparent op: runs on whatever domain its input is in."""
+        """Transparent op: runs on whatever domain its input is in; identities (folded BN/activations) vanish."""
+        if node.op == "call_module" and activation_kind_of(self.modules[node.target]) == "identity":
+            return self.env[node.args[0]], self.is_int8[node.args[0]]
         value = self._copy(node, lambda n: self.env[n])
         return value, self.is_int8[_tensor_args(node)[0]] if _tensor_args(node) else False
 
@@ -227,12 +257,19 @@ class _Converter:
         module = self._int8_module(node, inputs, output_qp)
         name = self.add_module(module, node.name)
         args = tuple(self.cast(n, True) for n in inputs)
-        return self.graph.call_module(name, args), output_qp is not None
+        return self.graph.call_module(name, args), module.output_qparams is not None
 
     def _int8_module(self, node: fx.Node, inputs, output_qp) -> nn.Module:
         in_qp = self.qparams(inputs[0])
-        if node.op == "call_function":  # tensor + tensor
-            return q8.QuantizedAdd(in_qp, self.qparams(inputs[1]), output_qp)
+        if node.op == "call_function":  # tensor (+|*) tensor, with the activation that follows it fused in
+            module_type = _BINARY_FUNCTIONS[node.target]
+            activation = self._activation_after(node)
+            if activation is None:
+                return module_type(in_qp, self.qparams(inputs[1]), output_qp)
+            self.absorbed[activation] = node
+            output_qp = self.qparams(activation) if self.plan.int8_output(activation) else None
+            kind = activation_kind_of(self.modules[activation.target])
+            return module_type(in_qp, self.qparams(inputs[1]), output_qp, activation=kind)
         module = self.modules[node.target]
         if isinstance(module, FusedConv3d):
             residual_qp = self.qparams(inputs[1]) if len(inputs) > 1 else None

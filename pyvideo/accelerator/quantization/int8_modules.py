@@ -186,19 +186,35 @@ class QuantizedActivation(_Int8Module):
         return self.table[q.long() - QMIN]
 
 
-class QuantizedAdd(_Int8Module):
-    """``act(dequant(a) + dequant(b))`` requantized; ``input_*`` are a's qparams, ``other_*`` b's."""
+class _QuantizedBinary(_Int8Module):
+    """``act(dequant(a) OP dequant(b))`` requantized (b may broadcast); ``input_*`` are a's qparams, ``other_*`` b's."""
 
     def __init__(self, input_qparams, other_qparams, output_qparams, activation: str = "identity"):
         super().__init__(input_qparams, output_qparams)
         self.__dict__.update(_qparams_fields("other", other_qparams))
         self.activation = check_activation_kind(activation)
 
+    @staticmethod
+    def combine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         self._check_input(a)
         self._check_input(b)
-        v = dequantize(a, self.input_qparams) + dequantize(b, QParams(self.other_scale, self.other_zero_point))
+        v = self.combine(dequantize(a, self.input_qparams), dequantize(b, QParams(self.other_scale, self.other_zero_point)))
         return _finish(apply_activation(v, self.activation), self.output_qparams)
+
+
+class QuantizedAdd(_QuantizedBinary):
+    """int8 ``act(a + b)`` (residual adds of plain ResNet-style models)."""
+
+    combine = staticmethod(torch.add)
+
+
+class QuantizedMul(_QuantizedBinary):
+    """int8 ``act(a * b)`` (e.g. the squeeze-excitation gate of plain X3D models)."""
+
+    combine = staticmethod(torch.mul)
 
 
 INT8_MODULE_TYPES = (
@@ -210,6 +226,7 @@ INT8_MODULE_TYPES = (
     QuantizedGlobalAvgPool,
     QuantizedActivation,
     QuantizedAdd,
+    QuantizedMul,
 )
 for _module_type in INT8_MODULE_TYPES:
     register_leaf_type(_module_type)

@@ -85,6 +85,10 @@ MODEL_METADATA_VIT: Dict[str, ModelMetadata] = {
 }
 
 
+# upstream's module-level name for the checkpoint URLs
+checkpoint_paths = {name: meta.checkpoint_url for name, meta in MODEL_METADATA_VIT.items()}
+
+
 def _build(name: str, pretrained: bool, progress: bool, checkpoint_path: Optional[str], **kwargs: Any) -> nn.Module:
     """Upstream's rule: the default config fills every argument that is missing or None, and weights may
     only be loaded into the unmodified architecture. checkpoint_path (file or URL) wins over pretrained."""

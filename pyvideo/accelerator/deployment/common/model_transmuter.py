@@ -4,6 +4,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch.nn as nn
 
+from pyvideo.accelerator.efficient_blocks.efficient_block_base import EfficientBlockBase
+
 logger = logging.getLogger(__name__)
 
 # target device -> transmuter functions; each takes a module and returns an equivalent efficient block or None.
@@ -14,7 +16,7 @@ def transmute_model(model: nn.Module, target_device: str = "mobile_cpu", prefix:
     """Replace, in place and recursively, every child of ``model`` that a transmuter of ``target_device`` matches.
 
     The transmuters are tried in registration order; the first match wins (a warning names the others). A child
-    that no transmuter matches is searched recursively. ``prefix`` is the dotted name of ``model`` used in logs.
+    that no transmuter matches is searched recursively, except efficient blocks, which are left as they are. ``prefix`` is the dotted name of ``model`` used in logs.
     """
     if target_device not in EFFICIENT_BLOCK_TRANSMUTER_REGISTRY:
         raise ValueError(
@@ -24,6 +26,8 @@ def transmute_model(model: nn.Module, target_device: str = "mobile_cpu", prefix:
     transmuters = EFFICIENT_BLOCK_TRANSMUTER_REGISTRY[target_device]
     for name, child in model.named_children():
         child_name = f"{prefix}.{name}"
+        if isinstance(child, EfficientBlockBase):
+            continue  # already efficient; its own conv must stay an nn.Conv3d for its convert()
         matches = [(transmuter, block) for transmuter in transmuters for block in [transmuter(child)] if block is not None]
         if not matches:
             transmute_model(child, target_device, prefix=child_name)

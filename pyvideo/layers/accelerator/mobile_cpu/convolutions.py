@@ -32,8 +32,16 @@ class _Conv3dBnActBlock(EfficientBlockBase):
         self.kernel = nn.Sequential(kernel)
         self.convert_flag = False
 
-    def convert(self, input_blob_size: Optional[Tuple] = None, **kwargs):
-        """Replace ``kernel`` by a FusedConv3d (BatchNorm folded with its running statistics, activation fused)."""
+    def convert(
+        self,
+        input_blob_size: Optional[Tuple] = None,
+        convert_for_quantize: bool = False,
+        native_conv3d_op_qnnpack: bool = False,
+        **kwargs,
+    ):
+        """Replace ``kernel`` by a FusedConv3d (BatchNorm folded with its running statistics, activation fused).
+
+        The arguments are upstream's; none changes the result (see the module docstring)."""
         if self.convert_flag:
             raise RuntimeError(f"{type(self).__name__}: already converted, cannot be converted again")
         bn = getattr(self.kernel, "bn", None)

@@ -50,18 +50,25 @@ def fold_batchnorm_and_activation(model: nn.Module) -> None:
             return None
         return model.get_submodule(node.target)
 
+    def next_op(node: fx.Node) -> Optional[fx.Node]:
+        """The sole consumer of ``node``, looking through no-op modules (e.g. X3D's Identity in place of an SE)."""
+        user = _sole_user(node)
+        while user is not None and user.op == "call_module" and type(model.get_submodule(user.target)) is nn.Identity:
+            user = _sole_user(user)
+        return user
+
     for node in list(graph.nodes):
         if called_once_module(node) is None:
             continue
         conv = _as_fused_conv(model, node.target)
         if conv is None or conv.activation != "identity" or conv.adds_residual:
             continue
-        follower = _sole_user(node)
+        follower = next_op(node)
         bn = called_once_module(follower)
         if isinstance(bn, nn.BatchNorm3d) and bn.track_running_stats:
             conv.fold_batchnorm(bn)
             replace_submodule(model, follower.target, nn.Identity())
-            follower = _sole_user(follower)
+            follower = next_op(follower)
         act = called_once_module(follower)
         kind = activation_kind_of(act) if act is not None else None
         if kind is not None and kind != "identity":
