@@ -155,6 +155,8 @@ def fit(
     """
     _check_arguments(train_dataset, epochs, batch_size, accumulate_steps)
     device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # under torchrun: the GPU init_distributed selected
+        device = torch.device("cuda", torch.cuda.current_device())
     autocast_dtype, use_scaler = resolve_precision(precision, device)
     model.to(device)
     world, rank = dist_utils.world_size(), dist_utils.rank()
