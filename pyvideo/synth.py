@@ -7,7 +7,7 @@ one-shot). Videos are rendered with numpy and encoded to real MP4 files, laid ou
 
     OUT/<class_name>/<class_name>_<i>.mp4
     OUT/train.csv, OUT/val.csv      "relative/path.mp4 label" per line (pass video_path_prefix=OUT)
-    OUT/classnames.json             {"class_name": label, ...} as the Kinetics hub file
+    OUT/classnames.json             {"class_name": label, ...} (as the tutorials' kinetics_classnames.json)
     OUT/ava_boxes.csv               (boxes=True) video_id,timestamp,x1,y1,x2,y2,action_id,person_id
 
 The same seed gives the same dataset: each video draws from its own generator seeded with
