@@ -7,6 +7,12 @@ cover with a :class:`NativeConv3d`, which calls ``torch.ops.pyvideo.fused_conv3d
 :func:`lower_quantized_to_native` does the same for int8 models (``QuantizedConv3d`` -> native int8 kernels).
 """
 from .conv import NativeConv3d, lower_to_native
-from .quantized import NativeQuantizedConv3d, lower_quantized_to_native
+from .quantized import NativeQuantizedConv3d, NativeQuantizedSqueezeExcitation, lower_quantized_to_native
 
-__all__ = ["NativeConv3d", "NativeQuantizedConv3d", "lower_quantized_to_native", "lower_to_native"]
+__all__ = [
+    "NativeConv3d",
+    "NativeQuantizedConv3d",
+    "NativeQuantizedSqueezeExcitation",
+    "lower_quantized_to_native",
+    "lower_to_native",
+]
