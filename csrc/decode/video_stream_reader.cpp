@@ -55,6 +55,7 @@ void VideoStreamReader::decode(const std::vector<int64_t>& positions, const Fram
     if (should_seek_for(wanted)) seek_for(wanted);
     while (true) {
       const AVFrame* frame = next_frame();
+      if (!frame && retry_without_skipping(wanted)) continue;
       if (!frame)
         throw DecodeError(source_.name() + ": frame " + std::to_string(wanted) +
                           " could not be decoded (the stream ended early; the file may be truncated or corrupt)");
@@ -65,12 +66,7 @@ void VideoStreamReader::decode(const std::vector<int64_t>& positions, const Fram
         sink(request, *frame);
         break;
       }
-      if (position > wanted && skip_unwanted_) {
-        // the container's pts did not identify the wanted packet: decode everything from now on
-        skip_unwanted_ = false;
-        seek_for(wanted);
-        continue;
-      }
+      if (position > wanted && retry_without_skipping(wanted)) continue;
       if (position > wanted)
         throw DecodeError(source_.name() + ": frame " + std::to_string(wanted) +
                           " could not be decoded (the decoder skipped it; the data may be corrupt)");
@@ -172,10 +168,21 @@ const AVFrame* VideoStreamReader::next_frame() {
   }
 }
 
-// Frames no other frame refers to (most B-frames) need not be decoded unless they were asked for. Only where
-// frames are found by pts: streams located by counting need every frame.
+// A wanted frame went missing while unwanted frames were being skipped: the container's pts may not identify
+// packets reliably, so decode every frame from now on and try again.
+bool VideoStreamReader::retry_without_skipping(int64_t wanted) {
+  if (!skip_unwanted_ || !index_->seekable_by_timestamp()) return false;
+  skip_unwanted_ = false;
+  seek_for(wanted);
+  return true;
+}
+
+// Frames no other frame refers to (most B-frames) need not be decoded unless they were asked for. Only frames
+// before the last wanted one are skipped: the decoder reads ahead, and frames after it may be wanted by the next
+// request, which continues from here. Only where frames are found by pts: counted streams need every frame.
 bool VideoStreamReader::skips_packet(const AVPacket& packet) const {
-  return skip_unwanted_ && index_->seekable_by_timestamp() &&
+  return skip_unwanted_ && index_->seekable_by_timestamp() && !wanted_timestamps_.empty() &&
+         packet.pts != AV_NOPTS_VALUE && packet.pts < wanted_timestamps_.back() &&
          !std::binary_search(wanted_timestamps_.begin(), wanted_timestamps_.end(), packet.pts);
 }
 

@@ -44,6 +44,7 @@ class VideoStreamReader {
   const AVFrame* next_frame();
   int64_t position_of(const AVFrame& frame);
   bool skips_packet(const AVPacket& packet) const;
+  bool retry_without_skipping(int64_t wanted);
 
   enum class SeekCheck { kNone, kKeyframe, kStart };
 

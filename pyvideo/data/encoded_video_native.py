@@ -6,6 +6,7 @@ built at open, so any request costs one seek to the nearest keyframe plus decodi
 requests is served in sorted order without decoding any frame twice. See docs/notes/decode.md.
 """
 import math
+import operator
 import threading
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -204,9 +205,9 @@ class EncodedVideoNative(EncodedVideo):
         return start, min(end, 1e15)
 
     def _check_index(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, int) and not (torch.is_tensor(index) and index.numel() == 1):
+        if isinstance(index, bool) or not hasattr(index, "__index__"):  # ints, numpy ints, integer 0-d tensors
             raise TypeError(f"frame indices must be ints, not {type(index).__name__}")
-        index = int(index)
+        index = operator.index(index)
         if not 0 <= index < self.num_frames:
             raise IndexError(f"frame index {index} is out of range: {self._name} has {self.num_frames} frames")
         return index

@@ -84,6 +84,34 @@ def _check_arguments(dataset, epochs, batch_size, accumulate_steps):
         raise ValueError(f"epochs, batch_size and accumulate_steps must be >= 1, got {epochs}, {batch_size}, {accumulate_steps}")
 
 
+def _optimizer_step(train_model, loss_fn, batches, opt, scheduler, scaler, accumulate_steps, autocast_dtype, device,
+                    grad_clip_norm, step) -> Dict[str, float]:
+    """Accumulate gradients over ``accumulate_steps`` micro-batches (DDP syncs only on the last), then step the
+    optimizer and schedule. Returns the window's mean loss/extras and the learning rate used."""
+    window: Dict[str, float] = {}
+    for micro in range(accumulate_steps):
+        batch = to_device(next(batches), device)
+        last = micro == accumulate_steps - 1
+        sync = train_model.no_sync() if not last and hasattr(train_model, "no_sync") else contextlib.nullcontext()
+        with sync:
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                loss, extras = _split_loss(loss_fn(train_model, batch))
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"loss became {loss.item()} at step {step} (lower the lr?)")
+            scaler.scale(loss / accumulate_steps).backward()
+        for key, value in {"loss": loss.item(), **extras}.items():
+            window[key] = window.get(key, 0.0) + float(value) / accumulate_steps
+    if grad_clip_norm is not None:
+        scaler.unscale_(opt)
+        nn.utils.clip_grad_norm_([p for group in opt.param_groups for p in group["params"]], grad_clip_norm)
+    window["lr"] = opt.param_groups[0]["lr"]
+    scaler.step(opt)
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    scheduler.step()
+    return window
+
+
 def fit(
     model: nn.Module,
     train_dataset: Dataset,
@@ -127,6 +155,8 @@ def fit(
     """
     _check_arguments(train_dataset, epochs, batch_size, accumulate_steps)
     device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # under torchrun: the GPU init_distributed selected
+        device = torch.device("cuda", torch.cuda.current_device())
     autocast_dtype, use_scaler = resolve_precision(precision, device)
     model.to(device)
     world, rank = dist_utils.world_size(), dist_utils.rank()
@@ -171,27 +201,8 @@ def fit(
         batches = iter(loader)
         train_model.train()
         while state["step_in_epoch"] < steps_per_epoch:
-            window: Dict[str, float] = {}
-            for micro in range(accumulate_steps):
-                batch = to_device(next(batches), device)
-                last = micro == accumulate_steps - 1
-                sync = contextlib.nullcontext() if last or world == 1 else train_model.no_sync()
-                with sync:
-                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        loss, extras = _split_loss(loss_fn(train_model, batch))
-                    if not torch.isfinite(loss):
-                        raise RuntimeError(f"loss became {loss.item()} at step {state['step']} (lower the lr?)")
-                    scaler.scale(loss / accumulate_steps).backward()
-                for key, value in {"loss": loss.item(), **extras}.items():
-                    window[key] = window.get(key, 0.0) + float(value) / accumulate_steps
-            if grad_clip_norm is not None:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
-            window["lr"] = opt.param_groups[0]["lr"]
-            scaler.step(opt)
-            scaler.update()
-            opt.zero_grad(set_to_none=True)
-            scheduler.step()
+            window = _optimizer_step(train_model, loss_fn, batches, opt, scheduler, scaler, accumulate_steps,
+                                     autocast_dtype, device, grad_clip_norm, state["step"])
             state["step"] += 1
             state["step_in_epoch"] += 1
             row = {"epoch": epoch + state["step_in_epoch"] / steps_per_epoch, **window}
