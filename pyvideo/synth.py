@@ -273,8 +273,9 @@ def synthesize_action_dataset(
     """Write the dataset to ``out_dir`` (created; existing files are overwritten) and return its file paths.
 
     ``encoder``: "ffmpeg" (the command-line tool, one process per video, ``num_workers`` in parallel; the same
-    seed gives byte-identical files) or "native" (``export_video_array``; at the time of writing its output
-    varied slightly from run to run, by up to ~14 grey levels after decoding, so it is not the default).
+    seed gives byte-identical files) or "native" (``export_video_array`` in this process: faster, and byte-identical
+    when encoding sequentially (``num_workers=1``); libx264 instances running in parallel threads of one process
+    occasionally produce different bytes, so it is not the default).
 
     Each class keeps its last ``round(videos_per_class * val_fraction)`` (at least 1) videos for validation.
     """
