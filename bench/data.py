@@ -3,7 +3,8 @@
 synthesised 340x256, 10 s, 30 fps H.264 videos, with create_video_transform("train"). The same dataset,
 clip sampler and transform run twice: decoding with pyvideo's native decoder, and with PyAV the way
 PyTorchVideo's EncodedVideoPyAV does it (file read into BytesIO, seek to start - 1024 pts, decode,
-frame.to_rgb().to_ndarray(), keep start <= pts < end). Pipelines alternate; the best round of each is kept.
+frame.to_rgb().to_ndarray(), keep start <= pts < end). A third row adds frames_per_clip=8, which yields the
+same tensors while decoding only the 8 frames the transform keeps. Pipelines alternate; best round kept.
 
     .venv/bin/python bench/data.py [--videos 24] [--epochs 2] [--rounds 2] [--clip-duration 2.0]
 
@@ -88,10 +89,10 @@ def train_transform():
     )
 
 
-def clips_per_second(root: str, path_handler, epochs: int, clip_duration: float) -> tuple:
+def clips_per_second(root: str, path_handler, epochs: int, clip_duration: float, frames_per_clip=None) -> tuple:
     torch.manual_seed(0)
     dataset = Kinetics(data_path=root, clip_sampler=make_clip_sampler("random", clip_duration),
-                       transform=train_transform(), decode_audio=False)
+                       transform=train_transform(), decode_audio=False, frames_per_clip=frames_per_clip)
     if path_handler is not None:
         dataset.video_path_handler = path_handler
     loader = DataLoader(dataset, batch_size=8, num_workers=2, persistent_workers=True)
@@ -114,18 +115,21 @@ def main() -> None:
     try:
         import av  # noqa: F401
 
-        pipelines = {"pyvideo native": None, "PyAV (PyTorchVideo)": PyAVPathHandler()}
+        pipelines = {"PyAV (PyTorchVideo)": (PyAVPathHandler(), None)}
     except ImportError:
         print("PyAV not installed (pip install av): benchmarking the native decoder only")
-        pipelines = {"pyvideo native": None}
+        pipelines = {}
+    pipelines["pyvideo native"] = (None, None)
+    # same output tensors (tested): only the 8 frames UniformTemporalSubsample(8) keeps are decoded
+    pipelines["native frames_per_clip=8"] = (None, 8)
 
     root = tempfile.mkdtemp(prefix="pyvideo-bench-kinetics-")
     try:
         synthesise_kinetics(root, args.videos)
         best = {name: None for name in pipelines}
         for _ in range(args.rounds):
-            for name, handler in pipelines.items():
-                clips, seconds = clips_per_second(root, handler, args.epochs, args.clip_duration)
+            for name, (handler, frames_per_clip) in pipelines.items():
+                clips, seconds = clips_per_second(root, handler, args.epochs, args.clip_duration, frames_per_clip)
                 if best[name] is None or seconds < best[name][1]:
                     best[name] = (clips, seconds)
     finally:
@@ -135,10 +139,10 @@ def main() -> None:
           f"clips, create_video_transform('train'), {args.epochs} epochs, best of {args.rounds} rounds, "
           f"torch threads {torch.get_num_threads()}")
     reference = best.get("PyAV (PyTorchVideo)")
-    print(f"{'pipeline':<22}{'clips':>7}{'seconds':>10}{'clips/s':>10}{'vs PyAV':>10}")
+    print(f"{'pipeline':<26}{'clips':>7}{'seconds':>10}{'clips/s':>10}{'vs PyAV':>10}")
     for name, (clips, seconds) in best.items():
         ratio = f"{(clips / seconds) / (reference[0] / reference[1]):.2f}x" if reference else "-"
-        print(f"{name:<22}{clips:>7}{seconds:>10.2f}{clips / seconds:>10.1f}{ratio:>10}")
+        print(f"{name:<26}{clips:>7}{seconds:>10.2f}{clips / seconds:>10.1f}{ratio:>10}")
 
 
 if __name__ == "__main__":

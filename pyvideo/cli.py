@@ -70,7 +70,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     files = synthesize_action_dataset(args.out, num_classes=args.num_classes, videos_per_class=args.videos_per_class,
                                       num_frames=args.frames, fps=args.fps, height=args.size, width=args.size,
                                       val_fraction=args.val_fraction, seed=args.seed, audio=args.audio,
-                                      boxes=args.boxes)
+                                      boxes=args.boxes, encoder=args.encoder)
     print(f"wrote {args.num_classes * args.videos_per_class} videos to {args.out} in "
           f"{time.perf_counter() - start:.1f}s")
     for name, path in files.items():
@@ -227,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="synthesise, train, evaluate, deploy and quantize on the CPU (the main job)")
     demo.add_argument("--out", help="output folder (default: a new temporary folder)")
     demo.add_argument("--num-classes", type=int, default=4)
-    demo.add_argument("--videos-per-class", type=int, default=60)
-    demo.add_argument("--epochs", type=int, default=10)
+    demo.add_argument("--videos-per-class", type=int, default=80)
+    demo.add_argument("--epochs", type=int, default=12)
     demo.add_argument("--threads", type=int, help="torch threads (default: 2, or 1 when the CPUs are busy)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_cmd_demo)
@@ -249,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--audio", action="store_true", help="add an AAC tone whose pitch encodes the class")
     synth.add_argument("--boxes", action="store_true", help="write ava_boxes.csv with the moving object's boxes")
+    synth.add_argument("--encoder", choices=("ffmpeg", "native"), default="ffmpeg",
+                       help="ffmpeg tool (byte-reproducible, default) or pyvideo's native encoder (faster)")
     synth.set_defaults(func=_cmd_synth)
 
     train = sub.add_parser("train", help="train a video classifier (launch with torchrun for DDP)")

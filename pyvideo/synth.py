@@ -7,7 +7,7 @@ one-shot). Videos are rendered with numpy and encoded to real MP4 files, laid ou
 
     OUT/<class_name>/<class_name>_<i>.mp4
     OUT/train.csv, OUT/val.csv      "relative/path.mp4 label" per line (pass video_path_prefix=OUT)
-    OUT/classnames.json             {"class_name": label, ...} as the Kinetics hub file
+    OUT/classnames.json             {"class_name": label, ...} (as the tutorials' kinetics_classnames.json)
     OUT/ava_boxes.csv               (boxes=True) video_id,timestamp,x1,y1,x2,y2,action_id,person_id
 
 The same seed gives the same dataset: each video draws from its own generator seeded with
@@ -200,24 +200,25 @@ def _encode_with_ffmpeg(path: Path, frames: np.ndarray, fps: float, tone_hz: Opt
     subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), check=True)
 
 
-def _encode_native(path: Path, frames: np.ndarray, fps: float) -> bool:
-    """Encode with pyvideo's own FFmpeg binding; False when the native extension is not built."""
-    try:
-        import torch
+def _encode_native(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Encode with pyvideo's own FFmpeg binding (``pyvideo.data.utils.export_video_array``)."""
+    import torch
 
-        from pyvideo.data.utils import export_video_array
+    from pyvideo.data.utils import export_video_array
 
-        video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # C,T,H,W uint8
-        export_video_array(video, str(path), fps, video_codec="libx264", pix_fmt="yuv420p",
-                           options={"crf": "18", "preset": "veryfast", "threads": "1"})
-    except ImportError:
-        return False
-    return True
+    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # C,T,H,W uint8
+    export_video_array(video, str(path), fps, video_codec="libx264", pix_fmt="yuv420p",
+                       options={"crf": "18", "preset": "veryfast", "threads": "1"})
 
 
-def _encode(path: Path, frames: np.ndarray, fps: float, tone_hz: Optional[float], audio_rate: int) -> None:
-    # the native writer has no audio track, so videos with audio go through the ffmpeg tool
-    if tone_hz is not None or not _encode_native(path, frames, fps):
+ENCODERS = ("ffmpeg", "native")
+
+
+def _encode(path: Path, frames: np.ndarray, fps: float, tone_hz: Optional[float], audio_rate: int, encoder: str) -> None:
+    # the native writer has no audio track, so videos with audio always go through the ffmpeg tool
+    if encoder == "native" and tone_hz is None:
+        _encode_native(path, frames, fps)
+    else:
         _encode_with_ffmpeg(path, frames, fps, tone_hz, audio_rate)
 
 
@@ -230,12 +231,12 @@ class SynthVideo:
 
 
 def _write_one(root: Path, label: int, index: int, split: str, seed: int, num_frames: int, height: int, width: int,
-               fps: float, audio: bool, audio_rate: int) -> SynthVideo:
+               fps: float, audio: bool, audio_rate: int, encoder: str) -> SynthVideo:
     motion = MOTIONS[label]
     rng = np.random.default_rng([seed, label, index])
     frames, boxes = render_action_video(motion, rng, num_frames, height, width)
     relative = f"{motion.name}/{motion.name}_{index:04d}.mp4"
-    _encode(root / relative, frames, fps, class_tone_hz(label) if audio else None, audio_rate)
+    _encode(root / relative, frames, fps, class_tone_hz(label) if audio else None, audio_rate, encoder)
     return SynthVideo(relative, label, split, boxes)
 
 
@@ -266,9 +267,15 @@ def synthesize_action_dataset(
     audio: bool = False,
     audio_rate: int = 16000,
     boxes: bool = False,
+    encoder: str = "ffmpeg",
     num_workers: Optional[int] = None,
 ) -> Dict[str, str]:
     """Write the dataset to ``out_dir`` (created; existing files are overwritten) and return its file paths.
+
+    ``encoder``: "ffmpeg" (the command-line tool, one process per video, ``num_workers`` in parallel; the same
+    seed gives byte-identical files) or "native" (``export_video_array`` in this process: faster, and byte-identical
+    when encoding sequentially (``num_workers=1``); libx264 instances running in parallel threads of one process
+    occasionally produce different bytes, so it is not the default).
 
     Each class keeps its last ``round(videos_per_class * val_fraction)`` (at least 1) videos for validation.
     """
@@ -282,10 +289,12 @@ def synthesize_action_dataset(
         for label in range(num_classes)
         for i in range(videos_per_class)
     ]
-    workers = num_workers or min(8, (os.cpu_count() or 1) * 2)  # ffmpeg runs outside the GIL
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+    workers = num_workers or min(8, (os.cpu_count() or 1) * 2)  # encoding runs outside the GIL
     with ThreadPoolExecutor(max_workers=workers) as pool:
         videos = list(pool.map(
-            lambda job: _write_one(root, *job, seed, num_frames, height, width, fps, audio, audio_rate), jobs))
+            lambda job: _write_one(root, *job, seed, num_frames, height, width, fps, audio, audio_rate, encoder), jobs))
     files = {}
     for split in ("train", "val"):
         files[split] = str(root / f"{split}.csv")

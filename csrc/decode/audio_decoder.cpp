@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <stdexcept>
 #include <vector>
 
@@ -53,16 +54,19 @@ void AudioDecoder::open_codec() {
 }
 
 void AudioDecoder::position_before(double seconds) {
-  if (owner_pid_ != getpid()) {  // forked: the parent owns the file position
+  const double target = seconds - kPrerollSeconds;
+  // Ranges near the start are decoded from a freshly opened demuxer: only a decode from the very beginning
+  // applies the codec's start padding (AAC/MP3 priming) the same way every time. A forked child reopens too,
+  // as the parent owns the file position.
+  if (owner_pid_ != getpid() || (target <= 0 && !at_start_)) {
     input_ = std::make_unique<InputFile>(source_);
     open_codec();
     owner_pid_ = getpid();
     at_start_ = true;
   }
-  const double target = seconds - kPrerollSeconds;
   if (at_start_ && target <= 0) return;
   const AVStream* stream = input_->format()->streams[stream_index_];
-  const int64_t ticks = stream_origin(stream) + static_cast<int64_t>(std::max(target, 0.0) / av_q2d(stream->time_base));
+  const int64_t ticks = stream_origin(stream) + static_cast<int64_t>(target / av_q2d(stream->time_base));
   if (av_seek_frame(input_->format(), stream_index_, ticks, AVSEEK_FLAG_BACKWARD) < 0) {
     input_ = std::make_unique<InputFile>(source_);  // not seekable: read again from the start
     open_codec();
@@ -122,6 +126,7 @@ AudioBatch AudioDecoder::samples_in_range(double start, double end) {
   auto done = [&] { return base >= 0 && base + static_cast<int64_t>(planes[0].size()) >= stop; };
 
   bool flushing = false;
+  int64_t pending_skip = 0;
   while (!done()) {
     int err = avcodec_receive_frame(codec_.get(), frame.get());
     if (err == AVERROR(EAGAIN) && !flushing) {
@@ -136,12 +141,29 @@ AudioBatch AudioDecoder::samples_in_range(double start, double end) {
       continue;
     }
     if (err < 0) break;  // end of stream (or an undecodable tail)
+    int skip = 0;  // input samples to drop so that output samples fall on the rate's grid
     if (!resampler) {
       resampler = make_resampler(*frame);
       const int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp : origin;
-      base = std::llround(static_cast<double>(pts - origin) * time_base * sample_rate_);
+      const int64_t input_sample = std::llround(static_cast<double>(pts - origin) * time_base * frame->sample_rate);
+      // input sample s lies on the output grid when s * R_out / R_in is an integer, i.e. s a multiple of `period`;
+      // starting there keeps a window decoded after a seek in phase with a decode from the start
+      const int64_t period = frame->sample_rate / std::gcd<int64_t>(frame->sample_rate, sample_rate_);
+      pending_skip = ((period - input_sample % period) % period + period) % period;
+      base = (input_sample + pending_skip) / period * (sample_rate_ / std::gcd<int64_t>(frame->sample_rate, sample_rate_));
     }
-    append(const_cast<const uint8_t**>(frame->extended_data), frame->nb_samples);
+    skip = static_cast<int>(std::min<int64_t>(pending_skip, frame->nb_samples));
+    pending_skip -= skip;
+    if (skip < frame->nb_samples) {
+      const auto format = static_cast<AVSampleFormat>(frame->format);
+      const int bytes = av_get_bytes_per_sample(format);
+      const bool planar = av_sample_fmt_is_planar(format);
+      const int planes_in = planar ? frame->ch_layout.nb_channels : 1;
+      std::vector<const uint8_t*> in(planes_in);
+      for (int c = 0; c < planes_in; ++c)
+        in[c] = frame->extended_data[c] + static_cast<size_t>(skip) * bytes * (planar ? 1 : frame->ch_layout.nb_channels);
+      append(in.data(), frame->nb_samples - skip);
+    }
     av_frame_unref(frame.get());
   }
   if (resampler && !done()) append(nullptr, 0);  // the resampler's buffered tail

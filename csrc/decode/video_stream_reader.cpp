@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "errors.h"
 
 namespace pyvideo::decode {
@@ -45,11 +47,15 @@ void VideoStreamReader::reopen_after_fork() {
 
 void VideoStreamReader::decode(const std::vector<int64_t>& positions, const FrameSink& sink) {
   reopen_after_fork();
+  wanted_timestamps_.clear();
+  for (int64_t p : positions) wanted_timestamps_.push_back(index_->frame(p).timestamp);
+  std::sort(wanted_timestamps_.begin(), wanted_timestamps_.end());
   for (size_t request = 0; request < positions.size(); ++request) {
     const int64_t wanted = positions[request];
     if (should_seek_for(wanted)) seek_for(wanted);
     while (true) {
       const AVFrame* frame = next_frame();
+      if (!frame && retry_without_skipping(wanted)) continue;
       if (!frame)
         throw DecodeError(source_.name() + ": frame " + std::to_string(wanted) +
                           " could not be decoded (the stream ended early; the file may be truncated or corrupt)");
@@ -60,6 +66,7 @@ void VideoStreamReader::decode(const std::vector<int64_t>& positions, const Fram
         sink(request, *frame);
         break;
       }
+      if (position > wanted && retry_without_skipping(wanted)) continue;
       if (position > wanted)
         throw DecodeError(source_.name() + ": frame " + std::to_string(wanted) +
                           " could not be decoded (the decoder skipped it; the data may be corrupt)");
@@ -138,6 +145,7 @@ bool VideoStreamReader::feed_decoder() {
       av_packet_unref(packet_.get());
       continue;
     }
+    codec_->skip_frame = skips_packet(*packet_) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
     const int sent = avcodec_send_packet(codec_.get(), packet_.get());
     av_packet_unref(packet_.get());
     if (sent >= 0) return true;
@@ -158,6 +166,24 @@ const AVFrame* VideoStreamReader::next_frame() {
     }
     feed_decoder();
   }
+}
+
+// A wanted frame went missing while unwanted frames were being skipped: the container's pts may not identify
+// packets reliably, so decode every frame from now on and try again.
+bool VideoStreamReader::retry_without_skipping(int64_t wanted) {
+  if (!skip_unwanted_ || !index_->seekable_by_timestamp()) return false;
+  skip_unwanted_ = false;
+  seek_for(wanted);
+  return true;
+}
+
+// Frames no other frame refers to (most B-frames) need not be decoded unless they were asked for. Only frames
+// before the last wanted one are skipped: the decoder reads ahead, and frames after it may be wanted by the next
+// request, which continues from here. Only where frames are found by pts: counted streams need every frame.
+bool VideoStreamReader::skips_packet(const AVPacket& packet) const {
+  return skip_unwanted_ && index_->seekable_by_timestamp() && !wanted_timestamps_.empty() &&
+         packet.pts != AV_NOPTS_VALUE && packet.pts < wanted_timestamps_.back() &&
+         !std::binary_search(wanted_timestamps_.begin(), wanted_timestamps_.end(), packet.pts);
 }
 
 int64_t VideoStreamReader::position_of(const AVFrame& frame) {

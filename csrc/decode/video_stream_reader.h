@@ -2,7 +2,8 @@
 //
 // Requests arrive sorted. The reader decodes forward from where it is, and seeks to the latest keyframe at or
 // before the next wanted frame only when that keyframe lies beyond the last frame it produced (or when the wanted
-// frame is behind it). A frame is never decoded twice within one request. Decoded frames are located by their pts
+// frame is behind it). A frame is never decoded twice within one request, and non-reference frames that were not
+// asked for are not decoded at all. Decoded frames are located by their pts
 // in the FrameIndex; streams without usable pts are decoded from the start and frames are counted.
 #pragma once
 
@@ -42,6 +43,8 @@ class VideoStreamReader {
   bool feed_decoder();
   const AVFrame* next_frame();
   int64_t position_of(const AVFrame& frame);
+  bool skips_packet(const AVPacket& packet) const;
+  bool retry_without_skipping(int64_t wanted);
 
   enum class SeekCheck { kNone, kKeyframe, kStart };
 
@@ -61,6 +64,8 @@ class VideoStreamReader {
   int64_t next_counted_position_ = 0;  // for streams located by counting
   SeekCheck seek_check_ = SeekCheck::kNone;
   int64_t seek_check_timestamp_ = 0;
+  std::vector<int64_t> wanted_timestamps_;  // pts of the frames the current request wants, sorted
+  bool skip_unwanted_ = true;               // skip decoding non-reference frames nobody asked for
   int64_t frames_decoded_ = 0;
   int64_t seeks_ = 0;
 };

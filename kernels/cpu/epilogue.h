@@ -31,11 +31,12 @@ inline float activate_scalar(float x, Activation act) {
 namespace detail {
 
 // exp(x) for vectors: Cody-Waite range reduction x = n*ln2 + r, a degree-6 polynomial for e^r (relative error
-// ~2 ulp), then scaling by 2^n through the exponent bits. Inputs are clamped so 2^n stays a normal float.
+// ~2 ulp), then scaling by 2^n through the exponent bits. Inputs are clamped to [-80, 80]: results and their
+// reciprocals stay normal floats (denormals cost microcode assists); beyond that sigmoid/swish are 0 to 1e-34.
 template <class V>
 typename V::reg exp_approx(typename V::reg x) {
   using reg = typename V::reg;
-  x = V::min(V::max(x, V::set1(-87.3f)), V::set1(88.3f));
+  x = V::min(V::max(x, V::set1(-80.0f)), V::set1(80.0f));
   const reg n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
   reg r = V::sub(x, V::mul(n, V::set1(0.693359375f)));
   r = V::sub(r, V::mul(n, V::set1(-2.12194440e-4f)));
@@ -55,13 +56,13 @@ typename V::reg activate(typename V::reg x, Activation act) {
     case Activation::identity: return x;
     case Activation::relu: return V::max(x, V::zero());
     case Activation::swish:
-      return V::div(x, V::add(V::set1(1.0f), exp_approx<V>(V::sub(V::zero(), x))));
+      return V::mul(x, V::rcp(V::add(V::set1(1.0f), exp_approx<V>(V::sub(V::zero(), x)))));
     case Activation::hswish: {
       const auto relu6 = V::min(V::max(V::add(x, V::set1(3.0f)), V::zero()), V::set1(6.0f));
-      return V::div(V::mul(x, relu6), V::set1(6.0f));
+      return V::mul(V::mul(x, relu6), V::set1(1.0f / 6.0f));
     }
     case Activation::sigmoid:
-      return V::div(V::set1(1.0f), V::add(V::set1(1.0f), exp_approx<V>(V::sub(V::zero(), x))));
+      return V::rcp(V::add(V::set1(1.0f), exp_approx<V>(V::sub(V::zero(), x))));
   }
   return x;
 }

@@ -5,6 +5,8 @@
 //   fmadd(a, b, c)  a * b + c
 //   set1, add, sub, mul, div, min, max      elementwise arithmetic
 //   round(x)        to the nearest integer, ties to even;  pow2i(n): 2^n for integer-valued n in [-126, 127]
+//   rcp(x)          1/x to ~1 ulp: the hardware estimate refined by Newton-Raphson (a division costs 3-10x more)
+//   mask(n)         a precomputed "first n lanes" mask for load_m/store_m (hoisted out of inner loops)
 //   load_i8(p, n)   the first n int8 values at p as floats (the rest zero); store_i8(p, v, n): integral values in
 //                   [-128, 127] stored as n int8
 #pragma once
@@ -28,6 +30,12 @@ struct Avx512F32 {
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
   static reg load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
   static void store_n(float* p, reg v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+  static reg load_m(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static reg rcp(reg x) {
+    const reg r = _mm512_rcp14_ps(x);  // 14 bits; one Newton step: r * (2 - x * r)
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(2.0f)));
+  }
+  static void store_m(float* p, reg v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
   static reg set1(float x) { return _mm512_set1_ps(x); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
@@ -66,6 +74,12 @@ struct Avx2F32 {
   }
   static reg load_n(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
   static void store_n(float* p, reg v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+  static reg load_m(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+  static reg rcp(reg x) {
+    const reg r = _mm256_rcp_ps(x);  // 12 bits; one Newton step: r * (2 - x * r)
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(x, r, _mm256_set1_ps(2.0f)));
+  }
+  static void store_m(float* p, reg v, __m256i m) { _mm256_maskstore_ps(p, m, v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   static reg set1(float x) { return _mm256_set1_ps(x); }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
@@ -112,6 +126,14 @@ struct NeonF32 {
     vst1q_f32(tmp, v);
     for (int i = 0; i < n; ++i) p[i] = tmp[i];
   }
+  static int mask(int n) { return n; }
+  static reg rcp(reg x) {
+    reg r = vrecpeq_f32(x);  // 8 bits; two Newton steps
+    r = vmulq_f32(r, vrecpsq_f32(x, r));
+    return vmulq_f32(r, vrecpsq_f32(x, r));
+  }
+  static reg load_m(const float* p, int n) { return load_n(p, n); }
+  static void store_m(float* p, reg v, int n) { store_n(p, v, n); }
   static reg fmadd(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
   static reg set1(float x) { return vdupq_n_f32(x); }
   static reg add(reg a, reg b) { return vaddq_f32(a, b); }

@@ -1,19 +1,11 @@
 """Charades: action recognition on frame folders with per-frame multi-label annotations."""
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 import torch
 
 from .clip_sampling import ClipSampler
 from .frame_lists import FrameListVideoDataset, read_frame_list
 from .labeled_video_dataset import VideoSamplerArg
-
-
-def evenly_spaced_frames(frame_indices: List[int], frames_per_clip: int) -> List[int]:
-    """``frames_per_clip`` indices spread evenly from the first to the last of ``frame_indices``."""
-    if not frame_indices:
-        return []
-    positions = torch.linspace(0, len(frame_indices) - 1, frames_per_clip).round().long()
-    return [frame_indices[int(p)] for p in positions]
 
 
 class Charades(FrameListVideoDataset):
@@ -25,7 +17,8 @@ class Charades(FrameListVideoDataset):
 
     Args:
         data_path: the space-separated frame list (``original_vido_id video_id frame_id path labels``).
-        frames_per_clip: when set, each clip keeps this many evenly spaced frames.
+        frames_per_clip: when set, each clip keeps this many evenly spaced frames (those
+            UniformTemporalSubsample would keep); only their images are read.
     """
 
     NUM_CLASSES = 157
@@ -47,20 +40,11 @@ class Charades(FrameListVideoDataset):
             (paths, {"video_label": sorted({label for labels in frame_labels[name] for label in labels}), "video_name": name})
             for name, paths in frame_paths.items()
         ]
-        self._frames_per_clip = frames_per_clip
         self._fps = fps
         super().__init__(
             labeled_videos, clip_sampler, video_sampler, transform, decode_audio=False,
-            max_consecutive_failures=max_consecutive_failures,
+            max_consecutive_failures=max_consecutive_failures, frames_per_clip=frames_per_clip,
         )
-
-    def _frame_filter(self, frame_indices: List[int]) -> List[int]:
-        if self._frames_per_clip is None:
-            return frame_indices
-        return evenly_spaced_frames(frame_indices, self._frames_per_clip)
-
-    def _get_clip(self, video, start_sec, end_sec):
-        return video.get_clip(start_sec, end_sec, self._frame_filter)
 
     def _make_sample(self, video, path, video_index, info, clip_info, loaded) -> Dict[str, Any]:
         sample = super()._make_sample(video, path, video_index, info, clip_info, loaded)

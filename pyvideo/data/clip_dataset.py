@@ -19,8 +19,10 @@ import torch.utils.data
 
 from .clip_sampling import ClipInfo, ClipInfoList, ClipSampler, RandomClipSampler
 from .bad_data import BadVideoWarning, ConsecutiveFailureCounter, SharedFailureRecord
+from .frame_sampling import read_clip
 from .labeled_video_dataset import (
     LabeledVideoDataset,
+    check_frames_per_clip,
     clip_failure_reason,
     decode_clip,
     default_video_path_handler,
@@ -45,6 +47,7 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         seed: makes random clip windows a function of (seed, epoch, index).
         max_consecutive_failures: unreadable items in a row tolerated before RuntimeError.
         video_path_handler: opens videos (default: ``pyvideo.data.video.VideoPathHandler()``).
+        frames_per_clip: decode only the frames ``UniformTemporalSubsample(frames_per_clip)`` would keep.
     """
 
     _MAX_CONSECUTIVE_FAILURES = LabeledVideoDataset._MAX_CONSECUTIVE_FAILURES
@@ -62,6 +65,7 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         max_consecutive_failures: Optional[int] = None,
         multithreaded_io: bool = False,
         video_path_handler=None,
+        frames_per_clip: Optional[int] = None,
     ) -> None:
         if video_durations is not None and len(video_durations) != len(labeled_video_paths):
             raise ValueError(
@@ -76,6 +80,7 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
         self._seed = seed
         self._epoch = 0
         self._max_consecutive_failures = max_consecutive_failures or self._MAX_CONSECUTIVE_FAILURES
+        self._frames_per_clip = check_frames_per_clip(frames_per_clip)
         self._failures = SharedFailureRecord(len(labeled_video_paths))
         self.video_path_handler = video_path_handler or default_video_path_handler()
         durations = list(video_durations) if video_durations is not None else self._probe_durations(multithreaded_io)
@@ -149,6 +154,9 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
                 raise ValueError(f"clip sampler never reported a last clip for video {video_index}")
             last_clip_end = clip_info.clip_end_sec
 
+    def _get_clip(self, video, start_sec, end_sec) -> Optional[Dict[str, Any]]:
+        return read_clip(video, start_sec, end_sec, self._frames_per_clip, self._decode_audio)
+
     def _random_clip(self, index: int, video_index: int, info: Dict[str, Any]):
         duration = self._durations[video_index]
         if self._seed is None:
@@ -166,7 +174,7 @@ class LabeledVideoClipDataset(torch.utils.data.Dataset):
             clip_info = self._random_clip(index, video_index, info)
         video = self._video(path)
         try:
-            loaded = decode_clip(video, clip_info, self._decode_video)
+            loaded = decode_clip(video, clip_info, self._decode_video, self._get_clip)
             if loaded is None:
                 raise RuntimeError(clip_failure_reason(clip_info))
             return make_sample(video, path, video_index, info, clip_info, loaded)

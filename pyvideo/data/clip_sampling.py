@@ -41,7 +41,9 @@ class ClipInfoList(NamedTuple):
 def _positive_fraction(value: Seconds, name: str) -> Fraction:
     if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    value = Fraction(value)
+    # a float is read as the decimal the user wrote (0.4 -> 2/5, 64/30 -> 32/15), not its binary
+    # approximation, which lies a hair above or below and moves clip ends across frame times
+    value = Fraction(value).limit_denominator(1_000_000) if isinstance(value, float) else Fraction(value)
     if value <= 0:
         raise ValueError(f"{name} must be > 0 seconds, got {float(value)}")
     return value

@@ -61,10 +61,10 @@ def _get_overlap_for_time_range_pair(
 
 
 def _load_image_from_path(path: str) -> torch.Tensor:
-    """One image as a C,H,W float tensor (0-255), decoded by pyvideo's frame reader."""
-    from .frame_video import FrameVideo
+    """One image as a C,H,W float tensor (0-255), decoded by pyvideo's image reader."""
+    from .frame_video import load_images
 
-    return FrameVideo.from_frame_paths([path], fps=1.0).get_clip(0, 1)["video"][:, 0]
+    return load_images([path], multithreaded=False)[0].permute(2, 0, 1).to(torch.float32)
 
 
 def _none_to_empty_tensor(item: Dict[str, Any]) -> Dict[str, Any]:

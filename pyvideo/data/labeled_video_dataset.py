@@ -19,6 +19,7 @@ import torch.utils.data
 
 from .bad_data import ConsecutiveFailureCounter, SharedFailureRecord
 from .clip_sampling import ClipInfo, ClipInfoList, ClipSampler
+from .frame_sampling import read_clip
 from .labeled_video_paths import LabeledVideoPaths, label_info
 from .utils import MultiProcessSampler
 
@@ -55,6 +56,13 @@ def default_video_path_handler():
     return VideoPathHandler()
 
 
+def check_frames_per_clip(frames_per_clip: Optional[int]) -> Optional[int]:
+    if frames_per_clip is not None and (isinstance(frames_per_clip, bool) or not isinstance(frames_per_clip, int)
+                                        or frames_per_clip < 1):
+        raise ValueError(f"frames_per_clip must be None or an integer >= 1, got {frames_per_clip!r}")
+    return frames_per_clip
+
+
 def reset_clip_sampler(clip_sampler) -> None:
     # plain callables may serve as clip samplers; only stateful ones define reset()
     reset = getattr(clip_sampler, "reset", None)
@@ -80,6 +88,9 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
     Each sample is a dict with ``video`` (C,T,H,W float), ``video_name``, ``video_index``,
     ``clip_index``, ``aug_index``, ``clip_start_sec``/``clip_end_sec`` (float seconds), the video's
     info dict (e.g. ``label``) and ``audio`` when decoded. A ``transform`` returning None drops the sample.
+
+    ``frames_per_clip`` (pyvideo extension): keep only that many frames per clip, the ones
+    ``UniformTemporalSubsample(frames_per_clip)`` would keep, decoding no others (same tensors, less work).
     """
 
     _MAX_CONSECUTIVE_FAILURES = 10
@@ -94,6 +105,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         decode_video: bool = True,
         decoder: str = "native",
         max_consecutive_failures: Optional[int] = None,
+        frames_per_clip: Optional[int] = None,
     ) -> None:
         if not callable(clip_sampler):
             raise TypeError(f"clip_sampler must be callable, got {type(clip_sampler).__name__}")
@@ -104,6 +116,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         self._decode_video = decode_video
         self._decoder = decoder
         self._max_consecutive_failures = max_consecutive_failures or self._MAX_CONSECUTIVE_FAILURES
+        self._frames_per_clip = check_frames_per_clip(frames_per_clip)
         self._video_sampler, self._video_random_generator = build_video_sampler(video_sampler, labeled_video_paths)
         self._epoch = 0
         self._failures = SharedFailureRecord(len(labeled_video_paths))
@@ -216,7 +229,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         return decode_clip(video, clip_info, self._decode_video, self._get_clip)
 
     def _get_clip(self, video, start_sec, end_sec) -> Optional[Dict[str, Any]]:
-        return video.get_clip(start_sec, end_sec)
+        return read_clip(video, start_sec, end_sec, self._frames_per_clip, self._decode_audio)
 
     def _make_sample(self, video, path, video_index, info, clip_info, loaded) -> Dict[str, Any]:
         return make_sample(video, path, video_index, info, clip_info, loaded)
@@ -271,6 +284,7 @@ def labeled_video_dataset(
     decoder: str = "native",
     decode_video: bool = True,
     max_consecutive_failures: Optional[int] = None,
+    frames_per_clip: Optional[int] = None,
 ) -> LabeledVideoDataset:
     """A LabeledVideoDataset over ``LabeledVideoPaths.from_path(data_path)`` (a csv file or class folders)."""
     labeled_video_paths = LabeledVideoPaths.from_path(data_path)
@@ -284,4 +298,5 @@ def labeled_video_dataset(
         decode_video=decode_video,
         decoder=decoder,
         max_consecutive_failures=max_consecutive_failures,
+        frames_per_clip=frames_per_clip,
     )

@@ -64,7 +64,7 @@ class SSv2(FrameListVideoDataset):
         max_consecutive_failures: Optional[int] = None,
     ) -> None:
         labeled = read_ssv2_annotations(label_name_file, video_label_file, video_path_label_file, video_path_prefix)
-        self._frames_per_clip = frames_per_clip
+        self._frames_per_segment_sampling = frames_per_clip
         self._rand_sample_frames = rand_sample_frames
         self._fps = fps
         super().__init__(
@@ -73,9 +73,9 @@ class SSv2(FrameListVideoDataset):
         )
 
     def _frame_filter(self, frame_indices: List[int]) -> List[int]:
-        if self._frames_per_clip is None:
+        if self._frames_per_segment_sampling is None:
             return frame_indices
-        return segment_frames(frame_indices, self._frames_per_clip, self._rand_sample_frames)
+        return segment_frames(frame_indices, self._frames_per_segment_sampling, self._rand_sample_frames)
 
     def _get_clip(self, video, start_sec, end_sec):
         # SSv2 clips always cover the whole video; the sampler only sets clip/aug indices

@@ -30,3 +30,11 @@ def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ = [
+    "create_csn", "create_res_basic_head", "create_bottleneck_block", "create_resnet", "create_slowfast",
+    "create_conv_patch_embed", "create_res_basic_stem", "create_multiscale_vision_transformers", "init_net_weights",
+    "ResNetBasicHead", "ResNetBasicStem", "BottleneckBlock", "Net", "MultiPathWayWithFuse",
+    "LearnMaskedDefault", "LSTM", "MaskedMultiPathWay", "MaskedSequential", "MaskedTemporalPooling",
+    "TransposeMultiheadAttention", "TransposeTransformerEncoder",
+]

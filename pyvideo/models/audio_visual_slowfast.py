@@ -13,7 +13,7 @@ from pyvideo.models.slowfast import create_slowfast
 from pyvideo.models.stem import create_acoustic_res_basic_stem, create_res_basic_stem
 
 _VISUAL = (create_bottleneck_block,) * 4
-_AUDIO = (create_acoustic_bottleneck_block, create_acoustic_bottleneck_block, create_bottleneck_block, create_bottleneck_block)
+_AUDIO = (create_acoustic_bottleneck_block,) * 2 + (create_bottleneck_block,) * 2
 
 
 def create_audio_visual_slowfast(

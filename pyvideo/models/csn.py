@@ -6,7 +6,13 @@ import torch.nn as nn
 
 from pyvideo.models.head import create_res_basic_head
 from pyvideo.models.net import Net
-from pyvideo.models.resnet import _MODEL_STAGE_DEPTH, _check_depth, _half_kernel, create_bottleneck_block, create_res_stage
+from pyvideo.models.resnet import (
+    _MODEL_STAGE_DEPTH,
+    _check_depth,
+    _half_kernel,
+    create_bottleneck_block,
+    create_res_stage,
+)
 from pyvideo.models.stem import create_res_basic_stem
 
 
@@ -60,7 +66,9 @@ def create_csn(
     for idx, depth in enumerate(stage_depths):
         dim_inner = stage_dim_out // bottleneck_ratio
         if dim_inner % stage_conv_b_width_per_group:
-            raise ValueError(f"inner width {dim_inner} is not divisible by width per group {stage_conv_b_width_per_group}")
+            raise ValueError(
+                f"inner width {dim_inner} is not divisible by width per group {stage_conv_b_width_per_group}"
+            )
         blocks.append(
             create_res_stage(
                 depth=depth,

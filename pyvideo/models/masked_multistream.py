@@ -121,7 +121,9 @@ class TransposeTransformerEncoder(nn.Module):
         return encoded.transpose(0, 1)[:, 0, :]
 
 
-_MASK_TYPES = (MaskedTemporalPooling, LearnMaskedDefault, TransposeMultiheadAttention, LSTM, TransposeTransformerEncoder)
+_MASK_TYPES = (
+    MaskedTemporalPooling, LearnMaskedDefault, TransposeMultiheadAttention, LSTM, TransposeTransformerEncoder,
+)
 
 
 class MaskedSequential(nn.Sequential):

@@ -8,7 +8,13 @@ import torch.nn as nn
 from pyvideo.layers.convolutions import create_conv_2plus1d
 from pyvideo.models.head import create_res_basic_head
 from pyvideo.models.net import Net
-from pyvideo.models.resnet import _MODEL_STAGE_DEPTH, _check_depth, _half_kernel, create_bottleneck_block, create_res_stage
+from pyvideo.models.resnet import (
+    _MODEL_STAGE_DEPTH,
+    _check_depth,
+    _half_kernel,
+    create_bottleneck_block,
+    create_res_stage,
+)
 from pyvideo.models.stem import create_res_basic_stem
 
 

@@ -54,7 +54,10 @@ def create_bottleneck_block(
     norm_momentum: float = 0.1,
     activation: Callable = nn.ReLU,
 ) -> nn.Module:
-    """Bottleneck: conv_a (reduce) → norm → act → conv_b (spatio-temporal) → norm → act → conv_c (1x1x1) → norm."""
+    """Bottleneck: conv_a (reduce) → norm → act → conv_b (spatio-temporal) → norm → act → conv_c (1x1x1) → norm.
+
+    Every conv is bias-free; ``norm`` or ``activation`` may be None.
+    """
     return BottleneckBlock(
         conv_a=conv_a(
             in_channels=dim_in,

@@ -114,7 +114,8 @@ def create_slowfast(
     stage_dim_in, stage_dim_out = stem_dim_outs[0], stem_dim_outs[0] * 4
     for idx, depth in enumerate(stage_depths):
         # the slow pathway also receives the fused fast features (fusion_ratio * dim / beta channels)
-        dims_in = [stage_dim_in + stage_dim_in * slowfast_conv_channel_fusion_ratio // slowfast_channel_reduction_ratio[0]]
+        fused_fast_dim = stage_dim_in * slowfast_conv_channel_fusion_ratio // slowfast_channel_reduction_ratio[0]
+        dims_in = [stage_dim_in + fused_fast_dim]
         dims_inner = [stage_dim_out // 4]
         dims_out = [stage_dim_out]
         for ratio in slowfast_channel_reduction_ratio:
@@ -227,7 +228,10 @@ def create_slowfast_with_roi_head(
     head_spatial_scale: float = 1.0 / 16.0,
     head_sampling_ratio: int = 0,
 ) -> nn.Module:
-    """SlowFast detector (AVA): temporal pooling per pathway, then an RoI head; call as ``model([slow, fast], boxes)``."""
+    """SlowFast detector (AVA): temporal pooling per pathway, then an RoI head.
+
+    Call as ``model([slow, fast], boxes)``; the last stage is dilated rather than strided (stride 16 overall).
+    """
     backbone_args = {name: value for name, value in locals().items() if name not in _ROI_HEAD_ONLY_ARGS}
     # the backbone keeps the per-pathway temporal pooling (PoolConcatPathway) and drops the classifier
     backbone = create_slowfast(head=None, **backbone_args)

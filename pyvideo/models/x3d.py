@@ -211,7 +211,9 @@ def create_x3d_head(
     elif activation is nn.Sigmoid:
         activation_module = activation()
     else:
-        raise NotImplementedError(f"{activation} is not supported as an X3D head activation; use Softmax, Sigmoid or None")
+        raise NotImplementedError(
+            f"{activation} is not supported as an X3D head activation; use Softmax, Sigmoid or None"
+        )
 
     projected_pool = ProjectedPool(
         pre_conv=nn.Conv3d(dim_in, dim_inner, kernel_size=(1, 1, 1), bias=False),
@@ -269,7 +271,9 @@ def create_x3d(
     total_spatial_stride = stem_conv_stride[1] * math.prod(stage_spatial_stride)
     total_temporal_stride = stem_conv_stride[0] * math.prod(stage_temporal_stride)
     if input_clip_length < total_temporal_stride:
-        raise ValueError(f"input_clip_length {input_clip_length} is shorter than the temporal stride {total_temporal_stride}")
+        raise ValueError(
+            f"input_clip_length {input_clip_length} is shorter than the temporal stride {total_temporal_stride}"
+        )
     if input_crop_size < total_spatial_stride:
         raise ValueError(f"input_crop_size {input_crop_size} is smaller than the spatial stride {total_spatial_stride}")
 
@@ -357,7 +361,8 @@ class ProjectedPool(nn.Module):
             raise ValueError("ProjectedPool needs pre_conv, pool and post_conv")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in (self.pre_conv, self.pre_norm, self.pre_act, self.pool, self.post_conv, self.post_norm, self.post_act):
+        layers = (self.pre_conv, self.pre_norm, self.pre_act, self.pool, self.post_conv, self.post_norm, self.post_act)
+        for layer in layers:
             if layer is not None:
                 x = layer(x)
         return x

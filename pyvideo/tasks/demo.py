@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 import torch
-from torch import nn
 
 
 @dataclass
 class DemoSettings:
     num_classes: int = 4
-    videos_per_class: int = 60
+    videos_per_class: int = 80
     video_frames: int = 16
     video_size: int = 32
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 8
     lr: float = 0.003
     model: str = "small_x3d"
@@ -84,8 +83,9 @@ def run_demo(settings: DemoSettings = DemoSettings(), out_dir: Optional[str] = N
 
     files = synthesize_action_dataset(data_dir, num_classes=settings.num_classes,
                                       videos_per_class=settings.videos_per_class, num_frames=settings.video_frames,
-                                      height=settings.video_size, width=settings.video_size, seed=settings.seed)
-    _say(f"1/6 synthesised {settings.num_classes * settings.videos_per_class} MP4 videos "
+                                      height=settings.video_size, width=settings.video_size, seed=settings.seed,
+                                      encoder="native")
+    _say(f"1/6 synthesised {settings.num_classes * settings.videos_per_class} MP4 videos with the native encoder "
          f"({settings.video_frames} frames, {settings.video_size}x{settings.video_size}); appearance is random, "
          "only the motion tells the classes apart", start)
 

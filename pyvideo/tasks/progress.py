@@ -1,7 +1,6 @@
 """Progress bars: tqdm when it is installed, otherwise a small line printer with the same calling pattern."""
 import sys
 import time
-from typing import Optional
 
 
 class _LineProgress:

@@ -11,7 +11,6 @@ restores for dropout and friends. Datasets that draw random augmentations should
 as ``ClipDataset`` does, so worker count and resume point do not change them.
 """
 import contextlib
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
@@ -21,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed as dist_utils
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, unwrap
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .precise_bn import update_bn_stats
 from .progress import progress_bar
 from .run_log import RunLog
@@ -85,6 +84,34 @@ def _check_arguments(dataset, epochs, batch_size, accumulate_steps):
         raise ValueError(f"epochs, batch_size and accumulate_steps must be >= 1, got {epochs}, {batch_size}, {accumulate_steps}")
 
 
+def _optimizer_step(train_model, loss_fn, batches, opt, scheduler, scaler, accumulate_steps, autocast_dtype, device,
+                    grad_clip_norm, step) -> Dict[str, float]:
+    """Accumulate gradients over ``accumulate_steps`` micro-batches (DDP syncs only on the last), then step the
+    optimizer and schedule. Returns the window's mean loss/extras and the learning rate used."""
+    window: Dict[str, float] = {}
+    for micro in range(accumulate_steps):
+        batch = to_device(next(batches), device)
+        last = micro == accumulate_steps - 1
+        sync = train_model.no_sync() if not last and hasattr(train_model, "no_sync") else contextlib.nullcontext()
+        with sync:
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                loss, extras = _split_loss(loss_fn(train_model, batch))
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"loss became {loss.item()} at step {step} (lower the lr?)")
+            scaler.scale(loss / accumulate_steps).backward()
+        for key, value in {"loss": loss.item(), **extras}.items():
+            window[key] = window.get(key, 0.0) + float(value) / accumulate_steps
+    if grad_clip_norm is not None:
+        scaler.unscale_(opt)
+        nn.utils.clip_grad_norm_([p for group in opt.param_groups for p in group["params"]], grad_clip_norm)
+    window["lr"] = opt.param_groups[0]["lr"]
+    scaler.step(opt)
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    scheduler.step()
+    return window
+
+
 def fit(
     model: nn.Module,
     train_dataset: Dataset,
@@ -111,7 +138,6 @@ def fit(
     precise_bn_batches: int = 0,
     bn_forward: Optional[Callable[[nn.Module, Any], Any]] = None,
     evaluate: Optional[Callable[[nn.Module], Dict[str, float]]] = None,
-    on_step_end: Optional[Callable[[nn.Module], None]] = None,
     seed: int = 0,
     device: Union[str, torch.device] = "cpu",
     log_dir: Optional[str] = None,
@@ -125,9 +151,12 @@ def fit(
     ``max_steps`` stops early (after saving a checkpoint) without changing the schedule, which always spans ``epochs``.
     ``bn_forward(model, batch)`` runs the model for precise-BN recalibration at the end of every epoch.
     ``evaluate(model) -> metrics`` runs on rank 0 after every epoch; its metrics are logged.
+    ``parameters``: what the optimizer updates (default: every parameter that requires grad).
     """
     _check_arguments(train_dataset, epochs, batch_size, accumulate_steps)
     device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # under torchrun: the GPU init_distributed selected
+        device = torch.device("cuda", torch.cuda.current_device())
     autocast_dtype, use_scaler = resolve_precision(precision, device)
     model.to(device)
     world, rank = dist_utils.world_size(), dist_utils.rank()
@@ -172,29 +201,8 @@ def fit(
         batches = iter(loader)
         train_model.train()
         while state["step_in_epoch"] < steps_per_epoch:
-            window: Dict[str, float] = {}
-            for micro in range(accumulate_steps):
-                batch = to_device(next(batches), device)
-                last = micro == accumulate_steps - 1
-                sync = contextlib.nullcontext() if last or world == 1 else train_model.no_sync()
-                with sync:
-                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        loss, extras = _split_loss(loss_fn(train_model, batch))
-                    if not torch.isfinite(loss):
-                        raise RuntimeError(f"loss became {loss.item()} at step {state['step']} (lower the lr?)")
-                    scaler.scale(loss / accumulate_steps).backward()
-                for key, value in {"loss": loss.item(), **extras}.items():
-                    window[key] = window.get(key, 0.0) + float(value) / accumulate_steps
-            if grad_clip_norm is not None:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
-            window["lr"] = opt.param_groups[0]["lr"]
-            scaler.step(opt)
-            scaler.update()
-            opt.zero_grad(set_to_none=True)
-            scheduler.step()
-            if on_step_end is not None:
-                on_step_end(model)
+            window = _optimizer_step(train_model, loss_fn, batches, opt, scheduler, scaler, accumulate_steps,
+                                     autocast_dtype, device, grad_clip_norm, state["step"])
             state["step"] += 1
             state["step_in_epoch"] += 1
             row = {"epoch": epoch + state["step_in_epoch"] / steps_per_epoch, **window}
@@ -215,8 +223,7 @@ def fit(
         _end_of_epoch(model, train_dataset, state, result, log, evaluate, precise_bn_batches, bn_forward,
                       batch_size, num_workers, collate_fn, seed, device, main)
     bar.close()
-    if not (checkpoint_every_steps and state["step"] % checkpoint_every_steps == 0):
-        checkpoint()
+    checkpoint()  # also after a periodic one at the same step: end-of-epoch precise BN may have changed buffers
     log.close()
     result.steps = state["step"]
     return result

@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from pyvideo.accelerator.deployable import FusedConv3d
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
-from pyvideo.accelerator.native import NativeConv3d, lower_to_native
+from pyvideo.accelerator.native import NativeConv3d, NativeSqueezeExcitation, lower_to_native
 from pyvideo.layers.accelerator.mobile_cpu.convolutions import Conv3d3x3x3DwBnAct, Conv3dPwBnAct
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 from pyvideo.models.accelerator.mobile_cpu.residual_blocks import X3dBottleneckBlock
@@ -50,6 +50,7 @@ def test_efficient_x3d_runs_on_native_kernels(expansion):
     fused = sum(isinstance(m, FusedConv3d) for m in deploy.modules())
     native = assert_native_equals_deploy(deploy, [(1, 3, 4, 32, 32), (2, 3, 3, 37, 29)], fused)
     assert not any(isinstance(m, FusedConv3d) for m in native.modules())  # every conv is covered
+    assert sum(isinstance(m, NativeSqueezeExcitation) for m in native.modules()) > 5
     assert fused >= 3 * (3 + 5 + 11 + 7)
 
 

@@ -98,3 +98,20 @@ def test_int8_ops_reject_float_input():
         conv(torch.randn(1, 24, 2, 3, 3))
     with pytest.raises(ValueError, match="QuantizedConv3d"):
         lower_quantized_to_native(nn.Sequential(nn.Conv3d(1, 1, 1)))
+
+
+@pytest.mark.parametrize("activation", ["swish", "identity", "relu"])
+def test_native_squeeze_excitation_matches_reference(activation):
+    from pyvideo.accelerator.deployable import FusedSqueezeExcitation
+    from pyvideo.accelerator.native import NativeQuantizedSqueezeExcitation
+    from pyvideo.accelerator.quantization.int8_modules import QuantizedSqueezeExcitation
+
+    torch.manual_seed(3)
+    se = FusedSqueezeExcitation(nn.Linear(20, 8), nn.Linear(8, 20), "relu", activation)
+    reference = QuantizedSqueezeExcitation(se, QParams(0.05, -7), QParams(0.04, 3))
+    native_se = NativeQuantizedSqueezeExcitation(reference)
+    x = torch.randint(-128, 128, (2, 20, 3, 7, 9), dtype=torch.int8).contiguous(memory_format=torch.channels_last_3d)
+    got, expected = native_se(x), reference(x)
+    diff = (got.int() - expected.int()).abs()
+    assert got.shape == expected.shape and int(diff.max()) <= 1
+    assert float((diff > 0).float().mean()) < 0.01

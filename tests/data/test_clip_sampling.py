@@ -48,6 +48,13 @@ def test_uniform_exact_fit_and_stride():
     assert [c.clip_end_sec for c in clips] == [F(64, 30), F(128, 30), F(192, 30), F(256, 30)]
 
 
+def test_float_durations_are_read_as_written():
+    # Fraction(0.4) is 0.4000000000000000222..., whose clip end would include the frame at exactly 0.4 s
+    clips = run_to_last(make_clip_sampler("uniform", 0.4), 1)
+    assert [c[:2] for c in spans(clips)] == [(0, F(2, 5)), (F(2, 5), F(4, 5))]
+    assert UniformClipSampler(64 / 30)(None, 10, {}).clip_end_sec == F(32, 15)
+
+
 def test_uniform_backpad_last_shifts_final_clip_back():
     # 39 frames at 30 fps, 32-frame clips every 16 frames: [0,32) then [16,48) shifted back to [7,39)
     sampler = UniformClipSampler(F(32, 30), stride=F(16, 30), backpad_last=True)

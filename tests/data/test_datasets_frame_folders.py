@@ -91,3 +91,22 @@ def test_domsev_frames_and_clips_on_real_frames(frames, tmp_path):
     # [0.3, 0.7] overlaps "walking" on [0.3, 0.5] (frames 3, 4) and "standing" on [0.5, 0.7] (frames 5, 6)
     assert clips[1]["labels"].tolist() == [1, 1, 3, 3]
     assert clips[0]["video"].shape == (3, 4, 240, 320)
+
+
+def test_ssv2_on_real_frames(frames, tmp_path):
+    import json
+
+    from pyvideo.data import SSv2
+
+    lines = ["original_vido_id video_id frame_id path labels"]
+    lines += [f'vid 0 {i} "video one/frame_{i + 1:010d}.jpg" ""' for i in range(NUM_FRAMES)]
+    (tmp_path / "frames.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "labels.json").write_text(json.dumps({"Opening something": "4"}))
+    (tmp_path / "train.json").write_text(json.dumps([{"id": "vid", "template": "Opening [something]"}]))
+    data = SSv2(str(tmp_path / "labels.json"), str(tmp_path / "train.json"), str(tmp_path / "frames.csv"),
+                make_clip_sampler("constant_clips_per_video", 1, 1), video_path_prefix=str(tmp_path), frames_per_clip=4)
+    (sample,) = list(data)
+    assert sample["label"] == 4 and sample["video"].shape == (3, 4, 240, 320)
+    # 10 frames in 4 segments of 2.25: middles of [0,2] [2,4] [4,7] [7,9] -> frames 1, 3, 5, 8
+    for t, frame in enumerate([1, 3, 5, 8]):
+        assert (sample["video"][:, t] - ffmpeg_rgb(frames / f"frame_{frame + 1:010d}.jpg")).abs().max() <= 2

@@ -6,7 +6,7 @@ import torch
 
 from pyvideo.data import Ava, Charades, SSv2, make_clip_sampler
 from pyvideo.data.ava import AvaLabeledVideoFramePaths, TimeStampClipSampler
-from pyvideo.data.charades import evenly_spaced_frames
+from pyvideo.data.frame_sampling import pick_uniform
 from pyvideo.data.frame_lists import read_frame_list
 from pyvideo.data.ssv2 import segment_frames
 
@@ -45,7 +45,8 @@ def test_frame_list_reader(tmp_path):
 
 
 def test_frame_selection_helpers():
-    assert evenly_spaced_frames(list(range(10, 20)), 4) == [10, 13, 16, 19]
+    assert pick_uniform(list(range(10, 20)), 4) == [10, 13, 16, 19]
+    assert pick_uniform(list(range(10, 16)), 4) == [10, 11, 13, 15]  # linspace(0, 5, 4) = 0, 1.67, 3.33, 5 truncated
     # 20 frames in 4 segments of 4.75: middles of [0,5] [5,10] [10,14] [14,19]
     assert segment_frames(list(range(20)), 4, rand_sample=False) == [2, 7, 12, 16]
     random_pick = segment_frames(list(range(20)), 4, rand_sample=True, generator=torch.Generator().manual_seed(0))

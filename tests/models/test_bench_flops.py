@@ -1,7 +1,8 @@
-"""The benchmark's FLOP counter against hand counts."""
+"""The benchmark's FLOP counter against hand counts and the model zoo's published GFLOPs."""
 import importlib.util
 import pathlib
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -29,3 +30,26 @@ def test_inputs_follow_metadata():
     assert clip.shape == (1, 3, 13, 160, 160)
     (pathways, boxes) = bench_models.make_inputs("slowfast_r50_detection")
     assert [p.shape[2] for p in pathways] == [8, 32] and boxes.shape[1] == 5
+
+
+@pytest.mark.parametrize(
+    "name, crop, tolerance",
+    [
+        # the zoo measured FLOPs at its test crop (256 for the ResNets; 182/182/256/356 for X3D) with fvcore,
+        # which also counts norms and elementwise ops: noticeable only in the depthwise-heavy X3D
+        ("slow_r50", 256, 0.001), ("slowfast_r50", 256, 0.001), ("c2d_r50", 256, 0.03), ("i3d_r50", 256, 0.03),
+        ("slowfast_r101", 256, 0.03), ("slowfast_16x8_r101_50_50", 256, 0.03), ("csn_r101", 256, 0.03),
+        ("r2plus1d_r50", 256, 0.03), ("x3d_xs", 182, 0.1), ("x3d_s", 182, 0.1), ("x3d_m", 256, 0.1), ("x3d_l", 356, 0.1),
+    ],
+)
+def test_flops_match_the_model_zoo(name, crop, tolerance):
+    from pyvideo.models import hub
+
+    metadata = hub.MODEL_METADATA[name]
+    with torch.device("meta"):  # shapes only: counting costs no compute
+        kwargs = {"input_crop_size": crop} if name.startswith("x3d") else {}
+        model = getattr(hub, name)(**kwargs).eval()
+        clips = [torch.rand(1, c, t, crop, crop) for c, t, _, _ in metadata.input_shape]
+        gmacs = bench_models.count_flops(model, (clips[0] if len(clips) == 1 else clips,)) / 1e9
+    assert gmacs <= metadata.gflops * 1.001
+    assert gmacs >= metadata.gflops * (1 - tolerance)

@@ -1,5 +1,6 @@
 """Hub builders load checkpoints strictly, from local files or (mocked) URLs, and report bad files clearly."""
 import importlib.util
+import json
 import pathlib
 
 import pytest
@@ -174,3 +175,23 @@ def test_metadata_covers_every_hub_builder():
         assert metadata.checkpoint_url.startswith(MODEL_ZOO_ROOT + "/"), name
         # (C, T, H, W) clips; the image MViT takes (C, H, W)
         assert all(len(shape) in (3, 4) and shape[0] == 3 for shape in metadata.input_shape), name
+
+
+@pytest.mark.parametrize("wrap", [True, False], ids=["model_state", "raw"])
+def test_checkpoint_built_from_the_reference_list_loads(tmp_path, wrap):
+    """A file made only from the upstream key/shape list (as the zoo's X3D_XS.pyth is laid out) loads strictly."""
+    reference_file = REPO_ROOT.parent / "shared" / "reference" / "state_dicts" / "x3d_xs.json"
+    if not reference_file.is_file():
+        pytest.skip(f"reference state_dict list not found at {reference_file}")
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for entry in json.loads(reference_file.read_text())["state_dict"]:
+        dtype = getattr(torch, entry["dtype"])
+        state[entry["key"]] = (
+            torch.rand(entry["shape"], generator=generator) if dtype.is_floating_point else torch.zeros(entry["shape"], dtype=dtype)
+        )
+    path = tmp_path / "X3D_XS.pyth"
+    torch.save({"model_state": state} if wrap else state, path)
+    model = hub.x3d_xs(checkpoint_path=path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key

@@ -71,3 +71,25 @@ def test_x3d_family_shares_one_layout_except_l():
     assert layout == [(k, v.shape) for k, v in s.items()] == [(k, v.shape) for k, v in m.items()]
     stage_depths = [len({k.split(".")[3] for k in _meta_model("x3d_l").state_dict() if k.startswith(f"blocks.{i}.")}) for i in range(1, 5)]
     assert stage_depths == [5, 10, 25, 15]
+
+
+def _reference_state_dict(reference):
+    """A state dict built only from the reference list (meta tensors: keys, shapes and dtypes, no data)."""
+    return {
+        entry["key"]: torch.empty(entry["shape"], dtype=getattr(torch, entry["dtype"]), device="meta")
+        for entry in reference["state_dict"]
+    }
+
+
+@pytest.mark.parametrize("name", CNN_HUB_MODELS)
+def test_reference_checkpoint_layout_loads_strictly(name):
+    model = _meta_model(name)
+    model.load_state_dict(_reference_state_dict(_reference(name)), strict=True)
+
+
+def test_strict_loading_rejects_a_wrong_shape():
+    reference = _reference("x3d_xs")
+    state_dict = _reference_state_dict(reference)
+    state_dict["blocks.5.proj.weight"] = torch.empty(10, 2048, device="meta")
+    with pytest.raises(RuntimeError, match="blocks.5.proj.weight"):
+        _meta_model("x3d_xs").load_state_dict(state_dict, strict=True)

@@ -86,7 +86,7 @@ def test_demo_pipeline_on_a_tiny_budget(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--num-classes", "2", "--videos-per-class", "12", "--epochs", "1",
                  "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for step in ("1/6 synthesised 24 MP4 videos", "3/6 training small_x3d", "5/6 converted", "6/6 quantized"):
+    for step in ("1/6 synthesised 24 MP4 videos with the native encoder", "3/6 training small_x3d", "5/6 converted", "6/6 quantized"):
         assert step in out
     rows = [line for line in out.splitlines() if line.startswith(("eager fp32", "deploy fp32", "deploy int8"))]
     assert len(rows) == 3

@@ -90,3 +90,15 @@ def test_bad_arguments_are_rejected(tmp_path):
         synthesize_action_dataset(tmp_path, height=33)
     with pytest.raises(ValueError, match="videos_per_class"):
         synthesize_action_dataset(tmp_path, videos_per_class=1)
+
+
+def test_native_encoder_writes_the_same_frames_up_to_compression(tmp_path):
+    files = synthesize_action_dataset(tmp_path, num_classes=2, videos_per_class=2, num_frames=8, height=32, width=32,
+                                      encoder="native")
+    path, label = read_labeled_csv(files["train"])[0]
+    decoded = decode_video(str(tmp_path / path)).int()
+    frames, _ = render_action_video(MOTIONS[label], np.random.default_rng([0, label, 0]), 8, 32, 32)
+    assert decoded.shape == (3, 8, 32, 32)
+    assert (decoded - torch.from_numpy(frames).permute(3, 0, 1, 2).int()).abs().float().mean() < 8
+    with pytest.raises(ValueError, match="encoder"):
+        synthesize_action_dataset(tmp_path, encoder="av")

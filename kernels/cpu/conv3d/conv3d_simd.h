@@ -25,14 +25,20 @@ template <class V, int MR, int NV, bool Full>
 void conv3d_tile(const Conv3dShape& s, const ConvRow& r, const float* weight, const Epilogue& ep, const float* zeros,
                  float* out, const float* residual, int64_t ow0, int m, int64_t n0) {
   using reg = typename V::reg;
+  using mask_t = decltype(V::mask(0));
   const int64_t Ci = s.in_channels, Co = s.out_channels;
-  const int64_t rem = Co - n0;
-  auto lanes = [&](int j) { return int(std::min<int64_t>(V::width, std::max<int64_t>(0, rem - j * V::width))); };
-  auto load_b = [&](const float* p, int j) { return Full ? V::load(p) : V::load_n(p, lanes(j)); };
+  // Lanes of each channel vector inside C_out, as precomputed masks (a tail tile has partial or empty vectors).
+  int lanes[NV];
+  mask_t masks[NV];
+  for (int j = 0; j < NV; ++j) {
+    lanes[j] = int(std::min<int64_t>(V::width, std::max<int64_t>(0, Co - n0 - j * V::width)));
+    masks[j] = V::mask(lanes[j]);
+  }
+  auto load_c = [&masks](const float* p, int j) { return Full ? V::load(p) : V::load_m(p, masks[j]); };
 
   reg acc[MR][NV];
   for (int j = 0; j < NV; ++j) {
-    const reg b = ep.bias ? load_b(ep.bias + n0 + j * V::width, j) : V::zero();
+    const reg b = ep.bias ? load_c(ep.bias + n0 + j * V::width, j) : V::zero();
     for (int i = 0; i < MR; ++i) acc[i][j] = b;
   }
   for (int64_t kt = r.kt_begin; kt < r.kt_end; ++kt)
@@ -47,7 +53,7 @@ void conv3d_tile(const Conv3dShape& s, const ConvRow& r, const float* weight, co
         const float* w = weight + ((kt * s.kernel_h + kh) * s.kernel_w + kw) * Ci * Co + n0;
         for (int64_t k = 0; k < Ci; ++k, w += Co) {
           reg b[NV];
-          for (int j = 0; j < NV; ++j) b[j] = load_b(w + j * V::width, j);
+          for (int j = 0; j < NV; ++j) b[j] = Full ? V::load(w + j * V::width) : V::load_m(w + j * V::width, masks[j]);
           for (int i = 0; i < MR; ++i) {
             const reg x = V::set1(a[i][k]);
             for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(x, b[j], acc[i][j]);
@@ -55,14 +61,24 @@ void conv3d_tile(const Conv3dShape& s, const ConvRow& r, const float* weight, co
         }
       }
     }
+  // A tail tile first parks its accumulators in a stack tile with constant indices: GCC spills a register array
+  // that is indexed by runtime lane counts on every iteration of the K loop above.
+  alignas(64) float parked[Full ? 1 : MR][Full ? 1 : NV * V::width];
+  if constexpr (!Full) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) V::store(&parked[i][j * V::width], acc[i][j]);
+  }
   for (int i = 0; i < m; ++i) {
     const int64_t o = (ow0 + i) * Co + n0;
     for (int j = 0; j < NV; ++j) {
-      if (!Full && lanes(j) == 0) break;
-      reg v = acc[i][j];
-      if (residual) v = V::add(v, load_b(residual + o + j * V::width, j));
+      if (!Full && lanes[j] == 0) break;
+      reg v;
+      if constexpr (Full) v = acc[i][j]; else v = V::load(&parked[i][j * V::width]);
+      if (residual) v = V::add(v, load_c(residual + o + j * V::width, j));
       v = activate<V>(v, ep.activation);
-      if (Full) V::store(out + o + j * V::width, v); else V::store_n(out + o + j * V::width, v, lanes(j));
+      if (Full) V::store(out + o + j * V::width, v); else V::store_m(out + o + j * V::width, v, masks[j]);
     }
   }
 }

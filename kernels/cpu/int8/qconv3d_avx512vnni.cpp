@@ -11,9 +11,9 @@ struct Avx512Vnni {
   static constexpr int width = 16;
   static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
   static ireg zero() { return _mm512_setzero_si512(); }
-  static ireg load_w(const int8_t* p, int lanes) {
-    return lanes == width ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi32(F::mask(lanes), p);
-  }
+  using mask_t = __mmask16;
+  static mask_t mask(int lanes) { return F::mask(lanes); }
+  static ireg load_w(const int8_t* p, mask_t m) { return _mm512_maskz_loadu_epi32(m, p); }
   static ireg from_bytes(int32_t v) { return _mm512_set1_epi32(v ^ int32_t(0x80808080u)); }
   static ireg broadcast4(const int8_t* p) {
     int32_t v;
@@ -28,6 +28,7 @@ struct Avx512Vnni {
   static ireg dot(ireg acc, ireg a, ireg b) { return _mm512_dpbusd_epi32(acc, a, b); }
   static ireg add(ireg a, ireg b) { return _mm512_add_epi32(a, b); }
   static ireg load_i32(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static void store_i32(int32_t* p, ireg v) { _mm512_storeu_si512(p, v); }
   static F::reg to_float(ireg v) { return _mm512_cvtepi32_ps(v); }
 };
 

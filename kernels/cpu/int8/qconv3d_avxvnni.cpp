@@ -11,10 +11,9 @@ struct AvxVnni {
   static constexpr int width = 8;
   static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
   static ireg zero() { return _mm256_setzero_si256(); }
-  static ireg load_w(const int8_t* p, int lanes) {
-    const __m256i* v = reinterpret_cast<const __m256i*>(p);
-    return lanes == width ? _mm256_loadu_si256(v) : _mm256_maskload_epi32(reinterpret_cast<const int*>(p), F::mask(lanes));
-  }
+  using mask_t = __m256i;
+  static mask_t mask(int lanes) { return F::mask(lanes); }
+  static ireg load_w(const int8_t* p, mask_t m) { return _mm256_maskload_epi32(reinterpret_cast<const int*>(p), m); }
   static ireg from_bytes(int32_t v) { return _mm256_set1_epi32(v ^ int32_t(0x80808080u)); }
   static ireg broadcast4(const int8_t* p) {
     int32_t v;
@@ -29,6 +28,7 @@ struct AvxVnni {
   static ireg dot(ireg acc, ireg a, ireg b) { return _mm256_dpbusd_avx_epi32(acc, a, b); }
   static ireg add(ireg a, ireg b) { return _mm256_add_epi32(a, b); }
   static ireg load_i32(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void store_i32(int32_t* p, ireg v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
   static F::reg to_float(ireg v) { return _mm256_cvtepi32_ps(v); }
 };
 

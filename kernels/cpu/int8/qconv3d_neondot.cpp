@@ -11,7 +11,9 @@ struct NeonDot {
   static constexpr int width = 4;
   static constexpr int32_t input_offset = 0;  // sdot multiplies signed by signed: no offset
   static ireg zero() { return vdupq_n_s32(0); }
-  static ireg load_w(const int8_t* p, int lanes) {
+  using mask_t = int;
+  static mask_t mask(int lanes) { return lanes; }
+  static ireg load_w(const int8_t* p, mask_t lanes) {
     if (lanes == width) return vreinterpretq_s32_s8(vld1q_s8(p));
     int8_t b[16] = {};
     std::memcpy(b, p, size_t(lanes) * 4);
@@ -30,6 +32,7 @@ struct NeonDot {
   static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
   static ireg add(ireg a, ireg b) { return vaddq_s32(a, b); }
   static ireg load_i32(const int32_t* p) { return vld1q_s32(p); }
+  static void store_i32(int32_t* p, ireg v) { vst1q_s32(p, v); }
   static F::reg to_float(ireg v) { return vcvtq_f32_s32(v); }
 };
 

@@ -25,10 +25,16 @@ void qconv3d_tile(const Conv3dShape& s, const int8_t* input_n, int64_t it0, int6
   const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4, full_groups = Ci / 4;
   const int tail_bytes = int(Ci - full_groups * 4);
   int lanes[NV];
-  for (int j = 0; j < NV; ++j) lanes[j] = int(std::min<int64_t>(I::width, std::max<int64_t>(0, Co - n0 - j * I::width)));
+  typename I::mask_t masks[NV];  // precomputed: a branch on the lane count inside the K loop costs register spills
+  for (int j = 0; j < NV; ++j) {
+    lanes[j] = int(std::min<int64_t>(I::width, std::max<int64_t>(0, Co - n0 - j * I::width)));
+    masks[j] = I::mask(lanes[j]);
+  }
 
   ireg acc[MR][NV];
+#pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = I::zero();
   // Every tap runs, those in the T/H padding on pad_row too: the correction assumes all taps read something.
   for (int64_t kt = 0; kt < s.kernel_t; ++kt)
@@ -43,20 +49,38 @@ void qconv3d_tile(const Conv3dShape& s, const int8_t* input_n, int64_t it0, int6
         }
         const int64_t tap = (kt * s.kernel_h + kh) * s.kernel_w + kw;
         const int8_t* w = packed_weight + (tap * K4 * Co + n0) * 4;
-        auto step = [&](int64_t g, auto broadcast) {
+        for (int64_t g = 0; g < full_groups; ++g) {
           ireg b[NV];
-          for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, lanes[j]);
+#pragma GCC unroll 4
+          for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
+#pragma GCC unroll 16
           for (int i = 0; i < MR; ++i) {
-            const ireg x = broadcast(a[i] + g * 4);
+            const ireg x = I::broadcast4(a[i] + g * 4);
+#pragma GCC unroll 4
             for (int j = 0; j < NV; ++j) acc[i][j] = I::dot(acc[i][j], x, b[j]);
           }
-        };
-        for (int64_t g = 0; g < full_groups; ++g) step(g, [](const int8_t* p) { return I::broadcast4(p); });
-        if (tail_bytes)
-          step(full_groups, [&](const int8_t* p) { return I::broadcast_partial(p, tail_bytes); });
+        }
+        if (tail_bytes) {
+          const int64_t g = full_groups;
+          ireg b[NV];
+#pragma GCC unroll 4
+          for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) {
+            const ireg x = I::broadcast_partial(a[i] + g * 4, tail_bytes);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; ++j) acc[i][j] = I::dot(acc[i][j], x, b[j]);
+          }
+        }
       }
     }
-  // zero-point correction, then requantize
+  // Park the accumulators with constant indices (GCC spills a register array indexed at runtime in the K loop),
+  // then apply the zero-point correction and requantize.
+  alignas(64) int32_t parked[MR][NV * I::width];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) I::store_i32(&parked[i][j * I::width], acc[i][j]);
   for (int j = 0; j < NV; ++j) {
     if (lanes[j] == 0) break;
     alignas(64) int32_t corr[I::width] = {};
@@ -67,7 +91,7 @@ void qconv3d_tile(const Conv3dShape& s, const int8_t* input_n, int64_t it0, int6
     const ireg correction = I::load_i32(corr);
     for (int i = 0; i < m; ++i) {
       const int64_t c = n0 + j * I::width;
-      const typename F::reg v = I::to_float(I::add(acc[i][j], correction));
+      const typename F::reg v = I::to_float(I::add(I::load_i32(&parked[i][j * I::width]), correction));
       requantize_store<F>(v, c, out_offset + (ow0 + i) * Co + c, lanes[j], q, out_row);
     }
   }

@@ -23,7 +23,13 @@ void qdwconv3d_simd(const DwConv3dShape& s, const int8_t* input, const int8_t* w
     const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
     const int64_t kt_begin = std::max<int64_t>(0, -it0), kt_end = std::min<int64_t>(s.kernel_t, s.in_t - it0);
     const int64_t kh_begin = std::max<int64_t>(0, -ih0), kh_end = std::min<int64_t>(s.kernel_h, s.in_h - ih0);
-    for (int64_t ow = 0; ow < Wo; ++ow) {
+    // [ow_lo, ow_hi): columns whose window lies inside the input width; they go four at a time, sharing each
+    // converted weight vector. The others take the clipped single-column path.
+    const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + s.stride_w - 1) / s.stride_w);
+    const int64_t last_full = s.in_w - s.kernel_w + s.pad_w;
+    const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / s.stride_w + 1));
+    auto line = [&](int64_t kt, int64_t kh) { return input_n + ((it0 + kt) * s.in_h + ih0 + kh) * s.in_w * C; };
+    auto single = [&](int64_t ow) {
       const int64_t iw0 = ow * s.stride_w - s.pad_w;
       const int64_t kw_begin = std::max<int64_t>(0, -iw0), kw_end = std::min<int64_t>(s.kernel_w, s.in_w - iw0);
       for (int64_t c0 = 0; c0 < C; c0 += V::width) {
@@ -31,14 +37,43 @@ void qdwconv3d_simd(const DwConv3dShape& s, const int8_t* input, const int8_t* w
         reg acc = load_lanes<V>(q.bias_float + c0, lanes);
         for (int64_t kt = kt_begin; kt < kt_end; ++kt)
           for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
-            const int8_t* x = input_n + ((it0 + kt) * s.in_h + ih0 + kh) * s.in_w * C + c0;
+            const int8_t* x = line(kt, kh) + c0;
             const int8_t* w = weight + (kt * s.kernel_h + kh) * s.kernel_w * C + c0;
             for (int64_t kw = kw_begin; kw < kw_end; ++kw)
               acc = V::fmadd(V::sub(V::load_i8(x + (iw0 + kw) * C, lanes), zp), V::load_i8(w + kw * C, lanes), acc);
           }
         requantize_store<V>(acc, c0, (row * Wo + ow) * C + c0, lanes, q, output);
       }
+    };
+    int64_t ow = 0;
+    for (; ow < ow_lo; ++ow) single(ow);
+    const int64_t step = s.stride_w * C;
+    for (; ow + 4 <= ow_hi; ow += 4) {
+      const int64_t iw0 = ow * s.stride_w - s.pad_w;
+      for (int64_t c0 = 0; c0 < C; c0 += V::width) {
+        const int lanes = int(std::min<int64_t>(V::width, C - c0));
+        reg a0 = load_lanes<V>(q.bias_float + c0, lanes), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t kt = kt_begin; kt < kt_end; ++kt)
+          for (int64_t kh = kh_begin; kh < kh_end; ++kh) {
+            const int8_t* x = line(kt, kh) + iw0 * C + c0;
+            const int8_t* w = weight + (kt * s.kernel_h + kh) * s.kernel_w * C + c0;
+            for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
+              const reg wv = V::load_i8(w + kw * C, lanes);
+              const int8_t* xk = x + kw * C;
+              a0 = V::fmadd(V::sub(V::load_i8(xk, lanes), zp), wv, a0);
+              a1 = V::fmadd(V::sub(V::load_i8(xk + step, lanes), zp), wv, a1);
+              a2 = V::fmadd(V::sub(V::load_i8(xk + 2 * step, lanes), zp), wv, a2);
+              a3 = V::fmadd(V::sub(V::load_i8(xk + 3 * step, lanes), zp), wv, a3);
+            }
+          }
+        const int64_t o = (row * Wo + ow) * C + c0;
+        requantize_store<V>(a0, c0, o, lanes, q, output);
+        requantize_store<V>(a1, c0, o + C, lanes, q, output);
+        requantize_store<V>(a2, c0, o + 2 * C, lanes, q, output);
+        requantize_store<V>(a3, c0, o + 3 * C, lanes, q, output);
+      }
     }
+    for (; ow < Wo; ++ow) single(ow);
   }
 }
 

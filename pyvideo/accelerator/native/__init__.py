@@ -6,7 +6,14 @@ cover with a :class:`NativeConv3d`, which calls ``torch.ops.pyvideo.fused_conv3d
 ``torch.ops.pyvideo.fused_depthwise_conv3d``. Activations stay channels-last from the first native layer on.
 :func:`lower_quantized_to_native` does the same for int8 models (``QuantizedConv3d`` -> native int8 kernels).
 """
-from .conv import NativeConv3d, lower_to_native
-from .quantized import NativeQuantizedConv3d, lower_quantized_to_native
+from .conv import NativeConv3d, NativeSqueezeExcitation, lower_to_native
+from .quantized import NativeQuantizedConv3d, NativeQuantizedSqueezeExcitation, lower_quantized_to_native
 
-__all__ = ["NativeConv3d", "NativeQuantizedConv3d", "lower_quantized_to_native", "lower_to_native"]
+__all__ = [
+    "NativeConv3d",
+    "NativeQuantizedConv3d",
+    "NativeQuantizedSqueezeExcitation",
+    "NativeSqueezeExcitation",
+    "lower_quantized_to_native",
+    "lower_to_native",
+]

@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from pyvideo.accelerator.deployable import FusedConv3d
+from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.ops.conv3d import (
     activation_code,
     fused_conv3d,
@@ -55,6 +55,23 @@ class NativeConv3d(nn.Module):
                 f"padding={tuple(self.padding)}, activation={self.activation}, adds_residual={self.adds_residual}")
 
 
+class NativeSqueezeExcitation(nn.Module):
+    """A FusedSqueezeExcitation whose full-size part, ``act(x * gate)``, is one pass of the native depthwise kernel
+    (a 1x1x1 depthwise conv whose weights are the per-sample gate, with the activation fused); the gate itself
+    (mean, two small Linears, sigmoid) stays in torch."""
+
+    def __init__(self, se: FusedSqueezeExcitation):
+        super().__init__()
+        self.se = se
+        self.activation_id = activation_code(se.activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = self.se.gate(x).detach().reshape(x.shape[0], 1, 1, 1, x.shape[1])
+        outputs = [fused_depthwise_conv3d(x[n:n + 1], gate[n].contiguous(), None, None, [1, 1, 1], [0, 0, 0],
+                                          self.activation_id) for n in range(x.shape[0])]
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
 def _replace_modules(model: nn.Module, make) -> int:
     """Replace each submodule m for which make(m) is not None; returns how many were replaced."""
     replaced = 0
@@ -69,7 +86,7 @@ def _replace_modules(model: nn.Module, make) -> int:
 
 
 def lower_to_native(model: nn.Module, inplace: bool = False) -> nn.Module:
-    """The deploy-form ``model`` with its supported FusedConv3d layers running on the native kernels.
+    """The deploy-form ``model`` with its supported FusedConv3d (and FusedSqueezeExcitation) layers on native kernels.
 
     Unsupported convs (dilated, grouped but not depthwise) stay in PyTorch. Raises ValueError when the model has
     no FusedConv3d at all (it is not in deploy form: run ``convert_to_deployable_form`` first).
@@ -79,5 +96,13 @@ def lower_to_native(model: nn.Module, inplace: bool = False) -> nn.Module:
     if not any(isinstance(m, FusedConv3d) for m in model.modules()):
         raise ValueError("model has no FusedConv3d layers: convert it with convert_to_deployable_form first")
     target = model if inplace else copy.deepcopy(model)
-    _replace_modules(target, lambda m: NativeConv3d(m) if isinstance(m, FusedConv3d) and is_supported(m) else None)
+    _replace_modules(target, _native_replacement)
     return target.eval()
+
+
+def _native_replacement(module: nn.Module):
+    if isinstance(module, FusedConv3d) and is_supported(module):
+        return NativeConv3d(module)
+    if isinstance(module, FusedSqueezeExcitation):
+        return NativeSqueezeExcitation(module)
+    return None

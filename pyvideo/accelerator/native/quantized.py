@@ -5,7 +5,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from pyvideo.accelerator.quantization.int8_modules import QuantizedConv3d
+from pyvideo.accelerator.deployable.activation import apply_activation
+from pyvideo.accelerator.quantization.int8_modules import QuantizedConv3d, QuantizedSqueezeExcitation
 from pyvideo.ops.conv3d import activation_code
 from pyvideo.ops.quantized_conv3d import (
     pack_quantized_depthwise_weight,
@@ -62,14 +63,60 @@ class NativeQuantizedConv3d(nn.Module):
         return f"kind={self.kind}, activation={self.activation}, adds_residual={self.adds_residual}"
 
 
+class NativeQuantizedSqueezeExcitation(nn.Module):
+    """A QuantizedSqueezeExcitation whose full-size part runs natively.
+
+    The gate (channel means from the exact int32 sums, the two small Linears, sigmoid) is computed in torch; the
+    product ``act(dequant(x) * gate)`` and its requantization is the int8 depthwise kernel with a 1x1x1 unit weight
+    and per-channel dequant scale ``input_scale * gate``: one pass over the tensor instead of five.
+    """
+
+    def __init__(self, module: QuantizedSqueezeExcitation):
+        super().__init__()
+        if module.output_scale is None:
+            raise ValueError("NativeQuantizedSqueezeExcitation needs an int8 output")
+        self.se = module.se
+        self.input_scale, self.input_zero_point = float(module.input_scale), int(module.input_zero_point)
+        self.output_scale, self.output_zero_point = float(module.output_scale), int(module.output_zero_point)
+        channels = module.se.fc0.in_features
+        self.register_buffer("unit_weight", torch.ones((1, 1, 1, channels), dtype=torch.int8))
+        self.register_buffer("zero_bias", torch.zeros(channels, dtype=torch.int32))
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        if q.dtype != torch.int8:
+            raise TypeError(f"NativeQuantizedSqueezeExcitation expects an int8 tensor, got {q.dtype}")
+        dims = tuple(range(2, q.dim()))
+        count = q[0, 0].numel()
+        means = (q.sum(dim=dims, dtype=torch.int64).double() / count - self.input_zero_point).float() * self.input_scale
+        hidden = apply_activation(self.se.fc0(means), self.se.hidden_activation)
+        channel_scales = (torch.sigmoid(self.se.fc1(hidden)) * self.input_scale).detach()  # [N, C]
+        outputs = [
+            quantized_depthwise_conv3d(q[n:n + 1], self.unit_weight, self.zero_bias, channel_scales[n].contiguous(),
+                                       None, [1, 1, 1], [0, 0, 0], self.input_zero_point, 1.0, 0,
+                                       activation_code(self.se.activation), self.output_scale, self.output_zero_point)
+            for n in range(q.shape[0])
+        ]
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+def _native_replacement(module: nn.Module):
+    if isinstance(module, QuantizedConv3d) and is_supported(module):
+        return NativeQuantizedConv3d(module)
+    if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
+        return NativeQuantizedSqueezeExcitation(module)
+    return None
+
+
 def lower_quantized_to_native(model: nn.Module, inplace: bool = False) -> nn.Module:
-    """The int8 model (``quantize_model`` / ``convert_qat`` result) with its supported QuantizedConv3d layers on the
-    native int8 kernels; the rest (quantize/dequantize, SE, pools, adds, float-output convs) stays in PyTorch."""
+    """The int8 model (``quantize_model`` / ``convert_qat`` result) with its supported QuantizedConv3d and
+    QuantizedSqueezeExcitation layers on the native int8 kernels; the rest (quantize/dequantize, pools, adds, linear
+    head, float-output convs) stays in PyTorch."""
     if not any(isinstance(m, QuantizedConv3d) for m in model.modules()):
         raise ValueError("model has no QuantizedConv3d layers: quantize it with pyvideo.accelerator.quantization first")
     target = model if inplace else copy.deepcopy(model)
     for name, module in list(target.named_modules()):
-        if isinstance(module, QuantizedConv3d) and is_supported(module):
+        replacement = _native_replacement(module)
+        if replacement is not None:
             parent_name, _, child = name.rpartition(".")
-            setattr(target.get_submodule(parent_name) if parent_name else target, child, NativeQuantizedConv3d(module))
+            setattr(target.get_submodule(parent_name) if parent_name else target, child, replacement)
     return target.eval()

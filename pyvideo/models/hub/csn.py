@@ -22,7 +22,9 @@ METADATA = {
 _CONFIG = dict(model_depth=101, stem_pool=nn.MaxPool3d, head_pool_kernel_size=(4, 7, 7))
 
 
-def csn_r101(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def csn_r101(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """ir-CSN R101 32x2 on Kinetics-400 (77.00 top-1). Input (B, 3, 32, 224, 224)."""
     return build_hub_model(
         create_csn,

@@ -23,7 +23,9 @@ METADATA = {
 _CONFIG = dict(dropout_rate=0.5)
 
 
-def r2plus1d_r50(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def r2plus1d_r50(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """R(2+1)D R50 16x4 on Kinetics-400 (76.01 top-1). Input (B, 3, 16, 224, 224); outputs probabilities."""
     return build_hub_model(
         create_r2plus1d,

@@ -72,7 +72,7 @@ _CONFIGS = {
 }
 
 
-def _build(name: str, builder, pretrained: bool, progress: bool, checkpoint_path: Optional[str], kwargs) -> nn.Module:
+def _build(name: str, builder, pretrained: bool, progress: bool, checkpoint_path: Optional[str], kwargs):
     return build_hub_model(
         builder,
         metadata=METADATA[name],
@@ -84,7 +84,9 @@ def _build(name: str, builder, pretrained: bool, progress: bool, checkpoint_path
     )
 
 
-def slow_r50(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def slow_r50(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """Slow R50, 8x8 on Kinetics-400 (74.58 top-1). Input (B, 3, 8, 224, 224).
 
     ``pretrained`` downloads the model zoo weights; ``checkpoint_path`` loads a local file instead;
@@ -93,12 +95,16 @@ def slow_r50(pretrained: bool = False, progress: bool = True, checkpoint_path: O
     return _build("slow_r50", create_resnet, pretrained, progress, checkpoint_path, kwargs)
 
 
-def c2d_r50(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def c2d_r50(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """C2D R50, 8x8 on Kinetics-400 (71.46 top-1): 2-D convs only, temporal max-pool after stage 1."""
     return _build("c2d_r50", create_resnet, pretrained, progress, checkpoint_path, kwargs)
 
 
-def i3d_r50(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def i3d_r50(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """I3D R50, 8x8 on Kinetics-400 (73.27 top-1): inflated 3-D convs, temporal max-pool after stage 1."""
     return _build("i3d_r50", create_resnet, pretrained, progress, checkpoint_path, kwargs)
 

@@ -69,7 +69,7 @@ _CONFIGS = {
 }
 
 
-def _build(name: str, builder, pretrained: bool, progress: bool, checkpoint_path: Optional[str], kwargs) -> nn.Module:
+def _build(name: str, builder, pretrained: bool, progress: bool, checkpoint_path: Optional[str], kwargs):
     return build_hub_model(
         builder,
         metadata=METADATA[name],
@@ -81,12 +81,16 @@ def _build(name: str, builder, pretrained: bool, progress: bool, checkpoint_path
     )
 
 
-def slowfast_r50(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def slowfast_r50(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """SlowFast R50 8x8 on Kinetics-400 (76.94 top-1). Input ``[slow (B,3,8,224,224), fast (B,3,32,224,224)]``."""
     return _build("slowfast_r50", create_slowfast, pretrained, progress, checkpoint_path, kwargs)
 
 
-def slowfast_r101(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def slowfast_r101(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """SlowFast R101 8x8 on Kinetics-400 (77.90 top-1)."""
     return _build("slowfast_r101", create_slowfast, pretrained, progress, checkpoint_path, kwargs)
 
@@ -102,7 +106,9 @@ def slowfast_r50_detection(
     pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
 ) -> nn.Module:
     """SlowFast R50 8x8 actor detector on AVA v2.2 (24.67 mAP); call as ``model([slow, fast], boxes)``."""
-    return _build("slowfast_r50_detection", create_slowfast_with_roi_head, pretrained, progress, checkpoint_path, kwargs)
+    return _build(
+        "slowfast_r50_detection", create_slowfast_with_roi_head, pretrained, progress, checkpoint_path, kwargs
+    )
 
 
 for _name, _metadata in METADATA.items():

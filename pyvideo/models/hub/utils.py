@@ -50,7 +50,9 @@ def _read_checkpoint(source: str, progress: bool) -> Any:
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated zip, not a torch file, or pickled non-tensor objects
-        raise RuntimeError(f"could not read checkpoint {source} (corrupt, truncated or not a torch file?): {error}") from error
+        raise RuntimeError(
+            f"could not read checkpoint {source} (corrupt, truncated or not a torch file?): {error}"
+        ) from error
 
 
 def _state_dict_from(checkpoint: Any, source: str) -> Mapping[str, torch.Tensor]:

@@ -47,22 +47,30 @@ def _build(name: str, pretrained: bool, progress: bool, checkpoint_path: Optiona
     )
 
 
-def x3d_xs(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def x3d_xs(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """X3D-XS on Kinetics-400 (69.12 top-1). Input (B, 3, 4, 160, 160), frames 12 apart."""
     return _build("x3d_xs", pretrained, progress, checkpoint_path, kwargs)
 
 
-def x3d_s(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def x3d_s(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """X3D-S on Kinetics-400 (73.33 top-1). Input (B, 3, 13, 160, 160), frames 6 apart."""
     return _build("x3d_s", pretrained, progress, checkpoint_path, kwargs)
 
 
-def x3d_m(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def x3d_m(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """X3D-M on Kinetics-400 (75.94 top-1). Input (B, 3, 16, 224, 224), frames 5 apart."""
     return _build("x3d_m", pretrained, progress, checkpoint_path, kwargs)
 
 
-def x3d_l(pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any) -> nn.Module:
+def x3d_l(
+    pretrained: bool = False, progress: bool = True, checkpoint_path: Optional[str] = None, **kwargs: Any
+) -> nn.Module:
     """X3D-L on Kinetics-400 (77.44 top-1). Input (B, 3, 16, 312, 312), frames 5 apart."""
     return _build("x3d_l", pretrained, progress, checkpoint_path, kwargs)
 

@@ -1,0 +1,154 @@
+"""X3D inference on CPU, batch 1, 1 and 2 threads: vanilla PyTorch eager vs the deploy form (torch eager),
+torch.compile, ONNX Runtime, and pyvideo's native fp32 and int8 kernels. Prints a table of milliseconds and speed-ups
+over vanilla eager, the machine's measured peaks, and what fraction of them each native kernel kind reaches on
+EfficientX3d-XS's layers. Run once:  .venv/bin/python bench/accelerator.py
+"""
+import copy
+import io
+import time
+from collections import defaultdict
+
+import torch
+
+from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
+from pyvideo.accelerator.native import NativeConv3d, lower_quantized_to_native, lower_to_native
+from pyvideo.accelerator.quantization import quantize_model
+from pyvideo.benchmarks.timing import median_seconds, peak_copy_gbps, peak_matmul_gflops
+from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+from pyvideo.models.hub import x3d_s, x3d_xs
+
+MODELS = [
+    ("EfficientX3d-XS", lambda: create_x3d(expansion="XS"), (1, 3, 4, 160, 160)),
+    ("EfficientX3d-S", lambda: create_x3d(expansion="S"), (1, 3, 13, 160, 160)),
+    ("x3d_xs (transmuted)", x3d_xs, (1, 3, 4, 160, 160)),
+    ("x3d_s (transmuted)", x3d_s, (1, 3, 13, 160, 160)),
+]
+
+
+def time_ms(fn) -> float:
+    with torch.no_grad():
+        return 1e3 * median_seconds(fn, warmup=1, repeat=3, min_time=0.0)
+
+
+def onnx_runner(model, x):
+    """An ONNX Runtime CPU session for `model`, or None when export or onnxruntime is unavailable."""
+    try:
+        import onnxruntime as ort
+
+        buffer = io.BytesIO()
+        torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=17)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        feed = {name: x.numpy()}
+        return lambda: session.run(None, feed)
+    except Exception as error:  # benchmark-only dependency: report and go on
+        print(f"  onnxruntime unavailable for this model: {type(error).__name__}: {str(error)[:80]}")
+        return None
+
+
+def build_variants(builder, shape):
+    torch.manual_seed(0)
+    vanilla = builder().eval()
+    x = torch.randn(*shape)
+    target = copy.deepcopy(vanilla)
+    if "Efficient" not in type(target).__name__:  # plain nn.Conv3d models go through the transmuter
+        transmute_model(target)
+    deploy = convert_to_deployable_form(target, x).eval()
+    native_fp32 = lower_to_native(deploy)
+    int8 = quantize_model(deploy, [torch.randn(*shape) for _ in range(2)])
+    native_int8 = lower_quantized_to_native(int8)
+    with torch.no_grad():
+        fp32_out, int8_out = native_fp32(x), native_int8(x)
+        ref = vanilla(x)
+    print(f"  native fp32 vs vanilla rel err {float((fp32_out - ref).abs().max() / ref.abs().max()):.2e}; "
+          f"int8 vs fp32 rel L2 {float((int8_out - fp32_out).norm() / fp32_out.norm()):.3f}, "
+          f"top-1 same: {bool(int8_out.argmax() == fp32_out.argmax())}")
+    compiled = torch.compile(vanilla)
+    variants = {
+        "vanilla eager": lambda: vanilla(x),
+        "deploy (torch eager)": lambda: deploy(x),
+        "torch.compile": lambda: compiled(x),
+        "onnxruntime": onnx_runner(vanilla, x),
+        "pyvideo fp32": lambda: native_fp32(x),
+        "pyvideo int8": lambda: native_int8(x),
+    }
+    return variants, native_fp32, x
+
+
+def kernel_fractions(native_model, x, peak_gflops, peak_gbps):
+    """Per conv kind: GFLOP/s (vs matmul peak) and effective GB/s (vs copy peak) over EfficientX3d-XS's layers."""
+    stats = defaultdict(lambda: [0.0, 0.0, 0.0])  # seconds, flops, bytes
+    starts = {}
+
+    def before(module, inputs):
+        starts[module] = time.perf_counter()
+
+    def after(module, inputs, output):
+        seconds = time.perf_counter() - starts[module]
+        kt, kh, kw = module.packed_weight.shape[:3]
+        cin = 1 if module.depthwise else module.packed_weight.shape[3]
+        flops = 2 * output.numel() * cin * kt * kh * kw
+        moved = 4 * (inputs[0].numel() + output.numel() + module.packed_weight.numel())
+        entry = stats[module.kind]
+        entry[0] += seconds
+        entry[1] += flops
+        entry[2] += moved
+
+    handles = []
+    for m in native_model.modules():
+        if isinstance(m, NativeConv3d):
+            handles += [m.register_forward_pre_hook(before), m.register_forward_hook(after)]
+    with torch.no_grad():
+        native_model(x)  # warm-up
+        stats.clear()
+        native_model(x)
+    for h in handles:
+        h.remove()
+    for kind, (seconds, flops, moved) in sorted(stats.items()):
+        gflops, gbps = flops / seconds / 1e9, moved / seconds / 1e9
+        print(f"  {kind:10s} {seconds * 1e3:7.2f} ms  {gflops:6.1f} GFLOP/s ({100 * gflops / peak_gflops:4.1f}% of peak)"
+              f"  {gbps:6.1f} GB/s ({100 * gbps / peak_gbps:4.1f}% of copy peak)")
+
+
+def main():
+    print(f"torch {torch.__version__}, native ISA {__import__('pyvideo._native', fromlist=['x']).native().get_isa()}, "
+          f"int8 dense variant {__import__('pyvideo._native', fromlist=['x']).native().qconv3d_variant()}")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        print(f"threads={threads}: peak matmul {peak_matmul_gflops():.1f} GFLOP/s, copy {peak_copy_gbps():.1f} GB/s")
+    rows = []
+    xs_native = None
+    for name, builder, shape in MODELS:
+        print(f"== {name} {shape}")
+        variants, native_fp32, x = build_variants(builder, shape)
+        if xs_native is None:
+            xs_native = (native_fp32, x)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            times = {}
+            for label, fn in variants.items():
+                try:
+                    times[label] = time_ms(fn) if fn is not None else float("nan")
+                except Exception as error:
+                    print(f"  {label} failed: {type(error).__name__}: {str(error)[:100]}")
+                    times[label] = float("nan")
+            rows.append((name, threads, times))
+    labels = list(rows[0][2])
+    print("\nmilliseconds (speed-up over vanilla eager), batch 1")
+    print(f"{'model':22s} thr " + " ".join(f"{label:>22s}" for label in labels))
+    for name, threads, times in rows:
+        base = times["vanilla eager"]
+        cells = [f"{times[label]:9.1f} ({base / times[label]:5.2f}x)" for label in labels]
+        print(f"{name:22s} {threads:3d} " + " ".join(f"{c:>22s}" for c in cells))
+    for name, threads, times in rows:
+        print(f"{name} thr={threads}: int8 / fp32 speed-up {times['pyvideo fp32'] / times['pyvideo int8']:.2f}x")
+    torch.set_num_threads(1)
+    peak_gflops, peak_gbps = peak_matmul_gflops(), peak_copy_gbps()
+    print(f"\nnative fp32 kernels on EfficientX3d-XS, 1 thread (peaks {peak_gflops:.1f} GFLOP/s, {peak_gbps:.1f} GB/s):")
+    kernel_fractions(*xs_native, peak_gflops, peak_gbps)
+
+
+if __name__ == "__main__":
+    main()
