@@ -17,12 +17,13 @@
 
 namespace pyvideo::kernels::detail {
 
+// A channel block: all V::width lanes, or (!Full) the lanes of a precomputed mask.
 template <class V, bool Full>
 struct DwLanes {
-  int n;  // active lanes when !Full
-  typename V::reg load(const float* p) const { return Full ? V::load(p) : V::load_n(p, n); }
+  decltype(V::mask(0)) mask;
+  typename V::reg load(const float* p) const { return Full ? V::load(p) : V::load_m(p, mask); }
   void store(float* p, typename V::reg v) const {
-    if (Full) V::store(p, v); else V::store_n(p, v, n);
+    if (Full) V::store(p, v); else V::store_m(p, v, mask);
   }
 };
 
@@ -133,14 +134,14 @@ template <class V, int COLS, int KW_, int SW_>
 inline void all_channels(const DwRow* rows, int count, int64_t ow, int64_t kw_begin, int64_t kernel_w) {
   constexpr int CB = COLS >= 8 ? 1 : 8 / COLS;
   const int64_t C = rows->channels;
-  const DwLanes<V, true> full{V::width};
+  const DwLanes<V, true> full{V::mask(V::width)};
   int64_t c0 = 0;
   for (; c0 + CB * V::width <= C; c0 += CB * V::width)
     for (int g = 0; g < count; ++g) column_block<V, CB, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, full);
   for (; c0 + V::width <= C; c0 += V::width)
     for (int g = 0; g < count; ++g) column_block<V, 1, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, full);
   if (c0 < C) {
-    const DwLanes<V, false> tail{int(C - c0)};
+    const DwLanes<V, false> tail{V::mask(int(C - c0))};
     for (int g = 0; g < count; ++g) column_block<V, 1, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, tail);
   }
 }
