@@ -126,20 +126,25 @@ inline void column_block(const DwRow& r, int64_t ow, int64_t kw_begin, int64_t k
   finish<V, CB, COLS>(r, ow * C + c0, acc, lanes);
 }
 
+// Full channel blocks from c0 on, CB at a time, then CB / 2, ..., 1 at a time; returns where the masked tail starts.
+template <class V, int CB, int COLS, int KW_, int SW_>
+inline int64_t full_channel_blocks(const DwRow* rows, int count, int64_t ow, int64_t kw_begin, int64_t kernel_w,
+                                   int64_t c0) {
+  const DwLanes<V, true> full{V::mask(V::width)};
+  for (; c0 + CB * V::width <= rows->channels; c0 += CB * V::width)
+    for (int g = 0; g < count; ++g) column_block<V, CB, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, full);
+  if constexpr (CB > 1) return full_channel_blocks<V, CB / 2, COLS, KW_, SW_>(rows, count, ow, kw_begin, kernel_w, c0);
+  return c0;
+}
+
 // The same columns of `count` output rows, for every channel. The rows are chosen to share most of their input rows,
 // so a block's input comes from L2 once and is reused from L1 by the following rows. Narrow column blocks take
-// several channel blocks at once, so that at least 8 independent accumulators hide the FMA latency; the channels
-// left over take one full block at a time, then a masked tail.
+// several channel blocks at once, so that up to 8 independent accumulators hide the FMA latency.
 template <class V, int COLS, int KW_, int SW_>
 inline void all_channels(const DwRow* rows, int count, int64_t ow, int64_t kw_begin, int64_t kernel_w) {
   constexpr int CB = COLS >= 8 ? 1 : 8 / COLS;
   const int64_t C = rows->channels;
-  const DwLanes<V, true> full{V::mask(V::width)};
-  int64_t c0 = 0;
-  for (; c0 + CB * V::width <= C; c0 += CB * V::width)
-    for (int g = 0; g < count; ++g) column_block<V, CB, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, full);
-  for (; c0 + V::width <= C; c0 += V::width)
-    for (int g = 0; g < count; ++g) column_block<V, 1, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, full);
+  const int64_t c0 = full_channel_blocks<V, CB, COLS, KW_, SW_>(rows, count, ow, kw_begin, kernel_w, 0);
   if (c0 < C) {
     const DwLanes<V, false> tail{V::mask(int(C - c0))};
     for (int g = 0; g < count; ++g) column_block<V, 1, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, tail);
