@@ -97,8 +97,9 @@ inline void accumulate_kernel_row(DwAcc<V, CB, COLS>& acc, const float* x, const
     for (int m = 0; m < (COLS - 1) * SW + KW; ++m) {
       const typename V::reg xv = in_register(lanes.load(x + m * column + cb * V::width));
 #pragma GCC unroll 16
-      for (int kw = 0; kw < KW && kw <= m; ++kw)
-        if ((m - kw) % SW == 0 && (m - kw) / SW < COLS) a[(m - kw) / SW] = V::fmadd(xv, wv[kw], a[(m - kw) / SW]);
+      for (int kw = 0; kw < KW; ++kw)  // the outputs j with j * SW + kw == m
+        if (kw <= m && (m - kw) % SW == 0 && (m - kw) / SW < COLS)
+          a[(m - kw) / SW] = V::fmadd(xv, wv[kw], a[(m - kw) / SW]);
     }
   }
 }
