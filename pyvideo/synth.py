@@ -7,7 +7,7 @@ one-shot). Videos are rendered with numpy and encoded to real MP4 files, laid ou
 
     OUT/<class_name>/<class_name>_<i>.mp4
     OUT/train.csv, OUT/val.csv      "relative/path.mp4 label" per line (pass video_path_prefix=OUT)
-    OUT/classnames.json             {"class_name": label, ...} as the Kinetics hub file
+    OUT/classnames.json             {"class_name": label, ...} (as the tutorials' kinetics_classnames.json)
     OUT/ava_boxes.csv               (boxes=True) video_id,timestamp,x1,y1,x2,y2,action_id,person_id
 
 The same seed gives the same dataset: each video draws from its own generator seeded with
@@ -273,8 +273,9 @@ def synthesize_action_dataset(
     """Write the dataset to ``out_dir`` (created; existing files are overwritten) and return its file paths.
 
     ``encoder``: "ffmpeg" (the command-line tool, one process per video, ``num_workers`` in parallel; the same
-    seed gives byte-identical files) or "native" (``export_video_array``; at the time of writing its output
-    varied slightly from run to run, by up to ~14 grey levels after decoding, so it is not the default).
+    seed gives byte-identical files) or "native" (``export_video_array`` in this process: faster, and byte-identical
+    when encoding sequentially (``num_workers=1``); libx264 instances running in parallel threads of one process
+    occasionally produce different bytes, so it is not the default).
 
     Each class keeps its last ``round(videos_per_class * val_fraction)`` (at least 1) videos for validation.
     """

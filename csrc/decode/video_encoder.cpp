@@ -1,5 +1,6 @@
 #include "video_encoder.h"
 
+#include <cstring>
 #include <stdexcept>
 
 #include "errors.h"
@@ -104,12 +105,22 @@ void encode_video(const std::string& path, const uint8_t* frames, int64_t num_fr
   frame->width = out_width;
   frame->height = out_height;
   check(av_frame_get_buffer(frame.get(), 0), "allocating a frame", path);
-  const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
+  // swscale's vector code reads past the end of packed input rows; the caller's tightly packed frames have no
+  // padding, so each frame is staged in an FFmpeg-allocated (aligned, zero-padded) RGB frame first. Without this the
+  // last rows read whatever follows the caller's buffer and the output differs from run to run.
+  FramePtr staging = make_frame();
+  staging->format = input_format;
+  staging->width = width;
+  staging->height = height;
+  check(av_frame_get_buffer(staging.get(), 0), "allocating a frame", path);
+  for (AVBufferRef* buffer : staging->buf)  // the padding is read but never written: give it a fixed value
+    if (buffer) std::memset(buffer->data, 0, buffer->size);
+  const int row_bytes = width * 3;
+  const size_t frame_bytes = static_cast<size_t>(row_bytes) * height;
   for (int64_t i = 0; i < num_frames; ++i) {
     check(av_frame_make_writable(frame.get()), "allocating a frame", path);
-    const uint8_t* source[4] = {frames + i * frame_bytes, nullptr, nullptr, nullptr};
-    const int source_linesize[4] = {width * 3, 0, 0, 0};
-    sws_scale(sws.get(), source, source_linesize, 0, height, frame->data, frame->linesize);
+    av_image_copy_plane(staging->data[0], staging->linesize[0], frames + i * frame_bytes, row_bytes, row_bytes, height);
+    sws_scale(sws.get(), staging->data, staging->linesize, 0, height, frame->data, frame->linesize);
     frame->pts = i;
     write_packets(codec.get(), frame.get(), format.get(), stream, path);
   }

@@ -100,7 +100,7 @@ class FrameVideo(Video):
             frame_indices = frame_filter(frame_indices)
         paths = [self._frame_path(i) for i in frame_indices]
         frames = load_images(paths, multithreaded=self._multithreaded_io)
-        return {"video": thwc_to_cthw(frames).to(torch.float32), "frame_indices": frame_indices, "audio": None}
+        return {"video": thwc_to_cthw(frames).to(torch.float32, memory_format=torch.contiguous_format), "frame_indices": frame_indices, "audio": None}
 
 
 def load_images(image_paths: List[str], multithreaded: bool = True, num_retries: int = 3) -> torch.Tensor:

@@ -223,8 +223,7 @@ def fit(
         _end_of_epoch(model, train_dataset, state, result, log, evaluate, precise_bn_batches, bn_forward,
                       batch_size, num_workers, collate_fn, seed, device, main)
     bar.close()
-    if not (checkpoint_every_steps and state["step"] % checkpoint_every_steps == 0):
-        checkpoint()
+    checkpoint()  # also after a periodic one at the same step: end-of-epoch precise BN may have changed buffers
     log.close()
     result.steps = state["step"]
     return result

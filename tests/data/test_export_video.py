@@ -74,6 +74,19 @@ def test_export_bad_shape_and_unwritable_path(tmp_path):
         export_video_array(clip_cthw(2), str(tmp_path / "missing_dir" / "x.mp4"), rate=10)
 
 
+@pytest.mark.parametrize("height,width", [(48, 64), (37, 45)])
+def test_export_is_deterministic_for_any_size(tmp_path, height, width):
+    """The same clip gives the same file every time, odd sizes included (the encoder input's row padding used to be
+    uninitialised memory that swscale reads)."""
+    clip = torch.randint(0, 256, (3, 5, height, width), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    files = []
+    for i in range(3):
+        path = tmp_path / f"run{i}.mp4"
+        export_video_array(clip, str(path), rate=10)
+        files.append(path.read_bytes())
+    assert files[0] == files[1] == files[2]
+
+
 def test_secs_pts_round_trip():
     time_base = Fraction(1, 15360)
     assert secs_to_pts(1.0, time_base, 0) == 15360

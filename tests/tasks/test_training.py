@@ -137,3 +137,15 @@ def test_bf16_autocast_on_cpu_trains():
     assert result.steps == 2 and all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
     assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast keeps fp32 master weights
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_augmentations_do_not_depend_on_worker_count(tmp_path):
+    dataset = synth_clip_dataset(tmp_path / "data", videos_per_class=3)
+    dataset.set_epoch(4)
+    runs = []
+    for workers in (0, 2):
+        loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=workers)
+        runs.append(torch.cat([batch["video"] for batch in loader]))
+    assert torch.equal(runs[0], runs[1])
+    dataset.set_epoch(5)
+    assert not torch.equal(runs[0][:1], dataset[0]["video"][None])  # a new epoch draws new crops
