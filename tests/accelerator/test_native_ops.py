@@ -116,3 +116,21 @@ def test_bad_arguments_raise_clear_errors():
         activation_code("gelu")
     with pytest.raises(ValueError, match="activation code"):
         fused_conv3d(x, torch.randn(1, 1, 1, 4, 8), None, None, [1, 1, 1], [0, 0, 0], 9)
+
+
+def test_threads_do_not_change_results():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 24, 3, 9, 9, generator=g)
+    packed = pack_conv3d_weight(torch.randn(40, 24, 1, 3, 3, generator=g))
+    dw = pack_depthwise_weight(torch.randn(24, 1, 3, 3, 3, generator=g))
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append((fused_conv3d(x, packed, None, None, [1, 2, 2], [0, 1, 1], 2),
+                            fused_depthwise_conv3d(x, dw, None, None, [1, 1, 1], [1, 1, 1], 1)))
+    finally:
+        torch.set_num_threads(previous)
+    for one, two in zip(*results):
+        assert torch.equal(one, two)

@@ -115,3 +115,20 @@ def test_native_squeeze_excitation_matches_reference(activation):
     diff = (got.int() - expected.int()).abs()
     assert got.shape == expected.shape and int(diff.max()) <= 1
     assert float((diff > 0).float().mean()) < 0.01
+
+
+def test_int8_fake_implementations_trace_shapes():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from pyvideo.ops.quantized_conv3d import quantized_conv3d, quantized_depthwise_conv3d
+
+    with FakeTensorMode():
+        x = torch.empty(1, 8, 4, 9, 9, dtype=torch.int8)
+        out = quantized_conv3d(x, torch.empty(1, 3, 3, 2, 16, 4, dtype=torch.int8), torch.empty(16, dtype=torch.int32),
+                               torch.empty(16, dtype=torch.int32), torch.empty(16), None, [1, 2, 2], [0, 1, 1],
+                               0, 1.0, 0, 0, 0.1, 0)
+        assert tuple(out.shape) == (1, 16, 4, 5, 5) and out.dtype == torch.int8
+        out = quantized_depthwise_conv3d(x, torch.empty(3, 3, 3, 8, dtype=torch.int8),
+                                         torch.empty(8, dtype=torch.int32), torch.empty(8), None, [1, 1, 1],
+                                         [1, 1, 1], 0, 1.0, 0, 2, 0.1, 0)
+        assert tuple(out.shape) == (1, 8, 4, 9, 9)
