@@ -2,11 +2,12 @@
 //
 // Channels are the vector dimension (channels-last layout), so every tap is one fused multiply-add per channel
 // block. Each output row first lists its (kt, kh) taps that land inside the input (T/H padding is thereby handled
-// once per row), then is walked in blocks of BLOCK columns; all channel blocks of a column block are computed before
-// moving on, so the few KB of input they read stay in L1. Interior columns (whole window inside the input) take a
-// branch-free path with the kernel width and stride as compile-time constants for the common X3D cases: each tap
-// row is BLOCK * KW fused multiply-adds on accumulators that stay in registers, with loads folded into the FMAs.
-// Leftover interior columns are covered by halving block sizes; border columns take a checked path.
+// once per row). Rows are computed in groups that share input (same oh, neighbouring ot), column block by column
+// block, so a block's input is read from L2 once and reused from L1. Interior columns (whole window inside the
+// input) are blocks of registers/2 columns with the kernel width and stride as compile-time constants for the common
+// X3D cases: each input column is loaded once into a register and feeds all its FMAs, accumulators stay in
+// registers. Leftover interior columns take halving block sizes, and border columns only their in-range taps; such
+// narrow blocks process several channel blocks at once to keep enough independent FMA chains.
 #pragma once
 #include <algorithm>
 #include <cstdint>
