@@ -3,26 +3,11 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from .augmentations import AugmentTransform
+from .augmentations import _TRANSFORM_MAX_PARAMS, AugmentTransform
 from .transforms import OpSampler
 
-# transform name -> (base, span) of its argument over the magnitude range
-_TRANSFORM_RANDAUG_MAX_PARAMS = {
-    "AdjustBrightness": (1, 0.9),
-    "AdjustContrast": (1, 0.9),
-    "AdjustSaturation": (1, 0.9),
-    "AdjustSharpness": (1, 0.9),
-    "AutoContrast": None,
-    "Equalize": None,
-    "Invert": None,
-    "Rotate": (0, 30),
-    "Posterize": (4, 4),
-    "Solarize": (1, 1),
-    "ShearX": (0, 0.3),
-    "ShearY": (0, 0.3),
-    "TranslateX": (0, 0.45),
-    "TranslateY": (0, 0.45),
-}
+# RandAugment uses the same argument ranges as the shared augmentation table (as upstream's copy did)
+_TRANSFORM_RANDAUG_MAX_PARAMS = dict(_TRANSFORM_MAX_PARAMS)
 
 # "sampling_data_type"/"sampling_min" shape uniform sampling; "sampling_std" is the gaussian spread.
 SAMPLING_RANDAUG_DEFAULT_HPARAS = {"sampling_data_type": "int", "sampling_min": 0, "sampling_std": 0.5}
