@@ -115,6 +115,22 @@ int main() {
           compare(s, cases % 4 != 0, rng);
           ++cases;
         }
+  // X3D-sized rows: wide enough for the widest column blocks (16 on AVX-512, 8 on AVX2), channel counts that span
+  // several channel-block groups with a tail, both strides, and a 5-wide kernel.
+  const int64_t wide[][6] = {  // C, T, H, W, kernel (cubic), stride (H and W)
+      {54, 4, 6, 40, 3, 1}, {54, 4, 7, 41, 3, 2}, {128, 3, 5, 37, 3, 1}, {216, 2, 4, 20, 3, 2},
+      {432, 2, 5, 10, 3, 1}, {136, 2, 3, 34, 5, 1}, {24, 5, 4, 80, 3, 2}};
+  for (const auto& w : wide) {
+    DwConv3dShape s;
+    s.batch = 1;
+    s.channels = w[0];
+    s.in_t = w[1]; s.in_h = w[2]; s.in_w = w[3];
+    s.kernel_t = s.kernel_h = s.kernel_w = w[4];
+    s.pad_t = s.pad_h = s.pad_w = w[4] / 2;
+    s.stride_h = s.stride_w = w[5];
+    compare(s, true, rng);
+    ++cases;
+  }
   std::printf("compared %d shapes\n", cases);
   CHECK(cases > 300);
 
