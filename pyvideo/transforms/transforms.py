@@ -163,7 +163,10 @@ class ConvertUint8ToFloat(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.uint8:
-            raise TypeError(f"ConvertUint8ToFloat needs a uint8 tensor, got dtype {x.dtype}")
+            raise TypeError(
+                f"ConvertUint8ToFloat needs a uint8 tensor, got dtype {x.dtype} (decoded clips are float 0-255: "
+                "use create_video_transform(..., convert_to_float=False) with mean/std scaled by 255, or Div255 first)"
+            )
         return _image_ops.convert_image_dtype(x, torch.float32)
 
 
