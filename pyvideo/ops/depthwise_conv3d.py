@@ -40,8 +40,13 @@ def _output_shape(input: torch.Tensor, weight: torch.Tensor, stride: Sequence[in
     return (n, c, *sizes)
 
 
-@torch.library.custom_op("pyvideo::depthwise_conv3d", mutates_args=())
-def depthwise_conv3d(
+# Defined with the low-level torch.library API rather than torch.library.custom_op: the dispatcher then calls the
+# CPU kernel directly, which costs ~15 us per call instead of ~45 us (these layers take 0.05-0.5 ms).
+_LIBRARY = torch.library.Library("pyvideo", "FRAGMENT")
+_LIBRARY.define("depthwise_conv3d(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding) -> Tensor")
+
+
+def _depthwise_conv3d_cpu(
     input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: List[int], padding: List[int]
 ) -> torch.Tensor:
     out_shape = _output_shape(input, weight, stride, padding)
@@ -65,9 +70,15 @@ def depthwise_conv3d(
     return out.permute(0, 4, 1, 2, 3)
 
 
-@depthwise_conv3d.register_fake
+_LIBRARY.impl("depthwise_conv3d", _depthwise_conv3d_cpu, "CPU")
+
+
+@torch.library.register_fake("pyvideo::depthwise_conv3d")
 def _(input, weight, bias, stride, padding):
     return input.new_empty(_output_shape(input, weight, stride, padding)).to(memory_format=torch.channels_last_3d)
+
+
+depthwise_conv3d = torch.ops.pyvideo.depthwise_conv3d
 
 
 def depthwise_conv3d_fn(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
