@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence
 import torch
 
 from pyvideo._native import native, num_threads
+from pyvideo.ops.conv3d import activation_code, output_size, pack_depthwise_weight, to_channels_last
 
 
 def _triple(value, name: str) -> List[int]:
@@ -23,21 +24,11 @@ def _triple(value, name: str) -> List[int]:
 
 
 def _output_shape(input: torch.Tensor, weight: torch.Tensor, stride: Sequence[int], padding: Sequence[int]):
-    if input.dim() != 5:
-        raise ValueError(f"depthwise_conv3d: input must be 5-D [N, C, T, H, W], got shape {tuple(input.shape)}")
-    n, c = input.shape[:2]
-    if weight.dim() != 5 or weight.shape[0] != c or weight.shape[1] != 1:
-        raise ValueError(
-            f"depthwise_conv3d: weight must be [C, 1, kt, kh, kw] with C={c} (depthwise), got {tuple(weight.shape)}"
-        )
-    sizes = []
-    for dim, (size, k, s, p) in enumerate(zip(input.shape[2:], weight.shape[2:], stride, padding)):
-        if s <= 0 or p < 0:
-            raise ValueError(f"depthwise_conv3d: stride must be positive and padding non-negative, got {stride}, {padding}")
-        if size + 2 * p < k:
-            raise ValueError(f"depthwise_conv3d: kernel {tuple(weight.shape[2:])} larger than padded input {tuple(input.shape[2:])}")
-        sizes.append((size + 2 * p - k) // s + 1)
-    return (n, c, *sizes)
+    if input.dim() == 5 and (weight.dim() != 5 or weight.shape[0] != input.shape[1] or weight.shape[1] != 1):
+        raise ValueError(f"depthwise_conv3d: weight must be [C, 1, kt, kh, kw] with C={input.shape[1]} (depthwise), "
+                         f"got {tuple(weight.shape)}")
+    sizes = output_size(input, weight.shape[2:], stride, padding, "depthwise_conv3d")
+    return (input.shape[0], input.shape[1], *sizes)
 
 
 # Defined with the low-level torch.library API rather than torch.library.custom_op: the dispatcher then calls the
@@ -60,13 +51,11 @@ def _depthwise_conv3d_cpu(
     c = input.shape[1]
     if bias is not None and bias.shape != (c,):
         raise ValueError(f"depthwise_conv3d: bias must have shape ({c},), got {tuple(bias.shape)}")
-    x = input.detach().permute(0, 2, 3, 4, 1).contiguous()  # no copy when input is channels_last_3d
-    kt, kh, kw = weight.shape[2:]
-    w = weight.detach().reshape(c, kt * kh * kw).t().reshape(kt, kh, kw, c).contiguous()
     n, _, to, ho, wo = out_shape
     out = torch.empty((n, to, ho, wo, c), dtype=torch.float32)
     b = None if bias is None else bias.detach().contiguous()
-    native().dwconv3d_f32_ndhwc(x, w, b, out, list(stride), list(padding), num_threads())
+    native().dwconv3d_fused_f32_ndhwc(to_channels_last(input), pack_depthwise_weight(weight), b, None, out,
+                                      list(stride), list(padding), activation_code("identity"), num_threads())
     return out.permute(0, 4, 1, 2, 3)
 
 
