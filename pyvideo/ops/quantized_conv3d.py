@@ -9,6 +9,7 @@ Weights are packed once with :func:`pack_quantized_weight` / :func:`pack_quantiz
 from typing import List, Optional, Tuple
 
 import torch
+from torch.utils.dlpack import to_dlpack
 
 from pyvideo._native import native, num_threads
 from pyvideo.ops._library import define_op
@@ -52,7 +53,7 @@ def _prepare(op, input, residual, kernel, out_channels, stride, padding):
     out = torch.empty((input.shape[0], to, ho, wo, out_channels), dtype=torch.int8)
     if residual is not None and tuple(residual.shape) != (input.shape[0], out_channels, to, ho, wo):
         raise ValueError(f"{op}: residual must have the output's shape, got {tuple(residual.shape)}")
-    res = None if residual is None else to_channels_last(residual)
+    res = None if residual is None else to_dlpack(to_channels_last(residual))
     return out, res
 
 
@@ -64,9 +65,10 @@ def _quantized_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, weig
     """int8 groups-1 conv3d + requantization; packed_weight from :func:`pack_quantized_weight`."""
     out, res = _prepare("quantized_conv3d", input, residual, packed_weight.shape[:3], packed_weight.shape[4], stride,
                         padding)
-    native().qconv3d_ndhwc(to_channels_last(input), packed_weight, weight_sum, bias_int32, dequant_scale, res, out,
-                           list(stride), list(padding), input_zero_point, residual_scale, residual_zero_point,
-                           activation, output_scale, output_zero_point, num_threads())
+    native().qconv3d_ndhwc(to_dlpack(to_channels_last(input)), to_dlpack(packed_weight), to_dlpack(weight_sum),
+                           to_dlpack(bias_int32), to_dlpack(dequant_scale), res, to_dlpack(out), stride, padding,
+                           input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
+                           output_zero_point, num_threads())
     return out.permute(0, 4, 1, 2, 3)
 
 
@@ -84,9 +86,10 @@ def _quantized_depthwise_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Te
     """int8 depthwise conv3d + requantization; packed_weight ``[kT, kH, kW, C]``."""
     out, res = _prepare("quantized_depthwise_conv3d", input, residual, packed_weight.shape[:3], packed_weight.shape[3],
                         stride, padding)
-    native().qdwconv3d_ndhwc(to_channels_last(input), packed_weight, bias_int32, bias_int32.to(torch.float32),
-                             dequant_scale, res, out, list(stride), list(padding), input_zero_point, residual_scale,
-                             residual_zero_point, activation, output_scale, output_zero_point, num_threads())
+    native().qdwconv3d_ndhwc(to_dlpack(to_channels_last(input)), to_dlpack(packed_weight), to_dlpack(bias_int32),
+                             to_dlpack(bias_int32.to(torch.float32)), to_dlpack(dequant_scale), res, to_dlpack(out),
+                             stride, padding, input_zero_point, residual_scale, residual_zero_point, activation,
+                             output_scale, output_zero_point, num_threads())
     return out.permute(0, 4, 1, 2, 3)
 
 

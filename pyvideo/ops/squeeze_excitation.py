@@ -10,6 +10,7 @@ Activations are the codes of :data:`pyvideo.ops.conv3d.ACTIVATION_CODES`.
 from typing import Optional
 
 import torch
+from torch.utils.dlpack import to_dlpack
 
 from pyvideo._native import native, num_threads
 from pyvideo.ops._library import define_op
@@ -31,7 +32,7 @@ def _check(op: str, x: torch.Tensor, dtype: torch.dtype, weights):
 
 
 def _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias):
-    return [None if t is None else t.detach().contiguous() for t in (fc0_weight, fc0_bias, fc1_weight, fc1_bias)]
+    return [None if t is None else to_dlpack(t.detach().contiguous()) for t in (fc0_weight, fc0_bias, fc1_weight, fc1_bias)]
 
 
 def _squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Tensor, fc0_bias: Optional[torch.Tensor],
@@ -41,8 +42,9 @@ def _squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Tensor, fc0_b
            dict(fc0_weight=fc0_weight, fc0_bias=fc0_bias, fc1_weight=fc1_weight, fc1_bias=fc1_bias))
     x = to_channels_last(input)
     out = torch.empty_like(x)
-    native().squeeze_excitation_ndhwc(x, *_linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias), out,
-                                      hidden_activation, activation, num_threads())
+    layers = _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias)
+    native().squeeze_excitation_ndhwc(to_dlpack(x), *layers, to_dlpack(out), hidden_activation, activation,
+                                      num_threads())
     return out.permute(0, 4, 1, 2, 3)
 
 
@@ -55,9 +57,10 @@ def _quantized_squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Ten
            dict(fc0_weight=fc0_weight, fc0_bias=fc0_bias, fc1_weight=fc1_weight, fc1_bias=fc1_bias))
     x = to_channels_last(input)
     out = torch.empty_like(x)
-    native().quantized_squeeze_excitation_ndhwc(x, *_linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias), out,
-                                                hidden_activation, activation, input_scale, input_zero_point,
-                                                output_scale, output_zero_point, num_threads())
+    layers = _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias)
+    native().quantized_squeeze_excitation_ndhwc(to_dlpack(x), *layers, to_dlpack(out), hidden_activation, activation,
+                                                input_scale, input_zero_point, output_scale, output_zero_point,
+                                                num_threads())
     return out.permute(0, 4, 1, 2, 3)
 
 
