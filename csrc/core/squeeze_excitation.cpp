@@ -24,7 +24,7 @@ void check(const SqueezeExcitation& se, const VolumeShape& shape, const void* x,
 // Per-channel sums of each sample over all positions, as doubles: rows are summed in chunks (float or int32 partial
 // sums, vectorisable) that are then added in double, split across threads by chunk.
 template <class T, class Partial>
-std::vector<double> channel_sums(const VolumeShape& shape, const T* x, int num_threads) {
+std::vector<double> channel_sums_impl(const VolumeShape& shape, const T* x, int num_threads) {
   constexpr int64_t chunk = 64;  // positions per partial sum: float partials of 64 terms lose < 2^-18 relative
   const int64_t P = shape.positions(), C = shape.channels, chunks = (P + chunk - 1) / chunk;
   std::vector<double> per_chunk(static_cast<size_t>(shape.batch * chunks * C));
@@ -47,6 +47,18 @@ std::vector<double> channel_sums(const VolumeShape& shape, const T* x, int num_t
       for (int64_t c = 0; c < C; ++c) sums[static_cast<size_t>(n * C + c)] += per_chunk[static_cast<size_t>((n * chunks + k) * C + c)];
   return sums;
 }
+
+}  // namespace
+
+std::vector<double> channel_sums(const VolumeShape& shape, const float* x, int num_threads) {
+  return channel_sums_impl<float, float>(shape, x, num_threads);
+}
+
+std::vector<double> channel_sums(const VolumeShape& shape, const int8_t* x, int num_threads) {
+  return channel_sums_impl<int8_t, int32_t>(shape, x, num_threads);
+}
+
+namespace {
 
 // act(x * gate[n]) for each sample: the depthwise kernel with a 1x1x1 kernel of per-channel weights `gate`.
 kernels::DwConv3dShape pointwise_scale_shape(const VolumeShape& shape) {
@@ -81,7 +93,7 @@ void squeeze_excitation_f32(const SqueezeExcitation& se, const VolumeShape& shap
                             int num_threads) {
   check(se, shape, x, out);
   const int64_t C = shape.channels, per_sample = shape.positions() * C;
-  const std::vector<double> sums = channel_sums<float, float>(shape, x, num_threads);
+  const std::vector<double> sums = channel_sums(shape, x, num_threads);
   std::vector<float> means(static_cast<size_t>(C)), gate(static_cast<size_t>(C));
   kernels::Epilogue epilogue;
   epilogue.activation = se.activation;
@@ -100,7 +112,7 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
   if (!(input_scale > 0.0f) || !(output_scale > 0.0f))
     throw std::invalid_argument("quantized_squeeze_excitation: scales must be positive");
   const int64_t C = shape.channels, per_sample = shape.positions() * C;
-  const std::vector<double> sums = channel_sums<int8_t, int32_t>(shape, x, num_threads);
+  const std::vector<double> sums = channel_sums(shape, x, num_threads);
   std::vector<float> means(static_cast<size_t>(C)), gate(static_cast<size_t>(C));
   const std::vector<int8_t> unit_weight(static_cast<size_t>(C), int8_t(1));
   const std::vector<int32_t> zero_bias(static_cast<size_t>(C), 0);

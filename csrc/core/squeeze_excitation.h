@@ -11,6 +11,7 @@
 // with round-half-even, like QuantizedSqueezeExcitation (within 1 LSB: the gate's float sums may round differently).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "../../kernels/cpu/epilogue.h"
 
@@ -39,7 +40,12 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
                                   float input_scale, int32_t input_zero_point, float output_scale,
                                   int32_t output_zero_point, int8_t* out, int num_threads);
 
-// The gate of one sample from its channel means (exposed for tests): gate[C].
+// The gate of one sample from its channel means: gate[C].
 void squeeze_excitation_gate(const SqueezeExcitation& se, const float* means, float* gate);
+
+// Per-sample channel sums over all positions, [N * C] doubles (exact for int8; float partial sums of 64 rows added in
+// double for float32). Also what global average pooling needs.
+std::vector<double> channel_sums(const VolumeShape& shape, const float* x, int num_threads);
+std::vector<double> channel_sums(const VolumeShape& shape, const int8_t* x, int num_threads);
 
 }  // namespace pyvideo
