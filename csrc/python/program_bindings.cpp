@@ -46,6 +46,22 @@ runtime::ConvGeometry geometry(std::array<int64_t, 3> kernel, std::array<int64_t
   return g;
 }
 
+Program::Layout layout_arg(const std::string& name) {
+  if (name == "ncthw") return Program::Layout::ncthw;
+  if (name == "nthwc") return Program::Layout::nthwc;
+  if (name == "vector") return Program::Layout::vector;
+  throw std::invalid_argument("output layout must be 'ncthw', 'nthwc' or 'vector', got '" + name + "'");
+}
+
+const char* layout_name(Program::Layout layout) {
+  switch (layout) {
+    case Program::Layout::ncthw: return "ncthw";
+    case Program::Layout::nthwc: return "nthwc";
+    case Program::Layout::vector: return "vector";
+  }
+  return "?";
+}
+
 py::list run(Program& program, py::handle input, int num_threads) {
   const auto x = python::tensor_arg(input, "input", python::DType::float32, 5);
   const runtime::Shape5 shape{x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]};
@@ -140,11 +156,54 @@ PYVIDEO_BINDINGS(program) {
           },
           py::arg("input"), py::arg("input_scale"), py::arg("input_zero_point"), py::arg("output_scale"),
           py::arg("output_zero_point"))
-      .def("set_outputs", &Program::set_outputs, py::arg("values"))
+      .def(
+          "quantized_linear",
+          [](Program& p, int32_t input, py::handle weight, py::handle bias, py::handle dequant_scale,
+             float input_scale, int32_t input_zero_point, int activation) {
+            const auto w = python::tensor_arg(weight, "weight", python::DType::int8, 2);
+            return p.quantized_linear(input, w.shape[0], copy_of<int8_t>(weight, "weight", python::DType::int8),
+                                      copy_of<int32_t>(bias, "bias", python::DType::int32),
+                                      floats(dequant_scale, "dequant_scale"), {input_scale, input_zero_point},
+                                      activation_arg(activation));
+          },
+          py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("dequant_scale"), py::arg("input_scale"),
+          py::arg("input_zero_point"), py::arg("activation"))
+      .def(
+          "set_outputs",
+          [](Program& p, std::vector<int32_t> values, std::vector<std::string> layouts) {
+            std::vector<Program::Layout> codes;
+            for (const auto& l : layouts) codes.push_back(layout_arg(l));
+            p.set_outputs(std::move(values), std::move(codes));
+          },
+          py::arg("values"), py::arg("layouts"))
+      .def_property_readonly("output_layouts",
+                             [](const Program& p) {
+                               std::vector<std::string> names;
+                               for (auto l : p.output_layouts()) names.push_back(layout_name(l));
+                               return names;
+                             })
+      .def("save", &Program::save, py::arg("path"), "Write the program (steps, weights, outputs) to a model file.")
+      .def_static(
+          "load", [](const std::string& path) { return std::shared_ptr<Program>(Program::load(path)); },
+          py::arg("path"), "Read a model file written by save(); a malformed file raises ValueError.")
       .def("run", &run, py::arg("input"), py::arg("num_threads") = 1,
            "Run on a float32 [N,T,H,W,C] input; returns DLPack capsules of the outputs ([N,T,H,W,C] each).")
       .def_property_readonly("num_steps", &Program::num_steps)
       .def_property_readonly("num_values", &Program::num_values)
       .def_property_readonly("input_channels", &Program::input_channels)
-      .def("describe", &Program::describe);
+      .def("describe", &Program::describe)
+      .def("set_profiling", &Program::set_profiling, py::arg("on"),
+           "Record each step's wall time on the following runs (for benchmarks).")
+      .def(
+          "last_profile",
+          [](const Program& p) {
+            py::list steps;
+            for (const auto& s : p.last_profile())
+              steps.append(py::dict(py::arg("kind") = s.kind, py::arg("seconds") = s.seconds,
+                                    py::arg("macs") = s.macs,
+                                    py::arg("output_shape") = py::make_tuple(s.output.n, s.output.t, s.output.h,
+                                                                             s.output.w, s.output.c)));
+            return steps;
+          },
+          "Per-step dicts (kind, seconds, macs, output_shape [N,T,H,W,C]) of the last profiled run.");
 }

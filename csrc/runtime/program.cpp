@@ -1,6 +1,7 @@
 #include "program.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <sstream>
@@ -10,12 +11,9 @@
 #include "../../kernels/cpu/parallel.h"
 #include "../core/ops.h"
 #include "../core/squeeze_excitation.h"
+#include "program_impl.h"
 
 namespace pyvideo::runtime {
-
-namespace {
-
-enum class Kind { conv, squeeze_excitation, global_avg_pool, quantize, qconv, qsqueeze_excitation, qglobal_avg_pool };
 
 const char* kind_name(Kind k) {
   switch (k) {
@@ -26,9 +24,12 @@ const char* kind_name(Kind k) {
     case Kind::qconv: return "quantized_conv";
     case Kind::qsqueeze_excitation: return "quantized_squeeze_excitation";
     case Kind::qglobal_avg_pool: return "quantized_global_avg_pool";
+    case Kind::qlinear: return "quantized_linear";
   }
   return "?";
 }
+
+namespace {
 
 size_t element_size(DType d) { return d == DType::float32 ? 4 : 1; }
 
@@ -39,47 +40,6 @@ void check_size(const char* what, size_t got, size_t want) {
 }
 
 }  // namespace
-
-struct Program::Step {
-  explicit Step(Kind k) : kind(k) {}
-  Kind kind;
-  int32_t input = -1, residual = -1, output = -1;
-  bool depthwise = false;
-  ConvGeometry g;
-  int64_t out_channels = 0, hidden = 0;
-  kernels::Activation act = kernels::Activation::identity, hidden_act = kernels::Activation::identity;
-  std::vector<float> weight, bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias, dequant_scale, bias_float;
-  std::vector<int8_t> qweight;
-  std::vector<int32_t> weight_sum, qbias;
-  QuantParams in, residual_q, out;
-  bool has_output_q = true;
-};
-
-struct Program::Impl {
-  int64_t input_channels = -1;
-  struct Value {
-    DType dtype;
-    int64_t channels;
-  };
-  std::vector<Value> values;
-  std::vector<Step> steps;
-  std::vector<int32_t> outputs;
-  std::mutex pool_mutex;                   // guards `pool`, the buffers reused from one run to the next
-  std::vector<std::vector<uint8_t>> pool;  // a concurrent run uses its own
-
-  const Value& value(int32_t id, const char* role) const {
-    if (id < 0 || id >= int32_t(values.size()))
-      throw std::invalid_argument(std::string("program: ") + role + " refers to value " + std::to_string(id) +
-                                  ", which does not exist yet");
-    return values[size_t(id)];
-  }
-  int32_t add(Step step, DType dtype, int64_t channels) {
-    step.output = int32_t(values.size());
-    values.push_back({dtype, channels});
-    steps.push_back(std::move(step));
-    return steps.back().output;
-  }
-};
 
 Program::Program() : impl_(std::make_unique<Impl>()) {}
 Program::~Program() = default;
@@ -107,9 +67,12 @@ int32_t Program::set_input(int64_t channels) {
 }
 
 static void check_geometry(const ConvGeometry& g) {
+  // Bounds keep every later size computation far from overflow (a model file is untrusted input).
   for (int i = 0; i < 3; ++i)
-    if (g.kernel[i] <= 0 || g.stride[i] <= 0 || g.padding[i] < 0)
-      throw std::invalid_argument("program: kernel sizes and strides must be positive, padding non-negative");
+    if (g.kernel[i] <= 0 || g.kernel[i] > 1024 || g.stride[i] <= 0 || g.stride[i] > 1024 || g.padding[i] < 0 ||
+        g.padding[i] > g.kernel[i])
+      throw std::invalid_argument(
+          "program: kernel sizes and strides must be in [1, 1024] and padding in [0, kernel size]");
 }
 
 int32_t Program::conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
@@ -271,11 +234,43 @@ int32_t Program::quantized_global_avg_pool(int32_t input, QuantParams in_q, bool
   return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, in.channels);
 }
 
-void Program::set_outputs(std::vector<int32_t> values) {
-  if (values.empty()) throw std::invalid_argument("program: at least one output is needed");
-  for (int32_t v : values) impl_->value(v, "output");
-  impl_->outputs = std::move(values);
+void Program::set_profiling(bool on) { impl_->profiling = on; }
+
+std::vector<Program::StepProfile> Program::last_profile() const { return impl_->profile; }
+
+int32_t Program::quantized_linear(int32_t input, int64_t out_features, std::vector<int8_t> weight,
+                                  std::vector<int32_t> bias, std::vector<float> dequant_scale, QuantParams in_q,
+                                  kernels::Activation act) {
+  const auto& in = impl_->value(input, "quantized linear input");
+  if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_linear needs an int8 input");
+  if (out_features <= 0) throw std::invalid_argument("program: quantized_linear needs a positive output width");
+  if (in.channels >= 66000) throw std::invalid_argument("program: quantized_linear sums would overflow int32");
+  check_quant(in_q, "input");
+  check_size("int8 linear weight", weight.size(), size_t(out_features * in.channels));
+  check_size("int32 bias", bias.size(), size_t(out_features));
+  check_size("dequant scale", dequant_scale.size(), size_t(out_features));
+  Step s(Kind::qlinear);
+  s.input = input;
+  s.out_channels = out_features;
+  s.qweight = std::move(weight);
+  s.qbias = std::move(bias);
+  s.dequant_scale = std::move(dequant_scale);
+  s.in = in_q;
+  s.act = act;
+  return impl_->add(std::move(s), DType::float32, out_features);
 }
+
+void Program::set_outputs(std::vector<int32_t> values, std::vector<Layout> layouts) {
+  if (values.empty()) throw std::invalid_argument("program: at least one output is needed");
+  if (layouts.size() != values.size()) throw std::invalid_argument("program: one layout per output is needed");
+  for (int32_t v : values) impl_->value(v, "output");
+  for (Layout l : layouts)
+    if (uint8_t(l) > uint8_t(Layout::vector)) throw std::invalid_argument("program: unknown output layout");
+  impl_->outputs = std::move(values);
+  impl_->layouts = std::move(layouts);
+}
+
+std::vector<Program::Layout> Program::output_layouts() const { return impl_->layouts; }
 
 namespace {
 
@@ -319,6 +314,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
                                 std::to_string(p.input_channels));
   if (input_shape.n <= 0 || input_shape.t <= 0 || input_shape.h <= 0 || input_shape.w <= 0)
     throw std::invalid_argument("program: every input dimension must be positive");
+  if (p.steps.empty()) throw std::invalid_argument("program: it has no steps");
 
   // Shapes of this run, and the step after which each value is dead.
   std::vector<Shape5> shapes(p.values.size());
@@ -335,9 +331,13 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       y.c = s.out_channels;
     } else if (s.kind == Kind::global_avg_pool || s.kind == Kind::qglobal_avg_pool) {
       y.t = y.h = y.w = 1;
+    } else if (s.kind == Kind::qlinear) {
+      y.c = s.out_channels;
     }
     if (s.residual >= 0 && !(shapes[size_t(s.residual)] == y))
       throw std::invalid_argument("program step " + std::to_string(i) + ": the residual's shape differs from the output's");
+    if (double(y.n) * double(y.t) * double(y.h) * double(y.w) * double(y.c) > double(int64_t{1} << 40))
+      throw std::invalid_argument("program step " + std::to_string(i) + ": its output would be too large");
     shapes[size_t(s.output)] = y;
     last_use[size_t(s.input)] = i;
     if (s.residual >= 0) last_use[size_t(s.residual)] = i;
@@ -376,9 +376,11 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
     return pool[size_t(buffer_of[size_t(value)])].data();
   };
 
+  std::vector<StepProfile> profile;
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const Step& s = p.steps[i];
     const Shape5& x = shapes[size_t(s.input)];
+    const auto start = std::chrono::steady_clock::now();
     void* out = acquire(s.output);
     const void* in = data(s.input);
     const void* res = s.residual >= 0 ? data(s.residual) : nullptr;
@@ -450,6 +452,21 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         });
         break;
       }
+      case Kind::qlinear: {
+        const int8_t* src = static_cast<const int8_t*>(in);
+        float* dst = static_cast<float*>(out);
+        const int64_t K = x.c, M = s.out_channels;
+        kernels::parallel_for_chunks(x.n * x.t * x.h * x.w, num_threads, [&](int64_t begin, int64_t end) {
+          for (int64_t row = begin; row < end; ++row)
+            for (int64_t m = 0; m < M; ++m) {
+              const int8_t* w = s.qweight.data() + m * K;
+              int32_t acc = s.qbias[size_t(m)];  // |sum| <= K * 255 * 127: exact in int32 for K < 66000
+              for (int64_t k = 0; k < K; ++k) acc += (int32_t(src[row * K + k]) - s.in.zero_point) * int32_t(w[k]);
+              dst[row * M + m] = kernels::activate_scalar(float(acc) * s.dequant_scale[size_t(m)], s.act);
+            }
+        });
+        break;
+      }
       case Kind::qconv: {
         kernels::Requant q;
         q.input_zero_point = s.in.zero_point;
@@ -476,12 +493,23 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         break;
       }
     }
+    if (p.profiling) {
+      const Shape5& y = shapes[size_t(s.output)];
+      const bool is_conv = s.kind == Kind::conv || s.kind == Kind::qconv;
+      const int64_t taps = s.g.kernel[0] * s.g.kernel[1] * s.g.kernel[2];
+      const int64_t macs = is_conv ? y.numel() * taps * (s.depthwise ? 1 : x.c) : 0;
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::string kind = kind_name(s.kind);
+      if (is_conv) kind += s.depthwise ? "/depthwise" : (taps == 1 ? "/pointwise" : "/dense");
+      profile.push_back({kind, seconds, macs, y});
+    }
     // Values read for the last time here free their buffers (never the caller's input, never an output).
     for (int32_t v : {s.input, s.residual})
       if (v > 0 && last_use[size_t(v)] == i && !is_output[size_t(v)] && buffer_of[size_t(v)] >= 0)
         busy[size_t(buffer_of[size_t(v)])] = false;
   }
 
+  if (p.profiling) p.profile = std::move(profile);
   std::vector<Tensor> results;
   for (int32_t v : p.outputs) {
     Tensor t;

@@ -77,10 +77,35 @@ class Program {
                                        kernels::Activation act, QuantParams in, QuantParams out);
   // int8 -> fp32 mean (has_output_q false) or requantized int8 mean.
   int32_t quantized_global_avg_pool(int32_t input, QuantParams in, bool has_output_q, QuantParams out);
-  void set_outputs(std::vector<int32_t> values);
+  // int8 [.., K] -> fp32 [.., M] fully connected layer over the channels (the int8 classifier of a head):
+  // act(float(bias + sum (x - zp) * w) * dequant_scale) with exact int32 sums; weight [M, K] int8.
+  int32_t quantized_linear(int32_t input, int64_t out_features, std::vector<int8_t> weight, std::vector<int32_t> bias,
+                           std::vector<float> dequant_scale, QuantParams in, kernels::Activation act);
+  // How a caller should present each output (metadata kept in model files): as [N, C, T, H, W], as the
+  // channels-last [N, T, H, W, C] it is stored in, or as a [N, C] vector (T = H = W = 1).
+  enum class Layout : uint8_t { ncthw = 0, nthwc = 1, vector = 2 };
+  void set_outputs(std::vector<int32_t> values, std::vector<Layout> layouts);
+  std::vector<Layout> output_layouts() const;
+
+  // Model files: the steps, their weights and the outputs in a versioned little-endian binary format (layout in
+  // program_file.cpp). load() checks everything it reads and rebuilds the program through the builders above, so a
+  // malformed, truncated or foreign file is an std::invalid_argument saying what is wrong, never a crash.
+  void save(const std::string& path) const;
+  static std::unique_ptr<Program> load(const std::string& path);
 
   // Runs on a float32 [N, T, H, W, C] input; returns the output values (fresh buffers).
   std::vector<Tensor> run(const float* input, const Shape5& input_shape, int num_threads);
+
+  // Per-step wall time of the last run() while profiling is on (for benchmarks): kind names, seconds, and each
+  // step's multiply-accumulate count and output shape at that run's sizes.
+  void set_profiling(bool on);
+  struct StepProfile {
+    std::string kind;
+    double seconds = 0.0;
+    int64_t macs = 0;
+    Shape5 output;
+  };
+  std::vector<StepProfile> last_profile() const;
 
  private:
   struct Step;

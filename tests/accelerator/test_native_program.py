@@ -7,7 +7,13 @@ import torch.nn as nn
 
 from pyvideo.accelerator.deployable import FusedConv3d
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
-from pyvideo.accelerator.native import NativeProgram, compile_native, lower_quantized_to_native, lower_to_native
+from pyvideo.accelerator.native import (
+    NativeProgram,
+    compile_native,
+    load_program,
+    lower_quantized_to_native,
+    lower_to_native,
+)
 from pyvideo.accelerator.quantization import quantize_model
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
@@ -35,8 +41,9 @@ def test_fp32_program_equals_the_per_layer_lowering(efficient_x3d, shape):
     deploy, _ = efficient_x3d
     compiled = compile_native(deploy)
     programs = [m for m in compiled.modules() if isinstance(m, NativeProgram)]
-    assert len(programs) == 1 and programs[0].program.num_steps >= 100  # every conv, SE and the pool
-    assert not any(isinstance(m, FusedConv3d) for m in compiled.modules())  # nothing left for torch but the head
+    assert len(programs) == 1 and programs[0].program.num_steps >= 100  # every conv, SE, pool and the classifier
+    assert programs[0].layouts == ["vector"]  # the head's permute/Linear/mean run natively too: logits come out
+    assert not any(isinstance(m, (FusedConv3d, nn.Linear)) for m in compiled.modules())
     x = torch.randn(shape)
     with torch.no_grad():
         assert _relative(compiled(x), lower_to_native(deploy)(x)) < 1e-5
@@ -108,3 +115,45 @@ def test_errors_are_clear(efficient_x3d):
                                                       torch.randn(1, 3, 2, 8, 8)))
     with pytest.raises(ValueError, match="larger than its padded input"):
         small(torch.randn(1, 3, 2, 3, 8))
+
+
+def test_model_files_round_trip(efficient_x3d, tmp_path):
+    deploy, int8 = efficient_x3d
+    x = torch.randn(2, 3, 3, 37, 29)
+    for model in (deploy, int8):
+        program = compile_native(model).native_program
+        path = tmp_path / "model.pvp"
+        program.save(path)
+        loaded = load_program(path)
+        assert loaded.layouts == program.layouts and loaded.program.num_steps == program.program.num_steps
+        with torch.no_grad():
+            assert torch.equal(loaded(x)[0], program(x)[0])
+
+
+def test_malformed_model_files_are_clear_errors(efficient_x3d, tmp_path):
+    program = compile_native(efficient_x3d[0]).native_program
+    path = tmp_path / "model.pvp"
+    program.save(path)
+    data = path.read_bytes()
+    cases = {
+        "missing.pvp": None,
+        "empty.pvp": b"",
+        "foreign.pvp": b"GIF89a" + data[6:],
+        "truncated.pvp": data[: len(data) // 2],
+        "version.pvp": data[:8] + (99).to_bytes(4, "little") + data[12:],
+        "trailing.pvp": data + b"x",
+        "kind.pvp": data[:24] + (77).to_bytes(4, "little") + data[28:],  # first step's kind
+    }
+    messages = {"missing.pvp": "cannot open", "empty.pvp": "truncated", "foreign.pvp": "bad magic",
+                "truncated.pvp": "truncated", "version.pvp": "version 99", "trailing.pvp": "unexpected data",
+                "kind.pvp": "unknown step kind 77"}
+    for name, content in cases.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=messages[name]):
+            load_program(tmp_path / name)
+    corrupt = bytearray(data)
+    corrupt[85:93] = (2**40).to_bytes(8, "little")  # the first step's temporal padding
+    (tmp_path / "corrupt.pvp").write_bytes(bytes(corrupt))
+    with pytest.raises(ValueError, match="program file .*padding"):
+        load_program(tmp_path / "corrupt.pvp")

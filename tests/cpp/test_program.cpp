@@ -4,6 +4,14 @@
 #include <cstdint>
 #include <vector>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <fstream>
+#include <string>
+
+#include "../../csrc/c_api/pyvideo.h"
 #include "../../csrc/runtime/program.h"
 #include "check.h"
 
@@ -32,7 +40,7 @@ void chained_steps_and_recycled_buffers() {
   const int32_t y = p.conv(x, false, pointwise(), 2, {1, -1, 2, 0}, {0.5f, 0.0f}, -1, Activation::relu);
   const int32_t z = p.conv(y, false, pointwise(), 2, {1, 0, 0, 1}, {0, 0}, y, Activation::identity);
   const int32_t m = p.global_avg_pool(z);
-  p.set_outputs({m, y});
+  p.set_outputs({m, y}, {Program::Layout::vector, Program::Layout::ncthw});
   CHECK(p.num_steps() == 3 && p.num_values() == 4);
   for (int64_t width : {3, 7, 2}) {  // new shapes on each run: buffers are resized and reused
     const std::vector<float> in = ramp(width, 2);
@@ -62,7 +70,7 @@ void int8_steps() {
   const int32_t c = p.quantized_conv(q, true, pointwise(), 1, {2}, {}, {0}, {0.125f}, QuantParams{0.5f, 1}, -1,
                                      QuantParams{}, Activation::identity, QuantParams{0.25f, 0});
   const int32_t m = p.quantized_global_avg_pool(c, QuantParams{0.25f, 0}, false, QuantParams{});
-  p.set_outputs({q, c, m});
+  p.set_outputs({q, c, m}, std::vector<Program::Layout>(3, Program::Layout::nthwc));
   const std::vector<float> in{0.0f, 1.0f, -3.0f, 100.0f};
   const auto out = p.run(in.data(), Shape5{1, 1, 1, 4, 1}, 2);
   const int8_t* qv = static_cast<const int8_t*>(out[0].data());
@@ -97,10 +105,86 @@ void errors() {
   const int32_t y = p.conv(x, true, big, 2, std::vector<float>(10, 1.0f), {0, 0}, -1, Activation::identity);
   std::vector<float> in(6, 1.0f);
   CHECK(throws([&] { p.run(in.data(), Shape5{1, 1, 1, 3, 2}, 1); }));  // no outputs yet
-  p.set_outputs({y});
+  p.set_outputs({y}, {Program::Layout::ncthw});
   CHECK(throws([&] { p.run(in.data(), Shape5{1, 1, 1, 3, 2}, 1); }));  // width 3 < kernel 5
   CHECK(throws([&] { p.run(in.data(), Shape5{1, 1, 1, 2, 3}, 1); }));  // 3 channels, program takes 2
   CHECK(throws([&] { p.run(nullptr, Shape5{1, 1, 1, 3, 2}, 1); }));
+}
+
+std::string temp_path(const char* name) {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/pyvideo_test_program_" + name;
+}
+
+// save() -> the C API's load/run/output gives what the in-memory program gives; bad files are error statuses.
+void model_file_through_the_c_api() {
+  Program p;
+  const int32_t x = p.set_input(2);
+  ConvGeometry g;
+  g.kernel[2] = 3;
+  g.padding[2] = 1;
+  const int32_t y = p.conv(x, true, g, 2, {1, 2, 3, -1, 0, 1}, {0.5f, -0.5f}, -1, Activation::hswish);
+  const int32_t q = p.quantize(y, QuantParams{0.1f, -3});
+  p.set_outputs({y, q}, {Program::Layout::ncthw, Program::Layout::nthwc});
+  const std::string path = temp_path("model.pvp");
+  p.save(path);
+
+  const std::vector<float> in = ramp(5, 2);
+  const int64_t shape[5] = {1, 1, 1, 5, 2};
+  const auto expected = p.run(in.data(), Shape5{1, 1, 1, 5, 2}, 1);
+
+  pyvideo_program* loaded = nullptr;
+  CHECK(pyvideo_program_load(path.c_str(), &loaded) == PYVIDEO_OK && loaded);
+  int64_t channels = 0;
+  int32_t count = 0;
+  CHECK(pyvideo_program_input_channels(loaded, &channels) == PYVIDEO_OK && channels == 2);
+  CHECK(pyvideo_program_num_outputs(loaded, &count) == PYVIDEO_OK && count == 2);
+  CHECK(pyvideo_program_output(loaded, 0, nullptr, nullptr, nullptr, nullptr) == PYVIDEO_ERROR_INVALID_ARGUMENT);
+  CHECK(pyvideo_program_run(loaded, in.data(), shape, 2) == PYVIDEO_OK);
+  for (int32_t i = 0; i < 2; ++i) {
+    int64_t out_shape[5];
+    int32_t dtype = -1, layout = -1;
+    const void* data = nullptr;
+    CHECK(pyvideo_program_output(loaded, i, out_shape, &dtype, &layout, &data) == PYVIDEO_OK);
+    CHECK(out_shape[3] == 5 && out_shape[4] == 2 && dtype == i && layout == i);
+    const size_t bytes = size_t(expected[size_t(i)].shape.numel()) * (i == 0 ? 4 : 1);
+    CHECK(std::memcmp(data, expected[size_t(i)].data(), bytes) == 0);
+  }
+  const int64_t too_narrow[5] = {1, 1, 1, 5, 3};
+  CHECK(pyvideo_program_run(loaded, in.data(), too_narrow, 1) == PYVIDEO_ERROR_INVALID_ARGUMENT);
+  CHECK(std::string(pyvideo_last_error()).find("channels") != std::string::npos);
+  pyvideo_program_free(loaded);
+
+  // Every truncation of the file is refused with a message (never a crash: this also runs under ASan/UBSan).
+  std::ifstream file(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string cut = temp_path("cut.pvp");
+  int refused = 0, cuts = 0;
+  for (size_t n = 0; n < bytes.size(); n += 7, ++cuts) {
+    std::ofstream(cut, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(n));
+    pyvideo_program* bad = nullptr;
+    if (pyvideo_program_load(cut.c_str(), &bad) == PYVIDEO_ERROR_INVALID_ARGUMENT && !bad &&
+        std::string(pyvideo_last_error()).find("program file") != std::string::npos)
+      ++refused;
+    pyvideo_program_free(bad);
+  }
+  CHECK(refused == cuts);
+  // Flipped bytes anywhere: loading either fails cleanly or gives a program that runs or fails cleanly.
+  for (size_t at = 0; at < bytes.size(); at += 3) {
+    std::string flipped = bytes;
+    flipped[at] = char(flipped[at] ^ 0x5a);
+    std::ofstream(cut, std::ios::binary | std::ios::trunc).write(flipped.data(), std::streamsize(flipped.size()));
+    pyvideo_program* maybe = nullptr;
+    if (pyvideo_program_load(cut.c_str(), &maybe) == PYVIDEO_OK) {
+      const pyvideo_status status = pyvideo_program_run(maybe, in.data(), shape, 1);
+      CHECK(status == PYVIDEO_OK || status == PYVIDEO_ERROR_INVALID_ARGUMENT);
+    }
+    pyvideo_program_free(maybe);
+  }
+  pyvideo_program* none = nullptr;
+  CHECK(pyvideo_program_load("/nonexistent/model.pvp", &none) == PYVIDEO_ERROR_INVALID_ARGUMENT && !none);
+  std::remove(path.c_str());
+  std::remove(cut.c_str());
 }
 
 }  // namespace
@@ -109,5 +193,6 @@ int main() {
   chained_steps_and_recycled_buffers();
   int8_steps();
   errors();
+  model_file_through_the_c_api();
   return check::finish("test_program");
 }

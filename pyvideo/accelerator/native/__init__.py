@@ -9,7 +9,7 @@ cover with a :class:`NativeConv3d`, which calls ``torch.ops.pyvideo.fused_conv3d
 runs in a single call (no per-layer Python, dispatcher or DLPack cost); the remaining head stays in PyTorch.
 """
 from .conv import NativeConv3d, NativeSqueezeExcitation, lower_to_native
-from .program import NativeProgram, compile_native
+from .program import NativeProgram, compile_native, load_program
 from .quantized import NativeQuantizedConv3d, NativeQuantizedSqueezeExcitation, lower_quantized_to_native
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "NativeQuantizedSqueezeExcitation",
     "NativeSqueezeExcitation",
     "compile_native",
+    "load_program",
     "lower_quantized_to_native",
     "lower_to_native",
 ]

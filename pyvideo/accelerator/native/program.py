@@ -42,13 +42,14 @@ from .quantized import is_supported as quantized_conv_is_supported
 
 
 class NativeProgram(nn.Module):
-    """Runs a ``pyvideo._C.Program`` on ``[N, C, T, H, W]`` float input; returns a tuple of its outputs, each a
-    logical ``[N, C, T, H, W]`` tensor in channels-last memory (float32 or int8)."""
+    """Runs a ``pyvideo._C.Program`` on ``[N, C, T, H, W]`` float input and returns a tuple of its outputs, each
+    presented as its layout says: ``ncthw`` a logical ``[N, C, T, H, W]`` tensor in channels-last memory, ``nthwc``
+    the stored ``[N, T, H, W, C]`` tensor, ``vector`` an ``[N, C]`` matrix (float32 or int8)."""
 
-    def __init__(self, program, description: str):
+    def __init__(self, program):
         super().__init__()
         self.program = program
-        self.description = description
+        self.layouts = list(program.output_layouts)
 
     def forward(self, x: torch.Tensor):
         if not isinstance(x, torch.Tensor) or x.dim() != 5:
@@ -57,10 +58,29 @@ class NativeProgram(nn.Module):
             raise TypeError(f"NativeProgram expects a float32 CPU tensor, got {x.dtype} on {x.device}")
         channels_last = x.detach().permute(0, 2, 3, 4, 1).contiguous()
         outputs = self.program.run(to_dlpack(channels_last), num_threads())
-        return tuple(torch.from_dlpack(out).permute(0, 4, 1, 2, 3) for out in outputs)
+        return tuple(_present(torch.from_dlpack(out), layout) for out, layout in zip(outputs, self.layouts))
+
+    def save(self, path: str) -> None:
+        """Write the program to a model file that :func:`load_program` (or the C API, without Python or torch)
+        reads back."""
+        self.program.save(str(path))
 
     def extra_repr(self) -> str:
-        return f"steps={self.program.num_steps}\n{self.description.rstrip()}"
+        return f"steps={self.program.num_steps}, outputs={self.layouts}\n{self.program.describe().rstrip()}"
+
+
+def load_program(path: str) -> NativeProgram:
+    """A :class:`NativeProgram` from a model file written by :meth:`NativeProgram.save`; ValueError when the file is
+    missing, truncated or malformed."""
+    return NativeProgram(native().Program.load(str(path)))
+
+
+def _present(stored: torch.Tensor, layout: str) -> torch.Tensor:
+    if layout == "ncthw":
+        return stored.permute(0, 4, 1, 2, 3)
+    if layout == "vector":
+        return stored.reshape(stored.shape[0], stored.shape[4])
+    return stored
 
 
 def _is_global_pool(module: nn.Module) -> bool:
@@ -83,6 +103,10 @@ class _Builder:
     def __init__(self):
         self.program = native().Program()
         self.value: Dict[fx.Node, int] = {}
+        # How each native node's value is laid out logically: "ncthw" (a normal [N, C, T, H, W] tensor), "nthwc"
+        # (after a channels-last permute, as classifier heads do before their Linear) or "vector" ([N, C]).
+        self.layout: Dict[fx.Node, str] = {}
+        self.int8_values = set()  # program values holding int8 data
 
     def inputs(self, node: fx.Node) -> Optional[List[int]]:
         """Program values of node's tensor arguments, or None when one of them is not native."""
@@ -94,8 +118,22 @@ class _Builder:
 
     def emit(self, node: fx.Node, module: nn.Module) -> Optional[int]:
         """The value produced by ``module`` called at ``node``, or None when it cannot run natively."""
+        value = self.emit_module(node, module)
+        int8_out = isinstance(module, (QuantizeTensor, QuantizedConv3d, QuantizedSqueezeExcitation)) or (
+            isinstance(module, QuantizedGlobalAvgPool) and module.output_scale is not None)
+        if value is not None and int8_out:
+            self.int8_values.add(value)
+        return value
+
+    def emit_module(self, node: fx.Node, module: nn.Module) -> Optional[int]:
         values = self.inputs(node)
         if values is None:
+            return None
+        layout = self.layout[node.args[0]]
+        self.layout[node] = layout
+        if layout == "nthwc":
+            return self.emit_head_layer(values, module)
+        if layout != "ncthw":
             return None
         x, residual = values[0], (values[1] if len(values) > 1 else -1)
         if len(values) > 2 or (len(values) == 2 and not getattr(module, "adds_residual", False)):
@@ -139,6 +177,55 @@ class _Builder:
         if isinstance(module, QuantizedGlobalAvgPool):
             return p.quantized_global_avg_pool(x, module.input_scale, module.input_zero_point, module.output_scale,
                                                module.output_zero_point or 0)
+        return None
+
+
+    def emit_head_layer(self, values: List[int], module: nn.Module) -> Optional[int]:
+        """Layers a classifier head applies to a channels-last view: Linear over the channels (a pointwise conv) and
+        its int8 form with a float output."""
+        if len(values) != 1:
+            return None
+        if type(module) is nn.Linear:
+            weight = module.weight.detach().float().t().reshape(1, 1, 1, module.in_features, module.out_features)
+            bias = module.bias if module.bias is not None else torch.zeros(module.out_features)
+            return self.program.conv(values[0], False, kernel=[1, 1, 1], stride=[1, 1, 1], padding=[0, 0, 0],
+                                     out_channels=module.out_features, weight=weight.contiguous(),
+                                     bias=bias.detach().float().contiguous(), residual=-1,
+                                     activation=activation_code("identity"))
+        if isinstance(module, QuantizedLinear) and module.output_scale is None:
+            return self.program.quantized_linear(values[0], module.weight_int8.contiguous(), module.bias_int32,
+                                                 module.dequant_scale, module.input_scale, module.input_zero_point,
+                                                 activation_code(module.activation))
+        return None
+
+    def emit_method(self, node: fx.Node) -> Optional[int]:
+        """Tensor methods of classifier heads: permute to channels-last (free: that is the storage order) and the
+        mean over T, H, W of a channels-last view (a global average pool)."""
+        source = node.args[0] if node.args else None
+        if not isinstance(source, fx.Node) or source not in self.value:
+            return None
+        layout, value = self.layout[source], self.value[source]
+        if node.target == "permute" and layout == "ncthw" and _dims(node.args[1:], node.kwargs) == [0, 2, 3, 4, 1]:
+            self.layout[node] = "nthwc"
+            return value
+        if node.target == "mean" and layout == "nthwc" and _dims(node.args[1:], node.kwargs) == [1, 2, 3] \
+                and not node.kwargs.get("keepdim", False) and len(node.args) <= 2 and self.dtype_is_float(value):
+            self.layout[node] = "vector"
+            return self.program.global_avg_pool(value)
+        return None
+
+    def dtype_is_float(self, value: int) -> bool:
+        return value not in self.int8_values
+
+
+def _dims(args, kwargs) -> Optional[List[int]]:
+    """The dims of a permute/mean call, flattened: permute(0, 2, 3, 4, 1) or permute((0, 2, 3, 4, 1)) or dim=..."""
+    dims = kwargs.get("dims", kwargs.get("dim", args[0] if len(args) == 1 else list(args)))
+    if isinstance(dims, int):
+        dims = [dims]
+    try:
+        return [int(d) for d in dims]
+    except (TypeError, ValueError):
         return None
 
 
@@ -190,6 +277,7 @@ def compile_native(model: nn.Module) -> fx.GraphModule:
                          "(convert it with convert_to_deployable_form, and quantize_model for int8)")
     builder = _Builder()
     builder.value[placeholders[0]] = builder.program.set_input(channels)
+    builder.layout[placeholders[0]] = "ncthw"
     native_nodes = []
     for node in source.graph.nodes:
         if node.op == "placeholder":
@@ -200,8 +288,11 @@ def compile_native(model: nn.Module) -> fx.GraphModule:
             values = builder.inputs(node)
             if _passes_through(module) and values is not None and len(values) == 1:
                 produced = values[0]
+                builder.layout[node] = builder.layout[node.args[0]]
             else:
-                produced = builder.emit(node, module)
+                produced = _try(builder.emit, node, module)
+        elif node.op == "call_method":
+            produced = _try(builder.emit_method, node)
         if produced is None:
             break  # the native prefix ends at the first node that cannot run natively
         builder.value[node] = produced
@@ -211,16 +302,26 @@ def compile_native(model: nn.Module) -> fx.GraphModule:
     return _split_graph(source, builder, native_nodes)
 
 
+def _try(emit, *args) -> Optional[int]:
+    """An emitted step's value, or None when the runtime rejects the layer (e.g. an unusual padding): the native
+    prefix then simply ends before it."""
+    try:
+        return emit(*args)
+    except ValueError:
+        return None
+
+
 def _split_graph(source: fx.GraphModule, builder: _Builder, native_nodes: List[fx.Node]) -> fx.GraphModule:
     """A new graph: input -> NativeProgram -> (its outputs) -> the remaining nodes of ``source``."""
     native_set = set(native_nodes)
-    # Native values read by the rest of the graph become the program's outputs (one per distinct value).
+    # Native values read by the rest of the graph become the program's outputs, one per (value, layout) pair.
     escaping = []
     for node in native_nodes:
-        if any(user not in native_set for user in node.users) and builder.value[node] not in escaping:
-            escaping.append(builder.value[node])
-    builder.program.set_outputs(escaping)
-    program = NativeProgram(builder.program, builder.program.describe())
+        key = (builder.value[node], builder.layout[node])
+        if any(user not in native_set for user in node.users) and key not in escaping:
+            escaping.append(key)
+    builder.program.set_outputs([value for value, _ in escaping], [layout for _, layout in escaping])
+    program = NativeProgram(builder.program)
 
     graph = fx.Graph()
     env: Dict[fx.Node, fx.Node] = {}
@@ -231,11 +332,12 @@ def _split_graph(source: fx.GraphModule, builder: _Builder, native_nodes: List[f
         if node.op == "placeholder":
             env[node] = graph.placeholder(node.name)
             outputs = graph.call_module("native_program", (env[node],))
-            getters = {value: graph.call_function(operator.getitem, (outputs, i)) for i, value in enumerate(escaping)}
+            getters = {key: graph.call_function(operator.getitem, (outputs, i)) for i, key in enumerate(escaping)}
             continue
         if node in native_set:
-            if builder.value[node] in getters:
-                env[node] = getters[builder.value[node]]
+            key = (builder.value[node], builder.layout[node])
+            if key in getters:
+                env[node] = getters[key]
             continue
         if node.op == "call_module":
             _copy_submodule(source, root, node.target)
