@@ -446,9 +446,18 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         const float* src = static_cast<const float*>(in);
         int8_t* dst = static_cast<int8_t*>(out);
         const float scale = s.out.scale, zp = float(s.out.zero_point);
+        // As qparams.quantize: round-half-even(x / scale) + zp, clamped. Rounding by adding and subtracting 1.5 * 2^23
+        // is exact round-half-even for |v| < 2^22 (v is clamped first; NaN goes to the low end) and, unlike
+        // nearbyint, vectorises on baseline x86-64.
         kernels::parallel_for_chunks(x.numel(), num_threads, [&](int64_t begin, int64_t end) {
-          for (int64_t k = begin; k < end; ++k)  // as qparams.quantize: round-half-even(x / scale) + zp, clamped
-            dst[k] = int8_t(std::min(127.0f, std::max(-128.0f, std::nearbyint(src[k] / scale) + zp)));
+          constexpr float kRound = 12582912.0f, kLimit = 4.0e6f;
+          for (int64_t k = begin; k < end; ++k) {
+            float v = src[k] / scale;
+            v = v > -kLimit ? v : -kLimit;
+            v = v < kLimit ? v : kLimit;
+            const float r = (v + kRound) - kRound + zp;
+            dst[k] = int8_t(r < -128.0f ? -128.0f : (r > 127.0f ? 127.0f : r));
+          }
         });
         break;
       }

@@ -81,6 +81,18 @@ void int8_steps() {
   CHECK(std::fabs(*static_cast<const float*>(out[2].data()) - 0.25f * (0 + 2 - 6 + 126) / 4.0f) < 1e-6f);
 }
 
+void quantize_rounds_half_to_even_and_saturates() {
+  Program p;
+  const int32_t x = p.set_input(1);
+  p.set_outputs({p.quantize(x, QuantParams{0.5f, 0})}, {Program::Layout::nthwc});
+  const std::vector<float> in{1.25f, 1.75f, -1.25f, 0.25f, 1e30f, -1e30f, std::nanf(""), 63.75f};
+  const auto out = p.run(in.data(), Shape5{1, 1, 1, 8, 1}, 1);
+  const int8_t* q = static_cast<const int8_t*>(out[0].data());
+  // x / 0.5 = 2.5 -> 2, 3.5 -> 4, -2.5 -> -2, 0.5 -> 0, saturation both ways, NaN -> -128, 127.5 -> 127 (clamped)
+  CHECK(q[0] == 2 && q[1] == 4 && q[2] == -2 && q[3] == 0 && q[4] == 127 && q[5] == -128 && q[6] == -128 &&
+        q[7] == 127);
+}
+
 template <class F>
 bool throws(F&& f) {
   try {
@@ -192,6 +204,7 @@ void model_file_through_the_c_api() {
 int main() {
   chained_steps_and_recycled_buffers();
   int8_steps();
+  quantize_rounds_half_to_even_and_saturates();
   errors();
   model_file_through_the_c_api();
   return check::finish("test_program");
