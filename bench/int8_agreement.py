@@ -18,7 +18,7 @@ agreement (--qat-steps: PTQ ranges frozen, weights fine-tuned to match the fp32 
 Prints top-1 agreement, logit errors and the margins of every disagreement (pyvideo.accelerator.quantization.
 agreement), plus held-out accuracy against the task labels.
 
-    .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40]
+    .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40] [--always-qat]
 """
 import argparse
 import copy
@@ -215,9 +215,10 @@ def short_name(conv_name):
     return conv_name
 
 
-def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches):
+def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches, always_qat=False):
     """Deploy, lower and quantize ``model``; print agreement and errors on ``held_out`` against native fp32 and the
-    held-out accuracy of each variant (QAT only when PTQ stays below 99% agreement and ``qat_steps`` > 0)."""
+    held-out accuracy of each variant (QAT when ``qat_steps`` > 0 and PTQ stays below 99% agreement or
+    ``always_qat``)."""
     model.eval()
     example = held_out[:1]
     deploy = convert_to_deployable_form(model, example).eval()
@@ -232,7 +233,7 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
             rows.append(("  int8 torch reference vs native int8", compare_logits(out, logits_of(int8, held_out)), None))
             errors = conv_errors(deploy, int8, held_out[::len(held_out) // BATCH][:BATCH])
     ptq_best = max(result.top1_agreement for name, result, _ in rows if "PTQ" in name)
-    if qat_steps and ptq_best < 0.99:
+    if qat_steps and (ptq_best < 0.99 or always_qat):
         done, qat_int8 = distill_qat(deploy, calibration, qat_batches, qat_steps)
         out = logits_of(lower_quantized_to_native(qat_int8), held_out)
         rows.append((f"native int8 QAT ({done} steps) vs native fp32", compare_logits(fp32, out), out))
@@ -264,6 +265,7 @@ def main():
                         help="torch threads (default 1: on a loaded 2-core machine a 2nd thread stalls training steps)")
     parser.add_argument("--qat-steps", type=int, default=40,
                         help="QAT fine-tuning steps, run only when PTQ agreement is below 99%% (0: never)")
+    parser.add_argument("--always-qat", action="store_true", help="run QAT even when PTQ reaches 99%%")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
@@ -284,8 +286,8 @@ def main():
     steps, losses = train(trained, batches, seconds=args.train_seconds)
     print(f"trained EfficientX3d-XS: {steps} AdamW steps of {BATCH} clips at {FRAMES}x{TRAIN_SIZE}x{TRAIN_SIZE} in "
           f"{time.perf_counter() - t0:.0f} s, mean loss of the last 10 steps {sum(losses) / len(losses):.3f}")
-    evaluate("trained EfficientX3d-XS", trained, calibration, held_out, labels, args.qat_steps, batches)
-    evaluate("random-init EfficientX3d-XS", random_init, calibration, held_out, labels, args.qat_steps, batches)
+    for title, model in (("trained EfficientX3d-XS", trained), ("random-init EfficientX3d-XS", random_init)):
+        evaluate(title, model, calibration, held_out, labels, args.qat_steps, batches, args.always_qat)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
