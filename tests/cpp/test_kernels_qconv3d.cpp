@@ -48,6 +48,15 @@ std::vector<NamedDw> depthwise_variants() {
       default: break;
     }
   }
+  const CpuFeatures& f = cpu_features();
+  (void)f;
+#if defined(__x86_64__)
+  if (f.avx512vnni && f.avx512f && f.avx512bw && f.avx512vl) out.push_back({"avx512vnni", qdwconv3d_avx512vnni});
+  if (f.avx_vnni) out.push_back({"avxvnni", qdwconv3d_avxvnni});
+#endif
+#if defined(__aarch64__)
+  if (f.dotprod) out.push_back({"neondot", qdwconv3d_neondot});
+#endif
   return out;
 }
 

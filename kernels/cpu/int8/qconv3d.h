@@ -62,10 +62,13 @@ void qconv3d_avx512vnni(PYVIDEO_QCONV3D_ARGS);
 void qconv3d_avxvnni(PYVIDEO_QCONV3D_ARGS);
 void qdwconv3d_avx2(PYVIDEO_QDWCONV3D_ARGS);
 void qdwconv3d_avx512(PYVIDEO_QDWCONV3D_ARGS);
+void qdwconv3d_avx512vnni(PYVIDEO_QDWCONV3D_ARGS);
+void qdwconv3d_avxvnni(PYVIDEO_QDWCONV3D_ARGS);
 #endif
 #if defined(__aarch64__)
 void qconv3d_neondot(PYVIDEO_QCONV3D_ARGS);
 void qdwconv3d_neon(PYVIDEO_QDWCONV3D_ARGS);
+void qdwconv3d_neondot(PYVIDEO_QDWCONV3D_ARGS);
 #endif
 
 }  // namespace pyvideo::kernels
