@@ -19,92 +19,167 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "requant_simd.h"
 
 namespace pyvideo::kernels::detail {
 
+// d[b] = x[b] ^ flip for b < N, eight or four bytes at a time.
+template <int N>
+inline void copy_flipped(uint8_t* d, const int8_t* x, uint8_t flip) {
+  using word = std::conditional_t<N % 8 == 0, uint64_t, uint32_t>;
+  const word mask = word(0x0101010101010101ull) * flip;
+#pragma GCC unroll 8
+  for (int b = 0; b < N; b += int(sizeof(word))) {
+    word v;
+    std::memcpy(&v, x + b, sizeof v);
+    v ^= mask;
+    std::memcpy(d + b, &v, sizeof v);
+  }
+}
+
+// One output row (n, ot, oh) of the dot kernel: its in-range kernel rows and where the results go.
+struct QDwRow {
+  int taps;                     // in-range (kt, kh) kernel rows
+  const uint8_t* const* quads;  // [taps] quad rows, [cb][ow][4 * width] bytes
+  const int8_t* const* weights; // [taps] packed weights, [cb][4 * width] bytes
+  const int32_t* start;         // [cb * width] accumulator start: bias minus the zero-point correction of these taps
+  int64_t channels, blocks, out_w;
+  const Requant* q;
+  int8_t* output;               // the whole output tensor (the residual has its layout)
+  int64_t out_offset;           // where this row starts in it
+};
+
+// Channel blocks cb0 + [0, CBS) x output columns ow0 + [0, COLS): one dot per kernel row, then requantization.
+// Every weight register feeds COLS dots and CBS * COLS independent accumulators hide the dot latency.
+template <class I, int CBS, int COLS>
+inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
+  using ireg = typename I::ireg;
+  constexpr int W = I::width;
+  constexpr int64_t QB = 4 * W;
+  const int64_t cb_bytes = r.out_w * QB;
+  ireg acc[CBS][COLS];
+#pragma GCC unroll 8
+  for (int k = 0; k < CBS; ++k)
+#pragma GCC unroll 8
+    for (int j = 0; j < COLS; ++j) acc[k][j] = I::load_i32(r.start + (cb0 + k) * W);
+  for (int i = 0; i < r.taps; ++i) {
+    const uint8_t* x = r.quads[i] + cb0 * cb_bytes + ow0 * QB;
+    const int8_t* w = r.weights[i] + cb0 * QB;
+#pragma GCC unroll 8
+    for (int k = 0; k < CBS; ++k) {
+      const ireg wk = I::load(w + k * QB);
+#pragma GCC unroll 8
+      for (int j = 0; j < COLS; ++j) acc[k][j] = I::dot(acc[k][j], I::load(x + k * cb_bytes + j * QB), wk);
+    }
+  }
+#pragma GCC unroll 8
+  for (int k = 0; k < CBS; ++k) {
+    const int64_t c0 = (cb0 + k) * W;
+    const int lanes = int(std::min<int64_t>(W, r.channels - c0));
+#pragma GCC unroll 8
+    for (int j = 0; j < COLS; ++j) {
+      const int64_t o = (ow0 + j) * r.channels + c0;
+      requantize_store<typename I::F>(I::to_float(acc[k][j]), c0, r.out_offset + o, lanes, *r.q, r.output);
+    }
+  }
+}
+
+// COLS columns from ow0 for every channel block: CBS = blocks / COLS at a time (a narrow block takes several channel
+// blocks so that enough accumulators stay independent), then the leftover channel blocks one by one.
+template <class I, int COLS>
+inline void qdw_columns(const QDwRow& r, int64_t ow0) {
+  constexpr int CBS = I::registers / 4 / COLS;
+  int64_t cb = 0;
+  for (; cb + CBS <= r.blocks; cb += CBS) qdw_block<I, CBS, COLS>(r, cb, ow0);
+  for (; cb < r.blocks; ++cb) qdw_block<I, 1, COLS>(r, cb, ow0);
+}
+
+// Columns [ow, out_w) in blocks of COLS, then at most one block each of COLS / 2, ..., 1.
+template <class I, int COLS>
+inline void qdw_row(const QDwRow& r, int64_t ow) {
+  for (; ow + COLS <= r.out_w; ow += COLS) qdw_columns<I, COLS>(r, ow);
+  if constexpr (COLS > 1) qdw_row<I, COLS / 2>(r, ow);
+}
+
+// Kernels 2 to 4 wide (X3D's 3x3x3): one quad per kernel row. Narrower ones would waste three quarters of every dot
+// and wider ones need several quads per row, so the variants hand those to the float-accumulating kernel.
+inline bool qdw_dot_suits(const DwConv3dShape& s) { return s.kernel_w >= 2 && s.kernel_w <= 4; }
+
 template <class I>
 void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
                    int8_t* output, int64_t row_begin, int64_t row_end) {
-  using ireg = typename I::ireg;
-  using F = typename I::F;
   constexpr int W = I::width;
-  constexpr int64_t QB = 4 * W;             // bytes of one quad register
-  constexpr int COLS = I::registers / 4;    // output columns per register block: accumulators + loads fit
+  constexpr int64_t QB = 4 * W;  // bytes of one quad register
   if (row_begin >= row_end) return;
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
-  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, KG = (KW + 3) / 4;
+  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w;
   const int64_t nb = (C + W - 1) / W, Cp = nb * W, kernel_rows = KT * KH;
-  const int64_t wr = (Wo - 1) * s.stride_w + 4 * KG;  // rearranged columns: iw = -pad_w + [0, wr)
-  const int64_t slot_bytes = nb * Wo * KG * QB;
+  const int64_t wr = (Wo - 1) * s.stride_w + 4;  // rearranged columns: iw = -pad_w + [0, wr)
+  const int64_t slot_bytes = nb * Wo * QB;
   const int64_t first_plane = row_begin / Ho, last_plane = (row_end - 1) / Ho;
   const int64_t planes = std::min(To, last_plane - first_plane + 1);
   const int64_t t_slots = std::max<int64_t>(1, std::min(s.in_t, (planes - 1) * s.stride_t + KT));
 
   // Workspace, reused across calls by each thread: packed weights, per-kernel-row corrections, padded bias, one
-  // rearranged row, the quad-row ring.
+  // rearranged row, the row's accumulator start, the quad-row ring.
   auto round64 = [](int64_t b) { return (b + 63) / 64 * 64; };
-  const int64_t wq_bytes = round64(kernel_rows * nb * KG * QB), corr_bytes = round64((kernel_rows + 1) * Cp * 4);
+  const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 2) * Cp * 4);
   const int64_t r_bytes = round64(wr * W), ring_bytes = KH * t_slots * slot_bytes;
   thread_local std::vector<uint8_t> workspace;
   thread_local std::vector<int64_t> tags;
   workspace.resize(size_t(wq_bytes + corr_bytes + r_bytes + ring_bytes + 64));
   uint8_t* base = workspace.data() + (64 - reinterpret_cast<uintptr_t>(workspace.data()) % 64) % 64;
   int8_t* wq = reinterpret_cast<int8_t*>(base);
-  int32_t* corr = reinterpret_cast<int32_t*>(base + wq_bytes);  // [kernel_rows][Cp], then the padded bias [Cp]
+  int32_t* corr = reinterpret_cast<int32_t*>(base + wq_bytes);  // [kernel_rows][Cp], then bias [Cp], start [Cp]
   int32_t* bias = corr + kernel_rows * Cp;
+  int32_t* start = bias + Cp;
   uint8_t* rearranged = base + wq_bytes + corr_bytes;
   uint8_t* ring = rearranged + r_bytes;
 
-  // wq[r][cb][g][c][k] = weight of kernel row r, column 4g + k, channel cb * W + c (zero past kw or C), in the
-  // byte order of the quads; corr[r][c] = (zero_point + offset) * sum of kernel row r's weights of channel c.
+  // wq[r][cb][c][k] = weight of kernel row r, column k, channel cb * W + c (zero past kw or C), in the byte order of
+  // the quads; corr[r][c] = (zero_point + offset) * sum of kernel row r's weights of channel c.
   const int32_t shift = q.input_zero_point + I::input_offset;
   for (int64_t r = 0; r < kernel_rows; ++r)
     for (int64_t c = 0; c < Cp; ++c) {
       int32_t sum = 0;
-      for (int64_t g = 0; g < KG; ++g)
-        for (int64_t k = 0; k < 4; ++k) {
-          const int64_t kw = 4 * g + k;
-          const int8_t w = (kw < KW && c < C) ? weight[(r * KW + kw) * C + c] : int8_t(0);
-          wq[((r * nb + c / W) * KG + g) * QB + c % W * 4 + k] = w;
-          sum += w;
-        }
+      for (int64_t k = 0; k < 4; ++k) {
+        const int8_t w = (k < KW && c < C) ? weight[(r * KW + k) * C + c] : int8_t(0);
+        wq[(r * nb + c / W) * QB + c % W * 4 + k] = w;
+        sum += w;
+      }
       corr[r * Cp + c] = shift * sum;
     }
   for (int64_t c = 0; c < Cp; ++c) bias[c] = c < C ? q.bias[c] : 0;
 
-  const uint8_t flip = I::input_offset ? 0x80 : 0x00;
+  constexpr uint8_t flip = I::input_offset ? 0x80 : 0x00;
   const uint8_t pad_byte = uint8_t(int8_t(q.input_zero_point)) ^ flip;
-  // Quads of input row (n, t, h) into `slot`, laid out [cb][ow][g][QB].
+  // Quads of input row (n, t, h) into `slot`, laid out [cb][ow][QB].
   auto rearrange = [&](int64_t n, int64_t t, int64_t h, uint8_t* slot) {
     const int8_t* line = input + ((n * s.in_t + t) * s.in_h + h) * s.in_w * C;
     const int64_t in_lo = std::min(wr, s.pad_w), in_hi = std::max(in_lo, std::min(wr, s.pad_w + s.in_w));
     for (int64_t cb = 0; cb < nb; ++cb) {
       const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
       std::fill(rearranged, rearranged + in_lo * W, pad_byte);
-      for (int64_t col = in_lo; col < in_hi; ++col) {
-        const int8_t* x = line + (col - s.pad_w) * C + c0;
-        uint8_t* d = rearranged + col * W;
-        if (lanes == W) {
-#pragma GCC unroll 16
-          for (int b = 0; b < W; ++b) d[b] = uint8_t(x[b]) ^ flip;
-        } else {
-          for (int64_t b = 0; b < W; ++b) d[b] = b < lanes ? uint8_t(x[b]) ^ flip : pad_byte;
-        }
+      if (lanes == W) {
+        for (int64_t col = in_lo; col < in_hi; ++col)
+          copy_flipped<W>(rearranged + col * W, line + (col - s.pad_w) * C + c0, flip);
+      } else {
+        for (int64_t col = in_lo; col < in_hi; ++col)
+          for (int64_t b = 0; b < W; ++b)
+            rearranged[col * W + b] = b < lanes ? uint8_t(line[(col - s.pad_w) * C + c0 + b]) ^ flip : pad_byte;
       }
       std::fill(rearranged + in_hi * W, rearranged + wr * W, pad_byte);
-      uint8_t* dst = slot + cb * Wo * KG * QB;
-      for (int64_t ow = 0; ow < Wo; ++ow)
-        for (int64_t g = 0; g < KG; ++g)
-          I::store(dst + (ow * KG + g) * QB, I::quads(rearranged + (ow * s.stride_w + 4 * g) * W));
+      uint8_t* dst = slot + cb * Wo * QB;
+      for (int64_t ow = 0; ow < Wo; ++ow) I::store(dst + ow * QB, I::quads(rearranged + ow * s.stride_w * W));
     }
   };
 
   std::vector<const uint8_t*> tap_quads(static_cast<size_t>(kernel_rows));
   std::vector<const int8_t*> tap_weights(static_cast<size_t>(kernel_rows));
-  std::vector<const int32_t*> tap_corr(static_cast<size_t>(kernel_rows));
   for (int64_t n = first_plane / To; n <= last_plane / To; ++n) {
     const int64_t ot_a = std::max(first_plane, n * To) - n * To, ot_b = std::min(last_plane, n * To + To - 1) - n * To;
     const int64_t t_lo = std::max<int64_t>(0, ot_a * s.stride_t - s.pad_t);
@@ -114,6 +189,7 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
         const int64_t row = (n * To + ot) * Ho + oh;
         if (row < row_begin || row >= row_end) continue;
         const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
+        for (int64_t c = 0; c < Cp; c += W) I::store_i32(start + c, I::load_i32(bias + c));
         int taps = 0;
         for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(KT, s.in_t - it0); ++kt)
           for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(KH, s.in_h - ih0); ++kh) {
@@ -125,36 +201,13 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
             }
             const int64_t r = kt * KH + kh;
             tap_quads[size_t(taps)] = quads;
-            tap_weights[size_t(taps)] = wq + r * nb * KG * QB;
-            tap_corr[size_t(taps)] = corr + r * Cp;
+            tap_weights[size_t(taps)] = wq + r * nb * QB;
+            for (int64_t c = 0; c < Cp; c += W)
+              I::store_i32(start + c, I::sub(I::load_i32(start + c), I::load_i32(corr + r * Cp + c)));
             ++taps;
           }
-        for (int64_t cb = 0; cb < nb; ++cb) {
-          const int64_t c0 = cb * W;
-          const int lanes = int(std::min<int64_t>(W, C - c0));
-          ireg start = I::load_i32(bias + c0);
-          for (int i = 0; i < taps; ++i) start = I::sub(start, I::load_i32(tap_corr[size_t(i)] + c0));
-          for (int64_t ow0 = 0; ow0 < Wo; ow0 += COLS) {
-            const int m = int(std::min<int64_t>(COLS, Wo - ow0));
-            int64_t at[COLS];  // the last column repeats in a partial block; only m are stored
-            for (int j = 0; j < COLS; ++j) at[j] = (cb * Wo + std::min<int64_t>(ow0 + j, Wo - 1)) * KG * QB;
-            ireg acc[COLS];
-#pragma GCC unroll 16
-            for (int j = 0; j < COLS; ++j) acc[j] = start;
-            for (int i = 0; i < taps; ++i) {
-              const uint8_t* qr = tap_quads[size_t(i)];
-              const int8_t* wr_ = tap_weights[size_t(i)] + cb * KG * QB;
-              for (int64_t g = 0; g < KG; ++g) {
-                const ireg w = I::load(wr_ + g * QB);
-#pragma GCC unroll 16
-                for (int j = 0; j < COLS; ++j) acc[j] = I::dot(acc[j], I::load(qr + at[j] + g * QB), w);
-              }
-            }
-#pragma GCC unroll 16
-            for (int j = 0; j < COLS; ++j)
-              if (j < m) requantize_store<F>(I::to_float(acc[j]), c0, (row * Wo + ow0 + j) * C + c0, lanes, q, output);
-          }
-        }
+        const QDwRow r{taps, tap_quads.data(), tap_weights.data(), start, C, nb, Wo, &q, output, row * Wo * C};
+        qdw_row<I, I::registers / 4>(r, 0);
       }
   }
 }

@@ -20,8 +20,9 @@ inline void requantize_store(typename V::reg acc, int64_t c, int64_t o, int n, c
     v = V::add(v, V::mul(r, V::set1(q.residual_scale)));
   }
   const reg y = activate<V>(v, q.activation);
-  // y * (1/scale) may differ from y / scale by an ulp: a 1-LSB difference only at exact rounding ties
-  reg t = V::add(V::round(V::mul(y, V::set1(1.0f / q.output_scale))), V::set1(float(q.output_zero_point)));
+  // y * (1/scale) + zero_point in one FMA, clamped, then rounded half to even by store_i8's conversion. Against
+  // the reference's round(y / scale) + zero_point this can differ by 1 LSB, and only within an ulp of a rounding tie.
+  reg t = V::fmadd(y, V::set1(1.0f / q.output_scale), V::set1(float(q.output_zero_point)));
   t = V::min(V::max(t, V::set1(-128.0f)), V::set1(127.0f));
   V::store_i8(output + o, t, n);
 }
