@@ -9,6 +9,8 @@
 //                   columns of channel c as the four bytes dot multiplies together with one lane's weights
 //   mask(n), load_w(p, m)  a "first n lanes" mask and a masked 4-byte-per-lane load (the rest zero)
 //   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes`
+//   splat(b)        byte b in every byte;  copy_flipped(d, x): `width` input bytes from x to d, offset applied;
+//                   copy_flipped_n(d, x, n, fill): the first n of them, then `fill` (an input value) up to `width`
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -40,6 +42,15 @@ struct Avx512Vnni {
     return from_bytes(v);  // missing bytes become 128; their weights are zero
   }
   static ireg dot(ireg acc, ireg a, ireg b) { return _mm512_dpbusd_epi32(acc, a, b); }
+  static ireg splat(uint8_t b) { return _mm512_set1_epi8(char(b)); }
+  static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_xor_si128(v, _mm_set1_epi8(char(0x80))));
+  }
+  static void copy_flipped_n(uint8_t* d, const int8_t* x, int n, int8_t fill) {  // the rest of the column: fill
+    const __m128i v = _mm_mask_loadu_epi8(_mm_set1_epi8(fill), static_cast<__mmask16>((1u << n) - 1u), x);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_xor_si128(v, _mm_set1_epi8(char(0x80))));
+  }
   static ireg add(ireg a, ireg b) { return _mm512_add_epi32(a, b); }
   static ireg sub(ireg a, ireg b) { return _mm512_sub_epi32(a, b); }
   static ireg load(const void* p) { return _mm512_loadu_si512(p); }
@@ -81,6 +92,19 @@ struct AvxVnni {
     return from_bytes(v);  // missing bytes become 128; their weights are zero
   }
   static ireg dot(ireg acc, ireg a, ireg b) { return _mm256_dpbusd_avx_epi32(acc, a, b); }
+  static ireg splat(uint8_t b) { return _mm256_set1_epi8(char(b)); }
+  static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
+    uint64_t v;
+    std::memcpy(&v, x, 8);
+    v ^= 0x8080808080808080ull;
+    std::memcpy(d, &v, 8);
+  }
+  static void copy_flipped_n(uint8_t* d, const int8_t* x, int n, int8_t fill) {  // the rest of the column: fill
+    int8_t column[width];
+    std::memset(column, fill, sizeof column);
+    std::memcpy(column, x, size_t(n));
+    copy_flipped(d, column);
+  }
   static ireg add(ireg a, ireg b) { return _mm256_add_epi32(a, b); }
   static ireg sub(ireg a, ireg b) { return _mm256_sub_epi32(a, b); }
   static ireg load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -125,6 +149,12 @@ struct NeonDot {
     return vdupq_n_s32(v);
   }
   static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
+  static ireg splat(uint8_t b) { return vreinterpretq_s32_u8(vdupq_n_u8(b)); }
+  static void copy_flipped(uint8_t* d, const int8_t* x) { std::memcpy(d, x, 4); }  // no offset on ARM
+  static void copy_flipped_n(uint8_t* d, const int8_t* x, int n, int8_t fill) {  // the rest of the column: fill
+    std::memset(d, fill, width);
+    std::memcpy(d, x, size_t(n));
+  }
   static ireg add(ireg a, ireg b) { return vaddq_s32(a, b); }
   static ireg sub(ireg a, ireg b) { return vsubq_s32(a, b); }
   static ireg load(const void* p) { return vreinterpretq_s32_u8(vld1q_u8(static_cast<const uint8_t*>(p))); }

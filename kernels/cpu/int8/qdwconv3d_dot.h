@@ -19,27 +19,11 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include "requant_simd.h"
 
 namespace pyvideo::kernels::detail {
-
-// d[b] = x[b] ^ flip for b < N, eight or four bytes at a time.
-template <int N>
-inline void copy_flipped(uint8_t* d, const int8_t* x, uint8_t flip) {
-  using word = std::conditional_t<N % 8 == 0, uint64_t, uint32_t>;
-  const word mask = word(0x0101010101010101ull) * flip;
-#pragma GCC unroll 8
-  for (int b = 0; b < N; b += int(sizeof(word))) {
-    word v;
-    std::memcpy(&v, x + b, sizeof v);
-    v ^= mask;
-    std::memcpy(d + b, &v, sizeof v);
-  }
-}
 
 // One output row (n, ot, oh) of the dot kernel: its in-range kernel rows and where the results go.
 struct QDwRow {
@@ -114,6 +98,7 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
                    int8_t* output, int64_t row_begin, int64_t row_end) {
   constexpr int W = I::width;
   constexpr int64_t QB = 4 * W;  // bytes of one quad register
+  using ireg = typename I::ireg;
   if (row_begin >= row_end) return;
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w;
@@ -128,7 +113,7 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   // rearranged row, the row's accumulator start, the quad-row ring.
   auto round64 = [](int64_t b) { return (b + 63) / 64 * 64; };
   const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 2) * Cp * 4);
-  const int64_t r_bytes = round64(wr * W), ring_bytes = KH * t_slots * slot_bytes;
+  const int64_t r_bytes = round64(nb * wr * W), ring_bytes = KH * t_slots * slot_bytes;
   thread_local std::vector<uint8_t> workspace;
   thread_local std::vector<int64_t> tags;
   workspace.resize(size_t(wq_bytes + corr_bytes + r_bytes + ring_bytes + 64));
@@ -141,40 +126,44 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   uint8_t* ring = rearranged + r_bytes;
 
   // wq[r][cb][c][k] = weight of kernel row r, column k, channel cb * W + c (zero past kw or C), in the byte order of
-  // the quads; corr[r][c] = (zero_point + offset) * sum of kernel row r's weights of channel c.
-  const int32_t shift = q.input_zero_point + I::input_offset;
+  // the quads (the kernel row's columns transposed like input columns); corr[r][c] = (zero_point + offset) * sum of
+  // kernel row r's weights of channel c, as one dot of those weights with the shift in every byte.
+  const ireg shift = I::splat(uint8_t(q.input_zero_point + I::input_offset));
   for (int64_t r = 0; r < kernel_rows; ++r)
-    for (int64_t c = 0; c < Cp; ++c) {
-      int32_t sum = 0;
-      for (int64_t k = 0; k < 4; ++k) {
-        const int8_t w = (k < KW && c < C) ? weight[(r * KW + k) * C + c] : int8_t(0);
-        wq[(r * nb + c / W) * QB + c % W * 4 + k] = w;
-        sum += w;
-      }
-      corr[r * Cp + c] = shift * sum;
+    for (int64_t cb = 0; cb < nb; ++cb) {
+      const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
+      alignas(64) int8_t columns[4][W] = {};
+      for (int64_t k = 0; k < KW; ++k) std::copy(weight + (r * KW + k) * C + c0, weight + (r * KW + k) * C + c0 + lanes, columns[k]);
+      const ireg packed = I::quads(reinterpret_cast<const uint8_t*>(columns));
+      I::store(wq + (r * nb + cb) * QB, packed);
+      I::store_i32(corr + r * Cp + c0, I::dot(I::zero(), shift, packed));
     }
   for (int64_t c = 0; c < Cp; ++c) bias[c] = c < C ? q.bias[c] : 0;
 
   constexpr uint8_t flip = I::input_offset ? 0x80 : 0x00;
   const uint8_t pad_byte = uint8_t(int8_t(q.input_zero_point)) ^ flip;
-  // Quads of input row (n, t, h) into `slot`, laid out [cb][ow][QB].
+  // Quads of input row (n, t, h) into `slot`, laid out [cb][ow][QB]. The row is first copied (offset applied) into
+  // `rearranged` as [cb][column][W] for every channel block, and only then read back as quads: a quad load right
+  // after the small stores it spans would stall on store-to-load forwarding.
   auto rearrange = [&](int64_t n, int64_t t, int64_t h, uint8_t* slot) {
     const int8_t* line = input + ((n * s.in_t + t) * s.in_h + h) * s.in_w * C;
     const int64_t in_lo = std::min(wr, s.pad_w), in_hi = std::max(in_lo, std::min(wr, s.pad_w + s.in_w));
     for (int64_t cb = 0; cb < nb; ++cb) {
       const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
-      std::fill(rearranged, rearranged + in_lo * W, pad_byte);
+      uint8_t* r = rearranged + cb * wr * W;
+      std::fill(r, r + in_lo * W, pad_byte);
       if (lanes == W) {
-        for (int64_t col = in_lo; col < in_hi; ++col)
-          copy_flipped<W>(rearranged + col * W, line + (col - s.pad_w) * C + c0, flip);
+        for (int64_t col = in_lo; col < in_hi; ++col) I::copy_flipped(r + col * W, line + (col - s.pad_w) * C + c0);
       } else {
         for (int64_t col = in_lo; col < in_hi; ++col)
-          for (int64_t b = 0; b < W; ++b)
-            rearranged[col * W + b] = b < lanes ? uint8_t(line[(col - s.pad_w) * C + c0 + b]) ^ flip : pad_byte;
+          I::copy_flipped_n(r + col * W, line + (col - s.pad_w) * C + c0, int(lanes), int8_t(q.input_zero_point));
       }
-      std::fill(rearranged + in_hi * W, rearranged + wr * W, pad_byte);
+      std::fill(r + in_hi * W, r + wr * W, pad_byte);
+    }
+    for (int64_t cb = 0; cb < nb; ++cb) {
+      const uint8_t* r = rearranged + cb * wr * W;
       uint8_t* dst = slot + cb * Wo * QB;
-      for (int64_t ow = 0; ow < Wo; ++ow) I::store(dst + ow * QB, I::quads(rearranged + ow * s.stride_w * W));
+      for (int64_t ow = 0; ow < Wo; ++ow) I::store(dst + ow * QB, I::quads(r + ow * s.stride_w * W));
     }
   };
 
