@@ -33,6 +33,7 @@ struct QDwRow {
   const int32_t* start;         // [cb * width] accumulator start: bias minus the zero-point correction of these taps
   int64_t channels, blocks, out_w;
   const Requant* q;
+  const float* linear_scale;    // [cb * width] dequant / output scale when linear_requant(q), else nullptr
   int8_t* output;               // the whole output tensor (the residual has its layout)
   int64_t out_offset;           // where this row starts in it
 };
@@ -66,8 +67,12 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
     const int lanes = int(std::min<int64_t>(W, r.channels - c0));
 #pragma GCC unroll 8
     for (int j = 0; j < COLS; ++j) {
-      const int64_t o = (ow0 + j) * r.channels + c0;
-      requantize_store<typename I::F>(I::to_float(acc[k][j]), c0, r.out_offset + o, lanes, *r.q, r.output);
+      const int64_t o = r.out_offset + (ow0 + j) * r.channels + c0;
+      if (r.linear_scale)
+        requantize_linear_store<typename I::F>(I::to_float(acc[k][j]), r.linear_scale + c0, o, lanes,
+                                               r.q->activation == Activation::relu, *r.q, r.output);
+      else
+        requantize_store<typename I::F>(I::to_float(acc[k][j]), c0, o, lanes, *r.q, r.output);
     }
   }
 }
@@ -112,16 +117,18 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   // Workspace, reused across calls by each thread: packed weights, per-kernel-row corrections, padded bias, one
   // rearranged row, the row's accumulator start, the quad-row ring.
   auto round64 = [](int64_t b) { return (b + 63) / 64 * 64; };
-  const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 2) * Cp * 4);
+  const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 3) * Cp * 4);
   const int64_t r_bytes = round64(nb * wr * W), ring_bytes = KH * t_slots * slot_bytes;
   thread_local std::vector<uint8_t> workspace;
   thread_local std::vector<int64_t> tags;
   workspace.resize(size_t(wq_bytes + corr_bytes + r_bytes + ring_bytes + 64));
   uint8_t* base = workspace.data() + (64 - reinterpret_cast<uintptr_t>(workspace.data()) % 64) % 64;
   int8_t* wq = reinterpret_cast<int8_t*>(base);
-  int32_t* corr = reinterpret_cast<int32_t*>(base + wq_bytes);  // [kernel_rows][Cp], then bias [Cp], start [Cp]
+  // [kernel_rows][Cp] corrections, then bias [Cp], start [Cp], linear_scale [Cp]
+  int32_t* corr = reinterpret_cast<int32_t*>(base + wq_bytes);
   int32_t* bias = corr + kernel_rows * Cp;
   int32_t* start = bias + Cp;
+  float* linear_scale = reinterpret_cast<float*>(start + Cp);
   uint8_t* rearranged = base + wq_bytes + corr_bytes;
   uint8_t* ring = rearranged + r_bytes;
 
@@ -139,6 +146,8 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
       I::store_i32(corr + r * Cp + c0, I::dot(I::zero(), shift, packed));
     }
   for (int64_t c = 0; c < Cp; ++c) bias[c] = c < C ? q.bias[c] : 0;
+  const bool linear = linear_requant(q);
+  for (int64_t c = 0; c < Cp; ++c) linear_scale[c] = c < C ? q.dequant_scale[c] * (1.0f / q.output_scale) : 0.0f;
 
   constexpr uint8_t flip = I::input_offset ? 0x80 : 0x00;
   const uint8_t pad_byte = uint8_t(int8_t(q.input_zero_point)) ^ flip;
@@ -195,7 +204,8 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
               I::store_i32(start + c, I::sub(I::load_i32(start + c), I::load_i32(corr + r * Cp + c)));
             ++taps;
           }
-        const QDwRow r{taps, tap_quads.data(), tap_weights.data(), start, C, nb, Wo, &q, output, row * Wo * C};
+        const QDwRow r{taps, tap_quads.data(), tap_weights.data(), start, C,
+                       nb, Wo, &q, linear ? linear_scale : nullptr, output, row * Wo * C};
         qdw_row<I, I::registers / 4>(r, 0);
       }
   }
