@@ -77,21 +77,26 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
   }
 }
 
-// COLS columns from ow0 for every channel block: CBS = blocks / COLS at a time (a narrow block takes several channel
-// blocks so that enough accumulators stay independent), then the leftover channel blocks one by one.
+// COLS columns from ow0 for every channel block of `count` output rows: CBS = blocks / COLS at a time (a narrow
+// block takes several channel blocks so that enough accumulators stay independent), then the leftover channel
+// blocks one by one. Each block is done for all rows before the next: the rows share most of their quad rows, so a
+// block's quads come from L2 once and are reused from L1 (a whole output row's quads would not fit in L1).
 template <class I, int COLS>
-inline void qdw_columns(const QDwRow& r, int64_t ow0) {
+inline void qdw_columns(const QDwRow* rows, int count, int64_t ow0) {
   constexpr int CBS = I::registers / 4 / COLS;
+  const int64_t blocks = rows->blocks;
   int64_t cb = 0;
-  for (; cb + CBS <= r.blocks; cb += CBS) qdw_block<I, CBS, COLS>(r, cb, ow0);
-  for (; cb < r.blocks; ++cb) qdw_block<I, 1, COLS>(r, cb, ow0);
+  for (; cb + CBS <= blocks; cb += CBS)
+    for (int g = 0; g < count; ++g) qdw_block<I, CBS, COLS>(rows[g], cb, ow0);
+  for (; cb < blocks; ++cb)
+    for (int g = 0; g < count; ++g) qdw_block<I, 1, COLS>(rows[g], cb, ow0);
 }
 
 // Columns [ow, out_w) in blocks of COLS, then at most one block each of COLS / 2, ..., 1.
 template <class I, int COLS>
-inline void qdw_row(const QDwRow& r, int64_t ow) {
-  for (; ow + COLS <= r.out_w; ow += COLS) qdw_columns<I, COLS>(r, ow);
-  if constexpr (COLS > 1) qdw_row<I, COLS / 2>(r, ow);
+inline void qdw_rows(const QDwRow* rows, int count, int64_t ow) {
+  for (; ow + COLS <= rows->out_w; ow += COLS) qdw_columns<I, COLS>(rows, count, ow);
+  if constexpr (COLS > 1) qdw_rows<I, COLS / 2>(rows, count, ow);
 }
 
 // Kernels 2 to 4 wide (X3D's 3x3x3): one quad per kernel row. Narrower ones would waste three quarters of every dot
@@ -114,21 +119,21 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   const int64_t planes = std::min(To, last_plane - first_plane + 1);
   const int64_t t_slots = std::max<int64_t>(1, std::min(s.in_t, (planes - 1) * s.stride_t + KT));
 
-  // Workspace, reused across calls by each thread: packed weights, per-kernel-row corrections, padded bias, one
-  // rearranged row, the row's accumulator start, the quad-row ring.
+  // Workspace, reused across calls by each thread: packed weights, per-kernel-row corrections, padded bias, combined
+  // scales, the accumulator starts of a group of rows, one rearranged row, the quad-row ring.
   auto round64 = [](int64_t b) { return (b + 63) / 64 * 64; };
-  const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 3) * Cp * 4);
+  const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 2 + 4) * Cp * 4);
   const int64_t r_bytes = round64(nb * wr * W), ring_bytes = KH * t_slots * slot_bytes;
   thread_local std::vector<uint8_t> workspace;
   thread_local std::vector<int64_t> tags;
   workspace.resize(size_t(wq_bytes + corr_bytes + r_bytes + ring_bytes + 64));
   uint8_t* base = workspace.data() + (64 - reinterpret_cast<uintptr_t>(workspace.data()) % 64) % 64;
   int8_t* wq = reinterpret_cast<int8_t*>(base);
-  // [kernel_rows][Cp] corrections, then bias [Cp], start [Cp], linear_scale [Cp]
+  // [kernel_rows][Cp] corrections, then bias [Cp], linear_scale [Cp], start [4][Cp] (one per row of a group)
   int32_t* corr = reinterpret_cast<int32_t*>(base + wq_bytes);
   int32_t* bias = corr + kernel_rows * Cp;
-  int32_t* start = bias + Cp;
-  float* linear_scale = reinterpret_cast<float*>(start + Cp);
+  float* linear_scale = reinterpret_cast<float*>(bias + Cp);
+  int32_t* start = reinterpret_cast<int32_t*>(linear_scale + Cp);
   uint8_t* rearranged = base + wq_bytes + corr_bytes;
   uint8_t* ring = rearranged + r_bytes;
 
@@ -176,37 +181,46 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
     }
   };
 
-  std::vector<const uint8_t*> tap_quads(static_cast<size_t>(kernel_rows));
-  std::vector<const int8_t*> tap_weights(static_cast<size_t>(kernel_rows));
+  // Output rows go in groups of up to GROUP neighbours in time (same oh): they share most of their quad rows.
+  constexpr int GROUP = 4;
+  std::vector<const uint8_t*> tap_quads(static_cast<size_t>(GROUP * kernel_rows));
+  std::vector<const int8_t*> tap_weights(static_cast<size_t>(GROUP * kernel_rows));
+  QDwRow rows[GROUP];
   for (int64_t n = first_plane / To; n <= last_plane / To; ++n) {
     const int64_t ot_a = std::max(first_plane, n * To) - n * To, ot_b = std::min(last_plane, n * To + To - 1) - n * To;
     const int64_t t_lo = std::max<int64_t>(0, ot_a * s.stride_t - s.pad_t);
     tags.assign(size_t(KH * t_slots), -1);
     for (int64_t oh = 0; oh < Ho; ++oh)
-      for (int64_t ot = ot_a; ot <= ot_b; ++ot) {
-        const int64_t row = (n * To + ot) * Ho + oh;
-        if (row < row_begin || row >= row_end) continue;
-        const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
-        for (int64_t c = 0; c < Cp; c += W) I::store_i32(start + c, I::load_i32(bias + c));
-        int taps = 0;
-        for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(KT, s.in_t - it0); ++kt)
-          for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(KH, s.in_h - ih0); ++kh) {
-            const int64_t t = it0 + kt, h = ih0 + kh, slot = h % KH * t_slots + (t - t_lo);
-            uint8_t* quads = ring + slot * slot_bytes;
-            if (tags[size_t(slot)] != t * s.in_h + h) {
-              rearrange(n, t, h, quads);
-              tags[size_t(slot)] = t * s.in_h + h;
+      for (int64_t ot0 = ot_a; ot0 <= ot_b; ot0 += GROUP) {
+        int count = 0;
+        for (int64_t ot = ot0; ot <= std::min(ot_b, ot0 + GROUP - 1); ++ot) {
+          const int64_t row = (n * To + ot) * Ho + oh;
+          if (row < row_begin || row >= row_end) continue;
+          const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
+          int32_t* row_start = start + count * Cp;
+          const uint8_t** row_quads = tap_quads.data() + count * kernel_rows;
+          const int8_t** row_weights = tap_weights.data() + count * kernel_rows;
+          for (int64_t c = 0; c < Cp; c += W) I::store_i32(row_start + c, I::load_i32(bias + c));
+          int taps = 0;
+          for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(KT, s.in_t - it0); ++kt)
+            for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(KH, s.in_h - ih0); ++kh) {
+              const int64_t t = it0 + kt, h = ih0 + kh, slot = h % KH * t_slots + (t - t_lo);
+              uint8_t* quads = ring + slot * slot_bytes;
+              if (tags[size_t(slot)] != t * s.in_h + h) {
+                rearrange(n, t, h, quads);
+                tags[size_t(slot)] = t * s.in_h + h;
+              }
+              const int64_t r = kt * KH + kh;
+              row_quads[taps] = quads;
+              row_weights[taps] = wq + r * nb * QB;
+              for (int64_t c = 0; c < Cp; c += W)
+                I::store_i32(row_start + c, I::sub(I::load_i32(row_start + c), I::load_i32(corr + r * Cp + c)));
+              ++taps;
             }
-            const int64_t r = kt * KH + kh;
-            tap_quads[size_t(taps)] = quads;
-            tap_weights[size_t(taps)] = wq + r * nb * QB;
-            for (int64_t c = 0; c < Cp; c += W)
-              I::store_i32(start + c, I::sub(I::load_i32(start + c), I::load_i32(corr + r * Cp + c)));
-            ++taps;
-          }
-        const QDwRow r{taps, tap_quads.data(), tap_weights.data(), start, C,
-                       nb, Wo, &q, linear ? linear_scale : nullptr, output, row * Wo * C};
-        qdw_row<I, I::registers / 4>(r, 0);
+          rows[count++] = QDwRow{taps, row_quads, row_weights, row_start, C, nb, Wo, &q,
+                                 linear ? linear_scale : nullptr, output, row * Wo * C};
+        }
+        if (count > 0) qdw_rows<I, I::registers / 4>(rows, count, 0);
       }
   }
 }
