@@ -8,7 +8,7 @@
 //                   returns the register whose lane c holds bytes (col0[c], col1[c], col2[c], col3[c]): the four
 //                   columns of channel c as the four bytes dot multiplies together with one lane's weights
 //   mask(n), load_w(p, m)  a "first n lanes" mask and a masked 4-byte-per-lane load (the rest zero)
-//   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes`
+//   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes` (< 4)
 //   splat(b)        byte b in every byte;  copy_flipped(d, x): `width` input bytes from x to d, offset applied;
 //                   copy_flipped_n(d, x, n, fill): the first n of them, then `fill` (an input value) up to `width`
 #pragma once
@@ -18,6 +18,15 @@
 #include "../simd.h"
 
 namespace pyvideo::kernels::simd {
+
+// The first `bytes` (1 to 3) bytes at p in the low bytes of an int32, the rest zero. Spelled out rather than a
+// memcpy of runtime length, which compiles to a library call that makes the kernels spill their accumulators.
+inline int32_t partial_bytes(const int8_t* p, int bytes) {
+  uint32_t v = uint8_t(p[0]);
+  if (bytes > 1) v |= uint32_t(uint8_t(p[1])) << 8;
+  if (bytes > 2) v |= uint32_t(uint8_t(p[2])) << 16;
+  return int32_t(v);
+}
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 struct Avx512Vnni {
@@ -37,9 +46,7 @@ struct Avx512Vnni {
     return from_bytes(v);
   }
   static ireg broadcast_partial(const int8_t* p, int bytes) {
-    int32_t v = 0;
-    std::memcpy(&v, p, size_t(bytes));
-    return from_bytes(v);  // missing bytes become 128; their weights are zero
+    return from_bytes(partial_bytes(p, bytes));  // missing bytes become 128; their weights are zero
   }
   static ireg dot(ireg acc, ireg a, ireg b) { return _mm512_dpbusd_epi32(acc, a, b); }
   static ireg splat(uint8_t b) { return _mm512_set1_epi8(char(b)); }
@@ -87,9 +94,7 @@ struct AvxVnni {
     return from_bytes(v);
   }
   static ireg broadcast_partial(const int8_t* p, int bytes) {
-    int32_t v = 0;
-    std::memcpy(&v, p, size_t(bytes));
-    return from_bytes(v);  // missing bytes become 128; their weights are zero
+    return from_bytes(partial_bytes(p, bytes));  // missing bytes become 128; their weights are zero
   }
   static ireg dot(ireg acc, ireg a, ireg b) { return _mm256_dpbusd_avx_epi32(acc, a, b); }
   static ireg splat(uint8_t b) { return _mm256_set1_epi8(char(b)); }
@@ -143,11 +148,7 @@ struct NeonDot {
     std::memcpy(&v, p, 4);
     return vdupq_n_s32(v);
   }
-  static ireg broadcast_partial(const int8_t* p, int bytes) {
-    int32_t v = 0;
-    std::memcpy(&v, p, size_t(bytes));
-    return vdupq_n_s32(v);
-  }
+  static ireg broadcast_partial(const int8_t* p, int bytes) { return vdupq_n_s32(partial_bytes(p, bytes)); }
   static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
   static ireg splat(uint8_t b) { return vreinterpretq_s32_u8(vdupq_n_u8(b)); }
   static void copy_flipped(uint8_t* d, const int8_t* x) { std::memcpy(d, x, 4); }  // no offset on ARM
