@@ -48,7 +48,11 @@ struct Avx512Vnni {
   static ireg broadcast_partial(const int8_t* p, int bytes) {
     return from_bytes(partial_bytes(p, bytes));  // missing bytes become 128; their weights are zero
   }
-  static ireg dot(ireg acc, ireg a, ireg b) { return _mm512_dpbusd_epi32(acc, a, b); }
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    // as inline asm: with the builtin, GCC copies loop-carried accumulators through other registers at every step
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+  }
   static ireg splat(uint8_t b) { return _mm512_set1_epi8(char(b)); }
   static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));
@@ -96,7 +100,11 @@ struct AvxVnni {
   static ireg broadcast_partial(const int8_t* p, int bytes) {
     return from_bytes(partial_bytes(p, bytes));  // missing bytes become 128; their weights are zero
   }
-  static ireg dot(ireg acc, ireg a, ireg b) { return _mm256_dpbusd_avx_epi32(acc, a, b); }
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    // as inline asm for the same reason as Avx512Vnni::dot; {vex} keeps the AVX-VNNI encoding
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
+    return acc;
+  }
   static ireg splat(uint8_t b) { return _mm256_set1_epi8(char(b)); }
   static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
     uint64_t v;

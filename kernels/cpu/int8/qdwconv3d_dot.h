@@ -50,7 +50,7 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
 #pragma GCC unroll 8
   for (int k = 0; k < CBS; ++k)
 #pragma GCC unroll 8
-    for (int j = 0; j < COLS; ++j) acc[k][j] = I::load_i32(r.start + (cb0 + k) * W);
+    for (int j = 0; j < COLS; ++j) acc[k][j] = I::zero();
   for (int i = 0; i < r.taps; ++i) {
     const uint8_t* x = r.quads[i] + cb0 * cb_bytes + ow0 * QB;
     const int8_t* w = r.weights[i] + cb0 * QB;
@@ -60,6 +60,12 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
 #pragma GCC unroll 8
       for (int j = 0; j < COLS; ++j) acc[k][j] = I::dot(acc[k][j], I::load(x + k * cb_bytes + j * QB), wk);
     }
+  }
+#pragma GCC unroll 8
+  for (int k = 0; k < CBS; ++k) {
+    const ireg start = I::load_i32(r.start + (cb0 + k) * W);
+#pragma GCC unroll 8
+    for (int j = 0; j < COLS; ++j) acc[k][j] = I::add(acc[k][j], start);
   }
 #pragma GCC unroll 8
   for (int k = 0; k < CBS; ++k) {
