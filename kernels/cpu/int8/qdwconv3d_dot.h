@@ -67,18 +67,23 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
 #pragma GCC unroll 8
     for (int j = 0; j < COLS; ++j) acc[k][j] = I::add(acc[k][j], start);
   }
+  // The int8 stores below may alias anything, so what they need is read into locals first (else reloaded each time).
+  const int64_t channels = r.channels, out_offset = r.out_offset;
+  const float* linear_scale = r.linear_scale;
+  const bool relu = r.q->activation == Activation::relu;
+  const Requant& q = *r.q;
+  int8_t* output = r.output;
 #pragma GCC unroll 8
   for (int k = 0; k < CBS; ++k) {
     const int64_t c0 = (cb0 + k) * W;
-    const int lanes = int(std::min<int64_t>(W, r.channels - c0));
+    const int lanes = int(std::min<int64_t>(W, channels - c0));
 #pragma GCC unroll 8
     for (int j = 0; j < COLS; ++j) {
-      const int64_t o = r.out_offset + (ow0 + j) * r.channels + c0;
-      if (r.linear_scale)
-        requantize_linear_store<typename I::F>(I::to_float(acc[k][j]), r.linear_scale + c0, o, lanes,
-                                               r.q->activation == Activation::relu, *r.q, r.output);
+      const int64_t o = out_offset + (ow0 + j) * channels + c0;
+      if (linear_scale)
+        requantize_linear_store<typename I::F>(I::to_float(acc[k][j]), linear_scale + c0, o, lanes, relu, q, output);
       else
-        requantize_store<typename I::F>(I::to_float(acc[k][j]), c0, o, lanes, *r.q, r.output);
+        requantize_store<typename I::F>(I::to_float(acc[k][j]), c0, o, lanes, q, output);
     }
   }
 }
@@ -105,6 +110,47 @@ inline void qdw_rows(const QDwRow* rows, int count, int64_t ow) {
   if constexpr (COLS > 1) qdw_rows<I, COLS / 2>(rows, count, ow);
 }
 
+// Rearranges input rows into quad rows. The row is first copied (offset applied) into `scratch` as [cb][column][W]
+// for every channel block, and only then read back as quads: a quad load right after the small stores it spans
+// would stall on store-to-load forwarding. Everything is held by value: the byte stores may alias anything, and
+// values read through a reference would be reloaded after each of them.
+template <class I>
+struct Rearrange {
+  static constexpr int W = I::width;
+  static constexpr int64_t QB = 4 * W;
+  const int8_t* input;
+  int64_t channels, in_t, in_h, in_w, pad_w, stride_w, out_w, blocks, columns;  // columns: iw = -pad_w + [0, columns)
+  int8_t zero_point;
+  uint8_t* scratch;
+
+  // Quads of input row (n, t, h) into `slot`, laid out [cb][ow][QB].
+  void operator()(int64_t n, int64_t t, int64_t h, uint8_t* slot) const {
+    const int64_t C = channels, wr = columns, pw = pad_w, sw = stride_w, Wo = out_w, nb = blocks;
+    const int8_t zp = zero_point;
+    uint8_t* const r0 = scratch;
+    const uint8_t pad_byte = uint8_t(zp) ^ uint8_t(I::input_offset ? 0x80 : 0x00);
+    const int8_t* line = input + ((n * in_t + t) * in_h + h) * in_w * C;
+    const int64_t in_lo = std::min(wr, pw), in_hi = std::max(in_lo, std::min(wr, pw + in_w));
+    for (int64_t cb = 0; cb < nb; ++cb) {
+      const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
+      uint8_t* r = r0 + cb * wr * W;
+      const int8_t* x = line - pw * C + c0;
+      std::fill(r, r + in_lo * W, pad_byte);
+      if (lanes == W) {
+        for (int64_t col = in_lo; col < in_hi; ++col) I::copy_flipped(r + col * W, x + col * C);
+      } else {
+        for (int64_t col = in_lo; col < in_hi; ++col) I::copy_flipped_n(r + col * W, x + col * C, int(lanes), zp);
+      }
+      std::fill(r + in_hi * W, r + wr * W, pad_byte);
+    }
+    for (int64_t cb = 0; cb < nb; ++cb) {
+      const uint8_t* r = r0 + cb * wr * W;
+      uint8_t* dst = slot + cb * Wo * QB;
+      for (int64_t ow = 0; ow < Wo; ++ow) I::store(dst + ow * QB, I::quads(r + ow * sw * W));
+    }
+  }
+};
+
 // Kernels 2 to 4 wide (X3D's 3x3x3): one quad per kernel row. Narrower ones would waste three quarters of every dot
 // and wider ones need several quads per row, so the variants hand those to the float-accumulating kernel.
 inline bool qdw_dot_suits(const DwConv3dShape& s) { return s.kernel_w >= 2 && s.kernel_w <= 4; }
@@ -126,20 +172,19 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   const int64_t t_slots = std::max<int64_t>(1, std::min(s.in_t, (planes - 1) * s.stride_t + KT));
 
   // Workspace, reused across calls by each thread: packed weights, per-kernel-row corrections, padded bias, combined
-  // scales, the accumulator starts of a group of rows, one rearranged row, the quad-row ring.
+  // scales, one rearranged row, the quad-row ring.
   auto round64 = [](int64_t b) { return (b + 63) / 64 * 64; };
-  const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 2 + 4) * Cp * 4);
+  const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 2) * Cp * 4);
   const int64_t r_bytes = round64(nb * wr * W), ring_bytes = KH * t_slots * slot_bytes;
   thread_local std::vector<uint8_t> workspace;
   thread_local std::vector<int64_t> tags;
   workspace.resize(size_t(wq_bytes + corr_bytes + r_bytes + ring_bytes + 64));
   uint8_t* base = workspace.data() + (64 - reinterpret_cast<uintptr_t>(workspace.data()) % 64) % 64;
   int8_t* wq = reinterpret_cast<int8_t*>(base);
-  // [kernel_rows][Cp] corrections, then bias [Cp], linear_scale [Cp], start [4][Cp] (one per row of a group)
+  // [kernel_rows][Cp] corrections, then bias [Cp], linear_scale [Cp]
   int32_t* corr = reinterpret_cast<int32_t*>(base + wq_bytes);
   int32_t* bias = corr + kernel_rows * Cp;
   float* linear_scale = reinterpret_cast<float*>(bias + Cp);
-  int32_t* start = reinterpret_cast<int32_t*>(linear_scale + Cp);
   uint8_t* rearranged = base + wq_bytes + corr_bytes;
   uint8_t* ring = rearranged + r_bytes;
 
@@ -160,32 +205,44 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   const bool linear = linear_requant(q);
   for (int64_t c = 0; c < Cp; ++c) linear_scale[c] = c < C ? q.dequant_scale[c] * (1.0f / q.output_scale) : 0.0f;
 
-  constexpr uint8_t flip = I::input_offset ? 0x80 : 0x00;
-  const uint8_t pad_byte = uint8_t(int8_t(q.input_zero_point)) ^ flip;
-  // Quads of input row (n, t, h) into `slot`, laid out [cb][ow][QB]. The row is first copied (offset applied) into
-  // `rearranged` as [cb][column][W] for every channel block, and only then read back as quads: a quad load right
-  // after the small stores it spans would stall on store-to-load forwarding.
-  auto rearrange = [&](int64_t n, int64_t t, int64_t h, uint8_t* slot) {
-    const int8_t* line = input + ((n * s.in_t + t) * s.in_h + h) * s.in_w * C;
-    const int64_t in_lo = std::min(wr, s.pad_w), in_hi = std::max(in_lo, std::min(wr, s.pad_w + s.in_w));
-    for (int64_t cb = 0; cb < nb; ++cb) {
-      const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
-      uint8_t* r = rearranged + cb * wr * W;
-      std::fill(r, r + in_lo * W, pad_byte);
-      if (lanes == W) {
-        for (int64_t col = in_lo; col < in_hi; ++col) I::copy_flipped(r + col * W, line + (col - s.pad_w) * C + c0);
-      } else {
-        for (int64_t col = in_lo; col < in_hi; ++col)
-          I::copy_flipped_n(r + col * W, line + (col - s.pad_w) * C + c0, int(lanes), int8_t(q.input_zero_point));
-      }
-      std::fill(r + in_hi * W, r + wr * W, pad_byte);
-    }
-    for (int64_t cb = 0; cb < nb; ++cb) {
-      const uint8_t* r = rearranged + cb * wr * W;
-      uint8_t* dst = slot + cb * Wo * QB;
-      for (int64_t ow = 0; ow < Wo; ++ow) I::store(dst + ow * QB, I::quads(r + ow * s.stride_w * W));
+  const Rearrange<I> rearrange{input, C, s.in_t, s.in_h, s.in_w, s.pad_w, s.stride_w, Wo, nb, wr,
+                               int8_t(q.input_zero_point), rearranged};
+
+  // The in-range kernel rows of an output row are ranges [begin, end) in kt and in kh, and only a few distinct ranges
+  // occur (the borders clip them): number them, and compute each combination's accumulator start, the bias minus
+  // the correction of its kernel rows, once.
+  auto ranges = [](int64_t outs, int64_t stride, int64_t pad, int64_t kernel, int64_t in, std::vector<int64_t>& id,
+                   std::vector<std::pair<int64_t, int64_t>>& distinct) {
+    id.resize(size_t(outs));
+    distinct.clear();
+    for (int64_t o = 0; o < outs; ++o) {
+      const int64_t i0 = o * stride - pad;
+      const std::pair<int64_t, int64_t> range{std::max<int64_t>(0, -i0), std::min(kernel, in - i0)};
+      const auto at = std::find(distinct.begin(), distinct.end(), range);
+      id[size_t(o)] = at - distinct.begin();
+      if (at == distinct.end()) distinct.push_back(range);
     }
   };
+  thread_local std::vector<int64_t> kt_id, kh_id, h_slot;
+  thread_local std::vector<std::pair<int64_t, int64_t>> kt_ranges, kh_ranges;
+  thread_local std::vector<int32_t> starts;
+  ranges(To, s.stride_t, s.pad_t, KT, s.in_t, kt_id, kt_ranges);
+  ranges(Ho, s.stride_h, s.pad_h, KH, s.in_h, kh_id, kh_ranges);
+  const int64_t n_kh = int64_t(kh_ranges.size());
+  starts.resize(size_t(int64_t(kt_ranges.size()) * n_kh * Cp));
+  for (size_t a = 0; a < kt_ranges.size(); ++a)
+    for (size_t b = 0; b < kh_ranges.size(); ++b) {
+      int32_t* st = starts.data() + (int64_t(a) * n_kh + int64_t(b)) * Cp;
+      for (int64_t c = 0; c < Cp; c += W) {
+        ireg v = I::load_i32(bias + c);
+        for (int64_t kt = kt_ranges[a].first; kt < kt_ranges[a].second; ++kt)
+          for (int64_t kh = kh_ranges[b].first; kh < kh_ranges[b].second; ++kh)
+            v = I::sub(v, I::load_i32(corr + (kt * KH + kh) * Cp + c));
+        I::store_i32(st + c, v);
+      }
+    }
+  h_slot.resize(size_t(s.in_h));  // ring slice of input row h (h % KH, without a division per tap)
+  for (int64_t h = 0; h < s.in_h; ++h) h_slot[size_t(h)] = h % KH * t_slots;
 
   // Output rows go in groups of up to GROUP neighbours in time (same oh): they share most of their quad rows.
   constexpr int GROUP = 4;
@@ -203,27 +260,25 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
           const int64_t row = (n * To + ot) * Ho + oh;
           if (row < row_begin || row >= row_end) continue;
           const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
-          int32_t* row_start = start + count * Cp;
+          const auto& kt_range = kt_ranges[size_t(kt_id[size_t(ot)])];
+          const auto& kh_range = kh_ranges[size_t(kh_id[size_t(oh)])];
           const uint8_t** row_quads = tap_quads.data() + count * kernel_rows;
           const int8_t** row_weights = tap_weights.data() + count * kernel_rows;
-          for (int64_t c = 0; c < Cp; c += W) I::store_i32(row_start + c, I::load_i32(bias + c));
           int taps = 0;
-          for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(KT, s.in_t - it0); ++kt)
-            for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(KH, s.in_h - ih0); ++kh) {
-              const int64_t t = it0 + kt, h = ih0 + kh, slot = h % KH * t_slots + (t - t_lo);
+          for (int64_t kt = kt_range.first; kt < kt_range.second; ++kt)
+            for (int64_t kh = kh_range.first; kh < kh_range.second; ++kh) {
+              const int64_t t = it0 + kt, h = ih0 + kh, slot = h_slot[size_t(h)] + (t - t_lo);
               uint8_t* quads = ring + slot * slot_bytes;
               if (tags[size_t(slot)] != t * s.in_h + h) {
                 rearrange(n, t, h, quads);
                 tags[size_t(slot)] = t * s.in_h + h;
               }
-              const int64_t r = kt * KH + kh;
               row_quads[taps] = quads;
-              row_weights[taps] = wq + r * nb * QB;
-              for (int64_t c = 0; c < Cp; c += W)
-                I::store_i32(row_start + c, I::sub(I::load_i32(row_start + c), I::load_i32(corr + r * Cp + c)));
+              row_weights[taps] = wq + (kt * KH + kh) * nb * QB;
               ++taps;
             }
-          rows[count++] = QDwRow{taps, row_quads, row_weights, row_start, C, nb, Wo, &q,
+          const int32_t* start = starts.data() + (kt_id[size_t(ot)] * n_kh + kh_id[size_t(oh)]) * Cp;
+          rows[count++] = QDwRow{taps, row_quads, row_weights, start, C, nb, Wo, &q,
                                  linear ? linear_scale : nullptr, output, row * Wo * C};
         }
         if (count > 0) qdw_rows<I, I::registers / 4>(rows, count, 0);
