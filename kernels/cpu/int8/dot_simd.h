@@ -11,10 +11,18 @@
 //   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes` (< 4)
 //   splat(b)        byte b in every byte;  copy_flipped(d, x): `width` input bytes from x to d, offset applied;
 //                   copy_flipped_n(d, x, n, fill): the first n of them, then `fill` (an input value) up to `width`
+//   widen(p, m)     the int8 at p (lanes of mask m, the rest zero) sign-extended to int32 lanes
+//   madd16(acc, x, w), weight16(w): acc += x * w per lane for x from widen and w packed by weight16 (x86: vpdpwssd
+//                   on the int16 halves, w as (w, 0) so the sign half of x meets a zero)
 #pragma once
 #include <cstdint>
 #include <cstring>
 
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_* temporaries that -Wuninitialized flags once inlined deeply
+// enough (simd.h silences the -Wmaybe-uninitialized form of the same false positive); must precede immintrin.h.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include "../simd.h"
 
 namespace pyvideo::kernels::simd {
@@ -54,6 +62,12 @@ struct Avx512Vnni {
     return acc;
   }
   static ireg splat(uint8_t b) { return _mm512_set1_epi8(char(b)); }
+  static ireg widen(const int8_t* p, mask_t m) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)); }
+  static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
+  static ireg madd16(ireg acc, ireg x, ireg w) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));  // inline asm: see dot
+    return acc;
+  }
   static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_xor_si128(v, _mm_set1_epi8(char(0x80))));
@@ -106,6 +120,19 @@ struct AvxVnni {
     return acc;
   }
   static ireg splat(uint8_t b) { return _mm256_set1_epi8(char(b)); }
+  static ireg widen(const int8_t* p, const mask_t& m) {
+    int64_t bytes = 0;
+    if (_mm256_movemask_epi8(m) == -1)
+      std::memcpy(&bytes, p, 8);
+    else
+      std::memcpy(&bytes, p, size_t(__builtin_popcount(unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(m))))));
+    return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(bytes));
+  }
+  static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
+  static ireg madd16(ireg acc, ireg x, ireg w) {
+    __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));  // inline asm: see dot
+    return acc;
+  }
   static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
     uint64_t v;
     std::memcpy(&v, x, 8);
@@ -159,6 +186,13 @@ struct NeonDot {
   static ireg broadcast_partial(const int8_t* p, int bytes) { return vdupq_n_s32(partial_bytes(p, bytes)); }
   static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
   static ireg splat(uint8_t b) { return vreinterpretq_s32_u8(vdupq_n_u8(b)); }
+  static ireg widen(const int8_t* p, mask_t lanes) {
+    int8_t b[8] = {};
+    std::memcpy(b, p, size_t(lanes));
+    return vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(b))));
+  }
+  static int32_t weight16(int8_t w) { return w; }
+  static ireg madd16(ireg acc, ireg x, ireg w) { return vmlaq_s32(acc, x, w); }
   static void copy_flipped(uint8_t* d, const int8_t* x) { std::memcpy(d, x, 4); }  // no offset on ARM
   static void copy_flipped_n(uint8_t* d, const int8_t* x, int n, int8_t fill) {  // the rest of the column: fill
     std::memset(d, fill, width);

@@ -16,6 +16,11 @@
 // Zero point: the dots sum (x + offset) * w over every tap of the in-range (kt, kh) kernel rows (padding columns
 // hold the zero point, their weights included); bias - (zero_point + offset) * (sum of those kernel rows' weights)
 // turns that into the reference's sum of (x - zero_point) * w, exactly, in int32.
+//
+// Other kernel widths (X3D's temporal 5x1x1 stem conv has kw = 1: quads would waste three quarters of each dot)
+// take the single-tap mode: no rearranging; each tap widens 16 input bytes to int32 lanes and multiply-adds them
+// (I::madd16: vpdpwssd on x86, the int16 halves of each lane against (w, 0); mla on ARM), with the same zero-point
+// correction (offset 0), row groups, register blocks and requantization.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -28,10 +33,12 @@ namespace pyvideo::kernels::detail {
 // One output row (n, ot, oh) of the dot kernel: its in-range kernel rows and where the results go.
 struct QDwRow {
   int taps;                     // in-range (kt, kh) kernel rows
-  const uint8_t* const* quads;  // [taps] quad rows, [cb][ow][4 * width] bytes
-  const int8_t* const* weights; // [taps] packed weights, [cb][4 * width] bytes
+  const void* const* sources;   // [taps] quad rows, [cb][ow][4 * width] bytes; single-tap: input rows at iw = 0
+  const void* const* weights;   // [taps] packed weights, [cb][4 * width] bytes; single-tap: int32 [kw][cb * width]
   const int32_t* start;         // [cb * width] accumulator start: bias minus the zero-point correction of these taps
   int64_t channels, blocks, out_w;
+  int64_t kernel_w, stride_w, pad_w, in_w;  // single-tap mode only
+  const int8_t* pad;            // single-tap: cb * width bytes of the zero point, read by taps in the W padding
   const Requant* q;
   const float* linear_scale;    // [cb * width] dequant / output scale when linear_requant(q), else nullptr
   int8_t* output;               // the whole output tensor (the residual has its layout)
@@ -40,25 +47,52 @@ struct QDwRow {
 
 // Channel blocks cb0 + [0, CBS) x output columns ow0 + [0, COLS): one dot per kernel row, then requantization.
 // Every weight register feeds COLS dots and CBS * COLS independent accumulators hide the dot latency.
-template <class I, int CBS, int COLS>
+template <class I, bool Single, int CBS, int COLS>
 inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
   using ireg = typename I::ireg;
   constexpr int W = I::width;
   constexpr int64_t QB = 4 * W;
-  const int64_t cb_bytes = r.out_w * QB;
   ireg acc[CBS][COLS];
 #pragma GCC unroll 8
   for (int k = 0; k < CBS; ++k)
 #pragma GCC unroll 8
     for (int j = 0; j < COLS; ++j) acc[k][j] = I::zero();
-  for (int i = 0; i < r.taps; ++i) {
-    const uint8_t* x = r.quads[i] + cb0 * cb_bytes + ow0 * QB;
-    const int8_t* w = r.weights[i] + cb0 * QB;
+  if constexpr (!Single) {
+    const int64_t cb_bytes = r.out_w * QB;
+    for (int i = 0; i < r.taps; ++i) {
+      const uint8_t* x = static_cast<const uint8_t*>(r.sources[i]) + cb0 * cb_bytes + ow0 * QB;
+      const int8_t* w = static_cast<const int8_t*>(r.weights[i]) + cb0 * QB;
 #pragma GCC unroll 8
-    for (int k = 0; k < CBS; ++k) {
-      const ireg wk = I::load(w + k * QB);
+      for (int k = 0; k < CBS; ++k) {
+        const ireg wk = I::load(w + k * QB);
 #pragma GCC unroll 8
-      for (int j = 0; j < COLS; ++j) acc[k][j] = I::dot(acc[k][j], I::load(x + k * cb_bytes + j * QB), wk);
+        for (int j = 0; j < COLS; ++j) acc[k][j] = I::dot(acc[k][j], I::load(x + k * cb_bytes + j * QB), wk);
+      }
+    }
+  } else {
+    const int64_t C = r.channels, Cp = r.blocks * W, kernel_w = r.kernel_w, stride_w = r.stride_w;
+    const int64_t pad_w = r.pad_w, in_w = r.in_w;
+    const int8_t* pad = r.pad;
+    typename I::mask_t masks[CBS];
+#pragma GCC unroll 8
+    for (int k = 0; k < CBS; ++k) masks[k] = I::mask(int(std::min<int64_t>(W, C - (cb0 + k) * W)));
+    for (int i = 0; i < r.taps; ++i) {
+      const int8_t* line = static_cast<const int8_t*>(r.sources[i]) + cb0 * W;
+      const int32_t* w = static_cast<const int32_t*>(r.weights[i]) + cb0 * W;
+      for (int64_t kw = 0; kw < kernel_w; ++kw) {
+        const int8_t* x[COLS];
+#pragma GCC unroll 8
+        for (int j = 0; j < COLS; ++j) {
+          const int64_t iw = (ow0 + j) * stride_w - pad_w + kw;
+          x[j] = (iw >= 0 && iw < in_w) ? line + iw * C : pad + cb0 * W;
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < CBS; ++k) {
+          const ireg wk = I::load_i32(w + kw * Cp + k * W);
+#pragma GCC unroll 8
+          for (int j = 0; j < COLS; ++j) acc[k][j] = I::madd16(acc[k][j], I::widen(x[j] + k * W, masks[k]), wk);
+        }
+      }
     }
   }
 #pragma GCC unroll 8
@@ -92,22 +126,22 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
 // block takes several channel blocks so that enough accumulators stay independent), then the leftover channel
 // blocks one by one. Each block is done for all rows before the next: the rows share most of their quad rows, so a
 // block's quads come from L2 once and are reused from L1 (a whole output row's quads would not fit in L1).
-template <class I, int COLS>
+template <class I, bool Single, int COLS>
 inline void qdw_columns(const QDwRow* rows, int count, int64_t ow0) {
   constexpr int CBS = I::registers / 4 / COLS;
   const int64_t blocks = rows->blocks;
   int64_t cb = 0;
   for (; cb + CBS <= blocks; cb += CBS)
-    for (int g = 0; g < count; ++g) qdw_block<I, CBS, COLS>(rows[g], cb, ow0);
+    for (int g = 0; g < count; ++g) qdw_block<I, Single, CBS, COLS>(rows[g], cb, ow0);
   for (; cb < blocks; ++cb)
-    for (int g = 0; g < count; ++g) qdw_block<I, 1, COLS>(rows[g], cb, ow0);
+    for (int g = 0; g < count; ++g) qdw_block<I, Single, 1, COLS>(rows[g], cb, ow0);
 }
 
 // Columns [ow, out_w) in blocks of COLS, then at most one block each of COLS / 2, ..., 1.
-template <class I, int COLS>
+template <class I, bool Single, int COLS>
 inline void qdw_rows(const QDwRow* rows, int count, int64_t ow) {
-  for (; ow + COLS <= rows->out_w; ow += COLS) qdw_columns<I, COLS>(rows, count, ow);
-  if constexpr (COLS > 1) qdw_rows<I, COLS / 2>(rows, count, ow);
+  for (; ow + COLS <= rows->out_w; ow += COLS) qdw_columns<I, Single, COLS>(rows, count, ow);
+  if constexpr (COLS > 1) qdw_rows<I, Single, COLS / 2>(rows, count, ow);
 }
 
 // Rearranges input rows into quad rows. The row is first copied (offset applied) into `scratch` as [cb][column][W]
@@ -151,10 +185,6 @@ struct Rearrange {
   }
 };
 
-// Kernels 2 to 4 wide (X3D's 3x3x3): one quad per kernel row. Narrower ones would waste three quarters of every dot
-// and wider ones need several quads per row, so the variants hand those to the float-accumulating kernel.
-inline bool qdw_dot_suits(const DwConv3dShape& s) { return s.kernel_w >= 2 && s.kernel_w <= 4; }
-
 template <class I>
 void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
                    int8_t* output, int64_t row_begin, int64_t row_end) {
@@ -165,8 +195,9 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w;
   const int64_t nb = (C + W - 1) / W, Cp = nb * W, kernel_rows = KT * KH;
-  const int64_t wr = (Wo - 1) * s.stride_w + 4;  // rearranged columns: iw = -pad_w + [0, wr)
-  const int64_t slot_bytes = nb * Wo * QB;
+  const bool single = KW < 2 || KW > 4;  // the single-tap mode (no quads)
+  const int64_t wr = single ? 0 : (Wo - 1) * s.stride_w + 4;  // rearranged columns: iw = -pad_w + [0, wr)
+  const int64_t slot_bytes = single ? 0 : nb * Wo * QB;
   const int64_t first_plane = row_begin / Ho, last_plane = (row_end - 1) / Ho;
   const int64_t planes = std::min(To, last_plane - first_plane + 1);
   const int64_t t_slots = std::max<int64_t>(1, std::min(s.in_t, (planes - 1) * s.stride_t + KT));
@@ -174,13 +205,16 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   // Workspace, reused across calls by each thread: packed weights, per-kernel-row corrections, padded bias, combined
   // scales, one rearranged row, the quad-row ring.
   auto round64 = [](int64_t b) { return (b + 63) / 64 * 64; };
-  const int64_t wq_bytes = round64(kernel_rows * nb * QB), corr_bytes = round64((kernel_rows + 2) * Cp * 4);
+  const int64_t wq_bytes = round64(single ? kernel_rows * KW * Cp * 4 + Cp : kernel_rows * nb * QB);
+  const int64_t corr_bytes = round64((kernel_rows + 2) * Cp * 4);
   const int64_t r_bytes = round64(nb * wr * W), ring_bytes = KH * t_slots * slot_bytes;
   thread_local std::vector<uint8_t> workspace;
   thread_local std::vector<int64_t> tags;
   workspace.resize(size_t(wq_bytes + corr_bytes + r_bytes + ring_bytes + 64));
   uint8_t* base = workspace.data() + (64 - reinterpret_cast<uintptr_t>(workspace.data()) % 64) % 64;
-  int8_t* wq = reinterpret_cast<int8_t*>(base);
+  int8_t* wq = reinterpret_cast<int8_t*>(base);            // quads: [kernel_rows][cb][QB]
+  int32_t* ws = reinterpret_cast<int32_t*>(base);          // single-tap: [kernel_rows][KW][Cp], then the pad [Cp]
+  int8_t* pad = reinterpret_cast<int8_t*>(ws + kernel_rows * KW * Cp);
   // [kernel_rows][Cp] corrections, then bias [Cp], linear_scale [Cp]
   int32_t* corr = reinterpret_cast<int32_t*>(base + wq_bytes);
   int32_t* bias = corr + kernel_rows * Cp;
@@ -188,25 +222,42 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   uint8_t* rearranged = base + wq_bytes + corr_bytes;
   uint8_t* ring = rearranged + r_bytes;
 
-  // wq[r][cb][c][k] = weight of kernel row r, column k, channel cb * W + c (zero past kw or C), in the byte order of
-  // the quads (the kernel row's columns transposed like input columns); corr[r][c] = (zero_point + offset) * sum of
-  // kernel row r's weights of channel c, as one dot of those weights with the shift in every byte.
-  const ireg shift = I::splat(uint8_t(q.input_zero_point + I::input_offset));
-  for (int64_t r = 0; r < kernel_rows; ++r)
-    for (int64_t cb = 0; cb < nb; ++cb) {
-      const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
-      alignas(64) int8_t columns[4][W] = {};
-      for (int64_t k = 0; k < KW; ++k) std::copy(weight + (r * KW + k) * C + c0, weight + (r * KW + k) * C + c0 + lanes, columns[k]);
-      const ireg packed = I::quads(reinterpret_cast<const uint8_t*>(columns));
-      I::store(wq + (r * nb + cb) * QB, packed);
-      I::store_i32(corr + r * Cp + c0, I::dot(I::zero(), shift, packed));
-    }
+  if (!single) {
+    // wq[r][cb][c][k] = weight of kernel row r, column k, channel cb * W + c (zero past kw or C), in the byte order
+    // of the quads (the kernel row's columns transposed like input columns); corr[r][c] = (zero_point + offset) *
+    // sum of kernel row r's weights of channel c, as one dot of those weights with the shift in every byte.
+    const ireg shift = I::splat(uint8_t(q.input_zero_point + I::input_offset));
+    for (int64_t r = 0; r < kernel_rows; ++r)
+      for (int64_t cb = 0; cb < nb; ++cb) {
+        const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
+        alignas(64) int8_t columns[4][W] = {};
+        for (int64_t k = 0; k < KW; ++k)
+          std::copy(weight + (r * KW + k) * C + c0, weight + (r * KW + k) * C + c0 + lanes, columns[k]);
+        const ireg packed = I::quads(reinterpret_cast<const uint8_t*>(columns));
+        I::store(wq + (r * nb + cb) * QB, packed);
+        I::store_i32(corr + r * Cp + c0, I::dot(I::zero(), shift, packed));
+      }
+  } else {
+    // ws[r][kw][c]: the weight as madd16 takes it; corr[r][c] = zero_point * sum of kernel row r's weights.
+    for (int64_t r = 0; r < kernel_rows; ++r)
+      for (int64_t c = 0; c < Cp; ++c) {
+        int32_t sum = 0;
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const int8_t w = c < C ? weight[(r * KW + kw) * C + c] : int8_t(0);
+          ws[(r * KW + kw) * Cp + c] = I::weight16(w);
+          sum += w;
+        }
+        corr[r * Cp + c] = q.input_zero_point * sum;
+      }
+    std::fill(pad, pad + Cp, int8_t(q.input_zero_point));
+  }
   for (int64_t c = 0; c < Cp; ++c) bias[c] = c < C ? q.bias[c] : 0;
   const bool linear = linear_requant(q);
   for (int64_t c = 0; c < Cp; ++c) linear_scale[c] = c < C ? q.dequant_scale[c] * (1.0f / q.output_scale) : 0.0f;
 
   const Rearrange<I> rearrange{input, C, s.in_t, s.in_h, s.in_w, s.pad_w, s.stride_w, Wo, nb, wr,
                                int8_t(q.input_zero_point), rearranged};
+  const int64_t line_bytes = s.in_w * C;
 
   // The in-range kernel rows of an output row are ranges [begin, end) in kt and in kh, and only a few distinct ranges
   // occur (the borders clip them): number them, and compute each combination's accumulator start, the bias minus
@@ -246,8 +297,8 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
 
   // Output rows go in groups of up to GROUP neighbours in time (same oh): they share most of their quad rows.
   constexpr int GROUP = 4;
-  std::vector<const uint8_t*> tap_quads(static_cast<size_t>(GROUP * kernel_rows));
-  std::vector<const int8_t*> tap_weights(static_cast<size_t>(GROUP * kernel_rows));
+  std::vector<const void*> tap_sources(static_cast<size_t>(GROUP * kernel_rows));
+  std::vector<const void*> tap_weights(static_cast<size_t>(GROUP * kernel_rows));
   QDwRow rows[GROUP];
   for (int64_t n = first_plane / To; n <= last_plane / To; ++n) {
     const int64_t ot_a = std::max(first_plane, n * To) - n * To, ot_b = std::min(last_plane, n * To + To - 1) - n * To;
@@ -262,26 +313,36 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
           const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
           const auto& kt_range = kt_ranges[size_t(kt_id[size_t(ot)])];
           const auto& kh_range = kh_ranges[size_t(kh_id[size_t(oh)])];
-          const uint8_t** row_quads = tap_quads.data() + count * kernel_rows;
-          const int8_t** row_weights = tap_weights.data() + count * kernel_rows;
+          const void** row_sources = tap_sources.data() + count * kernel_rows;
+          const void** row_weights = tap_weights.data() + count * kernel_rows;
           int taps = 0;
           for (int64_t kt = kt_range.first; kt < kt_range.second; ++kt)
             for (int64_t kh = kh_range.first; kh < kh_range.second; ++kh) {
-              const int64_t t = it0 + kt, h = ih0 + kh, slot = h_slot[size_t(h)] + (t - t_lo);
-              uint8_t* quads = ring + slot * slot_bytes;
-              if (tags[size_t(slot)] != t * s.in_h + h) {
-                rearrange(n, t, h, quads);
-                tags[size_t(slot)] = t * s.in_h + h;
+              const int64_t t = it0 + kt, h = ih0 + kh;
+              if (single) {
+                row_sources[taps] = input + ((n * s.in_t + t) * s.in_h + h) * line_bytes;
+                row_weights[taps] = ws + (kt * KH + kh) * KW * Cp;
+              } else {
+                const int64_t slot = h_slot[size_t(h)] + (t - t_lo);
+                uint8_t* quads = ring + slot * slot_bytes;
+                if (tags[size_t(slot)] != t * s.in_h + h) {
+                  rearrange(n, t, h, quads);
+                  tags[size_t(slot)] = t * s.in_h + h;
+                }
+                row_sources[taps] = quads;
+                row_weights[taps] = wq + (kt * KH + kh) * nb * QB;
               }
-              row_quads[taps] = quads;
-              row_weights[taps] = wq + (kt * KH + kh) * nb * QB;
               ++taps;
             }
           const int32_t* start = starts.data() + (kt_id[size_t(ot)] * n_kh + kh_id[size_t(oh)]) * Cp;
-          rows[count++] = QDwRow{taps, row_quads, row_weights, start, C, nb, Wo, &q,
-                                 linear ? linear_scale : nullptr, output, row * Wo * C};
+          rows[count++] = QDwRow{taps, row_sources, row_weights, start, C, nb, Wo, KW, s.stride_w, s.pad_w, s.in_w,
+                                 pad, &q, linear ? linear_scale : nullptr, output, row * Wo * C};
         }
-        if (count > 0) qdw_rows<I, I::registers / 4>(rows, count, 0);
+        if (count == 0) continue;
+        if (single)
+          qdw_rows<I, true, I::registers / 4>(rows, count, 0);
+        else
+          qdw_rows<I, false, I::registers / 4>(rows, count, 0);
       }
   }
 }
