@@ -3,11 +3,14 @@
 of X3D-XS (batch 1, 3x4x160x160 input), at 1 and 2 threads.
 
 Both sides run through the pyvideo._C bindings on channels-last buffers prepared once (no layout copies, no torch
-op dispatch), so the ratio is the kernels' own. Variants are timed interleaved (fp32 call, int8 call, repeat) and
-each side's median is kept. Per layer it prints fp32 / int8 time (>1: int8 is faster); per layer kind, the ratio of
-the summed times weighted by how often the layer occurs in X3D-XS; and the geometric mean over layers.
+op dispatch), so the ratio is the kernels' own. Variants are timed interleaved (fp32 sample, int8 sample, repeat;
+each sample loops ~2 ms). Each side keeps its fastest sample by default: on a shared machine the other samples
+measure the neighbours as much as the kernel (--stat median for the median). Per layer it prints fp32 / int8 time
+(>1: int8 is faster); per layer kind, the ratio of the summed times weighted by how often the layer occurs in
+X3D-XS; and the geometric mean over layers.
 
-    .venv/bin/python bench/int8_kernels.py [--threads 1 2] [--repeat 15] [--kinds depthwise pointwise spatial]
+    .venv/bin/python bench/int8_kernels.py [--threads 1 2] [--repeat 25] [--stat min|median]
+                                           [--kinds depthwise pointwise spatial]
 """
 import argparse
 import math
@@ -66,6 +69,7 @@ def make_calls(kind, ci, co, size, kernel, stride, padding):
     y_q = torch.empty((1, *to, co), dtype=torch.int8)
     bias_f = torch.randn(co, generator=g)
     bias_q = torch.randint(-1000, 1000, (co,), generator=g, dtype=torch.int32)
+    bias_qf = bias_q.float()
     dequant = torch.full((co,), 1e-4)
     stride, padding = list(stride), list(padding)
     if kind == "depthwise":
@@ -76,7 +80,7 @@ def make_calls(kind, ci, co, size, kernel, stride, padding):
             lib.dwconv3d_fused_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, 0, threads)
 
         def int8(threads):
-            lib.qdwconv3d_ndhwc(x_q, w_q, bias_q, bias_q.float(), dequant, None, y_q, stride, padding, 3, 1.0, 0, 0,
+            lib.qdwconv3d_ndhwc(x_q, w_q, bias_q, bias_qf, dequant, None, y_q, stride, padding, 3, 1.0, 0, 0,
                                 0.05, 0, threads)
     else:
         w_f = torch.randn((*kernel, ci, co), generator=g)
@@ -92,8 +96,8 @@ def make_calls(kind, ci, co, size, kernel, stride, padding):
     return fp32, int8
 
 
-def time_pair(calls, threads, repeat):
-    """Median seconds per call of each callable, timed interleaved; each sample loops long enough (~2 ms)."""
+def time_pair(calls, threads, repeat, stat):
+    """Seconds per call of each callable (`stat` over samples), timed interleaved; each sample loops ~2 ms."""
     for c in calls:
         c(threads)
     loops = []
@@ -108,25 +112,29 @@ def time_pair(calls, threads, repeat):
             for _ in range(n):
                 c(threads)
             s.append((time.perf_counter() - t0) / n)
-    return [statistics.median(s) for s in samples]
+    return [stat(s) for s in samples]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=25)
+    parser.add_argument("--stat", choices=["min", "median"], default="min")
     parser.add_argument("--kinds", nargs="+", default=["depthwise", "pointwise", "spatial"])
     args = parser.parse_args()
     lib = _native.native()
     print(f"kernel ISA: {lib.get_isa()}  int8 dense: {lib.qconv3d_variant()}  (cpu: {lib.cpu_features()})")
     layers = [layer for layer in X3D_XS_LAYERS if layer[0] in args.kinds]
+    stat = min if args.stat == "min" else statistics.median
+    print(f"per-layer time: {args.stat} of {args.repeat} interleaved samples")
     header = f"{'kind':10} {'layer':15} {'CixTxHxW':15} {'Co':>5} {'x':>3} {'thr':>3} {'fp32 ms':>8} {'int8 ms':>8} {'fp32/int8':>9}"
     print(header)
     print("-" * len(header))
     for threads in args.threads:
         ratios, totals = [], {}
         for kind, name, count, ci, co, size, kernel, stride, padding in layers:
-            fp32_s, int8_s = time_pair(make_calls(kind, ci, co, size, kernel, stride, padding), threads, args.repeat)
+            calls = make_calls(kind, ci, co, size, kernel, stride, padding)
+            fp32_s, int8_s = time_pair(calls, threads, args.repeat, stat)
             ratios.append(fp32_s / int8_s)
             f, q = totals.get(kind, (0.0, 0.0))
             totals[kind] = (f + count * fp32_s, q + count * int8_s)
@@ -139,6 +147,15 @@ def main():
         f_all = sum(f for f, _ in totals.values())
         q_all = sum(q for _, q in totals.values())
         geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        fp32_call, int8_call = [], []
+        for kind in ("depthwise", "pointwise"):
+            # a 1-voxel layer: what a call costs besides the kernel's work (argument checks, dispatch)
+            f, q = time_pair(make_calls(kind, 4, 4, (1, 1, 1), (1, 1, 1), (1, 1, 1), (0, 0, 0)), threads, args.repeat,
+                             stat)
+            fp32_call.append(f"{kind} {f * 1e6:.1f}")
+            int8_call.append(f"{kind} {q * 1e6:.1f}")
+        print(f"  {threads} thr  per-call overhead (us, 1-voxel layer): fp32 {', '.join(fp32_call)}; "
+              f"int8 {', '.join(int8_call)}")
         print(f"  {threads} thr  all conv layers: fp32 {f_all * 1e3:7.2f} ms  int8 {q_all * 1e3:7.2f} ms  "
               f"ratio {f_all / q_all:.2f}x   geomean over layers {geomean:.2f}x")
 

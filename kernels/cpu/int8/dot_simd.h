@@ -8,7 +8,8 @@
 //                   returns the register whose lane c holds bytes (col0[c], col1[c], col2[c], col3[c]): the four
 //                   columns of channel c as the four bytes dot multiplies together with one lane's weights
 //   mask(n), load_w(p, m)  a "first n lanes" mask and a masked 4-byte-per-lane load (the rest zero)
-//   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes` (< 4)
+//   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes` (< 4);
+//                   broadcast_raw(p): 4 bytes that already carry the offset
 //   splat(b)        byte b in every byte;  copy_flipped(d, x): `width` input bytes from x to d, offset applied;
 //                   copy_flipped_n(d, x, n, fill): the first n of them, then `fill` (an input value) up to `width`
 //   widen(p, m)     the int8 at p (lanes of mask m, the rest zero) sign-extended to int32 lanes
@@ -48,6 +49,11 @@ struct Avx512Vnni {
   static mask_t mask(int lanes) { return F::mask(lanes); }
   static ireg load_w(const int8_t* p, mask_t m) { return _mm512_maskz_loadu_epi32(m, p); }
   static ireg from_bytes(int32_t v) { return _mm512_set1_epi32(v ^ int32_t(0x80808080u)); }
+  static ireg broadcast_raw(const int8_t* p) {  // bytes already offset: a broadcast load
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
   static ireg broadcast4(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
@@ -106,6 +112,11 @@ struct AvxVnni {
   static mask_t mask(int lanes) { return F::mask(lanes); }
   static ireg load_w(const int8_t* p, mask_t m) { return _mm256_maskload_epi32(reinterpret_cast<const int*>(p), m); }
   static ireg from_bytes(int32_t v) { return _mm256_set1_epi32(v ^ int32_t(0x80808080u)); }
+  static ireg broadcast_raw(const int8_t* p) {  // bytes already offset: a broadcast load
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
   static ireg broadcast4(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
@@ -184,6 +195,7 @@ struct NeonDot {
     return vdupq_n_s32(v);
   }
   static ireg broadcast_partial(const int8_t* p, int bytes) { return vdupq_n_s32(partial_bytes(p, bytes)); }
+  static ireg broadcast_raw(const int8_t* p) { return broadcast4(p); }  // no offset on ARM
   static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
   static ireg splat(uint8_t b) { return vreinterpretq_s32_u8(vdupq_n_u8(b)); }
   static ireg widen(const int8_t* p, mask_t lanes) {

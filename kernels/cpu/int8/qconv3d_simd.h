@@ -15,10 +15,16 @@
 // inside the input ("folded" columns) take the kernel row as one run of ceil(kw * C_in / 4) groups: whole 4-byte
 // loads only, and fewer dots when kw * C_in packs better than kw times ceil(C_in / 4). The bytes a last group reads
 // past the window have zero weights. The folded weights are rebuilt from the packed ones on every call.
+//
+// Pointwise convs on x86 (the GEMMs, and the stride-2 projections): each work item first copies its input pixels,
+// offset applied and padded to whole groups, into a small buffer; the tiles then broadcast straight from memory,
+// a load only, instead of a load, an xor and a broadcast from a general register per group and tile (the broadcast
+// competes with the dots for the vector ports, and every input group is broadcast once per tile of channels).
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "requant_simd.h"
@@ -36,12 +42,18 @@ struct QConvCall {
   int64_t groups;                // folded: 4-byte groups per kernel row, 0 when folding is off
   const int8_t* folded_weight;   // [kt * kh][groups][Co][4]
   const int8_t* pad_line;        // 4 * groups bytes of the zero point (folded kernel rows in the T/H padding)
+  const int8_t* prepped;         // pointwise: this item's input pixels, offset applied, [column][prep_stride]
+  int64_t prep_stride, prep_col0; // bytes per prepped column (4 * groups), the output column of its first one
   const float* linear_scale;     // [Co] dequant / output scale when linear_requant(q), else nullptr
+  const int32_t* correction;     // [Co, padded to whole vectors] bias - (zero_point + offset) * weight_sum
 };
 
-// One tile: output columns ow0 + [0, m) of a row, channel vectors n0 / width + [0, NV). Folded: all m columns are
-// folded columns.
-template <class I, int MR, int NV, bool Folded>
+// How a tile reads its inputs: tap by tap (border columns), one run per kernel row (folded columns), or from the
+// item's prepped pixels (pointwise on x86).
+enum class QSource { taps, folded, prepped };
+
+// One tile: output columns ow0 + [0, m) of a row, channel vectors n0 / width + [0, NV), all read the Source way.
+template <class I, int MR, int NV, QSource Source>
 void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int64_t ih0, int64_t kt_begin,
                   int64_t kt_end, int64_t kh_begin, int64_t kh_end, int64_t out_offset, int64_t ow0, int m,
                   int64_t n0) {
@@ -71,18 +83,23 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
       for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
-        const ireg x = I::broadcast4(a[i] + g * 4);
+        const ireg x = Source == QSource::prepped ? I::broadcast_raw(a[i] + g * 4) : I::broadcast4(a[i] + g * 4);
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) acc[i][j] = I::dot(acc[i][j], x, b[j]);
       }
     }
   };
+  if constexpr (Source == QSource::prepped) {
+    const int8_t* a[MR];
+    for (int i = 0; i < MR; ++i) a[i] = call.prepped + (ow0 + std::min(i, m - 1) - call.prep_col0) * call.prep_stride;
+    accumulate(a, call.folded_weight + n0 * 4, call.groups);
+  } else
   // Every tap runs, those in the T/H padding on pad_row (pad_line) too: the correction assumes all taps read something.
   for (int64_t kt = 0; kt < s.kernel_t; ++kt)
     for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
       const bool line_inside = kt >= kt_begin && kt < kt_end && kh >= kh_begin && kh < kh_end;
       const int8_t* x_line = line_inside ? input_n + ((it0 + kt) * s.in_h + ih0 + kh) * s.in_w * Ci : nullptr;
-      if constexpr (Folded) {
+      if constexpr (Source == QSource::folded) {
         const int8_t* a[MR];
         for (int i = 0; i < MR; ++i)
           a[i] = line_inside ? x_line + ((ow0 + std::min(i, m - 1)) * s.stride_w - s.pad_w) * Ci : call.pad_line;
@@ -120,13 +137,8 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) I::store_i32(&parked[i][j * I::width], acc[i][j]);
   for (int j = 0; j < NV; ++j) {
-    alignas(64) int32_t corr[I::width] = {};
-    for (int l = 0; l < lanes[j]; ++l) {
-      const int64_t c = n0 + j * I::width + l;
-      corr[l] = q.bias[c] - (q.input_zero_point + I::input_offset) * call.weight_sum[c];
-    }
-    const ireg correction = I::load_i32(corr);
     const int64_t c = n0 + j * I::width;
+    const ireg correction = I::load_i32(call.correction + c);
     for (int i = 0; i < m; ++i) {
       const typename F::reg v = I::to_float(I::add(I::load_i32(&parked[i][j * I::width]), correction));
       const int64_t o = out_offset + (ow0 + i) * Co + c;
@@ -140,20 +152,26 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
 }
 
 // Output columns [ow_begin, ow_end) of a row for channel vectors n0 / width + [0, NV), in tiles of MR columns;
-// [fold_lo, fold_hi): the folded columns (empty when folding is off).
+// [fold_lo, fold_hi): the folded columns (empty when folding is off); all columns when the item is prepped.
 template <class I, int MR, int NV>
 void qconv3d_columns(const QConvCall& call, const int8_t* input_n, int64_t it0, int64_t ih0, int64_t kt_begin,
                      int64_t kt_end, int64_t kh_begin, int64_t kh_end, int64_t out_offset, int64_t ow_begin,
                      int64_t ow_end, int64_t fold_lo, int64_t fold_hi, int64_t n0) {
-  auto tiles = [&](auto folded, int64_t from, int64_t to) {
+  auto tiles = [&](auto source, int64_t from, int64_t to) {
     for (int64_t ow0 = from; ow0 < to; ow0 += MR)
-      qconv3d_tile<I, MR, NV, decltype(folded)::value>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end,
+      qconv3d_tile<I, MR, NV, decltype(source)::value>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end,
                                                         out_offset, ow0, int(std::min<int64_t>(MR, to - ow0)), n0);
   };
+  using taps = std::integral_constant<QSource, QSource::taps>;
+  using folded = std::integral_constant<QSource, QSource::folded>;
+  if (call.prepped) {
+    tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
+    return;
+  }
   const int64_t lo = std::clamp(fold_lo, ow_begin, ow_end), hi = std::clamp(fold_hi, lo, ow_end);
-  tiles(std::false_type{}, ow_begin, lo);
-  tiles(std::true_type{}, lo, hi);
-  tiles(std::false_type{}, hi, ow_end);
+  tiles(taps{}, ow_begin, lo);
+  tiles(folded{}, lo, hi);
+  tiles(taps{}, hi, ow_end);
 }
 
 // The last `vectors` (< NV) channel vectors from n0, as one tile of that width.
@@ -171,20 +189,56 @@ void qconv3d_remainder(int vectors, const QConvCall& call, const int8_t* input_n
   }
 }
 
+// d[b] = x[b] + input_offset (as the unsigned byte dot takes it) for b < n, zero up to `padded` bytes.
+template <class I>
+inline void offset_pixel(int8_t* d, const int8_t* x, int64_t n, int64_t padded) {
+  constexpr uint64_t flip = 0x8080808080808080ull;
+  int64_t b = 0;
+  for (; b + 8 <= n; b += 8) {
+    uint64_t v;
+    std::memcpy(&v, x + b, 8);
+    v ^= flip;
+    std::memcpy(d + b, &v, 8);
+  }
+  if (b < n && n >= 8) {  // the last 8 bytes, overlapping the ones already copied
+    uint64_t v;
+    std::memcpy(&v, x + n - 8, 8);
+    v ^= flip;
+    std::memcpy(d + n - 8, &v, 8);
+    b = n;
+  }
+  for (; b < n; ++b) d[b] = int8_t(uint8_t(x[b]) ^ 0x80u);
+  for (; b < padded; ++b) d[b] = 0;
+}
+
 template <class I, int MR, int NV>
 void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                   const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
   const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4;
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
   const int64_t vectors = (Co + I::width - 1) / I::width;
-  QConvCall call{&s, packed_weight, weight_sum, &q, pad_row, output, 0, nullptr, nullptr, nullptr};
+  QConvCall call{&s, packed_weight, weight_sum, &q, pad_row, output, 0, nullptr, nullptr, nullptr, 0, 0, nullptr, nullptr};
 
-  // Per-call workspace, reused by each thread: the folded weights, their zero-point line, the combined scales.
-  thread_local std::vector<int8_t> folded, pad_line;
+  // Per-call workspace, reused by each thread: the folded weights, their zero-point line, the combined scales, the
+  // accumulator corrections.
+  thread_local std::vector<int8_t> folded, pad_line, prepped;
   thread_local std::vector<float> linear_scale;
+  thread_local std::vector<int32_t> correction;
+  correction.assign(size_t(vectors * I::width), 0);
+  for (int64_t c = 0; c < Co; ++c)
+    correction[size_t(c)] = q.bias[c] - (q.input_zero_point + I::input_offset) * weight_sum[c];
+  call.correction = correction.data();
   const int64_t groups = (s.kernel_w * Ci + 3) / 4;
   int64_t fold_lo = 0, fold_hi = 0;
-  if (Ci % 4 != 0) {
+  const bool prep = I::input_offset != 0 && s.kernel_t == 1 && s.kernel_h == 1 && s.kernel_w == 1 &&
+                    s.pad_t == 0 && s.pad_h == 0 && s.pad_w == 0;
+  if (prep) {
+    // a 1x1x1 kernel's packed weights already are one [groups][Co][4] run
+    call.groups = K4;
+    call.folded_weight = packed_weight;
+    call.prep_stride = 4 * K4;
+    prepped.resize(size_t(Conv3dShape::tile_w * 4 * K4));
+  } else if (Ci % 4 != 0) {
     // folded columns: the window starts inside the input and its 4 * groups bytes end inside the input row
     fold_lo = std::min(Wo, (s.pad_w + s.stride_w - 1) / s.stride_w);
     const int64_t last = s.in_w * Ci - 4 * groups;  // largest start byte (iw0 * Ci) allowed
@@ -218,13 +272,27 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
     const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
     const int64_t kt_begin = std::max<int64_t>(0, -it0), kt_end = std::min<int64_t>(s.kernel_t, s.in_t - it0);
     const int64_t kh_begin = std::max<int64_t>(0, -ih0), kh_end = std::min<int64_t>(s.kernel_h, s.in_h - ih0);
+    if (prep) {
+      const int8_t* x_line = input_n + (it0 * s.in_h + ih0) * s.in_w * Ci;
+      for (int64_t ow = ow_begin; ow < ow_end; ++ow)
+        offset_pixel<I>(prepped.data() + (ow - ow_begin) * call.prep_stride, x_line + ow * s.stride_w * Ci, Ci,
+                        call.prep_stride);
+      call.prepped = prepped.data();
+      call.prep_col0 = ow_begin;
+    }
+    // NV vectors at a time; when one vector would be left over and NV > 2, the last NV + 1 go as two narrower
+    // tiles instead (a one-vector tile needs a broadcast per dot).
+    const int64_t tail = (NV > 2 && vectors > NV && vectors % NV == 1) ? NV + 1 : vectors % NV;
     int64_t v0 = 0;
-    for (; v0 + NV <= vectors; v0 += NV)
+    for (; v0 + NV <= vectors - tail; v0 += NV)
       qconv3d_columns<I, MR, NV>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end, row * Wo * Co, ow_begin,
                                  ow_end, fold_lo, fold_hi, v0 * I::width);
-    if (v0 < vectors)
-      qconv3d_remainder<I, MR, NV>(int(vectors - v0), call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end,
-                                   row * Wo * Co, ow_begin, ow_end, fold_lo, fold_hi, v0 * I::width);
+    while (v0 < vectors) {
+      const int part = int(std::min<int64_t>(vectors - v0, tail > NV ? (NV + 1) / 2 : tail));
+      qconv3d_remainder<I, MR, NV>(part, call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end, row * Wo * Co,
+                                   ow_begin, ow_end, fold_lo, fold_hi, v0 * I::width);
+      v0 += part;
+    }
   }
 }
 

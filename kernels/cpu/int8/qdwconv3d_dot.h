@@ -24,6 +24,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "requant_simd.h"
@@ -231,8 +232,13 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
       for (int64_t cb = 0; cb < nb; ++cb) {
         const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
         alignas(64) int8_t columns[4][W] = {};
-        for (int64_t k = 0; k < KW; ++k)
-          std::copy(weight + (r * KW + k) * C + c0, weight + (r * KW + k) * C + c0 + lanes, columns[k]);
+        for (int64_t k = 0; k < KW; ++k) {
+          const int8_t* src = weight + (r * KW + k) * C + c0;
+          if (lanes == W)
+            std::memcpy(columns[k], src, W);  // a constant size: one move, not a library call
+          else
+            std::memcpy(columns[k], src, size_t(lanes));
+        }
         const ireg packed = I::quads(reinterpret_cast<const uint8_t*>(columns));
         I::store(wq + (r * nb + cb) * QB, packed);
         I::store_i32(corr + r * Cp + c0, I::dot(I::zero(), shift, packed));
