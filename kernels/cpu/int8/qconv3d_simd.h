@@ -16,10 +16,11 @@
 // loads only, and fewer dots when kw * C_in packs better than kw times ceil(C_in / 4). The bytes a last group reads
 // past the window have zero weights. The folded weights are rebuilt from the packed ones on every call.
 //
-// Pointwise convs on x86 (the GEMMs, and the stride-2 projections): each work item first copies its input pixels,
-// offset applied and padded to whole groups, into a small buffer; the tiles then broadcast straight from memory,
-// a load only, instead of a load, an xor and a broadcast from a general register per group and tile (the broadcast
-// competes with the dots for the vector ports, and every input group is broadcast once per tile of channels).
+// On x86 each work item first copies the input it reads, offset applied, into a small buffer ("prepped"): its kt*kh
+// input lines over the window of its columns, the T/H/W padding materialised as the zero point. The tiles then
+// broadcast straight from memory, a load only, instead of a load, an xor and a broadcast from a general register
+// per group and tile (the broadcast competes with the dots for the vector ports, and every input group is broadcast
+// once per tile of channels); and every column reads each kernel row as one folded run, borders included.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -42,8 +43,8 @@ struct QConvCall {
   int64_t groups;                // folded: 4-byte groups per kernel row, 0 when folding is off
   const int8_t* folded_weight;   // [kt * kh][groups][Co][4]
   const int8_t* pad_line;        // 4 * groups bytes of the zero point (folded kernel rows in the T/H padding)
-  const int8_t* prepped;         // pointwise: this item's input pixels, offset applied, [column][prep_stride]
-  int64_t prep_stride, prep_col0; // bytes per prepped column (4 * groups), the output column of its first one
+  const int8_t* prepped;         // x86: this item's input, offset applied, [kt * kh line][prep_stride bytes]
+  int64_t prep_stride, prep_col0; // bytes per prepped line, the output column whose window starts the lines
   const float* linear_scale;     // [Co] dequant / output scale when linear_requant(q), else nullptr
   const int32_t* correction;     // [Co, padded to whole vectors] bias - (zero_point + offset) * weight_sum
 };
@@ -90,9 +91,13 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
     }
   };
   if constexpr (Source == QSource::prepped) {
-    const int8_t* a[MR];
-    for (int i = 0; i < MR; ++i) a[i] = call.prepped + (ow0 + std::min(i, m - 1) - call.prep_col0) * call.prep_stride;
-    accumulate(a, call.folded_weight + n0 * 4, call.groups);
+    const int64_t lines = s.kernel_t * s.kernel_h, column = s.stride_w * Ci;
+    for (int64_t line = 0; line < lines; ++line) {
+      const int8_t* a[MR];
+      const int8_t* x_line = call.prepped + line * call.prep_stride;
+      for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
+      accumulate(a, call.folded_weight + (line * call.groups * Co + n0) * 4, call.groups);
+    }
   } else
   // Every tap runs, those in the T/H padding on pad_row (pad_line) too: the correction assumes all taps read something.
   for (int64_t kt = 0; kt < s.kernel_t; ++kt)
@@ -152,7 +157,7 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
 }
 
 // Output columns [ow_begin, ow_end) of a row for channel vectors n0 / width + [0, NV), in tiles of MR columns;
-// [fold_lo, fold_hi): the folded columns (empty when folding is off); all columns when the item is prepped.
+// [fold_lo, fold_hi): the folded columns (empty when folding is off); on x86 every column reads the prepped item.
 template <class I, int MR, int NV>
 void qconv3d_columns(const QConvCall& call, const int8_t* input_n, int64_t it0, int64_t ih0, int64_t kt_begin,
                      int64_t kt_end, int64_t kh_begin, int64_t kh_end, int64_t out_offset, int64_t ow_begin,
@@ -162,16 +167,14 @@ void qconv3d_columns(const QConvCall& call, const int8_t* input_n, int64_t it0, 
       qconv3d_tile<I, MR, NV, decltype(source)::value>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end,
                                                         out_offset, ow0, int(std::min<int64_t>(MR, to - ow0)), n0);
   };
-  using taps = std::integral_constant<QSource, QSource::taps>;
-  using folded = std::integral_constant<QSource, QSource::folded>;
-  if (call.prepped) {
+  if constexpr (I::input_offset != 0) {
     tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
-    return;
+  } else {
+    const int64_t lo = std::clamp(fold_lo, ow_begin, ow_end), hi = std::clamp(fold_hi, lo, ow_end);
+    tiles(std::integral_constant<QSource, QSource::taps>{}, ow_begin, lo);
+    tiles(std::integral_constant<QSource, QSource::folded>{}, lo, hi);
+    tiles(std::integral_constant<QSource, QSource::taps>{}, hi, ow_end);
   }
-  const int64_t lo = std::clamp(fold_lo, ow_begin, ow_end), hi = std::clamp(fold_hi, lo, ow_end);
-  tiles(taps{}, ow_begin, lo);
-  tiles(folded{}, lo, hi);
-  tiles(taps{}, hi, ow_end);
 }
 
 // The last `vectors` (< NV) channel vectors from n0, as one tile of that width.
@@ -189,9 +192,8 @@ void qconv3d_remainder(int vectors, const QConvCall& call, const int8_t* input_n
   }
 }
 
-// d[b] = x[b] + input_offset (as the unsigned byte dot takes it) for b < n, zero up to `padded` bytes.
-template <class I>
-inline void offset_pixel(int8_t* d, const int8_t* x, int64_t n, int64_t padded) {
+// d[b] = x[b] + 128 (as the unsigned byte dot takes it) for b < n.
+inline void offset_bytes(int8_t* d, const int8_t* x, int64_t n) {
   constexpr uint64_t flip = 0x8080808080808080ull;
   int64_t b = 0;
   for (; b + 8 <= n; b += 8) {
@@ -208,7 +210,6 @@ inline void offset_pixel(int8_t* d, const int8_t* x, int64_t n, int64_t padded) 
     b = n;
   }
   for (; b < n; ++b) d[b] = int8_t(uint8_t(x[b]) ^ 0x80u);
-  for (; b < padded; ++b) d[b] = 0;
 }
 
 template <class I, int MR, int NV>
@@ -230,19 +231,22 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   call.correction = correction.data();
   const int64_t groups = (s.kernel_w * Ci + 3) / 4;
   int64_t fold_lo = 0, fold_hi = 0;
-  const bool prep = I::input_offset != 0 && s.kernel_t == 1 && s.kernel_h == 1 && s.kernel_w == 1 &&
-                    s.pad_t == 0 && s.pad_h == 0 && s.pad_w == 0;
+  constexpr bool prep = I::input_offset != 0;  // x86: prepped items (see the top); ARM: taps and folded columns
+  const int64_t window = (Conv3dShape::tile_w - 1) * s.stride_w + s.kernel_w;  // input columns of a whole item
   if (prep) {
-    // a 1x1x1 kernel's packed weights already are one [groups][Co][4] run
-    call.groups = K4;
-    call.folded_weight = packed_weight;
-    call.prep_stride = 4 * K4;
-    prepped.resize(size_t(Conv3dShape::tile_w * 4 * K4));
+    call.prep_stride = window * Ci + 4;  // 4 spare bytes: a last group may read past the window (zero weights)
+    prepped.assign(size_t(s.kernel_t * s.kernel_h * call.prep_stride), 0);
   } else if (Ci % 4 != 0) {
     // folded columns: the window starts inside the input and its 4 * groups bytes end inside the input row
     fold_lo = std::min(Wo, (s.pad_w + s.stride_w - 1) / s.stride_w);
     const int64_t last = s.in_w * Ci - 4 * groups;  // largest start byte (iw0 * Ci) allowed
     fold_hi = last < 0 ? fold_lo : std::max(fold_lo, std::min(Wo, (last / Ci + s.pad_w) / s.stride_w + 1));
+    pad_line.assign(size_t(4 * groups), int8_t(q.input_zero_point));
+    call.pad_line = pad_line.data();
+  }
+  call.groups = groups;
+  call.folded_weight = packed_weight;  // with C_in a multiple of 4, [tap][K4] is already [line][groups]
+  if (Ci % 4 != 0 && (prep || fold_hi > fold_lo)) {
     const int64_t lines = s.kernel_t * s.kernel_h;
     folded.assign(size_t(lines * groups * Co * 4), 0);
     for (int64_t line = 0; line < lines; ++line)
@@ -252,10 +256,7 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
           folded[size_t(((line * groups + f / 4) * Co + co) * 4 + f % 4)] =
               packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
       }
-    pad_line.assign(size_t(4 * groups), int8_t(q.input_zero_point));
-    call.groups = groups;
     call.folded_weight = folded.data();
-    call.pad_line = pad_line.data();
   }
   if (linear_requant(q)) {
     linear_scale.resize(size_t(vectors * I::width));
@@ -272,11 +273,23 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
     const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
     const int64_t kt_begin = std::max<int64_t>(0, -it0), kt_end = std::min<int64_t>(s.kernel_t, s.in_t - it0);
     const int64_t kh_begin = std::max<int64_t>(0, -ih0), kh_end = std::min<int64_t>(s.kernel_h, s.in_h - ih0);
-    if (prep) {
-      const int8_t* x_line = input_n + (it0 * s.in_h + ih0) * s.in_w * Ci;
-      for (int64_t ow = ow_begin; ow < ow_end; ++ow)
-        offset_pixel<I>(prepped.data() + (ow - ow_begin) * call.prep_stride, x_line + ow * s.stride_w * Ci, Ci,
-                        call.prep_stride);
+    if constexpr (prep) {
+      // the item's kt * kh input lines over input columns iw0 + [0, width), padding as the zero point (offset)
+      const int64_t iw0 = ow_begin * s.stride_w - s.pad_w, width = (ow_end - 1 - ow_begin) * s.stride_w + s.kernel_w;
+      const int64_t in_lo = std::clamp<int64_t>(-iw0, 0, width), in_hi = std::clamp<int64_t>(s.in_w - iw0, in_lo, width);
+      const int8_t pad_value = int8_t(uint8_t(int8_t(q.input_zero_point)) ^ 0x80u);
+      for (int64_t kt = 0; kt < s.kernel_t; ++kt)
+        for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
+          int8_t* d = prepped.data() + (kt * s.kernel_h + kh) * call.prep_stride;
+          if (kt >= kt_begin && kt < kt_end && kh >= kh_begin && kh < kh_end) {
+            std::fill(d, d + in_lo * Ci, pad_value);
+            offset_bytes(d + in_lo * Ci, input_n + (((it0 + kt) * s.in_h + ih0 + kh) * s.in_w + iw0 + in_lo) * Ci,
+                         (in_hi - in_lo) * Ci);
+            std::fill(d + in_hi * Ci, d + width * Ci, pad_value);
+          } else {
+            std::fill(d, d + width * Ci, pad_value);
+          }
+        }
       call.prepped = prepped.data();
       call.prep_col0 = ow_begin;
     }
