@@ -200,7 +200,10 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   const int64_t wr = single ? 0 : (Wo - 1) * s.stride_w + 4;  // rearranged columns: iw = -pad_w + [0, wr)
   const int64_t slot_bytes = single ? 0 : nb * Wo * QB;
   const int64_t first_plane = row_begin / Ho, last_plane = (row_end - 1) / Ho;
-  const int64_t planes = std::min(To, last_plane - first_plane + 1);
+  // Output planes go in chunks of up to PLANES, each with its own pass over oh: that bounds the ring (kernel_h
+  // slices of the chunk's input planes) whatever T is; X3D's T = 4 to 16 is a single chunk.
+  constexpr int64_t PLANES = 16;
+  const int64_t planes = std::min({To, last_plane - first_plane + 1, PLANES});
   const int64_t t_slots = std::max<int64_t>(1, std::min(s.in_t, (planes - 1) * s.stride_t + KT));
 
   // Workspace, reused across calls by each thread: packed weights, per-kernel-row corrections, padded bias, combined
@@ -307,49 +310,52 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   std::vector<const void*> tap_weights(static_cast<size_t>(GROUP * kernel_rows));
   QDwRow rows[GROUP];
   for (int64_t n = first_plane / To; n <= last_plane / To; ++n) {
-    const int64_t ot_a = std::max(first_plane, n * To) - n * To, ot_b = std::min(last_plane, n * To + To - 1) - n * To;
-    const int64_t t_lo = std::max<int64_t>(0, ot_a * s.stride_t - s.pad_t);
-    tags.assign(size_t(KH * t_slots), -1);
-    for (int64_t oh = 0; oh < Ho; ++oh)
-      for (int64_t ot0 = ot_a; ot0 <= ot_b; ot0 += GROUP) {
-        int count = 0;
-        for (int64_t ot = ot0; ot <= std::min(ot_b, ot0 + GROUP - 1); ++ot) {
-          const int64_t row = (n * To + ot) * Ho + oh;
-          if (row < row_begin || row >= row_end) continue;
-          const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
-          const auto& kt_range = kt_ranges[size_t(kt_id[size_t(ot)])];
-          const auto& kh_range = kh_ranges[size_t(kh_id[size_t(oh)])];
-          const void** row_sources = tap_sources.data() + count * kernel_rows;
-          const void** row_weights = tap_weights.data() + count * kernel_rows;
-          int taps = 0;
-          for (int64_t kt = kt_range.first; kt < kt_range.second; ++kt)
-            for (int64_t kh = kh_range.first; kh < kh_range.second; ++kh) {
-              const int64_t t = it0 + kt, h = ih0 + kh;
-              if (single) {
-                row_sources[taps] = input + ((n * s.in_t + t) * s.in_h + h) * line_bytes;
-                row_weights[taps] = ws + (kt * KH + kh) * KW * Cp;
-              } else {
-                const int64_t slot = h_slot[size_t(h)] + (t - t_lo);
-                uint8_t* quads = ring + slot * slot_bytes;
-                if (tags[size_t(slot)] != t * s.in_h + h) {
-                  rearrange(n, t, h, quads);
-                  tags[size_t(slot)] = t * s.in_h + h;
+    const int64_t n_first = std::max(first_plane, n * To) - n * To, n_last = std::min(last_plane, n * To + To - 1) - n * To;
+    for (int64_t ot_a = n_first; ot_a <= n_last; ot_a += PLANES) {
+      const int64_t ot_b = std::min(n_last, ot_a + PLANES - 1);
+      const int64_t t_lo = std::max<int64_t>(0, ot_a * s.stride_t - s.pad_t);
+      tags.assign(size_t(KH * t_slots), -1);
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ot0 = ot_a; ot0 <= ot_b; ot0 += GROUP) {
+          int count = 0;
+          for (int64_t ot = ot0; ot <= std::min(ot_b, ot0 + GROUP - 1); ++ot) {
+            const int64_t row = (n * To + ot) * Ho + oh;
+            if (row < row_begin || row >= row_end) continue;
+            const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
+            const auto& kt_range = kt_ranges[size_t(kt_id[size_t(ot)])];
+            const auto& kh_range = kh_ranges[size_t(kh_id[size_t(oh)])];
+            const void** row_sources = tap_sources.data() + count * kernel_rows;
+            const void** row_weights = tap_weights.data() + count * kernel_rows;
+            int taps = 0;
+            for (int64_t kt = kt_range.first; kt < kt_range.second; ++kt)
+              for (int64_t kh = kh_range.first; kh < kh_range.second; ++kh) {
+                const int64_t t = it0 + kt, h = ih0 + kh;
+                if (single) {
+                  row_sources[taps] = input + ((n * s.in_t + t) * s.in_h + h) * line_bytes;
+                  row_weights[taps] = ws + (kt * KH + kh) * KW * Cp;
+                } else {
+                  const int64_t slot = h_slot[size_t(h)] + (t - t_lo);
+                  uint8_t* quads = ring + slot * slot_bytes;
+                  if (tags[size_t(slot)] != t * s.in_h + h) {
+                    rearrange(n, t, h, quads);
+                    tags[size_t(slot)] = t * s.in_h + h;
+                  }
+                  row_sources[taps] = quads;
+                  row_weights[taps] = wq + (kt * KH + kh) * nb * QB;
                 }
-                row_sources[taps] = quads;
-                row_weights[taps] = wq + (kt * KH + kh) * nb * QB;
+                ++taps;
               }
-              ++taps;
-            }
-          const int32_t* start = starts.data() + (kt_id[size_t(ot)] * n_kh + kh_id[size_t(oh)]) * Cp;
-          rows[count++] = QDwRow{taps, row_sources, row_weights, start, C, nb, Wo, KW, s.stride_w, s.pad_w, s.in_w,
-                                 pad, &q, linear ? linear_scale : nullptr, output, row * Wo * C};
+            const int32_t* start = starts.data() + (kt_id[size_t(ot)] * n_kh + kh_id[size_t(oh)]) * Cp;
+            rows[count++] = QDwRow{taps, row_sources, row_weights, start, C, nb, Wo, KW, s.stride_w, s.pad_w, s.in_w,
+                                   pad, &q, linear ? linear_scale : nullptr, output, row * Wo * C};
+          }
+          if (count == 0) continue;
+          if (single)
+            qdw_rows<I, true, I::registers / 4>(rows, count, 0);
+          else
+            qdw_rows<I, false, I::registers / 4>(rows, count, 0);
         }
-        if (count == 0) continue;
-        if (single)
-          qdw_rows<I, true, I::registers / 4>(rows, count, 0);
-        else
-          qdw_rows<I, false, I::registers / 4>(rows, count, 0);
-      }
+    }
   }
 }
 
