@@ -12,7 +12,7 @@
 //                   broadcast_raw(p): 4 bytes that already carry the offset
 //   splat(b)        byte b in every byte;  copy_flipped(d, x): `width` input bytes from x to d, offset applied;
 //                   copy_flipped_n(d, x, n, fill): the first n of them, then `fill` (an input value) up to `width`
-//   widen(p, m)     the int8 at p (lanes of mask m, the rest zero) sign-extended to int32 lanes
+//   widen(p, m)     the int8 at p (lanes of mask m, the rest zero) sign-extended to int32 lanes; widen(p): all lanes
 //   madd16(acc, x, w), weight16(w): acc += x * w per lane for x from widen and w packed by weight16 (x86: vpdpwssd
 //                   on the int16 halves, w as (w, 0) so the sign half of x meets a zero)
 #pragma once
@@ -69,6 +69,7 @@ struct Avx512Vnni {
   }
   static ireg splat(uint8_t b) { return _mm512_set1_epi8(char(b)); }
   static ireg widen(const int8_t* p, mask_t m) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)); }
+  static ireg widen(const int8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
   static ireg madd16(ireg acc, ireg x, ireg w) {
     __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));  // inline asm: see dot
@@ -139,6 +140,7 @@ struct AvxVnni {
       std::memcpy(&bytes, p, size_t(__builtin_popcount(unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(m))))));
     return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(bytes));
   }
+  static ireg widen(const int8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
   static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
   static ireg madd16(ireg acc, ireg x, ireg w) {
     __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));  // inline asm: see dot
@@ -203,6 +205,7 @@ struct NeonDot {
     std::memcpy(b, p, size_t(lanes));
     return vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(b))));
   }
+  static ireg widen(const int8_t* p) { return widen(p, width); }
   static int32_t weight16(int8_t w) { return w; }
   static ireg madd16(ireg acc, ireg x, ireg w) { return vmlaq_s32(acc, x, w); }
   static void copy_flipped(uint8_t* d, const int8_t* x) { std::memcpy(d, x, 4); }  // no offset on ARM

@@ -75,23 +75,39 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
     const int64_t pad_w = r.pad_w, in_w = r.in_w;
     const int8_t* pad = r.pad;
     typename I::mask_t masks[CBS];
+    bool full[CBS];
 #pragma GCC unroll 8
-    for (int k = 0; k < CBS; ++k) masks[k] = I::mask(int(std::min<int64_t>(W, C - (cb0 + k) * W)));
+    for (int k = 0; k < CBS; ++k) {
+      const int lanes = int(std::min<int64_t>(W, C - (cb0 + k) * W));
+      masks[k] = I::mask(lanes);
+      full[k] = lanes == W;
+    }
     for (int i = 0; i < r.taps; ++i) {
       const int8_t* line = static_cast<const int8_t*>(r.sources[i]) + cb0 * W;
       const int32_t* w = static_cast<const int32_t*>(r.weights[i]) + cb0 * W;
       for (int64_t kw = 0; kw < kernel_w; ++kw) {
-        const int8_t* x[COLS];
+        const int64_t iw0 = ow0 * stride_w - pad_w + kw;
+        if (iw0 >= 0 && iw0 + (COLS - 1) * stride_w < in_w) {
+          // all columns inside: one pointer stepping through them (a pointer per column would spill)
 #pragma GCC unroll 8
-        for (int j = 0; j < COLS; ++j) {
-          const int64_t iw = (ow0 + j) * stride_w - pad_w + kw;
-          x[j] = (iw >= 0 && iw < in_w) ? line + iw * C : pad + cb0 * W;
-        }
+          for (int k = 0; k < CBS; ++k) {
+            const ireg wk = I::load_i32(w + kw * Cp + k * W);
+            const int8_t* x = line + iw0 * C + k * W;
 #pragma GCC unroll 8
-        for (int k = 0; k < CBS; ++k) {
-          const ireg wk = I::load_i32(w + kw * Cp + k * W);
+            for (int j = 0; j < COLS; ++j, x += stride_w * C)
+              acc[k][j] = I::madd16(acc[k][j], full[k] ? I::widen(x) : I::widen(x, masks[k]), wk);
+          }
+        } else {
 #pragma GCC unroll 8
-          for (int j = 0; j < COLS; ++j) acc[k][j] = I::madd16(acc[k][j], I::widen(x[j] + k * W, masks[k]), wk);
+          for (int k = 0; k < CBS; ++k) {
+            const ireg wk = I::load_i32(w + kw * Cp + k * W);
+#pragma GCC unroll 8
+            for (int j = 0; j < COLS; ++j) {
+              const int64_t iw = iw0 + j * stride_w;
+              const int8_t* x = (iw >= 0 && iw < in_w) ? line + iw * C : pad + cb0 * W;
+              acc[k][j] = I::madd16(acc[k][j], I::widen(x + k * W, masks[k]), wk);
+            }
+          }
         }
       }
     }
