@@ -246,21 +246,29 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
     // wq[r][cb][c][k] = weight of kernel row r, column k, channel cb * W + c (zero past kw or C), in the byte order
     // of the quads (the kernel row's columns transposed like input columns); corr[r][c] = (zero_point + offset) *
     // sum of kernel row r's weights of channel c, as one dot of those weights with the shift in every byte.
+    // First the kernel rows' columns as they are into the slots, then every slot transposed in place: transposing
+    // each right after its four small stores would stall every load on store-to-load forwarding.
     const ireg shift = I::splat(uint8_t(q.input_zero_point + I::input_offset));
     for (int64_t r = 0; r < kernel_rows; ++r)
       for (int64_t cb = 0; cb < nb; ++cb) {
         const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
-        alignas(64) int8_t columns[4][W] = {};
-        for (int64_t k = 0; k < KW; ++k) {
-          const int8_t* src = weight + (r * KW + k) * C + c0;
-          if (lanes == W)
-            std::memcpy(columns[k], src, W);  // a constant size: one move, not a library call
-          else
-            std::memcpy(columns[k], src, size_t(lanes));
+        int8_t* slot = wq + (r * nb + cb) * QB;
+        for (int64_t k = 0; k < 4; ++k) {
+          int8_t* column = slot + k * W;
+          if (k < KW && lanes == W) {
+            std::memcpy(column, weight + (r * KW + k) * C + c0, W);  // a constant size: one move, not a call
+          } else {
+            std::memset(column, 0, W);
+            if (k < KW) std::memcpy(column, weight + (r * KW + k) * C + c0, size_t(lanes));
+          }
         }
-        const ireg packed = I::quads(reinterpret_cast<const uint8_t*>(columns));
-        I::store(wq + (r * nb + cb) * QB, packed);
-        I::store_i32(corr + r * Cp + c0, I::dot(I::zero(), shift, packed));
+      }
+    for (int64_t r = 0; r < kernel_rows; ++r)
+      for (int64_t cb = 0; cb < nb; ++cb) {
+        int8_t* slot = wq + (r * nb + cb) * QB;
+        const ireg packed = I::quads(reinterpret_cast<const uint8_t*>(slot));
+        I::store(slot, packed);
+        I::store_i32(corr + r * Cp + cb * W, I::dot(I::zero(), shift, packed));
       }
   } else {
     // ws[r][kw][c]: the weight as madd16 takes it; corr[r][c] = zero_point * sum of kernel row r's weights.
