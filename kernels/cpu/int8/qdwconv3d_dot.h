@@ -186,13 +186,13 @@ struct Rearrange {
       const int64_t c0 = cb * W, lanes = std::min<int64_t>(W, C - c0);
       uint8_t* r = r0 + cb * wr * W;
       const int8_t* x = line - pw * C + c0;
-      std::fill(r, r + in_lo * W, pad_byte);
+      for (int64_t col = 0; col < in_lo; ++col) std::memset(r + col * W, pad_byte, W);  // constant size: inlined
       if (lanes == W) {
         for (int64_t col = in_lo; col < in_hi; ++col) I::copy_flipped(r + col * W, x + col * C);
       } else {
         for (int64_t col = in_lo; col < in_hi; ++col) I::copy_flipped_n(r + col * W, x + col * C, int(lanes), zp);
       }
-      std::fill(r + in_hi * W, r + wr * W, pad_byte);
+      for (int64_t col = in_hi; col < wr; ++col) std::memset(r + col * W, pad_byte, W);
     }
     for (int64_t cb = 0; cb < nb; ++cb) {
       const uint8_t* r = r0 + cb * wr * W;
