@@ -3,15 +3,15 @@
 // A dot instruction does four multiply-adds per int32 lane, but its four bytes must be four taps of ONE channel,
 // while channels-last memory holds one tap of many channels side by side. So each input row (n, t, h) is rearranged
 // once into "quads": for output column ow and channel c, the bytes of input columns ow * stride_w - pad_w + [0, 4)
-// of channel c, i.e. a whole kernel row of up to 4 taps (wider kernels use ceil(kw / 4) quads, g = 0, 1, ...).
-// One dot then applies a whole 3-wide kernel row (its fourth weight is zero): 9 dots per output vector for a 3x3x3
+// of channel c, i.e. a whole kernel row of 2 to 4 taps. One dot then applies a whole 3-wide kernel row (its fourth weight is zero): 9 dots per output vector for a 3x3x3
 // kernel where the float kernel needs 27 FMAs. Columns in the W padding read the zero point, so border columns
 // need no special path. The rearranging is a copy of the row into columns of `width` channel bytes, then one
 // register load, one cross-lane dword permutation and one in-lane byte shuffle per quad (I::quads).
 //
-// Quad rows are cached in a ring of kernel_h slices, each holding the rows of one input h for every t the range
-// needs: output rows are visited oh by oh and, within one oh, all ot of the range, so every input row is rearranged
-// once per call and reused by all (up to kt * kh) output rows that read it, from L1/L2.
+// Quad rows are cached in a ring of kernel_h slices, each holding the rows of one input h for every t of (up to 16)
+// output planes: output rows are visited oh by oh and, within one oh, all ot, so every input row is rearranged once
+// per call and reused by all (up to kt * kh) output rows that read it. Neighbouring ot are computed together block
+// by block, so a block's quads come from L2 once and are reused from L1.
 //
 // Zero point: the dots sum (x + offset) * w over every tap of the in-range (kt, kh) kernel rows (padding columns
 // hold the zero point, their weights included); bias - (zero_point + offset) * (sum of those kernel rows' weights)
