@@ -5,18 +5,20 @@
 // each instruction multiplies four input channels by four weights per output channel and adds them to int32 lanes.
 // VNNI multiplies unsigned by signed bytes, so inputs are fed as x + 128 (I::input_offset); the per-channel
 // correction bias - (zero_point + offset) * sum(w) turns the sum back into sum (x - zero_point) * w. Taps in the
-// padding (in T, H and W) read pad_row (the zero point), which the correction cancels exactly.
+// padding (in T, H and W) read the zero point, which the correction cancels exactly.
 //
-// Output channels go NV vectors at a time and the last (C_out / width) % NV vectors in one narrower tile, so no dot
-// works on a vector of channels past C_out (X3D's widths 24, 48, 54, 108, 216, 432 are not multiples of NV * width).
+// Output channels go NV vectors at a time and the rest in narrower tiles (two of two vectors rather than three and
+// one: a one-vector tile needs a broadcast per dot), so no dot works on a vector of channels past C_out (X3D's
+// widths 24, 48, 54, 108, 216, 432 are not multiples of NV * width).
 //
-// C_in not a multiple of 4 (the RGB stem has C_in = 3): each tap's last group of four would be a partial load. In
+// ARM (sdot, no offset) reads the input in place: taps in the padding read pad_row. With C_in not a multiple of 4
+// (the RGB stem has C_in = 3) each tap's last group of four would be a partial load. In
 // channels-last memory the kw taps of one kernel row are kw * C_in contiguous bytes, so columns whose window lies
 // inside the input ("folded" columns) take the kernel row as one run of ceil(kw * C_in / 4) groups: whole 4-byte
 // loads only, and fewer dots when kw * C_in packs better than kw times ceil(C_in / 4). The bytes a last group reads
 // past the window have zero weights. The folded weights are rebuilt from the packed ones on every call.
 //
-// On x86 each work item first copies the input it reads, offset applied, into a small buffer ("prepped"): its kt*kh
+// x86 instead: each work item first copies the input it reads, offset applied, into a small buffer ("prepped"): its kt*kh
 // input lines over the window of its columns, the T/H/W padding materialised as the zero point. The tiles then
 // broadcast straight from memory, a load only, instead of a load, an xor and a broadcast from a general register
 // per group and tile (the broadcast competes with the dots for the vector ports, and every input group is broadcast
