@@ -237,7 +237,7 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   const int64_t window = (Conv3dShape::tile_w - 1) * s.stride_w + s.kernel_w;  // input columns of a whole item
   if (prep) {
     call.prep_stride = window * Ci + 4;  // 4 spare bytes: a last group may read past the window (zero weights)
-    prepped.assign(size_t(s.kernel_t * s.kernel_h * call.prep_stride), 0);
+    prepped.resize(size_t(s.kernel_t * s.kernel_h * call.prep_stride));  // spare bytes: any value, zero weights
   } else if (Ci % 4 != 0) {
     // folded columns: the window starts inside the input and its 4 * groups bytes end inside the input row
     fold_lo = std::min(Wo, (s.pad_w + s.stride_w - 1) / s.stride_w);
