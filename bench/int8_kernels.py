@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Benchmark: pyvideo's native int8 conv3d kernels vs its native fp32 kernels, layer by layer, on the convolutions
-of X3D-XS (batch 1, 3x4x160x160 input), at 1 and 2 threads.
+of X3D-XS (batch 1, 3x4x160x160 input; --model s: X3D-S, the same layers on 13 frames), at 1 and 2 threads.
 
 Both sides run through the pyvideo._C bindings on channels-last buffers prepared once (no layout copies, no torch
 op dispatch), so the ratio is the kernels' own. Variants are timed interleaved (fp32 sample, int8 sample, repeat;
@@ -9,7 +9,7 @@ measure the neighbours as much as the kernel (--stat median for the median). Per
 (>1: int8 is faster); per layer kind, the ratio of the summed times weighted by how often the layer occurs in
 X3D-XS; and the geometric mean over layers.
 
-    .venv/bin/python bench/int8_kernels.py [--threads 1 2] [--repeat 25] [--stat min|median]
+    .venv/bin/python bench/int8_kernels.py [--threads 1 2] [--repeat 25] [--stat min|median] [--model xs|s]
                                            [--kinds depthwise pointwise spatial]
 """
 import argparse
@@ -121,10 +121,15 @@ def main():
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--stat", choices=["min", "median"], default="min")
     parser.add_argument("--kinds", nargs="+", default=["depthwise", "pointwise", "spatial"])
+    parser.add_argument("--model", choices=["xs", "s"], default="xs",
+                        help="X3D-XS (4 frames) or X3D-S (13 frames: every layer's T is 13)")
     args = parser.parse_args()
     lib = _native.native()
     print(f"kernel ISA: {lib.get_isa()}  int8 dense: {lib.qconv3d_variant()}  (cpu: {lib.cpu_features()})")
-    layers = [layer for layer in X3D_XS_LAYERS if layer[0] in args.kinds]
+    frames = 4 if args.model == "xs" else 13
+    layers = [(kind, name, count, ci, co, (frames if size[0] > 1 else 1, *size[1:]), kernel, stride, padding)
+              for kind, name, count, ci, co, size, kernel, stride, padding in X3D_XS_LAYERS if kind in args.kinds]
+    model = f"X3D-{args.model.upper()}"
     stat = min if args.stat == "min" else statistics.median
     print(f"per-layer time: {args.stat} of {args.repeat} interleaved samples")
     header = f"{'kind':10} {'layer':15} {'CixTxHxW':15} {'Co':>5} {'x':>3} {'thr':>3} {'fp32 ms':>8} {'int8 ms':>8} {'fp32/int8':>9}"
@@ -142,7 +147,7 @@ def main():
             print(f"{kind:10} {name:15} {dims:15} {co:5d} {count:3d} {threads:3d} {fp32_s * 1e3:8.3f} "
                   f"{int8_s * 1e3:8.3f} {fp32_s / int8_s:8.2f}x")
         for kind, (f, q) in totals.items():
-            print(f"  {threads} thr  {kind:10} X3D-XS total: fp32 {f * 1e3:7.2f} ms  int8 {q * 1e3:7.2f} ms  "
+            print(f"  {threads} thr  {kind:10} {model} total: fp32 {f * 1e3:7.2f} ms  int8 {q * 1e3:7.2f} ms  "
                   f"ratio {f / q:.2f}x")
         f_all = sum(f for f, _ in totals.values())
         q_all = sum(q for _, q in totals.values())
