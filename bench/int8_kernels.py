@@ -10,7 +10,7 @@ measure the neighbours as much as the kernel (--stat median for the median). Per
 X3D-XS; and the geometric mean over layers.
 
     .venv/bin/python bench/int8_kernels.py [--threads 1 2] [--repeat 25] [--stat min|median] [--model xs|s]
-                                           [--kinds depthwise pointwise spatial]
+                                           [--activation swish] [--kinds depthwise pointwise spatial]
 """
 import argparse
 import math
@@ -58,8 +58,13 @@ def out_size(size, kernel, stride, padding):
     return tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(size, kernel, stride, padding))
 
 
-def make_calls(kind, ci, co, size, kernel, stride, padding):
-    """(fp32 call, int8 call) on random data of this layer's shape; both write into preallocated outputs."""
+ACTIVATIONS = {"identity": 0, "relu": 1, "swish": 2, "hswish": 3, "sigmoid": 4}
+
+
+def make_calls(kind, ci, co, size, kernel, stride, padding, activation=None):
+    """(fp32 call, int8 call) on random data of this layer's shape; both write into preallocated outputs. The
+    activation (a code of ACTIVATIONS) defaults to identity for depthwise layers and relu for the others."""
+    act = activation if activation is not None else (0 if kind == "depthwise" else 1)
     lib = _native.native()
     g = torch.Generator().manual_seed(0)
     to = out_size(size, kernel, stride, padding)
@@ -77,10 +82,10 @@ def make_calls(kind, ci, co, size, kernel, stride, padding):
         w_q = torch.randint(-127, 128, (*kernel, co), generator=g, dtype=torch.int8)
 
         def fp32(threads):
-            lib.dwconv3d_fused_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, 0, threads)
+            lib.dwconv3d_fused_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, act, threads)
 
         def int8(threads):
-            lib.qdwconv3d_ndhwc(x_q, w_q, bias_q, bias_qf, dequant, None, y_q, stride, padding, 3, 1.0, 0, 0,
+            lib.qdwconv3d_ndhwc(x_q, w_q, bias_q, bias_qf, dequant, None, y_q, stride, padding, 3, 1.0, 0, act,
                                 0.05, 0, threads)
     else:
         w_f = torch.randn((*kernel, ci, co), generator=g)
@@ -88,10 +93,10 @@ def make_calls(kind, ci, co, size, kernel, stride, padding):
         w_sum = w_q.to(torch.int32).sum(dim=(0, 1, 2, 3, 5)).to(torch.int32)
 
         def fp32(threads):
-            lib.conv3d_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, 1, threads)
+            lib.conv3d_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, act, threads)
 
         def int8(threads):
-            lib.qconv3d_ndhwc(x_q, w_q, w_sum, bias_q, dequant, None, y_q, stride, padding, 3, 1.0, 0, 1, 0.05, 0,
+            lib.qconv3d_ndhwc(x_q, w_q, w_sum, bias_q, dequant, None, y_q, stride, padding, 3, 1.0, 0, act, 0.05, 0,
                               threads)
     return fp32, int8
 
@@ -121,6 +126,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--stat", choices=["min", "median"], default="min")
     parser.add_argument("--kinds", nargs="+", default=["depthwise", "pointwise", "spatial"])
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
+                        help="one fused activation for every layer (default: identity for depthwise, relu else)")
     parser.add_argument("--model", choices=["xs", "s"], default="xs",
                         help="X3D-XS (4 frames) or X3D-S (13 frames: every layer's T is 13)")
     args = parser.parse_args()
@@ -138,7 +145,8 @@ def main():
     for threads in args.threads:
         ratios, totals = [], {}
         for kind, name, count, ci, co, size, kernel, stride, padding in layers:
-            calls = make_calls(kind, ci, co, size, kernel, stride, padding)
+            calls = make_calls(kind, ci, co, size, kernel, stride, padding,
+                               None if args.activation is None else ACTIVATIONS[args.activation])
             fp32_s, int8_s = time_pair(calls, threads, args.repeat, stat)
             ratios.append(fp32_s / int8_s)
             f, q = totals.get(kind, (0.0, 0.0))
