@@ -139,7 +139,8 @@ def main():
     model = f"X3D-{args.model.upper()}"
     stat = min if args.stat == "min" else statistics.median
     print(f"per-layer time: {args.stat} of {args.repeat} interleaved samples")
-    header = f"{'kind':10} {'layer':15} {'CixTxHxW':15} {'Co':>5} {'x':>3} {'thr':>3} {'fp32 ms':>8} {'int8 ms':>8} {'fp32/int8':>9}"
+    header = (f"{'kind':10} {'layer':15} {'CixTxHxW':15} {'Co':>5} {'x':>3} {'thr':>3} {'fp32 ms':>8} {'int8 ms':>8} "
+              f"{'fp32/int8':>9}")
     print(header)
     print("-" * len(header))
     for threads in args.threads:

@@ -42,8 +42,10 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32 = dwconv3d_f32_avx512;
       t.conv3d_f32 = conv3d_f32_avx512;
       t.qdwconv3d = qdwconv3d_avx512;
-      if (f.avx512vnni) t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
-      else if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
+      if (f.avx512vnni)
+        t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
+      else if (f.avx_vnni)
+        t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
       break;
 #endif
 #if defined(__aarch64__)

@@ -187,15 +187,17 @@ void compare_depthwise(const DwConv3dShape& s, int index, std::mt19937& rng) {
   for (const NamedDw& v : depthwise_variants())
     for (const auto& bounds : splits(s.rows())) {
       std::vector<int8_t> got(out_n + 64, int8_t(99));
-      for (size_t b = 0; b + 1 < bounds.size(); ++b) v.fn(s, x.data(), w.data(), p.q, got.data(), bounds[b], bounds[b + 1]);
+      for (size_t b = 0; b + 1 < bounds.size(); ++b)
+        v.fn(s, x.data(), w.data(), p.q, got.data(), bounds[b], bounds[b + 1]);
       bool guard_ok = true;
       for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 99;
       CHECK(guard_ok);
       const Diff d = diff(got, ref, out_n);
       CHECK(d.max <= 1);
       if (d.max > 1)
-        std::fprintf(stderr, "  %s C=%ld %ldx%ldx%ld k=%ldx%ldx%ld s=%ld,%ld,%ld max diff %ld\n", v.name, long(s.channels),
-                     long(s.in_t), long(s.in_h), long(s.in_w), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w),
+        std::fprintf(stderr, "  %s C=%ld %ldx%ldx%ld k=%ldx%ldx%ld s=%ld,%ld,%ld max diff %ld\n", v.name,
+                     long(s.channels), long(s.in_t), long(s.in_h), long(s.in_w), long(s.kernel_t), long(s.kernel_h),
+                     long(s.kernel_w),
                      long(s.stride_t), long(s.stride_h), long(s.stride_w), long(d.max));
       accumulate(total_dw, d);
     }

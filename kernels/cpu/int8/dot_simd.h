@@ -69,7 +69,9 @@ struct Avx512Vnni {
   }
   static ireg splat(uint8_t b) { return _mm512_set1_epi8(char(b)); }
   static ireg widen(const int8_t* p, mask_t m) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)); }
-  static ireg widen(const int8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static ireg widen(const int8_t* p) {
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
   static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
   static ireg madd16(ireg acc, ireg x, ireg w) {
     __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));  // inline asm: see dot
@@ -140,7 +142,9 @@ struct AvxVnni {
       std::memcpy(&bytes, p, size_t(__builtin_popcount(unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(m))))));
     return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(bytes));
   }
-  static ireg widen(const int8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  static ireg widen(const int8_t* p) {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
   static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
   static ireg madd16(ireg acc, ireg x, ireg w) {
     __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));  // inline asm: see dot

@@ -6,7 +6,8 @@ namespace pyvideo::kernels {
 
 void qconv3d_avxvnni(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                      const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
-  detail::qconv3d_simd<simd::AvxVnni, 6, 2>(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
+  detail::qconv3d_simd<simd::AvxVnni, 6, 2>(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin,
+                                            item_end);
 }
 
 }  // namespace pyvideo::kernels

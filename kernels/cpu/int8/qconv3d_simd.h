@@ -18,8 +18,8 @@
 // loads only, and fewer dots when kw * C_in packs better than kw times ceil(C_in / 4). The bytes a last group reads
 // past the window have zero weights. The folded weights are rebuilt from the packed ones on every call.
 //
-// x86 instead: each work item first copies the input it reads, offset applied, into a small buffer ("prepped"): its kt*kh
-// input lines over the window of its columns, the T/H/W padding materialised as the zero point. The tiles then
+// x86 instead: each work item first copies the input it reads, offset applied, into a small buffer ("prepped"): its
+// kt*kh input lines over the window of its columns, the T/H/W padding materialised as the zero point. The tiles then
 // broadcast straight from memory, a load only, instead of a load, an xor and a broadcast from a general register
 // per group and tile (the broadcast competes with the dots for the vector ports, and every input group is broadcast
 // once per tile of channels); and every column reads each kernel row as one folded run, borders included.
@@ -220,7 +220,8 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4;
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
   const int64_t vectors = (Co + I::width - 1) / I::width;
-  QConvCall call{&s, packed_weight, weight_sum, &q, pad_row, output, 0, nullptr, nullptr, nullptr, 0, 0, nullptr, nullptr};
+  QConvCall call{&s, packed_weight, weight_sum, &q, pad_row, output, 0, nullptr, nullptr,
+                 nullptr, 0, 0, nullptr, nullptr};
 
   // Per-call workspace, reused by each thread: the folded weights, their zero-point line, the combined scales, the
   // accumulator corrections.
@@ -278,7 +279,8 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
     if constexpr (prep) {
       // the item's kt * kh input lines over input columns iw0 + [0, width), padding as the zero point (offset)
       const int64_t iw0 = ow_begin * s.stride_w - s.pad_w, width = (ow_end - 1 - ow_begin) * s.stride_w + s.kernel_w;
-      const int64_t in_lo = std::clamp<int64_t>(-iw0, 0, width), in_hi = std::clamp<int64_t>(s.in_w - iw0, in_lo, width);
+      const int64_t in_lo = std::clamp<int64_t>(-iw0, 0, width);
+      const int64_t in_hi = std::clamp<int64_t>(s.in_w - iw0, in_lo, width);
       const int8_t pad_value = int8_t(uint8_t(int8_t(q.input_zero_point)) ^ 0x80u);
       for (int64_t kt = 0; kt < s.kernel_t; ++kt)
         for (int64_t kh = 0; kh < s.kernel_h; ++kh) {

@@ -1,4 +1,5 @@
-// avx512vnni variant of the int8 depthwise conv3d: the dot-product loop nest (AVX512-VNNI vpdpbusd, 16 channels per register).
+// avx512vnni variant of the int8 depthwise conv3d: the dot-product loop nest of qdwconv3d_dot.h
+// (AVX512-VNNI vpdpbusd, 16 channels per register).
 #include "dot_simd.h"
 #include "qdwconv3d_dot.h"
 

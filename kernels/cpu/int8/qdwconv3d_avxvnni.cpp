@@ -1,4 +1,5 @@
-// avxvnni variant of the int8 depthwise conv3d: the dot-product loop nest (AVX-VNNI vpdpbusd, 8 channels per register).
+// avxvnni variant of the int8 depthwise conv3d: the dot-product loop nest of qdwconv3d_dot.h
+// (AVX-VNNI vpdpbusd, 8 channels per register).
 #include "dot_simd.h"
 #include "qdwconv3d_dot.h"
 

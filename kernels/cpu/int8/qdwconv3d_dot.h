@@ -3,7 +3,8 @@
 // A dot instruction does four multiply-adds per int32 lane, but its four bytes must be four taps of ONE channel,
 // while channels-last memory holds one tap of many channels side by side. So each input row (n, t, h) is rearranged
 // once into "quads": for output column ow and channel c, the bytes of input columns ow * stride_w - pad_w + [0, 4)
-// of channel c, i.e. a whole kernel row of 2 to 4 taps. One dot then applies a whole 3-wide kernel row (its fourth weight is zero): 9 dots per output vector for a 3x3x3
+// of channel c, i.e. a whole kernel row of 2 to 4 taps. One dot then applies a whole 3-wide kernel row (its fourth
+// weight is zero): 9 dots per output vector for a 3x3x3
 // kernel where the float kernel needs 27 FMAs. Columns in the W padding read the zero point, so border columns
 // need no special path. The rearranging is a copy of the row into columns of `width` channel bytes, then one
 // register load, one cross-lane dword permutation and one in-lane byte shuffle per quad (I::quads).
@@ -334,7 +335,8 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   std::vector<const void*> tap_weights(static_cast<size_t>(GROUP * kernel_rows));
   QDwRow rows[GROUP];
   for (int64_t n = first_plane / To; n <= last_plane / To; ++n) {
-    const int64_t n_first = std::max(first_plane, n * To) - n * To, n_last = std::min(last_plane, n * To + To - 1) - n * To;
+    const int64_t n_first = std::max(first_plane, n * To) - n * To;
+    const int64_t n_last = std::min(last_plane, n * To + To - 1) - n * To;
     for (int64_t ot_a = n_first; ot_a <= n_last; ot_a += PLANES) {
       const int64_t ot_b = std::min(n_last, ot_a + PLANES - 1);
       const int64_t t_lo = std::max<int64_t>(0, ot_a * s.stride_t - s.pad_t);

@@ -1,4 +1,5 @@
-// neondot variant of the int8 depthwise conv3d: the dot-product loop nest (ARM sdot, 4 channels per register).
+// neondot variant of the int8 depthwise conv3d: the dot-product loop nest of qdwconv3d_dot.h
+// (ARM sdot, 4 channels per register).
 #include "dot_simd.h"
 #include "qdwconv3d_dot.h"
 
