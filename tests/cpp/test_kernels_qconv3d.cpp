@@ -1,7 +1,9 @@
 // The int8 convolutions: every dot-product variant (AVX512-VNNI, AVX-VNNI, ARM dotprod) and every depthwise SIMD
-// variant the CPU supports matches the int32 scalar reference within 1 LSB (and bit-exactly for >= 99% of outputs)
-// over many shapes: K not a multiple of 4, output-channel tails, padding, strides, nonzero zero points, residuals,
-// every activation. The reference itself is checked by hand.
+// variant the CPU supports (float-accumulating and dot-product) matches the int32 scalar reference within 1 LSB (and
+// bit-exactly for >= 99% of outputs) over many shapes: K not a multiple of 4 (folded kernel rows, their borders),
+// output-channel tails and remainder tiles at X3D widths, padding, strides, odd widths (every column block size),
+// batches, nonzero zero points, residuals, every activation, and work split into uneven chunks (as threads do). The
+// reference itself is checked by hand.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +50,15 @@ std::vector<NamedDw> depthwise_variants() {
       default: break;
     }
   }
+  const CpuFeatures& f = cpu_features();
+  (void)f;
+#if defined(__x86_64__)
+  if (f.avx512vnni && f.avx512f && f.avx512bw && f.avx512vl) out.push_back({"avx512vnni", qdwconv3d_avx512vnni});
+  if (f.avx_vnni) out.push_back({"avxvnni", qdwconv3d_avxvnni});
+#endif
+#if defined(__aarch64__)
+  if (f.dotprod) out.push_back({"neondot", qdwconv3d_neondot});
+#endif
   return out;
 }
 
@@ -122,6 +133,12 @@ Diff diff(const std::vector<int8_t>& got, const std::vector<int8_t>& ref, size_t
 
 Diff total_dense, total_dw;
 
+// Chunk boundaries of [0, n) as threads would get them: halves, and three uneven parts (so chunks start and end
+// inside output planes and rows).
+std::vector<std::vector<int64_t>> splits(int64_t n) {
+  return {{0, n / 2, n}, {0, n / 3, std::min(n, n / 3 + 1 + n / 5), n}};
+}
+
 void accumulate(Diff& into, const Diff& d) {
   into.max = std::max(into.max, d.max);
   into.inexact += d.inexact;
@@ -142,10 +159,10 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
   qconv3d_scalar(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), ref.data(), 0, s.items());
   for (const Named& v : dense_variants())
     for (const Conv3dShape& work : {s, s.flatten_pointwise()}) {
+      for (const auto& bounds : splits(work.items())) {
       std::vector<int8_t> got(out_n + 64, int8_t(99));
-      const int64_t mid = work.items() / 2;
-      v.fn(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), 0, mid);
-      v.fn(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), mid, work.items());
+      for (size_t b = 0; b + 1 < bounds.size(); ++b)
+        v.fn(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), bounds[b], bounds[b + 1]);
       bool guard_ok = true;
       for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 99;
       CHECK(guard_ok);
@@ -155,6 +172,7 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
         std::fprintf(stderr, "  %s Ci=%ld Co=%ld k=%ldx%ldx%ld max diff %ld\n", v.name, long(s.in_channels),
                      long(s.out_channels), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w), long(d.max));
       accumulate(total_dense, d);
+      }
     }
 }
 
@@ -166,18 +184,23 @@ void compare_depthwise(const DwConv3dShape& s, int index, std::mt19937& rng) {
   const QParams p = make_qparams(s.channels, out_n, taps * 4, index, rng);
   std::vector<int8_t> ref(out_n);
   qdwconv3d_scalar(s, x.data(), w.data(), p.q, ref.data(), 0, s.rows());
-  for (const NamedDw& v : depthwise_variants()) {
-    std::vector<int8_t> got(out_n + 64, int8_t(99));
-    const int64_t mid = s.rows() / 2;
-    v.fn(s, x.data(), w.data(), p.q, got.data(), 0, mid);
-    v.fn(s, x.data(), w.data(), p.q, got.data(), mid, s.rows());
-    bool guard_ok = true;
-    for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 99;
-    CHECK(guard_ok);
-    const Diff d = diff(got, ref, out_n);
-    CHECK(d.max <= 1);
-    accumulate(total_dw, d);
-  }
+  for (const NamedDw& v : depthwise_variants())
+    for (const auto& bounds : splits(s.rows())) {
+      std::vector<int8_t> got(out_n + 64, int8_t(99));
+      for (size_t b = 0; b + 1 < bounds.size(); ++b)
+        v.fn(s, x.data(), w.data(), p.q, got.data(), bounds[b], bounds[b + 1]);
+      bool guard_ok = true;
+      for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 99;
+      CHECK(guard_ok);
+      const Diff d = diff(got, ref, out_n);
+      CHECK(d.max <= 1);
+      if (d.max > 1)
+        std::fprintf(stderr, "  %s C=%ld %ldx%ldx%ld k=%ldx%ldx%ld s=%ld,%ld,%ld max diff %ld\n", v.name,
+                     long(s.channels), long(s.in_t), long(s.in_h), long(s.in_w), long(s.kernel_t), long(s.kernel_h),
+                     long(s.kernel_w),
+                     long(s.stride_t), long(s.stride_h), long(s.stride_w), long(d.max));
+      accumulate(total_dw, d);
+    }
 }
 
 }  // namespace
@@ -227,6 +250,19 @@ int main() {
       {5, 7, {3, 5, 6}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
       {6, 5, {2, 4, 4}, {1, 1, 1}, {1, 1, 1}, {0, 1, 2}},
       {30, 3, {1, 3, 23}, {3, 1, 1}, {1, 1, 1}, {1, 0, 0}},
+      // the RGB stem (folded kernel rows, border columns on both sides) and other C_in not a multiple of 4
+      {3, 24, {2, 10, 21}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}},
+      {3, 24, {1, 7, 8}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
+      {5, 9, {2, 5, 9}, {1, 3, 3}, {1, 2, 1}, {0, 0, 2}},
+      {7, 16, {3, 4, 11}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}},
+      {54, 24, {1, 2, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {6, 17, {2, 6, 7}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}},
+      // X3D widths: remainder tiles of every size after the full ones
+      {24, 48, {2, 4, 5}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}},
+      {8, 108, {1, 3, 9}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {12, 216, {1, 2, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {16, 432, {1, 1, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {4, 96, {1, 3, 7}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}},
   };
   int index = 0;
   for (const Case& c : dense)
@@ -251,6 +287,43 @@ int main() {
         s.pad_t = k[0] / 2; s.pad_h = k[1] / 2; s.pad_w = k[2] / 2;
         compare_depthwise(s, index, rng);
       }
+  // Depthwise at X3D widths and shapes, plus kernels 2 and 4 wide, uneven pads and strides, odd output widths (every
+  // register block size, 1 to 17 columns), batches of 2.
+  struct DwCase { int c; int size[3]; int k[3]; int stride[3]; int pad[3]; int batch; };
+  const DwCase dw_cases[] = {
+      {54, {4, 8, 8}, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, 1},
+      {54, {4, 6, 10}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 2},
+      {108, {3, 5, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1},
+      {216, {2, 4, 9}, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, 1},
+      {24, {5, 3, 17}, {5, 1, 1}, {1, 1, 1}, {2, 0, 0}, 1},
+      {33, {3, 4, 3}, {2, 2, 2}, {1, 1, 1}, {1, 0, 1}, 2},
+      {17, {2, 3, 12}, {1, 3, 4}, {1, 1, 3}, {0, 1, 2}, 1},
+      {40, {6, 3, 2}, {3, 3, 3}, {2, 1, 1}, {1, 1, 1}, 1},
+      {70, {2, 2, 19}, {1, 1, 3}, {1, 1, 1}, {0, 0, 0}, 1},
+      {5, {3, 5, 7}, {3, 3, 3}, {1, 2, 2}, {0, 2, 2}, 1},
+      {20, {2, 3, 9}, {1, 3, 5}, {1, 1, 2}, {0, 1, 2}, 1},
+      {16, {1, 1, 1}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1},
+      // more output planes than the dot kernel takes in one pass
+      {8, {19, 2, 3}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1},
+      {4, {40, 2, 2}, {3, 1, 3}, {2, 1, 1}, {1, 0, 1}, 2},
+  };
+  for (const DwCase& c : dw_cases)
+    for (int v = 0; v < 2; ++v, ++index) {
+      DwConv3dShape s;
+      s.batch = c.batch; s.channels = c.c + v;  // and one more channel: another tail
+      s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
+      s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
+      s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
+      s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+      compare_depthwise(s, index, rng);
+    }
+  for (int w = 1; w <= 17; ++w, ++index) {
+    DwConv3dShape s;
+    s.batch = 1; s.channels = 16 * (1 + w % 3) + w % 5; s.in_t = 2; s.in_h = 3; s.in_w = w;
+    s.kernel_t = s.kernel_h = s.kernel_w = 3;
+    s.pad_t = s.pad_h = s.pad_w = 1;
+    compare_depthwise(s, index, rng);
+  }
   std::printf("dense: %ld/%ld outputs off by 1 LSB; depthwise: %ld/%ld\n", long(total_dense.inexact),
               long(total_dense.total), long(total_dw.inexact), long(total_dw.total));
   CHECK(total_dense.inexact * 100 <= total_dense.total);

@@ -5,14 +5,17 @@
 //   acc[c] = bias[c] + sum (x_q - input_zero_point) * w[c, ...]        (zero padding reads input_zero_point)
 //   v      = float(acc[c]) * dequant_scale[c]  (+ float(r_q - residual_zero_point) * residual_scale)
 //   out_q  = clamp(round_half_even(act(v) / output_scale) + output_zero_point, -128, 127)
-// The SIMD variants match the scalar references within 1 LSB (their exp() is a polynomial, their float sums may
-// round the bias differently); almost all outputs are bit-identical.
+// The SIMD variants match the scalar references within 1 LSB (their exp() is a polynomial, they scale by
+// dequant_scale / output_scale in one FMA, the float-accumulating depthwise variants may round the bias
+// differently); the int32 accumulators are exact and almost all outputs are bit-identical.
 //
 // Dense (groups = 1) conv: input [N,T,H,W,Ci] int8, packed weight [kt*kh*kw][ceil(Ci/4)][Co][4] int8 (four
 // consecutive input channels of one output channel are adjacent: the operand layout of VNNI vpdpbusd and ARM sdot;
 // input channels past Ci are zero), weight_sum[Co] = sum of each output channel's weights (for the zero-point
 // correction), pad_row = Ci bytes of input_zero_point (what taps in the padding read). Work items as in Conv3dShape.
-// Depthwise conv: input [N,T,H,W,C], weight [kt,kh,kw,C] int8; rows as in DwConv3dShape.
+// Depthwise conv: input [N,T,H,W,C], weight [kt,kh,kw,C] int8; rows as in DwConv3dShape. The dot-product variants
+// (qdwconv3d_avx512vnni, _avxvnni, _neondot; qdwconv3d_dot.h) repack the weights themselves on every call and
+// ignore bias_float; the float-accumulating ones (qdwconv3d_avx2, _avx512, _neon) serve CPUs without them.
 #pragma once
 #include <cstdint>
 
@@ -62,10 +65,13 @@ void qconv3d_avx512vnni(PYVIDEO_QCONV3D_ARGS);
 void qconv3d_avxvnni(PYVIDEO_QCONV3D_ARGS);
 void qdwconv3d_avx2(PYVIDEO_QDWCONV3D_ARGS);
 void qdwconv3d_avx512(PYVIDEO_QDWCONV3D_ARGS);
+void qdwconv3d_avx512vnni(PYVIDEO_QDWCONV3D_ARGS);
+void qdwconv3d_avxvnni(PYVIDEO_QDWCONV3D_ARGS);
 #endif
 #if defined(__aarch64__)
 void qconv3d_neondot(PYVIDEO_QCONV3D_ARGS);
 void qdwconv3d_neon(PYVIDEO_QDWCONV3D_ARGS);
+void qdwconv3d_neondot(PYVIDEO_QDWCONV3D_ARGS);
 #endif
 
 }  // namespace pyvideo::kernels

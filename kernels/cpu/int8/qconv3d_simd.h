@@ -1,33 +1,75 @@
-// The int8 dense conv3d shared by the dot-product variants (x86 VNNI vpdpbusd, ARM sdot); I is an int8 dot-product
-// wrapper defined in each variant's file, I::F its float wrapper of the same width.
+// The int8 dense conv3d shared by the dot-product variants (x86 VNNI vpdpbusd, ARM sdot); I is an integer wrapper
+// from dot_simd.h, I::F its float wrapper of the same width.
 //
 // Same tiling as the fp32 kernel (conv3d_simd.h): MR output columns x NV vectors of output channels in registers;
 // each instruction multiplies four input channels by four weights per output channel and adds them to int32 lanes.
 // VNNI multiplies unsigned by signed bytes, so inputs are fed as x + 128 (I::input_offset); the per-channel
 // correction bias - (zero_point + offset) * sum(w) turns the sum back into sum (x - zero_point) * w. Taps in the
-// padding (in T, H and W) read pad_row (the zero point), which the correction cancels exactly.
+// padding (in T, H and W) read the zero point, which the correction cancels exactly.
+//
+// Output channels go NV vectors at a time and the rest in narrower tiles (two of two vectors rather than three and
+// one: a one-vector tile needs a broadcast per dot), so no dot works on a vector of channels past C_out (X3D's
+// widths 24, 48, 54, 108, 216, 432 are not multiples of NV * width).
+//
+// ARM (sdot, no offset) reads the input in place: taps in the padding read pad_row. With C_in not a multiple of 4
+// (the RGB stem has C_in = 3) each tap's last group of four would be a partial load. In
+// channels-last memory the kw taps of one kernel row are kw * C_in contiguous bytes, so columns whose window lies
+// inside the input ("folded" columns) take the kernel row as one run of ceil(kw * C_in / 4) groups: whole 4-byte
+// loads only, and fewer dots when kw * C_in packs better than kw times ceil(C_in / 4). The bytes a last group reads
+// past the window have zero weights. The folded weights are rebuilt from the packed ones on every call.
+//
+// x86 instead: each work item first copies the input it reads, offset applied, into a small buffer ("prepped"): its
+// kt*kh input lines over the window of its columns, the T/H/W padding materialised as the zero point. The tiles then
+// broadcast straight from memory, a load only, instead of a load, an xor and a broadcast from a general register
+// per group and tile (the broadcast competes with the dots for the vector ports, and every input group is broadcast
+// once per tile of channels); and every column reads each kernel row as one folded run, borders included.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <vector>
 
 #include "requant_simd.h"
 
 namespace pyvideo::kernels::detail {
 
-template <class I, int MR, int NV>
-void qconv3d_tile(const Conv3dShape& s, const int8_t* input_n, int64_t it0, int64_t ih0, int64_t kt_begin,
-                  int64_t kt_end, int64_t kh_begin, int64_t kh_end, const int8_t* packed_weight,
-                  const int32_t* weight_sum, const Requant& q, const int8_t* pad_row, int8_t* out_row,
-                  int64_t out_offset, int64_t ow0, int m, int64_t n0) {
+// What one call of the dense kernel shares across its tiles.
+struct QConvCall {
+  const Conv3dShape* s;
+  const int8_t* packed_weight;   // [tap][ceil(Ci/4)][Co][4]
+  const int32_t* weight_sum;
+  const Requant* q;
+  const int8_t* pad_row;         // Ci bytes of the zero point
+  int8_t* output;
+  int64_t groups;                // folded: 4-byte groups per kernel row, 0 when folding is off
+  const int8_t* folded_weight;   // [kt * kh][groups][Co][4]
+  const int8_t* pad_line;        // 4 * groups bytes of the zero point (folded kernel rows in the T/H padding)
+  const int8_t* prepped;         // x86: this item's input, offset applied, [kt * kh line][prep_stride bytes]
+  int64_t prep_stride, prep_col0; // bytes per prepped line, the output column whose window starts the lines
+  const float* linear_scale;     // [Co] dequant / output scale when linear_requant(q), else nullptr
+  const int32_t* correction;     // [Co, padded to whole vectors] bias - (zero_point + offset) * weight_sum
+};
+
+// How a tile reads its inputs: tap by tap (border columns), one run per kernel row (folded columns), or from the
+// item's prepped pixels (pointwise on x86).
+enum class QSource { taps, folded, prepped };
+
+// One tile: output columns ow0 + [0, m) of a row, channel vectors n0 / width + [0, NV), all read the Source way.
+template <class I, int MR, int NV, QSource Source>
+void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int64_t ih0, int64_t kt_begin,
+                  int64_t kt_end, int64_t kh_begin, int64_t kh_end, int64_t out_offset, int64_t ow0, int m,
+                  int64_t n0) {
   using ireg = typename I::ireg;
   using F = typename I::F;
+  const Conv3dShape& s = *call.s;
+  const Requant& q = *call.q;
   const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4, full_groups = Ci / 4;
   const int tail_bytes = int(Ci - full_groups * 4);
   int lanes[NV];
   typename I::mask_t masks[NV];  // precomputed: a branch on the lane count inside the K loop costs register spills
   for (int j = 0; j < NV; ++j) {
-    lanes[j] = int(std::min<int64_t>(I::width, std::max<int64_t>(0, Co - n0 - j * I::width)));
+    lanes[j] = int(std::min<int64_t>(I::width, Co - n0 - j * I::width));
     masks[j] = I::mask(lanes[j]);
   }
 
@@ -36,40 +78,60 @@ void qconv3d_tile(const Conv3dShape& s, const int8_t* input_n, int64_t it0, int6
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = I::zero();
-  // Every tap runs, those in the T/H padding on pad_row too: the correction assumes all taps read something.
+  // groups of four input bytes at a[i] + 4g against the weights at w (a [groups][Co][4] run), g < groups
+  auto accumulate = [&](const int8_t* const* a, const int8_t* w, int64_t groups) {
+    for (int64_t g = 0; g < groups; ++g) {
+      ireg b[NV];
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const ireg x = Source == QSource::prepped ? I::broadcast_raw(a[i] + g * 4) : I::broadcast4(a[i] + g * 4);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[i][j] = I::dot(acc[i][j], x, b[j]);
+      }
+    }
+  };
+  if constexpr (Source == QSource::prepped) {
+    const int64_t lines = s.kernel_t * s.kernel_h, column = s.stride_w * Ci;
+    for (int64_t line = 0; line < lines; ++line) {
+      const int8_t* a[MR];
+      const int8_t* x_line = call.prepped + line * call.prep_stride;
+      for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
+      accumulate(a, call.folded_weight + (line * call.groups * Co + n0) * 4, call.groups);
+    }
+  } else
+  // Every tap runs, those in the T/H padding on pad_row (pad_line) too: the correction assumes all taps read something.
   for (int64_t kt = 0; kt < s.kernel_t; ++kt)
     for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
       const bool line_inside = kt >= kt_begin && kt < kt_end && kh >= kh_begin && kh < kh_end;
       const int8_t* x_line = line_inside ? input_n + ((it0 + kt) * s.in_h + ih0 + kh) * s.in_w * Ci : nullptr;
-      for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
+      if constexpr (Source == QSource::folded) {
         const int8_t* a[MR];
-        for (int i = 0; i < MR; ++i) {
-          const int64_t iw = (ow0 + std::min(i, m - 1)) * s.stride_w - s.pad_w + kw;
-          a[i] = (line_inside && iw >= 0 && iw < s.in_w) ? x_line + iw * Ci : pad_row;
-        }
-        const int64_t tap = (kt * s.kernel_h + kh) * s.kernel_w + kw;
-        const int8_t* w = packed_weight + (tap * K4 * Co + n0) * 4;
-        for (int64_t g = 0; g < full_groups; ++g) {
-          ireg b[NV];
-#pragma GCC unroll 4
-          for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
-#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i)
+          a[i] = line_inside ? x_line + ((ow0 + std::min(i, m - 1)) * s.stride_w - s.pad_w) * Ci : call.pad_line;
+        accumulate(a, call.folded_weight + ((kt * s.kernel_h + kh) * call.groups * Co + n0) * 4, call.groups);
+      } else {
+        for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
+          const int8_t* a[MR];
           for (int i = 0; i < MR; ++i) {
-            const ireg x = I::broadcast4(a[i] + g * 4);
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; ++j) acc[i][j] = I::dot(acc[i][j], x, b[j]);
+            const int64_t iw = (ow0 + std::min(i, m - 1)) * s.stride_w - s.pad_w + kw;
+            a[i] = (line_inside && iw >= 0 && iw < s.in_w) ? x_line + iw * Ci : call.pad_row;
           }
-        }
-        if (tail_bytes) {
-          const int64_t g = full_groups;
-          ireg b[NV];
+          const int64_t tap = (kt * s.kernel_h + kh) * s.kernel_w + kw;
+          const int8_t* w = call.packed_weight + (tap * K4 * Co + n0) * 4;
+          accumulate(a, w, full_groups);
+          if (tail_bytes) {
+            const int64_t g = full_groups;
+            ireg b[NV];
 #pragma GCC unroll 4
-          for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
+            for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
 #pragma GCC unroll 16
-          for (int i = 0; i < MR; ++i) {
-            const ireg x = I::broadcast_partial(a[i] + g * 4, tail_bytes);
+            for (int i = 0; i < MR; ++i) {
+              const ireg x = I::broadcast_partial(a[i] + g * 4, tail_bytes);
 #pragma GCC unroll 4
-            for (int j = 0; j < NV; ++j) acc[i][j] = I::dot(acc[i][j], x, b[j]);
+              for (int j = 0; j < NV; ++j) acc[i][j] = I::dot(acc[i][j], x, b[j]);
+            }
           }
         }
       }
@@ -82,40 +144,172 @@ void qconv3d_tile(const Conv3dShape& s, const int8_t* input_n, int64_t it0, int6
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) I::store_i32(&parked[i][j * I::width], acc[i][j]);
   for (int j = 0; j < NV; ++j) {
-    if (lanes[j] == 0) break;
-    alignas(64) int32_t corr[I::width] = {};
-    for (int l = 0; l < lanes[j]; ++l) {
-      const int64_t c = n0 + j * I::width + l;
-      corr[l] = q.bias[c] - (q.input_zero_point + I::input_offset) * weight_sum[c];
-    }
-    const ireg correction = I::load_i32(corr);
+    const int64_t c = n0 + j * I::width;
+    const ireg correction = I::load_i32(call.correction + c);
     for (int i = 0; i < m; ++i) {
-      const int64_t c = n0 + j * I::width;
       const typename F::reg v = I::to_float(I::add(I::load_i32(&parked[i][j * I::width]), correction));
-      requantize_store<F>(v, c, out_offset + (ow0 + i) * Co + c, lanes[j], q, out_row);
+      const int64_t o = out_offset + (ow0 + i) * Co + c;
+      if (call.linear_scale)
+        requantize_linear_store<F>(v, call.linear_scale + c, o, lanes[j], q.activation == Activation::relu, q,
+                                   call.output);
+      else
+        requantize_store<F>(v, c, o, lanes[j], q, call.output);
     }
   }
+}
+
+// Output columns [ow_begin, ow_end) of a row for channel vectors n0 / width + [0, NV), in tiles of MR columns;
+// [fold_lo, fold_hi): the folded columns (empty when folding is off); on x86 every column reads the prepped item.
+template <class I, int MR, int NV>
+void qconv3d_columns(const QConvCall& call, const int8_t* input_n, int64_t it0, int64_t ih0, int64_t kt_begin,
+                     int64_t kt_end, int64_t kh_begin, int64_t kh_end, int64_t out_offset, int64_t ow_begin,
+                     int64_t ow_end, int64_t fold_lo, int64_t fold_hi, int64_t n0) {
+  auto tiles = [&](auto source, int64_t from, int64_t to) {
+    for (int64_t ow0 = from; ow0 < to; ow0 += MR)
+      qconv3d_tile<I, MR, NV, decltype(source)::value>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end,
+                                                        out_offset, ow0, int(std::min<int64_t>(MR, to - ow0)), n0);
+  };
+  if constexpr (I::input_offset != 0) {
+    tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
+  } else {
+    const int64_t lo = std::clamp(fold_lo, ow_begin, ow_end), hi = std::clamp(fold_hi, lo, ow_end);
+    tiles(std::integral_constant<QSource, QSource::taps>{}, ow_begin, lo);
+    tiles(std::integral_constant<QSource, QSource::folded>{}, lo, hi);
+    tiles(std::integral_constant<QSource, QSource::taps>{}, hi, ow_end);
+  }
+}
+
+// The last `vectors` (< NV) channel vectors from n0, as one tile of that width.
+template <class I, int MR, int NV>
+void qconv3d_remainder(int vectors, const QConvCall& call, const int8_t* input_n, int64_t it0, int64_t ih0,
+                       int64_t kt_begin, int64_t kt_end, int64_t kh_begin, int64_t kh_end, int64_t out_offset,
+                       int64_t ow_begin, int64_t ow_end, int64_t fold_lo, int64_t fold_hi, int64_t n0) {
+  if constexpr (NV > 1) {
+    if (vectors == NV - 1)
+      qconv3d_columns<I, MR, NV - 1>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end, out_offset,
+                                     ow_begin, ow_end, fold_lo, fold_hi, n0);
+    else
+      qconv3d_remainder<I, MR, NV - 1>(vectors, call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end,
+                                       out_offset, ow_begin, ow_end, fold_lo, fold_hi, n0);
+  }
+}
+
+// d[b] = x[b] + 128 (as the unsigned byte dot takes it) for b < n.
+inline void offset_bytes(int8_t* d, const int8_t* x, int64_t n) {
+  constexpr uint64_t flip = 0x8080808080808080ull;
+  int64_t b = 0;
+  for (; b + 8 <= n; b += 8) {
+    uint64_t v;
+    std::memcpy(&v, x + b, 8);
+    v ^= flip;
+    std::memcpy(d + b, &v, 8);
+  }
+  if (b < n && n >= 8) {  // the last 8 bytes, overlapping the ones already copied
+    uint64_t v;
+    std::memcpy(&v, x + n - 8, 8);
+    v ^= flip;
+    std::memcpy(d + n - 8, &v, 8);
+    b = n;
+  }
+  for (; b < n; ++b) d[b] = int8_t(uint8_t(x[b]) ^ 0x80u);
 }
 
 template <class I, int MR, int NV>
 void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                   const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
-  const int64_t Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
-  constexpr int64_t block_n = int64_t(NV) * I::width;
+  const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4;
+  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
+  const int64_t vectors = (Co + I::width - 1) / I::width;
+  QConvCall call{&s, packed_weight, weight_sum, &q, pad_row, output, 0, nullptr, nullptr,
+                 nullptr, 0, 0, nullptr, nullptr};
+
+  // Per-call workspace, reused by each thread: the folded weights, their zero-point line, the combined scales, the
+  // accumulator corrections.
+  thread_local std::vector<int8_t> folded, pad_line, prepped;
+  thread_local std::vector<float> linear_scale;
+  thread_local std::vector<int32_t> correction;
+  correction.assign(size_t(vectors * I::width), 0);
+  for (int64_t c = 0; c < Co; ++c)
+    correction[size_t(c)] = q.bias[c] - (q.input_zero_point + I::input_offset) * weight_sum[c];
+  call.correction = correction.data();
+  const int64_t groups = (s.kernel_w * Ci + 3) / 4;
+  int64_t fold_lo = 0, fold_hi = 0;
+  constexpr bool prep = I::input_offset != 0;  // x86: prepped items (see the top); ARM: taps and folded columns
+  const int64_t window = (Conv3dShape::tile_w - 1) * s.stride_w + s.kernel_w;  // input columns of a whole item
+  if (prep) {
+    call.prep_stride = window * Ci + 4;  // 4 spare bytes: a last group may read past the window (zero weights)
+    prepped.resize(size_t(s.kernel_t * s.kernel_h * call.prep_stride));  // spare bytes: any value, zero weights
+  } else if (Ci % 4 != 0) {
+    // folded columns: the window starts inside the input and its 4 * groups bytes end inside the input row
+    fold_lo = std::min(Wo, (s.pad_w + s.stride_w - 1) / s.stride_w);
+    const int64_t last = s.in_w * Ci - 4 * groups;  // largest start byte (iw0 * Ci) allowed
+    fold_hi = last < 0 ? fold_lo : std::max(fold_lo, std::min(Wo, (last / Ci + s.pad_w) / s.stride_w + 1));
+    pad_line.assign(size_t(4 * groups), int8_t(q.input_zero_point));
+    call.pad_line = pad_line.data();
+  }
+  call.groups = groups;
+  call.folded_weight = packed_weight;  // with C_in a multiple of 4, [tap][K4] is already [line][groups]
+  if (Ci % 4 != 0 && (prep || fold_hi > fold_lo)) {
+    const int64_t lines = s.kernel_t * s.kernel_h;
+    folded.assign(size_t(lines * groups * Co * 4), 0);
+    for (int64_t line = 0; line < lines; ++line)
+      for (int64_t f = 0; f < s.kernel_w * Ci; ++f) {
+        const int64_t tap = line * s.kernel_w + f / Ci, ci = f % Ci;
+        for (int64_t co = 0; co < Co; ++co)
+          folded[size_t(((line * groups + f / 4) * Co + co) * 4 + f % 4)] =
+              packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
+      }
+    call.folded_weight = folded.data();
+  }
+  if (linear_requant(q)) {
+    linear_scale.resize(size_t(vectors * I::width));
+    for (int64_t c = 0; c < vectors * I::width; ++c)
+      linear_scale[size_t(c)] = c < Co ? q.dequant_scale[c] * (1.0f / q.output_scale) : 0.0f;
+    call.linear_scale = linear_scale.data();
+  }
+
   for (int64_t item = item_begin; item < item_end; ++item) {
     const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
     const int64_t ow_end = std::min(Wo, ow_begin + Conv3dShape::tile_w);
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
-    const int8_t* input_n = input + n * s.in_t * s.in_h * s.in_w * s.in_channels;
+    const int8_t* input_n = input + n * s.in_t * s.in_h * s.in_w * Ci;
     const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
     const int64_t kt_begin = std::max<int64_t>(0, -it0), kt_end = std::min<int64_t>(s.kernel_t, s.in_t - it0);
     const int64_t kh_begin = std::max<int64_t>(0, -ih0), kh_end = std::min<int64_t>(s.kernel_h, s.in_h - ih0);
-    for (int64_t n0 = 0; n0 < Co; n0 += block_n)
-      for (int64_t ow0 = ow_begin; ow0 < ow_end; ow0 += MR) {
-        const int m = int(std::min<int64_t>(MR, ow_end - ow0));
-        qconv3d_tile<I, MR, NV>(s, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end, packed_weight, weight_sum, q,
-                                pad_row, output, row * Wo * Co, ow0, m, n0);
-      }
+    if constexpr (prep) {
+      // the item's kt * kh input lines over input columns iw0 + [0, width), padding as the zero point (offset)
+      const int64_t iw0 = ow_begin * s.stride_w - s.pad_w, width = (ow_end - 1 - ow_begin) * s.stride_w + s.kernel_w;
+      const int64_t in_lo = std::clamp<int64_t>(-iw0, 0, width);
+      const int64_t in_hi = std::clamp<int64_t>(s.in_w - iw0, in_lo, width);
+      const int8_t pad_value = int8_t(uint8_t(int8_t(q.input_zero_point)) ^ 0x80u);
+      for (int64_t kt = 0; kt < s.kernel_t; ++kt)
+        for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
+          int8_t* d = prepped.data() + (kt * s.kernel_h + kh) * call.prep_stride;
+          if (kt >= kt_begin && kt < kt_end && kh >= kh_begin && kh < kh_end) {
+            std::fill(d, d + in_lo * Ci, pad_value);
+            offset_bytes(d + in_lo * Ci, input_n + (((it0 + kt) * s.in_h + ih0 + kh) * s.in_w + iw0 + in_lo) * Ci,
+                         (in_hi - in_lo) * Ci);
+            std::fill(d + in_hi * Ci, d + width * Ci, pad_value);
+          } else {
+            std::fill(d, d + width * Ci, pad_value);
+          }
+        }
+      call.prepped = prepped.data();
+      call.prep_col0 = ow_begin;
+    }
+    // NV vectors at a time; when one vector would be left over and NV > 2, the last NV + 1 go as two narrower
+    // tiles instead (a one-vector tile needs a broadcast per dot).
+    const int64_t tail = (NV > 2 && vectors > NV && vectors % NV == 1) ? NV + 1 : vectors % NV;
+    int64_t v0 = 0;
+    for (; v0 + NV <= vectors - tail; v0 += NV)
+      qconv3d_columns<I, MR, NV>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end, row * Wo * Co, ow_begin,
+                                 ow_end, fold_lo, fold_hi, v0 * I::width);
+    while (v0 < vectors) {
+      const int part = int(std::min<int64_t>(vectors - v0, tail > NV ? (NV + 1) / 2 : tail));
+      qconv3d_remainder<I, MR, NV>(part, call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end, row * Wo * Co,
+                                   ow_begin, ow_end, fold_lo, fold_hi, v0 * I::width);
+      v0 += part;
+    }
   }
 }
 

@@ -3,9 +3,29 @@
 #include <cstdint>
 
 #include "../epilogue.h"
+#include "../simd.h"
 #include "qconv3d.h"
 
 namespace pyvideo::kernels::detail {
+
+// t: values already scaled and shifted by the output zero point; stores the first n, rounded half to even (the
+// conversion's rounding mode) and saturated to [-128, 127].
+template <class V>
+inline void clamp_store(int8_t* p, typename V::reg t, int n) {
+  V::store_i8(p, V::min(V::max(t, V::set1(-128.0f)), V::set1(127.0f)), n);
+}
+#if defined(__AVX512F__)
+// vpmovsdb saturates, so only values beyond int32 need the float clamp (the conversion turns those into INT_MIN,
+// right for the negative ones); a full vector takes a plain store, cheaper than a masked one.
+template <>
+inline void clamp_store<simd::Avx512F32>(int8_t* p, __m512 t, int n) {
+  const __m128i b = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_min_ps(t, _mm512_set1_ps(127.0f))));
+  if (n == 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), b);
+  else
+    _mm_mask_storeu_epi8(p, simd::Avx512F32::mask(n), b);
+}
+#endif
 
 template <class V>
 typename V::reg load_lanes(const float* p, int n) { return n == V::width ? V::load(p) : V::load_n(p, n); }
@@ -20,10 +40,26 @@ inline void requantize_store(typename V::reg acc, int64_t c, int64_t o, int n, c
     v = V::add(v, V::mul(r, V::set1(q.residual_scale)));
   }
   const reg y = activate<V>(v, q.activation);
-  // y * (1/scale) may differ from y / scale by an ulp: a 1-LSB difference only at exact rounding ties
-  reg t = V::add(V::round(V::mul(y, V::set1(1.0f / q.output_scale))), V::set1(float(q.output_zero_point)));
-  t = V::min(V::max(t, V::set1(-128.0f)), V::set1(127.0f));
-  V::store_i8(output + o, t, n);
+  // y * (1/scale) + zero_point in one FMA, then rounded half to even by the conversion. Against the reference's
+  // round(y / scale) + zero_point this can differ by 1 LSB, and only within an ulp of a rounding tie.
+  clamp_store<V>(output + o, V::fmadd(y, V::set1(1.0f / q.output_scale), V::set1(float(q.output_zero_point))), n);
+}
+
+// The common case without residual and with identity or relu activation, in one FMA: acc * scale + zero_point with
+// scale = dequant_scale / output_scale per channel (1 LSB from the reference at most, only next to rounding ties);
+// relu is a floor at the zero point. `scale` points at the vector's channels, padded to a full vector.
+template <class V>
+inline void requantize_linear_store(typename V::reg acc, const float* scale, int64_t o, int n, bool relu,
+                                    const Requant& q, int8_t* output) {
+  const typename V::reg zp = V::set1(float(q.output_zero_point));
+  typename V::reg t = V::fmadd(acc, V::load(scale), zp);
+  if (relu) t = V::max(t, zp);
+  clamp_store<V>(output + o, t, n);
+}
+
+// Whether requantize_linear_store applies.
+inline bool linear_requant(const Requant& q) {
+  return !q.residual && (q.activation == Activation::identity || q.activation == Activation::relu);
 }
 
 }  // namespace pyvideo::kernels::detail

@@ -1,0 +1,235 @@
+// Integer dot-product vector wrappers shared by the int8 kernels: x86 VNNI vpdpbusd (AVX512-VNNI, AVX-VNNI) and ARM
+// sdot. Each is visible only in translation units compiled for its ISA (the file suffix picks the flags).
+//   ireg            int32 lanes; width: lanes per register; F: the float wrapper (simd.h) of the same width
+//   dot(acc, a, b)  acc[l] += sum over k < 4 of a.byte[4l + k] * b.byte[4l + k]; a holds the inputs (unsigned on x86:
+//                   fed as x + input_offset), b the signed weights. No saturation: the int32 sum is exact.
+//   input_offset    what the inputs are shifted by to fit dot's first operand (128 on x86, 0 for sdot)
+//   quads(p)        p: 4 * width bytes, 4 columns of `width` channel bytes each (column k at p + k * width);
+//                   returns the register whose lane c holds bytes (col0[c], col1[c], col2[c], col3[c]): the four
+//                   columns of channel c as the four bytes dot multiplies together with one lane's weights
+//   mask(n), load_w(p, m)  a "first n lanes" mask and a masked 4-byte-per-lane load (the rest zero)
+//   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes` (< 4);
+//                   broadcast_raw(p): 4 bytes that already carry the offset
+//   splat(b)        byte b in every byte;  copy_flipped(d, x): `width` input bytes from x to d, offset applied;
+//                   copy_flipped_n(d, x, n, fill): the first n of them, then `fill` (an input value) up to `width`
+//   widen(p, m)     the int8 at p (lanes of mask m, the rest zero) sign-extended to int32 lanes; widen(p): all lanes
+//   madd16(acc, x, w), weight16(w): acc += x * w per lane for x from widen and w packed by weight16 (x86: vpdpwssd
+//                   on the int16 halves, w as (w, 0) so the sign half of x meets a zero)
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_* temporaries that -Wuninitialized flags once inlined deeply
+// enough (simd.h silences the -Wmaybe-uninitialized form of the same false positive); must precede immintrin.h.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include "../simd.h"
+
+namespace pyvideo::kernels::simd {
+
+// The first `bytes` (1 to 3) bytes at p in the low bytes of an int32, the rest zero. Spelled out rather than a
+// memcpy of runtime length, which compiles to a library call that makes the kernels spill their accumulators.
+inline int32_t partial_bytes(const int8_t* p, int bytes) {
+  uint32_t v = uint8_t(p[0]);
+  if (bytes > 1) v |= uint32_t(uint8_t(p[1])) << 8;
+  if (bytes > 2) v |= uint32_t(uint8_t(p[2])) << 16;
+  return int32_t(v);
+}
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+struct Avx512Vnni {
+  using ireg = __m512i;
+  using F = Avx512F32;
+  static constexpr int width = 16;
+  static constexpr int registers = 32;
+  static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
+  static ireg zero() { return _mm512_setzero_si512(); }
+  using mask_t = __mmask16;
+  static mask_t mask(int lanes) { return F::mask(lanes); }
+  static ireg load_w(const int8_t* p, mask_t m) { return _mm512_maskz_loadu_epi32(m, p); }
+  static ireg from_bytes(int32_t v) { return _mm512_set1_epi32(v ^ int32_t(0x80808080u)); }
+  static ireg broadcast_raw(const int8_t* p) {  // bytes already offset: a broadcast load
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
+  static ireg broadcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return from_bytes(v);
+  }
+  static ireg broadcast_partial(const int8_t* p, int bytes) {
+    return from_bytes(partial_bytes(p, bytes));  // missing bytes become 128; their weights are zero
+  }
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    // as inline asm: with the builtin, GCC copies loop-carried accumulators through other registers at every step
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+  }
+  static ireg splat(uint8_t b) { return _mm512_set1_epi8(char(b)); }
+  static ireg widen(const int8_t* p, mask_t m) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)); }
+  static ireg widen(const int8_t* p) {
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
+  static ireg madd16(ireg acc, ireg x, ireg w) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));  // inline asm: see dot
+    return acc;
+  }
+  static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_xor_si128(v, _mm_set1_epi8(char(0x80))));
+  }
+  static void copy_flipped_n(uint8_t* d, const int8_t* x, int n, int8_t fill) {  // the rest of the column: fill
+    const __m128i v = _mm_mask_loadu_epi8(_mm_set1_epi8(fill), static_cast<__mmask16>((1u << n) - 1u), x);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_xor_si128(v, _mm_set1_epi8(char(0x80))));
+  }
+  static ireg add(ireg a, ireg b) { return _mm512_add_epi32(a, b); }
+  static ireg sub(ireg a, ireg b) { return _mm512_sub_epi32(a, b); }
+  static ireg load(const void* p) { return _mm512_loadu_si512(p); }
+  static void store(void* p, ireg v) { _mm512_storeu_si512(p, v); }
+  static ireg load_i32(const int32_t* p) { return load(p); }
+  static void store_i32(int32_t* p, ireg v) { store(p, v); }
+  static F::reg to_float(ireg v) { return _mm512_cvtepi32_ps(v); }
+  static ireg quads(const uint8_t* p) {
+    // lane (128 bits) k = column k, dword g of it = channels 4g..4g+3: gather dword g of every column into lane g,
+    // then transpose the 4x4 bytes inside each lane
+    const __m512i by_group = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), _mm512_loadu_si512(p));
+    const __m128i t = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_shuffle_epi8(by_group, _mm512_broadcast_i32x4(t));
+  }
+};
+#endif
+
+#if defined(__AVXVNNI__)
+struct AvxVnni {
+  using ireg = __m256i;
+  using F = Avx2F32;
+  static constexpr int width = 8;
+  static constexpr int registers = 16;
+  static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
+  static ireg zero() { return _mm256_setzero_si256(); }
+  using mask_t = __m256i;
+  static mask_t mask(int lanes) { return F::mask(lanes); }
+  static ireg load_w(const int8_t* p, mask_t m) { return _mm256_maskload_epi32(reinterpret_cast<const int*>(p), m); }
+  static ireg from_bytes(int32_t v) { return _mm256_set1_epi32(v ^ int32_t(0x80808080u)); }
+  static ireg broadcast_raw(const int8_t* p) {  // bytes already offset: a broadcast load
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  static ireg broadcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return from_bytes(v);
+  }
+  static ireg broadcast_partial(const int8_t* p, int bytes) {
+    return from_bytes(partial_bytes(p, bytes));  // missing bytes become 128; their weights are zero
+  }
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    // as inline asm for the same reason as Avx512Vnni::dot; {vex} keeps the AVX-VNNI encoding
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
+    return acc;
+  }
+  static ireg splat(uint8_t b) { return _mm256_set1_epi8(char(b)); }
+  static ireg widen(const int8_t* p, const mask_t& m) {
+    int64_t bytes = 0;
+    if (_mm256_movemask_epi8(m) == -1)
+      std::memcpy(&bytes, p, 8);
+    else
+      std::memcpy(&bytes, p, size_t(__builtin_popcount(unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(m))))));
+    return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(bytes));
+  }
+  static ireg widen(const int8_t* p) {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
+  static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
+  static ireg madd16(ireg acc, ireg x, ireg w) {
+    __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));  // inline asm: see dot
+    return acc;
+  }
+  static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
+    uint64_t v;
+    std::memcpy(&v, x, 8);
+    v ^= 0x8080808080808080ull;
+    std::memcpy(d, &v, 8);
+  }
+  static void copy_flipped_n(uint8_t* d, const int8_t* x, int n, int8_t fill) {  // the rest of the column: fill
+    int8_t column[width];
+    std::memset(column, fill, sizeof column);
+    std::memcpy(column, x, size_t(n));
+    copy_flipped(d, column);
+  }
+  static ireg add(ireg a, ireg b) { return _mm256_add_epi32(a, b); }
+  static ireg sub(ireg a, ireg b) { return _mm256_sub_epi32(a, b); }
+  static ireg load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  static void store(void* p, ireg v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
+  static ireg load_i32(const int32_t* p) { return load(p); }
+  static void store_i32(int32_t* p, ireg v) { store(p, v); }
+  static F::reg to_float(ireg v) { return _mm256_cvtepi32_ps(v); }
+  static ireg quads(const uint8_t* p) {
+    // dword 2k + g = channels 4g..4g+3 of column k: gather group g of every column into lane g, then transpose the
+    // 4x4 bytes inside each lane
+    const __m256i by_group = _mm256_permutevar8x32_epi32(load(p), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    const __m128i t = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm256_shuffle_epi8(by_group, _mm256_broadcastsi128_si256(t));
+  }
+};
+#endif
+
+#if defined(__ARM_FEATURE_DOTPROD)
+struct NeonDot {
+  using ireg = int32x4_t;
+  using F = NeonF32;
+  static constexpr int width = 4;
+  static constexpr int registers = 32;
+  static constexpr int32_t input_offset = 0;  // sdot multiplies signed by signed: no offset
+  static ireg zero() { return vdupq_n_s32(0); }
+  using mask_t = int;
+  static mask_t mask(int lanes) { return lanes; }
+  static ireg load_w(const int8_t* p, mask_t lanes) {
+    if (lanes == width) return vreinterpretq_s32_s8(vld1q_s8(p));
+    int8_t b[16] = {};
+    std::memcpy(b, p, size_t(lanes) * 4);
+    return vreinterpretq_s32_s8(vld1q_s8(b));
+  }
+  static ireg broadcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return vdupq_n_s32(v);
+  }
+  static ireg broadcast_partial(const int8_t* p, int bytes) { return vdupq_n_s32(partial_bytes(p, bytes)); }
+  static ireg broadcast_raw(const int8_t* p) { return broadcast4(p); }  // no offset on ARM
+  static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
+  static ireg splat(uint8_t b) { return vreinterpretq_s32_u8(vdupq_n_u8(b)); }
+  static ireg widen(const int8_t* p, mask_t lanes) {
+    int8_t b[8] = {};
+    std::memcpy(b, p, size_t(lanes));
+    return vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(b))));
+  }
+  static ireg widen(const int8_t* p) { return widen(p, width); }
+  static int32_t weight16(int8_t w) { return w; }
+  static ireg madd16(ireg acc, ireg x, ireg w) { return vmlaq_s32(acc, x, w); }
+  static void copy_flipped(uint8_t* d, const int8_t* x) { std::memcpy(d, x, 4); }  // no offset on ARM
+  static void copy_flipped_n(uint8_t* d, const int8_t* x, int n, int8_t fill) {  // the rest of the column: fill
+    std::memset(d, fill, width);
+    std::memcpy(d, x, size_t(n));
+  }
+  static ireg add(ireg a, ireg b) { return vaddq_s32(a, b); }
+  static ireg sub(ireg a, ireg b) { return vsubq_s32(a, b); }
+  static ireg load(const void* p) { return vreinterpretq_s32_u8(vld1q_u8(static_cast<const uint8_t*>(p))); }
+  static void store(void* p, ireg v) { vst1q_u8(static_cast<uint8_t*>(p), vreinterpretq_u8_s32(v)); }
+  static ireg load_i32(const int32_t* p) { return vld1q_s32(p); }
+  static void store_i32(int32_t* p, ireg v) { vst1q_s32(p, v); }
+  static F::reg to_float(ireg v) { return vcvtq_f32_s32(v); }
+  static ireg quads(const uint8_t* p) {
+    // byte 4k + c (column k, channel c) goes to 4c + k: one table lookup
+    static const uint8_t transpose[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+    return vreinterpretq_s32_u8(vqtbl1q_u8(vld1q_u8(p), vld1q_u8(transpose)));
+  }
+};
+#endif
+
+}  // namespace pyvideo::kernels::simd

@@ -1,0 +1,13 @@
+// avxvnni variant of the int8 depthwise conv3d: the dot-product loop nest of qdwconv3d_dot.h
+// (AVX-VNNI vpdpbusd, 8 channels per register).
+#include "dot_simd.h"
+#include "qdwconv3d_dot.h"
+
+namespace pyvideo::kernels {
+
+void qdwconv3d_avxvnni(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
+                   int8_t* output, int64_t row_begin, int64_t row_end) {
+  detail::qdwconv3d_dot<simd::AvxVnni>(s, input, weight, q, output, row_begin, row_end);
+}
+
+}  // namespace pyvideo::kernels

@@ -1,0 +1,13 @@
+// neondot variant of the int8 depthwise conv3d: the dot-product loop nest of qdwconv3d_dot.h
+// (ARM sdot, 4 channels per register).
+#include "dot_simd.h"
+#include "qdwconv3d_dot.h"
+
+namespace pyvideo::kernels {
+
+void qdwconv3d_neondot(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
+                   int8_t* output, int64_t row_begin, int64_t row_end) {
+  detail::qdwconv3d_dot<simd::NeonDot>(s, input, weight, q, output, row_begin, row_end);
+}
+
+}  // namespace pyvideo::kernels
