@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Benchmark: pyvideo's native dense fp32 conv3d kernel on the dense layers of X3D-XS (T=4) and X3D-S (T=13), 160x160
+"""Benchmark: pyvideo's native fp32 conv3d kernels on the conv layers of X3D-XS (T=4) and X3D-S (T=13), 160x160
 input, batch 1: the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones with the fused residual add), the
-stride-(1,2,2) 1x1x1 shortcut projections and the 1x3x3 stride-(1,2,2) stem conv (3 -> 24 channels).
+stride-(1,2,2) 1x1x1 shortcut projections, the 1x3x3 stride-(1,2,2) stem conv (3 -> 24 channels) and the 3x3x3
+depthwise convs (bias, no activation), each kernel called directly (no op dispatch).
 
-Per layer and thread count it prints the medians of
-  pyvideo      the native kernel, called with preallocated channels-last tensors (epilogue included)
+Per layer and thread count it prints, for each variant, the best over rounds of per-round medians (robust to
+other load on a shared machine) of
+  pyvideo      the native kernel on channels-last tensors, output allocated per call as torch does (epilogue included)
   torch_cl     F.conv3d on channels_last_3d tensors (oneDNN; conv + bias only, no epilogue)
   matmul       torch.matmul of the same [M, K] x [K, N] (pointwise layers only)
 and the native kernel's share of the large-matmul GFLOP/s peak and of the copy bandwidth of a tensor copy with the
@@ -27,15 +29,15 @@ import torch.nn.functional as F
 
 from pyvideo._native import native
 from pyvideo.benchmarks.timing import median_seconds, peak_copy_gbps, peak_matmul_gflops
-from pyvideo.ops.conv3d import pack_conv3d_weight
+from pyvideo.ops.conv3d import pack_conv3d_weight, pack_depthwise_weight
 
-RELU = 1
+IDENTITY, RELU = 0, 1
 
 
 @dataclass(frozen=True)
 class Layer:
     model: str
-    kind: str  # pointwise | projection | stem
+    kind: str  # pointwise | projection | stem | depthwise
     ci: int
     t: int
     h: int
@@ -50,12 +52,18 @@ class Layer:
         return [(n + 2 * p - k) // s + 1 for n, k, s, p in zip((self.t, self.h, self.w), self.kernel, self.stride,
                                                                    self.padding)]
 
+    @property
+    def groups(self) -> int:
+        return self.ci if self.kind == "depthwise" else 1
+
     def flops(self) -> float:
-        return 2.0 * self.ci * self.co * math.prod(self.out_size()) * math.prod(self.kernel)
+        return 2.0 * self.ci * self.co / self.groups * math.prod(self.out_size()) * math.prod(self.kernel)
 
     def label(self) -> str:
         res = " +res" if self.residual else ""
         k = "" if self.kind == "pointwise" else f" {self.kind}"
+        if self.kind == "depthwise":
+            return f"{self.ci}x{self.t}x{self.h}x{self.w} depthwise" + (" stride2" if self.stride[1] == 2 else "")
         return f"{self.ci}x{self.t}x{self.h}x{self.w}->{self.co}{res}{k}"
 
 
@@ -71,17 +79,28 @@ def x3d_layers(model: str, t: int) -> List[Layer]:
         layers.append(Layer(model, "pointwise", c, t, h, h, inner))  # conv_a of the following blocks
         c_in = c
     layers.append(Layer(model, "pointwise", 432, 1, 1, 1, 2048))  # head: pooled features -> 2048
+    h = 80
+    for inner in (54, 108, 216, 432):  # conv_b: 3x3x3 depthwise, stride (1,2,2) in the first block of a stage
+        layers.append(Layer(model, "depthwise", inner, t, h, h, inner, (3, 3, 3), (1, 2, 2), (1, 1, 1)))
+        h = (h - 1) // 2 + 1
+        layers.append(Layer(model, "depthwise", inner, t, h, h, inner, (3, 3, 3), (1, 1, 1), (1, 1, 1)))
     return layers
 
 
 def make_tensors(layer: Layer):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, layer.ci, layer.t, layer.h, layer.w, generator=g)
-    w = torch.randn(layer.co, layer.ci, *layer.kernel, generator=g) / math.sqrt(layer.ci * math.prod(layer.kernel))
+    fan_in = layer.ci // layer.groups * math.prod(layer.kernel)
+    w = torch.randn(layer.co, layer.ci // layer.groups, *layer.kernel, generator=g) / math.sqrt(fan_in)
     b = torch.randn(layer.co, generator=g)
     out = [1, layer.co] + layer.out_size()
     r = torch.randn(*out, generator=g) if layer.residual else None
     return x, w, b, r
+
+
+def activation(layer: Layer) -> int:
+    """X3D's: ReLU after the dense convs; the depthwise conv is followed by squeeze-excitation, so no activation."""
+    return IDENTITY if layer.kind == "depthwise" else RELU
 
 
 class Native:
@@ -90,14 +109,19 @@ class Native:
     def __init__(self, layer: Layer):
         x, w, b, r = make_tensors(layer)
         self.layer, self.x, self.b = layer, x.permute(0, 2, 3, 4, 1).contiguous(), b
-        self.w = pack_conv3d_weight(w)
+        if layer.kind == "depthwise":
+            self.w, self.fn = pack_depthwise_weight(w), native().dwconv3d_fused_f32_ndhwc
+        else:
+            self.w, self.fn = pack_conv3d_weight(w), native().conv3d_f32_ndhwc
         self.r = None if r is None else r.permute(0, 2, 3, 4, 1).contiguous()
-        self.y = torch.empty([1] + layer.out_size() + [layer.co])
+        self.out_shape = [1] + layer.out_size() + [layer.co]
 
     def __call__(self, threads: int):
-        native().conv3d_f32_ndhwc(self.x, self.w, self.b, self.r, self.y, list(self.layer.stride),
-                                  list(self.layer.padding), RELU, threads)
-        return self.y
+        # A fresh output per call, as F.conv3d allocates one (its page faults are part of a layer's cost).
+        y = torch.empty(self.out_shape)
+        self.fn(self.x, self.w, self.b, self.r, y, list(self.layer.stride), list(self.layer.padding),
+                activation(self.layer), threads)
+        return y
 
 
 def serve():
@@ -127,7 +151,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each times every variant")
     parser.add_argument("--repeat", type=int, default=7, help="calls per variant and round (median)")
     parser.add_argument("--baseline", default=None, help="repository root of another pyvideo build to compare")
-    parser.add_argument("--only", default=None, choices=["pointwise", "projection", "stem"])
+    parser.add_argument("--only", default=None, choices=["pointwise", "projection", "stem", "depthwise"])
     parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S"])
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -156,7 +180,7 @@ def main():
     try:
         for threads in args.threads:
             torch.set_num_threads(threads)
-            peak = peak_matmul_gflops()
+            peak = max(peak_matmul_gflops() for _ in range(3))
             print(f"\n{threads} thread(s): matmul peak {peak:.0f} GFLOP/s; times in ms")
             print(header + "\n" + "-" * len(header))
             for index in chosen:
@@ -164,8 +188,9 @@ def main():
                 fn = Native(layer)
                 x, w, b, r = make_tensors(layer)
                 with torch.inference_mode():
-                    ref = F.conv3d(x, w, b, layer.stride, layer.padding)
-                    ref = torch.relu(ref if r is None else ref + r)
+                    ref = F.conv3d(x, w, b, layer.stride, layer.padding, 1, layer.groups)
+                    ref = ref if r is None else ref + r
+                    ref = ref if activation(layer) == IDENTITY else torch.relu(ref)
                     got = fn(threads).permute(0, 4, 1, 2, 3)
                     if not torch.allclose(got, ref, rtol=1e-4, atol=1e-4):
                         raise AssertionError(f"native kernel disagrees with PyTorch on {layer}")
@@ -177,7 +202,7 @@ def main():
                     src, dst = torch.randn(footprint), torch.empty(footprint)
                     variants = {
                         "native": lambda: fn(threads),
-                        "torch_cl": lambda: F.conv3d(x_cl, w_cl, b, layer.stride, layer.padding),
+                        "torch_cl": lambda: F.conv3d(x_cl, w_cl, b, layer.stride, layer.padding, 1, layer.groups),
                         "copy": lambda: dst.copy_(src),
                     }
                     if layer.kind == "pointwise":
@@ -190,7 +215,7 @@ def main():
                             samples[k].append(median_seconds(f, repeat=args.repeat, min_time=0.05))
                         if child:
                             samples["base"].append(baseline_time(threads, index))
-                t = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
+                t = {k: min(v) for k, v in samples.items()}  # the least disturbed round (the machine is shared)
                 bytes_moved = 4 * (x.numel() + w.numel() + ref.numel() * (2 if r is not None else 1))
                 copy_gbps = 2 * 4 * footprint / t["copy"] / 1e9
                 gflops = layer.flops() / t["native"] / 1e9
@@ -215,7 +240,7 @@ def main():
             child.wait()
     print()
     for threads, rows in summary.items():
-        for kind in ("pointwise", "projection", "stem"):
+        for kind in ("pointwise", "projection", "stem", "depthwise"):
             sel = [row for layer, row in rows if layer.kind == kind]
             if not sel:
                 continue
