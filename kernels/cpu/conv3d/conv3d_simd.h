@@ -13,7 +13,7 @@
 // of that length and neighbouring columns are a fixed stride (stride_w * C_in) apart. An interior tile therefore
 // needs one input pointer plus one offset per (kt, kh) tap that lands inside the input; a pointwise layer is a single
 // tap with K = C_in (the plain GEMM). Border columns (windows crossing the zero padding) are computed one column at a
-// time over their in-range (kt, kh, kw) taps, K = C_in each.
+// time; their in-range kw taps are contiguous as well, so they are the same taps with a shorter K.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -71,10 +71,13 @@ void activate_tile(float* out, int64_t ldc, int rows, int vectors, bool masked, 
     }
 }
 
-// The register tile: MR columns x NV vectors of channels from n0; Tail: the last vector holds only the lanes in
-// `tail` (the end of C_out), loaded zero-extended and stored masked.
+// The register tile: columns [0, m) (m <= MR) x NV vectors of channels from n0. A tile with m < MR computes its last
+// column again in the spare rows (never stored): cheaper than splitting it into narrower tiles whose few
+// accumulator chains leave the FMA units waiting. Tail: the last vector holds only the lanes in `tail` (the end of
+// C_out), loaded zero-extended and stored masked.
 template <class V, int MR, int NV, bool Tail>
-void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t n0, decltype(V::mask(0)) tail) {
+void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, int64_t n0,
+               decltype(V::mask(0)) tail) {
   using reg = typename V::reg;
   auto load_c = [tail](const float* q, int j) {
     return Tail && j == NV - 1 ? V::load_m(q + j * V::width, tail) : V::load(q + j * V::width);
@@ -86,17 +89,21 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t 
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) acc[i][j] = bias;
   }
-  const int64_t lda = p.lda;
+  int64_t row[MR];  // input offset of each column
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) row[i] = std::min(i, m - 1) * p.lda;
   for (int t = 0; t < p.taps; ++t) {
     const float* a = p.a + p.a_off[t];
     const float* b = p.b + p.b_off[t] + n0;
     for (int64_t k = 0; k < p.k_len; ++k, b += p.ldb) {
+      // The next tile's input (for a pointwise layer the MR * K floats after this tile's) on its way to L1.
+      __builtin_prefetch(a + MR * p.lda + k * MR);
       reg w[NV];
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) w[j] = load_c(b, j);
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i) {
-        const reg x = V::set1(a[i * lda + k]);
+        const reg x = V::set1(a[row[i] + k]);
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(x, w[j], acc[i][j]);
       }
@@ -107,6 +114,7 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t 
   const bool relu = ep.activation == Activation::relu;
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
     float* out = o.out + i * o.ldc + n0;
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
@@ -116,21 +124,23 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t 
       if (Tail && j == NV - 1) V::store_m(out + j * V::width, v, tail); else V::store(out + j * V::width, v);
     }
   }
-  if (!relu && ep.activation != Activation::identity) activate_tile<V>(o.out + n0, o.ldc, MR, NV, Tail, tail, ep.activation);
+  if (!relu && ep.activation != Activation::identity) activate_tile<V>(o.out + n0, o.ldc, m, NV, Tail, tail, ep.activation);
 }
 
-// Columns [0, m) of one channel block, MR at a time; the last m % MR in tiles of the powers of two below MR.
+// Columns [0, m) of one channel block: tiles of MR columns; a remainder of more than MR / 2 columns in one more
+// MR tile, a smaller one in tiles of the largest power of two below MR (and so on).
 template <class V, int MR, int NV, bool Tail>
 void tile_columns_range(GemmTaps p, GemmOut o, const Epilogue& ep, int64_t m, int64_t n0, decltype(V::mask(0)) tail) {
-  for (; m >= MR; m -= MR) {
-    gemm_tile<V, MR, NV, Tail>(p, o, ep, n0, tail);
+  for (; m > 0; m -= MR) {
+    if (m < MR && 2 * m <= MR && MR > 1) break;
+    gemm_tile<V, MR, NV, Tail>(p, o, ep, int(std::min<int64_t>(m, MR)), n0, tail);
     p.a += MR * p.lda;
     o.out += MR * o.ldc;
     if (o.residual) o.residual += MR * o.ldc;
   }
   if constexpr (MR > 1) {
-    constexpr int half = MR / 2 > 0 && (MR & (MR - 1)) == 0 ? MR / 2 : 1 << (31 - __builtin_clz(unsigned(MR)));
-    if (m > 0) tile_columns_range<V, half, NV, Tail>(p, o, ep, m, n0, tail);
+    constexpr int smaller = (MR & (MR - 1)) == 0 ? MR / 2 : 1 << (31 - __builtin_clz(unsigned(MR)));
+    if (m > 0) tile_columns_range<V, smaller, NV, Tail>(p, o, ep, m, n0, tail);
   }
 }
 
@@ -176,45 +186,47 @@ void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weig
   const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
   const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow * SW whose window ends inside the input
   const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / SW + 1));
-  std::vector<int64_t> a_off(size_t(KT * KH * KW)), b_off(size_t(KT * KH * KW));
-  for (int64_t item = item_begin; item < item_end; ++item) {
-    const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
-    const int64_t ow_end = std::min(Wo, ow_begin + Conv3dShape::tile_w);
+  std::vector<int64_t> a_off(size_t(KT * KH)), b_off(size_t(KT * KH));
+  // The items of one output row are done together, so that a row's columns split into as few tiles as possible.
+  for (int64_t item = item_begin; item < item_end;) {
+    const int64_t row = item / blocks;
+    const int64_t row_items_end = std::min(item_end, (row + 1) * blocks);
+    const int64_t ow_begin = (item % blocks) * Conv3dShape::tile_w;
+    const int64_t ow_end = std::min(Wo, (row_items_end - row * blocks) * Conv3dShape::tile_w);
+    item = row_items_end;
     const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
     const int64_t ih0 = row % Ho * s.stride_h - s.pad_h;
-    const int64_t kt_begin = std::max<int64_t>(0, -it0), kt_end = std::min(KT, s.in_t - it0);
-    const int64_t kh_begin = std::max<int64_t>(0, -ih0), kh_end = std::min(KH, s.in_h - ih0);
     const float* input_n = input + n * s.in_t * s.in_h * s.in_w * Ci;
-    auto line = [&](int64_t kt, int64_t kh) { return ((it0 + kt) * s.in_h + ih0 + kh) * s.in_w * Ci; };
-    auto weights = [&](int64_t kt, int64_t kh, int64_t kw) { return ((kt * KH + kh) * KW + kw) * Ci * Co; };
-    GemmOut o{output + row * Wo * Co, ep.residual ? ep.residual + row * Wo * Co : nullptr, Co};
-    auto at_column = [&](GemmOut c, int64_t ow) {
-      c.out += ow * Co;
-      if (c.residual) c.residual += ow * Co;
-      return c;
+    // One tap per in-range (kt, kh): its input line and weights at kw = 0.
+    int taps = 0;
+    for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(KT, s.in_t - it0); ++kt)
+      for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(KH, s.in_h - ih0); ++kh, ++taps) {
+        a_off[size_t(taps)] = ((it0 + kt) * s.in_h + ih0 + kh) * s.in_w * Ci;
+        b_off[size_t(taps)] = (kt * KH + kh) * KW * Ci * Co;
+      }
+    GemmTaps p{input_n, SW * Ci, a_off.data(), b_off.data(), taps, KW * Ci, weight, Co};
+    auto at_column = [&](int64_t ow) {
+      const int64_t o = (row * Wo + ow) * Co;
+      return GemmOut{output + o, ep.residual ? ep.residual + o : nullptr, Co};
     };
 
-    // Interior columns: one tap per in-range (kt, kh), K = kernel_w * C_in.
+    // Interior columns: K = kernel_w * C_in per tap.
     const int64_t lo = std::max(ow_begin, ow_lo), hi = std::min(ow_end, ow_hi);
     if (lo < hi) {
-      int taps = 0;
-      for (int64_t kt = kt_begin; kt < kt_end; ++kt)
-        for (int64_t kh = kh_begin; kh < kh_end; ++kh, ++taps) a_off[taps] = line(kt, kh), b_off[taps] = weights(kt, kh, 0);
-      const GemmTaps p{input_n + (lo * SW - s.pad_w) * Ci, SW * Ci, a_off.data(), b_off.data(), taps, KW * Ci,
-                       weight, Co};
-      all_channel_blocks<V>(p, at_column(o, lo), ep, hi - lo, Co);
+      GemmTaps interior = p;
+      interior.a += (lo * SW - s.pad_w) * Ci;
+      all_channel_blocks<V>(interior, at_column(lo), ep, hi - lo, Co);
     }
-    // Border columns: one column at a time over its in-range (kt, kh, kw) taps, K = C_in.
+    // Border columns, one at a time: their in-range kw taps are still contiguous, K = (kw_end - kw_begin) * C_in.
     for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
       if (ow >= ow_lo && ow < ow_hi) continue;
       const int64_t iw0 = ow * SW - s.pad_w;
-      int taps = 0;
-      for (int64_t kt = kt_begin; kt < kt_end; ++kt)
-        for (int64_t kh = kh_begin; kh < kh_end; ++kh)
-          for (int64_t kw = std::max<int64_t>(0, -iw0); kw < std::min(KW, s.in_w - iw0); ++kw, ++taps)
-            a_off[taps] = line(kt, kh) + (iw0 + kw) * Ci, b_off[taps] = weights(kt, kh, kw);
-      const GemmTaps p{input_n, 0, a_off.data(), b_off.data(), taps, Ci, weight, Co};
-      all_channel_blocks<V>(p, at_column(o, ow), ep, 1, Co);
+      const int64_t kw_begin = std::max<int64_t>(0, -iw0), kw_end = std::min(KW, s.in_w - iw0);
+      GemmTaps border = p;
+      border.a += (iw0 + kw_begin) * Ci;
+      border.b += kw_begin * Ci * Co;
+      border.k_len = std::max<int64_t>(0, kw_end - kw_begin) * Ci;
+      all_channel_blocks<V>(border, at_column(ow), ep, 1, Co);
     }
   }
 }
