@@ -50,11 +50,14 @@ struct GemmTaps {
   int64_t ldb;
 };
 
-// Where one register tile writes: out[i * ldc + channel], residual (optional) laid out like out.
+// Where one register tile writes: out[i * ldc + channel], residual (optional) laid out like out. A reduction split
+// into parts (K blocking) starts from the bias in its first part and from the stored partial sums in the others;
+// only the last part applies the residual and the activation.
 struct GemmOut {
   float* out;
   const float* residual;
   int64_t ldc;
+  bool first = true, last = true;
 };
 
 // The activation of a stored tile: rows x vectors at out (rows ldc apart), the last vector masked by `tail` if masked.
@@ -83,11 +86,18 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
     return Tail && j == NV - 1 ? V::load_m(q + j * V::width, tail) : V::load(q + j * V::width);
   };
   reg acc[MR][NV];
+  if (o.first) {
 #pragma GCC unroll 4
-  for (int j = 0; j < NV; ++j) {
-    const reg bias = ep.bias ? load_c(ep.bias + n0, j) : V::zero();
+    for (int j = 0; j < NV; ++j) {
+      const reg bias = ep.bias ? load_c(ep.bias + n0, j) : V::zero();
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) acc[i][j] = bias;
+      for (int i = 0; i < MR; ++i) acc[i][j] = bias;
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = load_c(o.out + std::min(i, m - 1) * o.ldc + n0, j);
   }
   int64_t row[MR];  // input offset of each column
 #pragma GCC unroll 8
@@ -111,7 +121,8 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
   }
   // ReLU (X3D's activation for dense convs) is applied in registers; the rarer exp-based activations in a second
   // pass over the stored tile, because calling them here would spill every accumulator around each call.
-  const bool relu = ep.activation == Activation::relu;
+  const bool relu = o.last && ep.activation == Activation::relu;
+  const float* residual = o.last ? o.residual : nullptr;
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
@@ -119,12 +130,12 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       reg v = acc[i][j];
-      if (o.residual) v = V::add(v, load_c(o.residual + i * o.ldc + n0, j));
+      if (residual) v = V::add(v, load_c(residual + i * o.ldc + n0, j));
       if (relu) v = V::max(v, V::zero());
       if (Tail && j == NV - 1) V::store_m(out + j * V::width, v, tail); else V::store(out + j * V::width, v);
     }
   }
-  if (!relu && ep.activation != Activation::identity) activate_tile<V>(o.out + n0, o.ldc, m, NV, Tail, tail, ep.activation);
+  if (o.last && !relu && ep.activation != Activation::identity) activate_tile<V>(o.out + n0, o.ldc, m, NV, Tail, tail, ep.activation);
 }
 
 // Columns [0, m) of one channel block: tiles of MR columns; a remainder of more than MR / 2 columns in one more
@@ -144,9 +155,35 @@ void tile_columns_range(GemmTaps p, GemmOut o, const Epilogue& ep, int64_t m, in
   }
 }
 
-// All output channels of m columns: channel blocks of at most max_vectors() vectors, sized as evenly as possible.
+template <class V>
+void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t m, int64_t Co);
+
+// All output channels of m columns.
 template <class V>
 void all_channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t m, int64_t Co) {
+  // K blocking for a single long tap (pointwise layers with many input channels): parts of at most kc_max so a
+  // channel block's weights (kc x NV vectors) stay in L1 while every column tile reads them.
+  constexpr int64_t kc_max = 128;
+  const int64_t parts = p.taps == 1 ? std::max<int64_t>(1, (p.k_len + kc_max - 1) / kc_max) : 1;
+  for (int64_t part = 0; part < parts; ++part) {
+    const int64_t k0 = p.k_len * part / parts, k1 = p.k_len * (part + 1) / parts;
+    GemmTaps pk = p;
+    GemmOut ok = o;
+    if (parts > 1) {
+      pk.a += k0;
+      pk.b += k0 * p.ldb;
+      pk.k_len = k1 - k0;
+      ok.first = part == 0;
+      ok.last = part == parts - 1;
+    }
+    channel_blocks<V>(pk, ok, ep, m, Co);
+  }
+}
+
+// One K part of all output channels of m columns, in channel blocks of at most max_vectors() vectors, sized as
+// evenly as possible.
+template <class V>
+void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t m, int64_t Co) {
   constexpr int NVMAX = max_vectors<V>();
   const int64_t vectors = (Co + V::width - 1) / V::width;
   const int64_t blocks = (vectors + NVMAX - 1) / NVMAX;
