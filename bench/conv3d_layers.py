@@ -4,12 +4,12 @@ input, batch 1: the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones
 stride-(1,2,2) 1x1x1 shortcut projections, the 1x3x3 stride-(1,2,2) stem conv (3 -> 24 channels) and the 3x3x3
 depthwise convs (bias, no activation), each kernel called directly (no op dispatch).
 
-Per layer and thread count it prints, for each variant, the best over rounds of per-round medians (robust to
-other load on a shared machine) of
+Per layer and thread count it prints, for each variant, the 20th percentile of all call times over the interleaved
+rounds (robust to other load on a shared machine, where a median catches preempted calls) of
   pyvideo      the native kernel on channels-last tensors, output allocated per call as torch does (epilogue included)
   torch_cl     F.conv3d on channels_last_3d tensors (oneDNN; conv + bias only, no epilogue)
   matmul       torch.matmul of the same [M, K] x [K, N] (pointwise layers only)
-and the native kernel's share of the large-matmul GFLOP/s peak and of the copy bandwidth of a tensor copy with the
+and the native kernel's share of the GFLOP/s of a 1024x1024 matmul (the practical peak) and of the copy bandwidth of a tensor copy with the
 layer's memory footprint (input + output). With --baseline DIR, another build of pyvideo (e.g. /work/main) runs the
 same layers in a child process, interleaved round by round with this one, and `speed-up` is baseline / this.
 
@@ -21,6 +21,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -28,7 +29,6 @@ import torch
 import torch.nn.functional as F
 
 from pyvideo._native import native
-from pyvideo.benchmarks.timing import median_seconds, peak_copy_gbps, peak_matmul_gflops
 from pyvideo.ops.conv3d import pack_conv3d_weight, pack_depthwise_weight
 
 IDENTITY, RELU = 0, 1
@@ -124,8 +124,24 @@ class Native:
         return y
 
 
+def call_times(fn, repeat: int, warmup: int = 2) -> List[float]:
+    """Seconds of each of `repeat` calls (at least 20 ms worth) after warm-up."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    while len(times) < repeat or sum(times) < 0.02:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def low_percentile(times: List[float], q: float = 0.2) -> float:
+    return sorted(times)[int(q * (len(times) - 1))]
+
+
 def serve():
-    """Child mode for --baseline: read `threads layer_index repeat` lines, answer median seconds."""
+    """Child mode for --baseline: read `threads layer_index repeat` lines, answer the call times."""
     layers = all_layers()
     cache = {}
     for line in sys.stdin:
@@ -134,7 +150,7 @@ def serve():
         if index not in cache:
             cache[index] = Native(layers[index])
         fn = cache[index]
-        print(json.dumps(median_seconds(lambda: fn(threads), repeat=repeat, min_time=0.05)), flush=True)
+        print(json.dumps(call_times(lambda: fn(threads), repeat)), flush=True)
 
 
 def all_layers() -> List[Layer]:
@@ -180,7 +196,8 @@ def main():
     try:
         for threads in args.threads:
             torch.set_num_threads(threads)
-            peak = max(peak_matmul_gflops() for _ in range(3))
+            a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+            peak = 2 * 1024**3 / low_percentile(call_times(lambda: torch.mm(a, b), 30)) / 1e9
             print(f"\n{threads} thread(s): matmul peak {peak:.0f} GFLOP/s; times in ms")
             print(header + "\n" + "-" * len(header))
             for index in chosen:
@@ -212,10 +229,10 @@ def main():
                         samples["base"] = []
                     for _ in range(args.rounds):
                         for k, f in variants.items():
-                            samples[k].append(median_seconds(f, repeat=args.repeat, min_time=0.05))
+                            samples[k] += call_times(f, args.repeat)
                         if child:
-                            samples["base"].append(baseline_time(threads, index))
-                t = {k: min(v) for k, v in samples.items()}  # the least disturbed round (the machine is shared)
+                            samples["base"] += baseline_time(threads, index)
+                t = {k: low_percentile(v) for k, v in samples.items()}
                 bytes_moved = 4 * (x.numel() + w.numel() + ref.numel() * (2 if r is not None else 1))
                 copy_gbps = 2 * 4 * footprint / t["copy"] / 1e9
                 gflops = layer.flops() / t["native"] / 1e9

@@ -51,8 +51,8 @@ struct GemmTaps {
 };
 
 // Where one register tile writes: out[i * ldc + channel], residual (optional) laid out like out. A reduction split
-// into parts (K blocking) starts from the bias in its first part and from the stored partial sums in the others;
-// only the last part applies the residual and the activation.
+// into parts (K blocking) adds the bias in its first part and the stored partial sums in the others; only the last
+// part applies the residual and the activation.
 struct GemmOut {
   float* out;
   const float* residual;
@@ -85,19 +85,14 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
   auto load_c = [tail](const float* q, int j) {
     return Tail && j == NV - 1 ? V::load_m(q + j * V::width, tail) : V::load(q + j * V::width);
   };
+  // A later K part starts from zero and adds the stored partial sums when it stores (initialising acc from them
+  // instead would put a second initialisation path in front of the K loop, and GCC then keeps acc in memory).
   reg acc[MR][NV];
-  if (o.first) {
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      const reg bias = ep.bias ? load_c(ep.bias + n0, j) : V::zero();
+  for (int j = 0; j < NV; ++j) {
+    const reg bias = o.first && ep.bias ? load_c(ep.bias + n0, j) : V::zero();
 #pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) acc[i][j] = bias;
-    }
-  } else {
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = load_c(o.out + std::min(i, m - 1) * o.ldc + n0, j);
+    for (int i = 0; i < MR; ++i) acc[i][j] = bias;
   }
   int64_t row[MR];  // input offset of each column
 #pragma GCC unroll 8
@@ -130,6 +125,7 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       reg v = acc[i][j];
+      if (!o.first) v = V::add(v, load_c(out, j));
       if (residual) v = V::add(v, load_c(residual + i * o.ldc + n0, j));
       if (relu) v = V::max(v, V::zero());
       if (Tail && j == NV - 1) V::store_m(out + j * V::width, v, tail); else V::store(out + j * V::width, v);
