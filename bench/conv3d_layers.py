@@ -5,7 +5,8 @@ stride-(1,2,2) 1x1x1 shortcut projections, the 1x3x3 stride-(1,2,2) stem conv (3
 depthwise convs (bias, no activation), each kernel called directly (no op dispatch).
 
 Per layer and thread count it prints, for each variant, the 20th percentile of all call times over the interleaved
-rounds (robust to other load on a shared machine, where a median catches preempted calls) of
+rounds (robust to other load on a shared machine, where a median catches preempted calls; one thread is timed in
+thread CPU time) of
   pyvideo      the native kernel on channels-last tensors, output allocated per call as torch does (epilogue included)
   torch_cl     F.conv3d on channels_last_3d tensors (oneDNN; conv + bias only, no epilogue)
   matmul       torch.matmul of the same [M, K] x [K, N] (pointwise layers only)
@@ -125,14 +126,16 @@ class Native:
 
 
 def call_times(fn, repeat: int, warmup: int = 2) -> List[float]:
-    """Seconds of each of `repeat` calls (at least 20 ms worth) after warm-up."""
+    """Seconds of each of `repeat` calls (at least 20 ms worth) after warm-up. With one thread the calling thread's CPU
+    time, which time slices lost to other processes do not inflate; with more, wall time."""
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
     for _ in range(warmup):
         fn()
     times = []
     while len(times) < repeat or sum(times) < 0.02:
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return times
 
 
