@@ -99,6 +99,9 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
   for (int i = 0; i < MR; ++i) row[i] = std::min(i, m - 1) * p.lda;
   for (int t = 0; t < p.taps; ++t) {
     const float* a = p.a + p.a_off[t];
+    const float* ar[MR];  // (an array of row pointers keeps GCC's register allocation clean; offsets into `a` did not)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) ar[i] = a + row[i];
     const float* b = p.b + p.b_off[t] + n0;
     for (int64_t k = 0; k < p.k_len; ++k, b += p.ldb) {
       // The next tile's input (for a pointwise layer the MR * K floats after this tile's) on its way to L1.
@@ -108,7 +111,7 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
       for (int j = 0; j < NV; ++j) w[j] = load_c(b, j);
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i) {
-        const reg x = V::set1(a[row[i] + k]);
+        const reg x = V::set1(ar[i][k]);
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(x, w[j], acc[i][j]);
       }
