@@ -83,7 +83,7 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
                decltype(V::mask(0)) tail) {
   using reg = typename V::reg;
   auto load_c = [tail](const float* q, int j) {
-    return Tail && j == NV - 1 ? V::load_m(q + j * V::width, tail) : V::load(q + j * V::width);
+    return Tail && j == NV - 1 ? V::load_tail(q + j * V::width, tail) : V::load(q + j * V::width);
   };
   // A later K part starts from zero and adds the stored partial sums when it stores (initialising acc from them
   // instead would put a second initialisation path in front of the K loop, and GCC then keeps acc in memory).
