@@ -172,8 +172,11 @@ def main():
     parser.add_argument("--baseline", default=None, help="repository root of another pyvideo build to compare")
     parser.add_argument("--only", default=None, choices=["pointwise", "projection", "stem", "depthwise"])
     parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S"])
+    parser.add_argument("--isa", default=None, help="force a kernel ISA level (scalar, avx2, avx512, neon)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.isa:
+        native().set_isa(args.isa)
     if args.serve:
         return serve()
     layers = all_layers()
@@ -182,7 +185,8 @@ def main():
     child = None
     if args.baseline:
         env = dict(os.environ, PYTHONPATH=os.path.abspath(args.baseline))
-        child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"], stdin=subprocess.PIPE,
+        isa = ["--isa", args.isa] if args.isa else []
+        child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"] + isa, stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True, env=env, cwd=os.path.abspath(args.baseline))
 
     def baseline_time(threads, index):

@@ -24,11 +24,13 @@
 
 namespace pyvideo::kernels::detail {
 
-// Channel vectors per register tile: 4 where there are 32 vector registers, else 2.
+// Channel vectors per register tile: 4 where there are 32 vector registers, else 2. A tile of one or two columns
+// (a GEMV such as the classifier head) takes 4 everywhere: its few accumulators are the only independent FMA chains.
 template <class V>
 constexpr int max_vectors() {
   return V::registers >= 32 ? 4 : 2;
 }
+constexpr int max_vectors_narrow = 4;
 
 // Output columns per register tile for NV channel vectors: the accumulators plus NV weight vectors and one broadcast
 // input value fill the register file; at most 8 columns, since each column's input row needs a general register.
@@ -183,9 +185,9 @@ void all_channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep,
 // evenly as possible.
 template <class V>
 void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t m, int64_t Co) {
-  constexpr int NVMAX = max_vectors<V>();
+  const int nv_max = m <= 2 ? max_vectors_narrow : max_vectors<V>();
   const int64_t vectors = (Co + V::width - 1) / V::width;
-  const int64_t blocks = (vectors + NVMAX - 1) / NVMAX;
+  const int64_t blocks = (vectors + nv_max - 1) / nv_max;
   const auto tail_mask = V::mask(int(Co - (vectors - 1) * V::width));
   const bool partial = Co % V::width != 0;
   int64_t v0 = 0;
@@ -194,14 +196,14 @@ void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int
     const bool tail = partial && blk == blocks - 1;
     const int64_t n0 = v0 * V::width;
     v0 += nv;
-    // One case per (vectors, tail) pair; NV above NVMAX never occurs, the branches compile away.
+    // One case per (vectors, tail) pair.
     switch (nv * 2 + (tail ? 1 : 0)) {
 #define PYVIDEO_CONV_BLOCK(NV)                                                                                         \
   case 2 * NV:                                                                                                         \
-    if constexpr (NV <= NVMAX) tile_columns_range<V, tile_columns<V, NV>(), NV, false>(p, o, ep, m, n0, tail_mask);    \
+    tile_columns_range<V, tile_columns<V, NV>(), NV, false>(p, o, ep, m, n0, tail_mask);                               \
     break;                                                                                                             \
   case 2 * NV + 1:                                                                                                     \
-    if constexpr (NV <= NVMAX) tile_columns_range<V, tile_columns<V, NV>(), NV, true>(p, o, ep, m, n0, tail_mask);     \
+    tile_columns_range<V, tile_columns<V, NV>(), NV, true>(p, o, ep, m, n0, tail_mask);                                \
     break;
       PYVIDEO_CONV_BLOCK(1)
       PYVIDEO_CONV_BLOCK(2)
