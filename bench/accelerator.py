@@ -1,11 +1,15 @@
-"""X3D inference on CPU, batch 1, 1 and 2 threads: vanilla PyTorch eager vs the deploy form (torch eager),
-torch.compile, ONNX Runtime, and pyvideo's native fp32 and int8 kernels. Prints a table of milliseconds and speed-ups
-over vanilla eager, the machine's measured peaks, and what fraction of them each native kernel kind reaches on
-EfficientX3d-XS's layers. Run once:  .venv/bin/python bench/accelerator.py
+"""X3D inference on CPU, batch 1, 1 and 2 threads: vanilla PyTorch eager vs the reference's (PyTorchVideo's) 2-D
+deploy form (torch eager, bench/reference_deploy.py), pyvideo's deploy form (torch eager), torch.compile, ONNX
+Runtime, and pyvideo's native fp32 and int8 kernels. Prints a table of milliseconds and speed-ups over vanilla eager,
+the int8/fp32 ratios, the machine's measured peaks, and what fraction of them each native kernel kind reaches on
+EfficientX3d-XS's layers. Every variant is checked against vanilla eager before timing. The weights are random
+(int8 accuracy on real clips: bench/int8_agreement.py). Run once:  .venv/bin/python bench/accelerator.py
 """
 import copy
 import io
+import statistics
 import time
+import warnings
 from collections import defaultdict
 
 import torch
@@ -13,9 +17,11 @@ import torch
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.native import NativeConv3d, lower_quantized_to_native, lower_to_native
 from pyvideo.accelerator.quantization import quantize_model
-from pyvideo.benchmarks.timing import median_seconds, peak_copy_gbps, peak_matmul_gflops
+from pyvideo.benchmarks.timing import peak_copy_gbps, peak_matmul_gflops
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 from pyvideo.models.hub import x3d_s, x3d_xs
+
+from reference_deploy import check_equivalent, convert_reference_style
 
 MODELS = [
     ("EfficientX3d-XS", lambda: create_x3d(expansion="XS"), (1, 3, 4, 160, 160)),
@@ -25,9 +31,27 @@ MODELS = [
 ]
 
 
-def time_ms(fn) -> float:
+def time_interleaved_ms(variants, rounds: int = 5) -> dict:
+    """Median milliseconds per variant; the variants take turns within each round, so load changes on the shared
+    machine hit all of them alike. A variant that fails (or is None: unavailable) gets NaN."""
+    runnable, times = {}, {label: float("nan") for label in variants}
     with torch.no_grad():
-        return 1e3 * median_seconds(fn, warmup=1, repeat=3, min_time=0.0)
+        for label, fn in variants.items():
+            if fn is None:
+                continue
+            try:
+                fn()  # warm-up (torch.compile compiles here)
+                runnable[label] = fn
+            except Exception as error:
+                print(f"  {label} failed: {type(error).__name__}: {str(error)[:100]}")
+        samples = {label: [] for label in runnable}
+        for _ in range(rounds):
+            for label, fn in runnable.items():
+                start = time.perf_counter()
+                fn()
+                samples[label].append(time.perf_counter() - start)
+    times.update({label: 1e3 * statistics.median(values) for label, values in samples.items()})
+    return times
 
 
 def onnx_runner(model, x):
@@ -36,7 +60,10 @@ def onnx_runner(model, x):
         import onnxruntime as ort
 
         buffer = io.BytesIO()
-        torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=17)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=17)
+        report_new_warnings(caught)
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
@@ -48,6 +75,18 @@ def onnx_runner(model, x):
         return None
 
 
+_SEEN_WARNINGS = set()
+
+
+def report_new_warnings(caught) -> None:
+    """Print each distinct export warning once per run (first line only), not once per model."""
+    for warning in caught:
+        line = f"{warning.category.__name__}: {str(warning.message).splitlines()[0][:160]}"
+        if line not in _SEEN_WARNINGS:
+            _SEEN_WARNINGS.add(line)
+            print(f"  (onnx export, shown once) {line}")
+
+
 def build_variants(builder, shape):
     torch.manual_seed(0)
     vanilla = builder().eval()
@@ -56,6 +95,8 @@ def build_variants(builder, shape):
     if "Efficient" not in type(target).__name__:  # plain nn.Conv3d models go through the transmuter
         transmute_model(target)
     deploy = convert_to_deployable_form(target, x).eval()
+    reference = convert_reference_style(target, x)  # frozen to x's shape, as the reference's deploy form is
+    print(f"  reference-style deploy (2-D) vs vanilla rel err {check_equivalent(vanilla, reference, x):.2e}")
     native_fp32 = lower_to_native(deploy)
     int8 = quantize_model(deploy, [torch.randn(*shape) for _ in range(2)])
     native_int8 = lower_quantized_to_native(int8)
@@ -68,7 +109,8 @@ def build_variants(builder, shape):
     compiled = torch.compile(vanilla)
     variants = {
         "vanilla eager": lambda: vanilla(x),
-        "deploy (torch eager)": lambda: deploy(x),
+        "reference deploy (2-D)": lambda: reference(x),
+        "pyvideo deploy (eager)": lambda: deploy(x),
         "torch.compile": lambda: compiled(x),
         "onnxruntime": onnx_runner(vanilla, x),
         "pyvideo fp32": lambda: native_fp32(x),
@@ -127,14 +169,7 @@ def main():
             xs_native = (native_fp32, x)
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            times = {}
-            for label, fn in variants.items():
-                try:
-                    times[label] = time_ms(fn) if fn is not None else float("nan")
-                except Exception as error:
-                    print(f"  {label} failed: {type(error).__name__}: {str(error)[:100]}")
-                    times[label] = float("nan")
-            rows.append((name, threads, times))
+            rows.append((name, threads, time_interleaved_ms(variants)))
     labels = list(rows[0][2])
     print("\nmilliseconds (speed-up over vanilla eager), batch 1")
     print(f"{'model':22s} thr " + " ".join(f"{label:>22s}" for label in labels))

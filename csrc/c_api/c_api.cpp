@@ -2,12 +2,15 @@
 #include "pyvideo.h"
 
 #include <exception>
+#include <memory>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
 #include "../../kernels/cpu/dispatch.h"
 #include "../core/build_info.h"
 #include "../core/ops.h"
+#include "../runtime/program.h"
 
 namespace {
 
@@ -88,6 +91,79 @@ pyvideo_status pyvideo_dwconv3d_output_size(const pyvideo_dwconv3d_shape* shape,
 pyvideo_status pyvideo_dwconv3d_f32(const pyvideo_dwconv3d_shape* shape, const float* input, const float* weight,
                                     const float* bias, float* output, int num_threads) {
   return guarded([&] { pyvideo::dwconv3d_f32(to_shape(shape), input, weight, bias, output, num_threads); });
+}
+
+}  // extern "C"
+
+struct pyvideo_program {
+  std::unique_ptr<pyvideo::runtime::Program> program;
+  std::vector<pyvideo::runtime::Tensor> outputs;
+};
+
+namespace {
+
+const pyvideo_program& checked(const pyvideo_program* p) {
+  if (!p || !p->program) throw std::invalid_argument("program must not be NULL");
+  return *p;
+}
+
+}  // namespace
+
+extern "C" {
+
+pyvideo_status pyvideo_program_load(const char* path, pyvideo_program** program) {
+  return guarded([&] {
+    if (!path || !program) throw std::invalid_argument("path and program must not be NULL");
+    *program = nullptr;
+    auto loaded = std::make_unique<pyvideo_program>();
+    loaded->program = pyvideo::runtime::Program::load(path);
+    *program = loaded.release();
+  });
+}
+
+void pyvideo_program_free(pyvideo_program* program) { delete program; }
+
+pyvideo_status pyvideo_program_input_channels(const pyvideo_program* program, int64_t* channels) {
+  return guarded([&] {
+    if (!channels) throw std::invalid_argument("channels must not be NULL");
+    *channels = checked(program).program->input_channels();
+  });
+}
+
+pyvideo_status pyvideo_program_num_outputs(const pyvideo_program* program, int32_t* count) {
+  return guarded([&] {
+    if (!count) throw std::invalid_argument("count must not be NULL");
+    *count = int32_t(checked(program).program->output_layouts().size());
+  });
+}
+
+pyvideo_status pyvideo_program_run(pyvideo_program* program, const float* input, const int64_t shape[5],
+                                   int num_threads) {
+  return guarded([&] {
+    checked(program);
+    if (!shape) throw std::invalid_argument("shape must not be NULL");
+    const pyvideo::runtime::Shape5 s{shape[0], shape[1], shape[2], shape[3], shape[4]};
+    program->outputs.clear();
+    program->outputs = program->program->run(input, s, num_threads);
+  });
+}
+
+pyvideo_status pyvideo_program_output(const pyvideo_program* program, int32_t index, int64_t shape[5],
+                                      int32_t* dtype, int32_t* layout, const void** data) {
+  return guarded([&] {
+    const pyvideo_program& p = checked(program);
+    if (index < 0 || size_t(index) >= p.outputs.size())
+      throw std::invalid_argument("output index " + std::to_string(index) + " out of range (" +
+                                  std::to_string(p.outputs.size()) + " outputs; run the program first)");
+    const auto& t = p.outputs[size_t(index)];
+    if (shape) {
+      const int64_t dims[5] = {t.shape.n, t.shape.t, t.shape.h, t.shape.w, t.shape.c};
+      for (int i = 0; i < 5; ++i) shape[i] = dims[i];
+    }
+    if (dtype) *dtype = int32_t(t.dtype);
+    if (layout) *layout = int32_t(p.program->output_layouts()[size_t(index)]);
+    if (data) *data = t.data();
+  });
 }
 
 }  // extern "C"

@@ -2,7 +2,8 @@
  *
  * Conventions: every function that can fail returns a pyvideo_status; on failure, pyvideo_last_error() returns a
  * message for the calling thread (valid until that thread's next call). No C++ exception crosses this boundary.
- * Buffers are owned by the caller; the library never keeps a pointer after a call returns. */
+ * Buffers are owned by the caller; the library never keeps a pointer after a call returns (the one exception: a
+ * program's outputs, which the program owns until its next run or its release). */
 #ifndef PYVIDEO_H
 #define PYVIDEO_H
 
@@ -39,6 +40,27 @@ pyvideo_status pyvideo_dwconv3d_output_size(const pyvideo_dwconv3d_shape* shape,
                                             int64_t* out_w);
 pyvideo_status pyvideo_dwconv3d_f32(const pyvideo_dwconv3d_shape* shape, const float* input, const float* weight,
                                     const float* bias, float* output, int num_threads);
+
+/* Native programs: model files written by pyvideo.accelerator.native.NativeProgram.save (Python), holding a whole
+ * deploy-form or int8 network (weights included) that runs in one call, without Python or torch. A program may be
+ * run from one thread at a time per handle; load one handle per thread for concurrent inference. */
+typedef struct pyvideo_program pyvideo_program;
+
+/* Reads a model file. A missing, truncated or malformed file is PYVIDEO_ERROR_INVALID_ARGUMENT with a message. */
+pyvideo_status pyvideo_program_load(const char* path, pyvideo_program** program);
+void pyvideo_program_free(pyvideo_program* program);
+pyvideo_status pyvideo_program_input_channels(const pyvideo_program* program, int64_t* channels);
+pyvideo_status pyvideo_program_num_outputs(const pyvideo_program* program, int32_t* count);
+
+/* Runs on a float32 channels-last input: shape = {N, T, H, W, C}, any size the layers accept. */
+pyvideo_status pyvideo_program_run(pyvideo_program* program, const float* input, const int64_t shape[5],
+                                   int num_threads);
+
+/* Output `index` of the last run: its channels-last shape {N, T, H, W, C}, element type (0 = float32, 1 = int8),
+ * layout hint (0 = [N,C,T,H,W] tensor, 1 = [N,T,H,W,C] tensor, 2 = [N,C] vector) and data, owned by the program
+ * and valid until its next run or pyvideo_program_free. */
+pyvideo_status pyvideo_program_output(const pyvideo_program* program, int32_t index, int64_t shape[5],
+                                      int32_t* dtype, int32_t* layout, const void** data);
 
 #ifdef __cplusplus
 }

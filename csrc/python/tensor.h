@@ -1,7 +1,7 @@
 // Zero-copy tensor interop through DLPack (https://dmlc.github.io/dlpack/latest/).
 //
-// Into native code: tensor_arg() asks the Python object for __dlpack__() (torch tensors, NumPy arrays, ...) and
-// reads the DLTensor in place: no copy, the native side reads and writes the caller's storage. The capsule is kept
+// Into native code: tensor_arg() asks the Python object for __dlpack__() (torch tensors, NumPy arrays, ...), or takes
+// a DLPack capsule passed directly (torch.utils.dlpack.to_dlpack: much cheaper per call), and reads the DLTensor in place: no copy, the native side reads and writes the caller's storage. The capsule is kept
 // alive for the duration of the call and is never consumed, so the producer keeps ownership.
 // Out of native code: make_capsule() wraps a native buffer in a DLPack capsule that torch.from_dlpack() adopts
 // without copying; the buffer is freed when the tensor that adopted it dies.
@@ -33,7 +33,7 @@ struct TensorArg {
   T* ptr() const { return static_cast<T*>(data); }
 };
 
-// Reads `obj` (anything with __dlpack__) as a C-contiguous CPU tensor of `dtype` with `ndim` dimensions
+// Reads `obj` (anything with __dlpack__, or an unused DLPack capsule) as a C-contiguous CPU tensor of `dtype` with `ndim` dimensions
 // (ndim < 0: any). Throws std::invalid_argument mentioning `name` otherwise.
 TensorArg tensor_arg(pybind11::handle obj, const char* name, DType dtype, int ndim = -1);
 

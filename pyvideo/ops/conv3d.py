@@ -11,8 +11,10 @@ layers never changes layout. Dilation 1, zero padding, CPU float32. Fake impleme
 from typing import List, Optional, Sequence
 
 import torch
+from torch.utils.dlpack import to_dlpack  # capsules are ~10x cheaper to make than Tensor.__dlpack__
 
 from pyvideo._native import native, num_threads
+from pyvideo.ops._library import define_op
 
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "swish": 2, "hswish": 3, "sigmoid": 4}
 
@@ -77,18 +79,16 @@ def _run(op: str, kernel_fn, input, packed_weight, out_channels, bias, residual,
     if residual is not None and tuple(residual.shape) != (n, out_channels, to, ho, wo):
         raise ValueError(f"{op}: residual must have the output's shape {(n, out_channels, to, ho, wo)}, "
                          f"got {tuple(residual.shape)}")
-    res = None if residual is None else to_channels_last(residual)
-    b = None if bias is None else bias.detach().contiguous()
-    kernel_fn(to_channels_last(input), packed_weight.contiguous(), b, res, out, list(stride), list(padding),
-              int(activation), num_threads())
+    res = None if residual is None else to_dlpack(to_channels_last(residual))
+    b = None if bias is None else to_dlpack(bias.detach().contiguous())
+    kernel_fn(to_dlpack(to_channels_last(input)), to_dlpack(packed_weight.contiguous()), b, res, to_dlpack(out), stride,
+              padding, int(activation), num_threads())
     return out.permute(0, 4, 1, 2, 3)
 
 
-@torch.library.custom_op("pyvideo::fused_conv3d", mutates_args=())
-def fused_conv3d(input: torch.Tensor, packed_weight: torch.Tensor, bias: Optional[torch.Tensor],
-                 residual: Optional[torch.Tensor], stride: List[int], padding: List[int],
-                 activation: int) -> torch.Tensor:
-    """``act(conv3d(input, w, bias, stride, padding) [+ residual])``, groups 1; packed_weight ``[kT,kH,kW,Ci,Co]``."""
+def _fused_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, bias: Optional[torch.Tensor],
+                      residual: Optional[torch.Tensor], stride: List[int], padding: List[int],
+                      activation: int) -> torch.Tensor:
     if packed_weight.dim() != 5 or packed_weight.shape[3] != input.shape[1]:
         raise ValueError(f"fused_conv3d: packed weight must be [kT, kH, kW, C_in={input.shape[1]}, C_out], "
                          f"got {tuple(packed_weight.shape)}")
@@ -96,18 +96,15 @@ def fused_conv3d(input: torch.Tensor, packed_weight: torch.Tensor, bias: Optiona
                 residual, stride, padding, activation)
 
 
-@fused_conv3d.register_fake
-def _(input, packed_weight, bias, residual, stride, padding, activation):
+def _fused_conv3d_fake(input, packed_weight, bias, residual, stride, padding, activation):
     to, ho, wo = output_size(input, packed_weight.shape[:3], stride, padding, "fused_conv3d")
     shape = (input.shape[0], packed_weight.shape[4], to, ho, wo)
     return input.new_empty(shape).to(memory_format=torch.channels_last_3d)
 
 
-@torch.library.custom_op("pyvideo::fused_depthwise_conv3d", mutates_args=())
-def fused_depthwise_conv3d(input: torch.Tensor, packed_weight: torch.Tensor, bias: Optional[torch.Tensor],
-                           residual: Optional[torch.Tensor], stride: List[int], padding: List[int],
-                           activation: int) -> torch.Tensor:
-    """Depthwise ``act(conv3d(input, w, bias, groups=C) [+ residual])``; packed_weight ``[kT, kH, kW, C]``."""
+def _fused_depthwise_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, bias: Optional[torch.Tensor],
+                                residual: Optional[torch.Tensor], stride: List[int], padding: List[int],
+                                activation: int) -> torch.Tensor:
     if packed_weight.dim() != 4 or packed_weight.shape[3] != input.shape[1]:
         raise ValueError(f"fused_depthwise_conv3d: packed weight must be [kT, kH, kW, C={input.shape[1]}], "
                          f"got {tuple(packed_weight.shape)}")
@@ -115,8 +112,15 @@ def fused_depthwise_conv3d(input: torch.Tensor, packed_weight: torch.Tensor, bia
                 packed_weight.shape[3], bias, residual, stride, padding, activation)
 
 
-@fused_depthwise_conv3d.register_fake
-def _(input, packed_weight, bias, residual, stride, padding, activation):
+def _fused_depthwise_conv3d_fake(input, packed_weight, bias, residual, stride, padding, activation):
     to, ho, wo = output_size(input, packed_weight.shape[:3], stride, padding, "fused_depthwise_conv3d")
     shape = (input.shape[0], packed_weight.shape[3], to, ho, wo)
     return input.new_empty(shape).to(memory_format=torch.channels_last_3d)
+
+
+_CONV_ARGS = "Tensor input, Tensor packed_weight, Tensor? bias, Tensor? residual, int[] stride, int[] padding, int activation"
+#: ``act(conv3d(input, w, bias, stride, padding) [+ residual])``, groups 1; packed_weight ``[kT, kH, kW, Ci, Co]``.
+fused_conv3d = define_op(f"fused_conv3d({_CONV_ARGS}) -> Tensor", _fused_conv3d_cpu, _fused_conv3d_fake)
+#: Depthwise ``act(conv3d(input, w, bias, groups=C) [+ residual])``; packed_weight ``[kT, kH, kW, C]``.
+fused_depthwise_conv3d = define_op(f"fused_depthwise_conv3d({_CONV_ARGS}) -> Tensor", _fused_depthwise_conv3d_cpu,
+                                   _fused_depthwise_conv3d_fake)

@@ -9,8 +9,10 @@ Weights are packed once with :func:`pack_quantized_weight` / :func:`pack_quantiz
 from typing import List, Optional, Tuple
 
 import torch
+from torch.utils.dlpack import to_dlpack
 
 from pyvideo._native import native, num_threads
+from pyvideo.ops._library import define_op
 from pyvideo.ops.conv3d import output_size, to_channels_last
 
 
@@ -51,49 +53,61 @@ def _prepare(op, input, residual, kernel, out_channels, stride, padding):
     out = torch.empty((input.shape[0], to, ho, wo, out_channels), dtype=torch.int8)
     if residual is not None and tuple(residual.shape) != (input.shape[0], out_channels, to, ho, wo):
         raise ValueError(f"{op}: residual must have the output's shape, got {tuple(residual.shape)}")
-    res = None if residual is None else to_channels_last(residual)
+    res = None if residual is None else to_dlpack(to_channels_last(residual))
     return out, res
 
 
-@torch.library.custom_op("pyvideo::quantized_conv3d", mutates_args=())
-def quantized_conv3d(input: torch.Tensor, packed_weight: torch.Tensor, weight_sum: torch.Tensor,
-                     bias_int32: torch.Tensor, dequant_scale: torch.Tensor, residual: Optional[torch.Tensor],
-                     stride: List[int], padding: List[int], input_zero_point: int, residual_scale: float,
-                     residual_zero_point: int, activation: int, output_scale: float,
-                     output_zero_point: int) -> torch.Tensor:
+def _quantized_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, weight_sum: torch.Tensor,
+                          bias_int32: torch.Tensor, dequant_scale: torch.Tensor, residual: Optional[torch.Tensor],
+                          stride: List[int], padding: List[int], input_zero_point: int, residual_scale: float,
+                          residual_zero_point: int, activation: int, output_scale: float,
+                          output_zero_point: int) -> torch.Tensor:
     """int8 groups-1 conv3d + requantization; packed_weight from :func:`pack_quantized_weight`."""
     out, res = _prepare("quantized_conv3d", input, residual, packed_weight.shape[:3], packed_weight.shape[4], stride,
                         padding)
-    native().qconv3d_ndhwc(to_channels_last(input), packed_weight, weight_sum, bias_int32, dequant_scale, res, out,
-                           list(stride), list(padding), input_zero_point, residual_scale, residual_zero_point,
-                           activation, output_scale, output_zero_point, num_threads())
+    native().qconv3d_ndhwc(to_dlpack(to_channels_last(input)), to_dlpack(packed_weight), to_dlpack(weight_sum),
+                           to_dlpack(bias_int32), to_dlpack(dequant_scale), res, to_dlpack(out), stride, padding,
+                           input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
+                           output_zero_point, num_threads())
     return out.permute(0, 4, 1, 2, 3)
 
 
-@quantized_conv3d.register_fake
-def _(input, packed_weight, weight_sum, bias_int32, dequant_scale, residual, stride, padding, *args):
+def _quantized_conv3d_fake(input, packed_weight, weight_sum, bias_int32, dequant_scale, residual, stride, padding, *args):
     to, ho, wo = output_size(input, packed_weight.shape[:3], stride, padding, "quantized_conv3d")
     shape = (input.shape[0], packed_weight.shape[4], to, ho, wo)
     return input.new_empty(shape, dtype=torch.int8).to(memory_format=torch.channels_last_3d)
 
 
-@torch.library.custom_op("pyvideo::quantized_depthwise_conv3d", mutates_args=())
-def quantized_depthwise_conv3d(input: torch.Tensor, packed_weight: torch.Tensor, bias_int32: torch.Tensor,
-                               dequant_scale: torch.Tensor, residual: Optional[torch.Tensor], stride: List[int],
-                               padding: List[int], input_zero_point: int, residual_scale: float,
-                               residual_zero_point: int, activation: int, output_scale: float,
-                               output_zero_point: int) -> torch.Tensor:
+def _quantized_depthwise_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, bias_int32: torch.Tensor,
+                                    dequant_scale: torch.Tensor, residual: Optional[torch.Tensor], stride: List[int],
+                                    padding: List[int], input_zero_point: int, residual_scale: float,
+                                    residual_zero_point: int, activation: int, output_scale: float,
+                                    output_zero_point: int) -> torch.Tensor:
     """int8 depthwise conv3d + requantization; packed_weight ``[kT, kH, kW, C]``."""
     out, res = _prepare("quantized_depthwise_conv3d", input, residual, packed_weight.shape[:3], packed_weight.shape[3],
                         stride, padding)
-    native().qdwconv3d_ndhwc(to_channels_last(input), packed_weight, bias_int32, bias_int32.to(torch.float32),
-                             dequant_scale, res, out, list(stride), list(padding), input_zero_point, residual_scale,
-                             residual_zero_point, activation, output_scale, output_zero_point, num_threads())
+    native().qdwconv3d_ndhwc(to_dlpack(to_channels_last(input)), to_dlpack(packed_weight), to_dlpack(bias_int32),
+                             to_dlpack(bias_int32.to(torch.float32)), to_dlpack(dequant_scale), res, to_dlpack(out),
+                             stride, padding, input_zero_point, residual_scale, residual_zero_point, activation,
+                             output_scale, output_zero_point, num_threads())
     return out.permute(0, 4, 1, 2, 3)
 
 
-@quantized_depthwise_conv3d.register_fake
-def _(input, packed_weight, bias_int32, dequant_scale, residual, stride, padding, *args):
+def _quantized_depthwise_conv3d_fake(input, packed_weight, bias_int32, dequant_scale, residual, stride, padding, *args):
     to, ho, wo = output_size(input, packed_weight.shape[:3], stride, padding, "quantized_depthwise_conv3d")
     shape = (input.shape[0], packed_weight.shape[3], to, ho, wo)
     return input.new_empty(shape, dtype=torch.int8).to(memory_format=torch.channels_last_3d)
+
+
+_REQUANT_ARGS = ("int input_zero_point, float residual_scale, int residual_zero_point, int activation, "
+                 "float output_scale, int output_zero_point")
+#: int8 groups-1 conv3d + requantization; packed_weight from :func:`pack_quantized_weight`.
+quantized_conv3d = define_op(
+    "quantized_conv3d(Tensor input, Tensor packed_weight, Tensor weight_sum, Tensor bias_int32, Tensor dequant_scale, "
+    f"Tensor? residual, int[] stride, int[] padding, {_REQUANT_ARGS}) -> Tensor",
+    _quantized_conv3d_cpu, _quantized_conv3d_fake)
+#: int8 depthwise conv3d + requantization; packed_weight ``[kT, kH, kW, C]``.
+quantized_depthwise_conv3d = define_op(
+    "quantized_depthwise_conv3d(Tensor input, Tensor packed_weight, Tensor bias_int32, Tensor dequant_scale, "
+    f"Tensor? residual, int[] stride, int[] padding, {_REQUANT_ARGS}) -> Tensor",
+    _quantized_depthwise_conv3d_cpu, _quantized_depthwise_conv3d_fake)

@@ -64,7 +64,7 @@ def format_table(rows) -> str:
 
 def run_demo(settings: DemoSettings = DemoSettings(), out_dir: Optional[str] = None) -> dict:
     from pyvideo.accelerator.deployment import convert_to_deployable_form
-    from pyvideo.accelerator.native import lower_quantized_to_native, lower_to_native
+    from pyvideo.accelerator.native import compile_native, load_program
     from pyvideo.accelerator.quantization.api import quantize_model
     from pyvideo.synth import CLASS_NAMES, synthesize_action_dataset
 
@@ -122,10 +122,14 @@ def run_demo(settings: DemoSettings = DemoSettings(), out_dir: Optional[str] = N
     deploy = convert_to_deployable_form(model, clips[0][None])
     calibration = [train_set[i]["video"][None] for i in range(0, len(train_set), max(1, len(train_set) // 32))]
     int8 = quantize_model(deploy, calibration)  # calibrated on the torch deploy form, before lowering
-    deploy, int8 = lower_to_native(deploy), lower_quantized_to_native(int8)
-    _say("5/6 converted to the deployable form (BN folded, activations and residual adds fused), "
-         "running on pyvideo's native conv3d kernels", start)
-    _say(f"6/6 quantized to int8 (post-training, {len(calibration)} calibration clips), native int8 kernels", start)
+    deploy, int8 = compile_native(deploy), compile_native(int8)
+    int8_file = os.path.join(out_dir, "run", "model_int8.pvp")
+    int8.native_program.save(int8_file)  # what a C/C++ app runs through libvideo.so's C API, no Python needed
+    int8.native_program = load_program(int8_file)  # the demo's int8 row runs the model file as written
+    _say("5/6 converted to the deployable form (BN folded, activations and residual adds fused), compiled to one "
+         "native program on pyvideo's conv3d kernels", start)
+    _say(f"6/6 quantized to int8 (post-training, {len(calibration)} calibration clips), native int8 kernels; "
+         f"model file -> {int8_file}", start)
 
     rows = [(name, *accuracy_and_latency(net, clips, labels))
             for name, net in (("eager fp32", model), ("deploy fp32", deploy), ("deploy int8", int8))]

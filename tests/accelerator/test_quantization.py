@@ -257,15 +257,16 @@ def test_qat_trains_and_converted_model_matches_fake_quant_model():
     assert relative < 1e-4  # same arithmetic: only float summation order differs
 
 
-def test_transmuted_plain_model_quantizes_with_int8_residual_adds():
+def test_transmuted_plain_model_quantizes_with_residual_adds_fused_into_int8_convs():
     torch.manual_seed(0)
     plain = randomize_batchnorm(make_plain_model(num_classes=6), torch.Generator().manual_seed(0)).eval()
     transmute_model(plain)
     deploy = convert_to_deployable_form(plain, torch.randn(1, 3, 4, 16, 16))
     generator = torch.Generator().manual_seed(5)
     int8_model = quantize_model(deploy, [(torch.randn(4, 3, 4, 16, 16, generator=generator), None)], observer="percentile")
-    adds = [m for m in int8_model.modules() if isinstance(m, QuantizedAdd)]
-    assert len(adds) == 2 and all(m.activation == "relu" for m in adds)  # the ReLU after each add is fused in
+    assert not any(isinstance(m, QuantizedAdd) for m in int8_model.modules())  # the deploy form fused both adds
+    residual_convs = [m for m in int8_model.modules() if isinstance(m, QuantizedConv3d) and m.adds_residual]
+    assert len(residual_convs) == 2 and all(m.activation == "relu" for m in residual_convs)  # with the ReLU after
     assert not any(isinstance(m, QuantizedActivation) for m in int8_model.modules())
     assert any(isinstance(m, QuantizedGlobalAvgPool) for m in int8_model.modules())
     x = torch.randn(8, 3, 4, 16, 16, generator=generator)
@@ -285,9 +286,10 @@ def test_vanilla_x3d_xs_int8_through_the_transmuter():
     clips = torch.randn(2, 3, 4, 160, 160, generator=generator)  # x3d_xs's head pools a fixed 4x5x5 map
     deploy = convert_to_deployable_form(model, clips[:1])
     int8_model = quantize_model(deploy, clips)
-    assert sum(isinstance(m, QuantizedConv3d) for m in int8_model.modules()) >= 100
-    # SE gates multiply in int8 (with the following Swish fused); no float islands besides the head's AvgPool3d
-    assert sum(isinstance(m, QuantizedMul) for m in int8_model.modules()) == 15  # blocks with SE: 2+3+6+4
+    # the deploy form fused each SE (pool, two 1x1x1 convs, sigmoid, mul, Swish) and each residual add + ReLU
+    assert sum(isinstance(m, QuantizedConv3d) for m in int8_model.modules()) >= 80
+    assert sum(isinstance(m, QuantizedSqueezeExcitation) for m in int8_model.modules()) == 15  # blocks: 2+3+6+4
+    assert not any(isinstance(m, (QuantizedMul, QuantizedAdd)) for m in int8_model.modules())
     assert sum(isinstance(m, QuantizeTensor) for m in int8_model.modules()) == 2
     assert not any(isinstance(m, (QuantizedActivation, DequantizeTensor)) for m in int8_model.modules())
     with torch.no_grad():

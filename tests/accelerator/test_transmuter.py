@@ -81,9 +81,13 @@ def test_plain_model_transmuted_and_deployed_equals_original():
     deploy = convert_to_deployable_form(transmuted, torch.randn(1, 3, 4, 16, 16))
     # every BatchNorm and every activation that directly follows a conv is folded into it
     assert not any(isinstance(m, nn.BatchNorm3d) for m in deploy.modules())
-    assert isinstance(deploy[0], FusedConv3d) and deploy[0].activation == "relu"
-    assert deploy[5].conv_b.kernel.activation == "hswish"
-    assert isinstance(deploy[5].activation, nn.ReLU)  # after the add: not a conv's sole consumer
+    stem = deploy.get_submodule("0")
+    assert isinstance(stem, FusedConv3d) and stem.activation == "relu"
+    assert deploy.get_submodule("5.conv_b.kernel").activation == "hswish"
+    # each block's `relu(shortcut(x) + conv_c(y))` became one conv with a fused residual and ReLU (graph fusion)
+    residual_convs = [m for m in deploy.modules() if isinstance(m, FusedConv3d) and m.adds_residual]
+    assert len(residual_convs) == 2 and all(m.activation == "relu" for m in residual_convs)
+    assert not any(isinstance(m, nn.ReLU) for m in deploy.modules())
     for shape in [(1, 3, 4, 16, 16), (3, 3, 5, 13, 11)]:
         x = torch.randn(*shape)
         with torch.no_grad():

@@ -79,3 +79,16 @@ def test_native_call_releases_the_gil():
     during = [t for t in ticks if start < t < end]
     # With the GIL held for the whole native call, the ticker could only run between calls (a handful of ticks).
     assert len(during) >= 10, f"ticker ran {len(during)} times in {end - start:.3f}s of native work"
+
+
+def test_dlpack_capsules_are_read_in_place_and_left_unconsumed():
+    from torch.utils.dlpack import to_dlpack
+
+    t = torch.zeros(2, 5)
+    capsule = to_dlpack(t)
+    assert native()._data_address(capsule) == t.data_ptr()
+    native()._fill_f32(capsule, 4.0)
+    assert torch.equal(t, torch.full((2, 5), 4.0))
+    assert torch.from_dlpack(capsule).data_ptr() == t.data_ptr()  # still an unused capsule after the native call
+    with pytest.raises(ValueError, match="not an unused DLPack tensor capsule"):
+        native()._fill_f32(capsule, 1.0)  # torch.from_dlpack consumed it

@@ -91,3 +91,4 @@ def test_demo_pipeline_on_a_tiny_budget(tmp_path, capsys):
     rows = [line for line in out.splitlines() if line.startswith(("eager fp32", "deploy fp32", "deploy int8"))]
     assert len(rows) == 3
     assert (tmp_path / "confusion_matrix.png").is_file() and (tmp_path / "run" / "model.pt").is_file()
+    assert (tmp_path / "run" / "model_int8.pvp").stat().st_size > 1000  # the int8 model file the demo ran

@@ -13,6 +13,7 @@ from pyvideo.ops.conv3d import (
     pack_conv3d_weight,
     pack_depthwise_weight,
 )
+from pyvideo.ops.squeeze_excitation import squeeze_excitation
 
 
 def is_supported(conv: FusedConv3d) -> bool:
@@ -56,20 +57,19 @@ class NativeConv3d(nn.Module):
 
 
 class NativeSqueezeExcitation(nn.Module):
-    """A FusedSqueezeExcitation whose full-size part, ``act(x * gate)``, is one pass of the native depthwise kernel
-    (a 1x1x1 depthwise conv whose weights are the per-sample gate, with the activation fused); the gate itself
-    (mean, two small Linears, sigmoid) stays in torch."""
+    """A FusedSqueezeExcitation in one native call (``torch.ops.pyvideo.squeeze_excitation``): channel means, the two
+    small Linears, the sigmoid gate and ``act(x * gate)`` without returning to Python."""
 
     def __init__(self, se: FusedSqueezeExcitation):
         super().__init__()
         self.se = se
+        self.hidden_activation_id = activation_code(se.hidden_activation)
         self.activation_id = activation_code(se.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = self.se.gate(x).detach().reshape(x.shape[0], 1, 1, 1, x.shape[1])
-        outputs = [fused_depthwise_conv3d(x[n:n + 1], gate[n].contiguous(), None, None, [1, 1, 1], [0, 0, 0],
-                                          self.activation_id) for n in range(x.shape[0])]
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+        fc0, fc1 = self.se.fc0, self.se.fc1
+        return squeeze_excitation(x, fc0.weight, fc0.bias, fc1.weight, fc1.bias, self.hidden_activation_id,
+                                  self.activation_id)
 
 
 def _replace_modules(model: nn.Module, make) -> int:

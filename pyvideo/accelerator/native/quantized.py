@@ -5,8 +5,11 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from pyvideo.accelerator.deployable.activation import apply_activation
-from pyvideo.accelerator.quantization.int8_modules import QuantizedConv3d, QuantizedSqueezeExcitation
+from pyvideo.accelerator.quantization.int8_modules import (
+    QuantizedConv3d,
+    QuantizedLinear,
+    QuantizedSqueezeExcitation,
+)
 from pyvideo.ops.conv3d import activation_code
 from pyvideo.ops.quantized_conv3d import (
     pack_quantized_depthwise_weight,
@@ -14,6 +17,7 @@ from pyvideo.ops.quantized_conv3d import (
     quantized_conv3d,
     quantized_depthwise_conv3d,
 )
+from pyvideo.ops.squeeze_excitation import quantized_squeeze_excitation
 
 
 def is_supported(conv: QuantizedConv3d) -> bool:
@@ -64,11 +68,11 @@ class NativeQuantizedConv3d(nn.Module):
 
 
 class NativeQuantizedSqueezeExcitation(nn.Module):
-    """A QuantizedSqueezeExcitation whose full-size part runs natively.
+    """A QuantizedSqueezeExcitation in one native call (``torch.ops.pyvideo.quantized_squeeze_excitation``).
 
-    The gate (channel means from the exact int32 sums, the two small Linears, sigmoid) is computed in torch; the
-    product ``act(dequant(x) * gate)`` and its requantization is the int8 depthwise kernel with a 1x1x1 unit weight
-    and per-channel dequant scale ``input_scale * gate``: one pass over the tensor instead of five.
+    The gate (channel means from the exact int32 sums, the two small Linears, sigmoid) and the requantized product
+    ``act(dequant(x) * gate)`` (the int8 depthwise kernel with a unit 1x1x1 weight and per-channel dequant scale
+    ``input_scale * gate``) run natively, matching the reference module within 1 LSB.
     """
 
     def __init__(self, module: QuantizedSqueezeExcitation):
@@ -78,25 +82,30 @@ class NativeQuantizedSqueezeExcitation(nn.Module):
         self.se = module.se
         self.input_scale, self.input_zero_point = float(module.input_scale), int(module.input_zero_point)
         self.output_scale, self.output_zero_point = float(module.output_scale), int(module.output_zero_point)
-        channels = module.se.fc0.in_features
-        self.register_buffer("unit_weight", torch.ones((1, 1, 1, channels), dtype=torch.int8))
-        self.register_buffer("zero_bias", torch.zeros(channels, dtype=torch.int32))
+        self.hidden_activation_id = activation_code(module.se.hidden_activation)
+        self.activation_id = activation_code(module.se.activation)
 
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         if q.dtype != torch.int8:
             raise TypeError(f"NativeQuantizedSqueezeExcitation expects an int8 tensor, got {q.dtype}")
-        dims = tuple(range(2, q.dim()))
-        count = q[0, 0].numel()
-        means = (q.sum(dim=dims, dtype=torch.int64).double() / count - self.input_zero_point).float() * self.input_scale
-        hidden = apply_activation(self.se.fc0(means), self.se.hidden_activation)
-        channel_scales = (torch.sigmoid(self.se.fc1(hidden)) * self.input_scale).detach()  # [N, C]
-        outputs = [
-            quantized_depthwise_conv3d(q[n:n + 1], self.unit_weight, self.zero_bias, channel_scales[n].contiguous(),
-                                       None, [1, 1, 1], [0, 0, 0], self.input_zero_point, 1.0, 0,
-                                       activation_code(self.se.activation), self.output_scale, self.output_zero_point)
-            for n in range(q.shape[0])
-        ]
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+        fc0, fc1 = self.se.fc0, self.se.fc1
+        return quantized_squeeze_excitation(q, fc0.weight, fc0.bias, fc1.weight, fc1.bias, self.hidden_activation_id,
+                                            self.activation_id, self.input_scale, self.input_zero_point,
+                                            self.output_scale, self.output_zero_point)
+
+
+class CachedQuantizedLinear(nn.Module):
+    """A QuantizedLinear (int8 nn.Linear) whose weight is converted to its exact accumulation dtype once, not on every
+    call; same integer accumulators and requantization as the reference module."""
+
+    def __init__(self, module: QuantizedLinear):
+        super().__init__()
+        self.module = module
+        self.register_buffer("weight_t", module.weight_int8.to(module._accumulation_dtype()).t().contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        acc = self.module._centered_input(x) @ self.weight_t
+        return self.module._requantize(acc, acc.dim() - 1, None)
 
 
 def _native_replacement(module: nn.Module):
@@ -104,13 +113,15 @@ def _native_replacement(module: nn.Module):
         return NativeQuantizedConv3d(module)
     if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
         return NativeQuantizedSqueezeExcitation(module)
+    if isinstance(module, QuantizedLinear):
+        return CachedQuantizedLinear(module)
     return None
 
 
 def lower_quantized_to_native(model: nn.Module, inplace: bool = False) -> nn.Module:
     """The int8 model (``quantize_model`` / ``convert_qat`` result) with its supported QuantizedConv3d and
-    QuantizedSqueezeExcitation layers on the native int8 kernels; the rest (quantize/dequantize, pools, adds, linear
-    head, float-output convs) stays in PyTorch."""
+    QuantizedSqueezeExcitation layers on the native int8 kernels (QuantizedLinear layers keep their converted weight
+    cached); the rest (quantize/dequantize, pools, adds, float-output convs) stays in PyTorch."""
     if not any(isinstance(m, QuantizedConv3d) for m in model.modules()):
         raise ValueError("model has no QuantizedConv3d layers: quantize it with pyvideo.accelerator.quantization first")
     target = model if inplace else copy.deepcopy(model)

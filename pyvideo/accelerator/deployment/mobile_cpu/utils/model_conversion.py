@@ -8,6 +8,7 @@ import torch.nn as nn
 from pyvideo.accelerator.efficient_blocks.efficient_block_base import EfficientBlockBase
 
 from .fusion import fold_batchnorm_and_activation
+from .graph_fusion import fuse_residuals_and_squeeze_excitations
 
 
 def _record_input_sizes(model: nn.Module, input_tensor: torch.Tensor) -> Dict[str, Tuple[int, ...]]:
@@ -52,8 +53,9 @@ def convert_to_deployable_form(
     """Return a converted copy of ``model`` (in eval mode); ``model`` itself is not changed.
 
     Every :class:`EfficientBlockBase` is converted (BatchNorm folded, activations and residual adds fused, see each
-    block); then BatchNorm/activation modules that directly follow a conv are folded into it (for transmuted
-    plain models). ``input_tensor`` is run through ``model`` once, to check it and to pass each block its input size
+    block); then BatchNorm/activation modules that directly follow a conv are folded into it, and residual adds and
+    squeeze-excitations written as plain tensor code are fused (for transmuted plain models; the result is then an
+    ``fx.GraphModule``, see ``graph_fusion``). ``input_tensor`` is run through ``model`` once, to check it and to pass each block its input size
     as upstream does; the deploy form itself accepts any batch size and T/H/W the original accepts.
     ``convert_for_quantize`` and ``native_conv3d_op_qnnpack`` are passed to the blocks for compatibility; the deploy
     form is the same for fp32 and int8 (see ``pyvideo.accelerator.quantization``).
@@ -68,4 +70,5 @@ def convert_to_deployable_form(
     else:
         _convert_blocks(deploy_model, "", sizes, **options)
     fold_batchnorm_and_activation(deploy_model)
-    return deploy_model
+    with torch.no_grad():
+        return fuse_residuals_and_squeeze_excitations(deploy_model, input_tensor)

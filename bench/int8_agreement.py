@@ -1,0 +1,237 @@
+#!/usr/bin/env python
+"""int8 vs fp32 top-1 agreement of EfficientX3d-XS on held-out REAL clips (4x160x160, as in bench/accelerator.py).
+
+No published checkpoint can be downloaded here, so the script first trains EfficientX3d-XS briefly on a task made
+from the real videos in /work/shared/data/videos: each video is cut into SEGMENTS equal parts and every
+(video, segment) is a class. The middle 40% of each segment's frames is held out; training and calibration clips
+come only from the two outer parts (no frame of a held-out clip is ever trained on or calibrated with).
+Held-out clips: several start times x 3 spatial crops (left/centre/right) x 2 flips per class.
+Preprocessing: decode (pyvideo.data.encoded_video.EncodedVideo), short-side scale, crop, /255, normalise with the
+Kinetics mean/std (0.45, 0.225), 4 frames uniformly from a WINDOW-frame window. Evaluation and calibration use
+4x160x160 crops of frames scaled to short side 160 (the benchmark's shape); training, to fit a few minutes on a
+shared 2-core machine, uses 4x64x64 crops of frames scaled to short side 96.
+
+Then for the trained model and for a random-init one: deploy form (convert_to_deployable_form), native fp32
+(lower_to_native), post-training int8 with calibration clips (quantize_model, min/max and percentile observers)
+on the native int8 kernels (lower_quantized_to_native); optionally QAT (--qat-steps) when PTQ falls short.
+Prints top-1 agreement, logit errors and the margins of every disagreement (pyvideo.accelerator.quantization.
+agreement), plus held-out accuracy against the task labels.
+
+    .venv/bin/python bench/int8_agreement.py [--train-seconds 240] [--threads 1] [--qat-steps 40]
+"""
+import argparse
+import copy
+import glob
+import math
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+
+from pyvideo.accelerator.deployment import convert_to_deployable_form
+from pyvideo.accelerator.native import lower_quantized_to_native, lower_to_native
+from pyvideo.accelerator.quantization import convert_qat, freeze_observers, prepare_qat, quantize_model
+from pyvideo.accelerator.quantization.agreement import compare_logits
+from pyvideo.data.encoded_video import EncodedVideo
+from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+from pyvideo.transforms import Normalize
+from pyvideo.transforms.functional import short_side_scale, uniform_crop, uniform_temporal_subsample
+
+VIDEO_DIR = "/work/shared/data/videos"
+SEGMENTS = 4  # classes per video
+HELD_OUT = (0.3, 0.7)  # held-out part of each segment (fractions); the two outer parts train and calibrate
+WINDOW = 8  # frames spanned by one clip (4 sampled uniformly)
+FRAMES, SIZE = 4, 160  # evaluation and calibration clips: 4x160x160 crops of frames scaled to short side 160
+TRAIN_SHORT_SIDE, TRAIN_SIZE = 96, 64  # training clips: cheaper 64x64 crops of frames scaled to short side 96
+HELD_OUT_STARTS = 3  # start times per class in its held-out range, each x 3 crops x 2 flips
+CALIBRATION_PER_CLASS = 4
+BATCH = 8
+MAX_LISTED = 12  # disagreements printed per comparison
+NORMALIZE = Normalize((0.45, 0.45, 0.45), (0.225, 0.225, 0.225))
+
+
+def _scaled_uint8(frames, short_side):
+    scaled = torch.cat([short_side_scale(chunk, short_side) for chunk in frames.split(64, dim=1)], dim=1)
+    return scaled.round().clamp(0, 255).to(torch.uint8)
+
+
+def load_videos():
+    """[(name, frames at short side SIZE, frames at short side TRAIN_SHORT_SIDE)] (uint8 [C, T, H, W]) per video."""
+    videos = []
+    for path in sorted(glob.glob(os.path.join(VIDEO_DIR, "*.mp4")) + glob.glob(os.path.join(VIDEO_DIR, "*.avi"))):
+        video = EncodedVideo.from_path(path, decode_audio=False)
+        frames = video.get_clip(0, video.duration)["video"]  # [C, T, H, W] float 0-255
+        videos.append((os.path.basename(path), _scaled_uint8(frames, SIZE), _scaled_uint8(frames, TRAIN_SHORT_SIDE)))
+    if not videos:
+        raise FileNotFoundError(f"no .mp4/.avi videos in {VIDEO_DIR}")
+    return videos
+
+
+def class_ranges(videos):
+    """[(label, video index, [training frame ranges], held-out frame range)], one per (video, segment).
+
+    The held-out range is the middle of the segment, so each held-out clip's nearest training frames are its own
+    class's; frame ranges are half-open and every clip lies inside one range."""
+    ranges = []
+    for v, (name, frames, _) in enumerate(videos):
+        bounds = torch.linspace(0, frames.shape[1], SEGMENTS + 1).long().tolist()
+        for s in range(SEGMENTS):
+            lo, hi = bounds[s], bounds[s + 1]
+            cut = [lo + int(f * (hi - lo)) for f in HELD_OUT]
+            train, held_out = [(lo, cut[0]), (cut[1], hi)], (cut[0], cut[1])
+            if min(b - a for a, b in train + [held_out]) < WINDOW:
+                raise ValueError(f"segment {s} of {name} is too short for {WINDOW}-frame clips")
+            ranges.append((len(ranges), v, train, held_out))
+    return ranges
+
+
+def make_clip(frames, start, crop, flip):
+    """Normalised float clip [3, FRAMES, h, w] from WINDOW frames at ``start``; ``crop``: a uniform_crop index
+    (0/1/2, SIZE square) or (y, x, size)."""
+    clip = uniform_temporal_subsample(frames[:, start:start + WINDOW], FRAMES).float()
+    if isinstance(crop, int):
+        clip = uniform_crop(clip, SIZE, crop)
+    else:
+        y, x, size = crop
+        clip = clip[..., y:y + size, x:x + size]
+    if flip:
+        clip = clip.flip(-1)
+    return NORMALIZE(clip / 255.0)
+
+
+def held_out_set(videos, ranges):
+    clips, labels = [], []
+    for label, v, _, (lo, hi) in ranges:
+        for start in torch.linspace(lo, hi - WINDOW, HELD_OUT_STARTS).long().tolist():
+            for crop in (0, 1, 2):
+                for flip in (False, True):
+                    clips.append(make_clip(videos[v][1], start, crop, flip))
+                    labels.append(label)
+    return torch.stack(clips), torch.tensor(labels)
+
+
+def random_clip(frames, train_ranges, size, generator):
+    """A clip from a random start inside one of ``train_ranges``, random ``size`` crop, random flip."""
+    starts = [start for lo, hi in train_ranges for start in range(lo, hi - WINDOW + 1)]
+    start = starts[int(torch.randint(len(starts), (1,), generator=generator))]
+    y = int(torch.randint(0, frames.shape[2] - size + 1, (1,), generator=generator))
+    x = int(torch.randint(0, frames.shape[3] - size + 1, (1,), generator=generator))
+    flip = bool(torch.rand(1, generator=generator) < 0.5)
+    return make_clip(frames, start, (y, x, size), flip)
+
+
+def calibration_set(videos, ranges, generator):
+    """Batches of evaluation-size clips from the training ranges only."""
+    clips = [random_clip(videos[v][1], train, SIZE, generator)
+             for _, v, train, _ in ranges for _ in range(CALIBRATION_PER_CLASS)]
+    return list(torch.stack(clips).split(BATCH))
+
+
+def train_batches(videos, ranges, generator):
+    while True:
+        picks = torch.randint(0, len(ranges), (BATCH,), generator=generator).tolist()
+        clips = [random_clip(videos[ranges[i][1]][2], ranges[i][2], TRAIN_SIZE, generator) for i in picks]
+        yield torch.stack(clips), torch.tensor([ranges[i][0] for i in picks])
+
+
+def train(model, batches, seconds=None, steps=None, lr=3e-3):
+    """AdamW on cross-entropy until ``seconds`` have passed or ``steps`` were taken, the learning rate following a
+    cosine from ``lr`` to 0 over that budget (time or steps); returns (steps, last 10 losses)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    model.train()
+    start, losses = time.perf_counter(), []
+    while True:
+        done = max((time.perf_counter() - start) / seconds if seconds else 0.0, len(losses) / steps if steps else 0.0)
+        if done >= 1.0:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * done))
+        clips, labels = next(batches)
+        loss = F.cross_entropy(model(clips), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    return len(losses), losses[-10:]
+
+
+def logits_of(model, clips):
+    with torch.no_grad():
+        return torch.cat([model(batch) for batch in clips.split(BATCH)])
+
+
+def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches):
+    """Deploy, lower and quantize ``model``; print agreement and errors on ``held_out`` against native fp32 and the
+    held-out accuracy of each variant (QAT only when PTQ stays below 99% agreement and ``qat_steps`` > 0)."""
+    model.eval()
+    example = held_out[:1]
+    deploy = convert_to_deployable_form(model, example).eval()
+    native_fp32 = lower_to_native(deploy)
+    fp32 = logits_of(native_fp32, held_out)
+    rows = [("native fp32 vs original (eager)", compare_logits(logits_of(model, held_out), fp32), fp32)]
+    for observer in ("minmax", "percentile"):
+        int8 = quantize_model(deploy, calibration, observer=observer)
+        out = logits_of(lower_quantized_to_native(int8), held_out)
+        rows.append((f"native int8 PTQ {observer} vs native fp32", compare_logits(fp32, out), out))
+        if observer == "minmax":  # the torch reference of the same int8 model: the native kernels should add nothing
+            rows.append(("  int8 torch reference vs native int8", compare_logits(out, logits_of(int8, held_out)), None))
+    ptq_best = max(r[1].top1_agreement for r in rows[1:])
+    if qat_steps and ptq_best < 0.99:
+        qat = prepare_qat(copy.deepcopy(deploy))  # the copy keeps `deploy` (and fp32) unchanged
+        steps, losses = train(qat, qat_batches, steps=qat_steps, lr=1e-4)
+        freeze_observers(qat)
+        out = logits_of(lower_quantized_to_native(convert_qat(qat.eval())), held_out)
+        rows.append((f"native int8 QAT ({steps} steps) vs native fp32", compare_logits(fp32, out), out))
+    print(f"\n{title}: held-out clips {len(labels)}, calibration clips {sum(len(b) for b in calibration)}")
+    header = (f"{'comparison':44s} {'top-1 agree':>13s} {'mean rel L2':>11s} {'max rel L2':>10s} {'max |err|':>9s} "
+              f"{'med fp32 margin':>15s} {'accuracy':>8s}")
+    print(header)
+    for name, result, out in rows:
+        accuracy = "" if out is None else f"{float((out.argmax(1) == labels).float().mean()):8.3f}"
+        print(f"{name:44s} {result.agreed:4d}/{result.count:<4d}{100 * result.top1_agreement:5.1f}% "
+              f"{result.mean_relative_l2:11.4f} {result.max_relative_l2:10.4f} {result.max_abs_error:9.4f} "
+              f"{result.median_fp32_margin:15.4f} {accuracy}")
+        for d in result.disagreements[:MAX_LISTED]:
+            print(f"    clip {d.index:3d}: fp32 class {d.fp32_class} (margin {d.fp32_margin:.4f}) -> "
+                  f"class {d.int8_class} (margin {d.int8_margin:.4f})")
+        if len(result.disagreements) > MAX_LISTED:
+            print(f"    ... {len(result.disagreements) - MAX_LISTED} more disagreements")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train-seconds", type=float, default=240.0, help="time box for training (default 240)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on a loaded 2-core machine a 2nd thread stalls training steps)")
+    parser.add_argument("--qat-steps", type=int, default=40,
+                        help="QAT fine-tuning steps, run only when PTQ agreement is below 99%% (0: never)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    videos = load_videos()
+    ranges = class_ranges(videos)
+    held_out, labels = held_out_set(videos, ranges)
+    calibration = calibration_set(videos, ranges, generator)
+    print(f"videos: {', '.join(f'{n} {tuple(f.shape)}' for n, f, _ in videos)}; {len(ranges)} classes "
+          f"(video x {SEGMENTS} segments); decode + clips {time.perf_counter() - start:.1f} s")
+    batches = train_batches(videos, ranges, generator)
+
+    random_init = create_x3d(expansion="XS", num_classes=len(ranges), dropout=0.2)
+    trained = copy.deepcopy(random_init)
+    t0 = time.perf_counter()
+    steps, losses = train(trained, batches, seconds=args.train_seconds)
+    print(f"trained EfficientX3d-XS: {steps} AdamW steps of {BATCH} clips at {FRAMES}x{TRAIN_SIZE}x{TRAIN_SIZE} in "
+          f"{time.perf_counter() - t0:.0f} s, mean loss of the last 10 steps {sum(losses) / len(losses):.3f}")
+    evaluate("trained EfficientX3d-XS", trained, calibration, held_out, labels, args.qat_steps, batches)
+    # no QAT here: it would train the random model towards the task, away from the fp32 model it is compared with
+    evaluate("random-init EfficientX3d-XS", random_init, calibration, held_out, labels, 0, batches)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+#include "squeeze_excitation.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "../../kernels/cpu/int8/qconv3d.h"
+#include "../../kernels/cpu/parallel.h"
+#include "ops.h"
+
+namespace pyvideo {
+namespace {
+
+void check(const SqueezeExcitation& se, const VolumeShape& shape, const void* x, const void* out) {
+  if (shape.batch <= 0 || shape.t <= 0 || shape.h <= 0 || shape.w <= 0 || shape.channels <= 0)
+    throw std::invalid_argument("squeeze_excitation: every dimension of the input must be positive");
+  if (se.channels != shape.channels)
+    throw std::invalid_argument("squeeze_excitation: the layers expect " + std::to_string(se.channels) +
+                                " channels, the input has " + std::to_string(shape.channels));
+  if (se.hidden <= 0 || !se.fc0_weight || !se.fc1_weight || !x || !out)
+    throw std::invalid_argument("squeeze_excitation: weights, input and output must not be null");
+}
+
+// Per-channel sums of each sample over all positions, as doubles: rows are summed in chunks (float or int32 partial
+// sums, vectorisable) that are then added in double, split across threads by chunk.
+template <class T, class Partial>
+std::vector<double> channel_sums_impl(const VolumeShape& shape, const T* x, int num_threads) {
+  constexpr int64_t chunk = 64;  // positions per partial sum: float partials of 64 terms lose < 2^-18 relative
+  const int64_t P = shape.positions(), C = shape.channels, chunks = (P + chunk - 1) / chunk;
+  std::vector<double> per_chunk(static_cast<size_t>(shape.batch * chunks * C));
+  kernels::parallel_for_chunks(shape.batch * chunks, num_threads, [&](int64_t begin, int64_t end) {
+    std::vector<Partial> partial(static_cast<size_t>(C));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / chunks, p0 = (item % chunks) * chunk, p1 = std::min(P, p0 + chunk);
+      std::fill(partial.begin(), partial.end(), Partial(0));
+      for (int64_t p = p0; p < p1; ++p) {
+        const T* row = x + (n * P + p) * C;
+        for (int64_t c = 0; c < C; ++c) partial[static_cast<size_t>(c)] += Partial(row[c]);
+      }
+      double* dst = per_chunk.data() + item * C;
+      for (int64_t c = 0; c < C; ++c) dst[c] = double(partial[static_cast<size_t>(c)]);
+    }
+  });
+  std::vector<double> sums(static_cast<size_t>(shape.batch * C), 0.0);
+  for (int64_t n = 0; n < shape.batch; ++n)
+    for (int64_t k = 0; k < chunks; ++k)
+      for (int64_t c = 0; c < C; ++c) sums[static_cast<size_t>(n * C + c)] += per_chunk[static_cast<size_t>((n * chunks + k) * C + c)];
+  return sums;
+}
+
+}  // namespace
+
+std::vector<double> channel_sums(const VolumeShape& shape, const float* x, int num_threads) {
+  return channel_sums_impl<float, float>(shape, x, num_threads);
+}
+
+std::vector<double> channel_sums(const VolumeShape& shape, const int8_t* x, int num_threads) {
+  return channel_sums_impl<int8_t, int32_t>(shape, x, num_threads);
+}
+
+namespace {
+
+// act(x * gate[n]) for each sample: the depthwise kernel with a 1x1x1 kernel of per-channel weights `gate`.
+kernels::DwConv3dShape pointwise_scale_shape(const VolumeShape& shape) {
+  kernels::DwConv3dShape s;
+  s.batch = 1;
+  s.channels = shape.channels;
+  s.in_t = shape.t;
+  s.in_h = shape.h;
+  s.in_w = shape.w;
+  return s;
+}
+
+}  // namespace
+
+void squeeze_excitation_gate(const SqueezeExcitation& se, const float* means, float* gate) {
+  std::vector<float> hidden(static_cast<size_t>(se.hidden));
+  for (int64_t j = 0; j < se.hidden; ++j) {
+    float acc = se.fc0_bias ? se.fc0_bias[j] : 0.0f;
+    const float* w = se.fc0_weight + j * se.channels;
+    for (int64_t c = 0; c < se.channels; ++c) acc += w[c] * means[c];
+    hidden[static_cast<size_t>(j)] = kernels::activate_scalar(acc, se.hidden_activation);
+  }
+  for (int64_t c = 0; c < se.channels; ++c) {
+    float acc = se.fc1_bias ? se.fc1_bias[c] : 0.0f;
+    const float* w = se.fc1_weight + c * se.hidden;
+    for (int64_t j = 0; j < se.hidden; ++j) acc += w[j] * hidden[static_cast<size_t>(j)];
+    gate[c] = kernels::activate_scalar(acc, kernels::Activation::sigmoid);
+  }
+}
+
+void squeeze_excitation_f32(const SqueezeExcitation& se, const VolumeShape& shape, const float* x, float* out,
+                            int num_threads) {
+  check(se, shape, x, out);
+  const int64_t C = shape.channels, per_sample = shape.positions() * C;
+  const std::vector<double> sums = channel_sums(shape, x, num_threads);
+  std::vector<float> means(static_cast<size_t>(C)), gate(static_cast<size_t>(C));
+  kernels::Epilogue epilogue;
+  epilogue.activation = se.activation;
+  for (int64_t n = 0; n < shape.batch; ++n) {
+    for (int64_t c = 0; c < C; ++c) means[static_cast<size_t>(c)] = float(sums[static_cast<size_t>(n * C + c)] / double(shape.positions()));
+    squeeze_excitation_gate(se, means.data(), gate.data());
+    dwconv3d_f32(pointwise_scale_shape(shape), x + n * per_sample, gate.data(), epilogue, out + n * per_sample,
+                 num_threads);
+  }
+}
+
+void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape& shape, const int8_t* x,
+                                  float input_scale, int32_t input_zero_point, float output_scale,
+                                  int32_t output_zero_point, int8_t* out, int num_threads) {
+  check(se, shape, x, out);
+  if (!(input_scale > 0.0f) || !(output_scale > 0.0f))
+    throw std::invalid_argument("quantized_squeeze_excitation: scales must be positive");
+  const int64_t C = shape.channels, per_sample = shape.positions() * C;
+  const std::vector<double> sums = channel_sums(shape, x, num_threads);
+  std::vector<float> means(static_cast<size_t>(C)), gate(static_cast<size_t>(C));
+  const std::vector<int8_t> unit_weight(static_cast<size_t>(C), int8_t(1));
+  const std::vector<int32_t> zero_bias(static_cast<size_t>(C), 0);
+  const std::vector<float> zero_bias_float(static_cast<size_t>(C), 0.0f);
+  kernels::Requant q;
+  q.input_zero_point = input_zero_point;
+  q.bias = zero_bias.data();
+  q.bias_float = zero_bias_float.data();
+  q.activation = se.activation;
+  q.output_scale = output_scale;
+  q.output_zero_point = output_zero_point;
+  for (int64_t n = 0; n < shape.batch; ++n) {
+    // The mean of the dequantized values, from the exact integer sum (as QuantizedSqueezeExcitation does).
+    for (int64_t c = 0; c < C; ++c)
+      means[static_cast<size_t>(c)] =
+          float(sums[static_cast<size_t>(n * C + c)] / double(shape.positions()) - double(input_zero_point)) * input_scale;
+    squeeze_excitation_gate(se, means.data(), gate.data());
+    for (float& g : gate) g *= input_scale;  // dequant scale of channel c: the input's scale times its gate
+    q.dequant_scale = gate.data();
+    qdwconv3d(pointwise_scale_shape(shape), x + n * per_sample, unit_weight.data(), q, out + n * per_sample,
+              num_threads);
+  }
+}
+
+}  // namespace pyvideo

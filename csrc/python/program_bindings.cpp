@@ -1,0 +1,209 @@
+// Bindings for the native program runtime (csrc/runtime/program.h): built step by step from Python, run in one call.
+#include <pybind11/stl.h>
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../runtime/program.h"
+#include "module.h"
+#include "tensor.h"
+
+namespace py = pybind11;
+using namespace pyvideo;
+using runtime::Program;
+
+namespace {
+
+template <class T>
+std::vector<T> copy_of(py::handle obj, const char* name, python::DType dtype) {
+  if (obj.is_none()) return {};
+  const auto t = python::tensor_arg(obj, name, dtype);
+  const T* p = t.ptr<T>();
+  return std::vector<T>(p, p + t.numel());
+}
+
+std::vector<float> floats(py::handle obj, const char* name) { return copy_of<float>(obj, name, python::DType::float32); }
+
+kernels::Activation activation_arg(int code) {
+  if (code < 0 || code > int(kernels::Activation::sigmoid))
+    throw std::invalid_argument("activation code must be 0..4 (identity, relu, swish, hswish, sigmoid), got " +
+                                std::to_string(code));
+  return kernels::Activation(code);
+}
+
+runtime::ConvGeometry geometry(std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
+                               std::array<int64_t, 3> padding) {
+  runtime::ConvGeometry g;
+  for (int i = 0; i < 3; ++i) {
+    g.kernel[i] = kernel[size_t(i)];
+    g.stride[i] = stride[size_t(i)];
+    g.padding[i] = padding[size_t(i)];
+  }
+  return g;
+}
+
+Program::Layout layout_arg(const std::string& name) {
+  if (name == "ncthw") return Program::Layout::ncthw;
+  if (name == "nthwc") return Program::Layout::nthwc;
+  if (name == "vector") return Program::Layout::vector;
+  throw std::invalid_argument("output layout must be 'ncthw', 'nthwc' or 'vector', got '" + name + "'");
+}
+
+const char* layout_name(Program::Layout layout) {
+  switch (layout) {
+    case Program::Layout::ncthw: return "ncthw";
+    case Program::Layout::nthwc: return "nthwc";
+    case Program::Layout::vector: return "vector";
+  }
+  return "?";
+}
+
+py::list run(Program& program, py::handle input, int num_threads) {
+  const auto x = python::tensor_arg(input, "input", python::DType::float32, 5);
+  const runtime::Shape5 shape{x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]};
+  std::vector<runtime::Tensor> outputs;
+  {
+    py::gil_scoped_release release;
+    outputs = program.run(x.ptr<float>(), shape, num_threads);
+  }
+  py::list result;
+  for (auto& t : outputs) {
+    const std::vector<int64_t> dims{t.shape.n, t.shape.t, t.shape.h, t.shape.w, t.shape.c};
+    const auto dtype = t.dtype == runtime::DType::float32 ? python::DType::float32 : python::DType::int8;
+    result.append(python::make_capsule(t.storage, t.data(), dims, dtype));
+  }
+  return result;
+}
+
+}  // namespace
+
+PYVIDEO_BINDINGS(program) {
+  py::class_<Program, std::shared_ptr<Program>>(m, "Program",
+                                                "A network as native steps over channels-last buffers, run in one call.")
+      .def(py::init<>())
+      .def("set_input", &Program::set_input, py::arg("channels"))
+      .def(
+          "conv",
+          [](Program& p, int32_t input, bool depthwise, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
+             std::array<int64_t, 3> padding, int64_t out_channels, py::handle weight, py::handle bias,
+             int32_t residual, int activation) {
+            return p.conv(input, depthwise, geometry(kernel, stride, padding), out_channels, floats(weight, "weight"),
+                          floats(bias, "bias"), residual, activation_arg(activation));
+          },
+          py::arg("input"), py::arg("depthwise"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+          py::arg("out_channels"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("activation"))
+      .def(
+          "squeeze_excitation",
+          [](Program& p, int32_t input, py::handle w0, py::handle b0, py::handle w1, py::handle b1,
+             int hidden_activation, int activation) {
+            const auto fc0 = python::tensor_arg(w0, "fc0_weight", python::DType::float32, 2);
+            return p.squeeze_excitation(input, fc0.shape[0], floats(w0, "fc0_weight"), floats(b0, "fc0_bias"),
+                                        floats(w1, "fc1_weight"), floats(b1, "fc1_bias"),
+                                        activation_arg(hidden_activation), activation_arg(activation));
+          },
+          py::arg("input"), py::arg("fc0_weight"), py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"),
+          py::arg("hidden_activation"), py::arg("activation"))
+      .def("global_avg_pool", &Program::global_avg_pool, py::arg("input"))
+      .def(
+          "quantize",
+          [](Program& p, int32_t input, float scale, int32_t zero_point) {
+            return p.quantize(input, {scale, zero_point});
+          },
+          py::arg("input"), py::arg("scale"), py::arg("zero_point"))
+      .def(
+          "quantized_conv",
+          [](Program& p, int32_t input, bool depthwise, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
+             std::array<int64_t, 3> padding, int64_t out_channels, py::handle weight, py::handle weight_sum,
+             py::handle bias, py::handle dequant_scale, float input_scale, int32_t input_zero_point,
+             int32_t residual, float residual_scale, int32_t residual_zero_point, int activation, float output_scale,
+             int32_t output_zero_point) {
+            return p.quantized_conv(input, depthwise, geometry(kernel, stride, padding), out_channels,
+                                    copy_of<int8_t>(weight, "weight", python::DType::int8),
+                                    copy_of<int32_t>(weight_sum, "weight_sum", python::DType::int32),
+                                    copy_of<int32_t>(bias, "bias", python::DType::int32),
+                                    floats(dequant_scale, "dequant_scale"), {input_scale, input_zero_point}, residual,
+                                    {residual_scale, residual_zero_point}, activation_arg(activation),
+                                    {output_scale, output_zero_point});
+          },
+          py::arg("input"), py::arg("depthwise"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+          py::arg("out_channels"), py::arg("weight"), py::arg("weight_sum"), py::arg("bias"), py::arg("dequant_scale"),
+          py::arg("input_scale"), py::arg("input_zero_point"), py::arg("residual"), py::arg("residual_scale"),
+          py::arg("residual_zero_point"), py::arg("activation"), py::arg("output_scale"), py::arg("output_zero_point"))
+      .def(
+          "quantized_squeeze_excitation",
+          [](Program& p, int32_t input, py::handle w0, py::handle b0, py::handle w1, py::handle b1,
+             int hidden_activation, int activation, float input_scale, int32_t input_zero_point, float output_scale,
+             int32_t output_zero_point) {
+            const auto fc0 = python::tensor_arg(w0, "fc0_weight", python::DType::float32, 2);
+            return p.quantized_squeeze_excitation(
+                input, fc0.shape[0], floats(w0, "fc0_weight"), floats(b0, "fc0_bias"), floats(w1, "fc1_weight"),
+                floats(b1, "fc1_bias"), activation_arg(hidden_activation), activation_arg(activation),
+                {input_scale, input_zero_point}, {output_scale, output_zero_point});
+          },
+          py::arg("input"), py::arg("fc0_weight"), py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"),
+          py::arg("hidden_activation"), py::arg("activation"), py::arg("input_scale"), py::arg("input_zero_point"),
+          py::arg("output_scale"), py::arg("output_zero_point"))
+      .def(
+          "quantized_global_avg_pool",
+          [](Program& p, int32_t input, float input_scale, int32_t input_zero_point, std::optional<float> output_scale,
+             int32_t output_zero_point) {
+            return p.quantized_global_avg_pool(input, {input_scale, input_zero_point}, output_scale.has_value(),
+                                               {output_scale.value_or(1.0f), output_zero_point});
+          },
+          py::arg("input"), py::arg("input_scale"), py::arg("input_zero_point"), py::arg("output_scale"),
+          py::arg("output_zero_point"))
+      .def(
+          "quantized_linear",
+          [](Program& p, int32_t input, py::handle weight, py::handle bias, py::handle dequant_scale,
+             float input_scale, int32_t input_zero_point, int activation) {
+            const auto w = python::tensor_arg(weight, "weight", python::DType::int8, 2);
+            return p.quantized_linear(input, w.shape[0], copy_of<int8_t>(weight, "weight", python::DType::int8),
+                                      copy_of<int32_t>(bias, "bias", python::DType::int32),
+                                      floats(dequant_scale, "dequant_scale"), {input_scale, input_zero_point},
+                                      activation_arg(activation));
+          },
+          py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("dequant_scale"), py::arg("input_scale"),
+          py::arg("input_zero_point"), py::arg("activation"))
+      .def(
+          "set_outputs",
+          [](Program& p, std::vector<int32_t> values, std::vector<std::string> layouts) {
+            std::vector<Program::Layout> codes;
+            for (const auto& l : layouts) codes.push_back(layout_arg(l));
+            p.set_outputs(std::move(values), std::move(codes));
+          },
+          py::arg("values"), py::arg("layouts"))
+      .def_property_readonly("output_layouts",
+                             [](const Program& p) {
+                               std::vector<std::string> names;
+                               for (auto l : p.output_layouts()) names.push_back(layout_name(l));
+                               return names;
+                             })
+      .def("save", &Program::save, py::arg("path"), "Write the program (steps, weights, outputs) to a model file.")
+      .def_static(
+          "load", [](const std::string& path) { return std::shared_ptr<Program>(Program::load(path)); },
+          py::arg("path"), "Read a model file written by save(); a malformed file raises ValueError.")
+      .def("run", &run, py::arg("input"), py::arg("num_threads") = 1,
+           "Run on a float32 [N,T,H,W,C] input; returns DLPack capsules of the outputs ([N,T,H,W,C] each).")
+      .def_property_readonly("num_steps", &Program::num_steps)
+      .def_property_readonly("num_values", &Program::num_values)
+      .def_property_readonly("input_channels", &Program::input_channels)
+      .def("describe", &Program::describe)
+      .def("set_profiling", &Program::set_profiling, py::arg("on"),
+           "Record each step's wall time on the following runs (for benchmarks).")
+      .def(
+          "last_profile",
+          [](const Program& p) {
+            py::list steps;
+            for (const auto& s : p.last_profile())
+              steps.append(py::dict(py::arg("kind") = s.kind, py::arg("seconds") = s.seconds,
+                                    py::arg("macs") = s.macs,
+                                    py::arg("output_shape") = py::make_tuple(s.output.n, s.output.t, s.output.h,
+                                                                             s.output.w, s.output.c)));
+            return steps;
+          },
+          "Per-step dicts (kind, seconds, macs, output_shape [N,T,H,W,C]) of the last profiled run.");
+}

@@ -1,0 +1,95 @@
+// Bindings for the one-call squeeze-excitation (fp32 and int8) on channels-last buffers.
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "../core/squeeze_excitation.h"
+#include "module.h"
+#include "tensor.h"
+
+namespace py = pybind11;
+using namespace pyvideo;
+
+namespace {
+
+kernels::Activation activation_arg(int code, const char* name) {
+  if (code < 0 || code > int(kernels::Activation::sigmoid))
+    throw std::invalid_argument(std::string(name) + " code must be 0..4 (identity, relu, swish, hswish, sigmoid)");
+  return kernels::Activation(code);
+}
+
+// Checks the two Linear layers against each other and the channel count, and describes them for the core op.
+SqueezeExcitation layers_arg(const python::TensorArg& w0, const python::TensorArg& b0, const python::TensorArg& w1,
+                             const python::TensorArg& b1, int64_t channels, int hidden_activation, int activation) {
+  SqueezeExcitation se;
+  se.channels = channels;
+  se.hidden = w0.shape[0];
+  if (w0.shape[1] != channels || w1.shape[0] != channels || w1.shape[1] != se.hidden)
+    throw std::invalid_argument("squeeze_excitation: fc0 weight must be [hidden, C] and fc1 weight [C, hidden] with C=" +
+                                std::to_string(channels));
+  if ((b0.data && b0.shape[0] != se.hidden) || (b1.data && b1.shape[0] != channels))
+    throw std::invalid_argument("squeeze_excitation: fc0 bias must have `hidden` entries and fc1 bias C entries");
+  se.fc0_weight = w0.ptr<float>();
+  se.fc0_bias = b0.ptr<float>();
+  se.fc1_weight = w1.ptr<float>();
+  se.fc1_bias = b1.ptr<float>();
+  se.hidden_activation = activation_arg(hidden_activation, "hidden_activation");
+  se.activation = activation_arg(activation, "activation");
+  return se;
+}
+
+VolumeShape volume(const python::TensorArg& x, const python::TensorArg& y) {
+  if (y.shape != x.shape) throw std::invalid_argument("squeeze_excitation: output must have the input's shape");
+  return {x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]};
+}
+
+struct Layers {
+  python::TensorArg w0, b0, w1, b1;
+  Layers(py::handle fc0_weight, py::handle fc0_bias, py::handle fc1_weight, py::handle fc1_bias)
+      : w0(python::tensor_arg(fc0_weight, "fc0_weight", python::DType::float32, 2)),
+        b0(python::optional_tensor_arg(fc0_bias, "fc0_bias", python::DType::float32, 1)),
+        w1(python::tensor_arg(fc1_weight, "fc1_weight", python::DType::float32, 2)),
+        b1(python::optional_tensor_arg(fc1_bias, "fc1_bias", python::DType::float32, 1)) {}
+};
+
+void squeeze_excitation_ndhwc(py::handle input, py::handle fc0_weight, py::handle fc0_bias, py::handle fc1_weight,
+                              py::handle fc1_bias, py::handle output, int hidden_activation, int activation,
+                              int num_threads) {
+  auto x = python::tensor_arg(input, "input", python::DType::float32, 5);
+  auto y = python::tensor_arg(output, "output", python::DType::float32, 5);
+  const Layers l(fc0_weight, fc0_bias, fc1_weight, fc1_bias);
+  const VolumeShape shape = volume(x, y);
+  const SqueezeExcitation se = layers_arg(l.w0, l.b0, l.w1, l.b1, shape.channels, hidden_activation, activation);
+  py::gil_scoped_release release;
+  squeeze_excitation_f32(se, shape, x.ptr<float>(), y.ptr<float>(), num_threads);
+}
+
+void quantized_squeeze_excitation_ndhwc(py::handle input, py::handle fc0_weight, py::handle fc0_bias,
+                                        py::handle fc1_weight, py::handle fc1_bias, py::handle output,
+                                        int hidden_activation, int activation, double input_scale,
+                                        int input_zero_point, double output_scale, int output_zero_point,
+                                        int num_threads) {
+  auto x = python::tensor_arg(input, "input", python::DType::int8, 5);
+  auto y = python::tensor_arg(output, "output", python::DType::int8, 5);
+  const Layers l(fc0_weight, fc0_bias, fc1_weight, fc1_bias);
+  const VolumeShape shape = volume(x, y);
+  const SqueezeExcitation se = layers_arg(l.w0, l.b0, l.w1, l.b1, shape.channels, hidden_activation, activation);
+  py::gil_scoped_release release;
+  quantized_squeeze_excitation(se, shape, x.ptr<int8_t>(), float(input_scale), input_zero_point, float(output_scale),
+                               output_zero_point, y.ptr<int8_t>(), num_threads);
+}
+
+}  // namespace
+
+PYVIDEO_BINDINGS(squeeze_excitation) {
+  m.def("squeeze_excitation_ndhwc", &squeeze_excitation_ndhwc, py::arg("input"), py::arg("fc0_weight"),
+        py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"), py::arg("output"),
+        py::arg("hidden_activation"), py::arg("activation"), py::arg("num_threads") = 1,
+        "act(x * sigmoid(fc1(hidden_act(fc0(mean(x)))))) on a channels-last float32 [N,T,H,W,C] buffer, into output.");
+  m.def("quantized_squeeze_excitation_ndhwc", &quantized_squeeze_excitation_ndhwc, py::arg("input"),
+        py::arg("fc0_weight"), py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"), py::arg("output"),
+        py::arg("hidden_activation"), py::arg("activation"), py::arg("input_scale"), py::arg("input_zero_point"),
+        py::arg("output_scale"), py::arg("output_zero_point"), py::arg("num_threads") = 1,
+        "int8 squeeze-excitation (gate from exact integer channel sums, requantized output) into output.");
+}

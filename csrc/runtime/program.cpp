@@ -1,0 +1,535 @@
+#include "program.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+#include "../../kernels/cpu/int8/qconv3d.h"
+#include "../../kernels/cpu/parallel.h"
+#include "../core/ops.h"
+#include "../core/squeeze_excitation.h"
+#include "program_impl.h"
+
+namespace pyvideo::runtime {
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::conv: return "conv";
+    case Kind::squeeze_excitation: return "squeeze_excitation";
+    case Kind::global_avg_pool: return "global_avg_pool";
+    case Kind::quantize: return "quantize";
+    case Kind::qconv: return "quantized_conv";
+    case Kind::qsqueeze_excitation: return "quantized_squeeze_excitation";
+    case Kind::qglobal_avg_pool: return "quantized_global_avg_pool";
+    case Kind::qlinear: return "quantized_linear";
+  }
+  return "?";
+}
+
+namespace {
+
+size_t element_size(DType d) { return d == DType::float32 ? 4 : 1; }
+
+void check_size(const char* what, size_t got, size_t want) {
+  if (got != want)
+    throw std::invalid_argument(std::string("program: ") + what + " has " + std::to_string(got) + " values, expected " +
+                                std::to_string(want));
+}
+
+}  // namespace
+
+Program::Program() : impl_(std::make_unique<Impl>()) {}
+Program::~Program() = default;
+
+int32_t Program::input_channels() const { return int32_t(impl_->input_channels); }
+int32_t Program::num_values() const { return int32_t(impl_->values.size()); }
+int32_t Program::num_steps() const { return int32_t(impl_->steps.size()); }
+
+std::string Program::describe() const {
+  std::ostringstream out;
+  for (const Step& s : impl_->steps) {
+    out << "v" << s.output << " = " << kind_name(s.kind) << (s.depthwise ? "(depthwise)" : "") << "(v" << s.input;
+    if (s.residual >= 0) out << ", residual=v" << s.residual;
+    out << ") -> " << impl_->values[size_t(s.output)].channels << " channels\n";
+  }
+  return out.str();
+}
+
+int32_t Program::set_input(int64_t channels) {
+  if (!impl_->values.empty()) throw std::invalid_argument("program: the input must be declared first");
+  if (channels <= 0) throw std::invalid_argument("program: input channels must be positive");
+  impl_->input_channels = channels;
+  impl_->values.push_back({DType::float32, channels});
+  return 0;
+}
+
+static void check_geometry(const ConvGeometry& g) {
+  // Bounds keep every later size computation far from overflow (a model file is untrusted input).
+  for (int i = 0; i < 3; ++i)
+    if (g.kernel[i] <= 0 || g.kernel[i] > 1024 || g.stride[i] <= 0 || g.stride[i] > 1024 || g.padding[i] < 0 ||
+        g.padding[i] > g.kernel[i])
+      throw std::invalid_argument(
+          "program: kernel sizes and strides must be in [1, 1024] and padding in [0, kernel size]");
+}
+
+int32_t Program::conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
+                      std::vector<float> weight, std::vector<float> bias, int32_t residual, kernels::Activation act) {
+  const auto& in = impl_->value(input, "conv input");
+  if (in.dtype != DType::float32) throw std::invalid_argument("program: a float conv needs a float32 input");
+  check_geometry(g);
+  const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  if (depthwise && out_channels != in.channels)
+    throw std::invalid_argument("program: a depthwise conv keeps the channel count");
+  check_size("conv weight", weight.size(), size_t(taps * (depthwise ? 1 : in.channels) * out_channels));
+  check_size("conv bias", bias.size(), size_t(out_channels));
+  if (residual >= 0) {
+    const auto& r = impl_->value(residual, "conv residual");
+    if (r.dtype != DType::float32 || r.channels != out_channels)
+      throw std::invalid_argument("program: a conv residual must be float32 with the output's channels");
+  }
+  Step s(Kind::conv);
+  s.input = input;
+  s.residual = residual;
+  s.depthwise = depthwise;
+  s.g = g;
+  s.out_channels = out_channels;
+  s.weight = std::move(weight);
+  s.bias = std::move(bias);
+  s.act = act;
+  return impl_->add(std::move(s), DType::float32, out_channels);
+}
+
+static void check_se_layers(int64_t channels, int64_t hidden, const std::vector<float>& w0, const std::vector<float>& b0,
+                            const std::vector<float>& w1, const std::vector<float>& b1) {
+  if (hidden <= 0) throw std::invalid_argument("program: squeeze-excitation needs a positive hidden width");
+  check_size("fc0 weight", w0.size(), size_t(hidden * channels));
+  check_size("fc1 weight", w1.size(), size_t(hidden * channels));
+  if (!b0.empty()) check_size("fc0 bias", b0.size(), size_t(hidden));
+  if (!b1.empty()) check_size("fc1 bias", b1.size(), size_t(channels));
+}
+
+int32_t Program::squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
+                                    std::vector<float> fc0_bias, std::vector<float> fc1_weight,
+                                    std::vector<float> fc1_bias, kernels::Activation hidden_act,
+                                    kernels::Activation act) {
+  const auto& in = impl_->value(input, "squeeze-excitation input");
+  if (in.dtype != DType::float32) throw std::invalid_argument("program: squeeze_excitation needs a float32 input");
+  check_se_layers(in.channels, hidden, fc0_weight, fc0_bias, fc1_weight, fc1_bias);
+  Step s(Kind::squeeze_excitation);
+  s.input = input;
+  s.hidden = hidden;
+  s.fc0_weight = std::move(fc0_weight);
+  s.fc0_bias = std::move(fc0_bias);
+  s.fc1_weight = std::move(fc1_weight);
+  s.fc1_bias = std::move(fc1_bias);
+  s.hidden_act = hidden_act;
+  s.act = act;
+  return impl_->add(std::move(s), DType::float32, in.channels);
+}
+
+int32_t Program::global_avg_pool(int32_t input) {
+  const auto& in = impl_->value(input, "pool input");
+  if (in.dtype != DType::float32) throw std::invalid_argument("program: global_avg_pool needs a float32 input");
+  Step s(Kind::global_avg_pool);
+  s.input = input;
+  return impl_->add(std::move(s), DType::float32, in.channels);
+}
+
+static void check_quant(const QuantParams& q, const char* what) {
+  if (!(q.scale > 0.0f) || !std::isfinite(q.scale) || q.zero_point < -128 || q.zero_point > 127)
+    throw std::invalid_argument(std::string("program: ") + what +
+                                " quantization needs a positive finite scale and a zero point in [-128, 127]");
+}
+
+int32_t Program::quantize(int32_t input, QuantParams out) {
+  const auto& in = impl_->value(input, "quantize input");
+  if (in.dtype != DType::float32) throw std::invalid_argument("program: quantize needs a float32 input");
+  check_quant(out, "output");
+  Step s(Kind::quantize);
+  s.input = input;
+  s.out = out;
+  return impl_->add(std::move(s), DType::int8, in.channels);
+}
+
+int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
+                                std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
+                                std::vector<float> dequant_scale, QuantParams in_q, int32_t residual,
+                                QuantParams residual_q, kernels::Activation act, QuantParams out) {
+  const auto& in = impl_->value(input, "quantized conv input");
+  if (in.dtype != DType::int8) throw std::invalid_argument("program: a quantized conv needs an int8 input");
+  check_geometry(g);
+  check_quant(in_q, "input");
+  check_quant(out, "output");
+  const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  if (depthwise) {
+    if (out_channels != in.channels) throw std::invalid_argument("program: a depthwise conv keeps the channel count");
+    if (taps > 500) throw std::invalid_argument("program: int8 depthwise kernels of more than 500 taps are not supported");
+    check_size("int8 depthwise weight", weight.size(), size_t(taps * out_channels));
+  } else {
+    check_size("int8 packed weight", weight.size(), size_t(taps * ((in.channels + 3) / 4) * out_channels * 4));
+    check_size("int8 weight sums", weight_sum.size(), size_t(out_channels));
+  }
+  check_size("int32 bias", bias.size(), size_t(out_channels));
+  check_size("dequant scale", dequant_scale.size(), size_t(out_channels));
+  if (residual >= 0) {
+    const auto& r = impl_->value(residual, "quantized conv residual");
+    if (r.dtype != DType::int8 || r.channels != out_channels)
+      throw std::invalid_argument("program: a quantized conv residual must be int8 with the output's channels");
+    if (!(residual_q.scale > 0.0f)) throw std::invalid_argument("program: the residual scale must be positive");
+  }
+  Step s(Kind::qconv);
+  s.input = input;
+  s.residual = residual;
+  s.depthwise = depthwise;
+  s.g = g;
+  s.out_channels = out_channels;
+  s.qweight = std::move(weight);
+  s.weight_sum = std::move(weight_sum);
+  s.bias_float.assign(bias.begin(), bias.end());
+  s.qbias = std::move(bias);
+  s.dequant_scale = std::move(dequant_scale);
+  s.in = in_q;
+  s.residual_q = residual_q;
+  s.act = act;
+  s.out = out;
+  return impl_->add(std::move(s), DType::int8, out_channels);
+}
+
+int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
+                                              std::vector<float> fc0_bias, std::vector<float> fc1_weight,
+                                              std::vector<float> fc1_bias, kernels::Activation hidden_act,
+                                              kernels::Activation act, QuantParams in_q, QuantParams out) {
+  const auto& in = impl_->value(input, "quantized squeeze-excitation input");
+  if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_squeeze_excitation needs an int8 input");
+  check_se_layers(in.channels, hidden, fc0_weight, fc0_bias, fc1_weight, fc1_bias);
+  check_quant(in_q, "input");
+  check_quant(out, "output");
+  Step s(Kind::qsqueeze_excitation);
+  s.input = input;
+  s.hidden = hidden;
+  s.fc0_weight = std::move(fc0_weight);
+  s.fc0_bias = std::move(fc0_bias);
+  s.fc1_weight = std::move(fc1_weight);
+  s.fc1_bias = std::move(fc1_bias);
+  s.hidden_act = hidden_act;
+  s.act = act;
+  s.in = in_q;
+  s.out = out;
+  return impl_->add(std::move(s), DType::int8, in.channels);
+}
+
+int32_t Program::quantized_global_avg_pool(int32_t input, QuantParams in_q, bool has_output_q, QuantParams out) {
+  const auto& in = impl_->value(input, "quantized pool input");
+  if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_global_avg_pool needs an int8 input");
+  check_quant(in_q, "input");
+  if (has_output_q) check_quant(out, "output");
+  Step s(Kind::qglobal_avg_pool);
+  s.input = input;
+  s.in = in_q;
+  s.has_output_q = has_output_q;
+  s.out = out;
+  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, in.channels);
+}
+
+void Program::set_profiling(bool on) { impl_->profiling = on; }
+
+std::vector<Program::StepProfile> Program::last_profile() const { return impl_->profile; }
+
+int32_t Program::quantized_linear(int32_t input, int64_t out_features, std::vector<int8_t> weight,
+                                  std::vector<int32_t> bias, std::vector<float> dequant_scale, QuantParams in_q,
+                                  kernels::Activation act) {
+  const auto& in = impl_->value(input, "quantized linear input");
+  if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_linear needs an int8 input");
+  if (out_features <= 0) throw std::invalid_argument("program: quantized_linear needs a positive output width");
+  if (in.channels >= 66000) throw std::invalid_argument("program: quantized_linear sums would overflow int32");
+  check_quant(in_q, "input");
+  check_size("int8 linear weight", weight.size(), size_t(out_features * in.channels));
+  check_size("int32 bias", bias.size(), size_t(out_features));
+  check_size("dequant scale", dequant_scale.size(), size_t(out_features));
+  Step s(Kind::qlinear);
+  s.input = input;
+  s.out_channels = out_features;
+  s.qweight = std::move(weight);
+  s.qbias = std::move(bias);
+  s.dequant_scale = std::move(dequant_scale);
+  s.in = in_q;
+  s.act = act;
+  return impl_->add(std::move(s), DType::float32, out_features);
+}
+
+void Program::set_outputs(std::vector<int32_t> values, std::vector<Layout> layouts) {
+  if (values.empty()) throw std::invalid_argument("program: at least one output is needed");
+  if (layouts.size() != values.size()) throw std::invalid_argument("program: one layout per output is needed");
+  for (int32_t v : values) impl_->value(v, "output");
+  for (Layout l : layouts)
+    if (uint8_t(l) > uint8_t(Layout::vector)) throw std::invalid_argument("program: unknown output layout");
+  impl_->outputs = std::move(values);
+  impl_->layouts = std::move(layouts);
+}
+
+std::vector<Program::Layout> Program::output_layouts() const { return impl_->layouts; }
+
+namespace {
+
+int64_t conv_extent(int64_t size, int64_t k, int64_t s, int64_t p, size_t step) {
+  if (size + 2 * p < k)
+    throw std::invalid_argument("program step " + std::to_string(step) + ": kernel " + std::to_string(k) +
+                                " is larger than its padded input (" + std::to_string(size) + " + 2*" +
+                                std::to_string(p) + ")");
+  return (size + 2 * p - k) / s + 1;
+}
+
+template <class ShapeT>
+ShapeT geometry(const ConvGeometry& g, const Shape5& x) {
+  ShapeT s;
+  s.batch = x.n;
+  s.in_t = x.t;
+  s.in_h = x.h;
+  s.in_w = x.w;
+  s.kernel_t = g.kernel[0];
+  s.kernel_h = g.kernel[1];
+  s.kernel_w = g.kernel[2];
+  s.stride_t = g.stride[0];
+  s.stride_h = g.stride[1];
+  s.stride_w = g.stride[2];
+  s.pad_t = g.padding[0];
+  s.pad_h = g.padding[1];
+  s.pad_w = g.padding[2];
+  return s;
+}
+
+VolumeShape volume(const Shape5& s) { return {s.n, s.t, s.h, s.w, s.c}; }
+
+}  // namespace
+
+std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, int num_threads) {
+  Impl& p = *impl_;
+  if (p.values.empty() || p.outputs.empty()) throw std::invalid_argument("program: it has no input or no outputs");
+  if (!input) throw std::invalid_argument("program: input must not be null");
+  if (input_shape.c != p.input_channels)
+    throw std::invalid_argument("program: the input has " + std::to_string(input_shape.c) + " channels, expected " +
+                                std::to_string(p.input_channels));
+  if (input_shape.n <= 0 || input_shape.t <= 0 || input_shape.h <= 0 || input_shape.w <= 0)
+    throw std::invalid_argument("program: every input dimension must be positive");
+  if (p.steps.empty()) throw std::invalid_argument("program: it has no steps");
+
+  // Shapes of this run, and the step after which each value is dead.
+  std::vector<Shape5> shapes(p.values.size());
+  std::vector<size_t> last_use(p.values.size(), 0);
+  shapes[0] = input_shape;
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    const Step& s = p.steps[i];
+    const Shape5& x = shapes[size_t(s.input)];
+    Shape5 y = x;
+    if (s.kind == Kind::conv || s.kind == Kind::qconv) {
+      y.t = conv_extent(x.t, s.g.kernel[0], s.g.stride[0], s.g.padding[0], i);
+      y.h = conv_extent(x.h, s.g.kernel[1], s.g.stride[1], s.g.padding[1], i);
+      y.w = conv_extent(x.w, s.g.kernel[2], s.g.stride[2], s.g.padding[2], i);
+      y.c = s.out_channels;
+    } else if (s.kind == Kind::global_avg_pool || s.kind == Kind::qglobal_avg_pool) {
+      y.t = y.h = y.w = 1;
+    } else if (s.kind == Kind::qlinear) {
+      y.c = s.out_channels;
+    }
+    if (s.residual >= 0 && !(shapes[size_t(s.residual)] == y))
+      throw std::invalid_argument("program step " + std::to_string(i) + ": the residual's shape differs from the output's");
+    if (double(y.n) * double(y.t) * double(y.h) * double(y.w) * double(y.c) > double(int64_t{1} << 40))
+      throw std::invalid_argument("program step " + std::to_string(i) + ": its output would be too large");
+    shapes[size_t(s.output)] = y;
+    last_use[size_t(s.input)] = i;
+    if (s.residual >= 0) last_use[size_t(s.residual)] = i;
+  }
+
+  // Buffers: the reusable pool when no other run holds it.
+  std::unique_lock<std::mutex> lock(p.pool_mutex, std::try_to_lock);
+  std::vector<std::vector<uint8_t>> local_pool;
+  std::vector<std::vector<uint8_t>>& pool = lock.owns_lock() ? p.pool : local_pool;
+  std::vector<bool> busy(pool.size(), false);
+  std::vector<int64_t> buffer_of(p.values.size(), -1);
+  std::vector<bool> is_output(p.values.size(), false);
+  for (int32_t v : p.outputs) is_output[size_t(v)] = true;
+  auto acquire = [&](int32_t value) -> void* {
+    const size_t bytes = size_t(shapes[size_t(value)].numel()) * element_size(p.values[size_t(value)].dtype);
+    int64_t fits = -1, largest = -1;  // the smallest free buffer that fits, else the largest free one (grown)
+    for (size_t b = 0; b < pool.size(); ++b) {
+      if (busy[b]) continue;
+      const size_t size = pool[b].size();
+      if (size >= bytes && (fits < 0 || size < pool[size_t(fits)].size())) fits = int64_t(b);
+      if (largest < 0 || size > pool[size_t(largest)].size()) largest = int64_t(b);
+    }
+    int64_t best = fits >= 0 ? fits : largest;
+    if (best < 0) {
+      pool.emplace_back();
+      busy.push_back(false);
+      best = int64_t(pool.size()) - 1;
+    }
+    if (pool[size_t(best)].size() < bytes) pool[size_t(best)].resize(bytes);
+    busy[size_t(best)] = true;
+    buffer_of[size_t(value)] = best;
+    return pool[size_t(best)].data();
+  };
+  auto data = [&](int32_t value) -> void* {
+    if (value == 0) return const_cast<float*>(input);
+    return pool[size_t(buffer_of[size_t(value)])].data();
+  };
+
+  std::vector<StepProfile> profile;
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    const Step& s = p.steps[i];
+    const Shape5& x = shapes[size_t(s.input)];
+    const auto start = std::chrono::steady_clock::now();
+    void* out = acquire(s.output);
+    const void* in = data(s.input);
+    const void* res = s.residual >= 0 ? data(s.residual) : nullptr;
+    switch (s.kind) {
+      case Kind::conv: {
+        kernels::Epilogue ep;
+        ep.bias = s.bias.data();
+        ep.residual = static_cast<const float*>(res);
+        ep.activation = s.act;
+        if (s.depthwise) {
+          auto shape = geometry<kernels::DwConv3dShape>(s.g, x);
+          shape.channels = x.c;
+          dwconv3d_f32(shape, static_cast<const float*>(in), s.weight.data(), ep, static_cast<float*>(out), num_threads);
+        } else {
+          auto shape = geometry<kernels::Conv3dShape>(s.g, x);
+          shape.in_channels = x.c;
+          shape.out_channels = s.out_channels;
+          conv3d_f32(shape, static_cast<const float*>(in), s.weight.data(), ep, static_cast<float*>(out), num_threads);
+        }
+        break;
+      }
+      case Kind::squeeze_excitation:
+      case Kind::qsqueeze_excitation: {
+        SqueezeExcitation se;
+        se.channels = x.c;
+        se.hidden = s.hidden;
+        se.fc0_weight = s.fc0_weight.data();
+        se.fc0_bias = s.fc0_bias.empty() ? nullptr : s.fc0_bias.data();
+        se.fc1_weight = s.fc1_weight.data();
+        se.fc1_bias = s.fc1_bias.empty() ? nullptr : s.fc1_bias.data();
+        se.hidden_activation = s.hidden_act;
+        se.activation = s.act;
+        if (s.kind == Kind::squeeze_excitation)
+          pyvideo::squeeze_excitation_f32(se, volume(x), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
+        else
+          pyvideo::quantized_squeeze_excitation(se, volume(x), static_cast<const int8_t*>(in), s.in.scale, s.in.zero_point,
+                                       s.out.scale, s.out.zero_point, static_cast<int8_t*>(out), num_threads);
+        break;
+      }
+      case Kind::global_avg_pool: {
+        const std::vector<double> sums = channel_sums(volume(x), static_cast<const float*>(in), num_threads);
+        const double count = double(x.t * x.h * x.w);
+        for (size_t k = 0; k < sums.size(); ++k) static_cast<float*>(out)[k] = float(sums[k] / count);
+        break;
+      }
+      case Kind::qglobal_avg_pool: {
+        // As QuantizedGlobalAvgPool: the exact sum of (q - zp), times float32(scale) / float32(count), in float32.
+        const std::vector<double> sums = channel_sums(volume(x), static_cast<const int8_t*>(in), num_threads);
+        const int64_t count = x.t * x.h * x.w;
+        const float per_element = s.in.scale / float(count);
+        for (size_t k = 0; k < sums.size(); ++k) {
+          const float mean = float(sums[k] - double(s.in.zero_point) * double(count)) * per_element;
+          if (!s.has_output_q) {
+            static_cast<float*>(out)[k] = mean;
+          } else {
+            const float q = std::nearbyint(mean / s.out.scale) + float(s.out.zero_point);
+            static_cast<int8_t*>(out)[k] = int8_t(std::min(127.0f, std::max(-128.0f, q)));
+          }
+        }
+        break;
+      }
+      case Kind::quantize: {
+        const float* src = static_cast<const float*>(in);
+        int8_t* dst = static_cast<int8_t*>(out);
+        const float scale = s.out.scale, zp = float(s.out.zero_point);
+        // As qparams.quantize: round-half-even(x / scale) + zp, clamped. Rounding by adding and subtracting 1.5 * 2^23
+        // is exact round-half-even for |v| < 2^22 (v is clamped first; NaN goes to the low end) and, unlike
+        // nearbyint, vectorises on baseline x86-64.
+        kernels::parallel_for_chunks(x.numel(), num_threads, [&](int64_t begin, int64_t end) {
+          constexpr float kRound = 12582912.0f, kLimit = 4.0e6f;
+          for (int64_t k = begin; k < end; ++k) {
+            float v = src[k] / scale;
+            v = v > -kLimit ? v : -kLimit;
+            v = v < kLimit ? v : kLimit;
+            const float r = (v + kRound) - kRound + zp;
+            dst[k] = int8_t(r < -128.0f ? -128.0f : (r > 127.0f ? 127.0f : r));
+          }
+        });
+        break;
+      }
+      case Kind::qlinear: {
+        const int8_t* src = static_cast<const int8_t*>(in);
+        float* dst = static_cast<float*>(out);
+        const int64_t K = x.c, M = s.out_channels;
+        kernels::parallel_for_chunks(x.n * x.t * x.h * x.w, num_threads, [&](int64_t begin, int64_t end) {
+          for (int64_t row = begin; row < end; ++row)
+            for (int64_t m = 0; m < M; ++m) {
+              const int8_t* w = s.qweight.data() + m * K;
+              int32_t acc = s.qbias[size_t(m)];  // |sum| <= K * 255 * 127: exact in int32 for K < 66000
+              for (int64_t k = 0; k < K; ++k) acc += (int32_t(src[row * K + k]) - s.in.zero_point) * int32_t(w[k]);
+              dst[row * M + m] = kernels::activate_scalar(float(acc) * s.dequant_scale[size_t(m)], s.act);
+            }
+        });
+        break;
+      }
+      case Kind::qconv: {
+        kernels::Requant q;
+        q.input_zero_point = s.in.zero_point;
+        q.bias = s.qbias.data();
+        q.bias_float = s.bias_float.data();
+        q.dequant_scale = s.dequant_scale.data();
+        q.residual = static_cast<const int8_t*>(res);
+        q.residual_scale = s.residual_q.scale;
+        q.residual_zero_point = s.residual_q.zero_point;
+        q.activation = s.act;
+        q.output_scale = s.out.scale;
+        q.output_zero_point = s.out.zero_point;
+        if (s.depthwise) {
+          auto shape = geometry<kernels::DwConv3dShape>(s.g, x);
+          shape.channels = x.c;
+          qdwconv3d(shape, static_cast<const int8_t*>(in), s.qweight.data(), q, static_cast<int8_t*>(out), num_threads);
+        } else {
+          auto shape = geometry<kernels::Conv3dShape>(s.g, x);
+          shape.in_channels = x.c;
+          shape.out_channels = s.out_channels;
+          qconv3d(shape, static_cast<const int8_t*>(in), s.qweight.data(), s.weight_sum.data(), q,
+                  static_cast<int8_t*>(out), num_threads);
+        }
+        break;
+      }
+    }
+    if (p.profiling) {
+      const Shape5& y = shapes[size_t(s.output)];
+      const bool is_conv = s.kind == Kind::conv || s.kind == Kind::qconv;
+      const int64_t taps = s.g.kernel[0] * s.g.kernel[1] * s.g.kernel[2];
+      const int64_t macs = is_conv ? y.numel() * taps * (s.depthwise ? 1 : x.c) : 0;
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::string kind = kind_name(s.kind);
+      if (is_conv) kind += s.depthwise ? "/depthwise" : (taps == 1 ? "/pointwise" : "/dense");
+      profile.push_back({kind, seconds, macs, y});
+    }
+    // Values read for the last time here free their buffers (never the caller's input, never an output).
+    for (int32_t v : {s.input, s.residual})
+      if (v > 0 && last_use[size_t(v)] == i && !is_output[size_t(v)] && buffer_of[size_t(v)] >= 0)
+        busy[size_t(buffer_of[size_t(v)])] = false;
+  }
+
+  if (p.profiling) p.profile = std::move(profile);
+  std::vector<Tensor> results;
+  for (int32_t v : p.outputs) {
+    Tensor t;
+    t.dtype = p.values[size_t(v)].dtype;
+    t.shape = shapes[size_t(v)];
+    const size_t bytes = size_t(t.shape.numel()) * element_size(t.dtype);
+    t.storage = std::make_shared<std::vector<uint8_t>>(bytes);
+    std::copy_n(static_cast<const uint8_t*>(data(v)), bytes, t.storage->data());
+    results.push_back(std::move(t));
+  }
+  return results;
+}
+
+}  // namespace pyvideo::runtime

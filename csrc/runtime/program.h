@@ -1,0 +1,116 @@
+// A native program: a deploy-form (fp32) or int8 network as a flat list of steps over channels-last buffers, run in
+// one call. It removes what a per-layer op pays on every layer (the Python module call, the torch dispatcher, DLPack
+// exports, output allocation): ~15-20 us per layer, ~100 layers per X3D clip. Buffers are recycled as soon as their
+// last reader has run, so the working set stays small (and warm in cache) whatever the depth.
+//
+// Values are 5-D channels-last tensors [N, T, H, W, C], float32 or int8; value 0 is the program input (float32).
+// The step kinds mirror the per-layer ops one to one (same kernels, same arithmetic):
+//   conv / depthwise conv (fp32, fused bias + residual + activation), squeeze-excitation (fp32), global average
+//   pool (fp32 -> [N,1,1,1,C]), quantize (fp32 -> int8), int8 conv / depthwise conv (requantized, int8 out),
+//   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8).
+// Shapes are not frozen: each run derives every value's shape from the input's (any batch size and T/H/W the
+// layers accept; a size that does not fit a layer is an std::invalid_argument naming the step).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../../kernels/cpu/epilogue.h"
+
+namespace pyvideo::runtime {
+
+enum class DType : int32_t { float32 = 0, int8 = 1 };
+
+struct Shape5 {  // [N, T, H, W, C]
+  int64_t n = 0, t = 0, h = 0, w = 0, c = 0;
+  int64_t numel() const { return n * t * h * w * c; }
+  bool operator==(const Shape5& o) const { return n == o.n && t == o.t && h == o.h && w == o.w && c == o.c; }
+};
+
+struct ConvGeometry {
+  int64_t kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1}, padding[3] = {0, 0, 0};
+};
+
+struct QuantParams {  // real = scale * (q - zero_point)
+  float scale = 1.0f;
+  int32_t zero_point = 0;
+};
+
+struct Tensor {  // a run's output: owns its buffer
+  DType dtype = DType::float32;
+  Shape5 shape;
+  std::shared_ptr<std::vector<uint8_t>> storage;
+  void* data() const { return storage->data(); }
+};
+
+class Program {
+ public:
+  Program();
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+  int32_t input_channels() const;
+  int32_t num_values() const;
+  int32_t num_steps() const;
+  std::string describe() const;  // one line per step
+
+  // Builders: each returns the id of the value it produces. Weights are copied. Layouts as the per-layer ops:
+  // dense weight [kt,kh,kw,Ci,Co], depthwise [kt,kh,kw,C]; int8 dense packed [kt,kh,kw,ceil(Ci/4),Co,4] + per-channel
+  // sums, int8 depthwise [kt,kh,kw,C]; Linear weights torch's [out, in]. residual = -1 for none.
+  int32_t set_input(int64_t channels);
+  int32_t conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
+               std::vector<float> weight, std::vector<float> bias, int32_t residual, kernels::Activation act);
+  int32_t squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
+                             std::vector<float> fc0_bias, std::vector<float> fc1_weight, std::vector<float> fc1_bias,
+                             kernels::Activation hidden_act, kernels::Activation act);
+  int32_t global_avg_pool(int32_t input);
+  int32_t quantize(int32_t input, QuantParams out);
+  int32_t quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
+                         std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
+                         std::vector<float> dequant_scale, QuantParams in, int32_t residual, QuantParams residual_q,
+                         kernels::Activation act, QuantParams out);
+  int32_t quantized_squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
+                                       std::vector<float> fc0_bias, std::vector<float> fc1_weight,
+                                       std::vector<float> fc1_bias, kernels::Activation hidden_act,
+                                       kernels::Activation act, QuantParams in, QuantParams out);
+  // int8 -> fp32 mean (has_output_q false) or requantized int8 mean.
+  int32_t quantized_global_avg_pool(int32_t input, QuantParams in, bool has_output_q, QuantParams out);
+  // int8 [.., K] -> fp32 [.., M] fully connected layer over the channels (the int8 classifier of a head):
+  // act(float(bias + sum (x - zp) * w) * dequant_scale) with exact int32 sums; weight [M, K] int8.
+  int32_t quantized_linear(int32_t input, int64_t out_features, std::vector<int8_t> weight, std::vector<int32_t> bias,
+                           std::vector<float> dequant_scale, QuantParams in, kernels::Activation act);
+  // How a caller should present each output (metadata kept in model files): as [N, C, T, H, W], as the
+  // channels-last [N, T, H, W, C] it is stored in, or as a [N, C] vector (T = H = W = 1).
+  enum class Layout : uint8_t { ncthw = 0, nthwc = 1, vector = 2 };
+  void set_outputs(std::vector<int32_t> values, std::vector<Layout> layouts);
+  std::vector<Layout> output_layouts() const;
+
+  // Model files: the steps, their weights and the outputs in a versioned little-endian binary format (layout in
+  // program_file.cpp). load() checks everything it reads and rebuilds the program through the builders above, so a
+  // malformed, truncated or foreign file is an std::invalid_argument saying what is wrong, never a crash.
+  void save(const std::string& path) const;
+  static std::unique_ptr<Program> load(const std::string& path);
+
+  // Runs on a float32 [N, T, H, W, C] input; returns the output values (fresh buffers).
+  std::vector<Tensor> run(const float* input, const Shape5& input_shape, int num_threads);
+
+  // Per-step wall time of the last run() while profiling is on (for benchmarks): kind names, seconds, and each
+  // step's multiply-accumulate count and output shape at that run's sizes.
+  void set_profiling(bool on);
+  struct StepProfile {
+    std::string kind;
+    double seconds = 0.0;
+    int64_t macs = 0;
+    Shape5 output;
+  };
+  std::vector<StepProfile> last_profile() const;
+
+ private:
+  struct Step;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pyvideo::runtime

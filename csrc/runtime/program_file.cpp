@@ -1,0 +1,234 @@
+// Program model files.
+//
+// Layout (all little-endian):
+//   "PYVPROG\0"  u32 version (1)  i64 input_channels  u32 step_count
+//   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
+//             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
+//             (f32 scale, i32 zero_point) for input, residual and output  u8 has_output_q
+//             arrays, each u64 count then the values: weight, bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias,
+//             dequant_scale (f32); qweight (i8); weight_sum, qbias (i32)
+//   u32 output_count  (i32 value, u8 layout)[output_count]
+// A step's output value is implied (values are numbered in step order after the input, value 0).
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "program.h"
+#include "program_impl.h"
+
+namespace pyvideo::runtime {
+
+namespace {
+
+constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
+constexpr uint32_t kVersion = 1;
+
+static_assert(sizeof(float) == 4, "model files store IEEE float32");
+
+bool little_endian() {
+  const uint32_t one = 1;
+  unsigned char first;
+  std::memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+class Writer {
+ public:
+  template <class T>
+  void put(T value) {
+    const auto* p = reinterpret_cast<const char*>(&value);
+    bytes_.insert(bytes_.end(), p, p + sizeof(T));
+  }
+  template <class T>
+  void array(const std::vector<T>& values) {
+    put<uint64_t>(values.size());
+    if (values.empty()) return;
+    const auto* p = reinterpret_cast<const char*>(values.data());
+    bytes_.insert(bytes_.end(), p, p + values.size() * sizeof(T));
+  }
+  void raw(const char* p, size_t n) { bytes_.insert(bytes_.end(), p, p + n); }
+  const std::vector<char>& bytes() const { return bytes_; }
+
+ private:
+  std::vector<char> bytes_;
+};
+
+class Reader {
+ public:
+  Reader(std::vector<char> bytes, std::string path) : bytes_(std::move(bytes)), path_(std::move(path)) {}
+  template <class T>
+  T get(const char* what) {
+    need(sizeof(T), what);
+    T value;
+    std::memcpy(&value, bytes_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return value;
+  }
+  template <class T>
+  std::vector<T> array(const char* what) {
+    const uint64_t count = get<uint64_t>(what);
+    if (count > (bytes_.size() - at_) / sizeof(T)) fail(std::string("truncated ") + what + " array");
+    std::vector<T> values(static_cast<size_t>(count));
+    if (count) std::memcpy(values.data(), bytes_.data() + at_, size_t(count) * sizeof(T));
+    at_ += size_t(count) * sizeof(T);
+    return values;
+  }
+  void expect_magic() {
+    need(sizeof(kMagic), "header");
+    if (std::memcmp(bytes_.data(), kMagic, sizeof(kMagic)) != 0) fail("not a pyvideo program file (bad magic)");
+    at_ += sizeof(kMagic);
+  }
+  bool at_end() const { return at_ == bytes_.size(); }
+  [[noreturn]] void fail(const std::string& why) const {
+    throw std::invalid_argument("program file " + path_ + ": " + why);
+  }
+
+ private:
+  void need(size_t n, const char* what) const {
+    if (bytes_.size() - at_ < n) fail(std::string("truncated (while reading ") + what + ")");
+  }
+  std::vector<char> bytes_;
+  std::string path_;
+  size_t at_ = 0;
+};
+
+void put_quant(Writer& w, const QuantParams& q) {
+  w.put<float>(q.scale);
+  w.put<int32_t>(q.zero_point);
+}
+
+QuantParams get_quant(Reader& r) {
+  QuantParams q;
+  q.scale = r.get<float>("scale");
+  q.zero_point = r.get<int32_t>("zero point");
+  return q;
+}
+
+kernels::Activation get_activation(Reader& r) {
+  const int32_t code = r.get<int32_t>("activation");
+  if (code < 0 || code > int32_t(kernels::Activation::sigmoid)) r.fail("unknown activation code " + std::to_string(code));
+  return kernels::Activation(code);
+}
+
+}  // namespace
+
+void Program::save(const std::string& path) const {
+  if (!little_endian()) throw std::runtime_error("program files are written on little-endian machines only");
+  const Impl& p = *impl_;
+  if (p.values.empty() || p.outputs.empty()) throw std::invalid_argument("program: nothing to save (no input or outputs)");
+  Writer w;
+  w.raw(kMagic, sizeof(kMagic));
+  w.put<uint32_t>(kVersion);
+  w.put<int64_t>(p.input_channels);
+  w.put<uint32_t>(uint32_t(p.steps.size()));
+  for (const Step& s : p.steps) {
+    w.put<uint32_t>(uint32_t(s.kind));
+    w.put<int32_t>(s.input);
+    w.put<int32_t>(s.residual);
+    w.put<uint8_t>(s.depthwise ? 1 : 0);
+    for (const int64_t* dims : {s.g.kernel, s.g.stride, s.g.padding})
+      for (int i = 0; i < 3; ++i) w.put<int64_t>(dims[i]);
+    w.put<int64_t>(s.out_channels);
+    w.put<int64_t>(s.hidden);
+    w.put<int32_t>(int32_t(s.act));
+    w.put<int32_t>(int32_t(s.hidden_act));
+    put_quant(w, s.in);
+    put_quant(w, s.residual_q);
+    put_quant(w, s.out);
+    w.put<uint8_t>(s.has_output_q ? 1 : 0);
+    for (const auto* a : {&s.weight, &s.bias, &s.fc0_weight, &s.fc0_bias, &s.fc1_weight, &s.fc1_bias, &s.dequant_scale})
+      w.array(*a);
+    w.array(s.qweight);
+    w.array(s.weight_sum);
+    w.array(s.qbias);
+  }
+  w.put<uint32_t>(uint32_t(p.outputs.size()));
+  for (size_t i = 0; i < p.outputs.size(); ++i) {
+    w.put<int32_t>(p.outputs[i]);
+    w.put<uint8_t>(uint8_t(p.layouts[i]));
+  }
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) throw std::invalid_argument("cannot open " + path + " for writing");
+  file.write(w.bytes().data(), std::streamsize(w.bytes().size()));
+  if (!file) throw std::runtime_error("failed to write " + path);
+}
+
+std::unique_ptr<Program> Program::load(const std::string& path) {
+  if (!little_endian()) throw std::runtime_error("program files are read on little-endian machines only");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::invalid_argument("cannot open program file " + path);
+  Reader r(std::vector<char>(std::istreambuf_iterator<char>(file), {}), path);
+  r.expect_magic();
+  const uint32_t version = r.get<uint32_t>("version");
+  if (version != kVersion)
+    r.fail("format version " + std::to_string(version) + " is not supported (this library reads version " +
+           std::to_string(kVersion) + ")");
+  auto program = std::make_unique<Program>();
+  try {
+    program->set_input(r.get<int64_t>("input channels"));
+    const uint32_t steps = r.get<uint32_t>("step count");
+    for (uint32_t i = 0; i < steps; ++i) {
+      const uint32_t kind = r.get<uint32_t>("step kind");
+      if (kind > uint32_t(kLastKind)) r.fail("unknown step kind " + std::to_string(kind));
+      const int32_t input = r.get<int32_t>("step input"), residual = r.get<int32_t>("step residual");
+      const bool depthwise = r.get<uint8_t>("depthwise flag") != 0;
+      ConvGeometry g;
+      for (int64_t* dims : {g.kernel, g.stride, g.padding})
+        for (int d = 0; d < 3; ++d) dims[d] = r.get<int64_t>("geometry");
+      const int64_t out_channels = r.get<int64_t>("output channels"), hidden = r.get<int64_t>("hidden width");
+      const kernels::Activation act = get_activation(r), hidden_act = get_activation(r);
+      const QuantParams in = get_quant(r), residual_q = get_quant(r), out = get_quant(r);
+      const bool has_output_q = r.get<uint8_t>("output quantization flag") != 0;
+      auto weight = r.array<float>("weight"), bias = r.array<float>("bias");
+      auto fc0_weight = r.array<float>("fc0 weight"), fc0_bias = r.array<float>("fc0 bias");
+      auto fc1_weight = r.array<float>("fc1 weight"), fc1_bias = r.array<float>("fc1 bias");
+      auto dequant_scale = r.array<float>("dequant scale");
+      auto qweight = r.array<int8_t>("int8 weight");
+      auto weight_sum = r.array<int32_t>("weight sums"), qbias = r.array<int32_t>("int32 bias");
+      switch (Kind(kind)) {  // the builders validate every size, id and parameter again
+        case Kind::conv:
+          program->conv(input, depthwise, g, out_channels, std::move(weight), std::move(bias), residual, act);
+          break;
+        case Kind::squeeze_excitation:
+          program->squeeze_excitation(input, hidden, std::move(fc0_weight), std::move(fc0_bias), std::move(fc1_weight),
+                                      std::move(fc1_bias), hidden_act, act);
+          break;
+        case Kind::global_avg_pool: program->global_avg_pool(input); break;
+        case Kind::quantize: program->quantize(input, out); break;
+        case Kind::qconv:
+          program->quantized_conv(input, depthwise, g, out_channels, std::move(qweight), std::move(weight_sum),
+                                  std::move(qbias), std::move(dequant_scale), in, residual, residual_q, act, out);
+          break;
+        case Kind::qsqueeze_excitation:
+          program->quantized_squeeze_excitation(input, hidden, std::move(fc0_weight), std::move(fc0_bias),
+                                                std::move(fc1_weight), std::move(fc1_bias), hidden_act, act, in, out);
+          break;
+        case Kind::qglobal_avg_pool: program->quantized_global_avg_pool(input, in, has_output_q, out); break;
+        case Kind::qlinear:
+          program->quantized_linear(input, out_channels, std::move(qweight), std::move(qbias), std::move(dequant_scale),
+                                    in, act);
+          break;
+      }
+    }
+    const uint32_t count = r.get<uint32_t>("output count");
+    std::vector<int32_t> outputs;
+    std::vector<Layout> layouts;
+    for (uint32_t i = 0; i < count && !r.at_end(); ++i) {
+      outputs.push_back(r.get<int32_t>("output id"));
+      layouts.push_back(Layout(r.get<uint8_t>("output layout")));
+    }
+    if (outputs.size() != count) r.fail("truncated (while reading the outputs)");
+    program->set_outputs(std::move(outputs), std::move(layouts));
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    if (what.rfind("program file ", 0) == 0) throw;
+    r.fail(what);  // a builder rejected the content: same message, with the file named
+  }
+  if (!r.at_end()) r.fail("unexpected data after the outputs");
+  return program;
+}
+
+}  // namespace pyvideo::runtime

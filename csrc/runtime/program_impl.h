@@ -1,0 +1,71 @@
+// Private to the runtime: the step list behind Program (shared by program.cpp and program_file.cpp).
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "program.h"
+
+namespace pyvideo::runtime {
+
+enum class Kind {
+  conv,
+  squeeze_excitation,
+  global_avg_pool,
+  quantize,
+  qconv,
+  qsqueeze_excitation,
+  qglobal_avg_pool,
+  qlinear,
+};
+constexpr Kind kLastKind = Kind::qlinear;
+
+const char* kind_name(Kind k);
+
+struct Program::Step {
+  explicit Step(Kind k) : kind(k) {}
+  Kind kind;
+  int32_t input = -1, residual = -1, output = -1;
+  bool depthwise = false;
+  ConvGeometry g;
+  int64_t out_channels = 0, hidden = 0;
+  kernels::Activation act = kernels::Activation::identity, hidden_act = kernels::Activation::identity;
+  std::vector<float> weight, bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias, dequant_scale, bias_float;
+  std::vector<int8_t> qweight;
+  std::vector<int32_t> weight_sum, qbias;
+  QuantParams in, residual_q, out;
+  bool has_output_q = true;
+};
+
+struct Program::Impl {
+  int64_t input_channels = -1;
+  struct Value {
+    DType dtype;
+    int64_t channels;
+  };
+  std::vector<Value> values;
+  std::vector<Step> steps;
+  std::vector<int32_t> outputs;
+  std::vector<Program::Layout> layouts;
+  bool profiling = false;
+  std::vector<Program::StepProfile> profile;
+  std::mutex pool_mutex;                   // guards `pool`, the buffers reused from one run to the next
+  std::vector<std::vector<uint8_t>> pool;  // a concurrent run uses its own
+
+  const Value& value(int32_t id, const char* role) const {
+    if (id < 0 || id >= int32_t(values.size()))
+      throw std::invalid_argument(std::string("program: ") + role + " refers to value " + std::to_string(id) +
+                                  ", which does not exist yet");
+    return values[size_t(id)];
+  }
+  int32_t add(Step step, DType dtype, int64_t channels) {
+    step.output = int32_t(values.size());
+    values.push_back({dtype, channels});
+    steps.push_back(std::move(step));
+    return steps.back().output;
+  }
+};
+
+}  // namespace pyvideo::runtime

@@ -1,0 +1,361 @@
+"""compile_native: a deploy-form or int8 model with its native-capable layers run as one native program.
+
+``lower_to_native`` / ``lower_quantized_to_native`` swap layers one by one, so every layer still pays a Python module
+call, a trip through the torch dispatcher and a DLPack hand-over (~15-20 us each, ~100 layers per X3D clip).
+``compile_native`` instead turns the longest native-capable prefix of the model's traced graph into one
+``pyvideo._C.Program`` (csrc/runtime/program.h): a list of steps over channels-last buffers that C++ runs in one call,
+recycling each buffer once its last reader has run. The rest of the graph (typically the classifier head's
+permute / Linear / mean) stays in PyTorch and reads the program's outputs.
+
+Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its fused residual and activation,
+FusedSqueezeExcitation, global average pooling, nn.Identity / nn.Dropout in eval mode, and in int8 models
+QuantizeTensor, QuantizedConv3d and QuantizedSqueezeExcitation with an int8 output, QuantizedGlobalAvgPool. The
+arithmetic is the per-layer ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation
+order in the pools; int8 outputs equal ``lower_quantized_to_native``'s.
+"""
+import copy
+import operator
+from typing import Dict, List, Optional
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+from torch.utils.dlpack import to_dlpack
+
+from pyvideo._native import native, num_threads
+from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
+from pyvideo.accelerator.deployable.graph import trace
+from pyvideo.accelerator.deployable.pool import GlobalAvgPool
+from pyvideo.accelerator.quantization.int8_modules import (
+    QuantizedConv3d,
+    QuantizedGlobalAvgPool,
+    QuantizedLinear,
+    QuantizedSqueezeExcitation,
+    QuantizeTensor,
+)
+from pyvideo.ops.conv3d import activation_code, pack_conv3d_weight, pack_depthwise_weight
+from pyvideo.ops.quantized_conv3d import pack_quantized_depthwise_weight, pack_quantized_weight
+
+from .conv import is_supported as conv_is_supported
+from .quantized import CachedQuantizedLinear
+from .quantized import is_supported as quantized_conv_is_supported
+
+
+class NativeProgram(nn.Module):
+    """Runs a ``pyvideo._C.Program`` on ``[N, C, T, H, W]`` float input and returns a tuple of its outputs, each
+    presented as its layout says: ``ncthw`` a logical ``[N, C, T, H, W]`` tensor in channels-last memory, ``nthwc``
+    the stored ``[N, T, H, W, C]`` tensor, ``vector`` an ``[N, C]`` matrix (float32 or int8)."""
+
+    def __init__(self, program):
+        super().__init__()
+        self.program = program
+        self.layouts = list(program.output_layouts)
+
+    def forward(self, x: torch.Tensor):
+        if not isinstance(x, torch.Tensor) or x.dim() != 5:
+            raise ValueError(f"NativeProgram expects a 5-D [N, C, T, H, W] tensor, got {getattr(x, 'shape', type(x))}")
+        if x.dtype != torch.float32 or x.device.type != "cpu":
+            raise TypeError(f"NativeProgram expects a float32 CPU tensor, got {x.dtype} on {x.device}")
+        channels_last = x.detach().permute(0, 2, 3, 4, 1).contiguous()
+        outputs = self.program.run(to_dlpack(channels_last), num_threads())
+        return tuple(_present(torch.from_dlpack(out), layout) for out, layout in zip(outputs, self.layouts))
+
+    def save(self, path: str) -> None:
+        """Write the program to a model file that :func:`load_program` (or the C API, without Python or torch)
+        reads back."""
+        self.program.save(str(path))
+
+    def extra_repr(self) -> str:
+        return f"steps={self.program.num_steps}, outputs={self.layouts}\n{self.program.describe().rstrip()}"
+
+
+def load_program(path: str) -> NativeProgram:
+    """A :class:`NativeProgram` from a model file written by :meth:`NativeProgram.save`; ValueError when the file is
+    missing, truncated or malformed."""
+    return NativeProgram(native().Program.load(str(path)))
+
+
+def _present(stored: torch.Tensor, layout: str) -> torch.Tensor:
+    if layout == "ncthw":
+        return stored.permute(0, 4, 1, 2, 3)
+    if layout == "vector":
+        return stored.reshape(stored.shape[0], stored.shape[4])
+    return stored
+
+
+def _is_global_pool(module: nn.Module) -> bool:
+    if isinstance(module, GlobalAvgPool):
+        return True
+    if isinstance(module, nn.AdaptiveAvgPool3d):
+        size = module.output_size
+        return all(s == 1 for s in (size if isinstance(size, tuple) else (size,)))
+    return False
+
+
+def _geometry(conv) -> dict:
+    return dict(kernel=list(conv.weight_int8.shape[2:] if hasattr(conv, "weight_int8") else conv.weight.shape[2:]),
+                stride=list(conv.stride), padding=list(conv.padding))
+
+
+class _Builder:
+    """Emits program steps for graph nodes; ``value[node]`` is the program value a native node produced."""
+
+    def __init__(self):
+        self.program = native().Program()
+        self.value: Dict[fx.Node, int] = {}
+        # How each native node's value is laid out logically: "ncthw" (a normal [N, C, T, H, W] tensor), "nthwc"
+        # (after a channels-last permute, as classifier heads do before their Linear) or "vector" ([N, C]).
+        self.layout: Dict[fx.Node, str] = {}
+        self.int8_values = set()  # program values holding int8 data
+
+    def inputs(self, node: fx.Node) -> Optional[List[int]]:
+        """Program values of node's tensor arguments, or None when one of them is not native."""
+        args = [a for a in node.args if isinstance(a, fx.Node)]
+        if len(args) != len(node.args) or node.kwargs or not args:
+            return None
+        values = [self.value.get(a) for a in args]
+        return None if any(v is None for v in values) else values
+
+    def emit(self, node: fx.Node, module: nn.Module) -> Optional[int]:
+        """The value produced by ``module`` called at ``node``, or None when it cannot run natively."""
+        value = self.emit_module(node, module)
+        int8_out = isinstance(module, (QuantizeTensor, QuantizedConv3d, QuantizedSqueezeExcitation)) or (
+            isinstance(module, QuantizedGlobalAvgPool) and module.output_scale is not None)
+        if value is not None and int8_out:
+            self.int8_values.add(value)
+        return value
+
+    def emit_module(self, node: fx.Node, module: nn.Module) -> Optional[int]:
+        values = self.inputs(node)
+        if values is None:
+            return None
+        layout = self.layout[node.args[0]]
+        self.layout[node] = layout
+        if layout == "nthwc":
+            return self.emit_head_layer(values, module)
+        if layout != "ncthw":
+            return None
+        x, residual = values[0], (values[1] if len(values) > 1 else -1)
+        if len(values) > 2 or (len(values) == 2 and not getattr(module, "adds_residual", False)):
+            return None
+        p = self.program
+        if isinstance(module, FusedConv3d) and conv_is_supported(module) and module.padding is not None:
+            depthwise = module.kind == "depthwise"
+            weight = (pack_depthwise_weight if depthwise else pack_conv3d_weight)(module.weight)
+            return p.conv(x, depthwise, out_channels=module.out_channels, weight=weight,
+                          bias=module.bias.detach().float().contiguous(), residual=residual,
+                          activation=activation_code(module.activation), **_geometry(module))
+        if isinstance(module, FusedSqueezeExcitation):
+            fc0, fc1 = module.fc0, module.fc1
+            return p.squeeze_excitation(x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(),
+                                        _detached(fc1.bias), activation_code(module.hidden_activation),
+                                        activation_code(module.activation))
+        if _is_global_pool(module):
+            return p.global_avg_pool(x)
+        if isinstance(module, QuantizeTensor):
+            return p.quantize(x, module.output_scale, module.output_zero_point)
+        if isinstance(module, QuantizedConv3d) and quantized_conv_is_supported(module):
+            depthwise = module.kind == "depthwise"
+            if depthwise:
+                weight, sums = pack_quantized_depthwise_weight(module.weight_int8), None
+            else:
+                weight, sums = pack_quantized_weight(module.weight_int8)
+            return p.quantized_conv(
+                x, depthwise, out_channels=module.weight_int8.shape[0], weight=weight, weight_sum=sums,
+                bias=module.bias_int32, dequant_scale=module.dequant_scale, input_scale=module.input_scale,
+                input_zero_point=module.input_zero_point, residual=residual,
+                residual_scale=module.residual_scale if module.adds_residual else 1.0,
+                residual_zero_point=module.residual_zero_point if module.adds_residual else 0,
+                activation=activation_code(module.activation), output_scale=module.output_scale,
+                output_zero_point=module.output_zero_point, **_geometry(module))
+        if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
+            fc0, fc1 = module.se.fc0, module.se.fc1
+            return p.quantized_squeeze_excitation(
+                x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(), _detached(fc1.bias),
+                activation_code(module.se.hidden_activation), activation_code(module.se.activation),
+                module.input_scale, module.input_zero_point, module.output_scale, module.output_zero_point)
+        if isinstance(module, QuantizedGlobalAvgPool):
+            return p.quantized_global_avg_pool(x, module.input_scale, module.input_zero_point, module.output_scale,
+                                               module.output_zero_point or 0)
+        return None
+
+
+    def emit_head_layer(self, values: List[int], module: nn.Module) -> Optional[int]:
+        """Layers a classifier head applies to a channels-last view: Linear over the channels (a pointwise conv) and
+        its int8 form with a float output."""
+        if len(values) != 1:
+            return None
+        if type(module) is nn.Linear:
+            weight = module.weight.detach().float().t().reshape(1, 1, 1, module.in_features, module.out_features)
+            bias = module.bias if module.bias is not None else torch.zeros(module.out_features)
+            return self.program.conv(values[0], False, kernel=[1, 1, 1], stride=[1, 1, 1], padding=[0, 0, 0],
+                                     out_channels=module.out_features, weight=weight.contiguous(),
+                                     bias=bias.detach().float().contiguous(), residual=-1,
+                                     activation=activation_code("identity"))
+        if isinstance(module, QuantizedLinear) and module.output_scale is None:
+            return self.program.quantized_linear(values[0], module.weight_int8.contiguous(), module.bias_int32,
+                                                 module.dequant_scale, module.input_scale, module.input_zero_point,
+                                                 activation_code(module.activation))
+        return None
+
+    def emit_method(self, node: fx.Node) -> Optional[int]:
+        """Tensor methods of classifier heads: permute to channels-last (free: that is the storage order) and the
+        mean over T, H, W of a channels-last view (a global average pool)."""
+        source = node.args[0] if node.args else None
+        if not isinstance(source, fx.Node) or source not in self.value:
+            return None
+        layout, value = self.layout[source], self.value[source]
+        if node.target == "permute" and layout == "ncthw" and _dims(node.args[1:], node.kwargs) == [0, 2, 3, 4, 1]:
+            self.layout[node] = "nthwc"
+            return value
+        if node.target == "mean" and layout == "nthwc" and _dims(node.args[1:], node.kwargs) == [1, 2, 3] \
+                and not node.kwargs.get("keepdim", False) and len(node.args) <= 2 and self.dtype_is_float(value):
+            self.layout[node] = "vector"
+            return self.program.global_avg_pool(value)
+        return None
+
+    def dtype_is_float(self, value: int) -> bool:
+        return value not in self.int8_values
+
+
+def _dims(args, kwargs) -> Optional[List[int]]:
+    """The dims of a permute/mean call, flattened: permute(0, 2, 3, 4, 1) or permute((0, 2, 3, 4, 1)) or dim=..."""
+    dims = kwargs.get("dims", kwargs.get("dim", args[0] if len(args) == 1 else list(args)))
+    if isinstance(dims, int):
+        dims = [dims]
+    try:
+        return [int(d) for d in dims]
+    except (TypeError, ValueError):
+        return None
+
+
+def _detached(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if t is None else t.detach().float().contiguous()
+
+
+def _passes_through(module: nn.Module) -> bool:
+    """Modules that return their input unchanged in eval mode."""
+    return type(module) is nn.Identity or (isinstance(module, nn.Dropout) and not module.training)
+
+
+def _input_channels(graph_module: fx.GraphModule, placeholder: fx.Node) -> Optional[int]:
+    """The channel count of the graph input, read from the first layer that consumes it (through quantize/identity)."""
+    frontier = list(placeholder.users)
+    while frontier:
+        node = frontier.pop(0)
+        if node.op != "call_module":
+            continue
+        module = graph_module.get_submodule(node.target)
+        if isinstance(module, FusedConv3d):
+            return module.in_channels
+        if isinstance(module, QuantizedConv3d):
+            return module.weight_int8.shape[1] * module.groups
+        if isinstance(module, (FusedSqueezeExcitation, QuantizedSqueezeExcitation)):
+            se = module if isinstance(module, FusedSqueezeExcitation) else module.se
+            return se.fc0.in_features
+        if isinstance(module, QuantizeTensor) or _passes_through(module):
+            frontier.extend(node.users)
+    return None
+
+
+def compile_native(model: nn.Module) -> fx.GraphModule:
+    """``model`` (a deploy form from ``convert_to_deployable_form``, or an int8 model from ``quantize_model`` /
+    ``convert_qat``) with the longest native-capable prefix of its graph replaced by one :class:`NativeProgram`.
+
+    The result is an ``fx.GraphModule`` in eval mode; ``model`` is not modified. Raises ValueError when the model's
+    first layer cannot run natively (nothing to compile) and TypeError for a non-module.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"compile_native expects an nn.Module, got {type(model).__name__}")
+    source = trace(copy.deepcopy(model).eval())
+    placeholders = [n for n in source.graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        raise ValueError(f"compile_native needs a model with one input, got {len(placeholders)}")
+    channels = _input_channels(source, placeholders[0])
+    if channels is None:
+        raise ValueError("compile_native: the model does not start with a layer that runs natively "
+                         "(convert it with convert_to_deployable_form, and quantize_model for int8)")
+    builder = _Builder()
+    builder.value[placeholders[0]] = builder.program.set_input(channels)
+    builder.layout[placeholders[0]] = "ncthw"
+    native_nodes = []
+    for node in source.graph.nodes:
+        if node.op == "placeholder":
+            continue
+        produced = None
+        if node.op == "call_module":
+            module = source.get_submodule(node.target)
+            values = builder.inputs(node)
+            if _passes_through(module) and values is not None and len(values) == 1:
+                produced = values[0]
+                builder.layout[node] = builder.layout[node.args[0]]
+            else:
+                produced = _try(builder.emit, node, module)
+        elif node.op == "call_method":
+            produced = _try(builder.emit_method, node)
+        if produced is None:
+            break  # the native prefix ends at the first node that cannot run natively
+        builder.value[node] = produced
+        native_nodes.append(node)
+    if not native_nodes:
+        raise ValueError("compile_native: the model's first layer cannot run natively")
+    return _split_graph(source, builder, native_nodes)
+
+
+def _try(emit, *args) -> Optional[int]:
+    """An emitted step's value, or None when the runtime rejects the layer (e.g. an unusual padding): the native
+    prefix then simply ends before it."""
+    try:
+        return emit(*args)
+    except ValueError:
+        return None
+
+
+def _split_graph(source: fx.GraphModule, builder: _Builder, native_nodes: List[fx.Node]) -> fx.GraphModule:
+    """A new graph: input -> NativeProgram -> (its outputs) -> the remaining nodes of ``source``."""
+    native_set = set(native_nodes)
+    # Native values read by the rest of the graph become the program's outputs, one per (value, layout) pair.
+    escaping = []
+    for node in native_nodes:
+        key = (builder.value[node], builder.layout[node])
+        if any(user not in native_set for user in node.users) and key not in escaping:
+            escaping.append(key)
+    builder.program.set_outputs([value for value, _ in escaping], [layout for _, layout in escaping])
+    program = NativeProgram(builder.program)
+
+    graph = fx.Graph()
+    env: Dict[fx.Node, fx.Node] = {}
+    root = nn.Module()
+    root.add_module("native_program", program)
+    outputs = None
+    for node in source.graph.nodes:
+        if node.op == "placeholder":
+            env[node] = graph.placeholder(node.name)
+            outputs = graph.call_module("native_program", (env[node],))
+            getters = {key: graph.call_function(operator.getitem, (outputs, i)) for i, key in enumerate(escaping)}
+            continue
+        if node in native_set:
+            key = (builder.value[node], builder.layout[node])
+            if key in getters:
+                env[node] = getters[key]
+            continue
+        if node.op == "call_module":
+            _copy_submodule(source, root, node.target)
+        env[node] = graph.node_copy(node, lambda n: env[n])
+    result = fx.GraphModule(root, graph, class_name="NativeCompiled")
+    for name, module in list(result.named_modules()):  # the int8 head's Linear: weight converted once
+        if isinstance(module, QuantizedLinear):
+            parent, _, child = name.rpartition(".")
+            setattr(result.get_submodule(parent) if parent else result, child, CachedQuantizedLinear(module))
+    return result.eval()
+
+
+def _copy_submodule(source: nn.Module, root: nn.Module, target: str) -> None:
+    """Install ``source``'s submodule at dotted path ``target`` into ``root`` (creating empty parents)."""
+    *parents, leaf = target.split(".")
+    holder = root
+    for name in parents:
+        if not hasattr(holder, name):
+            holder.add_module(name, nn.Module())
+        holder = getattr(holder, name)
+    holder.add_module(leaf, source.get_submodule(target))

@@ -1,0 +1,76 @@
+"""Squeeze-excitation in one native call, fp32 and int8, as ``torch.ops.pyvideo`` ops.
+
+``squeeze_excitation(x, fc0_weight, fc0_bias, fc1_weight, fc1_bias, hidden_activation, activation)`` computes
+``act(x * sigmoid(fc1(hidden_act(fc0(mean(x))))))`` with the mean over T, H, W per sample: channel sums, the two
+small Linear layers and the gated, activated product all happen natively (one pass to sum, one to scale).
+``quantized_squeeze_excitation`` does the same on int8 ``x`` (gate from the exact integer sums) and requantizes.
+Inputs ``[N, C, T, H, W]``; channels-last inputs are read in place and outputs are channels-last, like the conv ops.
+Activations are the codes of :data:`pyvideo.ops.conv3d.ACTIVATION_CODES`.
+"""
+from typing import Optional
+
+import torch
+from torch.utils.dlpack import to_dlpack
+
+from pyvideo._native import native, num_threads
+from pyvideo.ops._library import define_op
+from pyvideo.ops.conv3d import to_channels_last
+
+
+def _check(op: str, x: torch.Tensor, dtype: torch.dtype, weights):
+    if x.dim() != 5:
+        raise ValueError(f"{op}: input must be 5-D [N, C, T, H, W], got shape {tuple(x.shape)}")
+    if x.dtype != dtype:
+        raise TypeError(f"{op}: input must be {dtype}, got {x.dtype}")
+    for name, t in weights.items():
+        if t is None:
+            continue
+        if t.dtype != torch.float32:
+            raise TypeError(f"{op}: {name} must be float32, got {t.dtype}")
+        if t.device.type != "cpu" or x.device.type != "cpu":
+            raise ValueError(f"{op}: tensors must be on the CPU (native kernels)")
+
+
+def _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias):
+    return [None if t is None else to_dlpack(t.detach().contiguous()) for t in (fc0_weight, fc0_bias, fc1_weight, fc1_bias)]
+
+
+def _squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Tensor, fc0_bias: Optional[torch.Tensor],
+                            fc1_weight: torch.Tensor, fc1_bias: Optional[torch.Tensor], hidden_activation: int,
+                            activation: int) -> torch.Tensor:
+    _check("squeeze_excitation", input, torch.float32,
+           dict(fc0_weight=fc0_weight, fc0_bias=fc0_bias, fc1_weight=fc1_weight, fc1_bias=fc1_bias))
+    x = to_channels_last(input)
+    out = torch.empty_like(x)
+    layers = _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias)
+    native().squeeze_excitation_ndhwc(to_dlpack(x), *layers, to_dlpack(out), hidden_activation, activation,
+                                      num_threads())
+    return out.permute(0, 4, 1, 2, 3)
+
+
+def _quantized_squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Tensor, fc0_bias: Optional[torch.Tensor],
+                                      fc1_weight: torch.Tensor, fc1_bias: Optional[torch.Tensor],
+                                      hidden_activation: int, activation: int, input_scale: float,
+                                      input_zero_point: int, output_scale: float,
+                                      output_zero_point: int) -> torch.Tensor:
+    _check("quantized_squeeze_excitation", input, torch.int8,
+           dict(fc0_weight=fc0_weight, fc0_bias=fc0_bias, fc1_weight=fc1_weight, fc1_bias=fc1_bias))
+    x = to_channels_last(input)
+    out = torch.empty_like(x)
+    layers = _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias)
+    native().quantized_squeeze_excitation_ndhwc(to_dlpack(x), *layers, to_dlpack(out), hidden_activation, activation,
+                                                input_scale, input_zero_point, output_scale, output_zero_point,
+                                                num_threads())
+    return out.permute(0, 4, 1, 2, 3)
+
+
+def _fake(input, *args):
+    return torch.empty_like(input, memory_format=torch.channels_last_3d)
+
+
+_LAYERS = "Tensor fc0_weight, Tensor? fc0_bias, Tensor fc1_weight, Tensor? fc1_bias, int hidden_activation, int activation"
+squeeze_excitation = define_op(f"squeeze_excitation(Tensor input, {_LAYERS}) -> Tensor", _squeeze_excitation_cpu,
+                               _fake)
+quantized_squeeze_excitation = define_op(
+    f"quantized_squeeze_excitation(Tensor input, {_LAYERS}, float input_scale, int input_zero_point, "
+    "float output_scale, int output_zero_point) -> Tensor", _quantized_squeeze_excitation_cpu, _fake)

@@ -1,0 +1,159 @@
+"""compile_native: deploy-form and int8 models as one native program, against the per-layer native lowering."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+from pyvideo.accelerator.deployable import FusedConv3d
+from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
+from pyvideo.accelerator.native import (
+    NativeProgram,
+    compile_native,
+    load_program,
+    lower_quantized_to_native,
+    lower_to_native,
+)
+from pyvideo.accelerator.quantization import quantize_model
+from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+
+from ._util import make_plain_model, randomize_batchnorm
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _relative(a, b):
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.fixture(scope="module")
+def efficient_x3d():
+    torch.manual_seed(0)
+    model = create_x3d(expansion="XS", num_classes=7).eval()
+    example = torch.randn(1, 3, 4, 48, 48)
+    deploy = convert_to_deployable_form(model, example)
+    int8 = quantize_model(deploy, [torch.randn(2, 3, 4, 48, 48) for _ in range(2)])
+    return deploy, int8
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 4, 48, 48), (2, 3, 3, 37, 29)])
+def test_fp32_program_equals_the_per_layer_lowering(efficient_x3d, shape):
+    deploy, _ = efficient_x3d
+    compiled = compile_native(deploy)
+    programs = [m for m in compiled.modules() if isinstance(m, NativeProgram)]
+    assert len(programs) == 1 and programs[0].program.num_steps >= 100  # every conv, SE, pool and the classifier
+    assert programs[0].layouts == ["vector"]  # the head's permute/Linear/mean run natively too: logits come out
+    assert not any(isinstance(m, (FusedConv3d, nn.Linear)) for m in compiled.modules())
+    x = torch.randn(shape)
+    with torch.no_grad():
+        assert _relative(compiled(x), lower_to_native(deploy)(x)) < 1e-5
+        assert _relative(compiled(x), deploy(x)) < 1e-4
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 4, 48, 48), (2, 3, 3, 37, 29)])
+def test_int8_program_equals_the_per_layer_int8_lowering_exactly(efficient_x3d, shape):
+    _, int8 = efficient_x3d
+    compiled = compile_native(int8)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        assert torch.equal(compiled(x), lower_quantized_to_native(int8)(x))
+
+
+def test_transmuted_plain_model_fp32_and_int8():
+    torch.manual_seed(0)
+    model = randomize_batchnorm(make_plain_model(num_classes=6), torch.Generator().manual_seed(0)).eval()
+    transmuted = copy.deepcopy(model)
+    transmute_model(transmuted)
+    deploy = convert_to_deployable_form(transmuted, torch.randn(1, 3, 4, 16, 16))
+    int8 = quantize_model(deploy, torch.randn(4, 3, 4, 16, 16))
+    x = torch.randn(3, 3, 5, 13, 11)
+    with torch.no_grad():
+        assert _relative(compile_native(deploy)(x), model(x)) < 1e-4
+        assert torch.equal(compile_native(int8)(x), lower_quantized_to_native(int8)(x))
+
+
+def test_thread_count_does_not_change_results(efficient_x3d):
+    _, int8 = efficient_x3d
+    deploy = efficient_x3d[0]
+    compiled, compiled_int8 = compile_native(deploy), compile_native(int8)
+    x = torch.randn(1, 3, 4, 40, 40)
+    results = []
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                results.append((compiled(x), compiled_int8(x)))
+    finally:
+        torch.set_num_threads(previous)
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-6, atol=1e-7)
+    assert torch.equal(results[0][1], results[1][1])
+
+
+def test_the_source_model_is_not_modified(efficient_x3d):
+    deploy, _ = efficient_x3d
+    before = {k: v.clone() for k, v in deploy.state_dict().items()}
+    compile_native(deploy)
+    after = deploy.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_errors_are_clear(efficient_x3d):
+    deploy, _ = efficient_x3d
+    compiled = compile_native(deploy)
+    with pytest.raises(TypeError, match="nn.Module"):
+        compile_native("model")
+    with pytest.raises(ValueError, match="does not start with a layer that runs natively"):
+        compile_native(nn.Sequential(nn.Conv3d(3, 4, 3, dilation=2)))
+    with pytest.raises(ValueError, match="5-D"):
+        compiled(torch.randn(3, 4, 48, 48))
+    with pytest.raises(TypeError, match="float32"):
+        compiled(torch.randn(1, 3, 4, 48, 48, dtype=torch.float64))
+    with pytest.raises(ValueError, match="has 4 channels, expected 3"):
+        compiled(torch.randn(1, 4, 4, 48, 48))
+    small = compile_native(convert_to_deployable_form(nn.Sequential(nn.Conv3d(3, 4, (1, 5, 5))).eval(),
+                                                      torch.randn(1, 3, 2, 8, 8)))
+    with pytest.raises(ValueError, match="larger than its padded input"):
+        small(torch.randn(1, 3, 2, 3, 8))
+
+
+def test_model_files_round_trip(efficient_x3d, tmp_path):
+    deploy, int8 = efficient_x3d
+    x = torch.randn(2, 3, 3, 37, 29)
+    for model in (deploy, int8):
+        program = compile_native(model).native_program
+        path = tmp_path / "model.pvp"
+        program.save(path)
+        loaded = load_program(path)
+        assert loaded.layouts == program.layouts and loaded.program.num_steps == program.program.num_steps
+        with torch.no_grad():
+            assert torch.equal(loaded(x)[0], program(x)[0])
+
+
+def test_malformed_model_files_are_clear_errors(efficient_x3d, tmp_path):
+    program = compile_native(efficient_x3d[0]).native_program
+    path = tmp_path / "model.pvp"
+    program.save(path)
+    data = path.read_bytes()
+    cases = {
+        "missing.pvp": None,
+        "empty.pvp": b"",
+        "foreign.pvp": b"GIF89a" + data[6:],
+        "truncated.pvp": data[: len(data) // 2],
+        "version.pvp": data[:8] + (99).to_bytes(4, "little") + data[12:],
+        "trailing.pvp": data + b"x",
+        "kind.pvp": data[:24] + (77).to_bytes(4, "little") + data[28:],  # first step's kind
+    }
+    messages = {"missing.pvp": "cannot open", "empty.pvp": "truncated", "foreign.pvp": "bad magic",
+                "truncated.pvp": "truncated", "version.pvp": "version 99", "trailing.pvp": "unexpected data",
+                "kind.pvp": "unknown step kind 77"}
+    for name, content in cases.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=messages[name]):
+            load_program(tmp_path / name)
+    corrupt = bytearray(data)
+    corrupt[85:93] = (2**40).to_bytes(8, "little")  # the first step's temporal padding
+    (tmp_path / "corrupt.pvp").write_bytes(bytes(corrupt))
+    with pytest.raises(ValueError, match="program file .*padding"):
+        load_program(tmp_path / "corrupt.pvp")

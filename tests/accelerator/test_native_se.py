@@ -1,0 +1,113 @@
+"""The one-call native squeeze-excitation ops (fp32 and int8) against the torch modules they replace, and the cached
+int8 Linear of lower_quantized_to_native."""
+import pytest
+import torch
+import torch.nn as nn
+
+from pyvideo._native import using_isa, native
+from pyvideo.accelerator.deployable import FusedSqueezeExcitation
+from pyvideo.accelerator.native import NativeSqueezeExcitation
+from pyvideo.accelerator.native.quantized import CachedQuantizedLinear
+from pyvideo.accelerator.quantization.int8_modules import QuantizedLinear, QuantizedSqueezeExcitation
+from pyvideo.accelerator.quantization.qparams import QParams
+from pyvideo.ops.conv3d import activation_code
+from pyvideo.ops.squeeze_excitation import quantized_squeeze_excitation, squeeze_excitation
+
+
+def make_se(channels, hidden, hidden_activation="relu", activation="identity", bias=True, seed=0):
+    torch.manual_seed(seed)
+    return FusedSqueezeExcitation(nn.Linear(channels, hidden, bias=bias), nn.Linear(hidden, channels, bias=bias),
+                                  hidden_activation, activation).eval()
+
+
+@pytest.mark.parametrize("level", native().supported_isas())
+@pytest.mark.parametrize("activation", ["identity", "relu", "swish", "hswish", "sigmoid"])
+def test_fp32_matches_the_deploy_module(level, activation):
+    se = make_se(54, 8, "relu", activation)
+    x = torch.randn(2, 54, 3, 7, 9) * 3
+    with torch.no_grad(), using_isa(level):
+        expected, got = se(x), NativeSqueezeExcitation(se)(x)
+    assert got.shape == expected.shape and got.is_contiguous(memory_format=torch.channels_last_3d)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 17, 1, 1, 1), (3, 5, 2, 3, 4), (1, 432, 4, 5, 5), (2, 24, 1, 131, 3)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fp32_shapes_hidden_activation_and_bias(shape, bias):
+    se = make_se(shape[1], 3, "swish", "swish", bias=bias, seed=shape[1])
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last_3d)
+    with torch.no_grad():
+        torch.testing.assert_close(NativeSqueezeExcitation(se)(x), se(x), rtol=1e-5, atol=1e-5)
+
+
+def test_each_sample_gets_its_own_gate_and_the_threads_do_not_matter():
+    se = make_se(20, 4, "relu", "swish")
+    x = torch.randn(3, 20, 2, 40, 40)
+    x[1] *= 10  # a very different mean for sample 1: a shared gate would be visibly wrong
+    previous = torch.get_num_threads()
+    outputs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                outputs.append(NativeSqueezeExcitation(se)(x))
+    finally:
+        torch.set_num_threads(previous)
+    with torch.no_grad():
+        torch.testing.assert_close(outputs[0], se(x), rtol=1e-5, atol=1e-5)
+    assert torch.equal(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("activation", ["identity", "swish", "hswish"])
+@pytest.mark.parametrize("shape", [(2, 20, 3, 7, 9), (1, 54, 4, 10, 10), (1, 7, 1, 1, 1)])
+def test_int8_matches_the_reference_module_within_one_lsb(activation, shape):
+    se = make_se(shape[1], 5, "relu", activation, seed=7)
+    reference = QuantizedSqueezeExcitation(se, QParams(0.05, -7), QParams(0.04, 3))
+    g = torch.Generator().manual_seed(1)
+    q = torch.randint(-128, 128, shape, dtype=torch.int8, generator=g)
+    got = quantized_squeeze_excitation(q, se.fc0.weight, se.fc0.bias, se.fc1.weight, se.fc1.bias,
+                                       activation_code("relu"), activation_code(activation), 0.05, -7, 0.04, 3)
+    expected = reference(q)
+    diff = (got.int() - expected.int()).abs()
+    assert got.dtype == torch.int8 and got.shape == expected.shape
+    assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.01
+
+
+def test_bad_inputs_raise_clear_errors():
+    se = make_se(8, 2)
+    w0, b0, w1, b1 = se.fc0.weight, se.fc0.bias, se.fc1.weight, se.fc1.bias
+    x = torch.randn(1, 8, 2, 3, 3)
+    with pytest.raises(ValueError, match="5-D"):
+        squeeze_excitation(x[0], w0, b0, w1, b1, 1, 0)
+    with pytest.raises(TypeError, match="float32"):
+        squeeze_excitation(x.double(), w0, b0, w1, b1, 1, 0)
+    with pytest.raises(ValueError, match="fc0 weight must be"):
+        squeeze_excitation(torch.randn(1, 9, 2, 3, 3), w0, b0, w1, b1, 1, 0)
+    with pytest.raises(ValueError, match="bias"):
+        squeeze_excitation(x, w0, torch.zeros(5), w1, b1, 1, 0)
+    with pytest.raises(ValueError, match="activation"):
+        squeeze_excitation(x, w0, b0, w1, b1, 9, 0)
+    with pytest.raises(TypeError, match="int8"):
+        quantized_squeeze_excitation(x, w0, b0, w1, b1, 1, 0, 0.1, 0, 0.1, 0)
+    with pytest.raises(ValueError, match="scales must be positive"):
+        quantized_squeeze_excitation(x.to(torch.int8), w0, b0, w1, b1, 1, 0, 0.0, 0, 0.1, 0)
+
+
+def test_fake_implementations_give_the_output_metadata():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        x = torch.empty(2, 8, 3, 5, 5)
+        w0, w1 = torch.empty(2, 8), torch.empty(8, 2)
+        out = squeeze_excitation(x, w0, None, w1, None, 1, 2)
+        assert tuple(out.shape) == (2, 8, 3, 5, 5) and out.is_contiguous(memory_format=torch.channels_last_3d)
+        q = quantized_squeeze_excitation(x.to(torch.int8), w0, None, w1, None, 1, 2, 0.1, 0, 0.1, 0)
+        assert q.dtype == torch.int8
+
+
+def test_cached_quantized_linear_is_exactly_the_reference():
+    torch.manual_seed(0)
+    for in_features in (16, 2048):  # float32 and float64 exact accumulation
+        reference = QuantizedLinear(nn.Linear(in_features, 40), QParams(0.03, 5), None)
+        q = torch.randint(-128, 128, (3, in_features), dtype=torch.int8)
+        assert torch.equal(CachedQuantizedLinear(reference)(q), reference(q))
