@@ -14,6 +14,11 @@
 // needs one input pointer plus one offset per (kt, kh) tap that lands inside the input; a pointwise layer is a single
 // tap with K = C_in (the plain GEMM). Border columns (windows crossing the zero padding) are computed one column at a
 // time; their in-range kw taps are contiguous as well, so they are the same taps with a shorter K.
+//
+// Blocking: the items of an output row are done together (for a pointwise layer, a thread's whole range is one row of
+// columns), channel block by channel block, MR columns at a time. A long single-tap K (C_in > 128) is cut into parts
+// so one channel block's weights stay in L1 while all column tiles read them. Each K step prefetches the next tile's
+// input.
 #pragma once
 #include <algorithm>
 #include <cstdint>
