@@ -59,18 +59,28 @@ int compare(const Conv3dShape& s, int variant_index, std::mt19937& rng) {
   for (Isa isa : supported_isas()) {
     if (isa == Isa::scalar) continue;
     for (const Conv3dShape& work : {s, s.flatten_pointwise()}) {
-      std::vector<float> got(out_n + 40, 12345.0f);  // guard values catch writes past the end
-      // Three item ranges, as three threads would take them: the cuts fall anywhere, also inside an output row. They
-      // run last range first, so a range writing past its own end would clobber finished outputs and fail.
-      const int64_t items = work.items(), cut1 = items / 3, cut2 = std::max(cut1, items - items / 4);
-      variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), cut2, items);
-      variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), cut1, cut2);
-      variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), 0, cut1);
+      // Three item ranges, as three threads would take them: the cuts fall anywhere, also inside an output row. Each
+      // range runs alone on a buffer of guard values: it must write exactly the outputs of its own items.
+      const int64_t items = work.items(), blocks = work.column_blocks(), Wo = work.out_w(), Co = work.out_channels;
+      const int64_t cuts[4] = {0, items / 3, std::max(items / 3, items - items / 4), items};
       double max_err = 0;
-      for (size_t i = 0; i < out_n; ++i)
-        max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])) / (1.0 + std::fabs(ref[i])));
       bool guard_ok = true;
-      for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 12345.0f;
+      for (int part = 0; part < 3; ++part) {
+        std::vector<float> got(out_n + 40, 12345.0f);  // guard values also catch writes past the end
+        std::vector<bool> mine(got.size(), false);
+        for (int64_t item = cuts[part]; item < cuts[part + 1]; ++item) {
+          const int64_t row = item / blocks, ow0 = item % blocks * Conv3dShape::tile_w;
+          for (int64_t ow = ow0; ow < std::min(Wo, ow0 + Conv3dShape::tile_w); ++ow)
+            for (int64_t c = 0; c < Co; ++c) mine[size_t((row * Wo + ow) * Co + c)] = true;
+        }
+        variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), cuts[part], cuts[part + 1]);
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (mine[i])
+            max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])) / (1.0 + std::fabs(ref[i])));
+          else
+            guard_ok = guard_ok && got[i] == 12345.0f;
+        }
+      }
       CHECK(guard_ok);
       CHECK_NEAR(max_err, 0.0, 2e-5);
       if (max_err > 2e-5 || !guard_ok) {
