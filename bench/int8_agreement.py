@@ -13,11 +13,12 @@ shared 2-core machine, uses 4x64x64 crops of frames scaled to short side 96.
 
 Then for the trained model and for a random-init one: deploy form (convert_to_deployable_form), native fp32
 (lower_to_native), post-training int8 with calibration clips (quantize_model, min/max and percentile observers)
-on the native int8 kernels (lower_quantized_to_native); optionally QAT (--qat-steps) when PTQ falls short.
+on the native int8 kernels (lower_quantized_to_native); when PTQ stays below 99% agreement, QAT aimed at
+agreement (--qat-steps: PTQ ranges frozen, weights fine-tuned to match the fp32 logits).
 Prints top-1 agreement, logit errors and the margins of every disagreement (pyvideo.accelerator.quantization.
 agreement), plus held-out accuracy against the task labels.
 
-    .venv/bin/python bench/int8_agreement.py [--train-seconds 240] [--threads 1] [--qat-steps 40]
+    .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40] [--always-qat]
 """
 import argparse
 import copy
@@ -29,9 +30,11 @@ import time
 import torch
 import torch.nn.functional as F
 
+from pyvideo.accelerator.deployable import FusedConv3d
 from pyvideo.accelerator.deployment import convert_to_deployable_form
 from pyvideo.accelerator.native import lower_quantized_to_native, lower_to_native
-from pyvideo.accelerator.quantization import convert_qat, freeze_observers, prepare_qat, quantize_model
+from pyvideo.accelerator.quantization import calibrate, convert_qat, freeze_observers, prepare_qat, quantize_model
+from pyvideo.accelerator.quantization import QuantizedConv3d
 from pyvideo.accelerator.quantization.agreement import compare_logits
 from pyvideo.data.encoded_video import EncodedVideo
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
@@ -162,9 +165,60 @@ def logits_of(model, clips):
         return torch.cat([model(batch) for batch in clips.split(BATCH)])
 
 
-def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches):
+def distill_qat(deploy, calibration, batches, steps, lr=1e-4):
+    """QAT aimed at agreement: start from the PTQ min/max ranges (observed on ``calibration``, then frozen) and
+    fine-tune the fake-quantized weights so the fake-int8 logits match ``deploy``'s fp32 logits (MSE) on training
+    clips. Returns (steps, converted int8 model); ``deploy`` is not changed."""
+    qat = prepare_qat(copy.deepcopy(deploy), observer="minmax")
+    calibrate(qat, calibration)
+    freeze_observers(qat)
+    qat.eval()  # eval only switches dropout off; fake quantization and gradients stay on
+    optimizer = torch.optim.AdamW(qat.parameters(), lr=lr, weight_decay=0.0)
+    for _ in range(steps):
+        clips, _ = next(batches)
+        with torch.no_grad():
+            target = deploy(clips)
+        loss = F.mse_loss(qat(clips), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return steps, convert_qat(qat)
+
+
+def conv_errors(deploy, int8, clips):
+    """[(deploy-form conv name, relative L2 error of the int8 model's dequantized output of that conv against the
+    fp32 conv output)] in execution order. The int8 model runs on its own int8 inputs, so errors accumulate; a jump
+    from one layer to the next is what that layer adds."""
+    fp32_out, int8_out, hooks = {}, {}, []
+    for name, module in deploy.named_modules():
+        if isinstance(module, FusedConv3d):  # int8 modules are named after the deploy path: dots -> _, + _int8
+            key = name.replace(".", "_") + "_int8"
+            hooks.append(module.register_forward_hook(lambda m, i, o, key=key: fp32_out.__setitem__(key, o)))
+    for name, module in int8.named_modules():
+        if isinstance(module, QuantizedConv3d):
+            hooks.append(module.register_forward_hook(lambda m, i, o, key=name: int8_out.__setitem__(
+                key, o if m.output_scale is None else (o.float() - m.output_zero_point) * m.output_scale)))
+    with torch.no_grad():
+        deploy(clips)
+        int8(clips)
+    for hook in hooks:
+        hook.remove()
+    return [(key[:-len("_int8")], float((out - fp32_out[key]).norm() / fp32_out[key].norm().clamp_min(1e-12)))
+            for key, out in int8_out.items() if key in fp32_out]
+
+
+def short_name(conv_name):
+    """'s2_pathway0_res0_layers_conv_1_kernel' -> 's2.r0.c1' (c0/c1/c2: pointwise, depthwise, pointwise+residual)."""
+    for long, short in (("_pathway0_res", ".r"), ("_layers_conv_", ".c"), ("__res_proj", ".proj"),
+                        ("_pathway0_stem_conv", ".stem"), ("_kernel", ""), ("head_", "head.")):
+        conv_name = conv_name.replace(long, short)
+    return conv_name
+
+
+def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches, always_qat=False):
     """Deploy, lower and quantize ``model``; print agreement and errors on ``held_out`` against native fp32 and the
-    held-out accuracy of each variant (QAT only when PTQ stays below 99% agreement and ``qat_steps`` > 0)."""
+    held-out accuracy of each variant (QAT when ``qat_steps`` > 0 and PTQ stays below 99% agreement or
+    ``always_qat``)."""
     model.eval()
     example = held_out[:1]
     deploy = convert_to_deployable_form(model, example).eval()
@@ -177,36 +231,41 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
         rows.append((f"native int8 PTQ {observer} vs native fp32", compare_logits(fp32, out), out))
         if observer == "minmax":  # the torch reference of the same int8 model: the native kernels should add nothing
             rows.append(("  int8 torch reference vs native int8", compare_logits(out, logits_of(int8, held_out)), None))
-    ptq_best = max(r[1].top1_agreement for r in rows[1:])
-    if qat_steps and ptq_best < 0.99:
-        qat = prepare_qat(copy.deepcopy(deploy))  # the copy keeps `deploy` (and fp32) unchanged
-        steps, losses = train(qat, qat_batches, steps=qat_steps, lr=1e-4)
-        freeze_observers(qat)
-        out = logits_of(lower_quantized_to_native(convert_qat(qat.eval())), held_out)
-        rows.append((f"native int8 QAT ({steps} steps) vs native fp32", compare_logits(fp32, out), out))
+            errors = conv_errors(deploy, int8, held_out[::len(held_out) // BATCH][:BATCH])
+    ptq_best = max(result.top1_agreement for name, result, _ in rows if "PTQ" in name)
+    if qat_steps and (ptq_best < 0.99 or always_qat):
+        done, qat_int8 = distill_qat(deploy, calibration, qat_batches, qat_steps)
+        out = logits_of(lower_quantized_to_native(qat_int8), held_out)
+        rows.append((f"native int8 QAT ({done} steps) vs native fp32", compare_logits(fp32, out), out))
     print(f"\n{title}: held-out clips {len(labels)}, calibration clips {sum(len(b) for b in calibration)}")
     header = (f"{'comparison':44s} {'top-1 agree':>13s} {'mean rel L2':>11s} {'max rel L2':>10s} {'max |err|':>9s} "
-              f"{'med fp32 margin':>15s} {'accuracy':>8s}")
+              f"{'med ref margin':>15s} {'accuracy':>8s}")
     print(header)
+    print("  (rows 'A vs B': B is the reference; a disagreement shows B's class and its margin over A's class -> A's class"
+          " and its margin)")
     for name, result, out in rows:
         accuracy = "" if out is None else f"{float((out.argmax(1) == labels).float().mean()):8.3f}"
         print(f"{name:44s} {result.agreed:4d}/{result.count:<4d}{100 * result.top1_agreement:5.1f}% "
               f"{result.mean_relative_l2:11.4f} {result.max_relative_l2:10.4f} {result.max_abs_error:9.4f} "
               f"{result.median_fp32_margin:15.4f} {accuracy}")
         for d in result.disagreements[:MAX_LISTED]:
-            print(f"    clip {d.index:3d}: fp32 class {d.fp32_class} (margin {d.fp32_margin:.4f}) -> "
+            print(f"    clip {d.index:3d}: class {d.fp32_class} (margin {d.fp32_margin:.4f}) -> "
                   f"class {d.int8_class} (margin {d.int8_margin:.4f})")
         if len(result.disagreements) > MAX_LISTED:
             print(f"    ... {len(result.disagreements) - MAX_LISTED} more disagreements")
+    print(f"PTQ min/max, relative L2 error of each conv's int8 output (accumulated) on {BATCH} held-out clips:")
+    for i in range(0, len(errors), 8):
+        print("  " + "  ".join(f"{short_name(name):>10s} {error:.3f}" for name, error in errors[i:i + 8]))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-seconds", type=float, default=240.0, help="time box for training (default 240)")
+    parser.add_argument("--train-seconds", type=float, default=220.0, help="time box for training (default 220)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: on a loaded 2-core machine a 2nd thread stalls training steps)")
     parser.add_argument("--qat-steps", type=int, default=40,
                         help="QAT fine-tuning steps, run only when PTQ agreement is below 99%% (0: never)")
+    parser.add_argument("--always-qat", action="store_true", help="run QAT even when PTQ reaches 99%%")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
@@ -227,9 +286,8 @@ def main():
     steps, losses = train(trained, batches, seconds=args.train_seconds)
     print(f"trained EfficientX3d-XS: {steps} AdamW steps of {BATCH} clips at {FRAMES}x{TRAIN_SIZE}x{TRAIN_SIZE} in "
           f"{time.perf_counter() - t0:.0f} s, mean loss of the last 10 steps {sum(losses) / len(losses):.3f}")
-    evaluate("trained EfficientX3d-XS", trained, calibration, held_out, labels, args.qat_steps, batches)
-    # no QAT here: it would train the random model towards the task, away from the fp32 model it is compared with
-    evaluate("random-init EfficientX3d-XS", random_init, calibration, held_out, labels, 0, batches)
+    for title, model in (("trained EfficientX3d-XS", trained), ("random-init EfficientX3d-XS", random_init)):
+        evaluate(title, model, calibration, held_out, labels, args.qat_steps, batches, args.always_qat)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
