@@ -4,8 +4,8 @@ input, batch 1: the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones
 stride-(1,2,2) 1x1x1 shortcut projections, the 1x3x3 stride-(1,2,2) stem conv (3 -> 24 channels) and the 3x3x3
 depthwise convs (bias, no activation), each kernel called directly (no op dispatch).
 
-Per layer and thread count it prints, for each variant, the 20th percentile of all call times over the interleaved
-rounds (robust to other load on a shared machine, where a median catches preempted calls; one thread is timed in
+Per layer and thread count it prints, for each variant, the 20th (--percentile) percentile of all call times over the
+interleaved rounds (robust to other load on a shared machine, where a median catches preempted calls; one thread is timed in
 thread CPU time) of
   pyvideo      the native kernel on channels-last tensors, output allocated per call as torch does (epilogue included)
   torch_cl     F.conv3d on channels_last_3d tensors (oneDNN; conv + bias only, no epilogue)
@@ -173,6 +173,9 @@ def main():
     parser.add_argument("--only", default=None, choices=["pointwise", "projection", "stem", "depthwise"])
     parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S"])
     parser.add_argument("--isa", default=None, help="force a kernel ISA level (scalar, avx2, avx512, neon)")
+    parser.add_argument("--percentile", type=float, default=20,
+                        help="which percentile of the call times to report (0: the fastest call; on a loaded machine "
+                             "multi-threaded calls are often preempted)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.isa:
@@ -239,7 +242,7 @@ def main():
                             samples[k] += call_times(f, args.repeat)
                         if child:
                             samples["base"] += baseline_time(threads, index)
-                t = {k: low_percentile(v) for k, v in samples.items()}
+                t = {k: low_percentile(v, args.percentile / 100) for k, v in samples.items()}
                 bytes_moved = 4 * (x.numel() + w.numel() + ref.numel() * (2 if r is not None else 1))
                 copy_gbps = 2 * 4 * footprint / t["copy"] / 1e9
                 gflops = layer.flops() / t["native"] / 1e9
