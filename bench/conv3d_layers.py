@@ -4,15 +4,16 @@ input, batch 1: the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones
 stride-(1,2,2) 1x1x1 shortcut projections, the 1x3x3 stride-(1,2,2) stem conv (3 -> 24 channels) and the 3x3x3
 depthwise convs (bias, no activation), each kernel called directly (no op dispatch).
 
-Per layer and thread count it prints, for each variant, the 20th (--percentile) percentile of all call times over the
-interleaved rounds (robust to other load on a shared machine, where a median catches preempted calls; one thread is timed in
-thread CPU time) of
+Per layer and thread count it prints, for each variant, a low percentile (--percentile, default the 20th) of all call
+times over the interleaved rounds; on a shared machine a median catches preempted calls. One thread is timed in the
+calling thread's CPU time, more threads in wall time. Variants:
   pyvideo      the native kernel on channels-last tensors, output allocated per call as torch does (epilogue included)
   torch_cl     F.conv3d on channels_last_3d tensors (oneDNN; conv + bias only, no epilogue)
   matmul       torch.matmul of the same [M, K] x [K, N] (pointwise layers only)
-and the native kernel's share of the GFLOP/s of a 1024x1024 matmul (the practical peak) and of the copy bandwidth of a tensor copy with the
-layer's memory footprint (input + output). With --baseline DIR, another build of pyvideo (e.g. /work/main) runs the
-same layers in a child process, interleaved round by round with this one, and `speed-up` is baseline / this.
+plus the native kernel's share of a 1024x1024 matmul's GFLOP/s (the practical peak) and of the bandwidth of a tensor
+copy with the layer's memory footprint (input + output). With --baseline DIR, another build of pyvideo (e.g.
+/work/main) runs the same layers in a child process, interleaved round by round with this one, and `speed-up` is
+baseline time / this build's time.
 
     .venv/bin/python bench/conv3d_layers.py [--threads 1 2] [--rounds 5] [--baseline /work/main] [--only pointwise]
 """
@@ -168,7 +169,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each times every variant")
-    parser.add_argument("--repeat", type=int, default=7, help="calls per variant and round (median)")
+    parser.add_argument("--repeat", type=int, default=7, help="calls per variant and round")
     parser.add_argument("--baseline", default=None, help="repository root of another pyvideo build to compare")
     parser.add_argument("--only", default=None, choices=["pointwise", "projection", "stem", "depthwise"])
     parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S"])
