@@ -141,7 +141,8 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
       if (Tail && j == NV - 1) V::store_m(out + j * V::width, v, tail); else V::store(out + j * V::width, v);
     }
   }
-  if (o.last && !relu && ep.activation != Activation::identity) activate_tile<V>(o.out + n0, o.ldc, m, NV, Tail, tail, ep.activation);
+  if (o.last && !relu && ep.activation != Activation::identity)
+    activate_tile<V>(o.out + n0, o.ldc, m, NV, Tail, tail, ep.activation);
 }
 
 // Columns [0, m) of one channel block: tiles of MR columns; a remainder of more than MR / 2 columns in one more
