@@ -7,6 +7,9 @@
 //   round(x)        to the nearest integer, ties to even;  pow2i(n): 2^n for integer-valued n in [-126, 127]
 //   rcp(x)          1/x to ~1 ulp: the hardware estimate refined by Newton-Raphson (a division costs 3-10x more)
 //   mask(n)         a precomputed "first n lanes" mask for load_m/store_m (hoisted out of inner loops)
+//   load_tail(p, m) load_m for a vector at the end of a row: AVX-512 reads a mask of at most 8 lanes with a 256-bit
+//                   load (a 512-bit masked load whose unused lanes cross into the next cache line costs a split
+//                   access); elsewhere the same as load_m
 //   load_i8(p, n)   the first n int8 values at p as floats (the rest zero); store_i8(p, v, n): integral values in
 //                   [-128, 127] stored as n int8
 #pragma once
@@ -31,6 +34,10 @@ struct Avx512F32 {
   static reg load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
   static void store_n(float* p, reg v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static reg load_m(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static reg load_tail(const float* p, __mmask16 m) {
+    return m <= 0xFF ? _mm512_zextps256_ps512(_mm256_maskz_loadu_ps(static_cast<__mmask8>(m), p))
+                     : _mm512_maskz_loadu_ps(m, p);
+  }
   static reg rcp(reg x) {
     const reg r = _mm512_rcp14_ps(x);  // 14 bits; one Newton step: r * (2 - x * r)
     return _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(2.0f)));
@@ -75,6 +82,7 @@ struct Avx2F32 {
   static reg load_n(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
   static void store_n(float* p, reg v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
   static reg load_m(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+  static reg load_tail(const float* p, __m256i m) { return load_m(p, m); }
   static reg rcp(reg x) {
     const reg r = _mm256_rcp_ps(x);  // 12 bits; one Newton step: r * (2 - x * r)
     return _mm256_mul_ps(r, _mm256_fnmadd_ps(x, r, _mm256_set1_ps(2.0f)));
@@ -133,6 +141,7 @@ struct NeonF32 {
     return vmulq_f32(r, vrecpsq_f32(x, r));
   }
   static reg load_m(const float* p, int n) { return load_n(p, n); }
+  static reg load_tail(const float* p, int n) { return load_n(p, n); }
   static void store_m(float* p, reg v, int n) { store_n(p, v, n); }
   static reg fmadd(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
   static reg set1(float x) { return vdupq_n_f32(x); }

@@ -1,7 +1,10 @@
 // Every compiled dense-conv3d variant the CPU supports equals the scalar reference over many shapes: pointwise GEMMs
-// with vector-tail channel counts, X3D's temporal 3x1x1 / 5x1x1, spatial 1x3x3 stem and full 3x3x3 kernels, odd
-// sizes, strides, padding wider than the kernel, every activation, with and without bias and residual. The scalar
-// reference itself is checked by hand on small cases.
+// with vector-tail channel counts and X3D's widths (every channel-block split), column counts that leave partial
+// register tiles, X3D's temporal 3x1x1 / 5x1x1, spatial 1x3x3 stem and full 3x3x3 kernels, odd sizes, strides,
+// padding wider than the kernel (border columns with any number of in-range taps, or none), every activation, with
+// and without bias and residual, and work split into item ranges that cut output rows. The scalar reference itself
+// is checked by hand on small cases.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -56,15 +59,28 @@ int compare(const Conv3dShape& s, int variant_index, std::mt19937& rng) {
   for (Isa isa : supported_isas()) {
     if (isa == Isa::scalar) continue;
     for (const Conv3dShape& work : {s, s.flatten_pointwise()}) {
-      std::vector<float> got(out_n + 40, 12345.0f);  // guard values catch writes past the end
-      const int64_t mid = work.items() / 2;          // two ranges, as two threads would
-      variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), 0, mid);
-      variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), mid, work.items());
+      // Three item ranges, as three threads would take them: the cuts fall anywhere, also inside an output row. Each
+      // range runs alone on a buffer of guard values: it must write exactly the outputs of its own items.
+      const int64_t items = work.items(), blocks = work.column_blocks(), Wo = work.out_w(), Co = work.out_channels;
+      const int64_t cuts[4] = {0, items / 3, std::max(items / 3, items - items / 4), items};
       double max_err = 0;
-      for (size_t i = 0; i < out_n; ++i)
-        max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])) / (1.0 + std::fabs(ref[i])));
       bool guard_ok = true;
-      for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 12345.0f;
+      for (int part = 0; part < 3; ++part) {
+        std::vector<float> got(out_n + 40, 12345.0f);  // guard values also catch writes past the end
+        std::vector<bool> mine(got.size(), false);
+        for (int64_t item = cuts[part]; item < cuts[part + 1]; ++item) {
+          const int64_t row = item / blocks, ow0 = item % blocks * Conv3dShape::tile_w;
+          for (int64_t ow = ow0; ow < std::min(Wo, ow0 + Conv3dShape::tile_w); ++ow)
+            for (int64_t c = 0; c < Co; ++c) mine[size_t((row * Wo + ow) * Co + c)] = true;
+        }
+        variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), cuts[part], cuts[part + 1]);
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (mine[i])
+            max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])) / (1.0 + std::fabs(ref[i])));
+          else
+            guard_ok = guard_ok && got[i] == 12345.0f;
+        }
+      }
       CHECK(guard_ok);
       CHECK_NEAR(max_err, 0.0, 2e-5);
       if (max_err > 2e-5 || !guard_ok) {
@@ -134,18 +150,30 @@ int main() {
       {6, 5, {2, 4, 4}, {1, 1, 1}, {1, 1, 1}, {0, 1, 2}, 1},       // padding wider than the kernel
       {4, 40, {2, 2, 3}, {2, 2, 2}, {1, 1, 1}, {1, 2, 1}, 1},
       {20, 3, {1, 5, 67}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1},     // wide rows, tiny C_out
+      // X3D's pointwise widths: channel blocks of 4 + 3 vectors (108), 3 + 3 (96), 4 x 6 + 3 (432), tails
+      {24, 108, {1, 3, 23}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
+      {48, 96, {2, 2, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
+      {9, 432, {1, 1, 11}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
+      {54, 216, {1, 2, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
+      {30, 130, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},    // a single column (the head's GEMV)
+      {24, 54, {1, 3, 161}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, 1},   // strided projection, rows of > 64 columns
+      {3, 24, {2, 10, 161}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, 1},   // stem with > 64 output columns per row
+      {3, 54, {1, 6, 19}, {1, 3, 5}, {1, 1, 2}, {0, 2, 3}, 2},     // wide padded window: several border columns
+      {5, 20, {1, 4, 9}, {1, 1, 5}, {1, 1, 1}, {0, 0, 4}, 1},      // kw range of 1..5 taps at the borders
+      {4, 17, {2, 3, 6}, {1, 2, 3}, {1, 1, 3}, {0, 1, 5}, 1},      // columns entirely in the padding
   };
   int count = 0, failures = 0;
   for (const Case& c : cases)
     for (int v = 0; v < 5; ++v) failures += compare(make_shape(c.ci, c.co, c.size, c.k, c.stride, c.pad, c.n), count++, rng);
-  // A sweep of output-channel tails and column counts for the GEMM path.
-  for (int co = 1; co <= 49; co += 3)
-    for (int w = 1; w <= 19; w += 6) {
+  // A sweep of output-channel tails (1 to 6 AVX-512 vectors) and column counts (full and partial tiles of every size)
+  // for the GEMM path.
+  for (int co = 1; co <= 97; co += 4)
+    for (int w = 1; w <= 19; w += 3) {
       const int size[3] = {1, 1, w}, k[3] = {1, 1, 1}, one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
       failures += compare(make_shape(1 + co % 7, co, size, k, one, zero, 1), count++, rng);
     }
   std::printf("compared %d shapes, %d failing\n", count, failures);
-  CHECK(count > 100);
+  CHECK(count > 250);
 
   const int size[3] = {2, 2, 2}, k[3] = {5, 5, 5}, one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
   CHECK_THROWS(make_shape(3, 3, size, k, one, zero, 1).validate(), std::invalid_argument);

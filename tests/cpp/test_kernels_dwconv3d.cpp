@@ -1,5 +1,7 @@
 // Every compiled depthwise-conv3d variant the CPU supports equals the scalar reference over many shapes:
-// odd sizes, channel counts that leave vector tails, every stride/padding mix, 3x3x3, 5x1x1 and 1xkxk kernels.
+// odd sizes, channel counts that leave vector tails, every stride/padding mix, 3x3x3, 5x1x1 and 1xkxk kernels,
+// X3D-sized rows with 4 and 13 frames, batches of two, and work split into row ranges cut anywhere.
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -51,15 +53,19 @@ void compare(const DwConv3dShape& s, bool with_bias, std::mt19937& rng) {
   dwconv3d_f32_scalar(s, x.data(), w.data(), ep, ref.data(), 0, s.rows());
   for (Isa isa : supported_isas()) {
     if (isa == Isa::scalar) continue;
-    std::vector<float> got(out_n + 16, 12345.0f);  // guard values catch writes past the end
-    // split rows in two ranges, as threads would
-    const int64_t mid = s.rows() / 2;
-    variant(isa)(s, x.data(), w.data(), ep, got.data(), 0, mid);
-    variant(isa)(s, x.data(), w.data(), ep, got.data(), mid, s.rows());
+    // Three row ranges, as threads would take them, cut anywhere (also inside a group of rows the kernel computes
+    // together). Each range runs alone on a buffer of guard values: it must write exactly its own rows.
+    const int64_t rows = s.rows(), row_size = s.out_w() * s.channels;
+    const int64_t cuts[4] = {0, rows / 3, std::max(rows / 3, rows - rows / 4), rows};
     double max_err = 0;
-    for (size_t i = 0; i < out_n; ++i) max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])));
     bool guard_ok = true;
-    for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 12345.0f;
+    for (int part = 0; part < 3; ++part) {
+      std::vector<float> got(out_n + 16, 12345.0f);  // guard values also catch writes past the end
+      variant(isa)(s, x.data(), w.data(), ep, got.data(), cuts[part], cuts[part + 1]);
+      const size_t lo = size_t(cuts[part] * row_size), hi = size_t(cuts[part + 1] * row_size);
+      for (size_t i = lo; i < hi; ++i) max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])));
+      for (size_t i = 0; i < got.size(); ++i) guard_ok = guard_ok && (i >= lo && i < hi ? true : got[i] == 12345.0f);
+    }
     CHECK(guard_ok);
     CHECK_NEAR(max_err, 0.0, 1e-4);
     if (max_err > 1e-4)
@@ -119,10 +125,12 @@ int main() {
   // several channel-block groups with a tail, both strides, and a 5-wide kernel.
   const int64_t wide[][6] = {  // C, T, H, W, kernel (cubic), stride (H and W)
       {54, 4, 6, 40, 3, 1}, {54, 4, 7, 41, 3, 2}, {128, 3, 5, 37, 3, 1}, {216, 2, 4, 20, 3, 2},
-      {432, 2, 5, 10, 3, 1}, {136, 2, 3, 34, 5, 1}, {24, 5, 4, 80, 3, 2}};
+      {432, 2, 5, 10, 3, 1}, {136, 2, 3, 34, 5, 1}, {24, 5, 4, 80, 3, 2},
+      {54, 13, 3, 21, 3, 1}, {108, 13, 4, 9, 3, 2}};  // 13 frames (X3D-S): more planes than one group of rows
+  int wide_cases = 0;
   for (const auto& w : wide) {
     DwConv3dShape s;
-    s.batch = 1;
+    s.batch = 1 + wide_cases++ % 2;
     s.channels = w[0];
     s.in_t = w[1]; s.in_h = w[2]; s.in_w = w[3];
     s.kernel_t = s.kernel_h = s.kernel_w = w[4];

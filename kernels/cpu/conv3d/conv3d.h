@@ -4,7 +4,8 @@
 //   input  [N, T, H, W, C_in]
 //   weight [kt, kh, kw, C_in, C_out]      (PyTorch's [C_out, C_in, kt, kh, kw] permuted so C_out is contiguous)
 //   output [N, To, Ho, Wo, C_out]         To = (T + 2*pad_t - kt) / stride_t + 1, likewise H and W
-//   zeros  C_in zero floats: the kernel reads them for taps that fall into the zero padding
+//   zeros  C_in zero floats for taps that fall into the zero padding; the current fp32 kernels skip such taps and do
+//          not read it (kept while csrc/core/ops.cpp passes it)
 //
 // Work is split into items: one item is up to `tile_w` consecutive output columns of one (n, ot, oh) row, all C_out
 // channels. Callers split [0, items()) across threads. A pointwise stride-1 conv is best described as one row of

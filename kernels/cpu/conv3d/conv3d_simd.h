@@ -1,116 +1,277 @@
 // The dense conv3d loop nest shared by every SIMD variant; V is a vector wrapper from simd.h.
 //
-// Each output tile is MR output columns x NV vectors of output channels, held in MR*NV accumulator registers
-// (register blocking: every weight vector loaded is used MR times, every broadcast input value NV times). The tile
-// loops over the kernel taps and, per tap, over the input channels: a rank-1 update per input channel, i.e. the
-// pointwise case is exactly a GEMM microkernel. Per tap, each tile row gets its own input pointer; a row whose tap
-// falls into the zero padding reads the caller's zero vector, so borders need no separate code path. A short last
-// tile repeats its last column (computed, never stored).
+// A convolution is computed as GEMMs: each output row (n, ot, oh) is a block of output columns (M) times C_out (N),
+// reduced over taps x input channels (K). The register tile is MR output columns x NV channel vectors held in MR*NV
+// accumulators: every weight vector loaded serves MR columns, every broadcast input value NV vectors.
+//
+// Channel blocking: C_out is cut into blocks of at most max_vectors() vectors, as evenly as possible (108 channels
+// = 7 AVX-512 vectors -> 4 + 3, 48 -> 3, 96 -> 3 + 3), so no block is mostly empty; only the very last vector of
+// C_out is masked. Each block size NV has its own MR (as many columns as the registers allow).
+//
+// Taps: for output columns whose whole window lies inside the input width ("interior"), the kw taps of one kernel row
+// read kernel_w * C_in contiguous input floats against kernel_w * C_in contiguous weight rows, so they form one K loop
+// of that length and neighbouring columns are a fixed stride (stride_w * C_in) apart. An interior tile therefore
+// needs one input pointer plus one offset per (kt, kh) tap that lands inside the input; a pointwise layer is a single
+// tap with K = C_in (the plain GEMM). Border columns (windows crossing the zero padding) are computed one column at a
+// time; their in-range kw taps are contiguous as well, so they are the same taps with a shorter K.
+//
+// Blocking: the items of an output row are done together (for a pointwise layer, a thread's whole range is one row of
+// columns), channel block by channel block, MR columns at a time. A long single-tap K (C_in > 128) is cut into parts
+// so one channel block's weights stay in L1 while all column tiles read them. Each K step prefetches the next tile's
+// input.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "../epilogue.h"
 #include "conv3d.h"
 
 namespace pyvideo::kernels::detail {
 
-struct ConvRow {
-  const float* input_n;  // input of this row's batch element
-  int64_t it0, ih0;      // first input frame / line of the window (may be negative)
-  int64_t kt_begin, kt_end, kh_begin, kh_end;  // taps that land inside the input
+// Channel vectors per register tile: 4 where there are 32 vector registers, else 2. A tile of one or two columns
+// (a GEMV such as the classifier head) takes 4 everywhere: its few accumulators are the only independent FMA chains.
+template <class V>
+constexpr int max_vectors() {
+  return V::registers >= 32 ? 4 : 2;
+}
+constexpr int max_vectors_narrow = 4;
+
+// Output columns per register tile for NV channel vectors: the accumulators plus NV weight vectors and one broadcast
+// input value fill the register file; at most 8 columns, since each column's input row needs a general register.
+template <class V, int NV>
+constexpr int tile_columns() {
+  return std::min(8, (V::registers - NV - 1) / NV);
+}
+
+// What one register tile reads. Output column i, tap t, reduction index k (< k_len) multiplies
+// a[i * lda + a_off[t] + k] with the weight vector at b[b_off[t] + k * ldb + channel].
+struct GemmTaps {
+  const float* a;
+  int64_t lda;
+  const int64_t* a_off;
+  const int64_t* b_off;
+  int taps;
+  int64_t k_len;
+  const float* b;
+  int64_t ldb;
 };
 
-template <class V, int MR, int NV, bool Full>
-void conv3d_tile(const Conv3dShape& s, const ConvRow& r, const float* weight, const Epilogue& ep, const float* zeros,
-                 float* out, const float* residual, int64_t ow0, int m, int64_t n0) {
-  using reg = typename V::reg;
-  using mask_t = decltype(V::mask(0));
-  const int64_t Ci = s.in_channels, Co = s.out_channels;
-  // Lanes of each channel vector inside C_out, as precomputed masks (a tail tile has partial or empty vectors).
-  int lanes[NV];
-  mask_t masks[NV];
-  for (int j = 0; j < NV; ++j) {
-    lanes[j] = int(std::min<int64_t>(V::width, std::max<int64_t>(0, Co - n0 - j * V::width)));
-    masks[j] = V::mask(lanes[j]);
-  }
-  auto load_c = [&masks](const float* p, int j) { return Full ? V::load(p) : V::load_m(p, masks[j]); };
+// Where one register tile writes: out[i * ldc + channel], residual (optional) laid out like out. A reduction split
+// into parts (K blocking) adds the bias in its first part and the stored partial sums in the others; only the last
+// part applies the residual and the activation.
+struct GemmOut {
+  float* out;
+  const float* residual;
+  int64_t ldc;
+  bool first = true, last = true;
+};
 
+// The activation of a stored tile: rows x vectors at out (rows ldc apart), the last vector masked by `tail` if masked.
+template <class V>
+void activate_tile(float* out, int64_t ldc, int rows, int vectors, bool masked, decltype(V::mask(0)) tail,
+                   Activation act) {
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < vectors; ++j) {
+      float* q = out + i * ldc + j * V::width;
+      if (masked && j == vectors - 1)
+        V::store_m(q, activate<V>(V::load_m(q, tail), act), tail);
+      else
+        V::store(q, activate<V>(V::load(q), act));
+    }
+}
+
+// The register tile: columns [0, m) (m <= MR) x NV vectors of channels from n0. A tile with m < MR computes its last
+// column again in the spare rows (never stored): cheaper than splitting it into narrower tiles whose few
+// accumulator chains leave the FMA units waiting. Tail: the last vector holds only the lanes in `tail` (the end of
+// C_out), loaded zero-extended and stored masked.
+template <class V, int MR, int NV, bool Tail>
+void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, int64_t n0,
+               decltype(V::mask(0)) tail) {
+  using reg = typename V::reg;
+  auto load_c = [tail](const float* q, int j) {
+    return Tail && j == NV - 1 ? V::load_tail(q + j * V::width, tail) : V::load(q + j * V::width);
+  };
+  // A later K part starts from zero and adds the stored partial sums when it stores (initialising acc from them
+  // instead would put a second initialisation path in front of the K loop, and GCC then keeps acc in memory).
   reg acc[MR][NV];
+#pragma GCC unroll 4
   for (int j = 0; j < NV; ++j) {
-    const reg b = ep.bias ? load_c(ep.bias + n0 + j * V::width, j) : V::zero();
-    for (int i = 0; i < MR; ++i) acc[i][j] = b;
+    const reg bias = o.first && ep.bias ? load_c(ep.bias + n0, j) : V::zero();
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) acc[i][j] = bias;
   }
-  for (int64_t kt = r.kt_begin; kt < r.kt_end; ++kt)
-    for (int64_t kh = r.kh_begin; kh < r.kh_end; ++kh) {
-      const float* x_line = r.input_n + ((r.it0 + kt) * s.in_h + r.ih0 + kh) * s.in_w * Ci;
-      for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
-        const float* a[MR];
-        for (int i = 0; i < MR; ++i) {
-          const int64_t iw = (ow0 + std::min(i, m - 1)) * s.stride_w - s.pad_w + kw;
-          a[i] = (iw >= 0 && iw < s.in_w) ? x_line + iw * Ci : zeros;
-        }
-        const float* w = weight + ((kt * s.kernel_h + kh) * s.kernel_w + kw) * Ci * Co + n0;
-        for (int64_t k = 0; k < Ci; ++k, w += Co) {
-          reg b[NV];
-          for (int j = 0; j < NV; ++j) b[j] = Full ? V::load(w + j * V::width) : V::load_m(w + j * V::width, masks[j]);
-          for (int i = 0; i < MR; ++i) {
-            const reg x = V::set1(a[i][k]);
-            for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(x, b[j], acc[i][j]);
-          }
-        }
+  int64_t row[MR];  // input offset of each column
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) row[i] = std::min(i, m - 1) * p.lda;
+  for (int t = 0; t < p.taps; ++t) {
+    const float* a = p.a + p.a_off[t];
+    const float* ar[MR];  // (an array of row pointers keeps GCC's register allocation clean; offsets into `a` did not)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) ar[i] = a + row[i];
+    const float* b = p.b + p.b_off[t] + n0;
+    for (int64_t k = 0; k < p.k_len; ++k, b += p.ldb) {
+      // The next tile's input (for a pointwise layer the MR * K floats after this tile's) on its way to L1.
+      __builtin_prefetch(a + MR * p.lda + k * MR);
+      reg w[NV];
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) w[j] = load_c(b, j);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const reg x = V::set1(ar[i][k]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(x, w[j], acc[i][j]);
       }
     }
-  // A tail tile first parks its accumulators in a stack tile with constant indices: GCC spills a register array
-  // that is indexed by runtime lane counts on every iteration of the K loop above.
-  alignas(64) float parked[Full ? 1 : MR][Full ? 1 : NV * V::width];
-  if constexpr (!Full) {
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) V::store(&parked[i][j * V::width], acc[i][j]);
   }
-  for (int i = 0; i < m; ++i) {
-    const int64_t o = (ow0 + i) * Co + n0;
+  // ReLU (X3D's activation for dense convs) is applied in registers; the rarer exp-based activations in a second
+  // pass over the stored tile, because calling them here would spill every accumulator around each call.
+  const bool relu = o.last && ep.activation == Activation::relu;
+  const float* residual = o.last ? o.residual : nullptr;
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* out = o.out + i * o.ldc + n0;
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
-      if (!Full && lanes[j] == 0) break;
-      reg v;
-      if constexpr (Full) v = acc[i][j]; else v = V::load(&parked[i][j * V::width]);
-      if (residual) v = V::add(v, load_c(residual + o + j * V::width, j));
-      v = activate<V>(v, ep.activation);
-      if (Full) V::store(out + o + j * V::width, v); else V::store_m(out + o + j * V::width, v, masks[j]);
+      reg v = acc[i][j];
+      if (!o.first) v = V::add(v, load_c(out, j));
+      if (residual) v = V::add(v, load_c(residual + i * o.ldc + n0, j));
+      if (relu) v = V::max(v, V::zero());
+      if (Tail && j == NV - 1) V::store_m(out + j * V::width, v, tail); else V::store(out + j * V::width, v);
+    }
+  }
+  if (o.last && !relu && ep.activation != Activation::identity)
+    activate_tile<V>(o.out + n0, o.ldc, m, NV, Tail, tail, ep.activation);
+}
+
+// Columns [0, m) of one channel block: tiles of MR columns; a remainder of more than MR / 2 columns in one more
+// MR tile, a smaller one in tiles of the largest power of two below MR (and so on).
+template <class V, int MR, int NV, bool Tail>
+void tile_columns_range(GemmTaps p, GemmOut o, const Epilogue& ep, int64_t m, int64_t n0, decltype(V::mask(0)) tail) {
+  for (; m > 0; m -= MR) {
+    if (m < MR && 2 * m <= MR && MR > 1) break;
+    gemm_tile<V, MR, NV, Tail>(p, o, ep, int(std::min<int64_t>(m, MR)), n0, tail);
+    p.a += MR * p.lda;
+    o.out += MR * o.ldc;
+    if (o.residual) o.residual += MR * o.ldc;
+  }
+  if constexpr (MR > 1) {
+    constexpr int smaller = (MR & (MR - 1)) == 0 ? MR / 2 : 1 << (31 - __builtin_clz(unsigned(MR)));
+    if (m > 0) tile_columns_range<V, smaller, NV, Tail>(p, o, ep, m, n0, tail);
+  }
+}
+
+template <class V>
+void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t m, int64_t Co);
+
+// All output channels of m columns.
+template <class V>
+void all_channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t m, int64_t Co) {
+  // K blocking for a single long tap (pointwise layers with many input channels): parts of at most kc_max so a
+  // channel block's weights (kc x NV vectors) stay in L1 while every column tile reads them.
+  constexpr int64_t kc_max = 128;
+  const int64_t parts = p.taps == 1 ? std::max<int64_t>(1, (p.k_len + kc_max - 1) / kc_max) : 1;
+  for (int64_t part = 0; part < parts; ++part) {
+    const int64_t k0 = p.k_len * part / parts, k1 = p.k_len * (part + 1) / parts;
+    GemmTaps pk = p;
+    GemmOut ok = o;
+    if (parts > 1) {
+      pk.a += k0;
+      pk.b += k0 * p.ldb;
+      pk.k_len = k1 - k0;
+      ok.first = part == 0;
+      ok.last = part == parts - 1;
+    }
+    channel_blocks<V>(pk, ok, ep, m, Co);
+  }
+}
+
+// One K part of all output channels of m columns, in channel blocks of at most max_vectors() vectors, sized as
+// evenly as possible.
+template <class V>
+void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t m, int64_t Co) {
+  const int nv_max = m <= 2 ? max_vectors_narrow : max_vectors<V>();
+  const int64_t vectors = (Co + V::width - 1) / V::width;
+  const int64_t blocks = (vectors + nv_max - 1) / nv_max;
+  const auto tail_mask = V::mask(int(Co - (vectors - 1) * V::width));
+  const bool partial = Co % V::width != 0;
+  int64_t v0 = 0;
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int nv = int(vectors / blocks + (blk < vectors % blocks ? 1 : 0));
+    const bool tail = partial && blk == blocks - 1;
+    const int64_t n0 = v0 * V::width;
+    v0 += nv;
+    // One case per (vectors, tail) pair.
+    switch (nv * 2 + (tail ? 1 : 0)) {
+#define PYVIDEO_CONV_BLOCK(NV)                                                                                         \
+  case 2 * NV:                                                                                                         \
+    tile_columns_range<V, tile_columns<V, NV>(), NV, false>(p, o, ep, m, n0, tail_mask);                               \
+    break;                                                                                                             \
+  case 2 * NV + 1:                                                                                                     \
+    tile_columns_range<V, tile_columns<V, NV>(), NV, true>(p, o, ep, m, n0, tail_mask);                                \
+    break;
+      PYVIDEO_CONV_BLOCK(1)
+      PYVIDEO_CONV_BLOCK(2)
+      PYVIDEO_CONV_BLOCK(3)
+      PYVIDEO_CONV_BLOCK(4)
+#undef PYVIDEO_CONV_BLOCK
     }
   }
 }
 
-template <class V, int MR, int NV>
+template <class V>
 void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                     const float* zeros, float* output, int64_t item_begin, int64_t item_end) {
-  const int64_t Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
+                     float* output, int64_t item_begin, int64_t item_end) {
+  const int64_t Ci = s.in_channels, Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
+  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, SW = s.stride_w;
   const int64_t blocks = s.column_blocks();
-  constexpr int64_t block_n = int64_t(NV) * V::width;
-  for (int64_t item = item_begin; item < item_end; ++item) {
-    const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
-    const int64_t ow_end = std::min(Wo, ow_begin + Conv3dShape::tile_w);
-    const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
-    ConvRow r;
-    r.input_n = input + n * s.in_t * s.in_h * s.in_w * s.in_channels;
-    r.it0 = ot * s.stride_t - s.pad_t;
-    r.ih0 = oh * s.stride_h - s.pad_h;
-    r.kt_begin = std::max<int64_t>(0, -r.it0);
-    r.kt_end = std::min<int64_t>(s.kernel_t, s.in_t - r.it0);
-    r.kh_begin = std::max<int64_t>(0, -r.ih0);
-    r.kh_end = std::min<int64_t>(s.kernel_h, s.in_h - r.ih0);
-    float* out = output + row * Wo * Co;
-    const float* residual = ep.residual ? ep.residual + row * Wo * Co : nullptr;
-    for (int64_t n0 = 0; n0 < Co; n0 += block_n)
-      for (int64_t ow0 = ow_begin; ow0 < ow_end; ow0 += MR) {
-        const int m = int(std::min<int64_t>(MR, ow_end - ow0));
-        if (n0 + block_n <= Co)
-          conv3d_tile<V, MR, NV, true>(s, r, weight, ep, zeros, out, residual, ow0, m, n0);
-        else
-          conv3d_tile<V, MR, NV, false>(s, r, weight, ep, zeros, out, residual, ow0, m, n0);
+  // [ow_lo, ow_hi): output columns whose whole window is inside the input width.
+  const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
+  const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow * SW whose window ends inside the input
+  const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / SW + 1));
+  std::vector<int64_t> a_off(size_t(KT * KH)), b_off(size_t(KT * KH));
+  // The items of one output row are done together, so that a row's columns split into as few tiles as possible.
+  for (int64_t item = item_begin; item < item_end;) {
+    const int64_t row = item / blocks;
+    const int64_t row_items_end = std::min(item_end, (row + 1) * blocks);
+    const int64_t ow_begin = (item % blocks) * Conv3dShape::tile_w;
+    const int64_t ow_end = std::min(Wo, (row_items_end - row * blocks) * Conv3dShape::tile_w);
+    item = row_items_end;
+    const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
+    const int64_t ih0 = row % Ho * s.stride_h - s.pad_h;
+    const float* input_n = input + n * s.in_t * s.in_h * s.in_w * Ci;
+    // One tap per in-range (kt, kh): its input line and weights at kw = 0.
+    int taps = 0;
+    for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(KT, s.in_t - it0); ++kt)
+      for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(KH, s.in_h - ih0); ++kh, ++taps) {
+        a_off[size_t(taps)] = ((it0 + kt) * s.in_h + ih0 + kh) * s.in_w * Ci;
+        b_off[size_t(taps)] = (kt * KH + kh) * KW * Ci * Co;
       }
+    GemmTaps p{input_n, SW * Ci, a_off.data(), b_off.data(), taps, KW * Ci, weight, Co};
+    auto at_column = [&](int64_t ow) {
+      const int64_t o = (row * Wo + ow) * Co;
+      return GemmOut{output + o, ep.residual ? ep.residual + o : nullptr, Co};
+    };
+
+    // Interior columns: K = kernel_w * C_in per tap.
+    const int64_t lo = std::max(ow_begin, ow_lo), hi = std::min(ow_end, ow_hi);
+    if (lo < hi) {
+      GemmTaps interior = p;
+      interior.a += (lo * SW - s.pad_w) * Ci;
+      all_channel_blocks<V>(interior, at_column(lo), ep, hi - lo, Co);
+    }
+    // Border columns, one at a time: their in-range kw taps are still contiguous, K = (kw_end - kw_begin) * C_in.
+    for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+      if (ow >= ow_lo && ow < ow_hi) continue;
+      const int64_t iw0 = ow * SW - s.pad_w;
+      const int64_t kw_begin = std::max<int64_t>(0, -iw0), kw_end = std::min(KW, s.in_w - iw0);
+      GemmTaps border = p;
+      border.a += (iw0 + kw_begin) * Ci;
+      border.b += kw_begin * Ci * Co;
+      border.k_len = std::max<int64_t>(0, kw_end - kw_begin) * Ci;
+      all_channel_blocks<V>(border, at_column(ow), ep, 1, Co);
+    }
   }
 }
 

@@ -173,11 +173,109 @@ inline void interior_columns(const DwRow* rows, int count, int64_t ow, int64_t o
   if constexpr (BLOCK > 1) interior_columns<V, BLOCK == 4 ? 3 : BLOCK / 2, KW_, SW_>(rows, count, ow, ow_hi);
 }
 
+// Two output rows computed together (2-D register blocking): rows (n, ot, oh) and (n, ot + 1, oh) read the same input
+// lines for kernel_t - 1 of their kt taps, so a column block of both rows loads each shared input column once for
+// both rows' FMAs (4 input lines per kernel row instead of 6 for a 3x3x3 kernel). A line lists the weight row each of
+// the two output rows applies to it (nullptr where that row does not read the line).
+struct DwLine {
+  const float* input;
+  const float* weights[2];
+};
+
+// The lines of rows a and b: every tap of either, taps reading the same input line merged. Returns the count.
+inline int shared_lines(const DwRow& a, const DwRow& b, DwLine* lines) {
+  int n = 0;
+  for (int i = 0; i < a.taps; ++i) lines[n++] = DwLine{a.inputs[i], {a.weights[i], nullptr}};
+  for (int i = 0; i < b.taps; ++i) {
+    int j = 0;
+    while (j < n && lines[j].input != b.inputs[i]) ++j;
+    if (j == n) lines[n++] = DwLine{b.inputs[i], {nullptr, nullptr}};
+    lines[j].weights[1] = b.weights[i];
+  }
+  return n;
+}
+
+// accumulate_kernel_row for one channel block of the rows whose accumulators are listed in USE (bit r: row r):
+// each input column is loaded once and feeds both rows.
+template <class V, int COLS, int KW, int SW, int USE, bool Full>
+inline void accumulate_shared_line(DwAcc<V, 1, COLS>* acc, const DwLine& line, int64_t column, int64_t C,
+                                   DwLanes<V, Full> lanes) {
+  typename V::reg wv[2][KW];
+#pragma GCC unroll 2
+  for (int r = 0; r < 2; ++r)
+#pragma GCC unroll 16
+    for (int kw = 0; kw < KW; ++kw)
+      if (USE & (1 << r)) wv[r][kw] = lanes.load(line.weights[r] + kw * C);
+  const float* x = line.input + column;
+#pragma GCC unroll 64
+  for (int m = 0; m < (COLS - 1) * SW + KW; ++m) {
+    const typename V::reg xv = in_register(lanes.load(x + m * C));
+#pragma GCC unroll 16
+    for (int kw = 0; kw < KW; ++kw)  // the outputs j with j * SW + kw == m
+      if (kw <= m && (m - kw) % SW == 0 && (m - kw) / SW < COLS)
+#pragma GCC unroll 2
+        for (int r = 0; r < 2; ++r)
+          if (USE & (1 << r)) acc[r][(m - kw) / SW] = V::fmadd(xv, wv[r][kw], acc[r][(m - kw) / SW]);
+  }
+}
+
+// COLS interior columns from ow of both rows, channel block c0.
+template <class V, int COLS, int KW, int SW, bool Full>
+inline void pair_column_block(const DwRow* rows, const DwLine* lines, int n_lines, int64_t ow, int64_t c0,
+                              DwLanes<V, Full> lanes) {
+  const int64_t C = rows->channels;
+  DwAcc<V, 1, COLS> acc[2];
+  init_with_bias<V, 1, COLS>(rows[0], c0, acc[0], lanes);
+  init_with_bias<V, 1, COLS>(rows[1], c0, acc[1], lanes);
+  const int64_t column = (ow * SW - rows->s->pad_w) * C + c0;
+  for (int i = 0; i < n_lines; ++i) {
+    DwLine line = lines[i];
+    for (auto& w : line.weights)
+      if (w) w += c0;
+    if (line.weights[0] && line.weights[1])
+      accumulate_shared_line<V, COLS, KW, SW, 3>(acc, line, column, C, lanes);
+    else if (line.weights[0])
+      accumulate_shared_line<V, COLS, KW, SW, 1>(acc, line, column, C, lanes);
+    else
+      accumulate_shared_line<V, COLS, KW, SW, 2>(acc, line, column, C, lanes);
+  }
+  finish<V, 1, COLS>(rows[0], ow * C + c0, acc[0], lanes);
+  finish<V, 1, COLS>(rows[1], ow * C + c0, acc[1], lanes);
+}
+
 template <class V, int KW_, int SW_>
-void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi) {
+void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi, DwLine* lines) {
   constexpr int BLOCK = V::registers / 2;  // accumulators; the rest hold weights and input columns
   for (int64_t ow = 0; ow < ow_lo; ++ow) border_column<V, KW_>(rows, count, ow);
-  interior_columns<V, BLOCK, KW_, SW_>(rows, count, ow_lo, ow_hi);
+  if constexpr (KW_ == 3 && SW_ == 2) {
+    // Interior columns of row pairs in blocks of BLOCK / 2 columns (the same BLOCK accumulators); for each block the
+    // pairs follow each other, so lines shared between pairs are reused from L1 as well. Only for stride 2, where a
+    // single row's block loads two input columns per output: at stride 1 a single row's block of BLOCK columns
+    // already reuses its loads well and measured as fast or faster than pairs (bench/conv3d_layers.py).
+    constexpr int PAIR_COLS = BLOCK / 2;
+    const int pairs = count / 2;
+    int n_lines[8];
+    const int max_lines = 2 * (rows->s->kernel_t * rows->s->kernel_h);
+    for (int q = 0; q < pairs; ++q) n_lines[q] = shared_lines(rows[2 * q], rows[2 * q + 1], lines + q * max_lines);
+    const int64_t C = rows->channels;
+    int64_t ow = ow_lo;
+    for (; ow + PAIR_COLS <= ow_hi; ow += PAIR_COLS) {
+      int64_t c0 = 0;
+      const DwLanes<V, true> full{V::mask(V::width)};
+      for (; c0 + V::width <= C; c0 += V::width)
+        for (int q = 0; q < pairs; ++q)
+          pair_column_block<V, PAIR_COLS, 3, SW_>(rows + 2 * q, lines + q * max_lines, n_lines[q], ow, c0, full);
+      if (c0 < C) {
+        const DwLanes<V, false> tail{V::mask(int(C - c0))};
+        for (int q = 0; q < pairs; ++q)
+          pair_column_block<V, PAIR_COLS, 3, SW_>(rows + 2 * q, lines + q * max_lines, n_lines[q], ow, c0, tail);
+      }
+    }
+    interior_columns<V, PAIR_COLS / 2, KW_, SW_>(rows, 2 * pairs, ow, ow_hi);
+    if (count % 2) interior_columns<V, BLOCK, KW_, SW_>(rows + count - 1, 1, ow_lo, ow_hi);
+  } else {
+    interior_columns<V, BLOCK, KW_, SW_>(rows, count, ow_lo, ow_hi);
+  }
   for (int64_t ow = ow_hi; ow < rows->s->out_w(); ++ow) border_column<V, KW_>(rows, count, ow);
 }
 
@@ -214,9 +312,12 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
   const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
   const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow*SW with iw0 + KW <= in_w
   const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / SW + 1));
-  constexpr int GROUP = 4;  // output rows computed together
+  // Output rows computed together. 8 rather than 4: on 13-frame clips (X3D-S) the stride-2 layers gain 3-9% and
+  // nothing measured loses (bench/conv3d_layers.py).
+  constexpr int GROUP = 8;
   const size_t max_taps = size_t(s.kernel_t * s.kernel_h);
   std::vector<const float*> tap_inputs(GROUP * max_taps), tap_weights(GROUP * max_taps);
+  std::vector<DwLine> lines(GROUP / 2 * 2 * max_taps);  // the shared lines of each row pair
   DwRow rows[GROUP];
   // Rows are visited in groups of the same oh in GROUP neighbouring output planes (n, ot): rows neighbouring in time
   // share most of their input planes, reused from L1 within a group, and the next oh shares input rows in H, reused
@@ -234,13 +335,13 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
       }
       if (count == 0) continue;
       if (KW == 3 && SW == 1)
-        dwconv3d_rows<V, 3, 1>(rows, count, ow_lo, ow_hi);
+        dwconv3d_rows<V, 3, 1>(rows, count, ow_lo, ow_hi, lines.data());
       else if (KW == 3 && SW == 2)
-        dwconv3d_rows<V, 3, 2>(rows, count, ow_lo, ow_hi);
+        dwconv3d_rows<V, 3, 2>(rows, count, ow_lo, ow_hi, lines.data());
       else if (KW == 1 && SW == 1)
-        dwconv3d_rows<V, 1, 1>(rows, count, ow_lo, ow_hi);
+        dwconv3d_rows<V, 1, 1>(rows, count, ow_lo, ow_hi, lines.data());
       else
-        dwconv3d_rows<V, 0, 0>(rows, count, ow_lo, ow_hi);
+        dwconv3d_rows<V, 0, 0>(rows, count, ow_lo, ow_hi, lines.data());
     }
 }
 

@@ -1,0 +1,284 @@
+#!/usr/bin/env python
+"""Benchmark: pyvideo's native fp32 conv3d kernels on the conv layers of X3D-XS (T=4) and X3D-S (T=13), 160x160
+input, batch 1: the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones with the fused residual add), the
+stride-(1,2,2) 1x1x1 shortcut projections, the 1x3x3 stride-(1,2,2) stem conv (3 -> 24 channels) and the 3x3x3
+depthwise convs (bias, no activation), each kernel called directly (no op dispatch).
+
+Per layer and thread count it prints, for each variant, a low percentile (--percentile, default the 20th) of all call
+times over the interleaved rounds; on a shared machine a median catches preempted calls. One thread is timed in the
+calling thread's CPU time, more threads in wall time. Variants:
+  pyvideo      the native kernel on channels-last tensors, output allocated per call as torch does (epilogue included)
+  torch_cl     F.conv3d on channels_last_3d tensors (oneDNN; conv + bias only, no epilogue)
+  matmul       torch.matmul of the same [M, K] x [K, N] (pointwise layers only)
+plus the native kernel's share of a 1024x1024 matmul's GFLOP/s (the practical peak) and of the bandwidth of a tensor
+copy with the layer's memory footprint (input + output). With --baseline DIR, another build of pyvideo (e.g.
+/work/main) runs the same layers in a child process, interleaved round by round with this one, and `speed-up` is
+baseline time / this build's time.
+
+    .venv/bin/python bench/conv3d_layers.py [--threads 1 2] [--rounds 5] [--baseline /work/main] [--only pointwise]
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from pyvideo._native import native
+from pyvideo.ops.conv3d import pack_conv3d_weight, pack_depthwise_weight
+
+IDENTITY, RELU = 0, 1
+
+
+@dataclass(frozen=True)
+class Layer:
+    model: str
+    kind: str  # pointwise | projection | stem | depthwise
+    ci: int
+    t: int
+    h: int
+    w: int
+    co: int
+    kernel: Tuple[int, int, int] = (1, 1, 1)
+    stride: Tuple[int, int, int] = (1, 1, 1)
+    padding: Tuple[int, int, int] = (0, 0, 0)
+    residual: bool = False
+
+    def out_size(self):
+        return [(n + 2 * p - k) // s + 1 for n, k, s, p in zip((self.t, self.h, self.w), self.kernel, self.stride,
+                                                                   self.padding)]
+
+    @property
+    def groups(self) -> int:
+        return self.ci if self.kind == "depthwise" else 1
+
+    def flops(self) -> float:
+        return 2.0 * self.ci * self.co / self.groups * math.prod(self.out_size()) * math.prod(self.kernel)
+
+    def label(self) -> str:
+        res = " +res" if self.residual else ""
+        k = "" if self.kind == "pointwise" else f" {self.kind}"
+        if self.kind == "depthwise":
+            return f"{self.ci}x{self.t}x{self.h}x{self.w} depthwise" + (" stride2" if self.stride[1] == 2 else "")
+        return f"{self.ci}x{self.t}x{self.h}x{self.w}->{self.co}{res}{k}"
+
+
+def x3d_layers(model: str, t: int) -> List[Layer]:
+    """The distinct dense conv layers of X3D at 160x160: stage widths 24/48/96/192, inner widths 54/108/216/432."""
+    layers = [Layer(model, "stem", 3, t, 160, 160, 24, (1, 3, 3), (1, 2, 2), (0, 1, 1))]
+    c_in, h = 24, 80
+    for c, inner in ((24, 54), (48, 108), (96, 216), (192, 432)):
+        layers.append(Layer(model, "pointwise", c_in, t, h, h, inner))  # first block's conv_a, before the stride
+        layers.append(Layer(model, "projection", c_in, t, h, h, c, stride=(1, 2, 2)))
+        h = (h - 1) // 2 + 1
+        layers.append(Layer(model, "pointwise", inner, t, h, h, c, residual=True))  # conv_c + shortcut + ReLU
+        layers.append(Layer(model, "pointwise", c, t, h, h, inner))  # conv_a of the following blocks
+        c_in = c
+    layers.append(Layer(model, "pointwise", 432, 1, 1, 1, 2048))  # head: pooled features -> 2048
+    h = 80
+    for inner in (54, 108, 216, 432):  # conv_b: 3x3x3 depthwise, stride (1,2,2) in the first block of a stage
+        layers.append(Layer(model, "depthwise", inner, t, h, h, inner, (3, 3, 3), (1, 2, 2), (1, 1, 1)))
+        h = (h - 1) // 2 + 1
+        layers.append(Layer(model, "depthwise", inner, t, h, h, inner, (3, 3, 3), (1, 1, 1), (1, 1, 1)))
+    return layers
+
+
+def make_tensors(layer: Layer):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, layer.ci, layer.t, layer.h, layer.w, generator=g)
+    fan_in = layer.ci // layer.groups * math.prod(layer.kernel)
+    w = torch.randn(layer.co, layer.ci // layer.groups, *layer.kernel, generator=g) / math.sqrt(fan_in)
+    b = torch.randn(layer.co, generator=g)
+    out = [1, layer.co] + layer.out_size()
+    r = torch.randn(*out, generator=g) if layer.residual else None
+    return x, w, b, r
+
+
+def activation(layer: Layer) -> int:
+    """X3D's: ReLU after the dense convs; the depthwise conv is followed by squeeze-excitation, so no activation."""
+    return IDENTITY if layer.kind == "depthwise" else RELU
+
+
+class Native:
+    """The native kernel on one layer with preallocated channels-last tensors."""
+
+    def __init__(self, layer: Layer):
+        x, w, b, r = make_tensors(layer)
+        self.layer, self.x, self.b = layer, x.permute(0, 2, 3, 4, 1).contiguous(), b
+        if layer.kind == "depthwise":
+            self.w, self.fn = pack_depthwise_weight(w), native().dwconv3d_fused_f32_ndhwc
+        else:
+            self.w, self.fn = pack_conv3d_weight(w), native().conv3d_f32_ndhwc
+        self.r = None if r is None else r.permute(0, 2, 3, 4, 1).contiguous()
+        self.out_shape = [1] + layer.out_size() + [layer.co]
+
+    def __call__(self, threads: int):
+        # A fresh output per call, as F.conv3d allocates one (its page faults are part of a layer's cost).
+        y = torch.empty(self.out_shape)
+        self.fn(self.x, self.w, self.b, self.r, y, list(self.layer.stride), list(self.layer.padding),
+                activation(self.layer), threads)
+        return y
+
+
+def call_times(fn, repeat: int, warmup: int = 2) -> List[float]:
+    """Seconds of each of `repeat` calls (at least 20 ms worth) after warm-up. With one thread the calling thread's CPU
+    time, which time slices lost to other processes do not inflate; with more, wall time."""
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
+    for _ in range(warmup):
+        fn()
+    times = []
+    while len(times) < repeat or sum(times) < 0.02:
+        t0 = clock()
+        fn()
+        times.append(clock() - t0)
+    return times
+
+
+def low_percentile(times: List[float], q: float = 0.2) -> float:
+    return sorted(times)[int(q * (len(times) - 1))]
+
+
+def serve():
+    """Child mode for --baseline: read `threads layer_index repeat` lines, answer the call times."""
+    layers = all_layers()
+    cache = {}
+    for line in sys.stdin:
+        threads, index, repeat = map(int, line.split())
+        torch.set_num_threads(threads)
+        if index not in cache:
+            cache[index] = Native(layers[index])
+        fn = cache[index]
+        print(json.dumps(call_times(lambda: fn(threads), repeat)), flush=True)
+
+
+def all_layers() -> List[Layer]:
+    return x3d_layers("X3D-XS", 4) + x3d_layers("X3D-S", 13)
+
+
+def geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each times every variant")
+    parser.add_argument("--repeat", type=int, default=7, help="calls per variant and round")
+    parser.add_argument("--baseline", default=None, help="repository root of another pyvideo build to compare")
+    parser.add_argument("--only", default=None, choices=["pointwise", "projection", "stem", "depthwise"])
+    parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S"])
+    parser.add_argument("--isa", default=None, help="force a kernel ISA level (scalar, avx2, avx512, neon)")
+    parser.add_argument("--percentile", type=float, default=20,
+                        help="which percentile of the call times to report (0: the fastest call; on a loaded machine "
+                             "multi-threaded calls are often preempted)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.isa:
+        native().set_isa(args.isa)
+    if args.serve:
+        return serve()
+    layers = all_layers()
+    chosen = [i for i, l in enumerate(layers)
+              if (args.only is None or l.kind == args.only) and (args.model is None or l.model == args.model)]
+    child = None
+    if args.baseline:
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(args.baseline))
+        isa = ["--isa", args.isa] if args.isa else []
+        child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"] + isa, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True, env=env, cwd=os.path.abspath(args.baseline))
+
+    def baseline_time(threads, index):
+        child.stdin.write(f"{threads} {index} {args.repeat}\n")
+        child.stdin.flush()
+        return json.loads(child.stdout.readline())
+
+    print(f"kernel ISA: {native().get_isa()}, torch {torch.__version__}" +
+          (f", baseline: {args.baseline}" if child else ""))
+    header = (f"{'model':6} {'layer':34} {'thr':>3} {'pyvideo':>8} {'torch_cl':>8} {'matmul':>7} {'vs cl':>6} "
+              f"{'vs mm':>6} {'%peak':>6} {'%copy':>6}" + (f" {'base':>8} {'speed-up':>8}" if child else ""))
+    previous = torch.get_num_threads()
+    summary = {}
+    try:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+            peak = 2 * 1024**3 / low_percentile(call_times(lambda: torch.mm(a, b), 30)) / 1e9
+            print(f"\n{threads} thread(s): matmul peak {peak:.0f} GFLOP/s; times in ms")
+            print(header + "\n" + "-" * len(header))
+            for index in chosen:
+                layer = layers[index]
+                fn = Native(layer)
+                x, w, b, r = make_tensors(layer)
+                with torch.inference_mode():
+                    ref = F.conv3d(x, w, b, layer.stride, layer.padding, 1, layer.groups)
+                    ref = ref if r is None else ref + r
+                    ref = ref if activation(layer) == IDENTITY else torch.relu(ref)
+                    got = fn(threads).permute(0, 4, 1, 2, 3)
+                    if not torch.allclose(got, ref, rtol=1e-4, atol=1e-4):
+                        raise AssertionError(f"native kernel disagrees with PyTorch on {layer}")
+                    x_cl, w_cl = x.contiguous(memory_format=torch.channels_last_3d), w.contiguous(
+                        memory_format=torch.channels_last_3d)
+                    m = math.prod(layer.out_size())
+                    a2, b2 = torch.randn(m, layer.ci), torch.randn(layer.ci, layer.co)
+                    footprint = (x.numel() + ref.numel()) // 2
+                    src, dst = torch.randn(footprint), torch.empty(footprint)
+                    variants = {
+                        "native": lambda: fn(threads),
+                        "torch_cl": lambda: F.conv3d(x_cl, w_cl, b, layer.stride, layer.padding, 1, layer.groups),
+                        "copy": lambda: dst.copy_(src),
+                    }
+                    if layer.kind == "pointwise":
+                        variants["matmul"] = lambda: torch.matmul(a2, b2)
+                    samples = {k: [] for k in variants}
+                    if child:
+                        samples["base"] = []
+                    for _ in range(args.rounds):
+                        for k, f in variants.items():
+                            samples[k] += call_times(f, args.repeat)
+                        if child:
+                            samples["base"] += baseline_time(threads, index)
+                t = {k: low_percentile(v, args.percentile / 100) for k, v in samples.items()}
+                bytes_moved = 4 * (x.numel() + w.numel() + ref.numel() * (2 if r is not None else 1))
+                copy_gbps = 2 * 4 * footprint / t["copy"] / 1e9
+                gflops = layer.flops() / t["native"] / 1e9
+                row = dict(vs_cl=t["torch_cl"] / t["native"])
+                line = (f"{layer.model:6} {layer.label():34} {threads:>3} {t['native'] * 1e3:8.3f} "
+                        f"{t['torch_cl'] * 1e3:8.3f} ")
+                if "matmul" in t:
+                    row["vs_mm"] = t["matmul"] / t["native"]
+                    line += f"{t['matmul'] * 1e3:7.3f} {row['vs_cl']:5.2f}x {row['vs_mm']:5.2f}x "
+                else:
+                    line += f"{'-':>7} {row['vs_cl']:5.2f}x {'-':>6} "
+                line += f"{100 * gflops / peak:5.1f}% {100 * bytes_moved / t['native'] / 1e9 / copy_gbps:5.1f}%"
+                if child:
+                    row["speedup"] = t["base"] / t["native"]
+                    line += f" {t['base'] * 1e3:8.3f} {row['speedup']:7.2f}x"
+                print(line, flush=True)
+                summary.setdefault(threads, []).append((layer, row))
+    finally:
+        torch.set_num_threads(previous)
+        if child:
+            child.stdin.close()
+            child.wait()
+    print()
+    for threads, rows in summary.items():
+        for kind in ("pointwise", "projection", "stem", "depthwise"):
+            sel = [row for layer, row in rows if layer.kind == kind]
+            if not sel:
+                continue
+            text = f"geomean {kind:10} @ {threads} thread(s): {geomean([s['vs_cl'] for s in sel]):.2f}x vs torch_cl"
+            if kind == "pointwise":
+                text += f", {geomean([s['vs_mm'] for s in sel]):.2f}x vs matmul"
+            if child:
+                text += f", {geomean([s['speedup'] for s in sel]):.2f}x speed-up over the baseline"
+            print(text)
+
+
+if __name__ == "__main__":
+    main()
