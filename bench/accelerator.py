@@ -1,6 +1,6 @@
 """X3D inference on CPU, batch 1, 1 and 2 threads: vanilla PyTorch eager vs the reference's (PyTorchVideo's) 2-D
 deploy form (torch eager, bench/reference_deploy.py), pyvideo's deploy form (torch eager), torch.compile, ONNX
-Runtime, and pyvideo's native fp32 and int8 kernels. Prints a table of milliseconds and speed-ups over vanilla eager,
+Runtime, and pyvideo's native fp32 and int8 kernels (per-layer ops, and compile_native programs). Prints a table of milliseconds and speed-ups over vanilla eager,
 the int8/fp32 ratios, the machine's measured peaks, and what fraction of them each native kernel kind reaches on
 EfficientX3d-XS's layers. Every variant is checked against vanilla eager before timing. The weights are random
 (int8 accuracy on real clips: bench/int8_agreement.py). Run once:  .venv/bin/python bench/accelerator.py
@@ -15,7 +15,7 @@ from collections import defaultdict
 import torch
 
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
-from pyvideo.accelerator.native import NativeConv3d, lower_quantized_to_native, lower_to_native
+from pyvideo.accelerator.native import compile_native, lower_quantized_to_native, lower_to_native
 from pyvideo.accelerator.quantization import quantize_model
 from pyvideo.benchmarks.timing import peak_copy_gbps, peak_matmul_gflops
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
@@ -100,58 +100,60 @@ def build_variants(builder, shape):
     native_fp32 = lower_to_native(deploy)
     int8 = quantize_model(deploy, [torch.randn(*shape) for _ in range(2)])
     native_int8 = lower_quantized_to_native(int8)
+    program_fp32, program_int8 = compile_native(deploy), compile_native(int8)
     with torch.no_grad():
-        fp32_out, int8_out = native_fp32(x), native_int8(x)
+        fp32_out, int8_out = program_fp32(x), program_int8(x)
         ref = vanilla(x)
-    print(f"  native fp32 vs vanilla rel err {float((fp32_out - ref).abs().max() / ref.abs().max()):.2e}; "
-          f"int8 vs fp32 rel L2 {float((int8_out - fp32_out).norm() / fp32_out.norm()):.3f}, "
-          f"top-1 same: {bool(int8_out.argmax() == fp32_out.argmax())}")
+        same_ops = torch.equal(native_int8(x), int8_out)
+    print(f"  native program fp32 vs vanilla rel err {float((fp32_out - ref).abs().max() / ref.abs().max()):.2e}; "
+          f"int8 program equals the int8 per-layer ops: {same_ops}; int8 vs fp32 rel L2 "
+          f"{float((int8_out - fp32_out).norm() / fp32_out.norm()):.3f} (random weights and clips: agreement on real "
+          "clips is bench/int8_agreement.py's)")
     compiled = torch.compile(vanilla)
     variants = {
         "vanilla eager": lambda: vanilla(x),
-        "reference deploy (2-D)": lambda: reference(x),
-        "pyvideo deploy (eager)": lambda: deploy(x),
+        "reference 2-D deploy": lambda: reference(x),
+        "pyvideo deploy eager": lambda: deploy(x),
         "torch.compile": lambda: compiled(x),
         "onnxruntime": onnx_runner(vanilla, x),
-        "pyvideo fp32": lambda: native_fp32(x),
-        "pyvideo int8": lambda: native_int8(x),
+        "fp32 per-layer ops": lambda: native_fp32(x),
+        "int8 per-layer ops": lambda: native_int8(x),
+        "pyvideo fp32": lambda: program_fp32(x),
+        "pyvideo int8": lambda: program_int8(x),
     }
-    return variants, native_fp32, x
+    return variants, (program_fp32, program_int8), x
 
 
-def kernel_fractions(native_model, x, peak_gflops, peak_gbps):
-    """Per conv kind: GFLOP/s (vs matmul peak) and effective GB/s (vs copy peak) over EfficientX3d-XS's layers."""
-    stats = defaultdict(lambda: [0.0, 0.0, 0.0])  # seconds, flops, bytes
-    starts = {}
-
-    def before(module, inputs):
-        starts[module] = time.perf_counter()
-
-    def after(module, inputs, output):
-        seconds = time.perf_counter() - starts[module]
-        kt, kh, kw = module.packed_weight.shape[:3]
-        cin = 1 if module.depthwise else module.packed_weight.shape[3]
-        flops = 2 * output.numel() * cin * kt * kh * kw
-        moved = 4 * (inputs[0].numel() + output.numel() + module.packed_weight.numel())
-        entry = stats[module.kind]
-        entry[0] += seconds
-        entry[1] += flops
-        entry[2] += moved
-
-    handles = []
-    for m in native_model.modules():
-        if isinstance(m, NativeConv3d):
-            handles += [m.register_forward_pre_hook(before), m.register_forward_hook(after)]
+def kernel_fractions(compiled, x, peak_gflops, peak_gbps):
+    """Per step kind of a compiled native program (timed inside C++, best of 5 runs): GFLOP/s against the matmul
+    peak and the bytes each step must move (input + output + weights) per second against the copy peak."""
+    program = compiled.native_program.program
+    program.set_profiling(True)
+    best = None
     with torch.no_grad():
-        native_model(x)  # warm-up
-        stats.clear()
-        native_model(x)
-    for h in handles:
-        h.remove()
-    for kind, (seconds, flops, moved) in sorted(stats.items()):
+        for _ in range(5):
+            compiled(x)
+            profile = program.last_profile()
+            total = sum(step["seconds"] for step in profile)
+            if best is None or total < best[0]:
+                best = (total, profile)
+    program.set_profiling(False)
+    stats = defaultdict(lambda: [0.0, 0, 0, 0])  # seconds, flops, bytes, steps
+    for step in best[1]:
+        element = 1 if step["kind"].startswith("quantized") else 4
+        numel = lambda shape: shape[0] * shape[1] * shape[2] * shape[3] * shape[4]  # noqa: E731
+        weights = step["macs"] // max(1, numel(step["output_shape"]) // step["output_shape"][4])
+        entry = stats[step["kind"]]
+        entry[0] += step["seconds"]
+        entry[1] += 2 * step["macs"]
+        entry[2] += element * (numel(step["input_shape"]) + numel(step["output_shape"]) + weights)
+        entry[3] += 1
+    print(f"  whole program {best[0] * 1e3:.2f} ms")
+    for kind, (seconds, flops, moved, steps) in sorted(stats.items(), key=lambda item: -item[1][0]):
         gflops, gbps = flops / seconds / 1e9, moved / seconds / 1e9
-        print(f"  {kind:10s} {seconds * 1e3:7.2f} ms  {gflops:6.1f} GFLOP/s ({100 * gflops / peak_gflops:4.1f}% of peak)"
-              f"  {gbps:6.1f} GB/s ({100 * gbps / peak_gbps:4.1f}% of copy peak)")
+        compute = f"{gflops:6.1f} GFLOP/s ({100 * gflops / peak_gflops:5.1f}% of peak)" if flops else " " * 30
+        print(f"  {kind:30s} {steps:3d} steps {seconds * 1e3:7.2f} ms  {compute}  "
+              f"{gbps:6.1f} GB/s ({100 * gbps / peak_gbps:5.1f}% of copy peak)")
 
 
 def main():
@@ -164,25 +166,32 @@ def main():
     xs_native = None
     for name, builder, shape in MODELS:
         print(f"== {name} {shape}")
-        variants, native_fp32, x = build_variants(builder, shape)
+        variants, programs, x = build_variants(builder, shape)
         if xs_native is None:
-            xs_native = (native_fp32, x)
+            xs_native = (programs, x)
         for threads in (1, 2):
             torch.set_num_threads(threads)
             rows.append((name, threads, time_interleaved_ms(variants)))
     labels = list(rows[0][2])
-    print("\nmilliseconds (speed-up over vanilla eager), batch 1")
-    print(f"{'model':22s} thr " + " ".join(f"{label:>22s}" for label in labels))
+    print("\nmilliseconds (speed-up over vanilla eager), batch 1; 'pyvideo fp32/int8' = compile_native programs")
+    print(f"{'model':20s} thr " + " ".join(f"{label:>21s}" for label in labels))
     for name, threads, times in rows:
         base = times["vanilla eager"]
-        cells = [f"{times[label]:9.1f} ({base / times[label]:5.2f}x)" for label in labels]
-        print(f"{name:22s} {threads:3d} " + " ".join(f"{c:>22s}" for c in cells))
+        cells = [f"{times[label]:7.1f} ({base / times[label]:5.2f}x)" for label in labels]
+        print(f"{name:20s} {threads:3d} " + " ".join(f"{c:>21s}" for c in cells))
+    print()
     for name, threads, times in rows:
-        print(f"{name} thr={threads}: int8 / fp32 speed-up {times['pyvideo fp32'] / times['pyvideo int8']:.2f}x")
+        print(f"{name} thr={threads}: int8 / fp32 speed-up {times['pyvideo fp32'] / times['pyvideo int8']:.2f}x "
+              f"(programs), {times['fp32 per-layer ops'] / times['int8 per-layer ops']:.2f}x (per-layer ops); "
+              f"pyvideo fp32 vs onnxruntime {times['onnxruntime'] / times['pyvideo fp32']:.2f}x, "
+              f"vs torch.compile {times['torch.compile'] / times['pyvideo fp32']:.2f}x")
     torch.set_num_threads(1)
     peak_gflops, peak_gbps = peak_matmul_gflops(), peak_copy_gbps()
-    print(f"\nnative fp32 kernels on EfficientX3d-XS, 1 thread (peaks {peak_gflops:.1f} GFLOP/s, {peak_gbps:.1f} GB/s):")
-    kernel_fractions(*xs_native, peak_gflops, peak_gbps)
+    programs, x = xs_native
+    for label, compiled in zip(("fp32", "int8"), programs):
+        print(f"\nnative {label} steps on EfficientX3d-XS, 1 thread (peaks {peak_gflops:.1f} GFLOP/s fp32 matmul, "
+              f"{peak_gbps:.1f} GB/s copy):")
+        kernel_fractions(compiled, x, peak_gflops, peak_gbps)
 
 
 if __name__ == "__main__":

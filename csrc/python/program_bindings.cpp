@@ -201,9 +201,11 @@ PYVIDEO_BINDINGS(program) {
             for (const auto& s : p.last_profile())
               steps.append(py::dict(py::arg("kind") = s.kind, py::arg("seconds") = s.seconds,
                                     py::arg("macs") = s.macs,
+                                    py::arg("input_shape") = py::make_tuple(s.input.n, s.input.t, s.input.h,
+                                                                            s.input.w, s.input.c),
                                     py::arg("output_shape") = py::make_tuple(s.output.n, s.output.t, s.output.h,
                                                                              s.output.w, s.output.c)));
             return steps;
           },
-          "Per-step dicts (kind, seconds, macs, output_shape [N,T,H,W,C]) of the last profiled run.");
+          "Per-step dicts (kind, seconds, macs, input_shape, output_shape [N,T,H,W,C]) of the last profiled run.");
 }

@@ -13,6 +13,10 @@
 #include "../core/squeeze_excitation.h"
 #include "program_impl.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace pyvideo::runtime {
 
 const char* kind_name(Kind k) {
@@ -303,6 +307,36 @@ ShapeT geometry(const ConvGeometry& g, const Shape5& x) {
 
 VolumeShape volume(const Shape5& s) { return {s.n, s.t, s.h, s.w, s.c}; }
 
+// As qparams.quantize: clamp(round_half_even(x / scale) + zp, -128, 127). Adding and subtracting 1.5 * 2^23 rounds
+// half to even exactly for |v| < 2^22, so v is clamped to +-4e6 first (NaN goes to the low end). The SSE2 path
+// (baseline x86-64) narrows with saturating packs; other targets take the scalar loop.
+void quantize_span(const float* src, int8_t* dst, int64_t n, float scale, float zero_point) {
+  constexpr float kRound = 12582912.0f, kLimit = 4.0e6f;
+  int64_t k = 0;
+#if defined(__SSE2__)
+  const __m128 vscale = _mm_set1_ps(scale), vzp = _mm_set1_ps(zero_point), vround = _mm_set1_ps(kRound);
+  const __m128 lo = _mm_set1_ps(-kLimit), hi = _mm_set1_ps(kLimit);
+  for (; k + 16 <= n; k += 16) {
+    __m128i q[4];
+    for (int j = 0; j < 4; ++j) {
+      __m128 v = _mm_div_ps(_mm_loadu_ps(src + k + 4 * j), vscale);
+      v = _mm_min_ps(_mm_max_ps(v, lo), hi);  // maxps returns its second operand for NaN: the low limit
+      v = _mm_add_ps(_mm_sub_ps(_mm_add_ps(v, vround), vround), vzp);
+      q[j] = _mm_cvttps_epi32(v);  // integral already
+    }
+    const __m128i words = _mm_packs_epi32(q[0], q[1]), words2 = _mm_packs_epi32(q[2], q[3]);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm_packs_epi16(words, words2));
+  }
+#endif
+  for (; k < n; ++k) {
+    float v = src[k] / scale;
+    v = v > -kLimit ? v : -kLimit;
+    v = v < kLimit ? v : kLimit;
+    const float r = (v + kRound) - kRound + zero_point;
+    dst[k] = int8_t(r < -128.0f ? -128.0f : (r > 127.0f ? 127.0f : r));
+  }
+}
+
 }  // namespace
 
 std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, int num_threads) {
@@ -445,19 +479,8 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       case Kind::quantize: {
         const float* src = static_cast<const float*>(in);
         int8_t* dst = static_cast<int8_t*>(out);
-        const float scale = s.out.scale, zp = float(s.out.zero_point);
-        // As qparams.quantize: round-half-even(x / scale) + zp, clamped. Rounding by adding and subtracting 1.5 * 2^23
-        // is exact round-half-even for |v| < 2^22 (v is clamped first; NaN goes to the low end) and, unlike
-        // nearbyint, vectorises on baseline x86-64.
         kernels::parallel_for_chunks(x.numel(), num_threads, [&](int64_t begin, int64_t end) {
-          constexpr float kRound = 12582912.0f, kLimit = 4.0e6f;
-          for (int64_t k = begin; k < end; ++k) {
-            float v = src[k] / scale;
-            v = v > -kLimit ? v : -kLimit;
-            v = v < kLimit ? v : kLimit;
-            const float r = (v + kRound) - kRound + zp;
-            dst[k] = int8_t(r < -128.0f ? -128.0f : (r > 127.0f ? 127.0f : r));
-          }
+          quantize_span(src + begin, dst + begin, end - begin, s.out.scale, float(s.out.zero_point));
         });
         break;
       }
@@ -510,7 +533,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::string kind = kind_name(s.kind);
       if (is_conv) kind += s.depthwise ? "/depthwise" : (taps == 1 ? "/pointwise" : "/dense");
-      profile.push_back({kind, seconds, macs, y});
+      profile.push_back({kind, seconds, macs, x, y});
     }
     // Values read for the last time here free their buffers (never the caller's input, never an output).
     for (int32_t v : {s.input, s.residual})

@@ -97,13 +97,13 @@ class Program {
   std::vector<Tensor> run(const float* input, const Shape5& input_shape, int num_threads);
 
   // Per-step wall time of the last run() while profiling is on (for benchmarks): kind names, seconds, and each
-  // step's multiply-accumulate count and output shape at that run's sizes.
+  // step's multiply-accumulate count and input / output shapes at that run's sizes.
   void set_profiling(bool on);
   struct StepProfile {
     std::string kind;
     double seconds = 0.0;
     int64_t macs = 0;
-    Shape5 output;
+    Shape5 input, output;
   };
   std::vector<StepProfile> last_profile() const;
 

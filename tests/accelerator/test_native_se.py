@@ -111,3 +111,17 @@ def test_cached_quantized_linear_is_exactly_the_reference():
         reference = QuantizedLinear(nn.Linear(in_features, 40), QParams(0.03, 5), None)
         q = torch.randint(-128, 128, (3, in_features), dtype=torch.int8)
         assert torch.equal(CachedQuantizedLinear(reference)(q), reference(q))
+
+
+def test_cached_quantized_conv3d_is_exactly_the_reference():
+    from pyvideo.accelerator.deployable import FusedConv3d
+    from pyvideo.accelerator.native.quantized import CachedQuantizedConv3d
+    from pyvideo.accelerator.quantization.int8_modules import QuantizedConv3d
+
+    torch.manual_seed(1)
+    for ci, kernel, groups in ((600, (1, 1, 1), 1), (192, (1, 1, 1), 1), (8, (3, 3, 3), 2)):  # exact slices, conv path
+        conv = FusedConv3d(torch.randn(16, ci // groups, *kernel) * 0.05, torch.randn(16), padding=kernel[0] // 2,
+                           groups=groups, activation="relu")
+        reference = QuantizedConv3d(conv, QParams(0.02, 3), None)  # float output: not a native-kernel layer
+        q = torch.randint(-128, 128, (2, ci, 3, 4, 5), dtype=torch.int8)
+        assert torch.equal(CachedQuantizedConv3d(reference)(q), reference(q))

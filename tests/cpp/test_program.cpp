@@ -85,12 +85,14 @@ void quantize_rounds_half_to_even_and_saturates() {
   Program p;
   const int32_t x = p.set_input(1);
   p.set_outputs({p.quantize(x, QuantParams{0.5f, 0})}, {Program::Layout::nthwc});
-  const std::vector<float> in{1.25f, 1.75f, -1.25f, 0.25f, 1e30f, -1e30f, std::nanf(""), 63.75f};
-  const auto out = p.run(in.data(), Shape5{1, 1, 1, 8, 1}, 1);
-  const int8_t* q = static_cast<const int8_t*>(out[0].data());
+  const std::vector<float> pattern{1.25f, 1.75f, -1.25f, 0.25f, 1e30f, -1e30f, std::nanf(""), 63.75f};
   // x / 0.5 = 2.5 -> 2, 3.5 -> 4, -2.5 -> -2, 0.5 -> 0, saturation both ways, NaN -> -128, 127.5 -> 127 (clamped)
-  CHECK(q[0] == 2 && q[1] == 4 && q[2] == -2 && q[3] == 0 && q[4] == 127 && q[5] == -128 && q[6] == -128 &&
-        q[7] == 127);
+  const int8_t want[8] = {2, 4, -2, 0, 127, -128, -128, 127};
+  std::vector<float> in;
+  for (int r = 0; r < 5; ++r) in.insert(in.end(), pattern.begin(), pattern.end());  // vector blocks and a tail
+  const auto out = p.run(in.data(), Shape5{1, 1, 1, int64_t(in.size()), 1}, 1);
+  const int8_t* q = static_cast<const int8_t*>(out[0].data());
+  for (size_t i = 0; i < in.size(); ++i) CHECK(q[i] == want[i % 8]);
 }
 
 template <class F>

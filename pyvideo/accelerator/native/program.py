@@ -4,8 +4,8 @@
 call, a trip through the torch dispatcher and a DLPack hand-over (~15-20 us each, ~100 layers per X3D clip).
 ``compile_native`` instead turns the longest native-capable prefix of the model's traced graph into one
 ``pyvideo._C.Program`` (csrc/runtime/program.h): a list of steps over channels-last buffers that C++ runs in one call,
-recycling each buffer once its last reader has run. The rest of the graph (typically the classifier head's
-permute / Linear / mean) stays in PyTorch and reads the program's outputs.
+recycling each buffer once its last reader has run. The rest of the graph (e.g. a head with a fixed-kernel AvgPool3d)
+stays in PyTorch, with its layers on the per-layer native ops where they have one, and reads the program's outputs.
 
 Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its fused residual and activation,
 FusedSqueezeExcitation, global average pooling, nn.Identity / nn.Dropout in eval mode, and in int8 models
@@ -36,9 +36,14 @@ from pyvideo.accelerator.quantization.int8_modules import (
 from pyvideo.ops.conv3d import activation_code, pack_conv3d_weight, pack_depthwise_weight
 from pyvideo.ops.quantized_conv3d import pack_quantized_depthwise_weight, pack_quantized_weight
 
+from .conv import _native_replacement as _native_fp32_layer
 from .conv import is_supported as conv_is_supported
-from .quantized import CachedQuantizedLinear
+from .quantized import _native_replacement as _native_int8_layer
 from .quantized import is_supported as quantized_conv_is_supported
+
+
+def _per_layer_native(module: nn.Module) -> Optional[nn.Module]:
+    return _native_fp32_layer(module) or _native_int8_layer(module)
 
 
 class NativeProgram(nn.Module):
@@ -343,10 +348,11 @@ def _split_graph(source: fx.GraphModule, builder: _Builder, native_nodes: List[f
             _copy_submodule(source, root, node.target)
         env[node] = graph.node_copy(node, lambda n: env[n])
     result = fx.GraphModule(root, graph, class_name="NativeCompiled")
-    for name, module in list(result.named_modules()):  # the int8 head's Linear: weight converted once
-        if isinstance(module, QuantizedLinear):
+    for name, module in list(result.named_modules()):  # the layers left to torch run as the per-layer lowering's
+        replacement = _per_layer_native(module)
+        if replacement is not None:
             parent, _, child = name.rpartition(".")
-            setattr(result.get_submodule(parent) if parent else result, child, CachedQuantizedLinear(module))
+            setattr(result.get_submodule(parent) if parent else result, child, replacement)
     return result.eval()
 
 

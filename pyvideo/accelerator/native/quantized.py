@@ -4,6 +4,7 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedConv3d,
@@ -94,23 +95,64 @@ class NativeQuantizedSqueezeExcitation(nn.Module):
                                             self.output_scale, self.output_zero_point)
 
 
+# Products of int8 values (x - zero_point in [-255, 255], |w| <= 127) summed over at most this many terms stay below
+# 2**24, so a float32 matmul over such a slice of the reduction is exact.
+_EXACT_FLOAT32_TERMS = (2**24 - 1) // (255 * 127)
+
+
+def _exact_product(x: torch.Tensor, weight_t: torch.Tensor) -> torch.Tensor:
+    """``x @ weight_t`` for integer-valued float32 operands, exact: float32 matmuls over slices of the reduction short
+    enough to be exact, added in float64."""
+    k = x.shape[-1]
+    if k <= _EXACT_FLOAT32_TERMS:
+        return x @ weight_t
+    parts = [x[..., i:i + _EXACT_FLOAT32_TERMS] @ weight_t[i:i + _EXACT_FLOAT32_TERMS]
+             for i in range(0, k, _EXACT_FLOAT32_TERMS)]
+    return torch.stack(parts).double().sum(dim=0)
+
+
 class CachedQuantizedLinear(nn.Module):
-    """A QuantizedLinear (int8 nn.Linear) whose weight is converted to its exact accumulation dtype once, not on every
-    call; same integer accumulators and requantization as the reference module."""
+    """A QuantizedLinear (int8 nn.Linear) with its weight converted once (not on every call) and its integer
+    accumulators computed by exact float32 matmuls; same result as the reference module."""
 
     def __init__(self, module: QuantizedLinear):
         super().__init__()
         self.module = module
-        self.register_buffer("weight_t", module.weight_int8.to(module._accumulation_dtype()).t().contiguous())
+        self.register_buffer("weight_t", module.weight_int8.float().t().contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        acc = self.module._centered_input(x) @ self.weight_t
-        return self.module._requantize(acc, acc.dim() - 1, None)
+        m = self.module
+        m._check_input(x)
+        acc = _exact_product(x.float() - m.input_zero_point, self.weight_t)
+        return m._requantize(acc, acc.dim() - 1, None)
+
+
+class CachedQuantizedConv3d(nn.Module):
+    """A QuantizedConv3d the native kernels do not cover (a float output, dilation, grouped but not depthwise) with its
+    weight converted once; a 1x1x1 stride-1 one runs as exact float32 matmuls over the channels. Same result as the
+    reference module."""
+
+    def __init__(self, module: QuantizedConv3d):
+        super().__init__()
+        self.module = module
+        self.pointwise = module.kind == "pointwise" and module.groups == 1
+        weight = module.weight_int8.to(module._accumulation_dtype())
+        self.register_buffer("weight", weight[:, :, 0, 0, 0].float().t().contiguous() if self.pointwise else weight)
+
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        m = self.module
+        if self.pointwise:
+            m._check_input(x)
+            acc = _exact_product(x.permute(0, 2, 3, 4, 1).float() - m.input_zero_point, self.weight)
+            acc = acc.permute(0, 4, 1, 2, 3)
+        else:
+            acc = F.conv3d(m._centered_input(x), self.weight, None, m.stride, m.padding, m.dilation, m.groups)
+        return m._requantize(acc, 1, residual)
 
 
 def _native_replacement(module: nn.Module):
-    if isinstance(module, QuantizedConv3d) and is_supported(module):
-        return NativeQuantizedConv3d(module)
+    if isinstance(module, QuantizedConv3d):
+        return NativeQuantizedConv3d(module) if is_supported(module) else CachedQuantizedConv3d(module)
     if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
         return NativeQuantizedSqueezeExcitation(module)
     if isinstance(module, QuantizedLinear):
@@ -120,8 +162,8 @@ def _native_replacement(module: nn.Module):
 
 def lower_quantized_to_native(model: nn.Module, inplace: bool = False) -> nn.Module:
     """The int8 model (``quantize_model`` / ``convert_qat`` result) with its supported QuantizedConv3d and
-    QuantizedSqueezeExcitation layers on the native int8 kernels (QuantizedLinear layers keep their converted weight
-    cached); the rest (quantize/dequantize, pools, adds, float-output convs) stays in PyTorch."""
+    QuantizedSqueezeExcitation layers on the native int8 kernels (other QuantizedConv3d and QuantizedLinear layers keep
+    their converted weight cached); the rest (quantize/dequantize, pools, adds, float-output convs) stays in PyTorch."""
     if not any(isinstance(m, QuantizedConv3d) for m in model.modules()):
         raise ValueError("model has no QuantizedConv3d layers: quantize it with pyvideo.accelerator.quantization first")
     target = model if inplace else copy.deepcopy(model)
