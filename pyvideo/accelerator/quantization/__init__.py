@@ -7,6 +7,7 @@
 The int8 model is a ``torch.fx.GraphModule`` of the modules in :mod:`.int8_modules`, whose forward is the exact
 pure-torch reference of the integer arithmetic (see docs/notes/accelerator_interface.md).
 """
+from .agreement import Int8Agreement, compare_int8, compare_logits
 from .api import calibrate, convert_qat, prepare_qat, quantize_model
 from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear, fake_quantize, fake_quantize_weight
 from .graph_quantizer import convert, freeze_observers, prepare
@@ -25,6 +26,9 @@ from .observers import MinMaxObserver, MovingAverageMinMaxObserver, PercentileOb
 from .qparams import QParams, activation_qparams, dequantize, quantize, weight_scales
 
 __all__ = [
+    "Int8Agreement",
+    "compare_int8",
+    "compare_logits",
     "ActivationQuantizer",
     "DequantizeTensor",
     "FakeQuantConv3d",
