@@ -487,15 +487,25 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       case Kind::qlinear: {
         const int8_t* src = static_cast<const int8_t*>(in);
         float* dst = static_cast<float*>(out);
-        const int64_t K = x.c, M = s.out_channels;
-        kernels::parallel_for_chunks(x.n * x.t * x.h * x.w, num_threads, [&](int64_t begin, int64_t end) {
-          for (int64_t row = begin; row < end; ++row)
-            for (int64_t m = 0; m < M; ++m) {
-              const int8_t* w = s.qweight.data() + m * K;
-              int32_t acc = s.qbias[size_t(m)];  // |sum| <= K * 255 * 127: exact in int32 for K < 66000
-              for (int64_t k = 0; k < K; ++k) acc += (int32_t(src[row * K + k]) - s.in.zero_point) * int32_t(w[k]);
-              dst[row * M + m] = kernels::activate_scalar(float(acc) * s.dequant_scale[size_t(m)], s.act);
+        const int64_t K = x.c, M = s.out_channels, rows = x.n * x.t * x.h * x.w;
+        // Split over (row, output feature): a classifier has one row per clip, so rows alone would use one thread.
+        kernels::parallel_for_chunks(rows * M, num_threads, [&](int64_t begin, int64_t end) {
+          std::vector<int16_t> centered(static_cast<size_t>(K));
+          int64_t centered_row = -1;
+          for (int64_t item = begin; item < end; ++item) {
+            const int64_t row = item / M, m = item % M;
+            if (row != centered_row) {  // x - zp fits int16; products and their sums stay exact in int32
+              for (int64_t k = 0; k < K; ++k) centered[size_t(k)] = int16_t(src[row * K + k] - s.in.zero_point);
+              centered_row = row;
             }
+            const int8_t* w = s.qweight.data() + m * K;
+            const int16_t* c = centered.data();
+            int32_t acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t k = 0; k < K; ++k) acc += int32_t(c[k]) * int32_t(w[k]);
+            acc += s.qbias[size_t(m)];  // |sum| <= K * 255 * 127: exact in int32 for K < 66000
+            dst[row * M + m] = kernels::activate_scalar(float(acc) * s.dequant_scale[size_t(m)], s.act);
+          }
         });
         break;
       }
