@@ -2,7 +2,7 @@
 """int8 vs fp32 top-1 agreement of EfficientX3d-XS on held-out REAL clips (4x160x160, as in bench/accelerator.py).
 
 No published checkpoint can be downloaded here, so the script first trains EfficientX3d-XS briefly on a task made
-from the real videos in /work/shared/data/videos: each video is cut into SEGMENTS equal parts and every
+from the real videos in ../shared/data/videos (beside the checkout): each video is cut into SEGMENTS equal parts and every
 (video, segment) is a class. The middle 40% of each segment's frames is held out; training and calibration clips
 come only from the two outer parts (no frame of a held-out clip is ever trained on or calibrated with).
 Held-out clips: several start times x 3 spatial crops (left/centre/right) x 2 flips per class.
@@ -41,7 +41,8 @@ from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 from pyvideo.transforms import Normalize
 from pyvideo.transforms.functional import short_side_scale, uniform_crop, uniform_temporal_subsample
 
-VIDEO_DIR = "/work/shared/data/videos"
+# the real videos beside the checkout (../shared/data, see its README); absent in a user's clone
+VIDEO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "videos")
 SEGMENTS = 4  # classes per video
 HELD_OUT = (0.3, 0.7)  # held-out part of each segment (fractions); the two outer parts train and calibrate
 WINDOW = 8  # frames spanned by one clip (4 sampled uniformly)
