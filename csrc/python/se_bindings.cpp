@@ -44,25 +44,30 @@ VolumeShape volume(const python::TensorArg& x, const python::TensorArg& y) {
   return {x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]};
 }
 
-struct Layers {
-  python::TensorArg w0, b0, w1, b1;
-  Layers(py::handle fc0_weight, py::handle fc0_bias, py::handle fc1_weight, py::handle fc1_bias)
-      : w0(python::tensor_arg(fc0_weight, "fc0_weight", python::DType::float32, 2)),
+// The arguments both bindings take, checked (the TensorArgs keep the callers' buffers alive during the call).
+struct Arguments {
+  python::TensorArg x, y, w0, b0, w1, b1;
+  VolumeShape shape;
+  SqueezeExcitation se;
+  Arguments(py::handle input, py::handle fc0_weight, py::handle fc0_bias, py::handle fc1_weight, py::handle fc1_bias,
+            py::handle output, python::DType dtype, int hidden_activation, int activation)
+      : x(python::tensor_arg(input, "input", dtype, 5)),
+        y(python::tensor_arg(output, "output", dtype, 5)),
+        w0(python::tensor_arg(fc0_weight, "fc0_weight", python::DType::float32, 2)),
         b0(python::optional_tensor_arg(fc0_bias, "fc0_bias", python::DType::float32, 1)),
         w1(python::tensor_arg(fc1_weight, "fc1_weight", python::DType::float32, 2)),
-        b1(python::optional_tensor_arg(fc1_bias, "fc1_bias", python::DType::float32, 1)) {}
+        b1(python::optional_tensor_arg(fc1_bias, "fc1_bias", python::DType::float32, 1)),
+        shape(volume(x, y)),
+        se(layers_arg(w0, b0, w1, b1, shape.channels, hidden_activation, activation)) {}
 };
 
 void squeeze_excitation_ndhwc(py::handle input, py::handle fc0_weight, py::handle fc0_bias, py::handle fc1_weight,
                               py::handle fc1_bias, py::handle output, int hidden_activation, int activation,
                               int num_threads) {
-  auto x = python::tensor_arg(input, "input", python::DType::float32, 5);
-  auto y = python::tensor_arg(output, "output", python::DType::float32, 5);
-  const Layers l(fc0_weight, fc0_bias, fc1_weight, fc1_bias);
-  const VolumeShape shape = volume(x, y);
-  const SqueezeExcitation se = layers_arg(l.w0, l.b0, l.w1, l.b1, shape.channels, hidden_activation, activation);
+  const Arguments a(input, fc0_weight, fc0_bias, fc1_weight, fc1_bias, output, python::DType::float32,
+                    hidden_activation, activation);
   py::gil_scoped_release release;
-  squeeze_excitation_f32(se, shape, x.ptr<float>(), y.ptr<float>(), num_threads);
+  squeeze_excitation_f32(a.se, a.shape, a.x.ptr<float>(), a.y.ptr<float>(), num_threads);
 }
 
 void quantized_squeeze_excitation_ndhwc(py::handle input, py::handle fc0_weight, py::handle fc0_bias,
@@ -70,14 +75,11 @@ void quantized_squeeze_excitation_ndhwc(py::handle input, py::handle fc0_weight,
                                         int hidden_activation, int activation, double input_scale,
                                         int input_zero_point, double output_scale, int output_zero_point,
                                         int num_threads) {
-  auto x = python::tensor_arg(input, "input", python::DType::int8, 5);
-  auto y = python::tensor_arg(output, "output", python::DType::int8, 5);
-  const Layers l(fc0_weight, fc0_bias, fc1_weight, fc1_bias);
-  const VolumeShape shape = volume(x, y);
-  const SqueezeExcitation se = layers_arg(l.w0, l.b0, l.w1, l.b1, shape.channels, hidden_activation, activation);
+  const Arguments a(input, fc0_weight, fc0_bias, fc1_weight, fc1_bias, output, python::DType::int8,
+                    hidden_activation, activation);
   py::gil_scoped_release release;
-  quantized_squeeze_excitation(se, shape, x.ptr<int8_t>(), float(input_scale), input_zero_point, float(output_scale),
-                               output_zero_point, y.ptr<int8_t>(), num_threads);
+  quantized_squeeze_excitation(a.se, a.shape, a.x.ptr<int8_t>(), float(input_scale), input_zero_point,
+                               float(output_scale), output_zero_point, a.y.ptr<int8_t>(), num_threads);
 }
 
 }  // namespace

@@ -106,13 +106,25 @@ int32_t Program::conv(int32_t input, bool depthwise, const ConvGeometry& g, int6
   return impl_->add(std::move(s), DType::float32, out_channels);
 }
 
-static void check_se_layers(int64_t channels, int64_t hidden, const std::vector<float>& w0, const std::vector<float>& b0,
-                            const std::vector<float>& w1, const std::vector<float>& b1) {
+// The checked squeeze-excitation layers of an fp32 or int8 SE step.
+static Program::Step se_step(Kind kind, int32_t input, int64_t channels, int64_t hidden, std::vector<float> w0,
+                             std::vector<float> b0, std::vector<float> w1, std::vector<float> b1,
+                             kernels::Activation hidden_act, kernels::Activation act) {
   if (hidden <= 0) throw std::invalid_argument("program: squeeze-excitation needs a positive hidden width");
   check_size("fc0 weight", w0.size(), size_t(hidden * channels));
   check_size("fc1 weight", w1.size(), size_t(hidden * channels));
   if (!b0.empty()) check_size("fc0 bias", b0.size(), size_t(hidden));
   if (!b1.empty()) check_size("fc1 bias", b1.size(), size_t(channels));
+  Program::Step s(kind);
+  s.input = input;
+  s.hidden = hidden;
+  s.fc0_weight = std::move(w0);
+  s.fc0_bias = std::move(b0);
+  s.fc1_weight = std::move(w1);
+  s.fc1_bias = std::move(b1);
+  s.hidden_act = hidden_act;
+  s.act = act;
+  return s;
 }
 
 int32_t Program::squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
@@ -121,16 +133,8 @@ int32_t Program::squeeze_excitation(int32_t input, int64_t hidden, std::vector<f
                                     kernels::Activation act) {
   const auto& in = impl_->value(input, "squeeze-excitation input");
   if (in.dtype != DType::float32) throw std::invalid_argument("program: squeeze_excitation needs a float32 input");
-  check_se_layers(in.channels, hidden, fc0_weight, fc0_bias, fc1_weight, fc1_bias);
-  Step s(Kind::squeeze_excitation);
-  s.input = input;
-  s.hidden = hidden;
-  s.fc0_weight = std::move(fc0_weight);
-  s.fc0_bias = std::move(fc0_bias);
-  s.fc1_weight = std::move(fc1_weight);
-  s.fc1_bias = std::move(fc1_bias);
-  s.hidden_act = hidden_act;
-  s.act = act;
+  Step s = se_step(Kind::squeeze_excitation, input, in.channels, hidden, std::move(fc0_weight), std::move(fc0_bias),
+                   std::move(fc1_weight), std::move(fc1_bias), hidden_act, act);
   return impl_->add(std::move(s), DType::float32, in.channels);
 }
 
@@ -208,18 +212,10 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
                                               kernels::Activation act, QuantParams in_q, QuantParams out) {
   const auto& in = impl_->value(input, "quantized squeeze-excitation input");
   if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_squeeze_excitation needs an int8 input");
-  check_se_layers(in.channels, hidden, fc0_weight, fc0_bias, fc1_weight, fc1_bias);
   check_quant(in_q, "input");
   check_quant(out, "output");
-  Step s(Kind::qsqueeze_excitation);
-  s.input = input;
-  s.hidden = hidden;
-  s.fc0_weight = std::move(fc0_weight);
-  s.fc0_bias = std::move(fc0_bias);
-  s.fc1_weight = std::move(fc1_weight);
-  s.fc1_bias = std::move(fc1_bias);
-  s.hidden_act = hidden_act;
-  s.act = act;
+  Step s = se_step(Kind::qsqueeze_excitation, input, in.channels, hidden, std::move(fc0_weight), std::move(fc0_bias),
+                   std::move(fc1_weight), std::move(fc1_bias), hidden_act, act);
   s.in = in_q;
   s.out = out;
   return impl_->add(std::move(s), DType::int8, in.channels);

@@ -107,8 +107,9 @@ class Program {
   };
   std::vector<StepProfile> last_profile() const;
 
+  struct Step;  // defined in program_impl.h (runtime-internal)
+
  private:
-  struct Step;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

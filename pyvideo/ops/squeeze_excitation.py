@@ -31,21 +31,23 @@ def _check(op: str, x: torch.Tensor, dtype: torch.dtype, weights):
             raise ValueError(f"{op}: tensors must be on the CPU (native kernels)")
 
 
-def _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias):
-    return [None if t is None else to_dlpack(t.detach().contiguous()) for t in (fc0_weight, fc0_bias, fc1_weight, fc1_bias)]
+def _run(op: str, binding, dtype: torch.dtype, input, fc0_weight, fc0_bias, fc1_weight, fc1_bias, *arguments):
+    """Checks, the channels-last input and output, and the native call shared by both ops; ``arguments`` follow
+    the layers in the binding's signature (activation codes, then qparams for int8)."""
+    _check(op, input, dtype, dict(fc0_weight=fc0_weight, fc0_bias=fc0_bias, fc1_weight=fc1_weight, fc1_bias=fc1_bias))
+    x = to_channels_last(input)
+    out = torch.empty_like(x)
+    layers = [None if t is None else to_dlpack(t.detach().contiguous())
+              for t in (fc0_weight, fc0_bias, fc1_weight, fc1_bias)]
+    binding(to_dlpack(x), *layers, to_dlpack(out), *arguments, num_threads())
+    return out.permute(0, 4, 1, 2, 3)
 
 
 def _squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Tensor, fc0_bias: Optional[torch.Tensor],
                             fc1_weight: torch.Tensor, fc1_bias: Optional[torch.Tensor], hidden_activation: int,
                             activation: int) -> torch.Tensor:
-    _check("squeeze_excitation", input, torch.float32,
-           dict(fc0_weight=fc0_weight, fc0_bias=fc0_bias, fc1_weight=fc1_weight, fc1_bias=fc1_bias))
-    x = to_channels_last(input)
-    out = torch.empty_like(x)
-    layers = _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias)
-    native().squeeze_excitation_ndhwc(to_dlpack(x), *layers, to_dlpack(out), hidden_activation, activation,
-                                      num_threads())
-    return out.permute(0, 4, 1, 2, 3)
+    return _run("squeeze_excitation", native().squeeze_excitation_ndhwc, torch.float32, input, fc0_weight, fc0_bias,
+                fc1_weight, fc1_bias, hidden_activation, activation)
 
 
 def _quantized_squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Tensor, fc0_bias: Optional[torch.Tensor],
@@ -53,15 +55,9 @@ def _quantized_squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Ten
                                       hidden_activation: int, activation: int, input_scale: float,
                                       input_zero_point: int, output_scale: float,
                                       output_zero_point: int) -> torch.Tensor:
-    _check("quantized_squeeze_excitation", input, torch.int8,
-           dict(fc0_weight=fc0_weight, fc0_bias=fc0_bias, fc1_weight=fc1_weight, fc1_bias=fc1_bias))
-    x = to_channels_last(input)
-    out = torch.empty_like(x)
-    layers = _linear_args(fc0_weight, fc0_bias, fc1_weight, fc1_bias)
-    native().quantized_squeeze_excitation_ndhwc(to_dlpack(x), *layers, to_dlpack(out), hidden_activation, activation,
-                                                input_scale, input_zero_point, output_scale, output_zero_point,
-                                                num_threads())
-    return out.permute(0, 4, 1, 2, 3)
+    return _run("quantized_squeeze_excitation", native().quantized_squeeze_excitation_ndhwc, torch.int8, input,
+                fc0_weight, fc0_bias, fc1_weight, fc1_bias, hidden_activation, activation, input_scale,
+                input_zero_point, output_scale, output_zero_point)
 
 
 def _fake(input, *args):

@@ -25,7 +25,7 @@ from torch.utils.dlpack import to_dlpack
 from pyvideo._native import native, num_threads
 from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployable.graph import trace
-from pyvideo.accelerator.deployable.pool import GlobalAvgPool
+from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedConv3d,
     QuantizedGlobalAvgPool,
@@ -88,15 +88,6 @@ def _present(stored: torch.Tensor, layout: str) -> torch.Tensor:
     return stored
 
 
-def _is_global_pool(module: nn.Module) -> bool:
-    if isinstance(module, GlobalAvgPool):
-        return True
-    if isinstance(module, nn.AdaptiveAvgPool3d):
-        size = module.output_size
-        return all(s == 1 for s in (size if isinstance(size, tuple) else (size,)))
-    return False
-
-
 def _geometry(conv) -> dict:
     return dict(kernel=list(conv.weight_int8.shape[2:] if hasattr(conv, "weight_int8") else conv.weight.shape[2:]),
                 stride=list(conv.stride), padding=list(conv.padding))
@@ -155,7 +146,7 @@ class _Builder:
             return p.squeeze_excitation(x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(),
                                         _detached(fc1.bias), activation_code(module.hidden_activation),
                                         activation_code(module.activation))
-        if _is_global_pool(module):
+        if is_global_pool(module):
             return p.global_avg_pool(x)
         if isinstance(module, QuantizeTensor):
             return p.quantize(x, module.output_scale, module.output_zero_point)

@@ -21,27 +21,20 @@ import torch.nn as nn
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
 from pyvideo.accelerator.deployable.graph import DeployTracer, replace_submodule
-from pyvideo.accelerator.deployable.pool import GlobalAvgPool
+from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
 from . import int8_modules as q8
 from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear
 from .observers import make_observer
 
+# Adaptive pools that count as global: quantized graphs may also hold 4-D (image-like) tensors.
+_GLOBAL_POOL_TYPES = (nn.AdaptiveAvgPool3d, nn.AdaptiveAvgPool2d)
 _TRANSPARENT_METHODS = {"permute", "reshape", "view", "flatten", "contiguous", "squeeze", "unsqueeze", "transpose"}
 _TRANSPARENT_FUNCTIONS = {torch.flatten, torch.reshape, torch.permute, torch.squeeze, torch.unsqueeze}
 # tensor (+|*) tensor -> its int8 module
 _BINARY_FUNCTIONS = {operator.add: q8.QuantizedAdd, torch.add: q8.QuantizedAdd, operator.mul: q8.QuantizedMul,
                      torch.mul: q8.QuantizedMul}  # fmt: skip
-
-
-def _is_global_pool(module: nn.Module) -> bool:
-    if isinstance(module, GlobalAvgPool):
-        return True
-    if isinstance(module, (nn.AdaptiveAvgPool3d, nn.AdaptiveAvgPool2d)):
-        size = module.output_size
-        return all(s == 1 for s in (size if isinstance(size, tuple) else (size,)))
-    return False
 
 
 def _tensor_args(node: fx.Node):
@@ -53,7 +46,7 @@ def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
         module = modules[node.target]
         if isinstance(module, ActivationQuantizer):
             return "transparent"
-        if isinstance(module, (FusedConv3d, nn.Linear, FusedSqueezeExcitation)) or _is_global_pool(module):
+        if isinstance(module, (FusedConv3d, nn.Linear, FusedSqueezeExcitation)) or is_global_pool(module, _GLOBAL_POOL_TYPES):
             return "int8"
         kind = activation_kind_of(module)
         if kind == "identity" or isinstance(module, (nn.Dropout, nn.Flatten)):
@@ -278,7 +271,7 @@ class _Converter:
             return q8.QuantizedLinear(module, in_qp, output_qp)
         if isinstance(module, FusedSqueezeExcitation):
             return q8.QuantizedSqueezeExcitation(module, in_qp, output_qp)
-        if _is_global_pool(module):
+        if is_global_pool(module, _GLOBAL_POOL_TYPES):
             return q8.QuantizedGlobalAvgPool(in_qp, output_qp)
         return q8.QuantizedActivation(activation_kind_of(module), in_qp, output_qp)
 

@@ -27,7 +27,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
 from pyvideo.accelerator.deployable.graph import DeployTracer
-from pyvideo.accelerator.deployable.pool import GlobalAvgPool
+from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
 logger = logging.getLogger(__name__)
@@ -85,15 +85,6 @@ class _Graph:
         old.replace_all_uses_with(new)
 
 
-def _is_global_pool(module: nn.Module) -> bool:
-    if isinstance(module, GlobalAvgPool):
-        return True
-    if isinstance(module, nn.AdaptiveAvgPool3d):
-        size = module.output_size
-        return all(s == 1 for s in (size if isinstance(size, tuple) else (size,)))
-    return False
-
-
 def _fuse_residual_adds(g: _Graph, shapes: Dict[fx.Node, torch.Size]) -> int:
     fused = 0
     for add in list(g.graph.nodes):
@@ -146,7 +137,7 @@ def _fuse_squeeze_excitations(g: _Graph) -> int:
             pool_node = g.skip_identity(conv0_node.args[0]) if conv0 is not None else None
             pool = g.module_of(pool_node, nn.Module)
             if not (_is_gate_conv(conv1) and conv1.activation == "sigmoid" and _is_gate_conv(conv0)
-                    and pool is not None and _is_global_pool(pool) and g.skip_identity(pool_node.args[0]) is g.skip_identity(x)
+                    and pool is not None and is_global_pool(pool) and g.skip_identity(pool_node.args[0]) is g.skip_identity(x)
                     and g.sole_user(pool_node) is conv0_node and g.sole_user(conv0_node) is up
                     and g.sole_user(up) is mul):
                 continue
