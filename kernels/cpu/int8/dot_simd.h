@@ -37,8 +37,27 @@ inline int32_t partial_bytes(const int8_t* p, int bytes) {
   return int32_t(v);
 }
 
+// The byte broadcasts every dot wrapper D derives from its D::set1 (one int32 in every lane) and D::input_offset:
+// from_bytes applies the offset to 4 bytes held in an int32.
+template <class D>
+struct ByteBroadcasts {
+  static auto from_bytes(int32_t v) { return D::set1(D::input_offset ? v ^ int32_t(0x80808080u) : v); }
+  static auto broadcast_raw(const int8_t* p) { return D::set1(load4(p)); }  // bytes that already carry the offset
+  static auto broadcast4(const int8_t* p) { return from_bytes(load4(p)); }
+  static auto broadcast_partial(const int8_t* p, int bytes) {
+    return from_bytes(partial_bytes(p, bytes));  // missing bytes become the offset; their weights are zero
+  }
+
+ private:
+  static int32_t load4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+};
+
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-struct Avx512Vnni {
+struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
   using ireg = __m512i;
   using F = Avx512F32;
   static constexpr int width = 16;
@@ -48,20 +67,7 @@ struct Avx512Vnni {
   using mask_t = __mmask16;
   static mask_t mask(int lanes) { return F::mask(lanes); }
   static ireg load_w(const int8_t* p, mask_t m) { return _mm512_maskz_loadu_epi32(m, p); }
-  static ireg from_bytes(int32_t v) { return _mm512_set1_epi32(v ^ int32_t(0x80808080u)); }
-  static ireg broadcast_raw(const int8_t* p) {  // bytes already offset: a broadcast load
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-  }
-  static ireg broadcast4(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return from_bytes(v);
-  }
-  static ireg broadcast_partial(const int8_t* p, int bytes) {
-    return from_bytes(partial_bytes(p, bytes));  // missing bytes become 128; their weights are zero
-  }
+  static ireg set1(int32_t v) { return _mm512_set1_epi32(v); }
   static ireg dot(ireg acc, ireg a, ireg b) {
     // as inline asm: with the builtin, GCC copies loop-carried accumulators through other registers at every step
     __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
@@ -104,7 +110,7 @@ struct Avx512Vnni {
 #endif
 
 #if defined(__AVXVNNI__)
-struct AvxVnni {
+struct AvxVnni : ByteBroadcasts<AvxVnni> {
   using ireg = __m256i;
   using F = Avx2F32;
   static constexpr int width = 8;
@@ -114,20 +120,7 @@ struct AvxVnni {
   using mask_t = __m256i;
   static mask_t mask(int lanes) { return F::mask(lanes); }
   static ireg load_w(const int8_t* p, mask_t m) { return _mm256_maskload_epi32(reinterpret_cast<const int*>(p), m); }
-  static ireg from_bytes(int32_t v) { return _mm256_set1_epi32(v ^ int32_t(0x80808080u)); }
-  static ireg broadcast_raw(const int8_t* p) {  // bytes already offset: a broadcast load
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-  }
-  static ireg broadcast4(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return from_bytes(v);
-  }
-  static ireg broadcast_partial(const int8_t* p, int bytes) {
-    return from_bytes(partial_bytes(p, bytes));  // missing bytes become 128; their weights are zero
-  }
+  static ireg set1(int32_t v) { return _mm256_set1_epi32(v); }
   static ireg dot(ireg acc, ireg a, ireg b) {
     // as inline asm for the same reason as Avx512Vnni::dot; {vex} keeps the AVX-VNNI encoding
     __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
@@ -180,7 +173,7 @@ struct AvxVnni {
 #endif
 
 #if defined(__ARM_FEATURE_DOTPROD)
-struct NeonDot {
+struct NeonDot : ByteBroadcasts<NeonDot> {
   using ireg = int32x4_t;
   using F = NeonF32;
   static constexpr int width = 4;
@@ -195,13 +188,7 @@ struct NeonDot {
     std::memcpy(b, p, size_t(lanes) * 4);
     return vreinterpretq_s32_s8(vld1q_s8(b));
   }
-  static ireg broadcast4(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return vdupq_n_s32(v);
-  }
-  static ireg broadcast_partial(const int8_t* p, int bytes) { return vdupq_n_s32(partial_bytes(p, bytes)); }
-  static ireg broadcast_raw(const int8_t* p) { return broadcast4(p); }  // no offset on ARM
+  static ireg set1(int32_t v) { return vdupq_n_s32(v); }
   static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
   static ireg splat(uint8_t b) { return vreinterpretq_s32_u8(vdupq_n_u8(b)); }
   static ireg widen(const int8_t* p, mask_t lanes) {
