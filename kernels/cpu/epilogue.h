@@ -10,10 +10,27 @@ namespace pyvideo::kernels {
 
 enum class Activation : int32_t { identity = 0, relu = 1, swish = 2, hswish = 3, sigmoid = 4 };
 
+// A per-sample channel scale and activation applied to a conv's input as it is read:
+// x[n, t, h, w, k] -> activation(x[n, t, h, w, k] * scale[n * C_in + k]). A squeeze-excitation (gate = scale, followed
+// by its activation) fused into the pointwise conv that reads its output, so that output is never stored.
+struct InputScale {
+  const float* scale = nullptr;  // [N, C_in]
+  int64_t positions = 0;         // T * H * W of one sample: input row r (of N*T*H*W) belongs to sample r / positions
+  Activation activation = Activation::identity;
+};
+
 struct Epilogue {
   const float* bias = nullptr;      // [C_out] or nullptr (zero)
   const float* residual = nullptr;  // same layout and size as the output, or nullptr
   Activation activation = Activation::identity;
+  // Depthwise kernels only (the dense ones require nullptr): [rows, C] where each output row (n, ot, oh) adds the sum
+  // over its columns of the values it stores, i.e. after residual and activation. The caller zeroes it; rows are
+  // disjoint between threads, so row ranges run concurrently without races and the result does not depend on how
+  // rows were split. A squeeze-excitation reads its channel means from here instead of re-reading the output.
+  float* row_sums = nullptr;
+  // Dense kernels only, and only for pointwise stride-1 shapes (1x1x1 kernel, no padding; flattened or not): the
+  // input transform above, or nullptr.
+  const InputScale* input_scale = nullptr;
 };
 
 // The reference definitions (std::exp): swish x*sigmoid(x), hswish x*relu6(x+3)/6.

@@ -3,7 +3,9 @@
 // register tiles, X3D's temporal 3x1x1 / 5x1x1, spatial 1x3x3 stem and full 3x3x3 kernels, odd sizes, strides,
 // padding wider than the kernel (border columns with any number of in-range taps, or none), every activation, with
 // and without bias and residual, and work split into item ranges that cut output rows. The scalar reference itself
-// is checked by hand on small cases.
+// is checked by hand on small cases. Every other pointwise case also transforms its input by a per-sample channel
+// scale and activation (Epilogue::input_scale, the fused squeeze-excitation), with samples whose rows end inside a
+// block of columns; the scalar reference's transform equals running it on an input transformed beforehand.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -53,9 +55,26 @@ int compare(const Conv3dShape& s, int variant_index, std::mt19937& rng) {
   ep.bias = variant_index % 4 != 0 ? b.data() : nullptr;
   ep.residual = variant_index % 3 == 1 ? residual.data() : nullptr;
   ep.activation = acts[variant_index % 5];
+  const int64_t positions = s.in_t * s.in_h * s.in_w;
+  std::vector<float> scale = random_vector(size_t(s.batch * s.in_channels), rng);
+  for (float& v : scale) v *= 3.0f;  // gates are in (0, 1); larger and negative values exercise the activations more
+  InputScale input_scale{scale.data(), positions, acts[variant_index / 2 % 5]};
+  if (s.is_pointwise() && variant_index % 2 == 1) ep.input_scale = &input_scale;
   std::vector<float> ref(out_n, -7.0f);
   conv3d_f32_scalar(s, x.data(), w.data(), ep, zeros.data(), ref.data(), 0, s.items());
   int failures = 0;
+  if (ep.input_scale) {  // the reference's transform is the plain conv of act(x * scale)
+    std::vector<float> transformed(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const int64_t sample = int64_t(i) / s.in_channels / positions, k = int64_t(i) % s.in_channels;
+      transformed[i] = activate_scalar(x[i] * scale[size_t(sample * s.in_channels + k)], input_scale.activation);
+    }
+    Epilogue plain = ep;
+    plain.input_scale = nullptr;
+    std::vector<float> want(out_n);
+    conv3d_f32_scalar(s, transformed.data(), w.data(), plain, zeros.data(), want.data(), 0, s.items());
+    CHECK(want == ref);
+  }
   for (Isa isa : supported_isas()) {
     if (isa == Isa::scalar) continue;
     for (const Conv3dShape& work : {s, s.flatten_pointwise()}) {
@@ -156,6 +175,8 @@ int main() {
       {9, 432, {1, 1, 11}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
       {54, 216, {1, 2, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
       {30, 130, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},    // a single column (the head's GEMV)
+      {432, 24, {1, 5, 11}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 2},   // K parts, 24-row blocks, samples of 55 rows
+      {216, 48, {2, 3, 9}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 3},
       {24, 54, {1, 3, 161}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, 1},   // strided projection, rows of > 64 columns
       {3, 24, {2, 10, 161}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, 1},   // stem with > 64 output columns per row
       {3, 54, {1, 6, 19}, {1, 3, 5}, {1, 1, 2}, {0, 2, 3}, 2},     // wide padded window: several border columns

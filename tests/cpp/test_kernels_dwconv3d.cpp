@@ -1,6 +1,8 @@
 // Every compiled depthwise-conv3d variant the CPU supports equals the scalar reference over many shapes:
 // odd sizes, channel counts that leave vector tails, every stride/padding mix, 3x3x3, 5x1x1 and 1xkxk kernels,
-// X3D-sized rows with 4 and 13 frames, batches of two, and work split into row ranges cut anywhere.
+// X3D-sized rows with 4 and 13 frames, batches of two, and work split into row ranges cut anywhere. Every other
+// shape also asks for the per-row channel sums (the squeeze-excitation's input), which must equal the sums of the
+// values the variant stored, whatever the row split, and stay inside the rows of each range.
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -51,24 +53,46 @@ void compare(const DwConv3dShape& s, bool with_bias, std::mt19937& rng) {
   ep.residual = calls % 3 == 1 ? residual.data() : nullptr;
   std::vector<float> ref(out_n, -7.0f);
   dwconv3d_f32_scalar(s, x.data(), w.data(), ep, ref.data(), 0, s.rows());
+  const bool sums = calls % 2 == 0;
   for (Isa isa : supported_isas()) {
-    if (isa == Isa::scalar) continue;
     // Three row ranges, as threads would take them, cut anywhere (also inside a group of rows the kernel computes
     // together). Each range runs alone on a buffer of guard values: it must write exactly its own rows.
     const int64_t rows = s.rows(), row_size = s.out_w() * s.channels;
     const int64_t cuts[4] = {0, rows / 3, std::max(rows / 3, rows - rows / 4), rows};
-    double max_err = 0;
+    double max_err = 0, max_sum_err = 0;
     bool guard_ok = true;
+    const int64_t C = s.channels, Wo = s.out_w();
     for (int part = 0; part < 3; ++part) {
       std::vector<float> got(out_n + 16, 12345.0f);  // guard values also catch writes past the end
-      variant(isa)(s, x.data(), w.data(), ep, got.data(), cuts[part], cuts[part + 1]);
+      std::vector<float> row_sums(size_t(rows * C) + 16, 0.0f);
+      Epilogue ep_part = ep;
+      ep_part.row_sums = sums ? row_sums.data() : nullptr;
+      variant(isa)(s, x.data(), w.data(), ep_part, got.data(), cuts[part], cuts[part + 1]);
       const size_t lo = size_t(cuts[part] * row_size), hi = size_t(cuts[part + 1] * row_size);
       for (size_t i = lo; i < hi; ++i) max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])));
       for (size_t i = 0; i < got.size(); ++i) guard_ok = guard_ok && (i >= lo && i < hi ? true : got[i] == 12345.0f);
+      if (!sums) continue;
+      for (int64_t row = 0; row < rows; ++row)
+        for (int64_t c = 0; c < C; ++c) {
+          const float sum = row_sums[size_t(row * C + c)];
+          if (row < cuts[part] || row >= cuts[part + 1]) {
+            guard_ok = guard_ok && sum == 0.0f;
+            continue;
+          }
+          double want = 0, magnitude = 0;  // the sum of what the variant stored, in double
+          for (int64_t ow = 0; ow < Wo; ++ow) {
+            const double v = got[size_t((row * Wo + ow) * C + c)];
+            want += v;
+            magnitude += std::fabs(v);
+          }
+          max_sum_err = std::max(max_sum_err, std::fabs(sum - want) / (magnitude + 1e-30));
+        }
+      for (size_t i = size_t(rows * C); i < row_sums.size(); ++i) guard_ok = guard_ok && row_sums[i] == 0.0f;
     }
     CHECK(guard_ok);
     CHECK_NEAR(max_err, 0.0, 1e-4);
-    if (max_err > 1e-4)
+    CHECK_NEAR(max_sum_err, 0.0, 1e-5);
+    if (max_err > 1e-4 || max_sum_err > 1e-5 || !guard_ok)
       std::fprintf(stderr, "  isa=%s C=%ld T=%ld H=%ld W=%ld k=%ldx%ldx%ld s=%ldx%ldx%ld p=%ldx%ldx%ld\n", isa_name(isa),
                    long(s.channels), long(s.in_t), long(s.in_h), long(s.in_w), long(s.kernel_t), long(s.kernel_h),
                    long(s.kernel_w), long(s.stride_t), long(s.stride_h), long(s.stride_w), long(s.pad_t),

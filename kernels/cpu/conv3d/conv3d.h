@@ -9,7 +9,8 @@
 //
 // Work is split into items: one item is up to `tile_w` consecutive output columns of one (n, ot, oh) row, all C_out
 // channels. Callers split [0, items()) across threads. A pointwise stride-1 conv is best described as one row of
-// N*T*H*W columns (shape.flatten_pointwise()), so its items are plain GEMM row blocks.
+// N*T*H*W columns (shape.flatten_pointwise()), so its items are plain GEMM row blocks. Pointwise stride-1 shapes
+// also take Epilogue::input_scale (a squeeze-excitation applied to the input on the fly).
 #pragma once
 #include <cstdint>
 

@@ -51,9 +51,15 @@ void conv3d_f32_scalar(const Conv3dShape& s, const float* input, const float* we
             for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
               const int64_t iw = ow * s.stride_w - s.pad_w + kw;
               if (iw < 0 || iw >= s.in_w) continue;
-              const float* x = input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * Ci;
+              const int64_t position = ((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw;
+              const float* x = input + position * Ci;
               const float* w = weight + ((kt * s.kernel_h + kh) * s.kernel_w + kw) * Ci * Co + co;
-              for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * Co];
+              if (const InputScale* in = ep.input_scale) {
+                const float* scale = in->scale + position / in->positions * Ci;
+                for (int64_t ci = 0; ci < Ci; ++ci) acc += activate_scalar(x[ci] * scale[ci], in->activation) * w[ci * Co];
+              } else {
+                for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * Co];
+              }
             }
           }
         }

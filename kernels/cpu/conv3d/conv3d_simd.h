@@ -220,9 +220,61 @@ void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int
   }
 }
 
+// Rows [g, g + m) of the input as act(x * scale[sample]) into `packed` (rows C_in apart). The activation is a template
+// argument so the per-vector switch folds away.
+template <class V, Activation A>
+void scale_rows(const float* x, float* packed, int64_t g, int64_t m, int64_t Ci, const InputScale& in) {
+  const int64_t full = Ci / V::width * V::width;
+  const auto tail = V::mask(int(Ci - full));
+  for (int64_t r = 0; r < m; ++r) {
+    const float* src = x + r * Ci;
+    const float* scale = in.scale + (g + r) / in.positions * Ci;
+    float* dst = packed + r * Ci;
+    int64_t k = 0;
+    for (; k < full; k += V::width) V::store(dst + k, activate<V>(V::mul(V::load(src + k), V::load(scale + k)), A));
+    if (k < Ci)
+      V::store_m(dst + k, activate<V>(V::mul(V::load_m(src + k, tail), V::load_m(scale + k, tail)), A), tail);
+  }
+}
+
+// A pointwise stride-1 conv whose input is transformed by ep.input_scale (a fused squeeze-excitation). The thread's
+// columns (input rows) are done in blocks: a block's rows are transformed once into per-call scratch, which the
+// GEMM then reads for every channel block and K part, so each input element is loaded from memory and activated
+// once, not once per channel block.
+template <class V>
+void pointwise_scaled(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                      float* output, int64_t item_begin, int64_t item_end) {
+  const InputScale& in = *ep.input_scale;
+  const int64_t Ci = s.in_channels, Co = s.out_channels, Wo = s.out_w(), blocks = s.column_blocks();
+  // Items are consecutive column blocks of consecutive rows, so a range of items is one range of input rows.
+  auto first_column = [&](int64_t item) {
+    return item / blocks * Wo + std::min(Wo, item % blocks * Conv3dShape::tile_w);
+  };
+  const int64_t begin = first_column(item_begin), end = first_column(item_end);
+  // Rows per block: a multiple of 24 (whole 8-, 6- and 4-column register tiles) with about 32 KB of packed input,
+  // which stays in L1/L2 while every channel block reads it.
+  const int64_t block = std::max<int64_t>(24, 32768 / int64_t(sizeof(float)) / Ci / 24 * 24);
+  std::vector<float> packed(size_t(std::min(block, end - begin) * Ci));
+  const int64_t zero_offset = 0;
+  for (int64_t g = begin; g < end; g += block) {
+    const int64_t m = std::min(block, end - g);
+    const float* x = input + g * Ci;
+    switch (in.activation) {
+      case Activation::identity: scale_rows<V, Activation::identity>(x, packed.data(), g, m, Ci, in); break;
+      case Activation::relu: scale_rows<V, Activation::relu>(x, packed.data(), g, m, Ci, in); break;
+      case Activation::swish: scale_rows<V, Activation::swish>(x, packed.data(), g, m, Ci, in); break;
+      case Activation::hswish: scale_rows<V, Activation::hswish>(x, packed.data(), g, m, Ci, in); break;
+      case Activation::sigmoid: scale_rows<V, Activation::sigmoid>(x, packed.data(), g, m, Ci, in); break;
+    }
+    const GemmTaps taps{packed.data(), Ci, &zero_offset, &zero_offset, 1, Ci, weight, Co};
+    all_channel_blocks<V>(taps, GemmOut{output + g * Co, ep.residual ? ep.residual + g * Co : nullptr, Co}, ep, m, Co);
+  }
+}
+
 template <class V>
 void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                      float* output, int64_t item_begin, int64_t item_end) {
+  if (ep.input_scale) return pointwise_scaled<V>(s, input, weight, ep, output, item_begin, item_end);
   const int64_t Ci = s.in_channels, Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, SW = s.stride_w;
   const int64_t blocks = s.column_blocks();

@@ -3,7 +3,8 @@
 //   input  [N, T,  H,  W,  C]
 //   weight [kt, kh, kw, C]            (PyTorch's [C, 1, kt, kh, kw] transposed so channels are contiguous)
 //   output [N, To, Ho, Wo, C]         To = (T + 2*pad_t - kt) / stride_t + 1, likewise H and W
-//   epilogue: bias [C], residual [N, To, Ho, Wo, C] (each optional) and the activation, fused into the store
+//   epilogue: bias [C], residual [N, To, Ho, Wo, C] (each optional) and the activation, fused into the store;
+//             optionally also the per-row channel sums of the stored output (Epilogue::row_sums, [N*To*Ho, C])
 //
 // Zero padding, dilation 1, any kernel size and stride. A "row" is one (n, ot, oh) output line of Wo*C
 // values; each variant computes rows [row_begin, row_end) so the caller can split rows across threads.

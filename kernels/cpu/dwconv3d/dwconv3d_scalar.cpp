@@ -42,6 +42,7 @@ void dwconv3d_f32_scalar(const DwConv3dShape& s, const float* input, const float
         const int64_t o = (row * Wo + ow) * C + c;
         if (ep.residual) acc += ep.residual[o];
         output[o] = activate_scalar(acc, ep.activation);
+        if (ep.row_sums) ep.row_sums[row * C + c] += output[o];
       }
     }
   }

@@ -38,6 +38,7 @@ struct DwRow {
   const Epilogue* ep;
   float* out;                  // this row's output
   const float* residual;       // this row's residual (laid out like out), or nullptr
+  float* sums;                 // this row's channel sums (Epilogue::row_sums), or nullptr
 };
 
 // Accumulators of a block of CB channel blocks (V::width apart, from c0) x COLS neighbouring output columns,
@@ -45,10 +46,11 @@ struct DwRow {
 template <class V, int CB, int COLS>
 using DwAcc = typename V::reg[CB * COLS];
 
-// Residual add, activation and store of the block whose first output is at `offset` in this row.
+// Residual add, activation and store of the block of columns from ow, channels from c0; with row sums, the block's
+// columns are added up in registers first, so each channel vector of the row's sums is read and written once per block.
 template <class V, int CB, int COLS, bool Full>
-inline void finish(const DwRow& r, int64_t offset, DwAcc<V, CB, COLS>& acc, DwLanes<V, Full> lanes) {
-  const int64_t C = r.channels;
+inline void finish(const DwRow& r, int64_t ow, int64_t c0, DwAcc<V, CB, COLS>& acc, DwLanes<V, Full> lanes) {
+  const int64_t C = r.channels, offset = ow * C + c0;
   auto at = [&](int i) { return offset + i / COLS * V::width + i % COLS * C; };
   if (r.residual) {
 #pragma GCC unroll 16
@@ -60,6 +62,16 @@ inline void finish(const DwRow& r, int64_t offset, DwAcc<V, CB, COLS>& acc, DwLa
   }
 #pragma GCC unroll 16
   for (int i = 0; i < CB * COLS; ++i) lanes.store(r.out + at(i), acc[i]);
+  if (r.sums) {
+#pragma GCC unroll 8
+    for (int cb = 0; cb < CB; ++cb) {
+      typename V::reg sum = acc[cb * COLS];
+#pragma GCC unroll 16
+      for (int j = 1; j < COLS; ++j) sum = V::add(sum, acc[cb * COLS + j]);
+      float* dst = r.sums + c0 + cb * V::width;
+      lanes.store(dst, V::add(lanes.load(dst), sum));
+    }
+  }
 }
 
 template <class V, int CB, int COLS, bool Full>
@@ -125,7 +137,7 @@ inline void column_block(const DwRow& r, int64_t ow, int64_t kw_begin, int64_t k
       for (int64_t kw = 0; kw < kernel_w; ++kw)
         accumulate_kernel_row<V, CB, COLS, 1, 1>(acc, x + kw * C, w + kw * C, stride_w * C, C, lanes);
   }
-  finish<V, CB, COLS>(r, ow * C + c0, acc, lanes);
+  finish<V, CB, COLS>(r, ow, c0, acc, lanes);
 }
 
 // Full channel blocks from c0 on, CB at a time, then CB / 2, ..., 1 at a time; returns where the masked tail starts.
@@ -239,8 +251,8 @@ inline void pair_column_block(const DwRow* rows, const DwLine* lines, int n_line
     else
       accumulate_shared_line<V, COLS, KW, SW, 2>(acc, line, column, C, lanes);
   }
-  finish<V, 1, COLS>(rows[0], ow * C + c0, acc[0], lanes);
-  finish<V, 1, COLS>(rows[1], ow * C + c0, acc[1], lanes);
+  finish<V, 1, COLS>(rows[0], ow, c0, acc[0], lanes);
+  finish<V, 1, COLS>(rows[1], ow, c0, acc[1], lanes);
 }
 
 template <class V, int KW_, int SW_>
@@ -300,6 +312,7 @@ inline DwRow make_row(const DwConv3dShape& s, const float* input, const float* w
   r.ep = &ep;
   r.out = output + row * row_size;
   r.residual = ep.residual ? ep.residual + row * row_size : nullptr;
+  r.sums = ep.row_sums ? ep.row_sums + row * C : nullptr;
   return r;
 }
 
