@@ -73,20 +73,35 @@ kernels::DwConv3dShape pointwise_scale_shape(const VolumeShape& shape) {
 
 }  // namespace
 
+namespace {
+
+// out[i] = act(bias[i] + sum over k of w[i * K + k] * v[k]) for i < M (a Linear layer on one vector). Each sum runs in
+// k order like the plain loop, so results do not depend on the blocking; rows go 8 at a time because a single
+// sum is one chain of dependent adds (at 432 x 27 the plain loop spent ~15 us waiting on add latency).
+void linear(const float* w, const float* bias, const float* v, int64_t M, int64_t K, kernels::Activation act,
+            float* out) {
+  constexpr int64_t kRows = 8;
+  int64_t i = 0;
+  for (; i + kRows <= M; i += kRows) {
+    float acc[kRows];
+    for (int64_t r = 0; r < kRows; ++r) acc[r] = bias ? bias[i + r] : 0.0f;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t r = 0; r < kRows; ++r) acc[r] += w[(i + r) * K + k] * v[k];
+    for (int64_t r = 0; r < kRows; ++r) out[i + r] = kernels::activate_scalar(acc[r], act);
+  }
+  for (; i < M; ++i) {
+    float acc = bias ? bias[i] : 0.0f;
+    for (int64_t k = 0; k < K; ++k) acc += w[i * K + k] * v[k];
+    out[i] = kernels::activate_scalar(acc, act);
+  }
+}
+
+}  // namespace
+
 void squeeze_excitation_gate(const SqueezeExcitation& se, const float* means, float* gate) {
   std::vector<float> hidden(static_cast<size_t>(se.hidden));
-  for (int64_t j = 0; j < se.hidden; ++j) {
-    float acc = se.fc0_bias ? se.fc0_bias[j] : 0.0f;
-    const float* w = se.fc0_weight + j * se.channels;
-    for (int64_t c = 0; c < se.channels; ++c) acc += w[c] * means[c];
-    hidden[static_cast<size_t>(j)] = kernels::activate_scalar(acc, se.hidden_activation);
-  }
-  for (int64_t c = 0; c < se.channels; ++c) {
-    float acc = se.fc1_bias ? se.fc1_bias[c] : 0.0f;
-    const float* w = se.fc1_weight + c * se.hidden;
-    for (int64_t j = 0; j < se.hidden; ++j) acc += w[j] * hidden[static_cast<size_t>(j)];
-    gate[c] = kernels::activate_scalar(acc, kernels::Activation::sigmoid);
-  }
+  linear(se.fc0_weight, se.fc0_bias, means, se.hidden, se.channels, se.hidden_activation, hidden.data());
+  linear(se.fc1_weight, se.fc1_bias, hidden.data(), se.channels, se.hidden, kernels::Activation::sigmoid, gate);
 }
 
 void squeeze_excitation_f32(const SqueezeExcitation& se, const VolumeShape& shape, const float* x, float* out,

@@ -90,12 +90,16 @@ PYVIDEO_BINDINGS(program) {
           "conv",
           [](Program& p, int32_t input, bool depthwise, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
              std::array<int64_t, 3> padding, int64_t out_channels, py::handle weight, py::handle bias,
-             int32_t residual, int activation) {
+             int32_t residual, int activation, int32_t input_gate, int input_activation) {
             return p.conv(input, depthwise, geometry(kernel, stride, padding), out_channels, floats(weight, "weight"),
-                          floats(bias, "bias"), residual, activation_arg(activation));
+                          floats(bias, "bias"), residual, activation_arg(activation), input_gate,
+                          activation_arg(input_activation));
           },
           py::arg("input"), py::arg("depthwise"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
-          py::arg("out_channels"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("activation"))
+          py::arg("out_channels"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("activation"),
+          py::arg("input_gate") = -1, py::arg("input_activation") = 0,
+          "A conv step. input_gate: a [N, 1, 1, 1, C_in] value (pointwise stride-1 convs only); the conv then reads "
+          "input_activation(x * gate) instead of x.")
       .def(
           "squeeze_excitation",
           [](Program& p, int32_t input, py::handle w0, py::handle b0, py::handle w1, py::handle b1,
@@ -107,6 +111,18 @@ PYVIDEO_BINDINGS(program) {
           },
           py::arg("input"), py::arg("fc0_weight"), py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"),
           py::arg("hidden_activation"), py::arg("activation"))
+      .def(
+          "squeeze_excitation_gate",
+          [](Program& p, int32_t input, py::handle w0, py::handle b0, py::handle w1, py::handle b1,
+             int hidden_activation) {
+            const auto fc0 = python::tensor_arg(w0, "fc0_weight", python::DType::float32, 2);
+            return p.squeeze_excitation_gate(input, fc0.shape[0], floats(w0, "fc0_weight"), floats(b0, "fc0_bias"),
+                                             floats(w1, "fc1_weight"), floats(b1, "fc1_bias"),
+                                             activation_arg(hidden_activation));
+          },
+          py::arg("input"), py::arg("fc0_weight"), py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"),
+          py::arg("hidden_activation"),
+          "The [N, 1, 1, 1, C] gate of a squeeze-excitation (for a conv's input_gate).")
       .def("global_avg_pool", &Program::global_avg_pool, py::arg("input"))
       .def(
           "quantize",

@@ -29,6 +29,7 @@ const char* kind_name(Kind k) {
     case Kind::qsqueeze_excitation: return "quantized_squeeze_excitation";
     case Kind::qglobal_avg_pool: return "quantized_global_avg_pool";
     case Kind::qlinear: return "quantized_linear";
+    case Kind::squeeze_excitation_gate: return "squeeze_excitation_gate";
   }
   return "?";
 }
@@ -57,6 +58,8 @@ std::string Program::describe() const {
   for (const Step& s : impl_->steps) {
     out << "v" << s.output << " = " << kind_name(s.kind) << (s.depthwise ? "(depthwise)" : "") << "(v" << s.input;
     if (s.residual >= 0) out << ", residual=v" << s.residual;
+    if (s.input_gate >= 0) out << ", gate=v" << s.input_gate << " act=" << int(s.input_act);
+    if (s.row_sums) out << ", row sums";
     out << ") -> " << impl_->values[size_t(s.output)].channels << " channels\n";
   }
   return out.str();
@@ -80,7 +83,8 @@ static void check_geometry(const ConvGeometry& g) {
 }
 
 int32_t Program::conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
-                      std::vector<float> weight, std::vector<float> bias, int32_t residual, kernels::Activation act) {
+                      std::vector<float> weight, std::vector<float> bias, int32_t residual, kernels::Activation act,
+                      int32_t input_gate, kernels::Activation input_act) {
   const auto& in = impl_->value(input, "conv input");
   if (in.dtype != DType::float32) throw std::invalid_argument("program: a float conv needs a float32 input");
   check_geometry(g);
@@ -94,7 +98,19 @@ int32_t Program::conv(int32_t input, bool depthwise, const ConvGeometry& g, int6
     if (r.dtype != DType::float32 || r.channels != out_channels)
       throw std::invalid_argument("program: a conv residual must be float32 with the output's channels");
   }
+  if (input_gate >= 0) {
+    const auto& gate = impl_->value(input_gate, "conv input gate");
+    bool pointwise = !depthwise;
+    for (int i = 0; i < 3; ++i) pointwise = pointwise && g.kernel[i] == 1 && g.stride[i] == 1 && g.padding[i] == 0;
+    if (!pointwise) throw std::invalid_argument("program: only a pointwise stride-1 conv takes an input gate");
+    if (gate.dtype != DType::float32 || gate.channels != in.channels)
+      throw std::invalid_argument("program: a conv input gate must be float32 with the input's channels");
+  } else if (input_gate != -1 || input_act != kernels::Activation::identity) {
+    throw std::invalid_argument("program: a conv without an input gate takes input gate -1 and the identity");
+  }
   Step s(Kind::conv);
+  s.input_gate = input_gate;
+  s.input_act = input_act;
   s.input = input;
   s.residual = residual;
   s.depthwise = depthwise;
@@ -135,6 +151,24 @@ int32_t Program::squeeze_excitation(int32_t input, int64_t hidden, std::vector<f
   if (in.dtype != DType::float32) throw std::invalid_argument("program: squeeze_excitation needs a float32 input");
   Step s = se_step(Kind::squeeze_excitation, input, in.channels, hidden, std::move(fc0_weight), std::move(fc0_bias),
                    std::move(fc1_weight), std::move(fc1_bias), hidden_act, act);
+  return impl_->add(std::move(s), DType::float32, in.channels);
+}
+
+int32_t Program::squeeze_excitation_gate(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
+                                         std::vector<float> fc0_bias, std::vector<float> fc1_weight,
+                                         std::vector<float> fc1_bias, kernels::Activation hidden_act) {
+  const auto& in = impl_->value(input, "squeeze-excitation gate input");
+  if (in.dtype != DType::float32)
+    throw std::invalid_argument("program: squeeze_excitation_gate needs a float32 input");
+  Step s = se_step(Kind::squeeze_excitation_gate, input, in.channels, hidden, std::move(fc0_weight),
+                   std::move(fc0_bias), std::move(fc1_weight), std::move(fc1_bias), hidden_act,
+                   kernels::Activation::identity);
+  // Value v > 0 is the output of step v - 1. A depthwise producer sums its rows while storing them, so the gate
+  // needs no pass over the tensor.
+  if (input > 0) {
+    Step& producer = impl_->steps[size_t(input - 1)];
+    if (producer.kind == Kind::conv && producer.depthwise) producer.row_sums = true;
+  }
   return impl_->add(std::move(s), DType::float32, in.channels);
 }
 
@@ -303,6 +337,19 @@ ShapeT geometry(const ConvGeometry& g, const Shape5& x) {
 
 VolumeShape volume(const Shape5& s) { return {s.n, s.t, s.h, s.w, s.c}; }
 
+SqueezeExcitation se_layers(const Program::Step& s, int64_t channels) {
+  SqueezeExcitation se;
+  se.channels = channels;
+  se.hidden = s.hidden;
+  se.fc0_weight = s.fc0_weight.data();
+  se.fc0_bias = s.fc0_bias.empty() ? nullptr : s.fc0_bias.data();
+  se.fc1_weight = s.fc1_weight.data();
+  se.fc1_bias = s.fc1_bias.empty() ? nullptr : s.fc1_bias.data();
+  se.hidden_activation = s.hidden_act;
+  se.activation = s.act;
+  return se;
+}
+
 // As qparams.quantize: clamp(round_half_even(x / scale) + zp, -128, 127). Adding and subtracting 1.5 * 2^23 rounds
 // half to even exactly for |v| < 2^22, so v is clamped to +-4e6 first (NaN goes to the low end). The SSE2 path
 // (baseline x86-64) narrows with saturating packs; other targets take the scalar loop.
@@ -359,7 +406,8 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       y.h = conv_extent(x.h, s.g.kernel[1], s.g.stride[1], s.g.padding[1], i);
       y.w = conv_extent(x.w, s.g.kernel[2], s.g.stride[2], s.g.padding[2], i);
       y.c = s.out_channels;
-    } else if (s.kind == Kind::global_avg_pool || s.kind == Kind::qglobal_avg_pool) {
+    } else if (s.kind == Kind::global_avg_pool || s.kind == Kind::qglobal_avg_pool ||
+               s.kind == Kind::squeeze_excitation_gate) {
       y.t = y.h = y.w = 1;
     } else if (s.kind == Kind::qlinear) {
       y.c = s.out_channels;
@@ -368,6 +416,12 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       throw std::invalid_argument("program step " + std::to_string(i) + ": the residual's shape differs from the output's");
     if (double(y.n) * double(y.t) * double(y.h) * double(y.w) * double(y.c) > double(int64_t{1} << 40))
       throw std::invalid_argument("program step " + std::to_string(i) + ": its output would be too large");
+    if (s.input_gate >= 0) {
+      if (!(shapes[size_t(s.input_gate)] == Shape5{x.n, 1, 1, 1, x.c}))
+        throw std::invalid_argument("program step " + std::to_string(i) +
+                                    ": its input gate is not [N, 1, 1, 1, C] of its input");
+      last_use[size_t(s.input_gate)] = i;
+    }
     shapes[size_t(s.output)] = y;
     last_use[size_t(s.input)] = i;
     if (s.residual >= 0) last_use[size_t(s.residual)] = i;
@@ -379,10 +433,10 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
   std::vector<std::vector<uint8_t>>& pool = lock.owns_lock() ? p.pool : local_pool;
   std::vector<bool> busy(pool.size(), false);
   std::vector<int64_t> buffer_of(p.values.size(), -1);
+  std::vector<int64_t> sums_of(p.values.size(), -1);  // the row sums a depthwise conv wrote with the value
   std::vector<bool> is_output(p.values.size(), false);
   for (int32_t v : p.outputs) is_output[size_t(v)] = true;
-  auto acquire = [&](int32_t value) -> void* {
-    const size_t bytes = size_t(shapes[size_t(value)].numel()) * element_size(p.values[size_t(value)].dtype);
+  auto take = [&](size_t bytes) -> int64_t {
     int64_t fits = -1, largest = -1;  // the smallest free buffer that fits, else the largest free one (grown)
     for (size_t b = 0; b < pool.size(); ++b) {
       if (busy[b]) continue;
@@ -398,8 +452,12 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
     }
     if (pool[size_t(best)].size() < bytes) pool[size_t(best)].resize(bytes);
     busy[size_t(best)] = true;
-    buffer_of[size_t(value)] = best;
-    return pool[size_t(best)].data();
+    return best;
+  };
+  auto acquire = [&](int32_t value) -> void* {
+    const int64_t b = take(size_t(shapes[size_t(value)].numel()) * element_size(p.values[size_t(value)].dtype));
+    buffer_of[size_t(value)] = b;
+    return pool[size_t(b)].data();
   };
   auto data = [&](int32_t value) -> void* {
     if (value == 0) return const_cast<float*>(input);
@@ -423,26 +481,55 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         if (s.depthwise) {
           auto shape = geometry<kernels::DwConv3dShape>(s.g, x);
           shape.channels = x.c;
+          if (s.row_sums) {
+            const size_t count = size_t(shape.rows() * x.c);
+            const int64_t b = take(count * sizeof(float));
+            sums_of[size_t(s.output)] = b;
+            ep.row_sums = reinterpret_cast<float*>(pool[size_t(b)].data());
+            std::fill_n(ep.row_sums, count, 0.0f);
+          }
           dwconv3d_f32(shape, static_cast<const float*>(in), s.weight.data(), ep, static_cast<float*>(out), num_threads);
         } else {
           auto shape = geometry<kernels::Conv3dShape>(s.g, x);
           shape.in_channels = x.c;
           shape.out_channels = s.out_channels;
+          kernels::InputScale gate;
+          if (s.input_gate >= 0) {
+            gate.scale = static_cast<const float*>(data(s.input_gate));
+            gate.positions = x.t * x.h * x.w;
+            gate.activation = s.input_act;
+            ep.input_scale = &gate;
+          }
           conv3d_f32(shape, static_cast<const float*>(in), s.weight.data(), ep, static_cast<float*>(out), num_threads);
+        }
+        break;
+      }
+      case Kind::squeeze_excitation_gate: {
+        // Per-sample channel sums: from the producer's row sums (its rows per sample are T*H of this input) or, for
+        // any other producer, from a pass over the tensor.
+        std::vector<double> sums;
+        if (sums_of[size_t(s.input)] >= 0) {
+          const float* rows = reinterpret_cast<const float*>(pool[size_t(sums_of[size_t(s.input)])].data());
+          const int64_t per_sample = x.t * x.h;
+          sums.assign(size_t(x.n * x.c), 0.0);
+          for (int64_t n = 0; n < x.n; ++n)
+            for (int64_t r = 0; r < per_sample; ++r)
+              for (int64_t c = 0; c < x.c; ++c) sums[size_t(n * x.c + c)] += rows[(n * per_sample + r) * x.c + c];
+        } else {
+          sums = channel_sums(volume(x), static_cast<const float*>(in), num_threads);
+        }
+        const SqueezeExcitation se = se_layers(s, x.c);
+        std::vector<float> means(size_t(x.c));
+        for (int64_t n = 0; n < x.n; ++n) {
+          for (int64_t c = 0; c < x.c; ++c)
+            means[size_t(c)] = float(sums[size_t(n * x.c + c)] / double(x.t * x.h * x.w));
+          pyvideo::squeeze_excitation_gate(se, means.data(), static_cast<float*>(out) + n * x.c);
         }
         break;
       }
       case Kind::squeeze_excitation:
       case Kind::qsqueeze_excitation: {
-        SqueezeExcitation se;
-        se.channels = x.c;
-        se.hidden = s.hidden;
-        se.fc0_weight = s.fc0_weight.data();
-        se.fc0_bias = s.fc0_bias.empty() ? nullptr : s.fc0_bias.data();
-        se.fc1_weight = s.fc1_weight.data();
-        se.fc1_bias = s.fc1_bias.empty() ? nullptr : s.fc1_bias.data();
-        se.hidden_activation = s.hidden_act;
-        se.activation = s.act;
+        const SqueezeExcitation se = se_layers(s, x.c);
         if (s.kind == Kind::squeeze_excitation)
           pyvideo::squeeze_excitation_f32(se, volume(x), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
         else
@@ -539,12 +626,16 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::string kind = kind_name(s.kind);
       if (is_conv) kind += s.depthwise ? "/depthwise" : (taps == 1 ? "/pointwise" : "/dense");
+      if (s.input_gate >= 0) kind += "+gate";
+      if (s.row_sums) kind += "+sums";
       profile.push_back({kind, seconds, macs, x, y});
     }
     // Values read for the last time here free their buffers (never the caller's input, never an output).
-    for (int32_t v : {s.input, s.residual})
-      if (v > 0 && last_use[size_t(v)] == i && !is_output[size_t(v)] && buffer_of[size_t(v)] >= 0)
+    for (int32_t v : {s.input, s.residual, s.input_gate})
+      if (v > 0 && last_use[size_t(v)] == i && !is_output[size_t(v)] && buffer_of[size_t(v)] >= 0) {
         busy[size_t(buffer_of[size_t(v)])] = false;
+        if (sums_of[size_t(v)] >= 0) busy[size_t(sums_of[size_t(v)])] = false;
+      }
   }
 
   if (p.profiling) p.profile = std::move(profile);

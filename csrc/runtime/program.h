@@ -8,6 +8,10 @@
 //   conv / depthwise conv (fp32, fused bias + residual + activation), squeeze-excitation (fp32), global average
 //   pool (fp32 -> [N,1,1,1,C]), quantize (fp32 -> int8), int8 conv / depthwise conv (requantized, int8 out),
 //   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8).
+// A squeeze-excitation whose output only feeds a pointwise conv can instead be split and fused (fp32): a gate step
+// (channel means -> the two small layers -> sigmoid, a [N,1,1,1,C] value) and a pointwise conv that reads
+// act(x * gate) on the fly, so the SE output is never stored. When the gate's input comes from a depthwise conv,
+// that conv also writes its per-row channel sums in its epilogue and the gate reads those, not the tensor.
 // Shapes are not frozen: each run derives every value's shape from the input's (any batch size and T/H/W the
 // layers accept; a size that does not fit a layer is an std::invalid_argument naming the step).
 #pragma once
@@ -60,11 +64,18 @@ class Program {
   // dense weight [kt,kh,kw,Ci,Co], depthwise [kt,kh,kw,C]; int8 dense packed [kt,kh,kw,ceil(Ci/4),Co,4] + per-channel
   // sums, int8 depthwise [kt,kh,kw,C]; Linear weights torch's [out, in]. residual = -1 for none.
   int32_t set_input(int64_t channels);
+  // input_gate >= 0 (pointwise stride-1 convs only): the conv reads input_act(x * gate[n, c]) instead of x, where
+  // the gate value is [N, 1, 1, 1, C_in] float32 (e.g. from squeeze_excitation_gate).
   int32_t conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
-               std::vector<float> weight, std::vector<float> bias, int32_t residual, kernels::Activation act);
+               std::vector<float> weight, std::vector<float> bias, int32_t residual, kernels::Activation act,
+               int32_t input_gate = -1, kernels::Activation input_act = kernels::Activation::identity);
   int32_t squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
                              std::vector<float> fc0_bias, std::vector<float> fc1_weight, std::vector<float> fc1_bias,
                              kernels::Activation hidden_act, kernels::Activation act);
+  // The gate of a squeeze-excitation, sigmoid(fc1(hidden_act(fc0(mean_{T,H,W}(x))))), as a [N, 1, 1, 1, C] value.
+  int32_t squeeze_excitation_gate(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
+                                  std::vector<float> fc0_bias, std::vector<float> fc1_weight,
+                                  std::vector<float> fc1_bias, kernels::Activation hidden_act);
   int32_t global_avg_pool(int32_t input);
   int32_t quantize(int32_t input, QuantParams out);
   int32_t quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,

@@ -1,14 +1,17 @@
 // Program model files.
 //
 // Layout (all little-endian):
-//   "PYVPROG\0"  u32 version (1)  i64 input_channels  u32 step_count
+//   "PYVPROG\0"  u32 version (2)  i64 input_channels  u32 step_count
 //   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
 //             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
 //             (f32 scale, i32 zero_point) for input, residual and output  u8 has_output_q
+//             i32 input_gate  i32 input_activation      (version 2: a conv's fused squeeze-excitation gate; -1 and 0
+//                                                        for every other step)
 //             arrays, each u64 count then the values: weight, bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias,
 //             dequant_scale (f32); qweight (i8); weight_sum, qbias (i32)
 //   u32 output_count  (i32 value, u8 layout)[output_count]
 // A step's output value is implied (values are numbered in step order after the input, value 0).
+// Version 1 files (before the squeeze_excitation_gate step kind and the input gate fields) are still read.
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -24,7 +27,7 @@ namespace pyvideo::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 
 static_assert(sizeof(float) == 4, "model files store IEEE float32");
 
@@ -139,6 +142,8 @@ void Program::save(const std::string& path) const {
     put_quant(w, s.residual_q);
     put_quant(w, s.out);
     w.put<uint8_t>(s.has_output_q ? 1 : 0);
+    w.put<int32_t>(s.input_gate);
+    w.put<int32_t>(int32_t(s.input_act));
     for (const auto* a : {&s.weight, &s.bias, &s.fc0_weight, &s.fc0_bias, &s.fc1_weight, &s.fc1_bias, &s.dequant_scale})
       w.array(*a);
     w.array(s.qweight);
@@ -163,8 +168,8 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
   Reader r(std::vector<char>(std::istreambuf_iterator<char>(file), {}), path);
   r.expect_magic();
   const uint32_t version = r.get<uint32_t>("version");
-  if (version != kVersion)
-    r.fail("format version " + std::to_string(version) + " is not supported (this library reads version " +
+  if (version != kVersion && version != 1)
+    r.fail("format version " + std::to_string(version) + " is not supported (this library reads versions 1 to " +
            std::to_string(kVersion) + ")");
   auto program = std::make_unique<Program>();
   try {
@@ -172,7 +177,7 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
     const uint32_t steps = r.get<uint32_t>("step count");
     for (uint32_t i = 0; i < steps; ++i) {
       const uint32_t kind = r.get<uint32_t>("step kind");
-      if (kind > uint32_t(kLastKind)) r.fail("unknown step kind " + std::to_string(kind));
+      if (kind > uint32_t(version == 1 ? Kind::qlinear : kLastKind)) r.fail("unknown step kind " + std::to_string(kind));
       const int32_t input = r.get<int32_t>("step input"), residual = r.get<int32_t>("step residual");
       const bool depthwise = r.get<uint8_t>("depthwise flag") != 0;
       ConvGeometry g;
@@ -182,6 +187,14 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
       const kernels::Activation act = get_activation(r), hidden_act = get_activation(r);
       const QuantParams in = get_quant(r), residual_q = get_quant(r), out = get_quant(r);
       const bool has_output_q = r.get<uint8_t>("output quantization flag") != 0;
+      int32_t input_gate = -1;
+      kernels::Activation input_act = kernels::Activation::identity;
+      if (version >= 2) {
+        input_gate = r.get<int32_t>("input gate");
+        input_act = get_activation(r);
+        if (Kind(kind) != Kind::conv && (input_gate != -1 || input_act != kernels::Activation::identity))
+          r.fail("step " + std::to_string(i) + " (" + kind_name(Kind(kind)) + ") has an input gate; only convs take one");
+      }
       auto weight = r.array<float>("weight"), bias = r.array<float>("bias");
       auto fc0_weight = r.array<float>("fc0 weight"), fc0_bias = r.array<float>("fc0 bias");
       auto fc1_weight = r.array<float>("fc1 weight"), fc1_bias = r.array<float>("fc1 bias");
@@ -190,11 +203,16 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
       auto weight_sum = r.array<int32_t>("weight sums"), qbias = r.array<int32_t>("int32 bias");
       switch (Kind(kind)) {  // the builders validate every size, id and parameter again
         case Kind::conv:
-          program->conv(input, depthwise, g, out_channels, std::move(weight), std::move(bias), residual, act);
+          program->conv(input, depthwise, g, out_channels, std::move(weight), std::move(bias), residual, act,
+                        input_gate, input_act);
           break;
         case Kind::squeeze_excitation:
           program->squeeze_excitation(input, hidden, std::move(fc0_weight), std::move(fc0_bias), std::move(fc1_weight),
                                       std::move(fc1_bias), hidden_act, act);
+          break;
+        case Kind::squeeze_excitation_gate:
+          program->squeeze_excitation_gate(input, hidden, std::move(fc0_weight), std::move(fc0_bias),
+                                           std::move(fc1_weight), std::move(fc1_bias), hidden_act);
           break;
         case Kind::global_avg_pool: program->global_avg_pool(input); break;
         case Kind::quantize: program->quantize(input, out); break;

@@ -19,8 +19,9 @@ enum class Kind {
   qsqueeze_excitation,
   qglobal_avg_pool,
   qlinear,
+  squeeze_excitation_gate,
 };
-constexpr Kind kLastKind = Kind::qlinear;
+constexpr Kind kLastKind = Kind::squeeze_excitation_gate;
 
 const char* kind_name(Kind k);
 
@@ -37,6 +38,11 @@ struct Program::Step {
   std::vector<int32_t> weight_sum, qbias;
   QuantParams in, residual_q, out;
   bool has_output_q = true;
+  int32_t input_gate = -1;  // conv: the [N,1,1,1,C_in] gate it applies to its input (input_act(x * gate)), or -1
+  kernels::Activation input_act = kernels::Activation::identity;
+  // Depthwise conv: also write per-row channel sums (set by the builder when a gate step reads this conv's output;
+  // not stored in model files, the builders derive it again).
+  bool row_sums = false;
 };
 
 struct Program::Impl {

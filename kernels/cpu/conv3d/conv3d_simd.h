@@ -226,14 +226,17 @@ template <class V, Activation A>
 void scale_rows(const float* x, float* packed, int64_t g, int64_t m, int64_t Ci, const InputScale& in) {
   const int64_t full = Ci / V::width * V::width;
   const auto tail = V::mask(int(Ci - full));
-  for (int64_t r = 0; r < m; ++r) {
-    const float* src = x + r * Ci;
-    const float* scale = in.scale + (g + r) / in.positions * Ci;
-    float* dst = packed + r * Ci;
-    int64_t k = 0;
-    for (; k < full; k += V::width) V::store(dst + k, activate<V>(V::mul(V::load(src + k), V::load(scale + k)), A));
-    if (k < Ci)
-      V::store_m(dst + k, activate<V>(V::mul(V::load_m(src + k, tail), V::load_m(scale + k, tail)), A), tail);
+  for (int64_t r = 0; r < m;) {
+    const int64_t sample = (g + r) / in.positions, sample_end = std::min(m, (sample + 1) * in.positions - g);
+    const float* scale = in.scale + sample * Ci;
+    for (; r < sample_end; ++r) {
+      const float* src = x + r * Ci;
+      float* dst = packed + r * Ci;
+      int64_t k = 0;
+      for (; k < full; k += V::width) V::store(dst + k, activate<V>(V::mul(V::load(src + k), V::load(scale + k)), A));
+      if (k < Ci)
+        V::store_m(dst + k, activate<V>(V::mul(V::load_m(src + k, tail), V::load_m(scale + k, tail)), A), tail);
+    }
   }
 }
 

@@ -12,6 +12,11 @@ FusedSqueezeExcitation, global average pooling, nn.Identity / nn.Dropout in eval
 QuantizeTensor, QuantizedConv3d and QuantizedSqueezeExcitation with an int8 output, QuantizedGlobalAvgPool. The
 arithmetic is the per-layer ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation
 order in the pools; int8 outputs equal ``lower_quantized_to_native``'s.
+
+fp32 squeeze-excitation fusion: a FusedSqueezeExcitation whose output is read only by a pointwise conv (as X3D's
+depthwise conv -> SE -> pointwise conv) becomes a gate step (the SE's means, two small Linears and sigmoid) and a
+pointwise conv that reads ``act(x * gate)`` on the fly, so the SE output is never stored; a depthwise conv feeding
+the gate also sums its output rows while storing them, so the gate needs no pass over the tensor.
 """
 import copy
 import operator
@@ -96,8 +101,14 @@ def _geometry(conv) -> dict:
 class _Builder:
     """Emits program steps for graph nodes; ``value[node]`` is the program value a native node produced."""
 
-    def __init__(self):
+    def __init__(self, modules: Optional[Dict[str, nn.Module]] = None, fuse_squeeze_excitation: bool = False):
         self.program = native().Program()
+        self.modules = modules or {}
+        self.fuse_squeeze_excitation = fuse_squeeze_excitation
+        # Pointwise conv nodes, not emitted yet, that read an fp32 SE emitted as a gate: conv node -> (program value
+        # of the gate, activation code applied after it, [the SE node and the pass-through nodes between]). Those
+        # nodes' value is the SE's input.
+        self.gated: Dict[fx.Node, tuple] = {}
         self.value: Dict[fx.Node, int] = {}
         # How each native node's value is laid out logically: "ncthw" (a normal [N, C, T, H, W] tensor), "nthwc"
         # (after a channels-last permute, as classifier heads do before their Linear) or "vector" ([N, C]).
@@ -138,14 +149,22 @@ class _Builder:
         if isinstance(module, FusedConv3d) and conv_is_supported(module) and module.padding is not None:
             depthwise = module.kind == "depthwise"
             weight = (pack_depthwise_weight if depthwise else pack_conv3d_weight)(module.weight)
-            return p.conv(x, depthwise, out_channels=module.out_channels, weight=weight,
-                          bias=module.bias.detach().float().contiguous(), residual=residual,
-                          activation=activation_code(module.activation), **_geometry(module))
+            gate, gate_activation, _ = self.gated.get(node, (-1, 0, None))
+            value = p.conv(x, depthwise, out_channels=module.out_channels, weight=weight,
+                           bias=module.bias.detach().float().contiguous(), residual=residual,
+                           activation=activation_code(module.activation), input_gate=gate,
+                           input_activation=gate_activation, **_geometry(module))
+            self.gated.pop(node, None)
+            return value
         if isinstance(module, FusedSqueezeExcitation):
             fc0, fc1 = module.fc0, module.fc1
-            return p.squeeze_excitation(x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(),
-                                        _detached(fc1.bias), activation_code(module.hidden_activation),
-                                        activation_code(module.activation))
+            reader, chain = self.gated_reader(node) if self.fuse_squeeze_excitation else (None, [])
+            if reader is not None:
+                gate = p.squeeze_excitation_gate(x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(),
+                                                 _detached(fc1.bias), activation_code(module.hidden_activation))
+                self.gated[reader] = (gate, activation_code(module.activation), chain)
+                return x
+            return self.emit_squeeze_excitation(x, module)
         if is_global_pool(module):
             return p.global_avg_pool(x)
         if isinstance(module, QuantizeTensor):
@@ -175,6 +194,41 @@ class _Builder:
                                                module.output_zero_point or 0)
         return None
 
+    def gated_reader(self, node: fx.Node):
+        """(the pointwise FusedConv3d that is the only reader of SE ``node``, reading it as its input and not as a
+        residual, through single-reader pass-through modules such as X3D's Identity ``act_func_1``; the SE node and
+        those pass-through nodes), or (None, [])."""
+        chain = [node]
+        while True:
+            users = list(chain[-1].users)
+            if len(users) != 1 or users[0].op != "call_module" or users[0].target not in self.modules:
+                return None, []
+            reader, module = users[0], self.modules[users[0].target]
+            if not _passes_through(module):
+                break
+            chain.append(reader)
+        if not isinstance(module, FusedConv3d) or module.kind != "pointwise" or not conv_is_supported(module):
+            return None, []
+        if reader.kwargs or not reader.args or reader.args[0] is not chain[-1] or chain[-1] in reader.args[1:]:
+            return None, []
+        return reader, chain
+
+    def emit_squeeze_excitation(self, x: int, module: FusedSqueezeExcitation) -> int:
+        fc0, fc1 = module.fc0, module.fc1
+        return self.program.squeeze_excitation(x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(),
+                                               _detached(fc1.bias), activation_code(module.hidden_activation),
+                                               activation_code(module.activation))
+
+    def materialize_unread_gates(self, source: fx.GraphModule) -> None:
+        """SEs whose pointwise reader ended up outside the program (the native prefix stopped before it): their
+        output escapes, so it is computed by a plain SE step after all."""
+        for _, _, chain in self.gated.values():
+            if chain[0] in self.value:
+                value = self.emit_squeeze_excitation(self.value[chain[0]], source.get_submodule(chain[0].target))
+                for node in chain:
+                    if node in self.value:
+                        self.value[node] = value
+        self.gated.clear()
 
     def emit_head_layer(self, values: List[int], module: nn.Module) -> Optional[int]:
         """Layers a classifier head applies to a channels-last view: Linear over the channels (a pointwise conv) and
@@ -254,12 +308,14 @@ def _input_channels(graph_module: fx.GraphModule, placeholder: fx.Node) -> Optio
     return None
 
 
-def compile_native(model: nn.Module) -> fx.GraphModule:
+def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True) -> fx.GraphModule:
     """``model`` (a deploy form from ``convert_to_deployable_form``, or an int8 model from ``quantize_model`` /
     ``convert_qat``) with the longest native-capable prefix of its graph replaced by one :class:`NativeProgram`.
 
     The result is an ``fx.GraphModule`` in eval mode; ``model`` is not modified. Raises ValueError when the model's
     first layer cannot run natively (nothing to compile) and TypeError for a non-module.
+    ``fuse_squeeze_excitation=False`` is a debugging / benchmarking switch: fp32 squeeze-excitations then run as
+    separate steps that store their output, as before the fusion (int8 programs are the same either way).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"compile_native expects an nn.Module, got {type(model).__name__}")
@@ -271,7 +327,7 @@ def compile_native(model: nn.Module) -> fx.GraphModule:
     if channels is None:
         raise ValueError("compile_native: the model does not start with a layer that runs natively "
                          "(convert it with convert_to_deployable_form, and quantize_model for int8)")
-    builder = _Builder()
+    builder = _Builder(dict(source.named_modules()), fuse_squeeze_excitation)
     builder.value[placeholders[0]] = builder.program.set_input(channels)
     builder.layout[placeholders[0]] = "ncthw"
     native_nodes = []
@@ -295,6 +351,7 @@ def compile_native(model: nn.Module) -> fx.GraphModule:
         native_nodes.append(node)
     if not native_nodes:
         raise ValueError("compile_native: the model's first layer cannot run natively")
+    builder.materialize_unread_gates(source)
     return _split_graph(source, builder, native_nodes)
 
 
