@@ -1,5 +1,8 @@
 // The native program runtime: steps chained over recycled buffers give what the steps give one by one, shapes follow
 // the input, and bad programs / inputs are std::invalid_argument, not crashes (also run under ASan/UBSan).
+// The fused squeeze-excitation (gate step + pointwise conv with an input gate, the depthwise conv's row sums) gives
+// what the separate SE step gives, and its model-file fields round-trip and are validated.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -9,6 +12,7 @@
 #include <cstring>
 #include <iterator>
 #include <fstream>
+#include <random>
 #include <string>
 
 #include "../../csrc/c_api/pyvideo.h"
@@ -201,6 +205,240 @@ void model_file_through_the_c_api() {
   std::remove(cut.c_str());
 }
 
+
+std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// The layers of one X3D-like block: depthwise 3x3x3 conv -> SE -> pointwise conv with a residual, odd channel counts.
+struct SeBlock {
+  int64_t C = 19, hidden = 5, Co = 7;
+  std::vector<float> dw_weight, dw_bias, fc0_w, fc0_b, fc1_w, fc1_b, pw_weight, pw_bias, res_weight;
+  Activation se_act;
+  explicit SeBlock(std::mt19937& rng, Activation act) : se_act(act) {
+    dw_weight = random_floats(size_t(27 * C), rng, 0.3f);
+    dw_bias = random_floats(size_t(C), rng);
+    fc0_w = random_floats(size_t(hidden * C), rng);
+    fc0_b = random_floats(size_t(hidden), rng);
+    fc1_w = random_floats(size_t(C * hidden), rng);
+    fc1_b = random_floats(size_t(C), rng);
+    pw_weight = random_floats(size_t(C * Co), rng, 0.5f);
+    pw_bias = random_floats(size_t(Co), rng);
+    res_weight = random_floats(size_t(C * Co), rng);
+  }
+  // fused: the gate step and the gated pointwise conv; else the SE step that stores its output. gate_from_input: the
+  // gate reads the program input (no depthwise producer: the gate sums the tensor itself).
+  std::unique_ptr<Program> build(bool fused, bool gate_from_input = false) const {
+    auto p = std::make_unique<Program>();
+    const int32_t x = p->set_input(C);
+    const int32_t r = p->conv(x, false, pointwise(), Co, res_weight, std::vector<float>(size_t(Co), 0.0f), -1,
+                              Activation::identity);
+    ConvGeometry g3;
+    for (int i = 0; i < 3; ++i) g3.kernel[i] = 3, g3.padding[i] = 1;
+    const int32_t d = gate_from_input ? x : p->conv(x, true, g3, C, dw_weight, dw_bias, -1, Activation::identity);
+    int32_t y;
+    if (fused) {
+      const int32_t gate = p->squeeze_excitation_gate(d, hidden, fc0_w, fc0_b, fc1_w, fc1_b, Activation::relu);
+      y = p->conv(d, false, pointwise(), Co, pw_weight, pw_bias, r, Activation::relu, gate, se_act);
+    } else {
+      const int32_t se = p->squeeze_excitation(d, hidden, fc0_w, fc0_b, fc1_w, fc1_b, Activation::relu, se_act);
+      y = p->conv(se, false, pointwise(), Co, pw_weight, pw_bias, r, Activation::relu);
+    }
+    p->set_outputs({y}, {Program::Layout::ncthw});
+    return p;
+  }
+};
+
+void fused_squeeze_excitation_equals_the_separate_steps() {
+  std::mt19937 rng(77);
+  const Activation acts[] = {Activation::swish, Activation::identity, Activation::relu, Activation::hswish};
+  const Shape5 shapes[] = {{2, 3, 5, 7, 19}, {1, 4, 9, 6, 19}, {3, 1, 1, 1, 19}};  // batch 2 and 3: per-sample gates
+  for (const Activation act : acts) {
+    const SeBlock block(rng, act);
+    for (const bool gate_from_input : {false, true}) {
+      const auto fused = block.build(true, gate_from_input), plain = block.build(false, gate_from_input);
+      CHECK(fused->num_steps() == plain->num_steps());  // the gate step replaces the SE step
+      // The depthwise conv feeding a gate writes row sums; the program input cannot.
+      CHECK((fused->describe().find("row sums") != std::string::npos) == !gate_from_input);
+      for (const Shape5& shape : shapes) {
+        const std::vector<float> in = random_floats(size_t(shape.numel()), rng, 2.0f);
+        const auto want = plain->run(in.data(), shape, 1);
+        const float* w = static_cast<const float*>(want[0].data());
+        const int64_t n = want[0].shape.numel();
+        float scale = 0;
+        for (int64_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(w[i]));
+        for (int threads : {1, 2, 3}) {
+          const auto got = fused->run(in.data(), shape, threads);
+          CHECK(got[0].shape == want[0].shape);
+          const float* g = static_cast<const float*>(got[0].data());
+          double err = 0;
+          for (int64_t i = 0; i < n; ++i) err = std::max(err, double(std::fabs(g[i] - w[i])));
+          CHECK(err <= 1e-5 * scale);
+          if (err > 1e-5 * scale)
+            std::fprintf(stderr, "  act=%d gate_from_input=%d N=%ld threads=%d err=%g scale=%g\n", int(act),
+                         int(gate_from_input), long(shape.n), threads, err, double(scale));
+        }
+      }
+    }
+  }
+  // The gate is per sample: the same clip twice in a batch gives its single-clip result twice, a different second
+  // clip does not change the first sample's output.
+  const SeBlock block(rng, Activation::swish);
+  const auto fused = block.build(true);
+  const Shape5 one{1, 3, 5, 7, 19}, two{2, 3, 5, 7, 19};
+  const std::vector<float> a = random_floats(size_t(one.numel()), rng), b = random_floats(size_t(one.numel()), rng);
+  std::vector<float> ab = a;
+  ab.insert(ab.end(), b.begin(), b.end());
+  const auto single = fused->run(a.data(), one, 1), pair = fused->run(ab.data(), two, 2);
+  const float* s1 = static_cast<const float*>(single[0].data());
+  const float* s2 = static_cast<const float*>(pair[0].data());
+  double err = 0;
+  for (int64_t i = 0; i < single[0].shape.numel(); ++i) err = std::max(err, double(std::fabs(s1[i] - s2[i])));
+  CHECK(err < 1e-5);
+}
+
+void input_gate_errors() {
+  std::mt19937 rng(5);
+  Program p;
+  const int32_t x = p.set_input(4);
+  const int32_t gate = p.squeeze_excitation_gate(x, 2, random_floats(8, rng), {}, random_floats(8, rng), {},
+                                                 Activation::relu);
+  const std::vector<float> w(16, 0.5f), b(4, 0.0f);
+  ConvGeometry k3;
+  k3.kernel[2] = 3;
+  k3.padding[2] = 1;
+  CHECK(throws([&] { p.conv(x, false, k3, 4, std::vector<float>(48, 1.0f), b, -1, Activation::identity, gate); }));
+  CHECK(throws([&] { p.conv(x, true, pointwise(), 4, b, b, -1, Activation::identity, gate); }));  // depthwise
+  CHECK(throws([&] { p.conv(x, false, pointwise(), 4, w, b, -1, Activation::identity, 9); }));     // no value 9
+  CHECK(throws([&] { p.conv(x, false, pointwise(), 4, w, b, -1, Activation::identity, -1, Activation::swish); }));
+  CHECK(throws([&] { p.conv(x, false, pointwise(), 4, w, b, -1, Activation::identity, -5); }));
+  const int32_t q = p.quantize(x, QuantParams{0.1f, 0});
+  CHECK(throws([&] { p.conv(x, false, pointwise(), 4, w, b, -1, Activation::identity, q); }));  // int8 gate
+  CHECK(throws([&] { p.squeeze_excitation_gate(q, 2, std::vector<float>(8), {}, std::vector<float>(8), {},
+                                               Activation::relu); }));
+  const int32_t narrow = p.conv(x, false, pointwise(), 2, std::vector<float>(8, 1.0f), {0, 0}, -1, Activation::identity);
+  CHECK(throws([&] { p.conv(x, false, pointwise(), 4, w, b, -1, Activation::identity, narrow); }));  // 2 channels
+  // A gate value must be [N, 1, 1, 1, C] at run time: a full tensor with the right channels is refused when run.
+  const int32_t bad = p.conv(x, false, pointwise(), 4, w, b, -1, Activation::identity, x);
+  p.set_outputs({bad}, {Program::Layout::ncthw});
+  const std::vector<float> in(2 * 3 * 4, 1.0f);
+  CHECK(throws([&] { p.run(in.data(), Shape5{1, 1, 2, 3, 4}, 1); }));
+  CHECK(!throws([&] { p.run(in.data(), Shape5{6, 1, 1, 1, 4}, 1); }));  // where the input is [N, 1, 1, 1, C] it runs
+  (void)gate;
+}
+
+// Offsets of each step's input_gate field in a version-2 model file (walks the layout documented in program_file.cpp).
+std::vector<size_t> input_gate_offsets(const std::string& bytes) {
+  auto u32 = [&](size_t at) { uint32_t v; std::memcpy(&v, bytes.data() + at, 4); return v; };
+  auto u64 = [&](size_t at) { uint64_t v; std::memcpy(&v, bytes.data() + at, 8); return v; };
+  std::vector<size_t> offsets;
+  size_t at = 8 + 4 + 8;
+  const uint32_t steps = u32(at);
+  at += 4;
+  for (uint32_t i = 0; i < steps; ++i) {
+    at += 4 + 4 + 4 + 1 + 9 * 8 + 8 + 8 + 4 + 4 + 3 * 8 + 1;
+    offsets.push_back(at);
+    at += 8;
+    const size_t element[10] = {4, 4, 4, 4, 4, 4, 4, 1, 4, 4};
+    for (size_t e : element) at += 8 + size_t(u64(at)) * e;
+  }
+  return offsets;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+bool load_fails_with(const std::string& path, const std::string& message) {
+  try {
+    Program::load(path);
+  } catch (const std::invalid_argument& e) {
+    if (std::string(e.what()).find(message) != std::string::npos) return true;
+    std::fprintf(stderr, "  unexpected message: %s\n", e.what());
+  }
+  return false;
+}
+
+void fused_model_file_round_trip_and_validation() {
+  std::mt19937 rng(11);
+  const SeBlock block(rng, Activation::swish);
+  const auto fused = block.build(true);
+  const std::string path = temp_path("fused.pvp"), bad = temp_path("fused_bad.pvp");
+  fused->save(path);
+  const auto loaded = Program::load(path);
+  CHECK(loaded->describe() == fused->describe());  // gate, input activation and the derived row sums
+  const Shape5 shape{2, 3, 5, 7, 19};
+  const std::vector<float> in = random_floats(size_t(shape.numel()), rng);
+  const auto want = fused->run(in.data(), shape, 1), got = loaded->run(in.data(), shape, 1);
+  CHECK(std::memcmp(want[0].data(), got[0].data(), size_t(want[0].shape.numel()) * 4) == 0);
+
+  const std::string bytes = read_file(path);
+  const std::vector<size_t> gate_at = input_gate_offsets(bytes);
+  CHECK(gate_at.size() == size_t(fused->num_steps()));
+  // Steps: residual conv, depthwise conv, gate, gated pointwise conv.
+  int32_t gate_field;
+  std::memcpy(&gate_field, bytes.data() + gate_at[3], 4);
+  CHECK(gate_field == 3);
+  auto patched = [&](size_t at, int32_t value) {
+    std::string b = bytes;
+    std::memcpy(&b[at], &value, 4);
+    write_file(bad, b);
+  };
+  patched(gate_at[3], 42);  // a value that does not exist
+  CHECK(load_fails_with(bad, "does not exist"));
+  patched(gate_at[3], 1);   // the residual conv's [N,T,H,W,7] output: wrong channels
+  CHECK(load_fails_with(bad, "input gate must be float32 with the input's channels"));
+  patched(gate_at[3] + 4, 17);  // input activation code
+  CHECK(load_fails_with(bad, "unknown activation code 17"));
+  patched(gate_at[2], 0);  // an input gate on the gate step itself
+  CHECK(load_fails_with(bad, "only convs take one"));
+  patched(gate_at[1], 3);  // on the depthwise conv: refers to a later value
+  CHECK(load_fails_with(bad, "does not exist"));
+  patched(gate_at[0] + 4, int32_t(Activation::swish));  // an input activation without a gate
+  CHECK(load_fails_with(bad, "input gate -1 and the identity"));
+  patched(8, 3);  // a future format version
+  CHECK(load_fails_with(bad, "version 3 is not supported"));
+  // Every truncation is refused.
+  int refused = 0, cuts = 0;
+  for (size_t n = 0; n < bytes.size(); n += 5, ++cuts) {
+    write_file(bad, bytes.substr(0, n));
+    refused += load_fails_with(bad, "program file") ? 1 : 0;
+  }
+  CHECK(refused == cuts);
+
+  // A version-1 file (no gate fields, no gate step kind) still loads: the unfused program written as version 1.
+  const auto plain = block.build(false);
+  plain->save(path);
+  const std::string v2 = read_file(path);
+  std::string v1 = v2.substr(0, 8);
+  const uint32_t one = 1;
+  v1.append(reinterpret_cast<const char*>(&one), 4);
+  size_t from = 12;
+  for (size_t at : input_gate_offsets(v2)) {
+    v1.append(v2, from, at - from);
+    from = at + 8;
+  }
+  v1.append(v2, from, std::string::npos);
+  write_file(bad, v1);
+  const auto old = Program::load(bad);
+  const auto old_out = old->run(in.data(), shape, 1), plain_out = plain->run(in.data(), shape, 1);
+  CHECK(std::memcmp(old_out[0].data(), plain_out[0].data(), size_t(plain_out[0].shape.numel()) * 4) == 0);
+  std::string v1_gate = v1;  // a version-1 file cannot name the gate step kind (8)
+  const uint32_t gate_kind = 8;
+  std::memcpy(&v1_gate[24], &gate_kind, 4);
+  write_file(bad, v1_gate);
+  CHECK(load_fails_with(bad, "unknown step kind 8"));
+  std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
 }  // namespace
 
 int main() {
@@ -209,5 +447,8 @@ int main() {
   quantize_rounds_half_to_even_and_saturates();
   errors();
   model_file_through_the_c_api();
+  fused_squeeze_excitation_equals_the_separate_steps();
+  input_gate_errors();
+  fused_model_file_round_trip_and_validation();
   return check::finish("test_program");
 }
