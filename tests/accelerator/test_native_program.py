@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pyvideo.accelerator.deployable import FusedConv3d
+from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.native import (
     NativeProgram,
@@ -157,3 +157,71 @@ def test_malformed_model_files_are_clear_errors(efficient_x3d, tmp_path):
     (tmp_path / "corrupt.pvp").write_bytes(bytes(corrupt))
     with pytest.raises(ValueError, match="program file .*padding"):
         load_program(tmp_path / "corrupt.pvp")
+
+
+def _step_kinds(compiled) -> list:
+    return [line.split(" = ")[1].split("(")[0] for line in compiled.native_program.program.describe().splitlines()]
+
+
+def _check_fused_squeeze_excitation(deploy, shapes, tmp_path):
+    """compile_native fuses every fp32 SE (gate step + gated pointwise conv, row sums from the depthwise conv) and
+    equals the per-layer lowering, the unfused program and the deploy model, per sample, and after a file round trip."""
+    fused, unfused = compile_native(deploy), compile_native(deploy, fuse_squeeze_excitation=False)
+    kinds, plain_kinds = _step_kinds(fused), _step_kinds(unfused)
+    se_count = plain_kinds.count("squeeze_excitation")
+    assert se_count > 0 and "squeeze_excitation_gate" not in plain_kinds
+    assert kinds.count("squeeze_excitation_gate") == se_count and "squeeze_excitation" not in kinds
+    description = fused.native_program.program.describe()
+    assert description.count("row sums") == se_count and description.count("gate=v") == se_count
+    lowered = lower_to_native(deploy)
+    path = tmp_path / "fused.pvp"
+    fused.native_program.save(path)
+    loaded = load_program(path)
+    for shape in shapes:
+        x = torch.randn(shape)  # different clips in one batch: each sample has its own gates
+        with torch.no_grad():
+            got = fused(x)
+            assert _relative(got, lowered(x)) < 1e-5
+            assert _relative(got, unfused(x)) < 1e-5
+            assert _relative(got, deploy(x)) < 1e-4
+            for i in range(shape[0]):
+                assert _relative(got[i:i + 1], fused(x[i:i + 1])) < 1e-5
+            program_out = fused.native_program(x)[0]
+            assert torch.equal(loaded(x)[0], program_out)
+
+
+def test_fused_squeeze_excitation_efficient_x3d(efficient_x3d, tmp_path):
+    _check_fused_squeeze_excitation(efficient_x3d[0], [(2, 3, 4, 48, 48), (2, 3, 3, 37, 29)], tmp_path)
+
+
+def test_fused_squeeze_excitation_transmuted_x3d_xs(tmp_path):
+    from pyvideo.models import hub
+
+    torch.manual_seed(3)
+    model = randomize_batchnorm(hub.x3d_xs(), torch.Generator().manual_seed(4)).eval()
+    transmute_model(model)
+    deploy = convert_to_deployable_form(model, torch.randn(1, 3, 4, 160, 160))
+    # The head's fixed 4x5x5 pool needs >= 160 pixels; 5x161x163 gives it a 2x2x2 output to average in torch.
+    _check_fused_squeeze_excitation(deploy, [(2, 3, 4, 160, 160), (2, 3, 5, 161, 163)], tmp_path)
+
+
+def test_squeeze_excitation_with_other_readers_stays_separate():
+    """An SE whose output also feeds a residual is not fused (its output must exist)."""
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dw = FusedConv3d(torch.randn(6, 1, 3, 3, 3), torch.randn(6), padding=1, groups=6)
+            self.se = FusedSqueezeExcitation(nn.Linear(6, 3), nn.Linear(3, 6), "relu", "swish")
+            self.pw = FusedConv3d(torch.randn(6, 6, 1, 1, 1), torch.randn(6), adds_residual=True)
+
+        def forward(self, x):
+            y = self.se(self.dw(x))
+            return self.pw(y, y)
+
+    model = Block().eval()
+    compiled = compile_native(model)
+    assert "squeeze_excitation" in _step_kinds(compiled) and "squeeze_excitation_gate" not in _step_kinds(compiled)
+    x = torch.randn(2, 6, 3, 5, 7)
+    with torch.no_grad():
+        assert _relative(compiled(x), model(x)) < 1e-5
