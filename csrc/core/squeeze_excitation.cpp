@@ -76,8 +76,8 @@ kernels::DwConv3dShape pointwise_scale_shape(const VolumeShape& shape) {
 namespace {
 
 // out[i] = act(bias[i] + sum over k of w[i * K + k] * v[k]) for i < M (a Linear layer on one vector). Each sum runs in
-// k order like the plain loop, so results do not depend on the blocking; rows go 8 at a time because a single
-// sum is one chain of dependent adds (at 432 x 27 the plain loop spent ~15 us waiting on add latency).
+// k order like the plain loop, so results are bit-identical to it; rows go 8 at a time because a single sum is one
+// chain of dependent adds (one row at a time, a 432-channel gate with 32 hidden units took 11.5 us, now 7.4 us).
 void linear(const float* w, const float* bias, const float* v, int64_t M, int64_t K, kernels::Activation act,
             float* out) {
   constexpr int64_t kRows = 8;
