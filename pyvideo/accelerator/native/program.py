@@ -11,7 +11,7 @@ Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its f
 FusedSqueezeExcitation, global average pooling, nn.Identity / nn.Dropout in eval mode, and in int8 models
 QuantizeTensor, QuantizedConv3d and QuantizedSqueezeExcitation with an int8 output, QuantizedGlobalAvgPool. The
 arithmetic is the per-layer ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation
-order in the pools; int8 outputs equal ``lower_quantized_to_native``'s.
+order in the pools and squeeze-excitation means; int8 outputs equal ``lower_quantized_to_native``'s.
 
 fp32 squeeze-excitation fusion: a FusedSqueezeExcitation whose output is read only by a pointwise conv (as X3D's
 depthwise conv -> SE -> pointwise conv) becomes a gate step (the SE's means, two small Linears and sigmoid) and a
