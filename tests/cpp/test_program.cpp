@@ -379,6 +379,21 @@ void fused_model_file_round_trip_and_validation() {
   const std::vector<float> in = random_floats(size_t(shape.numel()), rng);
   const auto want = fused->run(in.data(), shape, 1), got = loaded->run(in.data(), shape, 1);
   CHECK(std::memcmp(want[0].data(), got[0].data(), size_t(want[0].shape.numel()) * 4) == 0);
+  // The same file through the C API.
+  pyvideo_program* c_program = nullptr;
+  CHECK(pyvideo_program_load(path.c_str(), &c_program) == PYVIDEO_OK && c_program);
+  const int64_t c_shape[5] = {shape.n, shape.t, shape.h, shape.w, shape.c};
+  CHECK(pyvideo_program_run(c_program, in.data(), c_shape, 2) == PYVIDEO_OK);
+  const void* c_out = nullptr;
+  CHECK(pyvideo_program_output(c_program, 0, nullptr, nullptr, nullptr, &c_out) == PYVIDEO_OK && c_out);
+  if (c_out) {
+    const float* a = static_cast<const float*>(want[0].data());
+    const float* b = static_cast<const float*>(c_out);
+    double err = 0;  // 2 threads here: the same up to float summation order
+    for (int64_t i = 0; i < want[0].shape.numel(); ++i) err = std::max(err, double(std::fabs(a[i] - b[i])));
+    CHECK(err < 1e-4);
+  }
+  pyvideo_program_free(c_program);
 
   const std::string bytes = read_file(path);
   const std::vector<size_t> gate_at = input_gate_offsets(bytes);
