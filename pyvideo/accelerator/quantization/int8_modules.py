@@ -17,10 +17,10 @@ from pyvideo.accelerator.deployable.conv import FusedConv3d
 from pyvideo.accelerator.deployable.graph import register_leaf_type
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
-from .qparams import QMAX, QMIN, QParams, dequantize, quantize, quantize_weight, weight_scales
+from .qparams import QMAX, QMIN, ChannelQParams, QParams, dequantize, quantize, quantize_weight, weight_scales
 
 
-def _finish(y: torch.Tensor, output_qparams: Optional[QParams]) -> torch.Tensor:
+def _finish(y: torch.Tensor, output_qparams) -> torch.Tensor:
     """Float32 result -> the module output: int8 with ``output_qparams``, or float32 when there are none."""
     return y if output_qparams is None else quantize(y, output_qparams)
 
@@ -30,19 +30,29 @@ def _qparams_fields(prefix: str, qparams: Optional[QParams]) -> dict:
 
 
 class _Int8Module(nn.Module):
-    """Holds input/output qparams as plain attributes ``input_scale``, ``input_zero_point``, ``output_*``."""
+    """Holds input/output qparams as plain attributes ``input_scale``, ``input_zero_point``, ``output_*``; per-channel
+    output qparams (:class:`ChannelQParams`, only where a module class allows them) are buffers of the same names."""
 
-    def __init__(self, input_qparams: QParams, output_qparams: Optional[QParams]):
+    def __init__(self, input_qparams: QParams, output_qparams, per_channel_output: bool = False):
         super().__init__()
         self.__dict__.update(_qparams_fields("input", input_qparams))
-        self.__dict__.update(_qparams_fields("output", output_qparams))
+        if isinstance(output_qparams, ChannelQParams):
+            if not per_channel_output:
+                raise TypeError(f"{type(self).__name__} has per-tensor outputs only, got per-channel qparams")
+            self.register_buffer("output_scale", output_qparams.scale.float().clone())
+            self.register_buffer("output_zero_point", output_qparams.zero_point.to(torch.int32).clone())
+        else:
+            self.__dict__.update(_qparams_fields("output", output_qparams))
 
     @property
     def input_qparams(self) -> QParams:
         return QParams(self.input_scale, self.input_zero_point)
 
     @property
-    def output_qparams(self) -> Optional[QParams]:
+    def output_qparams(self):
+        """QParams, ChannelQParams (per-channel output) or None (float32 output)."""
+        if isinstance(self.output_scale, torch.Tensor):
+            return ChannelQParams(self.output_scale, self.output_zero_point)
         return None if self.output_scale is None else QParams(self.output_scale, self.output_zero_point)
 
     def _check_input(self, x: torch.Tensor) -> None:
@@ -146,10 +156,17 @@ class QuantizedLinear(_QuantizedWeightedOp):
 
 
 class QuantizedSqueezeExcitation(_Int8Module):
-    """int8 in/out; the gate (mean, two small Linears, sigmoid) and the product run in float32 on dequantized x."""
+    """int8 in/out; the gate (mean, two small Linears, sigmoid) and the product run in float32 on dequantized x.
+
+    The output may be quantized per channel (``output_scale`` float32 [C], ``output_zero_point`` int32 [C]): the gate
+    scales each channel differently, so one scale for all wastes most levels of the weakly gated channels."""
 
     def __init__(self, se: FusedSqueezeExcitation, input_qparams, output_qparams):
-        super().__init__(input_qparams, output_qparams)
+        super().__init__(input_qparams, output_qparams, per_channel_output=True)
+        channels = se.fc1.out_features
+        if isinstance(output_qparams, ChannelQParams) and tuple(output_qparams.scale.shape) != (channels,):
+            raise ValueError(f"QuantizedSqueezeExcitation: per-channel output qparams need {channels} channels, "
+                             f"got {tuple(output_qparams.scale.shape)}")
         self.se = se
 
     def forward(self, q: torch.Tensor) -> torch.Tensor:
