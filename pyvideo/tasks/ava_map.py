@@ -33,10 +33,11 @@ def voc_average_precision(is_true_positive: torch.Tensor, num_ground_truth: int)
     if len(is_true_positive) == 0:
         return 0.0
     tp = torch.cumsum(is_true_positive.double(), 0)
-    precision = tp / torch.arange(1, len(tp) + 1, dtype=torch.float64)
+    zero, one = tp.new_zeros(1), tp.new_ones(1)
+    precision = tp / torch.arange(1, len(tp) + 1, dtype=torch.float64, device=tp.device)
     recall = tp / num_ground_truth
-    precision = torch.cat([torch.zeros(1, dtype=torch.float64), precision, torch.zeros(1, dtype=torch.float64)])
-    recall = torch.cat([torch.zeros(1, dtype=torch.float64), recall, torch.ones(1, dtype=torch.float64)])
+    precision = torch.cat([zero, precision, zero])
+    recall = torch.cat([zero, recall, one])
     precision = torch.flip(torch.cummax(torch.flip(precision, [0]), 0).values, [0])
     changed = torch.nonzero(recall[1:] != recall[:-1]).flatten() + 1
     return float(((recall[changed] - recall[changed - 1]) * precision[changed]).sum())

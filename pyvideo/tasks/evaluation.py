@@ -55,7 +55,9 @@ def multiview_clips(video: torch.Tensor, *, num_frames: int, sampling_rate: int 
 
 def _normalise(clips: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     shape = (1, -1, 1, 1, 1)
-    return (clips / 255.0 - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
+    mean = torch.tensor(mean, dtype=clips.dtype, device=clips.device).view(shape)
+    std = torch.tensor(std, dtype=clips.dtype, device=clips.device).view(shape)
+    return (clips / 255.0 - mean) / std
 
 
 @torch.no_grad()

@@ -31,9 +31,9 @@ def average_precision(scores: torch.Tensor, positives: torch.Tensor) -> float:
     last_of_run = torch.ones_like(sorted_scores, dtype=torch.bool)
     last_of_run[:-1] = sorted_scores[1:] != sorted_scores[:-1]
     tp = true_pos[last_of_run]
-    counted = torch.arange(1, len(scores) + 1, dtype=torch.float64)[last_of_run]
+    counted = torch.arange(1, len(scores) + 1, dtype=torch.float64, device=tp.device)[last_of_run]
     precision, recall = tp / counted, tp / num_pos
-    recall_step = torch.diff(recall, prepend=torch.zeros(1, dtype=torch.float64))
+    recall_step = torch.diff(recall, prepend=recall.new_zeros(1))
     return float((recall_step * precision).sum())
 
 
