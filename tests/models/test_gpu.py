@@ -204,6 +204,7 @@ _CLASSIFIERS = {
     "csn_r101": (_hub("csn_r101", **_SMALL_RESNET), lambda: (_clip(2, 3, 8, 32, 32),)),
     "r2plus1d_r50": (_hub("r2plus1d_r50", **_SMALL_RESNET), lambda: (_clip(2, 3, 4, 32, 32),)),
     "slowfast_r50": (_hub("slowfast_r50", **_SMALL_SLOWFAST), _SLOWFAST_CLIPS),
+    "slowfast_16x8_r101_50_50": (_hub("slowfast_16x8_r101_50_50", **_SMALL_SLOWFAST), _SLOWFAST_CLIPS),
     "x3d_xs": (_hub("x3d_xs", **_SMALL_X3D), lambda: (_clip(2, 3, 4, 32, 32),)),
     "efficient_x3d_xs": (_hub("efficient_x3d_xs", num_classes=3), lambda: (_clip(2, 3, 4, 32, 32),)),
     "mvit_base_16x4": (_hub("mvit_base_16x4", **_SMALL_MVIT), lambda: (_clip(2, 3, 4, 32, 32),)),
@@ -218,19 +219,6 @@ _CLASSIFIERS = {
     ),
     "acoustic_resnet": (_acoustic_resnet, lambda: (_clip(2, 1, 16, 1, 30),)),
 }
-
-
-@pytest.mark.parametrize("name", sorted(_CLASSIFIERS))
-def test_forward_on_meta_device(name):
-    # shapes only, no arithmetic: milliseconds per model. (The RoI heads read box values, which meta lacks.)
-    build, make_inputs = _CLASSIFIERS[name]
-    meta = torch.device("meta")
-    model = build().to(meta)
-    inputs = to_device(make_inputs(), meta)
-    assert model.eval()(*inputs).shape == (2, 3)
-    model.train()(*inputs).float().pow(2).mean().backward()
-    for param_name, param in model.named_parameters():
-        assert param.grad is not None and param.grad.is_meta, f"gradient of {param_name}"
 
 
 @requires_device
@@ -451,6 +439,53 @@ def test_memory_bank_on_device():
 
 
 # ---------------------------------------------------------------- layers used by the models
+
+
+def _layer(module_name, factory_name, *args, **kwargs):
+    import importlib
+
+    return lambda: getattr(importlib.import_module(f"pyvideo.layers.{module_name}"), factory_name)(*args, **kwargs)
+
+
+_LAYERS = {
+    "nonlocal_softmax_pooled": (_layer("nonlocal_net", "create_nonlocal", dim_in=8, dim_inner=4, pool_size=(1, 2, 2)),
+                                lambda: (_clip(2, 8, 2, 4, 4),)),
+    "nonlocal_dot_product": (_layer("nonlocal_net", "create_nonlocal", dim_in=8, dim_inner=4,
+                                    instantiation="dot_product"), lambda: (_clip(2, 8, 2, 4, 4),)),
+    "squeeze_excitation_3d": (_layer("squeeze_excitation", "SqueezeExcitation", 8, is_3d=True),
+                              lambda: (_clip(2, 8, 2, 4, 4),)),
+    "audio_2d_se_block": (_layer("squeeze_excitation", "create_audio_2d_squeeze_excitation_block", 4, 8, use_se=True,
+                                 se_reduction_ratio=2, conv_a_stride=2), lambda: (_clip(2, 4, 8, 8),)),
+    "multilayer_perceptron": (lambda: _layer("mlp", "make_multilayer_perceptron", [8, 16, 4],
+                                             norm=nn.BatchNorm1d)()[0], lambda: (_clip(4, 8),)),
+}
+
+
+@requires_device
+@pytest.mark.parametrize("name", sorted(_LAYERS))
+def test_layer_on_device(name):
+    build, make_inputs = _LAYERS[name]
+    torch.manual_seed(0)
+    model = build()
+    inputs = make_inputs()
+    check_eval_matches_cpu(model, inputs)
+    check_train_step(model, inputs)
+
+
+# ---------------------------------------------------------------- device placement without a GPU
+
+
+@pytest.mark.parametrize("name", sorted({**_CLASSIFIERS, **_LAYERS}))
+def test_forward_on_meta_device(name):
+    # shapes only, no arithmetic: milliseconds per model. (The RoI heads read box values, which meta lacks.)
+    build, make_inputs = {**_CLASSIFIERS, **_LAYERS}[name]
+    meta = torch.device("meta")
+    model = build().to(meta)
+    inputs = to_device(make_inputs(), meta)
+    assert model.eval()(*inputs).is_meta
+    model.train()(*inputs).float().pow(2).mean().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.is_meta, f"gradient of {param_name}"
 
 
 @requires_device

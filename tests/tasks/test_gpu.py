@@ -18,7 +18,6 @@ from tests.models.test_gpu import (  # noqa: F401  (full_fp32_matmuls is an auto
     check_eval_matches_cpu,
     full_fp32_matmuls,
     requires_device,
-    to_device,
 )
 from tests.tasks.tiny import DictDataset, TinyVideoNet
 
@@ -195,7 +194,8 @@ class _BoxDataset(torch.utils.data.Dataset):
 
     def __init__(self, size=4):
         self.videos = _randn(size, 3, 2, 32, 32, seed=5)
-        self.boxes = [torch.tensor([[2.0, 2.0, 20.0, 30.0]]), torch.tensor([[4.0, 0.0, 31.0, 16.0], [0.0, 8.0, 16.0, 24.0]])]
+        self.boxes = [torch.tensor([[2.0, 2.0, 20.0, 30.0]]),
+                      torch.tensor([[4.0, 0.0, 31.0, 16.0], [0.0, 8.0, 16.0, 24.0]])]
 
     def __len__(self):
         return len(self.videos)
