@@ -136,7 +136,7 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
   if (!int8_range(input_zero_point) || (!per_channel && !int8_range(output_zero_point)))
     throw std::invalid_argument("quantized_squeeze_excitation: zero points must be in [-128, 127]");
   const int64_t C = shape.channels, per_sample = shape.positions() * C;
-  std::vector<float> channel_zero_points;  // as float, how the requantization takes them
+  std::vector<float> inverse_scales, channel_zero_points;  // as the requantization takes them
   if (per_channel) {
     for (int64_t c = 0; c < C; ++c) {
       if (!(output_scales[c] > 0.0f) || !std::isfinite(output_scales[c]))
@@ -145,6 +145,7 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
       if (!int8_range(output_zero_points[c]))
         throw std::invalid_argument("quantized_squeeze_excitation: output zero point of channel " + std::to_string(c) +
                                     " is " + std::to_string(output_zero_points[c]) + ", outside [-128, 127]");
+      inverse_scales.push_back(1.0f / output_scales[c]);
       channel_zero_points.push_back(float(output_zero_points[c]));
     }
   }
@@ -162,6 +163,7 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
   q.output_zero_point = output_zero_point;
   if (per_channel) {
     q.output_scales = output_scales;
+    q.output_inverse_scales = inverse_scales.data();
     q.output_zero_points = channel_zero_points.data();
   }
   for (int64_t n = 0; n < shape.batch; ++n) {

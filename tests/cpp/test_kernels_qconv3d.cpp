@@ -73,7 +73,7 @@ std::vector<int8_t> random_i8(size_t n, std::mt19937& rng, int lo = -128, int hi
 // Per-test quantization parameters; scales chosen so outputs spread over the int8 range.
 struct QParams {
   std::vector<int32_t> bias;
-  std::vector<float> bias_float, dequant, out_scales, out_zero_points;
+  std::vector<float> bias_float, dequant, out_scales, out_inverse_scales, out_zero_points;
   std::vector<int8_t> residual;
   Requant q;
 };
@@ -112,10 +112,12 @@ QParams make_qparams(int64_t channels, size_t out_n, int64_t fan_in, int index, 
     std::uniform_int_distribution<int> zp_dist(-40, 40);
     for (int64_t c = 0; c < channels; ++c) {
       p.out_scales.push_back(p.q.output_scale * std::exp2(log_factor(rng)));
+      p.out_inverse_scales.push_back(1.0f / p.out_scales.back());
       p.out_zero_points.push_back(float(p.q.activation == Activation::sigmoid ? -128 + zp_dist(rng) / 2 + 20
                                                                               : zp_dist(rng)));
     }
     p.q.output_scales = p.out_scales.data();
+    p.q.output_inverse_scales = p.out_inverse_scales.data();
     p.q.output_zero_points = p.out_zero_points.data();
   }
   return p;
@@ -223,6 +225,42 @@ void compare_depthwise(const DwConv3dShape& s, int index, std::mt19937& rng) {
     }
 }
 
+// Per-channel arrays that hold the per-tensor values give the per-tensor result bit for bit, in every variant and in
+// the reference (the same arithmetic, only the operands' source differs), wherever the per-tensor call does not take
+// the linear path (identity or relu without residual: it folds the scales differently).
+void equal_channels_equal_per_tensor(std::mt19937& rng) {
+  // make_qparams cases: relu and identity with a residual, swish, hswish, sigmoid
+  for (int index : {1, 5, 2, 3, 9})
+    for (int k : {1, 3}) {  // the SE's 1x1x1 (single-tap mode of the dot kernels) and 3x3x3 (quads)
+      DwConv3dShape s;
+      s.batch = 2; s.channels = 37; s.in_t = 2; s.in_h = 3; s.in_w = 11;
+      s.kernel_t = s.kernel_h = s.kernel_w = k;
+      s.pad_t = s.pad_h = s.pad_w = k / 2;
+      const size_t out_n = size_t(s.rows() * s.out_w() * s.channels);
+      const auto x = random_i8(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels), rng);
+      const auto w = random_i8(size_t(k * k * k * s.channels), rng, -127, 127);
+      QParams p = make_qparams(s.channels, out_n, 108, index, rng);
+      p.q.output_scales = p.q.output_inverse_scales = p.q.output_zero_points = nullptr;
+      CHECK(p.q.residual || (p.q.activation != Activation::identity && p.q.activation != Activation::relu));
+      Requant per_channel = p.q;
+      const std::vector<float> scales(size_t(s.channels), p.q.output_scale);
+      const std::vector<float> inverse(size_t(s.channels), 1.0f / p.q.output_scale);
+      const std::vector<float> zero_points(size_t(s.channels), float(p.q.output_zero_point));
+      per_channel.output_scales = scales.data();
+      per_channel.output_inverse_scales = inverse.data();
+      per_channel.output_zero_points = zero_points.data();
+      std::vector<int8_t> a(out_n), b(out_n);
+      qdwconv3d_scalar(s, x.data(), w.data(), p.q, a.data(), 0, s.rows());
+      qdwconv3d_scalar(s, x.data(), w.data(), per_channel, b.data(), 0, s.rows());
+      CHECK(a == b);
+      for (const NamedDw& v : depthwise_variants()) {
+        v.fn(s, x.data(), w.data(), p.q, a.data(), 0, s.rows());
+        v.fn(s, x.data(), w.data(), per_channel, b.data(), 0, s.rows());
+        CHECK(a == b);
+      }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -257,8 +295,9 @@ int main() {
       CHECK(z[0] == 8 && z[1] == 0);
     }
     // Per channel: scales [2, 0.25], zero points [-1, 5]: 7.5 / 2 = 3.75 -> 4 - 1 = 3; 0.5 / 0.25 = 2 -> 2 + 5 = 7.
-    const float out_scales[2] = {2.0f, 0.25f}, out_zps[2] = {-1.0f, 5.0f};
+    const float out_scales[2] = {2.0f, 0.25f}, out_inverse[2] = {0.5f, 4.0f}, out_zps[2] = {-1.0f, 5.0f};
     q.output_scales = out_scales;
+    q.output_inverse_scales = out_inverse;
     q.output_zero_points = out_zps;
     qconv3d_scalar(s, x.data(), packed.data(), sums.data(), q, pad_row.data(), y, 0, s.items());
     CHECK(y[0] == 3 && y[1] == 7);
@@ -278,10 +317,11 @@ int main() {
     const int8_t x[3] = {6, -3, 100}, w[3] = {1, 1, 1};
     const int32_t bias[3] = {0, 0, 0};
     const float bias_f[3] = {0, 0, 0}, dq[3] = {0.5f, 2.0f, 0.01f};
-    const float out_scales[3] = {0.5f, 3.0f, 0.125f}, out_zps[3] = {2.0f, -4.0f, 100.0f};
+    const float out_scales[3] = {0.5f, 3.0f, 0.125f}, out_inverse[3] = {2.0f, 1.0f / 3.0f, 8.0f};
+    const float out_zps[3] = {2.0f, -4.0f, 100.0f};
     Requant q;
     q.input_zero_point = 1; q.bias = bias; q.bias_float = bias_f; q.dequant_scale = dq;
-    q.output_scales = out_scales; q.output_zero_points = out_zps;
+    q.output_scales = out_scales; q.output_inverse_scales = out_inverse; q.output_zero_points = out_zps;
     int8_t y[3] = {0, 0, 0};
     qdwconv3d_scalar(s, x, w, q, y, 0, s.rows());
     CHECK(y[0] == 7 && y[1] == -7 && y[2] == 108);
@@ -378,6 +418,7 @@ int main() {
     s.pad_t = s.pad_h = s.pad_w = 1;
     compare_depthwise(s, index, rng);
   }
+  equal_channels_equal_per_tensor(rng);
   std::printf("dense: %ld/%ld outputs off by 1 LSB; depthwise: %ld/%ld\n", long(total_dense.inexact),
               long(total_dense.total), long(total_dw.inexact), long(total_dw.total));
   std::printf("per-channel outputs (within the above): %ld/%ld off by 1 LSB\n", long(total_per_channel.inexact),

@@ -40,16 +40,14 @@ inline void requantize_store(typename V::reg acc, int64_t c, int64_t o, int n, c
     v = V::add(v, V::mul(r, V::set1(q.residual_scale)));
   }
   const reg y = activate<V>(v, q.activation);
-  if (q.per_channel_output()) {
-    // y / scale[c] + zero_point[c], as the reference divides: a reciprocal per channel would need a per-call table
-    // that the float-accumulating depthwise kernels do not have. Lanes past n divide by zero and are not stored.
-    const reg t = V::add(V::div(y, load_lanes<V>(q.output_scales + c, n)), load_lanes<V>(q.output_zero_points + c, n));
-    clamp_store<V>(output + o, t, n);
-    return;
-  }
   // y * (1/scale) + zero_point in one FMA, then rounded half to even by the conversion. Against the reference's
-  // round(y / scale) + zero_point this can differ by 1 LSB, and only within an ulp of a rounding tie.
-  clamp_store<V>(output + o, V::fmadd(y, V::set1(1.0f / q.output_scale), V::set1(float(q.output_zero_point))), n);
+  // round(y / scale) + zero_point this can differ by 1 LSB, and only within an ulp of a rounding tie. Per channel the
+  // same with channel c's reciprocal and zero point (equal to the per-tensor result when all channels are equal).
+  const bool per_channel = q.per_channel_output();
+  const reg inverse = per_channel ? load_lanes<V>(q.output_inverse_scales + c, n) : V::set1(1.0f / q.output_scale);
+  const reg zero_point =
+      per_channel ? load_lanes<V>(q.output_zero_points + c, n) : V::set1(float(q.output_zero_point));
+  clamp_store<V>(output + o, V::fmadd(y, inverse, zero_point), n);
 }
 
 // The common case without residual and with identity or relu activation, in one FMA: acc * scale + zero_point with
