@@ -12,13 +12,15 @@ Kinetics mean/std (0.45, 0.225), 4 frames uniformly from a WINDOW-frame window. 
 shared 2-core machine, uses 4x64x64 crops of frames scaled to short side 96.
 
 Then for the trained model and for a random-init one: deploy form (convert_to_deployable_form), native fp32
-(lower_to_native), post-training int8 with calibration clips (quantize_model, min/max and percentile observers)
+(lower_to_native), post-training int8 with calibration clips (quantize_model: plain per-tensor min/max, and the
+defaults -- per-channel squeeze-excitation outputs and bias correction -- with min/max and percentile observers)
 on the native int8 kernels (lower_quantized_to_native); when PTQ stays below 99% agreement, QAT aimed at
 agreement (--qat-steps: PTQ ranges frozen, weights fine-tuned to match the fp32 logits).
 Prints top-1 agreement, logit errors and the margins of every disagreement (pyvideo.accelerator.quantization.
 agreement), plus held-out accuracy against the task labels.
 
-    .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40] [--always-qat]
+    .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40] [--always-qat] [--seed 0]
+        [--train-steps N]
 """
 import argparse
 import copy
@@ -52,6 +54,13 @@ HELD_OUT_STARTS = 3  # start times per class in its held-out range, each x 3 cro
 CALIBRATION_PER_CLASS = 4
 BATCH = 8
 MAX_LISTED = 12  # disagreements printed per comparison
+# post-training variants: the plain per-tensor min/max quantization, then quantize_model's defaults (per-channel
+# squeeze-excitation outputs, bias correction) with the min/max and percentile observers
+PTQ_VARIANTS = (
+    ("min/max, per tensor, no bias corr.", dict(observer="minmax", per_channel=False, bias_correction=False)),
+    ("min/max", dict(observer="minmax")),
+    ("percentile", dict(observer="percentile")),
+)
 NORMALIZE = Normalize((0.45, 0.45, 0.45), (0.225, 0.225, 0.225))
 
 
@@ -226,11 +235,11 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
     native_fp32 = lower_to_native(deploy)
     fp32 = logits_of(native_fp32, held_out)
     rows = [("native fp32 vs original (eager)", compare_logits(logits_of(model, held_out), fp32), fp32)]
-    for observer in ("minmax", "percentile"):
-        int8 = quantize_model(deploy, calibration, observer=observer)
+    for label, options in PTQ_VARIANTS:
+        int8 = quantize_model(deploy, calibration, **options)
         out = logits_of(lower_quantized_to_native(int8), held_out)
-        rows.append((f"native int8 PTQ {observer} vs native fp32", compare_logits(fp32, out), out))
-        if observer == "minmax":  # the torch reference of the same int8 model: the native kernels should add nothing
+        rows.append((f"native int8 PTQ {label} vs native fp32", compare_logits(fp32, out), out))
+        if options == PTQ_VARIANTS[1][1]:  # the torch reference of the same int8 model: native kernels add nothing
             rows.append(("  int8 torch reference vs native int8", compare_logits(out, logits_of(int8, held_out)), None))
             errors = conv_errors(deploy, int8, held_out[::len(held_out) // BATCH][:BATCH])
     ptq_best = max(result.top1_agreement for name, result, _ in rows if "PTQ" in name)
@@ -239,14 +248,14 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
         out = logits_of(lower_quantized_to_native(qat_int8), held_out)
         rows.append((f"native int8 QAT ({done} steps) vs native fp32", compare_logits(fp32, out), out))
     print(f"\n{title}: held-out clips {len(labels)}, calibration clips {sum(len(b) for b in calibration)}")
-    header = (f"{'comparison':44s} {'top-1 agree':>13s} {'mean rel L2':>11s} {'max rel L2':>10s} {'max |err|':>9s} "
+    header = (f"{'comparison':58s} {'top-1 agree':>13s} {'mean rel L2':>11s} {'max rel L2':>10s} {'max |err|':>9s} "
               f"{'med ref margin':>15s} {'accuracy':>8s}")
     print(header)
     print("  (rows 'A vs B': B is the reference; a disagreement shows B's class and its margin over A's class -> A's class"
           " and its margin)")
     for name, result, out in rows:
         accuracy = "" if out is None else f"{float((out.argmax(1) == labels).float().mean()):8.3f}"
-        print(f"{name:44s} {result.agreed:4d}/{result.count:<4d}{100 * result.top1_agreement:5.1f}% "
+        print(f"{name:58s} {result.agreed:4d}/{result.count:<4d}{100 * result.top1_agreement:5.1f}% "
               f"{result.mean_relative_l2:11.4f} {result.max_relative_l2:10.4f} {result.max_abs_error:9.4f} "
               f"{result.median_fp32_margin:15.4f} {accuracy}")
         for d in result.disagreements[:MAX_LISTED]:
@@ -254,7 +263,7 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
                   f"class {d.int8_class} (margin {d.int8_margin:.4f})")
         if len(result.disagreements) > MAX_LISTED:
             print(f"    ... {len(result.disagreements) - MAX_LISTED} more disagreements")
-    print(f"PTQ min/max, relative L2 error of each conv's int8 output (accumulated) on {BATCH} held-out clips:")
+    print(f"PTQ min/max (defaults), relative L2 error of each conv's int8 output (accumulated) on {BATCH} held-out clips:")
     for i in range(0, len(errors), 8):
         print("  " + "  ".join(f"{short_name(name):>10s} {error:.3f}" for name, error in errors[i:i + 8]))
 
@@ -267,11 +276,14 @@ def main():
     parser.add_argument("--qat-steps", type=int, default=40,
                         help="QAT fine-tuning steps, run only when PTQ agreement is below 99%% (0: never)")
     parser.add_argument("--always-qat", action="store_true", help="run QAT even when PTQ reaches 99%%")
+    parser.add_argument("--train-steps", type=int, default=0,
+                        help="train this many steps instead of --train-seconds (reproducible on any machine)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the training clips (default 0)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
-    torch.manual_seed(0)
-    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
     start = time.perf_counter()
     videos = load_videos()
     ranges = class_ranges(videos)
@@ -284,7 +296,10 @@ def main():
     random_init = create_x3d(expansion="XS", num_classes=len(ranges), dropout=0.2)
     trained = copy.deepcopy(random_init)
     t0 = time.perf_counter()
-    steps, losses = train(trained, batches, seconds=args.train_seconds)
+    if args.train_steps:
+        steps, losses = train(trained, batches, steps=args.train_steps)
+    else:
+        steps, losses = train(trained, batches, seconds=args.train_seconds)
     print(f"trained EfficientX3d-XS: {steps} AdamW steps of {BATCH} clips at {FRAMES}x{TRAIN_SIZE}x{TRAIN_SIZE} in "
           f"{time.perf_counter() - t0:.0f} s, mean loss of the last 10 steps {sum(losses) / len(losses):.3f}")
     for title, model in (("trained EfficientX3d-XS", trained), ("random-init EfficientX3d-XS", random_init)):

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "../../kernels/cpu/int8/qconv3d.h"
@@ -122,11 +123,32 @@ void squeeze_excitation_f32(const SqueezeExcitation& se, const VolumeShape& shap
 
 void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape& shape, const int8_t* x,
                                   float input_scale, int32_t input_zero_point, float output_scale,
-                                  int32_t output_zero_point, int8_t* out, int num_threads) {
+                                  int32_t output_zero_point, int8_t* out, int num_threads,
+                                  const float* output_scales, const int32_t* output_zero_points) {
   check(se, shape, x, out);
-  if (!(input_scale > 0.0f) || !(output_scale > 0.0f))
+  const bool per_channel = output_scales != nullptr;
+  if (per_channel != (output_zero_points != nullptr))
+    throw std::invalid_argument(
+        "quantized_squeeze_excitation: per-channel output scales and zero points go together (both or neither)");
+  if (!(input_scale > 0.0f) || (!per_channel && !(output_scale > 0.0f)))
     throw std::invalid_argument("quantized_squeeze_excitation: scales must be positive");
+  auto int8_range = [](int32_t zero_point) { return zero_point >= -128 && zero_point <= 127; };
+  if (!int8_range(input_zero_point) || (!per_channel && !int8_range(output_zero_point)))
+    throw std::invalid_argument("quantized_squeeze_excitation: zero points must be in [-128, 127]");
   const int64_t C = shape.channels, per_sample = shape.positions() * C;
+  std::vector<float> inverse_scales, channel_zero_points;  // as the requantization takes them
+  if (per_channel) {
+    for (int64_t c = 0; c < C; ++c) {
+      if (!(output_scales[c] > 0.0f) || !std::isfinite(output_scales[c]))
+        throw std::invalid_argument("quantized_squeeze_excitation: output scale of channel " + std::to_string(c) +
+                                    " is " + std::to_string(output_scales[c]) + "; scales must be positive and finite");
+      if (!int8_range(output_zero_points[c]))
+        throw std::invalid_argument("quantized_squeeze_excitation: output zero point of channel " + std::to_string(c) +
+                                    " is " + std::to_string(output_zero_points[c]) + ", outside [-128, 127]");
+      inverse_scales.push_back(1.0f / output_scales[c]);
+      channel_zero_points.push_back(float(output_zero_points[c]));
+    }
+  }
   const std::vector<double> sums = channel_sums(shape, x, num_threads);
   std::vector<float> means(static_cast<size_t>(C)), gate(static_cast<size_t>(C));
   const std::vector<int8_t> unit_weight(static_cast<size_t>(C), int8_t(1));
@@ -139,6 +161,11 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
   q.activation = se.activation;
   q.output_scale = output_scale;
   q.output_zero_point = output_zero_point;
+  if (per_channel) {
+    q.output_scales = output_scales;
+    q.output_inverse_scales = inverse_scales.data();
+    q.output_zero_points = channel_zero_points.data();
+  }
   for (int64_t n = 0; n < shape.batch; ++n) {
     // The mean of the dequantized values, from the exact integer sum (as QuantizedSqueezeExcitation does).
     for (int64_t c = 0; c < C; ++c)

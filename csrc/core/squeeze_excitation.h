@@ -2,7 +2,8 @@
 // layers and the sigmoid gate, then act(x * gate) in one pass (the depthwise kernel with a 1x1x1 kernel whose weights
 // are the gate, so the SIMD activation epilogue is reused).
 //
-//   x, out   [N, T, H, W, C] (fp32), or int8 with per-tensor (scale, zero_point)
+//   x, out   [N, T, H, W, C] (fp32), or int8 with per-tensor (scale, zero_point); the int8 output may instead be
+//            quantized per channel (scale[c], zero_point[c]): the gate scales each channel differently
 //   fc0      weight [hidden, C], bias [hidden] or null   (torch.nn.Linear's layout)
 //   fc1      weight [C, hidden], bias [C] or null
 //   gate     sigmoid(fc1(hidden_activation(fc0(mean(x)))))
@@ -36,9 +37,13 @@ struct VolumeShape {  // [N, T, H, W, C]
 void squeeze_excitation_f32(const SqueezeExcitation& se, const VolumeShape& shape, const float* x, float* out,
                             int num_threads);
 
+// output_scales / output_zero_points: per-channel output quantization, [C] each, both or neither (output_scale and
+// output_zero_point are then ignored); scales must be positive and finite, zero points in [-128, 127]
+// (std::invalid_argument otherwise).
 void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape& shape, const int8_t* x,
                                   float input_scale, int32_t input_zero_point, float output_scale,
-                                  int32_t output_zero_point, int8_t* out, int num_threads);
+                                  int32_t output_zero_point, int8_t* out, int num_threads,
+                                  const float* output_scales = nullptr, const int32_t* output_zero_points = nullptr);
 
 // The gate of one sample from its channel means: gate[C].
 void squeeze_excitation_gate(const SqueezeExcitation& se, const float* means, float* gate);

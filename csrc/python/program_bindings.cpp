@@ -15,6 +15,7 @@
 namespace py = pybind11;
 using namespace pyvideo;
 using runtime::Program;
+using runtime::QuantParams;
 
 namespace {
 
@@ -152,17 +153,35 @@ PYVIDEO_BINDINGS(program) {
       .def(
           "quantized_squeeze_excitation",
           [](Program& p, int32_t input, py::handle w0, py::handle b0, py::handle w1, py::handle b1,
-             int hidden_activation, int activation, float input_scale, int32_t input_zero_point, float output_scale,
-             int32_t output_zero_point) {
+             int hidden_activation, int activation, float input_scale, int32_t input_zero_point,
+             py::handle output_scale, py::handle output_zero_point) {
             const auto fc0 = python::tensor_arg(w0, "fc0_weight", python::DType::float32, 2);
+            const bool scalar_scale = py::isinstance<py::float_>(output_scale) || py::isinstance<py::int_>(output_scale);
+            if (scalar_scale != py::isinstance<py::int_>(output_zero_point))
+              throw py::type_error(
+                  "quantized_squeeze_excitation: output_scale and output_zero_point must be a float and an int (per "
+                  "tensor) or a float32 and an int32 tensor of one entry per channel (per channel)");
+            QuantParams out;
+            std::vector<float> scales;
+            std::vector<int32_t> zero_points;
+            if (scalar_scale) {
+              out = {output_scale.cast<float>(), output_zero_point.cast<int32_t>()};
+            } else {
+              python::tensor_arg(output_scale, "output_scale", python::DType::float32, 1);
+              python::tensor_arg(output_zero_point, "output_zero_point", python::DType::int32, 1);
+              scales = floats(output_scale, "output_scale");
+              zero_points = copy_of<int32_t>(output_zero_point, "output_zero_point", python::DType::int32);
+            }
             return p.quantized_squeeze_excitation(
                 input, fc0.shape[0], floats(w0, "fc0_weight"), floats(b0, "fc0_bias"), floats(w1, "fc1_weight"),
                 floats(b1, "fc1_bias"), activation_arg(hidden_activation), activation_arg(activation),
-                {input_scale, input_zero_point}, {output_scale, output_zero_point});
+                {input_scale, input_zero_point}, out, std::move(scales), std::move(zero_points));
           },
           py::arg("input"), py::arg("fc0_weight"), py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"),
           py::arg("hidden_activation"), py::arg("activation"), py::arg("input_scale"), py::arg("input_zero_point"),
-          py::arg("output_scale"), py::arg("output_zero_point"))
+          py::arg("output_scale"), py::arg("output_zero_point"),
+          "An int8 squeeze-excitation step. Per-tensor output: a float scale and an int zero point; per-channel: a "
+          "float32 tensor of C scales and an int32 tensor of C zero points.")
       .def(
           "quantized_global_avg_pool",
           [](Program& p, int32_t input, float input_scale, int32_t input_zero_point, std::optional<float> output_scale,

@@ -82,6 +82,25 @@ void quantized_squeeze_excitation_ndhwc(py::handle input, py::handle fc0_weight,
                                float(output_scale), output_zero_point, a.y.ptr<int8_t>(), num_threads);
 }
 
+// The same with the output quantized per channel: output_scales float32 [C], output_zero_points int32 [C].
+void quantized_squeeze_excitation_per_channel_ndhwc(py::handle input, py::handle fc0_weight, py::handle fc0_bias,
+                                                    py::handle fc1_weight, py::handle fc1_bias, py::handle output,
+                                                    int hidden_activation, int activation, double input_scale,
+                                                    int input_zero_point, py::handle output_scales,
+                                                    py::handle output_zero_points, int num_threads) {
+  const Arguments a(input, fc0_weight, fc0_bias, fc1_weight, fc1_bias, output, python::DType::int8,
+                    hidden_activation, activation);
+  const auto scales = python::tensor_arg(output_scales, "output_scales", python::DType::float32, 1);
+  const auto zero_points = python::tensor_arg(output_zero_points, "output_zero_points", python::DType::int32, 1);
+  if (scales.shape[0] != a.shape.channels || zero_points.shape[0] != a.shape.channels)
+    throw std::invalid_argument("quantized_squeeze_excitation: per-channel output scales and zero points need " +
+                                std::to_string(a.shape.channels) + " entries each (one per channel), got " +
+                                std::to_string(scales.shape[0]) + " and " + std::to_string(zero_points.shape[0]));
+  py::gil_scoped_release release;
+  quantized_squeeze_excitation(a.se, a.shape, a.x.ptr<int8_t>(), float(input_scale), input_zero_point, 1.0f, 0,
+                               a.y.ptr<int8_t>(), num_threads, scales.ptr<float>(), zero_points.ptr<int32_t>());
+}
+
 }  // namespace
 
 PYVIDEO_BINDINGS(squeeze_excitation) {
@@ -94,4 +113,10 @@ PYVIDEO_BINDINGS(squeeze_excitation) {
         py::arg("hidden_activation"), py::arg("activation"), py::arg("input_scale"), py::arg("input_zero_point"),
         py::arg("output_scale"), py::arg("output_zero_point"), py::arg("num_threads") = 1,
         "int8 squeeze-excitation (gate from exact integer channel sums, requantized output) into output.");
+  m.def("quantized_squeeze_excitation_per_channel_ndhwc", &quantized_squeeze_excitation_per_channel_ndhwc,
+        py::arg("input"), py::arg("fc0_weight"), py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"),
+        py::arg("output"), py::arg("hidden_activation"), py::arg("activation"), py::arg("input_scale"),
+        py::arg("input_zero_point"), py::arg("output_scales"), py::arg("output_zero_points"),
+        py::arg("num_threads") = 1,
+        "int8 squeeze-excitation with its output quantized per channel (float32 [C] scales, int32 [C] zero points).");
 }

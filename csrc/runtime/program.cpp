@@ -60,6 +60,7 @@ std::string Program::describe() const {
     if (s.residual >= 0) out << ", residual=v" << s.residual;
     if (s.input_gate >= 0) out << ", gate=v" << s.input_gate << " act=" << int(s.input_act);
     if (s.row_sums) out << ", row sums";
+    if (!s.out_scales.empty()) out << ", per-channel output";
     out << ") -> " << impl_->values[size_t(s.output)].channels << " channels\n";
   }
   return out.str();
@@ -243,15 +244,24 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
 int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
                                               std::vector<float> fc0_bias, std::vector<float> fc1_weight,
                                               std::vector<float> fc1_bias, kernels::Activation hidden_act,
-                                              kernels::Activation act, QuantParams in_q, QuantParams out) {
+                                              kernels::Activation act, QuantParams in_q, QuantParams out,
+                                              std::vector<float> out_scales, std::vector<int32_t> out_zero_points) {
   const auto& in = impl_->value(input, "quantized squeeze-excitation input");
   if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_squeeze_excitation needs an int8 input");
   check_quant(in_q, "input");
   check_quant(out, "output");
+  if (!out_scales.empty() || !out_zero_points.empty()) {
+    check_size("per-channel output scales", out_scales.size(), size_t(in.channels));
+    check_size("per-channel output zero points", out_zero_points.size(), size_t(in.channels));
+    for (size_t c = 0; c < out_scales.size(); ++c)
+      check_quant({out_scales[c], out_zero_points[c]}, ("channel " + std::to_string(c) + " output").c_str());
+  }
   Step s = se_step(Kind::qsqueeze_excitation, input, in.channels, hidden, std::move(fc0_weight), std::move(fc0_bias),
                    std::move(fc1_weight), std::move(fc1_bias), hidden_act, act);
   s.in = in_q;
   s.out = out;
+  s.out_scales = std::move(out_scales);
+  s.out_zero_points = std::move(out_zero_points);
   return impl_->add(std::move(s), DType::int8, in.channels);
 }
 
@@ -534,7 +544,9 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
           pyvideo::squeeze_excitation_f32(se, volume(x), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
         else
           pyvideo::quantized_squeeze_excitation(se, volume(x), static_cast<const int8_t*>(in), s.in.scale, s.in.zero_point,
-                                       s.out.scale, s.out.zero_point, static_cast<int8_t*>(out), num_threads);
+                                       s.out.scale, s.out.zero_point, static_cast<int8_t*>(out), num_threads,
+                                       s.out_scales.empty() ? nullptr : s.out_scales.data(),
+                                       s.out_zero_points.empty() ? nullptr : s.out_zero_points.data());
         break;
       }
       case Kind::global_avg_pool: {

@@ -82,10 +82,13 @@ class Program {
                          std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                          std::vector<float> dequant_scale, QuantParams in, int32_t residual, QuantParams residual_q,
                          kernels::Activation act, QuantParams out);
+  // out_scales / out_zero_points: the output quantized per channel instead ([C] each, both or neither; `out` is
+  // then unused): scales positive and finite, zero points in [-128, 127].
   int32_t quantized_squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
                                        std::vector<float> fc0_bias, std::vector<float> fc1_weight,
                                        std::vector<float> fc1_bias, kernels::Activation hidden_act,
-                                       kernels::Activation act, QuantParams in, QuantParams out);
+                                       kernels::Activation act, QuantParams in, QuantParams out,
+                                       std::vector<float> out_scales = {}, std::vector<int32_t> out_zero_points = {});
   // int8 -> fp32 mean (has_output_q false) or requantized int8 mean.
   int32_t quantized_global_avg_pool(int32_t input, QuantParams in, bool has_output_q, QuantParams out);
   // int8 [.., K] -> fp32 [.., M] fully connected layer over the channels (the int8 classifier of a head):

@@ -1,17 +1,20 @@
 // Program model files.
 //
 // Layout (all little-endian):
-//   "PYVPROG\0"  u32 version (2)  i64 input_channels  u32 step_count
+//   "PYVPROG\0"  u32 version (3)  i64 input_channels  u32 step_count
 //   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
 //             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
 //             (f32 scale, i32 zero_point) for input, residual and output  u8 has_output_q
 //             i32 input_gate  i32 input_activation      (version 2: a conv's fused squeeze-excitation gate; -1 and 0
 //                                                        for every other step)
 //             arrays, each u64 count then the values: weight, bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias,
-//             dequant_scale (f32); qweight (i8); weight_sum, qbias (i32)
+//             dequant_scale (f32); qweight (i8); weight_sum, qbias (i32);
+//             version 3: out_scales (f32), out_zero_points (i32): an int8 squeeze-excitation's per-channel output
+//             quantization (C values each, or both empty: per tensor); empty for every other step
 //   u32 output_count  (i32 value, u8 layout)[output_count]
 // A step's output value is implied (values are numbered in step order after the input, value 0).
-// Version 1 files (before the squeeze_excitation_gate step kind and the input gate fields) are still read.
+// Version 1 files (before the squeeze_excitation_gate step kind and the input gate fields) and version 2 files
+// (before per-channel outputs) are still read.
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -27,7 +30,7 @@ namespace pyvideo::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 
 static_assert(sizeof(float) == 4, "model files store IEEE float32");
 
@@ -149,6 +152,8 @@ void Program::save(const std::string& path) const {
     w.array(s.qweight);
     w.array(s.weight_sum);
     w.array(s.qbias);
+    w.array(s.out_scales);
+    w.array(s.out_zero_points);
   }
   w.put<uint32_t>(uint32_t(p.outputs.size()));
   for (size_t i = 0; i < p.outputs.size(); ++i) {
@@ -168,7 +173,7 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
   Reader r(std::vector<char>(std::istreambuf_iterator<char>(file), {}), path);
   r.expect_magic();
   const uint32_t version = r.get<uint32_t>("version");
-  if (version != kVersion && version != 1)
+  if (version < 1 || version > kVersion)
     r.fail("format version " + std::to_string(version) + " is not supported (this library reads versions 1 to " +
            std::to_string(kVersion) + ")");
   auto program = std::make_unique<Program>();
@@ -201,6 +206,15 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
       auto dequant_scale = r.array<float>("dequant scale");
       auto qweight = r.array<int8_t>("int8 weight");
       auto weight_sum = r.array<int32_t>("weight sums"), qbias = r.array<int32_t>("int32 bias");
+      std::vector<float> out_scales;
+      std::vector<int32_t> out_zero_points;
+      if (version >= 3) {
+        out_scales = r.array<float>("per-channel output scales");
+        out_zero_points = r.array<int32_t>("per-channel output zero points");
+        if (Kind(kind) != Kind::qsqueeze_excitation && (!out_scales.empty() || !out_zero_points.empty()))
+          r.fail("step " + std::to_string(i) + " (" + kind_name(Kind(kind)) +
+                 ") has per-channel output quantization; only int8 squeeze-excitation steps take it");
+      }
       switch (Kind(kind)) {  // the builders validate every size, id and parameter again
         case Kind::conv:
           program->conv(input, depthwise, g, out_channels, std::move(weight), std::move(bias), residual, act,
@@ -222,7 +236,8 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
           break;
         case Kind::qsqueeze_excitation:
           program->quantized_squeeze_excitation(input, hidden, std::move(fc0_weight), std::move(fc0_bias),
-                                                std::move(fc1_weight), std::move(fc1_bias), hidden_act, act, in, out);
+                                                std::move(fc1_weight), std::move(fc1_bias), hidden_act, act, in, out,
+                                                std::move(out_scales), std::move(out_zero_points));
           break;
         case Kind::qglobal_avg_pool: program->quantized_global_avg_pool(input, in, has_output_q, out); break;
         case Kind::qlinear:

@@ -3,11 +3,13 @@
 ``squeeze_excitation(x, fc0_weight, fc0_bias, fc1_weight, fc1_bias, hidden_activation, activation)`` computes
 ``act(x * sigmoid(fc1(hidden_act(fc0(mean(x))))))`` with the mean over T, H, W per sample: channel sums, the two
 small Linear layers and the gated, activated product all happen natively (one pass to sum, one to scale).
-``quantized_squeeze_excitation`` does the same on int8 ``x`` (gate from the exact integer sums) and requantizes.
+``quantized_squeeze_excitation`` does the same on int8 ``x`` (gate from the exact integer sums) and requantizes, per
+tensor (a float scale and an int zero point: ``pyvideo::quantized_squeeze_excitation``) or per channel (a 1-D float32
+tensor of C scales and a 1-D int32 tensor of C zero points: ``pyvideo::quantized_squeeze_excitation_per_channel``).
 Inputs ``[N, C, T, H, W]``; channels-last inputs are read in place and outputs are channels-last, like the conv ops.
 Activations are the codes of :data:`pyvideo.ops.conv3d.ACTIVATION_CODES`.
 """
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch.utils.dlpack import to_dlpack
@@ -60,13 +62,69 @@ def _quantized_squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Ten
                 input_zero_point, output_scale, output_zero_point)
 
 
+def _check_channel_qparams(input: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor) -> None:
+    """Dtypes and lengths of per-channel output qparams (their values are checked natively)."""
+    op = "quantized_squeeze_excitation"
+    if scale.dtype != torch.float32:
+        raise TypeError(f"{op}: per-channel output scales must be float32, got {scale.dtype}")
+    if zero_point.dtype != torch.int32:
+        raise TypeError(f"{op}: per-channel output zero points must be int32, got {zero_point.dtype}")
+    channels = input.shape[1] if input.dim() == 5 else None  # else the input check reports the input
+    for name, t in (("scales", scale), ("zero points", zero_point)):
+        if t.dim() != 1 or (channels is not None and t.shape[0] != channels):
+            raise ValueError(f"{op}: per-channel output {name} must be 1-D with one entry per channel "
+                             f"({channels}), got shape {tuple(t.shape)}")
+
+
+def _quantized_squeeze_excitation_per_channel_cpu(input: torch.Tensor, fc0_weight: torch.Tensor,
+                                                  fc0_bias: Optional[torch.Tensor], fc1_weight: torch.Tensor,
+                                                  fc1_bias: Optional[torch.Tensor], hidden_activation: int,
+                                                  activation: int, input_scale: float, input_zero_point: int,
+                                                  output_scale: torch.Tensor,
+                                                  output_zero_point: torch.Tensor) -> torch.Tensor:
+    _check_channel_qparams(input, output_scale, output_zero_point)
+    return _run("quantized_squeeze_excitation", native().quantized_squeeze_excitation_per_channel_ndhwc, torch.int8,
+                input, fc0_weight, fc0_bias, fc1_weight, fc1_bias, hidden_activation, activation, input_scale,
+                input_zero_point, to_dlpack(output_scale.detach().contiguous()),
+                to_dlpack(output_zero_point.detach().contiguous()))
+
+
 def _fake(input, *args):
     return torch.empty_like(input, memory_format=torch.channels_last_3d)
+
+
+def _fake_per_channel(input, *args):
+    _check_channel_qparams(input, args[-2], args[-1])
+    return _fake(input)
 
 
 _LAYERS = "Tensor fc0_weight, Tensor? fc0_bias, Tensor fc1_weight, Tensor? fc1_bias, int hidden_activation, int activation"
 squeeze_excitation = define_op(f"squeeze_excitation(Tensor input, {_LAYERS}) -> Tensor", _squeeze_excitation_cpu,
                                _fake)
-quantized_squeeze_excitation = define_op(
+_quantized_per_tensor = define_op(
     f"quantized_squeeze_excitation(Tensor input, {_LAYERS}, float input_scale, int input_zero_point, "
     "float output_scale, int output_zero_point) -> Tensor", _quantized_squeeze_excitation_cpu, _fake)
+_quantized_per_channel = define_op(
+    f"quantized_squeeze_excitation_per_channel(Tensor input, {_LAYERS}, float input_scale, int input_zero_point, "
+    "Tensor output_scale, Tensor output_zero_point) -> Tensor", _quantized_squeeze_excitation_per_channel_cpu,
+    _fake_per_channel)
+
+
+def quantized_squeeze_excitation(input: torch.Tensor, fc0_weight: torch.Tensor, fc0_bias: Optional[torch.Tensor],
+                                 fc1_weight: torch.Tensor, fc1_bias: Optional[torch.Tensor], hidden_activation: int,
+                                 activation: int, input_scale: float, input_zero_point: int,
+                                 output_scale: Union[float, torch.Tensor],
+                                 output_zero_point: Union[int, torch.Tensor]) -> torch.Tensor:
+    """The int8 squeeze-excitation op. ``output_scale`` / ``output_zero_point``: a float and an int (per tensor), or
+    a 1-D float32 tensor of C scales and a 1-D int32 tensor of C zero points (per channel); a scalar next to a
+    tensor applies to every channel."""
+    if not isinstance(output_scale, torch.Tensor) and not isinstance(output_zero_point, torch.Tensor):
+        return _quantized_per_tensor(input, fc0_weight, fc0_bias, fc1_weight, fc1_bias, hidden_activation, activation,
+                                     input_scale, input_zero_point, output_scale, output_zero_point)
+    channels = input.shape[1] if input.dim() == 5 else 0
+    if not isinstance(output_scale, torch.Tensor):
+        output_scale = torch.full((channels,), float(output_scale), dtype=torch.float32)
+    if not isinstance(output_zero_point, torch.Tensor):
+        output_zero_point = torch.full((channels,), int(output_zero_point), dtype=torch.int32)
+    return _quantized_per_channel(input, fc0_weight, fc0_bias, fc1_weight, fc1_bias, hidden_activation, activation,
+                                  input_scale, input_zero_point, output_scale, output_zero_point)

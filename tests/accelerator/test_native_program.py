@@ -225,3 +225,95 @@ def test_squeeze_excitation_with_other_readers_stays_separate():
     x = torch.randn(2, 6, 3, 5, 7)
     with torch.no_grad():
         assert _relative(compiled(x), model(x)) < 1e-5
+
+
+def _with_per_channel_se_outputs(int8, calibration):
+    """``int8`` with every QuantizedSqueezeExcitation's output quantized per channel, each channel's qparams from the
+    range of its float output on ``calibration`` (``channel_activation_qparams``)."""
+    from pyvideo.accelerator.deployable.graph import replace_submodule
+    from pyvideo.accelerator.quantization.int8_modules import QuantizedSqueezeExcitation
+    from pyvideo.accelerator.quantization.qparams import channel_activation_qparams, dequantize
+
+    model = copy.deepcopy(int8)
+    ranges, hooks = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, QuantizedSqueezeExcitation):
+            def record(module, inputs, output, name=name):
+                y = module.se(dequantize(inputs[0], module.input_qparams))
+                ranges[name] = (y.amin((0, 2, 3, 4)), y.amax((0, 2, 3, 4)))
+            hooks.append(module.register_forward_hook(record))
+    with torch.no_grad():
+        model(calibration)
+    for hook in hooks:
+        hook.remove()
+    for name, (lo, hi) in ranges.items():
+        module = model.get_submodule(name)
+        replace_submodule(model, name, QuantizedSqueezeExcitation(module.se, module.input_qparams,
+                                                                  channel_activation_qparams(lo, hi)))
+    return model, len(ranges)
+
+
+def test_int8_program_with_per_channel_se_outputs(efficient_x3d, tmp_path):
+    """EfficientX3d-XS with per-channel SE outputs: the program (and its model file) equals the per-layer lowering bit
+    for bit."""
+    model, count = _with_per_channel_se_outputs(efficient_x3d[1], torch.randn(2, 3, 4, 48, 48))
+    assert count > 0
+    compiled = compile_native(model)
+    description = compiled.native_program.program.describe()
+    assert description.count("per-channel output") == count
+    path = tmp_path / "per_channel.pvp"
+    compiled.native_program.save(path)
+    loaded = load_program(path)
+    x = torch.randn(2, 3, 3, 37, 29)
+    with torch.no_grad():
+        got = compiled(x)
+        assert torch.equal(got, lower_quantized_to_native(model)(x))
+        assert torch.equal(loaded(x)[0], compiled.native_program(x)[0])
+        assert not torch.equal(got, compile_native(efficient_x3d[1])(x))  # the per-channel qparams are used
+
+
+def test_program_per_channel_se_equals_the_reference_module():
+    """quantize -> per-channel int8 SE as a program: its int8 output equals QuantizedSqueezeExcitation within 1 LSB."""
+    from pyvideo.accelerator.quantization.int8_modules import QuantizedSqueezeExcitation, QuantizeTensor
+    from pyvideo.accelerator.quantization.qparams import QParams, channel_activation_qparams, dequantize
+
+    torch.manual_seed(5)
+    se = FusedSqueezeExcitation(nn.Linear(27, 6), nn.Linear(6, 27), "relu", "swish").eval()
+    input_qparams = QParams(0.04, -5)
+    x = torch.randn(2, 27, 3, 9, 11) * 2
+    with torch.no_grad():
+        y = se(dequantize(QuantizeTensor(input_qparams)(x), input_qparams))
+    reference = QuantizedSqueezeExcitation(se, input_qparams,
+                                           channel_activation_qparams(y.amin((0, 2, 3, 4)), y.amax((0, 2, 3, 4))))
+    model = nn.Sequential(QuantizeTensor(input_qparams), reference).eval()
+    compiled = compile_native(model)
+    assert "per-channel output" in compiled.native_program.program.describe()
+    with torch.no_grad():
+        got, expected = compiled(x), model(x)
+    diff = (got.int() - expected.int()).abs()
+    assert got.dtype == torch.int8 and got.shape == expected.shape
+    assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.01
+
+
+def test_program_per_channel_se_builder_errors():
+    from pyvideo._native import native
+
+    p = native().Program()
+    q = p.quantize(p.set_input(6), 0.1, 0)
+    w0, w1 = torch.randn(2, 6), torch.randn(6, 2)
+    scales, zero_points = torch.full((6,), 0.05), torch.zeros(6, dtype=torch.int32)
+
+    def step(scale, zero_point):
+        return p.quantized_squeeze_excitation(q, w0, None, w1, None, 1, 2, 0.1, 0, scale, zero_point)
+
+    assert step(scales, zero_points) == 2 and step(0.05, 3) == 3
+    with pytest.raises(ValueError, match="per-channel output scales has 5 values, expected 6"):
+        step(scales[:5], zero_points)
+    with pytest.raises(ValueError, match="channel 1 output quantization needs a positive finite scale"):
+        step(torch.tensor([0.1, -1.0, 0.1, 0.1, 0.1, 0.1]), zero_points)
+    with pytest.raises(ValueError, match=r"channel 4 output quantization .*\[-128, 127\]"):
+        step(scales, torch.tensor([0, 0, 0, 0, 300, 0], dtype=torch.int32))
+    with pytest.raises(ValueError, match="int32"):
+        step(scales, zero_points.long())
+    with pytest.raises(TypeError, match="a float and an int .* or a float32 and an int32 tensor"):
+        step(scales, 3)

@@ -125,3 +125,114 @@ def test_cached_quantized_conv3d_is_exactly_the_reference():
         reference = QuantizedConv3d(conv, QParams(0.02, 3), None)  # float output: not a native-kernel layer
         q = torch.randint(-128, 128, (2, ci, 3, 4, 5), dtype=torch.int8)
         assert torch.equal(CachedQuantizedConv3d(reference)(q), reference(q))
+
+
+def make_per_channel_reference(se, input_qparams, shape, seed=2):
+    """A QuantizedSqueezeExcitation whose output is quantized per channel, with each channel's qparams from the range of
+    its float output on a random int8 input (``channel_activation_qparams``), and that input."""
+    from pyvideo.accelerator.quantization.qparams import channel_activation_qparams, dequantize
+
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randint(-128, 128, shape, dtype=torch.int8, generator=g)
+    with torch.no_grad():
+        y = se(dequantize(q, input_qparams))
+    dims = (0, 2, 3, 4)
+    return QuantizedSqueezeExcitation(se, input_qparams, channel_activation_qparams(y.amin(dims), y.amax(dims))), q
+
+
+@pytest.mark.parametrize("level", native().supported_isas())
+@pytest.mark.parametrize("activation,shape", [("swish", (2, 19, 3, 7, 9)), ("identity", (1, 54, 4, 10, 10)),
+                                              ("hswish", (2, 7, 1, 1, 1)), ("relu", (1, 33, 2, 5, 13))])
+def test_int8_per_channel_output_matches_the_reference_within_one_lsb(level, activation, shape):
+    from pyvideo.accelerator.native.quantized import NativeQuantizedSqueezeExcitation
+
+    se = make_se(shape[1], 5, "relu", activation, seed=shape[1])
+    reference, q = make_per_channel_reference(se, QParams(0.05, -7), shape)
+    scales = reference.output_scale
+    assert scales.shape == (shape[1],) and float(scales.max() / scales.min()) > 1.5  # really different per channel
+    native_se = NativeQuantizedSqueezeExcitation(reference)
+    assert isinstance(native_se.output_scale, torch.Tensor) and "output_scale" in dict(native_se.named_buffers())
+    with torch.no_grad(), using_isa(level):
+        got, expected = native_se(q), reference(q)
+    diff = (got.int() - expected.int()).abs()
+    assert got.dtype == torch.int8 and got.shape == expected.shape
+    assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.01
+    # The per-tensor path with the widest channel's qparams gives something else: the channels' own are used.
+    wide = int(scales.argmax())
+    per_tensor = quantized_squeeze_excitation(q, se.fc0.weight, se.fc0.bias, se.fc1.weight, se.fc1.bias,
+                                              activation_code("relu"), activation_code(activation), 0.05, -7,
+                                              float(scales[wide]), int(reference.output_zero_point[wide]))
+    assert not torch.equal(per_tensor, got)
+
+
+def test_int8_per_channel_scalar_and_tensor_arguments_mix():
+    se = make_se(9, 3, "relu", "swish")
+    reference, q = make_per_channel_reference(se, QParams(0.05, 4), (1, 9, 2, 3, 5))
+    args = (q, se.fc0.weight, se.fc0.bias, se.fc1.weight, se.fc1.bias, activation_code("relu"),
+            activation_code("swish"), 0.05, 4)
+    zero_points = torch.full((9,), -3, dtype=torch.int32)
+    # one scale for all channels with per-channel zero points, and the reverse: as the fully per-channel call
+    expected = quantized_squeeze_excitation(*args, torch.full((9,), 0.02), zero_points)
+    assert torch.equal(quantized_squeeze_excitation(*args, 0.02, zero_points), expected)
+    assert torch.equal(quantized_squeeze_excitation(*args, torch.full((9,), 0.02), -3), expected)
+
+
+def test_int8_per_channel_bad_qparams_raise_clear_errors():
+    se = make_se(8, 2, "relu", "swish")
+    q = torch.zeros(1, 8, 2, 3, 3, dtype=torch.int8)
+    args = (q, se.fc0.weight, se.fc0.bias, se.fc1.weight, se.fc1.bias, 1, 2, 0.1, 0)
+    scales, zero_points = torch.full((8,), 0.1), torch.zeros(8, dtype=torch.int32)
+    with pytest.raises(ValueError, match=r"one entry per channel \(8\), got shape \(7,\)"):
+        quantized_squeeze_excitation(*args, scales[:7], zero_points)
+    with pytest.raises(ValueError, match="zero points must be 1-D"):
+        quantized_squeeze_excitation(*args, scales, zero_points.reshape(2, 4))
+    with pytest.raises(TypeError, match="scales must be float32"):
+        quantized_squeeze_excitation(*args, scales.double(), zero_points)
+    with pytest.raises(TypeError, match="zero points must be int32"):
+        quantized_squeeze_excitation(*args, scales, zero_points.long())
+    for bad in (0.0, -0.1, float("nan"), float("inf")):
+        broken = scales.clone()
+        broken[5] = bad
+        with pytest.raises(ValueError, match="output scale of channel 5"):
+            quantized_squeeze_excitation(*args, broken, zero_points)
+    for bad in (128, -129):
+        broken = zero_points.clone()
+        broken[2] = bad
+        with pytest.raises(ValueError, match=r"zero point of channel 2 is .*outside \[-128, 127\]"):
+            quantized_squeeze_excitation(*args, scales, broken)
+    with pytest.raises(ValueError, match=r"zero points must be in \[-128, 127\]"):  # per tensor too
+        quantized_squeeze_excitation(*args, 0.1, 200)
+
+
+def test_int8_per_channel_fake_implementation():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        q = torch.empty(2, 8, 3, 5, 5, dtype=torch.int8)
+        w0, w1 = torch.empty(2, 8), torch.empty(8, 2)
+        scales, zero_points = torch.empty(8), torch.empty(8, dtype=torch.int32)
+        out = quantized_squeeze_excitation(q, w0, None, w1, None, 1, 2, 0.1, 0, scales, zero_points)
+        assert out.dtype == torch.int8 and tuple(out.shape) == (2, 8, 3, 5, 5)
+        assert out.is_contiguous(memory_format=torch.channels_last_3d)
+        with pytest.raises(ValueError, match="one entry per channel"):
+            quantized_squeeze_excitation(q, w0, None, w1, None, 1, 2, 0.1, 0, scales[:3], zero_points)
+
+
+def test_lowering_keeps_per_channel_se_outputs():
+    from pyvideo.accelerator.deployable import FusedConv3d
+    from pyvideo.accelerator.native import lower_quantized_to_native
+    from pyvideo.accelerator.native.quantized import NativeQuantizedSqueezeExcitation
+    from pyvideo.accelerator.quantization.int8_modules import QuantizedConv3d
+
+    se = make_se(11, 3, "relu", "swish")
+    reference, q = make_per_channel_reference(se, QParams(0.03, 2), (2, 11, 2, 4, 6))
+    conv = QuantizedConv3d(FusedConv3d(torch.randn(11, 1, 3, 3, 3), torch.randn(11), padding=1, groups=11),
+                           QParams(0.05, 0), QParams(0.03, 2))
+    lowered = lower_quantized_to_native(nn.Sequential(conv, reference).eval())
+    native_se = lowered[1]
+    assert isinstance(native_se, NativeQuantizedSqueezeExcitation)
+    assert torch.equal(native_se.output_scale, reference.output_scale)
+    assert torch.equal(native_se.output_zero_point, reference.output_zero_point)
+    with torch.no_grad():
+        diff = (native_se(q).int() - reference(q).int()).abs()
+    assert int(diff.max()) <= 1

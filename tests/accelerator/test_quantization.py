@@ -232,7 +232,10 @@ def test_efficient_x3d_int8_tracks_fp32():
 
 def test_qat_trains_and_converted_model_matches_fake_quant_model():
     deploy = _deployed_x3d(seed=2, num_classes=4)
-    qat = prepare_qat(deploy)
+    # per tensor: the whole-model comparison needs identical rounding everywhere; with per-channel SE outputs the fake
+    # model's float arithmetic flips rare rounding ties, which cascade through this random model
+    # (test_quantization_per_channel checks those layers one by one)
+    qat = prepare_qat(deploy, per_channel=False)
     assert qat.training and any(isinstance(m, nn.Dropout) and m.training for m in qat.modules())
     generator = torch.Generator().manual_seed(3)
     clips, labels = torch.randn(4, 3, 4, 32, 32, generator=generator), torch.tensor([0, 1, 2, 3])

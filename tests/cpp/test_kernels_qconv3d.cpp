@@ -2,8 +2,9 @@
 // variant the CPU supports (float-accumulating and dot-product) matches the int32 scalar reference within 1 LSB (and
 // bit-exactly for >= 99% of outputs) over many shapes: K not a multiple of 4 (folded kernel rows, their borders),
 // output-channel tails and remainder tiles at X3D widths, padding, strides, odd widths (every column block size),
-// batches, nonzero zero points, residuals, every activation, and work split into uneven chunks (as threads do). The
-// reference itself is checked by hand.
+// batches, nonzero zero points, residuals, every activation, per-tensor and per-channel output quantization (channel
+// counts not multiples of any vector width), and work split into uneven chunks (as threads do). The reference itself
+// is checked by hand.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -72,10 +73,14 @@ std::vector<int8_t> random_i8(size_t n, std::mt19937& rng, int lo = -128, int hi
 // Per-test quantization parameters; scales chosen so outputs spread over the int8 range.
 struct QParams {
   std::vector<int32_t> bias;
-  std::vector<float> bias_float, dequant;
+  std::vector<float> bias_float, dequant, out_scales, out_inverse_scales, out_zero_points;
   std::vector<int8_t> residual;
   Requant q;
 };
+
+// Whether case `index` quantizes its output per channel: 3 of every 7, so with every activation, residual and input
+// zero point of the other cycles (5, 4, 3: coprime with 7).
+bool per_channel_case(int index) { return index % 7 >= 4; }
 
 QParams make_qparams(int64_t channels, size_t out_n, int64_t fan_in, int index, std::mt19937& rng) {
   const Activation acts[] = {Activation::identity, Activation::relu, Activation::swish, Activation::hswish,
@@ -100,6 +105,21 @@ QParams make_qparams(int64_t channels, size_t out_n, int64_t fan_in, int index, 
   p.q.output_scale = 0.02f * std::sqrt(float(fan_in)) / 8.0f + (p.q.activation == Activation::sigmoid ? 0.0f : 0.01f);
   if (p.q.activation == Activation::sigmoid) p.q.output_scale = 1.0f / 255.0f;
   p.q.output_zero_point = p.q.activation == Activation::sigmoid ? -128 : -3;
+  if (per_channel_case(index)) {
+    // Scales 1/4x to 4x the per-tensor one, zero points spread widely: a kernel reading the wrong channel's (or the
+    // per-tensor) values is off by many LSB.
+    std::uniform_real_distribution<float> log_factor(-2.0f, 2.0f);
+    std::uniform_int_distribution<int> zp_dist(-40, 40);
+    for (int64_t c = 0; c < channels; ++c) {
+      p.out_scales.push_back(p.q.output_scale * std::exp2(log_factor(rng)));
+      p.out_inverse_scales.push_back(1.0f / p.out_scales.back());
+      p.out_zero_points.push_back(float(p.q.activation == Activation::sigmoid ? -128 + zp_dist(rng) / 2 + 20
+                                                                              : zp_dist(rng)));
+    }
+    p.q.output_scales = p.out_scales.data();
+    p.q.output_inverse_scales = p.out_inverse_scales.data();
+    p.q.output_zero_points = p.out_zero_points.data();
+  }
   return p;
 }
 
@@ -131,7 +151,7 @@ Diff diff(const std::vector<int8_t>& got, const std::vector<int8_t>& ref, size_t
   return d;
 }
 
-Diff total_dense, total_dw;
+Diff total_dense, total_dw, total_per_channel;
 
 // Chunk boundaries of [0, n) as threads would get them: halves, and three uneven parts (so chunks start and end
 // inside output planes and rows).
@@ -172,6 +192,7 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
         std::fprintf(stderr, "  %s Ci=%ld Co=%ld k=%ldx%ldx%ld max diff %ld\n", v.name, long(s.in_channels),
                      long(s.out_channels), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w), long(d.max));
       accumulate(total_dense, d);
+      if (p.q.per_channel_output()) accumulate(total_per_channel, d);
       }
     }
 }
@@ -200,6 +221,43 @@ void compare_depthwise(const DwConv3dShape& s, int index, std::mt19937& rng) {
                      long(s.kernel_w),
                      long(s.stride_t), long(s.stride_h), long(s.stride_w), long(d.max));
       accumulate(total_dw, d);
+      if (p.q.per_channel_output()) accumulate(total_per_channel, d);
+    }
+}
+
+// Per-channel arrays that hold the per-tensor values give the per-tensor result bit for bit, in every variant and in
+// the reference (the same arithmetic, only the operands' source differs), wherever the per-tensor call does not take
+// the linear path (identity or relu without residual: it folds the scales differently).
+void equal_channels_equal_per_tensor(std::mt19937& rng) {
+  // make_qparams cases: relu and identity with a residual, swish, hswish, sigmoid
+  for (int index : {1, 5, 2, 3, 9})
+    for (int k : {1, 3}) {  // the SE's 1x1x1 (single-tap mode of the dot kernels) and 3x3x3 (quads)
+      DwConv3dShape s;
+      s.batch = 2; s.channels = 37; s.in_t = 2; s.in_h = 3; s.in_w = 11;
+      s.kernel_t = s.kernel_h = s.kernel_w = k;
+      s.pad_t = s.pad_h = s.pad_w = k / 2;
+      const size_t out_n = size_t(s.rows() * s.out_w() * s.channels);
+      const auto x = random_i8(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels), rng);
+      const auto w = random_i8(size_t(k * k * k * s.channels), rng, -127, 127);
+      QParams p = make_qparams(s.channels, out_n, 108, index, rng);
+      p.q.output_scales = p.q.output_inverse_scales = p.q.output_zero_points = nullptr;
+      CHECK(p.q.residual || (p.q.activation != Activation::identity && p.q.activation != Activation::relu));
+      Requant per_channel = p.q;
+      const std::vector<float> scales(size_t(s.channels), p.q.output_scale);
+      const std::vector<float> inverse(size_t(s.channels), 1.0f / p.q.output_scale);
+      const std::vector<float> zero_points(size_t(s.channels), float(p.q.output_zero_point));
+      per_channel.output_scales = scales.data();
+      per_channel.output_inverse_scales = inverse.data();
+      per_channel.output_zero_points = zero_points.data();
+      std::vector<int8_t> a(out_n), b(out_n);
+      qdwconv3d_scalar(s, x.data(), w.data(), p.q, a.data(), 0, s.rows());
+      qdwconv3d_scalar(s, x.data(), w.data(), per_channel, b.data(), 0, s.rows());
+      CHECK(a == b);
+      for (const NamedDw& v : depthwise_variants()) {
+        v.fn(s, x.data(), w.data(), p.q, a.data(), 0, s.rows());
+        v.fn(s, x.data(), w.data(), per_channel, b.data(), 0, s.rows());
+        CHECK(a == b);
+      }
     }
 }
 
@@ -235,6 +293,42 @@ int main() {
       int8_t z[2] = {0, 0};
       v.fn(s, x.data(), packed.data(), sums.data(), q, pad_row.data(), z, 0, s.items());
       CHECK(z[0] == 8 && z[1] == 0);
+    }
+    // Per channel: scales [2, 0.25], zero points [-1, 5]: 7.5 / 2 = 3.75 -> 4 - 1 = 3; 0.5 / 0.25 = 2 -> 2 + 5 = 7.
+    const float out_scales[2] = {2.0f, 0.25f}, out_inverse[2] = {0.5f, 4.0f}, out_zps[2] = {-1.0f, 5.0f};
+    q.output_scales = out_scales;
+    q.output_inverse_scales = out_inverse;
+    q.output_zero_points = out_zps;
+    qconv3d_scalar(s, x.data(), packed.data(), sums.data(), q, pad_row.data(), y, 0, s.items());
+    CHECK(y[0] == 3 && y[1] == 7);
+    for (const Named& v : dense_variants()) {
+      int8_t z[2] = {0, 0};
+      v.fn(s, x.data(), packed.data(), sums.data(), q, pad_row.data(), z, 0, s.items());
+      CHECK(z[0] == 3 && z[1] == 7);
+    }
+  }
+  // The same per-channel requantization through the depthwise kernels on a squeeze-excitation-like 1x1x1 layer (the
+  // weights are a gate of 1, the dequant scale carries it): 3 channels, x = [6, -3, 100], zero point 1, dequant
+  // [0.5, 2, 0.01], scales [0.5, 3, 0.125], zero points [2, -4, 100]: 2.5 / 0.5 = 5 -> 7; -8 / 3 = -2.67 -> -3 - 4 =
+  // -7; 0.99 / 0.125 = 7.92 -> 8 + 100 = 108.
+  {
+    DwConv3dShape s;
+    s.batch = 1; s.channels = 3; s.in_t = s.in_h = s.in_w = 1;
+    const int8_t x[3] = {6, -3, 100}, w[3] = {1, 1, 1};
+    const int32_t bias[3] = {0, 0, 0};
+    const float bias_f[3] = {0, 0, 0}, dq[3] = {0.5f, 2.0f, 0.01f};
+    const float out_scales[3] = {0.5f, 3.0f, 0.125f}, out_inverse[3] = {2.0f, 1.0f / 3.0f, 8.0f};
+    const float out_zps[3] = {2.0f, -4.0f, 100.0f};
+    Requant q;
+    q.input_zero_point = 1; q.bias = bias; q.bias_float = bias_f; q.dequant_scale = dq;
+    q.output_scales = out_scales; q.output_inverse_scales = out_inverse; q.output_zero_points = out_zps;
+    int8_t y[3] = {0, 0, 0};
+    qdwconv3d_scalar(s, x, w, q, y, 0, s.rows());
+    CHECK(y[0] == 7 && y[1] == -7 && y[2] == 108);
+    for (const NamedDw& v : depthwise_variants()) {
+      int8_t z[3] = {0, 0, 0};
+      v.fn(s, x, w, q, z, 0, s.rows());
+      CHECK(z[0] == 7 && z[1] == -7 && z[2] == 108);
     }
   }
 
@@ -324,8 +418,12 @@ int main() {
     s.pad_t = s.pad_h = s.pad_w = 1;
     compare_depthwise(s, index, rng);
   }
+  equal_channels_equal_per_tensor(rng);
   std::printf("dense: %ld/%ld outputs off by 1 LSB; depthwise: %ld/%ld\n", long(total_dense.inexact),
               long(total_dense.total), long(total_dw.inexact), long(total_dw.total));
+  std::printf("per-channel outputs (within the above): %ld/%ld off by 1 LSB\n", long(total_per_channel.inexact),
+              long(total_per_channel.total));
+  CHECK(total_per_channel.total > 0 && total_per_channel.inexact * 100 <= total_per_channel.total);
   CHECK(total_dense.inexact * 100 <= total_dense.total);
   CHECK(total_dw.inexact * 100 <= total_dw.total);
   return check::finish("test_kernels_qconv3d");

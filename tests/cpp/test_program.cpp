@@ -330,22 +330,55 @@ void input_gate_errors() {
   (void)gate;
 }
 
-// Offsets of each step's input_gate field in a version-2 model file (walks the layout documented in program_file.cpp).
-std::vector<size_t> input_gate_offsets(const std::string& bytes) {
+// Where each step's fields of a current-version model file are (walks the layout documented in program_file.cpp):
+// its input_gate field (version 2), its per-channel output arrays (version 3) and its end.
+struct StepFields {
+  size_t gate, channel_q, end;
+};
+
+std::vector<StepFields> step_fields(const std::string& bytes) {
   auto u32 = [&](size_t at) { uint32_t v; std::memcpy(&v, bytes.data() + at, 4); return v; };
   auto u64 = [&](size_t at) { uint64_t v; std::memcpy(&v, bytes.data() + at, 8); return v; };
-  std::vector<size_t> offsets;
+  std::vector<StepFields> fields;
   size_t at = 8 + 4 + 8;
   const uint32_t steps = u32(at);
   at += 4;
   for (uint32_t i = 0; i < steps; ++i) {
+    StepFields f;
     at += 4 + 4 + 4 + 1 + 9 * 8 + 8 + 8 + 4 + 4 + 3 * 8 + 1;
-    offsets.push_back(at);
+    f.gate = at;
     at += 8;
     const size_t element[10] = {4, 4, 4, 4, 4, 4, 4, 1, 4, 4};
     for (size_t e : element) at += 8 + size_t(u64(at)) * e;
+    f.channel_q = at;
+    for (int k = 0; k < 2; ++k) at += 8 + size_t(u64(at)) * 4;
+    f.end = at;
+    fields.push_back(f);
   }
+  return fields;
+}
+
+std::vector<size_t> input_gate_offsets(const std::string& bytes) {
+  std::vector<size_t> offsets;
+  for (const StepFields& f : step_fields(bytes)) offsets.push_back(f.gate);
   return offsets;
+}
+
+// The file in an older format version (1 or 2): the fields that version lacks cut out of every step.
+std::string as_version(const std::string& bytes, uint32_t version) {
+  std::string old = bytes.substr(0, 8);
+  old.append(reinterpret_cast<const char*>(&version), 4);
+  size_t from = 12;
+  for (const StepFields& f : step_fields(bytes)) {
+    if (version < 2) {
+      old.append(bytes, from, f.gate - from);
+      from = f.gate + 8;
+    }
+    old.append(bytes, from, f.channel_q - from);
+    from = f.end;
+  }
+  old.append(bytes, from, std::string::npos);
+  return old;
 }
 
 std::string read_file(const std::string& path) {
@@ -419,8 +452,10 @@ void fused_model_file_round_trip_and_validation() {
   CHECK(load_fails_with(bad, "does not exist"));
   patched(gate_at[0] + 4, int32_t(Activation::swish));  // an input activation without a gate
   CHECK(load_fails_with(bad, "input gate -1 and the identity"));
-  patched(8, 3);  // a future format version
-  CHECK(load_fails_with(bad, "version 3 is not supported"));
+  patched(8, 4);  // a future format version
+  CHECK(load_fails_with(bad, "version 4 is not supported"));
+  patched(8, 0);
+  CHECK(load_fails_with(bad, "version 0 is not supported"));
   // Every truncation is refused.
   int refused = 0, cuts = 0;
   for (size_t n = 0; n < bytes.size(); n += 5, ++cuts) {
@@ -432,16 +467,7 @@ void fused_model_file_round_trip_and_validation() {
   // A version-1 file (no gate fields, no gate step kind) still loads: the unfused program written as version 1.
   const auto plain = block.build(false);
   plain->save(path);
-  const std::string v2 = read_file(path);
-  std::string v1 = v2.substr(0, 8);
-  const uint32_t one = 1;
-  v1.append(reinterpret_cast<const char*>(&one), 4);
-  size_t from = 12;
-  for (size_t at : input_gate_offsets(v2)) {
-    v1.append(v2, from, at - from);
-    from = at + 8;
-  }
-  v1.append(v2, from, std::string::npos);
+  const std::string v1 = as_version(read_file(path), 1);
   write_file(bad, v1);
   const auto old = Program::load(bad);
   const auto old_out = old->run(in.data(), shape, 1), plain_out = plain->run(in.data(), shape, 1);
@@ -451,6 +477,242 @@ void fused_model_file_round_trip_and_validation() {
   std::memcpy(&v1_gate[24], &gate_kind, 4);
   write_file(bad, v1_gate);
   CHECK(load_fails_with(bad, "unknown step kind 8"));
+  std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
+// An int8 squeeze-excitation with per-channel output quantization: quantize -> SE, odd channel count (not a multiple
+// of any vector width), batch of 2 (per-sample gates).
+struct ChannelSe {
+  int64_t C = 19, hidden = 5;
+  QuantParams in{0.04f, -9};
+  std::vector<float> fc0_w, fc0_b, fc1_w, fc1_b, scales;
+  std::vector<int32_t> zero_points;
+  Activation act;
+  ChannelSe(std::mt19937& rng, Activation a) : act(a) {
+    fc0_w = random_floats(size_t(hidden * C), rng);
+    fc0_b = random_floats(size_t(hidden), rng);
+    fc1_w = random_floats(size_t(C * hidden), rng, 2.0f);
+    fc1_b = random_floats(size_t(C), rng);
+    std::uniform_real_distribution<float> log_scale(-9.0f, -5.0f);  // 1/512 .. 1/32: from saturating to fine
+    std::uniform_int_distribution<int> zp(-128, 127);
+    for (int64_t c = 0; c < C; ++c) {
+      scales.push_back(std::exp2(log_scale(rng)));
+      zero_points.push_back(zp(rng));
+    }
+  }
+  std::unique_ptr<Program> build() const {
+    auto p = std::make_unique<Program>();
+    const int32_t x = p->set_input(C);
+    const int32_t q = p->quantize(x, in);
+    const int32_t y = p->quantized_squeeze_excitation(q, hidden, fc0_w, fc0_b, fc1_w, fc1_b, Activation::relu, act, in,
+                                                      QuantParams{}, scales, zero_points);
+    p->set_outputs({q, y}, {Program::Layout::nthwc, Program::Layout::nthwc});
+    return p;
+  }
+  // The reference in double from the quantized input: mean of the dequantized values, the two layers, sigmoid,
+  // act(dequant(x) * gate), then round half to even with channel c's scale and zero point.
+  std::vector<int8_t> reference(const int8_t* q, const Shape5& shape) const {
+    const int64_t P = shape.t * shape.h * shape.w;
+    std::vector<int8_t> out(size_t(shape.numel()));
+    auto activate = [](double v, Activation a) {
+      switch (a) {
+        case Activation::relu: return std::max(0.0, v);
+        case Activation::swish: return v / (1.0 + std::exp(-v));
+        case Activation::hswish: return v * std::min(6.0, std::max(0.0, v + 3.0)) / 6.0;
+        case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-v));
+        default: return v;
+      }
+    };
+    for (int64_t n = 0; n < shape.n; ++n) {
+      std::vector<double> mean(size_t(C), 0.0), h(size_t(hidden), 0.0), gate(size_t(C), 0.0);
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t c = 0; c < C; ++c) mean[size_t(c)] += (q[(n * P + p) * C + c] - in.zero_point) * double(in.scale) / P;
+      for (int64_t j = 0; j < hidden; ++j) {
+        double v = fc0_b[size_t(j)];
+        for (int64_t c = 0; c < C; ++c) v += fc0_w[size_t(j * C + c)] * mean[size_t(c)];
+        h[size_t(j)] = activate(v, Activation::relu);
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        double v = fc1_b[size_t(c)];
+        for (int64_t j = 0; j < hidden; ++j) v += fc1_w[size_t(c * hidden + j)] * h[size_t(j)];
+        gate[size_t(c)] = activate(v, Activation::sigmoid);
+      }
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t i = (n * P + p) * C + c;
+          const double y = activate((q[i] - in.zero_point) * double(in.scale) * gate[size_t(c)], act);
+          const double r = std::nearbyint(y / scales[size_t(c)]) + zero_points[size_t(c)];
+          out[size_t(i)] = int8_t(std::min(127.0, std::max(-128.0, r)));
+        }
+    }
+    return out;
+  }
+};
+
+void per_channel_squeeze_excitation_equals_the_reference() {
+  std::mt19937 rng(31);
+  int64_t compared = 0, off_by_one = 0, saturated = 0;
+  for (const Activation act : {Activation::swish, Activation::identity, Activation::relu, Activation::hswish}) {
+    const ChannelSe se(rng, act);
+    const auto p = se.build();
+    CHECK(p->describe().find("per-channel output") != std::string::npos);
+    for (const Shape5& shape : {Shape5{2, 3, 5, 7, 19}, Shape5{1, 1, 1, 1, 19}, Shape5{2, 2, 3, 33, 19}}) {
+      const std::vector<float> x = random_floats(size_t(shape.numel()), rng, 5.0f);
+      for (int threads : {1, 2}) {
+        const auto out = p->run(x.data(), shape, threads);
+        const std::vector<int8_t> want = se.reference(static_cast<const int8_t*>(out[0].data()), shape);
+        const int8_t* got = static_cast<const int8_t*>(out[1].data());
+        int64_t worst = 0;
+        for (size_t i = 0; i < want.size(); ++i) {
+          const int64_t d = std::abs(int(got[i]) - int(want[i]));
+          worst = std::max(worst, d);
+          off_by_one += d != 0;
+          saturated += want[i] == 127 || want[i] == -128;
+        }
+        compared += int64_t(want.size());
+        CHECK(worst <= 1);
+        if (worst > 1) std::fprintf(stderr, "  per-channel SE act=%d N=%ld max diff %ld\n", int(act), long(shape.n),
+                                    long(worst));
+      }
+    }
+  }
+  std::printf("per-channel SE: %ld/%ld outputs off by 1 LSB from the double reference, %ld saturated\n",
+              long(off_by_one), long(compared), long(saturated));
+  CHECK(off_by_one * 100 <= compared);    // 1 LSB only next to rounding ties (float vs the double reference)
+  CHECK(saturated * 2 < compared);        // most outputs are inside the range: the scales are really exercised
+}
+
+void per_channel_squeeze_excitation_builder_errors() {
+  std::mt19937 rng(8);
+  const ChannelSe se(rng, Activation::swish);
+  Program p;
+  const int32_t x = p.set_input(se.C);
+  const int32_t q = p.quantize(x, se.in);
+  auto build = [&](int32_t input, std::vector<float> scales, std::vector<int32_t> zps) {
+    return throws([&] {
+      p.quantized_squeeze_excitation(input, se.hidden, se.fc0_w, se.fc0_b, se.fc1_w, se.fc1_b, Activation::relu,
+                                     se.act, se.in, QuantParams{}, scales, zps);
+    });
+  };
+  std::vector<float> s = se.scales;
+  std::vector<int32_t> z = se.zero_points;
+  CHECK(!build(q, s, z));
+  CHECK(build(x, s, z));  // a float input
+  CHECK(build(q, std::vector<float>(s.begin(), s.end() - 1), z));  // 18 scales for 19 channels
+  CHECK(build(q, s, std::vector<int32_t>(z.begin() + 1, z.end())));
+  CHECK(build(q, s, {}));  // scales without zero points
+  CHECK(build(q, {}, z));
+  for (const float bad : {0.0f, -0.5f, std::nanf(""), INFINITY}) {
+    std::vector<float> t = s;
+    t[7] = bad;
+    CHECK(build(q, t, z));
+  }
+  for (const int32_t bad : {128, -129, 1 << 20}) {
+    std::vector<int32_t> t = z;
+    t[18] = bad;
+    CHECK(build(q, s, t));
+  }
+}
+
+void per_channel_model_file_round_trip_and_validation() {
+  std::mt19937 rng(12);
+  const ChannelSe se(rng, Activation::swish);
+  const auto program = se.build();
+  const std::string path = temp_path("channel.pvp"), bad = temp_path("channel_bad.pvp");
+  program->save(path);
+  const auto loaded = Program::load(path);
+  CHECK(loaded->describe() == program->describe());
+  const Shape5 shape{2, 3, 5, 7, 19};
+  const std::vector<float> in = random_floats(size_t(shape.numel()), rng, 5.0f);
+  const auto want = program->run(in.data(), shape, 1), got = loaded->run(in.data(), shape, 1);
+  CHECK(std::memcmp(want[1].data(), got[1].data(), size_t(want[1].shape.numel())) == 0);
+  pyvideo_program* c_program = nullptr;  // and through the C API
+  CHECK(pyvideo_program_load(path.c_str(), &c_program) == PYVIDEO_OK && c_program);
+  const int64_t c_shape[5] = {shape.n, shape.t, shape.h, shape.w, shape.c};
+  const void* c_out = nullptr;
+  CHECK(pyvideo_program_run(c_program, in.data(), c_shape, 1) == PYVIDEO_OK);
+  CHECK(pyvideo_program_output(c_program, 1, nullptr, nullptr, nullptr, &c_out) == PYVIDEO_OK && c_out);
+  if (c_out) CHECK(std::memcmp(c_out, want[1].data(), size_t(want[1].shape.numel())) == 0);
+  pyvideo_program_free(c_program);
+
+  const std::string bytes = read_file(path);
+  const std::vector<StepFields> fields = step_fields(bytes);
+  CHECK(fields.size() == 2 && fields[1].end - fields[1].channel_q == 2 * 8 + size_t(se.C) * 8);
+  const size_t scales_at = fields[1].channel_q + 8, zps_at = scales_at + size_t(se.C) * 4 + 8;
+  auto patched = [&](size_t at, auto value) {
+    std::string b = bytes;
+    std::memcpy(&b[at], &value, sizeof(value));
+    write_file(bad, b);
+  };
+  patched(scales_at + 4 * 3, 0.0f);
+  CHECK(load_fails_with(bad, "channel 3 output quantization needs a positive finite scale"));
+  patched(scales_at + 4 * 18, -1.0f);
+  CHECK(load_fails_with(bad, "channel 18 output quantization"));
+  patched(scales_at, std::nanf(""));
+  CHECK(load_fails_with(bad, "positive finite scale"));
+  patched(scales_at + 4, INFINITY);
+  CHECK(load_fails_with(bad, "positive finite scale"));
+  patched(zps_at + 4 * 5, int32_t(128));
+  CHECK(load_fails_with(bad, "zero point in [-128, 127]"));
+  patched(zps_at, int32_t(-129));
+  CHECK(load_fails_with(bad, "channel 0 output quantization"));
+  // One scale too few (the array shortened, the rest of the file intact).
+  std::string shorter = bytes;
+  shorter.erase(scales_at, 4);
+  const uint64_t eighteen = 18;
+  std::memcpy(&shorter[fields[1].channel_q], &eighteen, 8);
+  write_file(bad, shorter);
+  CHECK(load_fails_with(bad, "per-channel output scales has 18 values, expected 19"));
+  // Scales without zero points.
+  std::string no_zps = bytes.substr(0, zps_at - 8);
+  const uint64_t zero = 0;
+  no_zps.append(reinterpret_cast<const char*>(&zero), 8);
+  no_zps.append(bytes, fields[1].end, std::string::npos);
+  write_file(bad, no_zps);
+  CHECK(load_fails_with(bad, "per-channel output zero points has 0 values, expected 19"));
+  // Per-channel fields on the quantize step.
+  std::string on_quantize = bytes.substr(0, fields[0].channel_q);
+  const uint64_t one = 1;
+  const float scale = 0.5f;
+  on_quantize.append(reinterpret_cast<const char*>(&one), 8).append(reinterpret_cast<const char*>(&scale), 4);
+  on_quantize.append(bytes, fields[0].channel_q + 8, std::string::npos);
+  write_file(bad, on_quantize);
+  CHECK(load_fails_with(bad, "only int8 squeeze-excitation steps take it"));
+  // A count far beyond the file is a truncation, not an allocation.
+  patched(fields[1].channel_q, uint64_t(1) << 60);
+  CHECK(load_fails_with(bad, "truncated"));
+  int refused = 0, cuts = 0;
+  for (size_t n = 0; n < bytes.size(); n += 3, ++cuts) {
+    write_file(bad, bytes.substr(0, n));
+    refused += load_fails_with(bad, "program file") ? 1 : 0;
+  }
+  CHECK(refused == cuts);
+  // Flipped bytes in the per-channel arrays: refused with a message or loaded and run (ASan/UBSan: no crash).
+  for (size_t at = fields[1].channel_q; at < fields[1].end; ++at) {
+    std::string flipped = bytes;
+    flipped[at] = char(flipped[at] ^ 0x41);
+    write_file(bad, flipped);
+    try {
+      Program::load(bad)->run(in.data(), shape, 1);
+    } catch (const std::invalid_argument&) {
+    }
+  }
+
+  // Older files still load: a per-tensor SE program written as version 2 and as version 1.
+  Program per_tensor;
+  const int32_t x = per_tensor.set_input(se.C);
+  const int32_t q = per_tensor.quantize(x, se.in);
+  per_tensor.set_outputs({per_tensor.quantized_squeeze_excitation(q, se.hidden, se.fc0_w, se.fc0_b, se.fc1_w,
+                                                                  se.fc1_b, Activation::relu, se.act, se.in,
+                                                                  QuantParams{0.02f, 3})},
+                         {Program::Layout::nthwc});
+  per_tensor.save(path);
+  const auto current = per_tensor.run(in.data(), shape, 1);
+  for (uint32_t version : {1u, 2u}) {
+    write_file(bad, as_version(read_file(path), version));
+    const auto old = Program::load(bad)->run(in.data(), shape, 1);
+    CHECK(std::memcmp(old[0].data(), current[0].data(), size_t(current[0].shape.numel())) == 0);
+  }
   std::remove(path.c_str());
   std::remove(bad.c_str());
 }
@@ -465,5 +727,8 @@ int main() {
   fused_squeeze_excitation_equals_the_separate_steps();
   input_gate_errors();
   fused_model_file_round_trip_and_validation();
+  per_channel_squeeze_excitation_equals_the_reference();
+  per_channel_squeeze_excitation_builder_errors();
+  per_channel_model_file_round_trip_and_validation();
   return check::finish("test_program");
 }

@@ -41,8 +41,13 @@ inline void requantize_store(typename V::reg acc, int64_t c, int64_t o, int n, c
   }
   const reg y = activate<V>(v, q.activation);
   // y * (1/scale) + zero_point in one FMA, then rounded half to even by the conversion. Against the reference's
-  // round(y / scale) + zero_point this can differ by 1 LSB, and only within an ulp of a rounding tie.
-  clamp_store<V>(output + o, V::fmadd(y, V::set1(1.0f / q.output_scale), V::set1(float(q.output_zero_point))), n);
+  // round(y / scale) + zero_point this can differ by 1 LSB, and only within an ulp of a rounding tie. Per channel the
+  // same with channel c's reciprocal and zero point (equal to the per-tensor result when all channels are equal).
+  const bool per_channel = q.per_channel_output();
+  const reg inverse = per_channel ? load_lanes<V>(q.output_inverse_scales + c, n) : V::set1(1.0f / q.output_scale);
+  const reg zero_point =
+      per_channel ? load_lanes<V>(q.output_zero_points + c, n) : V::set1(float(q.output_zero_point));
+  clamp_store<V>(output + o, V::fmadd(y, inverse, zero_point), n);
 }
 
 // The common case without residual and with identity or relu activation, in one FMA: acc * scale + zero_point with
@@ -57,9 +62,10 @@ inline void requantize_linear_store(typename V::reg acc, const float* scale, int
   clamp_store<V>(output + o, t, n);
 }
 
-// Whether requantize_linear_store applies.
+// Whether requantize_linear_store applies (per-tensor outputs only: it folds one output scale and zero point).
 inline bool linear_requant(const Requant& q) {
-  return !q.residual && (q.activation == Activation::identity || q.activation == Activation::relu);
+  return !q.residual && !q.per_channel_output() &&
+         (q.activation == Activation::identity || q.activation == Activation::relu);
 }
 
 }  // namespace pyvideo::kernels::detail

@@ -9,7 +9,8 @@ stays in PyTorch, with its layers on the per-layer native ops where they have on
 
 Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its fused residual and activation,
 FusedSqueezeExcitation, global average pooling, nn.Identity / nn.Dropout in eval mode, and in int8 models
-QuantizeTensor, QuantizedConv3d and QuantizedSqueezeExcitation with an int8 output, QuantizedGlobalAvgPool. The
+QuantizeTensor, QuantizedConv3d and QuantizedSqueezeExcitation with an int8 output (per tensor or, for the SE, per
+channel), QuantizedGlobalAvgPool. The
 arithmetic is the per-layer ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation
 order in the pools and squeeze-excitation means; int8 outputs equal ``lower_quantized_to_native``'s.
 
@@ -185,10 +186,14 @@ class _Builder:
                 output_zero_point=module.output_zero_point, **_geometry(module))
         if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
             fc0, fc1 = module.se.fc0, module.se.fc1
+            output_scale, output_zero_point = module.output_scale, module.output_zero_point
+            if isinstance(output_scale, torch.Tensor):  # per channel: float32 [C] and int32 [C] buffers
+                output_scale = output_scale.detach().float().contiguous()
+                output_zero_point = output_zero_point.detach().to(torch.int32).contiguous()
             return p.quantized_squeeze_excitation(
                 x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(), _detached(fc1.bias),
                 activation_code(module.se.hidden_activation), activation_code(module.se.activation),
-                module.input_scale, module.input_zero_point, module.output_scale, module.output_zero_point)
+                module.input_scale, module.input_zero_point, output_scale, output_zero_point)
         if isinstance(module, QuantizedGlobalAvgPool):
             return p.quantized_global_avg_pool(x, module.input_scale, module.input_zero_point, module.output_scale,
                                                module.output_zero_point or 0)

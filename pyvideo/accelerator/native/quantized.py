@@ -73,7 +73,9 @@ class NativeQuantizedSqueezeExcitation(nn.Module):
 
     The gate (channel means from the exact int32 sums, the two small Linears, sigmoid) and the requantized product
     ``act(dequant(x) * gate)`` (the int8 depthwise kernel with a unit 1x1x1 weight and per-channel dequant scale
-    ``input_scale * gate``) run natively, matching the reference module within 1 LSB.
+    ``input_scale * gate``) run natively, matching the reference module within 1 LSB. A per-channel output
+    (``output_scale`` float32 [C] and ``output_zero_point`` int32 [C] buffers on the reference) stays per channel:
+    the same buffers here.
     """
 
     def __init__(self, module: QuantizedSqueezeExcitation):
@@ -82,7 +84,11 @@ class NativeQuantizedSqueezeExcitation(nn.Module):
             raise ValueError("NativeQuantizedSqueezeExcitation needs an int8 output")
         self.se = module.se
         self.input_scale, self.input_zero_point = float(module.input_scale), int(module.input_zero_point)
-        self.output_scale, self.output_zero_point = float(module.output_scale), int(module.output_zero_point)
+        if isinstance(module.output_scale, torch.Tensor):
+            self.register_buffer("output_scale", module.output_scale.detach().float().clone())
+            self.register_buffer("output_zero_point", module.output_zero_point.detach().to(torch.int32).clone())
+        else:
+            self.output_scale, self.output_zero_point = float(module.output_scale), int(module.output_zero_point)
         self.hidden_activation_id = activation_code(module.se.hidden_activation)
         self.activation_id = activation_code(module.se.activation)
 

@@ -11,7 +11,7 @@ from typing import Tuple, Union
 import torch
 import torch.nn as nn
 
-from .api import _batch_tensor
+from .graph_quantizer import _batch_tensor
 
 
 @dataclass(frozen=True)

@@ -5,41 +5,15 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph_quantizer import convert, freeze_observers, prepare
-
-
-def _batch_tensor(batch) -> torch.Tensor:
-    """The model input of one calibration item: a tensor, the first item of a tuple/list, or a dict's "video"."""
-    if isinstance(batch, torch.Tensor):
-        return batch
-    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
-        return batch[0]
-    if isinstance(batch, dict) and isinstance(batch.get("video"), torch.Tensor):
-        return batch["video"]
-    raise TypeError(
-        f"calibration items must be tensors, (tensor, ...) tuples or dicts with a 'video' tensor; got {type(batch).__name__}"
-    )
-
-
-def calibrate(prepared: fx.GraphModule, calibration_data: Union[torch.Tensor, Iterable]) -> int:
-    """Run ``calibration_data`` (one batch tensor, or an iterable/DataLoader of batches) through ``prepared`` in
-    eval mode, updating its observers. Returns the number of batches seen."""
-    batches = [calibration_data] if isinstance(calibration_data, torch.Tensor) else calibration_data
-    was_training = prepared.training
-    prepared.eval()
-    count = 0
-    with torch.no_grad():
-        for batch in batches:
-            prepared(_batch_tensor(batch))
-            count += 1
-    prepared.train(was_training)
-    if count == 0:
-        raise ValueError("calibrate: calibration_data yielded no batches")
-    return count
+from .graph_quantizer import calibrate, choose_channel_strengths, convert, freeze_observers, prepare, weight_error_means
 
 
 def quantize_model(
-    deploy_model: nn.Module, calibration_data: Union[torch.Tensor, Iterable], observer="minmax"
+    deploy_model: nn.Module,
+    calibration_data: Union[torch.Tensor, Iterable],
+    observer="minmax",
+    per_channel: bool = True,
+    bias_correction: bool = True,
 ) -> fx.GraphModule:
     """Post-training static int8 quantization of a deploy-form model.
 
@@ -49,20 +23,30 @@ def quantize_model(
             or dicts with a "video" tensor), representative of the inputs the model will see.
         observer: how activation ranges are estimated: "minmax", "percentile" (99.99th, averaged per batch),
             or a zero-argument factory of an observer object.
+        per_channel: quantize squeeze-excitation outputs that only pointwise convs read per channel (their scales
+            are folded into those convs' weights; ranges by per-channel min/max, and how far each channel's scale
+            leaves the tensor's is chosen per tensor on the calibration data, see ``choose_channel_strengths``).
+            False: every tensor per tensor.
+        bias_correction: take the mean output shift that weight rounding causes (measured on the calibration data
+            in a second pass, see ``weight_error_means``) off each int8 conv's and Linear's bias.
 
     Returns:
         The int8 model (``torch.fx.GraphModule`` of ``int8_modules``): float input, float output.
     """
-    prepared = prepare(deploy_model, observer=observer, qat=False)
+    if not isinstance(calibration_data, torch.Tensor) and iter(calibration_data) is calibration_data:
+        calibration_data = list(calibration_data)  # a one-shot iterator: later passes read the batches again
+    prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel)
     calibrate(prepared, calibration_data)
-    return convert(prepared)
+    choose_channel_strengths(prepared, calibration_data)
+    return convert(prepared, weight_error_means(prepared, calibration_data) if bias_correction else None)
 
 
-def prepare_qat(deploy_model: nn.Module, observer="moving_average") -> fx.GraphModule:
+def prepare_qat(deploy_model: nn.Module, observer="moving_average", per_channel: bool = True) -> fx.GraphModule:
     """A training-mode copy of the deploy-form graph with fake-quantized weights and activations (straight-through
     gradients). It shares its parameters with ``deploy_model``: train it like any module, then call
-    :func:`convert_qat`. Activation ranges follow the data (moving average) until :func:`freeze_observers`."""
-    prepared = prepare(deploy_model, observer=observer, qat=True)
+    :func:`convert_qat`. Activation ranges follow the data (moving average) until :func:`freeze_observers`.
+    ``per_channel`` as in :func:`quantize_model` (the fake quantization then simulates the per-channel tensors)."""
+    prepared = prepare(deploy_model, observer=observer, qat=True, per_channel=per_channel)
     return prepared.train()
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.conv import FusedConv3d
 
-from .qparams import QMAX, QMIN, WEIGHT_QMAX, QParams, weight_scales
+from .qparams import QMAX, QMIN, WEIGHT_QMAX, ChannelQParams, QParams, fold_input_scales, kernel_input_qparams, weight_scales
 
 
 class _FakeQuantize(torch.autograd.Function):
@@ -25,8 +25,10 @@ class _FakeQuantize(torch.autograd.Function):
         return grad_output * inside, None, None, None, None
 
 
-def fake_quantize(x: torch.Tensor, qparams: QParams) -> torch.Tensor:
-    """Per-tensor asymmetric int8 fake quantization."""
+def fake_quantize(x: torch.Tensor, qparams) -> torch.Tensor:
+    """Asymmetric int8 fake quantization, per tensor (QParams) or per channel along dim 1 (ChannelQParams)."""
+    if isinstance(qparams, ChannelQParams):
+        return _FakeQuantize.apply(x, *qparams.broadcast(x.dim()), QMIN, QMAX)
     return _FakeQuantize.apply(x, qparams.scale, qparams.zero_point, QMIN, QMAX)
 
 
@@ -66,9 +68,11 @@ class ActivationQuantizer(nn.Module):
         return f"observer={type(self.observer).__name__}, observe={self.observe}, fake_quant={self.fake_quant}"
 
 
-def fake_quantize_bias(bias: torch.Tensor, weight: torch.Tensor, input_qparams: QParams) -> torch.Tensor:
-    """Round the bias to the int32 grid of the int8 model (step input_scale * weight_scale[c]); identity gradient."""
-    step = torch.tensor(input_qparams.scale, dtype=torch.float32) * weight_scales(weight)
+def fake_quantize_bias(bias: torch.Tensor, weight: torch.Tensor, input_qparams) -> torch.Tensor:
+    """Round the bias to the int32 grid of the int8 model (step input_scale * weight_scale[c], both after
+    ``fold_input_scales`` for per-channel inputs); identity gradient."""
+    step = torch.tensor(kernel_input_qparams(input_qparams).scale, dtype=torch.float32) * weight_scales(
+        fold_input_scales(weight.detach(), input_qparams))
     return bias + (torch.round(bias / step) * step - bias).detach()
 
 
@@ -78,11 +82,16 @@ class _FakeQuantWeights:
 
     input_qparams = None
 
+    def _current_input_qparams(self):
+        return self.input_qparams() if self.input_qparams is not None else None
+
     def fake_weight(self) -> torch.Tensor:
-        return fake_quantize_weight(self.weight)
+        """Per-channel inputs: the weight with the input channels' scales folded in, as the int8 model quantizes it;
+        the forward pass then divides the input by those scales (giving back the integers q - zero_point)."""
+        return fake_quantize_weight(fold_input_scales(self.weight, self._current_input_qparams()))
 
     def fake_bias(self):
-        input_qparams = self.input_qparams() if self.input_qparams is not None else None
+        input_qparams = self._current_input_qparams()
         if self.bias is None or input_qparams is None:
             return self.bias
         return fake_quantize_bias(self.bias, self.weight, input_qparams)
@@ -97,6 +106,12 @@ class FakeQuantConv3d(_FakeQuantWeights, FusedConv3d):
                    conv.adds_residual)  # fmt: skip
         fake.weight, fake.bias = conv.weight, conv.bias  # share the trained parameters
         return fake
+
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        input_qparams = self._current_input_qparams()
+        if isinstance(input_qparams, ChannelQParams):  # see fake_weight
+            x = x / input_qparams.broadcast(x.dim())[0]
+        return super().forward(x, residual)
 
     def forward_weight(self) -> torch.Tensor:
         return self.fake_weight()

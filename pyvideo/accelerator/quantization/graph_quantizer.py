@@ -7,16 +7,20 @@ Each node of the traced deploy graph gets a role:
   their output has the qparams of their input;
 - ``float``: everything else (runs in float32 on dequantized values).
 
-``prepare`` inserts an :class:`ActivationQuantizer` after every tensor that an int8 op reads or writes;
+``prepare`` inserts an :class:`ActivationQuantizer` after every tensor that an int8 op reads or writes (per tensor,
+except squeeze-excitation outputs read only by pointwise convs: those are quantized per channel, see
+``per_channel_nodes``);
 ``convert`` replaces int8 ops by :mod:`int8_modules` with the observed qparams and puts Quantize/Dequantize
 where the domains meet. An int8 op whose output is only read by float code returns float32 directly.
 """
+import copy
 import operator
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional, Union
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
+import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
@@ -26,7 +30,9 @@ from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcita
 
 from . import int8_modules as q8
 from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear
-from .observers import make_observer
+from .observers import ChannelMinMaxObserver, make_channel_observer, make_observer
+from .qparams import (QParams, channel_activation_qparams, dequantize, fold_input_scales, quantize, quantize_weight,
+                      weight_scales)
 
 # Adaptive pools that count as global: quantized graphs may also hold 4-D (image-like) tensors.
 _GLOBAL_POOL_TYPES = (nn.AdaptiveAvgPool3d, nn.AdaptiveAvgPool2d)
@@ -89,6 +95,37 @@ class _Plan:
         return self.role[node] == "int8" and self.read_as_int8[node]
 
 
+def _passes_values(module: nn.Module) -> bool:
+    """Identity-like modules that hand their input on unchanged, channel dim included."""
+    return activation_kind_of(module) == "identity" or isinstance(module, nn.Dropout)
+
+
+def per_channel_nodes(graph: fx.Graph, modules: Dict[str, nn.Module]) -> set:
+    """Squeeze-excitation nodes whose output is quantized per channel: every reader (looking through Identity /
+    Dropout modules) is an unpadded pointwise FusedConv3d that takes it as its input, not as its residual. Such a
+    conv absorbs the channel scales into its weight at no cost in the kernel (``fold_input_scales``), while the SE's
+    gate leaves the channels with very different ranges, so per-tensor int8 wastes most levels on weak channels."""
+    chosen = set()
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules.get(node.target), FusedSqueezeExcitation):
+            continue
+        frontier, readers, eligible = [node], 0, True
+        while frontier and eligible:
+            value = frontier.pop()
+            for user in value.users:
+                module = modules.get(user.target) if user.op == "call_module" else None
+                if module is not None and _passes_values(module) and len(user.args) == 1 and not user.kwargs:
+                    frontier.append(user)
+                elif (isinstance(module, FusedConv3d) and module.kind == "pointwise" and not any(module.padding or ())
+                      and not user.kwargs and user.args[0] is value and value not in user.args[1:]):
+                    readers += 1
+                else:
+                    eligible = False
+        if eligible and readers:
+            chosen.add(node)
+    return chosen
+
+
 def _check_deploy_form(model: nn.Module) -> None:
     unconverted = [name for name, m in model.named_modules() if getattr(m, "convert_flag", True) is False]
     if unconverted:
@@ -112,14 +149,15 @@ def _trace_eval(model: nn.Module) -> fx.GraphModule:
     return fx.GraphModule(model, graph, class_name=f"Quantizable{type(model).__name__}")
 
 
-def prepare(model: nn.Module, observer="minmax", qat: bool = False) -> fx.GraphModule:
+def prepare(model: nn.Module, observer="minmax", qat: bool = False, per_channel: bool = True) -> fx.GraphModule:
     """Traced graph of ``model`` (sharing its modules) with ActivationQuantizers inserted: they observe only, or with
     ``qat`` also fake-quantize; with ``qat`` the int8 convs and linears are also swapped for versions whose weight and
-    bias are fake-quantized (sharing the parameters)."""
+    bias are fake-quantized (sharing the parameters). ``per_channel=False`` quantizes every tensor per tensor."""
     _check_deploy_form(model)
     gm = _trace_eval(model)
     modules = dict(gm.named_modules())
     plan = _Plan(gm.graph, modules)
+    channel_quantized = per_channel_nodes(gm.graph, modules) if per_channel else set()
     nodes = list(gm.graph.nodes)
     input_source = {n: plan.source[_tensor_args(n)[0]] for n in nodes if plan.role[n] == "int8" and _tensor_args(n)}
     quantizer_of = {}
@@ -127,7 +165,8 @@ def prepare(model: nn.Module, observer="minmax", qat: bool = False) -> fx.GraphM
         if node.op == "output" or not plan.observed(node):
             continue
         name = f"activation_quantizer_{index}"
-        quantizer_of[node] = ActivationQuantizer(make_observer(observer), observe=True, fake_quant=qat)
+        node_observer = make_channel_observer(observer) if node in channel_quantized else make_observer(observer)
+        quantizer_of[node] = ActivationQuantizer(node_observer, observe=True, fake_quant=qat)
         gm.add_submodule(name, quantizer_of[node])
         with gm.graph.inserting_after(node):
             quantizer = gm.graph.call_module(name, (node,))
@@ -159,11 +198,168 @@ def freeze_observers(prepared: fx.GraphModule) -> None:
             module.observe = False
 
 
+def _int8_weight(module: nn.Module, input_qparams) -> torch.Tensor:
+    """The float weight the int8 model effectively multiplies ``module``'s float input with (quantized per output
+    channel after folding in per-channel input scales, then unfolded)."""
+    folded = fold_input_scales(module.weight.detach().float(), input_qparams)
+    scales = weight_scales(folded)
+    dequantized = quantize_weight(folded, scales).float() * scales.reshape(-1, *([1] * (folded.dim() - 1)))
+    return dequantized / fold_input_scales(torch.ones_like(folded), input_qparams)
+
+
+def _batch_tensor(batch) -> torch.Tensor:
+    """The model input of one calibration item: a tensor, the first item of a tuple/list, or a dict's "video"."""
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
+        return batch[0]
+    if isinstance(batch, dict) and isinstance(batch.get("video"), torch.Tensor):
+        return batch["video"]
+    raise TypeError(
+        f"calibration items must be tensors, (tensor, ...) tuples or dicts with a 'video' tensor; got {type(batch).__name__}"
+    )
+
+
+def calibrate(prepared: fx.GraphModule, calibration_data: Union[torch.Tensor, Iterable]) -> int:
+    """Run ``calibration_data`` (one batch tensor, or an iterable/DataLoader of batches) through ``prepared`` in
+    eval mode, updating its observers. Returns the number of batches seen."""
+    batches = [calibration_data] if isinstance(calibration_data, torch.Tensor) else calibration_data
+    was_training = prepared.training
+    prepared.eval()
+    count = 0
+    with torch.no_grad():
+        for batch in batches:
+            prepared(_batch_tensor(batch))
+            count += 1
+    prepared.train(was_training)
+    if count == 0:
+        raise ValueError("calibrate: calibration_data yielded no batches")
+    return count
+
+
+def _quantizers_by_source(prepared: fx.GraphModule, modules: Dict[str, nn.Module]) -> Dict[fx.Node, ActivationQuantizer]:
+    return {n.args[0]: modules[n.target] for n in prepared.graph.nodes
+            if n.op == "call_module" and isinstance(modules[n.target], ActivationQuantizer)}
+
+
+def _weighted_layers(prepared: fx.GraphModule):
+    """(node, module, the ActivationQuantizer of its input) for each int8 FusedConv3d / Linear node of a calibrated
+    prepared graph."""
+    modules = dict(prepared.named_modules())
+    quantizers = _quantizers_by_source(prepared, modules)
+    plan = _Plan(prepared.graph, modules)
+    for node in prepared.graph.nodes:
+        module = modules.get(node.target) if node.op == "call_module" else None
+        if plan.role.get(node) != "int8" or not isinstance(module, (FusedConv3d, nn.Linear)) or not _tensor_args(node):
+            continue
+        quantizer = quantizers.get(plan.source[_tensor_args(node)[0]])
+        if quantizer is not None and quantizer.observer.has_data:
+            yield node, module, quantizer
+
+
+def _measuring_pass(prepared: fx.GraphModule, batches, hooks) -> None:
+    """Run ``batches`` through ``prepared`` with the observers paused (the ranges are final), then remove ``hooks``."""
+    quantizers = [m for m in prepared.modules() if isinstance(m, ActivationQuantizer)]
+    observing = [q.observe for q in quantizers]
+    for quantizer in quantizers:
+        quantizer.observe = False
+    try:
+        calibrate(prepared, batches)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for quantizer, observe in zip(quantizers, observing):
+            quantizer.observe = observe
+
+
+def _layer_output(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``module``'s conv / matmul of ``x`` with ``weight``: no bias, residual or activation."""
+    if isinstance(module, FusedConv3d):
+        return F.conv3d(x, weight, None, module.stride, module.padding, module.dilation, module.groups)
+    return x @ weight.t()
+
+
+CHANNEL_STRENGTHS = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+
+def choose_channel_strengths(prepared: fx.GraphModule, batches, strengths=CHANNEL_STRENGTHS) -> Dict[str, float]:
+    """For every tensor quantized per channel in a calibrated ``prepared`` graph, pick the ``strength`` of
+    :func:`channel_activation_qparams` whose quantized tensor, read through the folded and quantized weights of its
+    readers, gives the least squared error of the readers' outputs (before bias and activation) on ``batches``, and
+    set it on the tensor's observer. Per-channel scales help when the weak channels matter to the reader; folding them
+    costs the weak channels weight precision, which wins when they do not (strength 0 is a per-tensor scale).
+    Returns {observed node name: strength}."""
+    candidates, errors, hooks = {}, {}, []
+
+    def record(quantizer, module, inputs):
+        x = inputs[0]
+        exact = _layer_output(module, x, module.weight.detach())
+        for strength, qparams in candidates[quantizer]:
+            approximate = _layer_output(module, dequantize(quantize(x, qparams), qparams), _int8_weight(module, qparams))
+            errors[quantizer][strength] += float((approximate - exact).double().square().sum())
+
+    names = {}
+    for node, module, quantizer in _weighted_layers(prepared):
+        if not isinstance(quantizer.observer, ChannelMinMaxObserver):
+            continue
+        if quantizer not in candidates:
+            observer = quantizer.observer
+            candidates[quantizer] = [(strength, channel_activation_qparams(observer.min_val, observer.max_val, strength))
+                                     for strength in strengths]  # fmt: skip
+            errors[quantizer] = {strength: 0.0 for strength in strengths}
+            names[quantizer] = node.args[0].name
+        hooks.append(module.register_forward_hook(lambda m, inputs, output, q=quantizer: record(q, m, inputs)))
+    if not candidates:
+        return {}
+    _measuring_pass(prepared, batches, hooks)
+    chosen = {}
+    for quantizer, by_strength in errors.items():
+        quantizer.observer.strength = min(strengths, key=lambda strength: by_strength[strength])  # first of ties
+        chosen[names[quantizer]] = quantizer.observer.strength
+    return chosen
+
+
+def weight_error_means(prepared: fx.GraphModule, batches) -> Dict[str, torch.Tensor]:
+    """Bias correction (Nagel et al., "Data-Free Quantization", 2019, empirical form): for every int8 conv and
+    Linear of a calibrated ``prepared`` graph, the mean over the calibration ``batches`` of the output shift that
+    quantizing its weight causes, ``E[op(x, W_int8 - W)]`` per output channel, on the float inputs ``x`` the layer sees.
+    Rounding a small kernel's weights (27 taps of a depthwise conv) shifts its output mean, and BN-folded biases do not
+    absorb it; :func:`convert` subtracts these means from the biases. Returns {module target: float32 [C_out]}."""
+    sums, counts, hooks = {}, {}, []
+
+    def record(target, delta, module, inputs):
+        shift = _layer_output(module, inputs[0], delta)
+        channel_dim = 1 if isinstance(module, FusedConv3d) else shift.dim() - 1
+        per_channel = shift.transpose(0, channel_dim).reshape(shift.shape[channel_dim], -1).sum(dim=1)
+        sums[target] = sums.get(target, 0.0) + per_channel.double()
+        counts[target] = counts.get(target, 0) + shift.numel() // shift.shape[channel_dim]
+
+    for node, module, quantizer in _weighted_layers(prepared):
+        if node.target in sums:
+            continue
+        sums[node.target], counts[node.target] = 0.0, 0
+        delta = _int8_weight(module, quantizer.qparams()) - module.weight.detach().float()
+        hooks.append(module.register_forward_hook(
+            lambda m, inputs, output, target=node.target, delta=delta: record(target, delta, m, inputs)))
+    _measuring_pass(prepared, batches, hooks)
+    return {target: (total / counts[target]).float() for target, total in sums.items() if counts[target]}
+
+
+def _with_bias_shift(module: nn.Module, shift: torch.Tensor) -> nn.Module:
+    """A copy of a FusedConv3d / Linear (sharing the weight) whose bias is lowered by ``shift``."""
+    corrected = copy.copy(module)
+    corrected._parameters = dict(module._parameters)
+    bias = module.bias.detach() if module.bias is not None else torch.zeros(shift.shape[0])
+    corrected.bias = nn.Parameter(bias - shift.to(bias.dtype), requires_grad=False)
+    return corrected
+
+
 class _Converter:
     """Builds the int8 graph from a prepared GraphModule."""
 
-    def __init__(self, prepared: fx.GraphModule):
+    def __init__(self, prepared: fx.GraphModule, bias_shifts: Optional[Dict[str, torch.Tensor]] = None):
         self.prepared = prepared
+        self.bias_shifts = bias_shifts or {}
         self.modules = dict(prepared.named_modules())
         self.quantizer_of = {}  # observed node -> its ActivationQuantizer
         for node in prepared.graph.nodes:
@@ -194,6 +390,8 @@ class _Converter:
         key = (node, want_int8)
         if key not in self.cast_cache:
             qp = self.qparams(node)
+            if not isinstance(qp, QParams):  # per_channel_nodes() picks only tensors that int8 convs alone read
+                raise RuntimeError(f"{node.name} is quantized per channel but read by an op that needs per-tensor values")
             module = q8.QuantizeTensor(qp) if want_int8 else q8.DequantizeTensor(qp)
             name = self.add_module(module, f"{node.name}_{'q' if want_int8 else 'dq'}")
             self.cast_cache[key] = self.graph.call_module(name, (value,))
@@ -264,6 +462,8 @@ class _Converter:
             kind = activation_kind_of(self.modules[activation.target])
             return module_type(in_qp, self.qparams(inputs[1]), output_qp, activation=kind)
         module = self.modules[node.target]
+        if node.target in self.bias_shifts:
+            module = _with_bias_shift(module, self.bias_shifts[node.target])
         if isinstance(module, FusedConv3d):
             residual_qp = self.qparams(inputs[1]) if len(inputs) > 1 else None
             return q8.QuantizedConv3d(module, in_qp, output_qp, residual_qp)
@@ -276,8 +476,9 @@ class _Converter:
         return q8.QuantizedActivation(activation_kind_of(module), in_qp, output_qp)
 
 
-def convert(prepared: fx.GraphModule) -> fx.GraphModule:
-    """The int8 model (eval mode) for a prepared and calibrated (or QAT-trained) GraphModule."""
+def convert(prepared: fx.GraphModule, bias_shifts: Optional[Dict[str, torch.Tensor]] = None) -> fx.GraphModule:
+    """The int8 model (eval mode) for a prepared and calibrated (or QAT-trained) GraphModule; ``bias_shifts``
+    ({module target: [C_out]}, e.g. from :func:`weight_error_means`) are subtracted from those layers' biases."""
     if not any(isinstance(m, ActivationQuantizer) for m in prepared.modules()):
         raise ValueError("convert() needs a model returned by prepare() or prepare_qat()")
-    return _Converter(prepared).convert().eval()
+    return _Converter(prepared, bias_shifts).convert().eval()

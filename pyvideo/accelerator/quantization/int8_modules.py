@@ -17,7 +17,8 @@ from pyvideo.accelerator.deployable.conv import FusedConv3d
 from pyvideo.accelerator.deployable.graph import register_leaf_type
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
-from .qparams import QMAX, QMIN, ChannelQParams, QParams, dequantize, quantize, quantize_weight, weight_scales
+from .qparams import (QMAX, QMIN, ChannelQParams, QParams, dequantize, fold_input_scales, kernel_input_qparams, quantize,
+                      quantize_weight, weight_scales)
 
 
 def _finish(y: torch.Tensor, output_qparams) -> torch.Tensor:
@@ -82,18 +83,28 @@ class DequantizeTensor(_Int8Module):
 
 
 class _QuantizedWeightedOp(_Int8Module):
-    """Shared int8 weight/bias state and requantization of QuantizedConv3d and QuantizedLinear."""
+    """Shared int8 weight/bias state and requantization of QuantizedConv3d and QuantizedLinear.
+
+    A per-channel input (ChannelQParams) is read as if its qparams were (1, 0): the channel scales are folded into the
+    weight before it is quantized (``fold_input_scales``) and ``sum_k weight_int8[c, k] * zero_point[k]`` is taken off
+    the int32 bias, which is exact. ``input_channel_scale`` / ``input_channel_zero_point`` keep the input's qparams."""
 
     def __init__(self, weight, bias, activation, input_qparams, output_qparams, residual_qparams=None):
-        super().__init__(input_qparams, output_qparams)
+        super().__init__(kernel_input_qparams(input_qparams), output_qparams)
+        weight = fold_input_scales(weight.detach(), input_qparams)
         scales = weight_scales(weight)
-        dequant_scale = (torch.tensor(input_qparams.scale, dtype=torch.float32) * scales).float()
+        dequant_scale = (torch.tensor(self.input_scale, dtype=torch.float32) * scales).float()
         bias = torch.zeros(weight.shape[0]) if bias is None else bias.detach()
         self.register_buffer("weight_int8", quantize_weight(weight, scales))
         self.register_buffer("weight_scale", scales)
         self.register_buffer("dequant_scale", dequant_scale)
-        bias_int32 = torch.round(bias.double() / dequant_scale.double()).clamp(-(2**31), 2**31 - 1)
-        self.register_buffer("bias_int32", bias_int32.to(torch.int32))
+        bias_int32 = torch.round(bias.double() / dequant_scale.double())
+        if isinstance(input_qparams, ChannelQParams):
+            self.register_buffer("input_channel_scale", input_qparams.scale.float().clone())
+            self.register_buffer("input_channel_zero_point", input_qparams.zero_point.to(torch.int32).clone())
+            per_input_channel = self.weight_int8.double().reshape(*weight.shape[:2], -1).sum(dim=2)
+            bias_int32 -= per_input_channel @ input_qparams.zero_point.double()
+        self.register_buffer("bias_int32", bias_int32.clamp(-(2**31), 2**31 - 1).to(torch.int32))
         self.activation = check_activation_kind(activation)
         self.__dict__.update(_qparams_fields("residual", residual_qparams))
 
@@ -126,6 +137,9 @@ class QuantizedConv3d(_QuantizedWeightedOp):
     """int8 FusedConv3d: ``act(dequant(acc) [+ dequant(residual)])`` requantized; see the interface note."""
 
     def __init__(self, conv: FusedConv3d, input_qparams, output_qparams, residual_qparams=None):
+        if isinstance(input_qparams, ChannelQParams) and (conv.kind != "pointwise" or any(conv.padding or ())):
+            raise ValueError(f"QuantizedConv3d: per-channel input qparams need an unpadded pointwise conv, got a "
+                             f"{conv.kind} conv with padding {conv.padding}")
         super().__init__(conv.weight, conv.bias, conv.activation, input_qparams, output_qparams, residual_qparams)
         self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
         self.kind = conv.kind
@@ -148,6 +162,8 @@ class QuantizedLinear(_QuantizedWeightedOp):
     """int8 nn.Linear over the last dim, same requantization as QuantizedConv3d."""
 
     def __init__(self, linear: nn.Linear, input_qparams, output_qparams, activation: str = "identity"):
+        if isinstance(input_qparams, ChannelQParams):  # its channels are the last dim, ChannelQParams' are dim 1
+            raise ValueError("QuantizedLinear takes per-tensor input qparams only")
         super().__init__(linear.weight, linear.bias, activation, input_qparams, output_qparams)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

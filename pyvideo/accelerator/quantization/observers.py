@@ -1,7 +1,7 @@
 """Activation observers: they watch float tensors during calibration or QAT and yield per-tensor QParams."""
 import torch
 
-from .qparams import QParams, activation_qparams
+from .qparams import ChannelQParams, QParams, activation_qparams, channel_activation_qparams
 
 
 class MinMaxObserver:
@@ -72,6 +72,55 @@ class PercentileObserver(MinMaxObserver):
         self._sums[1] += float(values.kthvalue(k_high).values)
         self._batches += 1
         self.min_val, self.max_val = self._sums[0] / self._batches, self._sums[1] / self._batches
+
+
+class ChannelMinMaxObserver:
+    """Per-channel (dim 1) ranges for tensors quantized per channel: min/max, or with ``averaging_constant`` an
+    exponential moving average of the per-batch ranges (QAT). Zero-size tensors are ignored. ``strength`` is passed
+    to :func:`channel_activation_qparams` (post-training quantization picks it per tensor, see
+    ``graph_quantizer.choose_channel_strengths``)."""
+
+    def __init__(self, averaging_constant=None, strength: float = 1.0):
+        if averaging_constant is not None and not 0.0 < averaging_constant <= 1.0:
+            raise ValueError(f"averaging_constant must be in (0, 1], got {averaging_constant}")
+        self.averaging_constant = averaging_constant
+        self.strength = strength
+        self.min_val = None
+        self.max_val = None
+
+    @property
+    def has_data(self) -> bool:
+        return self.min_val is not None
+
+    def observe(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"ChannelMinMaxObserver needs a tensor with a channel dim 1, got shape {tuple(x.shape)}")
+        if not x.numel():
+            return
+        per_channel = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
+        low, high = per_channel.amin(dim=1), per_channel.amax(dim=1)
+        if not self.has_data:
+            self.min_val, self.max_val = low, high
+        elif self.min_val.shape != low.shape:
+            raise ValueError(f"ChannelMinMaxObserver: {low.numel()} channels after {self.min_val.numel()}")
+        elif self.averaging_constant is None:
+            self.min_val, self.max_val = torch.minimum(self.min_val, low), torch.maximum(self.max_val, high)
+        else:
+            c = self.averaging_constant
+            self.min_val, self.max_val = self.min_val + c * (low - self.min_val), self.max_val + c * (high - self.max_val)
+
+    def qparams(self) -> ChannelQParams:
+        if not self.has_data:
+            raise RuntimeError(f"{type(self).__name__}: no data observed; run calibration batches first")
+        return channel_activation_qparams(self.min_val, self.max_val, self.strength)
+
+
+def make_channel_observer(observer):
+    """The per-channel counterpart of a per-tensor observer choice: a moving average for "moving_average" (QAT),
+    min/max otherwise (the percentile and custom observers work per tensor)."""
+    if observer == "moving_average":
+        return ChannelMinMaxObserver(averaging_constant=MovingAverageMinMaxObserver().averaging_constant)
+    return ChannelMinMaxObserver()
 
 
 OBSERVERS = {

@@ -34,13 +34,25 @@ class ChannelQParams(NamedTuple):
         return self.scale.float().reshape(shape), self.zero_point.float().reshape(shape)
 
 
-def channel_activation_qparams(min_val: torch.Tensor, max_val: torch.Tensor) -> ChannelQParams:
-    """:func:`activation_qparams` for each channel of 1-D ``min_val`` / ``max_val``."""
+def channel_activation_qparams(min_val: torch.Tensor, max_val: torch.Tensor, strength: float = 1.0) -> ChannelQParams:
+    """Per-channel qparams for the ranges ``[min_val[c], max_val[c]]`` (1-D). ``strength`` 1 gives each channel
+    :func:`activation_qparams` of its own range; 0 gives every channel the scale of the whole tensor's range; in
+    between, the geometric interpolation ``tensor_scale^(1 - strength) * channel_scale^strength`` (a reader that folds
+    the scales into its weights trades weight precision of weak channels for their activation precision, so the
+    best point depends on the layer). Zero points keep each channel's real 0 exact."""
     if min_val.shape != max_val.shape or min_val.dim() != 1:
         raise ValueError(f"channel_activation_qparams: need equal 1-D ranges, got {tuple(min_val.shape)} and {tuple(max_val.shape)}")
-    per_channel = [activation_qparams(float(lo), float(hi)) for lo, hi in zip(min_val.tolist(), max_val.tolist())]
-    return ChannelQParams(torch.tensor([qp.scale for qp in per_channel], dtype=torch.float32),
-                          torch.tensor([qp.zero_point for qp in per_channel], dtype=torch.int32))
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"channel_activation_qparams: strength must be in [0, 1], got {strength}")
+    lows, highs = min_val.tolist(), max_val.tolist()
+    own = [activation_qparams(lo, hi).scale for lo, hi in zip(lows, highs)]
+    whole = activation_qparams(min(lows), max(highs)).scale
+    scales, zero_points = [], []
+    for lo, scale in zip(lows, own):
+        scale = _as_float32(whole ** (1.0 - strength) * scale**strength)
+        scales.append(scale)
+        zero_points.append(max(QMIN, min(QMAX, int(round(QMIN - min(lo, 0.0) / scale)))))
+    return ChannelQParams(torch.tensor(scales, dtype=torch.float32), torch.tensor(zero_points, dtype=torch.int32))
 
 
 def _as_float32(value: float) -> float:
@@ -84,3 +96,22 @@ def quantize_weight(weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     """float weight -> int8 with per-output-channel ``scales``."""
     per_channel = scales.reshape(-1, *([1] * (weight.dim() - 1)))
     return torch.round(weight.detach().float() / per_channel).clamp_(-WEIGHT_QMAX, WEIGHT_QMAX).to(torch.int8)
+
+
+def fold_input_scales(weight: torch.Tensor, input_qparams) -> torch.Tensor:
+    """The weight an int8 conv/linear multiplies with. For per-channel input qparams, each input channel's scale is
+    multiplied into that channel's weights, so the kernel reads the int8 input with scale 1 and zero point 0 (the
+    zero points go into the bias, see ``int8_modules``); per-tensor qparams leave the weight as it is. Only for
+    ungrouped weights ``[C_out, C_in, ...]`` read without padding (the int8 padding value would not be real 0)."""
+    if not isinstance(input_qparams, ChannelQParams):
+        return weight
+    if weight.dim() < 2 or weight.shape[1] != input_qparams.scale.numel():
+        raise ValueError(f"per-channel input qparams of {input_qparams.scale.numel()} channels do not fit a weight of "
+                         f"shape {tuple(weight.shape)}")
+    return weight * input_qparams.scale.to(weight.dtype).reshape(1, -1, *([1] * (weight.dim() - 2)))
+
+
+def kernel_input_qparams(input_qparams) -> QParams:
+    """The per-tensor qparams an int8 kernel applies to its input: scale 1 and zero point 0 after
+    :func:`fold_input_scales` for per-channel inputs, the qparams themselves otherwise."""
+    return QParams(1.0, 0) if isinstance(input_qparams, ChannelQParams) else input_qparams
