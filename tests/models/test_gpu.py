@@ -477,7 +477,7 @@ def test_layer_on_device(name):
 
 @pytest.mark.parametrize("name", sorted({**_CLASSIFIERS, **_LAYERS}))
 def test_forward_on_meta_device(name):
-    # shapes only, no arithmetic: milliseconds per model. (The RoI heads read box values, which meta lacks.)
+    # shapes only, no arithmetic. (The RoI heads and the LSTM read tensor values, which meta tensors lack.)
     build, make_inputs = {**_CLASSIFIERS, **_LAYERS}[name]
     meta = torch.device("meta")
     model = build().to(meta)
