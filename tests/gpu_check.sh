@@ -19,5 +19,5 @@ import pytest  # noqa: F401  (a clear failure here rather than inside the run)
 PY
 
 export PYVIDEO_TEST_DEVICE=cuda
-PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" timeout 230 "$PYTHON" -m pytest -q -p no:cacheprovider -x \
+PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" timeout 230 "$PYTHON" -m pytest -q -rf -p no:cacheprovider \
     --durations=5 tests/transforms/test_gpu.py tests/models/test_gpu.py tests/tasks/test_gpu.py

@@ -505,3 +505,27 @@ def test_positional_encodings_on_device():
         actual = layer.to(DEVICE)(tokens.to(DEVICE))
         assert_on_device(actual, type(layer).__name__)
         assert_close_scaled(actual, expected)
+
+
+@requires_device
+def test_deploy_form_and_fake_quant_model_on_device():
+    """The accelerator's torch-level forms (deploy form, QAT fake-quant graph) are device-agnostic: converted on the
+    device, they match the original model there and train there (the native kernels are CPU-only)."""
+    from pyvideo.accelerator.deployment import convert_to_deployable_form
+    from pyvideo.accelerator.quantization import prepare_qat
+    from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+
+    torch.manual_seed(0)
+    model = create_x3d(expansion="XS", num_classes=5, dropout=0.0).eval().to(DEVICE)
+    clips = _clip(2, 3, 4, 32, 32).to(DEVICE)
+    deploy = convert_to_deployable_form(model, clips[:1]).eval()
+    params = list(deploy.parameters())
+    assert params and all(p.device.type == DEVICE.type for p in params)
+    with torch.no_grad():
+        assert_close_scaled(deploy(clips), model(clips), what="deploy form")
+    qat = prepare_qat(deploy)
+    loss = qat(clips).square().mean()
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in qat.parameters() if p.requires_grad]
+    assert grads and all(g is not None and g.device.type == DEVICE.type and torch.isfinite(g).all() for g in grads)

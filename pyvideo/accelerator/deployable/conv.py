@@ -54,7 +54,7 @@ class FusedConv3d(nn.Module):
             raise ValueError(f"FusedConv3d needs a 5-D weight [C_out, C_in/groups, kT, kH, kW], got {tuple(weight.shape)}")
         self.weight = nn.Parameter(weight.detach().clone())
         bias = torch.zeros(weight.shape[0]) if bias is None else bias
-        self.bias = nn.Parameter(bias.detach().clone().to(weight.dtype))
+        self.bias = nn.Parameter(bias.detach().clone().to(device=weight.device, dtype=weight.dtype))
         self.stride = _triple(stride)
         self.padding = _triple(padding)
         self.dilation = _triple(dilation)
