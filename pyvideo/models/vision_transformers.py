@@ -32,7 +32,7 @@ def _bn_scale_shift(bn: nn.Module, repeat: int = 1) -> Tuple[torch.Tensor, torch
 
 
 def _linear_from(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
-    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=True)
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=True, device=weight.device, dtype=weight.dtype)
     with torch.no_grad():
         linear.weight.copy_(weight)
         linear.bias.copy_(bias)

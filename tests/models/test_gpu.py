@@ -529,3 +529,27 @@ def test_deploy_form_and_fake_quant_model_on_device():
     assert torch.isfinite(loss)
     grads = [p.grad for p in qat.parameters() if p.requires_grad]
     assert grads and all(g is not None and g.device.type == DEVICE.type and torch.isfinite(g).all() for g in grads)
+
+
+@requires_device
+@pytest.mark.parametrize("separate_qkv", [False, True])
+def test_mvit_fuse_bn_on_device(separate_qkv):
+    """fuse_bn builds new Linear layers: on the device of the model, with the same outputs as before fusing."""
+    from pyvideo.models.vision_transformers import create_multiscale_vision_transformers
+
+    torch.manual_seed(0)
+    model = create_multiscale_vision_transformers(**{**_SMALL_MVIT, "norm": "batchnorm", "cls_embed_on": False,
+                                                     "separate_qkv": separate_qkv})  # fmt: skip
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm3d)):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    model = model.eval().to(DEVICE)
+    clips = _clip(2, 3, 4, 32, 32).to(DEVICE)
+    with torch.no_grad():
+        expected = model(clips)
+        model.fuse_bn()
+        fused = model(clips)
+    assert all(p.device.type == DEVICE.type for p in model.parameters())
+    assert_close_scaled(fused, expected, what="fused output")

@@ -36,3 +36,16 @@ class FusedSqueezeExcitation(nn.Module):
 
     def extra_repr(self) -> str:
         return f"hidden_activation={self.hidden_activation}, activation={self.activation}"
+
+
+def linear_from_pointwise_conv(conv: nn.Module) -> nn.Linear:
+    """The nn.Linear computing a 1x1x1 conv's (nn.Conv3d or FusedConv3d, ungrouped) map of the channels, on the
+    conv's device and dtype, for an SE's fc layers."""
+    weight = conv.weight.detach()
+    linear = nn.Linear(conv.in_channels, conv.out_channels, bias=conv.bias is not None, device=weight.device,
+                       dtype=weight.dtype)  # fmt: skip
+    with torch.no_grad():
+        linear.weight.copy_(weight.reshape(conv.out_channels, conv.in_channels))
+        if conv.bias is not None:
+            linear.bias.copy_(conv.bias)
+    return linear

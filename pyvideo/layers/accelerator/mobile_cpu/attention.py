@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from pyvideo.accelerator.deployable.activation import activation_kind_of
-from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
+from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation, linear_from_pointwise_conv
 from pyvideo.accelerator.efficient_blocks.efficient_block_base import EfficientBlockBase
 
 
@@ -27,15 +27,6 @@ class _SqueezeExcitationOriginal(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.block(self.avg_pool(x))
-
-
-def _linear_from_1x1_conv(conv: nn.Module) -> nn.Linear:
-    linear = nn.Linear(conv.in_channels, conv.out_channels, bias=conv.bias is not None)
-    with torch.no_grad():
-        linear.weight.copy_(conv.weight.reshape(conv.out_channels, conv.in_channels))
-        if conv.bias is not None:
-            linear.bias.copy_(conv.bias)
-    return linear
 
 
 class SqueezeExcitation(EfficientBlockBase):
@@ -64,7 +55,7 @@ class SqueezeExcitation(EfficientBlockBase):
         hidden_kind = activation_kind_of(hidden_activation)
         if hidden_kind is None:
             raise ValueError(f"SqueezeExcitation: cannot convert hidden activation {type(hidden_activation).__name__}")
-        self.se = FusedSqueezeExcitation(_linear_from_1x1_conv(conv0), _linear_from_1x1_conv(conv1), hidden_kind)
+        self.se = FusedSqueezeExcitation(linear_from_pointwise_conv(conv0), linear_from_pointwise_conv(conv1), hidden_kind)
         self.convert_flag = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

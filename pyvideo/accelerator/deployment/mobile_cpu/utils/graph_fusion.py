@@ -28,7 +28,7 @@ from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
 from pyvideo.accelerator.deployable.graph import DeployTracer
 from pyvideo.accelerator.deployable.pool import is_global_pool
-from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
+from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation, linear_from_pointwise_conv
 
 logger = logging.getLogger(__name__)
 
@@ -109,14 +109,6 @@ def _fuse_residual_adds(g: _Graph, shapes: Dict[fx.Node, torch.Size]) -> int:
     return fused
 
 
-def _conv_as_linear(conv: FusedConv3d) -> nn.Linear:
-    linear = nn.Linear(conv.in_channels, conv.out_channels)
-    with torch.no_grad():
-        linear.weight.copy_(conv.weight.reshape(conv.out_channels, conv.in_channels))
-        linear.bias.copy_(conv.bias)
-    return linear
-
-
 def _is_gate_conv(conv: Optional[FusedConv3d]) -> bool:
     return (conv is not None and conv.groups == 1 and conv.kernel_size == (1, 1, 1) and conv.stride == (1, 1, 1)
             and conv.padding == (0, 0, 0) and not conv.adds_residual)
@@ -142,7 +134,8 @@ def _fuse_squeeze_excitations(g: _Graph) -> int:
                     and g.sole_user(up) is mul):
                 continue
             act_node, kind = g.fusable_activation(mul)
-            se = FusedSqueezeExcitation(_conv_as_linear(conv0), _conv_as_linear(conv1), conv0.activation, kind or "identity")
+            se = FusedSqueezeExcitation(linear_from_pointwise_conv(conv0), linear_from_pointwise_conv(conv1),
+                                        conv0.activation, kind or "identity")
             parent = pool_node.target.rpartition(".")[0]
             name = f"{parent}.fused_se" if parent else f"fused_se_{fused}"
             g.module.add_submodule(name, se)
