@@ -28,7 +28,7 @@ class _FakeQuantize(torch.autograd.Function):
 def fake_quantize(x: torch.Tensor, qparams) -> torch.Tensor:
     """Asymmetric int8 fake quantization, per tensor (QParams) or per channel along dim 1 (ChannelQParams)."""
     if isinstance(qparams, ChannelQParams):
-        return _FakeQuantize.apply(x, *qparams.broadcast(x.dim()), QMIN, QMAX)
+        return _FakeQuantize.apply(x, *qparams.broadcast(x), QMIN, QMAX)
     return _FakeQuantize.apply(x, qparams.scale, qparams.zero_point, QMIN, QMAX)
 
 
@@ -110,7 +110,7 @@ class FakeQuantConv3d(_FakeQuantWeights, FusedConv3d):
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         input_qparams = self._current_input_qparams()
         if isinstance(input_qparams, ChannelQParams):  # see fake_weight
-            x = x / input_qparams.broadcast(x.dim())[0]
+            x = x / input_qparams.broadcast(x)[0]
         return super().forward(x, residual)
 
     def forward_weight(self) -> torch.Tensor:

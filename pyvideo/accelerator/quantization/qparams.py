@@ -28,10 +28,11 @@ class ChannelQParams(NamedTuple):
     scale: torch.Tensor  # float32 [C], > 0
     zero_point: torch.Tensor  # int32 [C], in [-128, 127]
 
-    def broadcast(self, dim: int):
-        """(scale, zero_point) shaped to broadcast along dim 1 of a ``dim``-D tensor, as float32."""
-        shape = [1, -1] + [1] * (dim - 2)
-        return self.scale.float().reshape(shape), self.zero_point.float().reshape(shape)
+    def broadcast(self, x: torch.Tensor):
+        """(scale, zero_point) as float32 on ``x``'s device, shaped to broadcast along dim 1 of ``x``."""
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        return (self.scale.to(x.device, torch.float32).reshape(shape),
+                self.zero_point.to(x.device, torch.float32).reshape(shape))
 
 
 def channel_activation_qparams(min_val: torch.Tensor, max_val: torch.Tensor, strength: float = 1.0) -> ChannelQParams:
@@ -75,20 +76,20 @@ def weight_scales(weight: torch.Tensor) -> torch.Tensor:
     return (absmax / WEIGHT_QMAX).clamp_min(_MIN_SCALE).float()
 
 
-def _scale_and_zero_point(qparams, dim: int):
-    return qparams.broadcast(dim) if isinstance(qparams, ChannelQParams) else (qparams.scale, qparams.zero_point)
+def _scale_and_zero_point(qparams, x: torch.Tensor):
+    return qparams.broadcast(x) if isinstance(qparams, ChannelQParams) else (qparams.scale, qparams.zero_point)
 
 
 def quantize(x: torch.Tensor, qparams) -> torch.Tensor:
     """float -> int8: clamp(round(x / scale) + zero_point) (per tensor, or per channel along dim 1)."""
-    scale, zero_point = _scale_and_zero_point(qparams, x.dim())
+    scale, zero_point = _scale_and_zero_point(qparams, x)
     q = torch.round(x.float() / scale) + zero_point
     return q.clamp_(QMIN, QMAX).to(torch.int8)
 
 
 def dequantize(q: torch.Tensor, qparams) -> torch.Tensor:
     """int8 -> float32: (q - zero_point) * scale (per tensor, or per channel along dim 1)."""
-    scale, zero_point = _scale_and_zero_point(qparams, q.dim())
+    scale, zero_point = _scale_and_zero_point(qparams, q)
     return (q.float() - zero_point) * scale
 
 
@@ -108,7 +109,7 @@ def fold_input_scales(weight: torch.Tensor, input_qparams) -> torch.Tensor:
     if weight.dim() < 2 or weight.shape[1] != input_qparams.scale.numel():
         raise ValueError(f"per-channel input qparams of {input_qparams.scale.numel()} channels do not fit a weight of "
                          f"shape {tuple(weight.shape)}")
-    return weight * input_qparams.scale.to(weight.dtype).reshape(1, -1, *([1] * (weight.dim() - 2)))
+    return weight * input_qparams.scale.to(weight.device, weight.dtype).reshape(1, -1, *([1] * (weight.dim() - 2)))
 
 
 def kernel_input_qparams(input_qparams) -> QParams:
