@@ -54,6 +54,9 @@ HELD_OUT_STARTS = 3  # start times per class in its held-out range, each x 3 cro
 CALIBRATION_PER_CLASS = 4
 BATCH = 8
 MAX_LISTED = 12  # disagreements printed per comparison
+# a clip is "decisive" when the reference's top-1 logit leads its runner-up by at least this much (logits here spread
+# over several units): a disagreement on a decisive clip is a real int8 error, not the flip of a near-tie
+DECISIVE_MARGIN = 0.05
 # post-training variants: the plain per-tensor min/max quantization, then quantize_model's defaults (per-channel
 # squeeze-excitation outputs, bias correction) with the min/max and percentile observers
 PTQ_VARIANTS = (
@@ -253,8 +256,15 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
     print(header)
     print("  (rows 'A vs B': B is the reference; a disagreement shows B's class and its margin over A's class -> A's class"
           " and its margin)")
+    top2 = fp32.topk(2, dim=1).values
+    decisive = (top2[:, 0] - top2[:, 1]) >= DECISIVE_MARGIN
+    print(f"decisive clips (native fp32 top-1 margin >= {DECISIVE_MARGIN}): {int(decisive.sum())} of {len(decisive)}; "
+          f"int8 rows also give their agreement on those")
     for name, result, out in rows:
         accuracy = "" if out is None else f"{float((out.argmax(1) == labels).float().mean()):8.3f}"
+        if out is not None and "vs native fp32" in name:
+            flipped = sum(1 for d in result.disagreements if decisive[d.index])
+            accuracy += f"   decisive: {int(decisive.sum()) - flipped}/{int(decisive.sum())} agree"
         print(f"{name:58s} {result.agreed:4d}/{result.count:<4d}{100 * result.top1_agreement:5.1f}% "
               f"{result.mean_relative_l2:11.4f} {result.max_relative_l2:10.4f} {result.max_abs_error:9.4f} "
               f"{result.median_fp32_margin:15.4f} {accuracy}")
