@@ -1,4 +1,7 @@
-"""Per-channel squeeze-excitation outputs (ChannelQParams folded into the reading pointwise conv) and bias correction."""
+"""Per-channel squeeze-excitation outputs (ChannelQParams folded into the reading pointwise conv), bias correction,
+and the warning about calibration batches of very different scales."""
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -23,7 +26,7 @@ from pyvideo.accelerator.quantization import (
     quantize_model,
 )
 from pyvideo.accelerator.quantization.graph_quantizer import (CHANNEL_STRENGTHS, choose_channel_strengths, per_channel_nodes,
-                                                               weight_error_means)
+                                                               unstable_ranges, weight_error_means)
 from pyvideo.accelerator.quantization.observers import ChannelMinMaxObserver
 from pyvideo.accelerator.quantization.qparams import ChannelQParams, activation_qparams, channel_activation_qparams
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
@@ -312,3 +315,27 @@ def test_bias_correction_removes_the_mean_output_error():
                       for name, m in (("plain", plain), ("corrected", corrected))}  # fmt: skip
     print(f"\nmean per-channel output bias: plain {mean_error['plain']:.5f}, corrected {mean_error['corrected']:.5f}")
     assert mean_error["corrected"] < 0.5 * mean_error["plain"]
+
+
+# ---------------------------------------------------------------- calibration batches of very different scales
+
+
+def test_quantize_model_warns_when_a_tensor_changes_scale_between_calibration_batches():
+    model = _DepthwiseModel(seed=2).eval()
+    generator = torch.Generator().manual_seed(7)
+    stable = [torch.randn(2, 3, 3, 6, 6, generator=generator) for _ in range(4)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no warning for batches of one scale
+        quantize_model(model, stable)
+    prepared = prepare(model)
+    calibrate(prepared, stable)
+    spreads = [spread for _, spread, _, _ in unstable_ranges(prepared, factor=1.0)]
+    assert spreads and max(spreads) < 5
+    bimodal = stable[:3] + [stable[3] * 100.0]  # one batch 100x larger: every tensor of this ReLU model scales with it
+    with pytest.warns(RuntimeWarning, match="change scale by more than 20x") as caught:
+        quantize_model(model, bimodal)
+    assert "expand" in str(caught[0].message)
+    prepared = prepare(model)
+    calibrate(prepared, bimodal)
+    name, spread, largest, median = unstable_ranges(prepared)[0]
+    assert spread > 20 and largest == pytest.approx(spread * median)

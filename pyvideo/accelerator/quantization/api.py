@@ -1,11 +1,13 @@
 """User-facing quantization entry points: post-training static int8 and quantization-aware training."""
+import warnings
 from typing import Iterable, Union
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph_quantizer import calibrate, choose_channel_strengths, convert, freeze_observers, prepare, weight_error_means
+from .graph_quantizer import (calibrate, choose_channel_strengths, convert, freeze_observers, prepare, unstable_ranges,
+                              weight_error_means)
 
 
 def quantize_model(
@@ -32,13 +34,32 @@ def quantize_model(
 
     Returns:
         The int8 model (``torch.fx.GraphModule`` of ``int8_modules``): float input, float output.
+
+    Warns (RuntimeWarning) when some tensor's magnitude differs by more than 20x between calibration batches: its
+    static int8 range then serves some inputs badly (measure with ``compare_int8``; QAT or a model whose activation
+    scale does not depend on the input help).
     """
     if not isinstance(calibration_data, torch.Tensor) and iter(calibration_data) is calibration_data:
         calibration_data = list(calibration_data)  # a one-shot iterator: later passes read the batches again
     prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel)
     calibrate(prepared, calibration_data)
+    _warn_on_unstable_ranges(prepared)
     choose_channel_strengths(prepared, calibration_data)
     return convert(prepared, weight_error_means(prepared, calibration_data) if bias_correction else None)
+
+
+def _warn_on_unstable_ranges(prepared: fx.GraphModule) -> None:
+    unstable = unstable_ranges(prepared)
+    if unstable:
+        listed = "; ".join(f"{name}: {largest:.3g} vs {median:.3g}" for name, _, largest, median in unstable[:3])
+        warnings.warn(
+            f"quantize_model: {len(unstable)} tensors change scale by more than 20x between calibration batches "
+            f"(largest vs median batch magnitude: {listed}{'; ...' if len(unstable) > 3 else ''}); one static int8 "
+            f"range per tensor cannot serve such inputs well. Check the int8 model with compare_int8 on "
+            f"representative clips; QAT may help.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def prepare_qat(deploy_model: nn.Module, observer="moving_average", per_channel: bool = True) -> fx.GraphModule:

@@ -30,7 +30,7 @@ from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcita
 
 from . import int8_modules as q8
 from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear
-from .observers import ChannelMinMaxObserver, make_channel_observer, make_observer
+from .observers import ChannelMinMaxObserver, batch_spread, make_channel_observer, make_observer
 from .qparams import (QParams, channel_activation_qparams, dequantize, fold_input_scales, quantize, quantize_weight,
                       weight_scales)
 
@@ -343,6 +343,19 @@ def weight_error_means(prepared: fx.GraphModule, batches) -> Dict[str, torch.Ten
             lambda m, inputs, output, target=node.target, delta=delta: record(target, delta, m, inputs)))
     _measuring_pass(prepared, batches, hooks)
     return {target: (total / counts[target]).float() for target, total in sums.items() if counts[target]}
+
+
+def unstable_ranges(prepared: fx.GraphModule, factor: float = 20.0):
+    """[(tensor name, spread, largest, median batch magnitude)] for the observed tensors whose largest calibration
+    batch magnitude is more than ``factor`` times the median batch's (see ``observers.batch_spread``), worst first."""
+    modules = dict(prepared.named_modules())
+    found = []
+    for node in prepared.graph.nodes:
+        if node.op == "call_module" and isinstance(modules[node.target], ActivationQuantizer):
+            spread = batch_spread(modules[node.target].observer)
+            if spread is not None and spread[0] > factor:
+                found.append((node.args[0].name, *spread))
+    return sorted(found, key=lambda item: -item[1])
 
 
 def _with_bias_shift(module: nn.Module, shift: torch.Tensor) -> nn.Module:

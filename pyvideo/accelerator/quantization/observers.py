@@ -1,15 +1,33 @@
 """Activation observers: they watch float tensors during calibration or QAT and yield per-tensor QParams."""
+from collections import deque
+
 import torch
 
 from .qparams import ChannelQParams, QParams, activation_qparams, channel_activation_qparams
 
 
+_KEPT_BATCHES = 4096  # per-batch magnitudes kept (QAT observes every training step)
+
+
+def batch_spread(observer):
+    """How much a tensor's magnitude changed between calibration batches: (largest batch abs-max / median batch
+    abs-max, largest, median), or None before 3 batches. One static int8 range cannot serve a tensor whose scale
+    depends on the input by orders of magnitude; ``quantize_model`` warns about those."""
+    maxima = sorted(getattr(observer, "batch_absmax", ()))
+    if len(maxima) < 3:
+        return None
+    median = maxima[len(maxima) // 2]
+    return (maxima[-1] / median if median > 0 else float("inf")), maxima[-1], median
+
+
 class MinMaxObserver:
-    """Range = the smallest and largest value ever seen."""
+    """Range = the smallest and largest value ever seen. ``batch_absmax`` keeps each batch's largest magnitude (the
+    last 4096 batches)."""
 
     def __init__(self):
         self.min_val = None
         self.max_val = None
+        self.batch_absmax = deque(maxlen=_KEPT_BATCHES)
 
     @property
     def has_data(self) -> bool:
@@ -21,7 +39,9 @@ class MinMaxObserver:
 
     def observe(self, x: torch.Tensor) -> None:
         if x.numel():
-            self._update(float(x.min()), float(x.max()))
+            low, high = float(x.min()), float(x.max())
+            self.batch_absmax.append(max(-low, high))
+            self._update(low, high)
 
     def qparams(self) -> QParams:
         if not self.has_data:
@@ -65,6 +85,7 @@ class PercentileObserver(MinMaxObserver):
             return
         if values.numel() > self.max_samples:  # a fixed stride keeps it deterministic
             values = values[:: values.numel() // self.max_samples + 1]
+        self.batch_absmax.append(float(values.abs().max()))
         n = values.numel()
         k_high = max(1, min(n, int(round(n * self.percentile / 100.0))))
         k_low = max(1, n + 1 - k_high)
@@ -87,6 +108,7 @@ class ChannelMinMaxObserver:
         self.strength = strength
         self.min_val = None
         self.max_val = None
+        self.batch_absmax = deque(maxlen=_KEPT_BATCHES)
 
     @property
     def has_data(self) -> bool:
@@ -99,6 +121,7 @@ class ChannelMinMaxObserver:
             return
         per_channel = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
         low, high = per_channel.amin(dim=1), per_channel.amax(dim=1)
+        self.batch_absmax.append(max(-float(low.min()), float(high.max())))
         if not self.has_data:
             self.min_val, self.max_val = low, high
         elif self.min_val.shape != low.shape:
