@@ -95,7 +95,7 @@ class PercentileObserver(MinMaxObserver):
         self.min_val, self.max_val = self._sums[0] / self._batches, self._sums[1] / self._batches
 
 
-class ChannelMinMaxObserver:
+class ChannelMinMaxObserver(MinMaxObserver):
     """Per-channel (dim 1) ranges for tensors quantized per channel: min/max, or with ``averaging_constant`` an
     exponential moving average of the per-batch ranges (QAT). Zero-size tensors are ignored. ``strength`` is passed
     to :func:`channel_activation_qparams` (post-training quantization picks it per tensor, see
@@ -104,15 +104,9 @@ class ChannelMinMaxObserver:
     def __init__(self, averaging_constant=None, strength: float = 1.0):
         if averaging_constant is not None and not 0.0 < averaging_constant <= 1.0:
             raise ValueError(f"averaging_constant must be in (0, 1], got {averaging_constant}")
+        super().__init__()  # min_val / max_val hold float32 [C] tensors here
         self.averaging_constant = averaging_constant
         self.strength = strength
-        self.min_val = None
-        self.max_val = None
-        self.batch_absmax = deque(maxlen=_KEPT_BATCHES)
-
-    @property
-    def has_data(self) -> bool:
-        return self.min_val is not None
 
     def observe(self, x: torch.Tensor) -> None:
         if x.dim() < 2:
