@@ -22,14 +22,16 @@ from .int8_modules import (
     QuantizedSqueezeExcitation,
     QuantizeTensor,
 )
-from .observers import MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver
-from .qparams import QParams, activation_qparams, dequantize, quantize, weight_scales
+from .observers import ChannelMinMaxObserver, MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver
+from .qparams import ChannelQParams, QParams, activation_qparams, channel_activation_qparams, dequantize, quantize, weight_scales
 
 __all__ = [
     "Int8Agreement",
     "compare_int8",
     "compare_logits",
     "ActivationQuantizer",
+    "ChannelMinMaxObserver",
+    "ChannelQParams",
     "DequantizeTensor",
     "FakeQuantConv3d",
     "FakeQuantLinear",
@@ -47,6 +49,7 @@ __all__ = [
     "QuantizedSqueezeExcitation",
     "activation_qparams",
     "calibrate",
+    "channel_activation_qparams",
     "convert",
     "convert_qat",
     "dequantize",
