@@ -23,7 +23,15 @@ from .int8_modules import (
     QuantizeTensor,
 )
 from .observers import ChannelMinMaxObserver, MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver
-from .qparams import ChannelQParams, QParams, activation_qparams, channel_activation_qparams, dequantize, quantize, weight_scales
+from .qparams import (
+    ChannelQParams,
+    QParams,
+    activation_qparams,
+    channel_activation_qparams,
+    dequantize,
+    quantize,
+    weight_scales,
+)
 
 __all__ = [
     "Int8Agreement",
