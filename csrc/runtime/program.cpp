@@ -83,22 +83,43 @@ static void check_geometry(const ConvGeometry& g) {
           "program: kernel sizes and strides must be in [1, 1024] and padding in [0, kernel size]");
 }
 
+// The checks and fields a float and an int8 conv step share: an input (and residual, if any) of `dtype`, the
+// geometry, and a depthwise conv keeping its channel count. `label` names the conv in errors. (A template only
+// because Program::Impl is private to Program and may not be named here.)
+template <class ProgramImpl>
+static Program::Step conv_step(const ProgramImpl& impl, Kind kind, DType dtype, const char* label, int32_t input,
+                               int32_t residual, bool depthwise, const ConvGeometry& g, int64_t out_channels) {
+  const char* dtype_name = dtype == DType::int8 ? "int8" : "float32";
+  const auto& in = impl.value(input, (std::string(label) + " input").c_str());
+  if (in.dtype != dtype)
+    throw std::invalid_argument(std::string("program: a ") + label + " needs a" + (dtype == DType::int8 ? "n " : " ") +
+                                dtype_name + " input");
+  check_geometry(g);
+  if (depthwise && out_channels != in.channels)
+    throw std::invalid_argument("program: a depthwise conv keeps the channel count");
+  if (residual >= 0) {
+    const auto& r = impl.value(residual, (std::string(label) + " residual").c_str());
+    if (r.dtype != dtype || r.channels != out_channels)
+      throw std::invalid_argument(std::string("program: a ") + label + " residual must be " + dtype_name +
+                                  " with the output's channels");
+  }
+  Program::Step s(kind);
+  s.input = input;
+  s.residual = residual;
+  s.depthwise = depthwise;
+  s.g = g;
+  s.out_channels = out_channels;
+  return s;
+}
+
 int32_t Program::conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                       std::vector<float> weight, std::vector<float> bias, int32_t residual, kernels::Activation act,
                       int32_t input_gate, kernels::Activation input_act) {
-  const auto& in = impl_->value(input, "conv input");
-  if (in.dtype != DType::float32) throw std::invalid_argument("program: a float conv needs a float32 input");
-  check_geometry(g);
+  Step s = conv_step(*impl_, Kind::conv, DType::float32, "conv", input, residual, depthwise, g, out_channels);
+  const auto& in = impl_->values[size_t(input)];
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
-  if (depthwise && out_channels != in.channels)
-    throw std::invalid_argument("program: a depthwise conv keeps the channel count");
   check_size("conv weight", weight.size(), size_t(taps * (depthwise ? 1 : in.channels) * out_channels));
   check_size("conv bias", bias.size(), size_t(out_channels));
-  if (residual >= 0) {
-    const auto& r = impl_->value(residual, "conv residual");
-    if (r.dtype != DType::float32 || r.channels != out_channels)
-      throw std::invalid_argument("program: a conv residual must be float32 with the output's channels");
-  }
   if (input_gate >= 0) {
     const auto& gate = impl_->value(input_gate, "conv input gate");
     bool pointwise = !depthwise;
@@ -109,14 +130,8 @@ int32_t Program::conv(int32_t input, bool depthwise, const ConvGeometry& g, int6
   } else if (input_gate != -1 || input_act != kernels::Activation::identity) {
     throw std::invalid_argument("program: a conv without an input gate takes input gate -1 and the identity");
   }
-  Step s(Kind::conv);
   s.input_gate = input_gate;
   s.input_act = input_act;
-  s.input = input;
-  s.residual = residual;
-  s.depthwise = depthwise;
-  s.g = g;
-  s.out_channels = out_channels;
   s.weight = std::move(weight);
   s.bias = std::move(bias);
   s.act = act;
@@ -201,14 +216,12 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
                                 std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                                 std::vector<float> dequant_scale, QuantParams in_q, int32_t residual,
                                 QuantParams residual_q, kernels::Activation act, QuantParams out) {
-  const auto& in = impl_->value(input, "quantized conv input");
-  if (in.dtype != DType::int8) throw std::invalid_argument("program: a quantized conv needs an int8 input");
-  check_geometry(g);
+  Step s = conv_step(*impl_, Kind::qconv, DType::int8, "quantized conv", input, residual, depthwise, g, out_channels);
+  const auto& in = impl_->values[size_t(input)];
   check_quant(in_q, "input");
   check_quant(out, "output");
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
   if (depthwise) {
-    if (out_channels != in.channels) throw std::invalid_argument("program: a depthwise conv keeps the channel count");
     if (taps > 500) throw std::invalid_argument("program: int8 depthwise kernels of more than 500 taps are not supported");
     check_size("int8 depthwise weight", weight.size(), size_t(taps * out_channels));
   } else {
@@ -217,18 +230,8 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
   }
   check_size("int32 bias", bias.size(), size_t(out_channels));
   check_size("dequant scale", dequant_scale.size(), size_t(out_channels));
-  if (residual >= 0) {
-    const auto& r = impl_->value(residual, "quantized conv residual");
-    if (r.dtype != DType::int8 || r.channels != out_channels)
-      throw std::invalid_argument("program: a quantized conv residual must be int8 with the output's channels");
-    if (!(residual_q.scale > 0.0f)) throw std::invalid_argument("program: the residual scale must be positive");
-  }
-  Step s(Kind::qconv);
-  s.input = input;
-  s.residual = residual;
-  s.depthwise = depthwise;
-  s.g = g;
-  s.out_channels = out_channels;
+  if (residual >= 0 && !(residual_q.scale > 0.0f))
+    throw std::invalid_argument("program: the residual scale must be positive");
   s.qweight = std::move(weight);
   s.weight_sum = std::move(weight_sum);
   s.bias_float.assign(bias.begin(), bias.end());
