@@ -29,10 +29,9 @@ from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
 from . import int8_modules as q8
-from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear
+from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear, fake_quantize_weight
 from .observers import ChannelMinMaxObserver, batch_spread, make_channel_observer, make_observer
-from .qparams import (QParams, channel_activation_qparams, dequantize, fold_input_scales, quantize, quantize_weight,
-                      weight_scales)
+from .qparams import QParams, channel_activation_qparams, dequantize, fold_input_scales, quantize
 
 # Adaptive pools that count as global: quantized graphs may also hold 4-D (image-like) tensors.
 _GLOBAL_POOL_TYPES = (nn.AdaptiveAvgPool3d, nn.AdaptiveAvgPool2d)
@@ -202,9 +201,7 @@ def _int8_weight(module: nn.Module, input_qparams) -> torch.Tensor:
     """The float weight the int8 model effectively multiplies ``module``'s float input with (quantized per output
     channel after folding in per-channel input scales, then unfolded)."""
     folded = fold_input_scales(module.weight.detach().float(), input_qparams)
-    scales = weight_scales(folded)
-    dequantized = quantize_weight(folded, scales).float() * scales.reshape(-1, *([1] * (folded.dim() - 1)))
-    return dequantized / fold_input_scales(torch.ones_like(folded), input_qparams)
+    return fake_quantize_weight(folded) / fold_input_scales(torch.ones_like(folded), input_qparams)
 
 
 def _batch_tensor(batch) -> torch.Tensor:
@@ -238,6 +235,7 @@ def calibrate(prepared: fx.GraphModule, calibration_data: Union[torch.Tensor, It
 
 
 def _quantizers_by_source(prepared: fx.GraphModule, modules: Dict[str, nn.Module]) -> Dict[fx.Node, ActivationQuantizer]:
+    """Observed node -> the ActivationQuantizer that ``prepare`` put after it."""
     return {n.args[0]: modules[n.target] for n in prepared.graph.nodes
             if n.op == "call_module" and isinstance(modules[n.target], ActivationQuantizer)}
 
@@ -291,11 +289,11 @@ def choose_channel_strengths(prepared: fx.GraphModule, batches, strengths=CHANNE
     Returns {observed node name: strength}."""
     candidates, errors, hooks = {}, {}, []
 
-    def record(quantizer, module, inputs):
+    def record(quantizer, weights, module, inputs):
         x = inputs[0]
         exact = _layer_output(module, x, module.weight.detach())
-        for strength, qparams in candidates[quantizer]:
-            approximate = _layer_output(module, dequantize(quantize(x, qparams), qparams), _int8_weight(module, qparams))
+        for (strength, qparams), weight in zip(candidates[quantizer], weights):
+            approximate = _layer_output(module, dequantize(quantize(x, qparams), qparams), weight)
             errors[quantizer][strength] += float((approximate - exact).double().square().sum())
 
     names = {}
@@ -308,7 +306,9 @@ def choose_channel_strengths(prepared: fx.GraphModule, batches, strengths=CHANNE
                                      for strength in strengths]  # fmt: skip
             errors[quantizer] = {strength: 0.0 for strength in strengths}
             names[quantizer] = node.args[0].name
-        hooks.append(module.register_forward_hook(lambda m, inputs, output, q=quantizer: record(q, m, inputs)))
+        weights = [_int8_weight(module, qparams) for _, qparams in candidates[quantizer]]  # once, not per batch
+        hooks.append(module.register_forward_hook(
+            lambda m, inputs, output, q=quantizer, w=weights: record(q, w, m, inputs)))
     if not candidates:
         return {}
     _measuring_pass(prepared, batches, hooks)
@@ -348,13 +348,11 @@ def weight_error_means(prepared: fx.GraphModule, batches) -> Dict[str, torch.Ten
 def unstable_ranges(prepared: fx.GraphModule, factor: float = 20.0):
     """[(tensor name, spread, largest, median batch magnitude)] for the observed tensors whose largest calibration
     batch magnitude is more than ``factor`` times the median batch's (see ``observers.batch_spread``), worst first."""
-    modules = dict(prepared.named_modules())
     found = []
-    for node in prepared.graph.nodes:
-        if node.op == "call_module" and isinstance(modules[node.target], ActivationQuantizer):
-            spread = batch_spread(modules[node.target].observer)
-            if spread is not None and spread[0] > factor:
-                found.append((node.args[0].name, *spread))
+    for node, quantizer in _quantizers_by_source(prepared, dict(prepared.named_modules())).items():
+        spread = batch_spread(quantizer.observer)
+        if spread is not None and spread[0] > factor:
+            found.append((node.name, *spread))
     return sorted(found, key=lambda item: -item[1])
 
 
@@ -362,7 +360,7 @@ def _with_bias_shift(module: nn.Module, shift: torch.Tensor) -> nn.Module:
     """A copy of a FusedConv3d / Linear (sharing the weight) whose bias is lowered by ``shift``."""
     corrected = copy.copy(module)
     corrected._parameters = dict(module._parameters)
-    bias = module.bias.detach() if module.bias is not None else torch.zeros(shift.shape[0])
+    bias = module.bias.detach() if module.bias is not None else torch.zeros_like(shift)
     corrected.bias = nn.Parameter(bias - shift.to(bias.dtype), requires_grad=False)
     return corrected
 
@@ -374,10 +372,7 @@ class _Converter:
         self.prepared = prepared
         self.bias_shifts = bias_shifts or {}
         self.modules = dict(prepared.named_modules())
-        self.quantizer_of = {}  # observed node -> its ActivationQuantizer
-        for node in prepared.graph.nodes:
-            if node.op == "call_module" and isinstance(self.modules[node.target], ActivationQuantizer):
-                self.quantizer_of[node.args[0]] = self.modules[node.target]
+        self.quantizer_of = _quantizers_by_source(prepared, self.modules)
         self.plan = _Plan(prepared.graph, self.modules)
         self.graph = fx.Graph()
         self.root = nn.Module()
