@@ -52,7 +52,7 @@ def channel_activation_qparams(min_val: torch.Tensor, max_val: torch.Tensor, str
     for lo, scale in zip(lows, own):
         scale = _as_float32(whole ** (1.0 - strength) * scale**strength)
         scales.append(scale)
-        zero_points.append(max(QMIN, min(QMAX, int(round(QMIN - min(lo, 0.0) / scale)))))
+        zero_points.append(_zero_point(min(lo, 0.0), scale))
     return ChannelQParams(torch.tensor(scales, dtype=torch.float32), torch.tensor(zero_points, dtype=torch.int32))
 
 
@@ -66,8 +66,12 @@ def activation_qparams(min_val: float, max_val: float) -> QParams:
         raise ValueError(f"activation_qparams: need min_val <= max_val, got {min_val} and {max_val}")
     min_val, max_val = min(min_val, 0.0), max(max_val, 0.0)
     scale = _as_float32(max((max_val - min_val) / (QMAX - QMIN), _MIN_SCALE))
-    zero_point = int(round(QMIN - min_val / scale))
-    return QParams(scale, max(QMIN, min(QMAX, zero_point)))
+    return QParams(scale, _zero_point(min_val, scale))
+
+
+def _zero_point(min_val: float, scale: float) -> int:
+    """The int8 code of real 0 for a range starting at ``min_val`` (<= 0) with step ``scale``, saturated."""
+    return max(QMIN, min(QMAX, int(round(QMIN - min_val / scale))))
 
 
 def weight_scales(weight: torch.Tensor) -> torch.Tensor:
