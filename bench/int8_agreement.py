@@ -289,6 +289,8 @@ def main():
     parser.add_argument("--train-steps", type=int, default=0,
                         help="train this many steps instead of --train-seconds (reproducible on any machine)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the training clips (default 0)")
+    parser.add_argument("--save-trained", metavar="PATH",
+                        help="save the trained model's state_dict here (to study its int8 behaviour offline)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
@@ -312,6 +314,9 @@ def main():
         steps, losses = train(trained, batches, seconds=args.train_seconds)
     print(f"trained EfficientX3d-XS: {steps} AdamW steps of {BATCH} clips at {FRAMES}x{TRAIN_SIZE}x{TRAIN_SIZE} in "
           f"{time.perf_counter() - t0:.0f} s, mean loss of the last 10 steps {sum(losses) / len(losses):.3f}")
+    if args.save_trained:
+        torch.save(trained.state_dict(), args.save_trained)
+        print(f"saved the trained model's state_dict to {args.save_trained}")
     for title, model in (("trained EfficientX3d-XS", trained), ("random-init EfficientX3d-XS", random_init)):
         evaluate(title, model, calibration, held_out, labels, args.qat_steps, batches, args.always_qat)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
