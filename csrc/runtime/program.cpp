@@ -283,6 +283,9 @@ int32_t Program::quantized_global_avg_pool(int32_t input, QuantParams in_q, bool
 
 void Program::set_profiling(bool on) { impl_->profiling = on; }
 
+void Program::set_fuse_pointwise_depthwise(bool on) { impl_->fuse_pointwise_depthwise = on; }
+bool Program::fuse_pointwise_depthwise() const { return impl_->fuse_pointwise_depthwise; }
+
 std::vector<Program::StepProfile> Program::last_profile() const { return impl_->profile; }
 
 int32_t Program::quantized_linear(int32_t input, int64_t out_features, std::vector<int8_t> weight,
@@ -348,6 +351,17 @@ ShapeT geometry(const ConvGeometry& g, const Shape5& x) {
   return s;
 }
 
+// Whether `pw` is a pointwise conv PointwiseDepthwise can fuse into `dw`, a depthwise conv reading its output.
+bool fusable(const Program::Step& pw, const Program::Step& dw) {
+  bool pointwise = pw.kind == Kind::conv && !pw.depthwise && pw.residual < 0 && pw.input_gate < 0;
+  for (int i = 0; i < 3; ++i)
+    pointwise = pointwise && pw.g.kernel[i] == 1 && pw.g.stride[i] == 1 && pw.g.padding[i] == 0;
+  return pointwise && dw.kind == Kind::conv && dw.depthwise && dw.input == pw.output;
+}
+
+// Whether fusing pays for a pointwise output of shape `mid`.
+bool fusion_pays(const Shape5& mid) { return mid.numel() > 0; }
+
 VolumeShape volume(const Shape5& s) { return {s.n, s.t, s.h, s.w, s.c}; }
 
 SqueezeExcitation se_layers(const Program::Step& s, int64_t channels) {
@@ -409,6 +423,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
   // Shapes of this run, and the step after which each value is dead.
   std::vector<Shape5> shapes(p.values.size());
   std::vector<size_t> last_use(p.values.size(), 0);
+  std::vector<int> readers(p.values.size(), 0);  // how many steps read each value (as input, residual or gate)
   shapes[0] = input_shape;
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const Step& s = p.steps[i];
@@ -438,7 +453,19 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
     shapes[size_t(s.output)] = y;
     last_use[size_t(s.input)] = i;
     if (s.residual >= 0) last_use[size_t(s.residual)] = i;
+    for (int32_t v : {s.input, s.residual, s.input_gate})
+      if (v >= 0) ++readers[size_t(v)];
   }
+  std::vector<bool> is_output(p.values.size(), false);
+  for (int32_t v : p.outputs) is_output[size_t(v)] = true;
+  // fused[i]: pointwise step i runs together with the depthwise step i + 1, its output's only reader.
+  std::vector<bool> fused(p.steps.size(), false);
+  if (p.fuse_pointwise_depthwise)
+    for (size_t i = 0; i + 1 < p.steps.size(); ++i) {
+      const Step &pw = p.steps[i], &dw = p.steps[i + 1];
+      fused[i] = fusable(pw, dw) && readers[size_t(pw.output)] == 1 && !is_output[size_t(pw.output)] &&
+                 fusion_pays(shapes[size_t(pw.output)]);
+    }
 
   // Buffers: the reusable pool when no other run holds it.
   std::unique_lock<std::mutex> lock(p.pool_mutex, std::try_to_lock);
@@ -447,8 +474,6 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
   std::vector<bool> busy(pool.size(), false);
   std::vector<int64_t> buffer_of(p.values.size(), -1);
   std::vector<int64_t> sums_of(p.values.size(), -1);  // the row sums a depthwise conv wrote with the value
-  std::vector<bool> is_output(p.values.size(), false);
-  for (int32_t v : p.outputs) is_output[size_t(v)] = true;
   auto take = [&](size_t bytes) -> int64_t {
     int64_t fits = -1, largest = -1;  // the smallest free buffer that fits, else the largest free one (grown)
     for (size_t b = 0; b < pool.size(); ++b) {
@@ -477,11 +502,55 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
     return pool[size_t(buffer_of[size_t(value)])].data();
   };
 
+  // A depthwise step's zeroed row sums, kept with its output value (when the step writes them).
+  auto row_sums_of = [&](const Step& s) -> float* {
+    if (!s.row_sums) return nullptr;
+    const Shape5& y = shapes[size_t(s.output)];
+    const size_t count = size_t(y.n * y.t * y.h * y.c);
+    const int64_t b = take(count * sizeof(float));
+    sums_of[size_t(s.output)] = b;
+    float* sums = reinterpret_cast<float*>(pool[size_t(b)].data());
+    std::fill_n(sums, count, 0.0f);
+    return sums;
+  };
+  // Values read for the last time by step i free their buffers (never the caller's input, never an output).
+  auto release_inputs = [&](const Step& s, size_t i) {
+    for (int32_t v : {s.input, s.residual, s.input_gate})
+      if (v > 0 && last_use[size_t(v)] == i && !is_output[size_t(v)] && buffer_of[size_t(v)] >= 0) {
+        busy[size_t(buffer_of[size_t(v)])] = false;
+        if (sums_of[size_t(v)] >= 0) busy[size_t(sums_of[size_t(v)])] = false;
+      }
+  };
+
   std::vector<StepProfile> profile;
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const Step& s = p.steps[i];
     const Shape5& x = shapes[size_t(s.input)];
     const auto start = std::chrono::steady_clock::now();
+    auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+    if (fused[i]) {
+      // The pointwise output (value s.output) gets no buffer: only the depthwise step's rings hold it.
+      const Step& dw = p.steps[i + 1];
+      const PointwiseDepthwise pair(s, dw, x);
+      void* out = acquire(dw.output);
+      float* sums = row_sums_of(dw);
+      const int64_t scratch = take(pair.scratch_floats(num_threads) * sizeof(float));
+      pair.run(static_cast<const float*>(data(s.input)),
+               dw.residual >= 0 ? static_cast<const float*>(data(dw.residual)) : nullptr, sums,
+               static_cast<float*>(out), reinterpret_cast<float*>(pool[size_t(scratch)].data()), num_threads);
+      busy[size_t(scratch)] = false;
+      if (p.profiling) {
+        const Shape5 &mid = shapes[size_t(s.output)], &y = shapes[size_t(dw.output)];
+        const int64_t taps = dw.g.kernel[0] * dw.g.kernel[1] * dw.g.kernel[2];
+        const int64_t macs = mid.numel() * x.c + y.numel() * taps;
+        profile.push_back({std::string(kind_name(Kind::conv)) + "/pointwise>depthwise" + (dw.row_sums ? "+sums" : ""),
+                           seconds(), macs, x, y});
+      }
+      release_inputs(s, i);
+      release_inputs(dw, i + 1);
+      ++i;
+      continue;
+    }
     void* out = acquire(s.output);
     const void* in = data(s.input);
     const void* res = s.residual >= 0 ? data(s.residual) : nullptr;
@@ -494,13 +563,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         if (s.depthwise) {
           auto shape = geometry<kernels::DwConv3dShape>(s.g, x);
           shape.channels = x.c;
-          if (s.row_sums) {
-            const size_t count = size_t(shape.rows() * x.c);
-            const int64_t b = take(count * sizeof(float));
-            sums_of[size_t(s.output)] = b;
-            ep.row_sums = reinterpret_cast<float*>(pool[size_t(b)].data());
-            std::fill_n(ep.row_sums, count, 0.0f);
-          }
+          ep.row_sums = row_sums_of(s);
           dwconv3d_f32(shape, static_cast<const float*>(in), s.weight.data(), ep, static_cast<float*>(out), num_threads);
         } else {
           auto shape = geometry<kernels::Conv3dShape>(s.g, x);
@@ -638,19 +701,13 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       const bool is_conv = s.kind == Kind::conv || s.kind == Kind::qconv;
       const int64_t taps = s.g.kernel[0] * s.g.kernel[1] * s.g.kernel[2];
       const int64_t macs = is_conv ? y.numel() * taps * (s.depthwise ? 1 : x.c) : 0;
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::string kind = kind_name(s.kind);
       if (is_conv) kind += s.depthwise ? "/depthwise" : (taps == 1 ? "/pointwise" : "/dense");
       if (s.input_gate >= 0) kind += "+gate";
       if (s.row_sums) kind += "+sums";
-      profile.push_back({kind, seconds, macs, x, y});
+      profile.push_back({kind, seconds(), macs, x, y});
     }
-    // Values read for the last time here free their buffers (never the caller's input, never an output).
-    for (int32_t v : {s.input, s.residual, s.input_gate})
-      if (v > 0 && last_use[size_t(v)] == i && !is_output[size_t(v)] && buffer_of[size_t(v)] >= 0) {
-        busy[size_t(buffer_of[size_t(v)])] = false;
-        if (sums_of[size_t(v)] >= 0) busy[size_t(sums_of[size_t(v)])] = false;
-      }
+    release_inputs(s, i);
   }
 
   if (p.profiling) p.profile = std::move(profile);

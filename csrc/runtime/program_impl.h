@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../../kernels/cpu/dwconv3d/dwconv3d.h"
 #include "program.h"
 
 namespace pyvideo::runtime {
@@ -48,6 +49,27 @@ struct Program::Step {
   bool row_sums = false;
 };
 
+// A pointwise conv (1x1x1, stride 1, no padding, residual or input gate) fused with the fp32 depthwise conv that is
+// the only reader of its output: the run computes the pointwise output a few rows at a time into per-thread rings
+// that the depthwise kernel reads, so that output is never stored (pointwise_depthwise.cpp). Same kernels and
+// arithmetic as the two steps: the results are bit-identical.
+class PointwiseDepthwise {
+ public:
+  // x: the pointwise conv's input shape in this run (the shapes were checked by the run).
+  PointwiseDepthwise(const Program::Step& pw, const Program::Step& dw, const Shape5& x);
+  size_t scratch_floats(int num_threads) const;  // the rings, for the run's buffer pool
+  // residual: the depthwise conv's, or nullptr; row_sums: zeroed [N*To*Ho, C] when the step writes them, or nullptr.
+  void run(const float* input, const float* residual, float* row_sums, float* output, float* scratch,
+           int num_threads) const;
+
+ private:
+  int threads(int num_threads) const;
+  const Program::Step &pw_, &dw_;
+  Shape5 x_;
+  kernels::DwConv3dShape shape_;  // the depthwise conv on the pointwise output
+  int64_t lines_per_batch_ = 1, ring_rows_ = 1, ring_floats_ = 0;
+};
+
 struct Program::Impl {
   int64_t input_channels = -1;
   struct Value {
@@ -59,6 +81,7 @@ struct Program::Impl {
   std::vector<int32_t> outputs;
   std::vector<Program::Layout> layouts;
   bool profiling = false;
+  bool fuse_pointwise_depthwise = true;
   std::vector<Program::StepProfile> profile;
   std::mutex pool_mutex;                   // guards `pool`, the buffers reused from one run to the next
   std::vector<std::vector<uint8_t>> pool;  // a concurrent run uses its own

@@ -8,6 +8,13 @@
 //
 // Zero padding, dilation 1, any kernel size and stride. A "row" is one (n, ot, oh) output line of Wo*C
 // values; each variant computes rows [row_begin, row_end) so the caller can split rows across threads.
+//
+// The "lines" variants compute the same convolution (same arithmetic, bit-identical results) from caller-provided
+// input rows: input_rows[(n * in_t + it) * in_h + ih] points at input row (n, it, ih), in_w * C floats (rows need not
+// be laid out as a tensor). They compute the output rows of output lines [line_begin, line_end), a line being the To
+// rows (n, 0..To-1, oh) of one (n, oh), line = n * Ho + oh, and dereference only the input rows those lines read:
+// for a producer that computes the input on the fly while walking down H, so that only kernel_h input rows (of every
+// frame) need to exist at a time (the runtime's pointwise -> depthwise fusion).
 #pragma once
 #include <cstdint>
 
@@ -26,6 +33,7 @@ struct DwConv3dShape {
   int64_t out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
   int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
   int64_t rows() const { return batch * out_t() * out_h(); }
+  int64_t lines() const { return batch * out_h(); }
   // Throws std::invalid_argument describing the first inconsistency.
   void validate() const;
 };
@@ -40,6 +48,22 @@ void dwconv3d_f32_avx512(const DwConv3dShape&, const float*, const float*, const
 #endif
 #if defined(__aarch64__)
 void dwconv3d_f32_neon(const DwConv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
+#endif
+
+using DwConv3dF32LinesFn = void (*)(const DwConv3dShape& s, const float* const* input_rows, const float* weight,
+                                    const Epilogue& ep, float* output, int64_t line_begin, int64_t line_end);
+
+void dwconv3d_f32_lines_scalar(const DwConv3dShape&, const float* const*, const float*, const Epilogue&, float*,
+                               int64_t, int64_t);
+#if defined(__x86_64__) || defined(_M_X64)
+void dwconv3d_f32_lines_avx2(const DwConv3dShape&, const float* const*, const float*, const Epilogue&, float*,
+                             int64_t, int64_t);
+void dwconv3d_f32_lines_avx512(const DwConv3dShape&, const float* const*, const float*, const Epilogue&, float*,
+                               int64_t, int64_t);
+#endif
+#if defined(__aarch64__)
+void dwconv3d_f32_lines_neon(const DwConv3dShape&, const float* const*, const float*, const Epilogue&, float*,
+                             int64_t, int64_t);
 #endif
 
 }  // namespace pyvideo::kernels

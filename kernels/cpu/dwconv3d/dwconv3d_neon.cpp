@@ -9,4 +9,9 @@ void dwconv3d_f32_neon(const DwConv3dShape& s, const float* input, const float* 
   detail::dwconv3d_f32_simd<simd::NeonF32>(s, input, weight, ep, output, row_begin, row_end);
 }
 
+void dwconv3d_f32_lines_neon(const DwConv3dShape& s, const float* const* input_rows, const float* weight,
+                             const Epilogue& ep, float* output, int64_t line_begin, int64_t line_end) {
+  detail::dwconv3d_f32_lines_simd<simd::NeonF32>(s, input_rows, weight, ep, output, line_begin, line_end);
+}
+
 }  // namespace pyvideo::kernels

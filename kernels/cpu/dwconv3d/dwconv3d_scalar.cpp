@@ -3,6 +3,7 @@
 #include <string>
 
 #include "dwconv3d.h"
+#include "dwconv3d_input.h"
 
 namespace pyvideo::kernels {
 
@@ -16,36 +17,53 @@ void DwConv3dShape::validate() const {
     fail("kernel is larger than the padded input");
 }
 
-void dwconv3d_f32_scalar(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                         float* output, int64_t row_begin, int64_t row_end) {
+namespace {
+
+// Output row `row` (n, ot, oh), reading input rows through `input` (a detail::DwTensorInput or DwRowTable).
+template <class Input>
+void reference_row(const DwConv3dShape& s, const Input& input, const float* weight, const Epilogue& ep, float* output,
+                   int64_t row) {
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
-  for (int64_t row = row_begin; row < row_end; ++row) {
-    const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
-    for (int64_t ow = 0; ow < Wo; ++ow) {
-      for (int64_t c = 0; c < C; ++c) {
-        float acc = ep.bias ? ep.bias[c] : 0.0f;
-        for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
-          const int64_t it = ot * s.stride_t - s.pad_t + kt;
-          if (it < 0 || it >= s.in_t) continue;
-          for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
-            const int64_t ih = oh * s.stride_h - s.pad_h + kh;
-            if (ih < 0 || ih >= s.in_h) continue;
-            for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
-              const int64_t iw = ow * s.stride_w - s.pad_w + kw;
-              if (iw < 0 || iw >= s.in_w) continue;
-              const float x = input[(((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * C + c];
-              const float w = weight[((kt * s.kernel_h + kh) * s.kernel_w + kw) * C + c];
-              acc += x * w;
-            }
+  const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
+  for (int64_t ow = 0; ow < Wo; ++ow) {
+    for (int64_t c = 0; c < C; ++c) {
+      float acc = ep.bias ? ep.bias[c] : 0.0f;
+      for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
+        const int64_t it = ot * s.stride_t - s.pad_t + kt;
+        if (it < 0 || it >= s.in_t) continue;
+        for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
+          const int64_t ih = oh * s.stride_h - s.pad_h + kh;
+          if (ih < 0 || ih >= s.in_h) continue;
+          const float* x = input.row(s, n, it, ih);
+          for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
+            const int64_t iw = ow * s.stride_w - s.pad_w + kw;
+            if (iw < 0 || iw >= s.in_w) continue;
+            const float w = weight[((kt * s.kernel_h + kh) * s.kernel_w + kw) * C + c];
+            acc += x[iw * C + c] * w;
           }
         }
-        const int64_t o = (row * Wo + ow) * C + c;
-        if (ep.residual) acc += ep.residual[o];
-        output[o] = activate_scalar(acc, ep.activation);
-        if (ep.row_sums) ep.row_sums[row * C + c] += output[o];
       }
+      const int64_t o = (row * Wo + ow) * C + c;
+      if (ep.residual) acc += ep.residual[o];
+      output[o] = activate_scalar(acc, ep.activation);
+      if (ep.row_sums) ep.row_sums[row * C + c] += output[o];
     }
   }
+}
+
+}  // namespace
+
+void dwconv3d_f32_scalar(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                         float* output, int64_t row_begin, int64_t row_end) {
+  for (int64_t row = row_begin; row < row_end; ++row)
+    reference_row(s, detail::DwTensorInput{input}, weight, ep, output, row);
+}
+
+void dwconv3d_f32_lines_scalar(const DwConv3dShape& s, const float* const* input_rows, const float* weight,
+                               const Epilogue& ep, float* output, int64_t line_begin, int64_t line_end) {
+  detail::for_each_line_group<1>(s, line_begin, line_end, [&](const int64_t* rows, int) {
+    reference_row(s, detail::DwRowTable{input_rows}, weight, ep, output, rows[0]);
+  });
 }
 
 }  // namespace pyvideo::kernels

@@ -15,6 +15,7 @@
 
 #include "../epilogue.h"
 #include "dwconv3d.h"
+#include "dwconv3d_input.h"
 
 namespace pyvideo::kernels::detail {
 
@@ -47,7 +48,10 @@ template <class V, int CB, int COLS>
 using DwAcc = typename V::reg[CB * COLS];
 
 // Residual add, activation and store of the block of columns from ow, channels from c0; with row sums, the block's
-// columns are added up in registers first, so each channel vector of the row's sums is read and written once per block.
+// columns are added to the row's running sums in registers, so each channel vector of the sums is read and written
+// once per block. They are added one column after the other (not summed first): every path visits a row's columns in
+// increasing ow, so the sums come out bit-identical however the columns were blocked or the rows grouped (the
+// scalar reference's order), e.g. whether a row was computed paired with another one.
 template <class V, int CB, int COLS, bool Full>
 inline void finish(const DwRow& r, int64_t ow, int64_t c0, DwAcc<V, CB, COLS>& acc, DwLanes<V, Full> lanes) {
   const int64_t C = r.channels, offset = ow * C + c0;
@@ -65,11 +69,11 @@ inline void finish(const DwRow& r, int64_t ow, int64_t c0, DwAcc<V, CB, COLS>& a
   if (r.sums) {
 #pragma GCC unroll 8
     for (int cb = 0; cb < CB; ++cb) {
-      typename V::reg sum = acc[cb * COLS];
-#pragma GCC unroll 16
-      for (int j = 1; j < COLS; ++j) sum = V::add(sum, acc[cb * COLS + j]);
       float* dst = r.sums + c0 + cb * V::width;
-      lanes.store(dst, V::add(lanes.load(dst), sum));
+      typename V::reg sum = lanes.load(dst);
+#pragma GCC unroll 16
+      for (int j = 0; j < COLS; ++j) sum = V::add(sum, acc[cb * COLS + j]);
+      lanes.store(dst, sum);
     }
   }
 }
@@ -292,7 +296,8 @@ void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi, D
 }
 
 // Output row `row` (n, ot, oh): its in-range (kt, kh) taps are written to tap_inputs / tap_weights.
-inline DwRow make_row(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+template <class Input>
+inline DwRow make_row(const DwConv3dShape& s, const Input& input, const float* weight, const Epilogue& ep,
                       float* output, int64_t row, const float** tap_inputs, const float** tap_weights) {
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), row_size = s.out_w() * C;
   const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
@@ -303,7 +308,7 @@ inline DwRow make_row(const DwConv3dShape& s, const float* input, const float* w
   r.taps = 0;
   for (int64_t kt = std::max<int64_t>(0, -it0); kt < std::min(s.kernel_t, s.in_t - it0); ++kt)
     for (int64_t kh = std::max<int64_t>(0, -ih0); kh < std::min(s.kernel_h, s.in_h - ih0); ++kh) {
-      tap_inputs[r.taps] = input + ((n * s.in_t + it0 + kt) * s.in_h + ih0 + kh) * s.in_w * C;
+      tap_inputs[r.taps] = input.row(s, n, it0 + kt, ih0 + kh);
       tap_weights[r.taps] = weight + (kt * s.kernel_h + kh) * s.kernel_w * C;
       ++r.taps;
     }
@@ -316,46 +321,82 @@ inline DwRow make_row(const DwConv3dShape& s, const float* input, const float* w
   return r;
 }
 
+// Output rows computed together. 8 rather than 4: on 13-frame clips (X3D-S) the stride-2 layers gain 3-9% and
+// nothing measured loses (bench/conv3d_layers.py).
+constexpr int kDwGroup = 8;
+
+// Computes groups of up to kDwGroup output rows of one oh (neighbouring planes), whatever the order the entry point
+// visits them in; holds the per-call scratch (tap tables, shared lines) and the interior column range.
+template <class V>
+class DwRowGroups {
+ public:
+  explicit DwRowGroups(const DwConv3dShape& s)
+      : s_(s), max_taps_(size_t(s.kernel_t * s.kernel_h)), tap_inputs_(kDwGroup * max_taps_),
+        tap_weights_(kDwGroup * max_taps_), lines_(kDwGroup / 2 * 2 * max_taps_) {
+    const int64_t Wo = s.out_w(), KW = s.kernel_w, SW = s.stride_w;
+    // [ow_lo, ow_hi): output columns whose whole window is inside the input width.
+    ow_lo_ = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
+    const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow*SW with iw0 + KW <= in_w
+    ow_hi_ = last_full < 0 ? ow_lo_ : std::max(ow_lo_, std::min<int64_t>(Wo, last_full / SW + 1));
+  }
+
+  template <class Input>
+  void run(const Input& input, const float* weight, const Epilogue& ep, float* output, const int64_t* row_ids,
+           int count) {
+    for (int g = 0; g < count; ++g)
+      rows_[g] = make_row(s_, input, weight, ep, output, row_ids[g], tap_inputs_.data() + g * max_taps_,
+                          tap_weights_.data() + g * max_taps_);
+    const int64_t KW = s_.kernel_w, SW = s_.stride_w;
+    if (KW == 3 && SW == 1)
+      dwconv3d_rows<V, 3, 1>(rows_, count, ow_lo_, ow_hi_, lines_.data());
+    else if (KW == 3 && SW == 2)
+      dwconv3d_rows<V, 3, 2>(rows_, count, ow_lo_, ow_hi_, lines_.data());
+    else if (KW == 1 && SW == 1)
+      dwconv3d_rows<V, 1, 1>(rows_, count, ow_lo_, ow_hi_, lines_.data());
+    else
+      dwconv3d_rows<V, 0, 0>(rows_, count, ow_lo_, ow_hi_, lines_.data());
+  }
+
+ private:
+  const DwConv3dShape& s_;
+  size_t max_taps_;
+  int64_t ow_lo_, ow_hi_;
+  std::vector<const float*> tap_inputs_, tap_weights_;
+  std::vector<DwLine> lines_;  // the shared lines of each row pair
+  DwRow rows_[kDwGroup];
+};
+
 template <class V>
 void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                        float* output, int64_t row_begin, int64_t row_end) {
-  const int64_t Ho = s.out_h(), Wo = s.out_w();
-  const int64_t KW = s.kernel_w, SW = s.stride_w;
-  // [ow_lo, ow_hi): output columns whose whole window is inside the input width.
-  const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
-  const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow*SW with iw0 + KW <= in_w
-  const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / SW + 1));
-  // Output rows computed together. 8 rather than 4: on 13-frame clips (X3D-S) the stride-2 layers gain 3-9% and
-  // nothing measured loses (bench/conv3d_layers.py).
-  constexpr int GROUP = 8;
-  const size_t max_taps = size_t(s.kernel_t * s.kernel_h);
-  std::vector<const float*> tap_inputs(GROUP * max_taps), tap_weights(GROUP * max_taps);
-  std::vector<DwLine> lines(GROUP / 2 * 2 * max_taps);  // the shared lines of each row pair
-  DwRow rows[GROUP];
-  // Rows are visited in groups of the same oh in GROUP neighbouring output planes (n, ot): rows neighbouring in time
-  // share most of their input planes, reused from L1 within a group, and the next oh shares input rows in H, reused
-  // from L2. Rows of these planes outside [row_begin, row_end) belong to another thread.
+  const int64_t Ho = s.out_h();
+  DwRowGroups<V> groups(s);
+  const DwTensorInput in{input};
+  int64_t rows[kDwGroup];
+  // Rows are visited in groups of the same oh in kDwGroup neighbouring output planes (n, ot): rows neighbouring in
+  // time share most of their input planes, reused from L1 within a group, and the next oh shares input rows in H,
+  // reused from L2. Rows of these planes outside [row_begin, row_end) belong to another thread.
   const int64_t plane_begin = row_begin / Ho, plane_end = (row_end + Ho - 1) / Ho;
-  for (int64_t plane = plane_begin; plane < plane_end; plane += GROUP)
+  for (int64_t plane = plane_begin; plane < plane_end; plane += kDwGroup)
     for (int64_t oh = 0; oh < Ho; ++oh) {
       int count = 0;
-      for (int64_t p = plane; p < std::min<int64_t>(plane + GROUP, plane_end); ++p) {
+      for (int64_t p = plane; p < std::min<int64_t>(plane + kDwGroup, plane_end); ++p) {
         const int64_t row = p * Ho + oh;
-        if (row < row_begin || row >= row_end) continue;
-        rows[count] = make_row(s, input, weight, ep, output, row, tap_inputs.data() + count * max_taps,
-                               tap_weights.data() + count * max_taps);
-        ++count;
+        if (row >= row_begin && row < row_end) rows[count++] = row;
       }
-      if (count == 0) continue;
-      if (KW == 3 && SW == 1)
-        dwconv3d_rows<V, 3, 1>(rows, count, ow_lo, ow_hi, lines.data());
-      else if (KW == 3 && SW == 2)
-        dwconv3d_rows<V, 3, 2>(rows, count, ow_lo, ow_hi, lines.data());
-      else if (KW == 1 && SW == 1)
-        dwconv3d_rows<V, 1, 1>(rows, count, ow_lo, ow_hi, lines.data());
-      else
-        dwconv3d_rows<V, 0, 0>(rows, count, ow_lo, ow_hi, lines.data());
+      if (count > 0) groups.run(in, weight, ep, output, rows, count);
     }
+}
+
+// The row-pointer entry point (dwconv3d.h): output lines one after the other, each line's rows in groups.
+template <class V>
+void dwconv3d_f32_lines_simd(const DwConv3dShape& s, const float* const* input_rows, const float* weight,
+                             const Epilogue& ep, float* output, int64_t line_begin, int64_t line_end) {
+  DwRowGroups<V> groups(s);
+  const DwRowTable in{input_rows};
+  for_each_line_group<kDwGroup>(s, line_begin, line_end, [&](const int64_t* rows, int count) {
+    groups.run(in, weight, ep, output, rows, count);
+  });
 }
 
 }  // namespace pyvideo::kernels::detail

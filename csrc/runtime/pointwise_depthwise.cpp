@@ -1,0 +1,134 @@
+// A pointwise conv fused into the depthwise conv that reads its output (see program_impl.h).
+//
+// The depthwise conv's output is computed line by line (a line: the To output rows of one (n, oh)), so at any time it
+// needs only the kernel_h input rows of every frame around the current oh. The pointwise conv computes exactly those
+// rows into a per-thread ring of rows (row ih of frame t in slot ih % R of frame t), just before the depthwise kernel
+// reads them through row pointers; moving down by stride_h lines computes stride_h new rows and forgets the oldest.
+// Threads take contiguous ranges of lines; a range recomputes only the kernel_h - stride_h halo rows it shares with
+// the previous range. Both convs run their usual kernels on the same data in the same order, so the results equal
+// the separate steps' bit for bit.
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "../../kernels/cpu/dispatch.h"
+#include "../../kernels/cpu/parallel.h"
+#include "program_impl.h"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace pyvideo::runtime {
+
+namespace {
+
+kernels::DwConv3dF32LinesFn lines_variant(kernels::Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case kernels::Isa::avx2: return kernels::dwconv3d_f32_lines_avx2;
+    case kernels::Isa::avx512: return kernels::dwconv3d_f32_lines_avx512;
+#endif
+#if defined(__aarch64__)
+    case kernels::Isa::neon: return kernels::dwconv3d_f32_lines_neon;
+#endif
+    default: return kernels::dwconv3d_f32_lines_scalar;
+  }
+}
+
+// Output columns per pointwise kernel call that keep its register tiles full and its per-call cost small: lines are
+// processed in batches whose new input rows give at least this many columns (one kernel column block).
+constexpr int64_t kMinColumns = 64;
+
+}  // namespace
+
+PointwiseDepthwise::PointwiseDepthwise(const Program::Step& pw, const Program::Step& dw, const Shape5& x)
+    : pw_(pw), dw_(dw), x_(x) {
+  shape_.batch = x.n;
+  shape_.channels = pw.out_channels;
+  shape_.in_t = x.t;
+  shape_.in_h = x.h;
+  shape_.in_w = x.w;
+  shape_.kernel_t = dw.g.kernel[0];
+  shape_.kernel_h = dw.g.kernel[1];
+  shape_.kernel_w = dw.g.kernel[2];
+  shape_.stride_t = dw.g.stride[0];
+  shape_.stride_h = dw.g.stride[1];
+  shape_.stride_w = dw.g.stride[2];
+  shape_.pad_t = dw.g.padding[0];
+  shape_.pad_h = dw.g.padding[1];
+  shape_.pad_w = dw.g.padding[2];
+  shape_.validate();
+  const int64_t sh = shape_.stride_h, kh = shape_.kernel_h;
+  lines_per_batch_ = std::clamp<int64_t>((kMinColumns + sh * x.w - 1) / (sh * x.w), 1, shape_.out_h());
+  // The rows a batch of lines reads span (lines - 1) * stride_h + kernel_h (at most the height): every row of a batch
+  // has its own slot, and the rows kept from the batch before are a subset of the current batch's.
+  ring_rows_ = std::min(x.h, (lines_per_batch_ - 1) * sh + kh);
+  ring_floats_ = (x.t * ring_rows_ * x.w * pw.out_channels + 15) / 16 * 16;
+}
+
+int PointwiseDepthwise::threads(int num_threads) const {
+  return int(std::max<int64_t>(1, std::min<int64_t>(num_threads, shape_.lines())));
+}
+
+size_t PointwiseDepthwise::scratch_floats(int num_threads) const {
+  return size_t(threads(num_threads)) * size_t(ring_floats_);
+}
+
+void PointwiseDepthwise::run(const float* input, const float* residual, float* row_sums, float* output,
+                             float* scratch, int num_threads) const {
+  const int64_t N = x_.n, T = x_.t, H = x_.h, W = x_.w, Ci = x_.c, C = pw_.out_channels;
+  const int64_t Ho = shape_.out_h(), sh = shape_.stride_h, ph = shape_.pad_h, kh = shape_.kernel_h;
+  const int64_t R = ring_rows_, row_floats = W * C;
+  kernels::Epilogue pw_ep;
+  pw_ep.bias = pw_.bias.data();
+  pw_ep.activation = pw_.act;
+  kernels::Epilogue dw_ep;
+  dw_ep.bias = dw_.bias.data();
+  dw_ep.residual = residual;
+  dw_ep.activation = dw_.act;
+  dw_ep.row_sums = row_sums;
+  const kernels::KernelTable& table = kernels::kernel_table();
+  const kernels::Conv3dF32Fn pointwise = table.conv3d_f32;
+  const kernels::DwConv3dF32LinesFn depthwise = lines_variant(table.isa);
+
+  const int team = threads(num_threads);
+  kernels::parallel_for_chunks(shape_.lines(), team, [&](int64_t begin, int64_t end) {
+    // Each thread its own ring. A team of one runs on the calling thread, whose OpenMP number may be that of an
+    // enclosing parallel region.
+    int64_t slot = 0;
+#if defined(_OPENMP)
+    if (team > 1) slot = omp_get_thread_num();
+#endif
+    float* ring = scratch + slot * ring_floats_;
+    std::vector<const float*> rows(size_t(N * T * H));  // the depthwise kernel's input_rows
+    int64_t have_n = -1, have_hi = 0;                   // rows [.., have_hi) of sample have_n are in the ring
+    for (int64_t line = begin; line < end;) {
+      const int64_t n = line / Ho, oh = line % Ho;
+      const int64_t stop = std::min({end, (n + 1) * Ho, line + lines_per_batch_});  // lines of one sample
+      const int64_t lo = std::clamp<int64_t>(oh * sh - ph, 0, H);
+      const int64_t hi = std::clamp<int64_t>((oh + stop - line - 1) * sh - ph + kh, lo, H);
+      for (int64_t t = 0; t < T; ++t) {
+        // The batch's rows not in the ring yet, as runs of consecutive slots: one pointwise GEMM per run.
+        for (int64_t a = have_n == n ? std::max(lo, have_hi) : lo; a < hi;) {
+          const int64_t first = a % R, b = std::min(hi, a + R - first);
+          kernels::Conv3dShape run_shape;
+          run_shape.batch = run_shape.in_t = run_shape.in_h = 1;
+          run_shape.in_w = (b - a) * W;
+          run_shape.in_channels = Ci;
+          run_shape.out_channels = C;
+          pointwise(run_shape, input + ((n * T + t) * H + a) * W * Ci, pw_.weight.data(), pw_ep, nullptr,
+                    ring + (t * R + first) * row_floats, 0, run_shape.items());
+          a = b;
+        }
+        for (int64_t ih = lo; ih < hi; ++ih) rows[size_t((n * T + t) * H + ih)] = ring + (t * R + ih % R) * row_floats;
+      }
+      have_n = n;
+      have_hi = hi;
+      depthwise(shape_, rows.data(), dw_.weight.data(), dw_ep, output, line, stop);
+      line = stop;
+    }
+  });
+}
+
+}  // namespace pyvideo::runtime
