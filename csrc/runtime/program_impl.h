@@ -81,7 +81,7 @@ struct Program::Impl {
   std::vector<int32_t> outputs;
   std::vector<Program::Layout> layouts;
   bool profiling = false;
-  bool fuse_pointwise_depthwise = true;
+  enum class Fusion { off, where_it_pays, every_pair } fusion = Fusion::where_it_pays;  // pointwise -> depthwise
   std::vector<Program::StepProfile> profile;
   std::mutex pool_mutex;                   // guards `pool`, the buffers reused from one run to the next
   std::vector<std::vector<uint8_t>> pool;  // a concurrent run uses its own

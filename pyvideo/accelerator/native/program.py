@@ -18,6 +18,10 @@ fp32 squeeze-excitation fusion: a FusedSqueezeExcitation whose output is read on
 depthwise conv -> SE -> pointwise conv) becomes a gate step (the SE's means, two small Linears and sigmoid) and a
 pointwise conv that reads ``act(x * gate)`` on the fly, so the SE output is never stored; a depthwise conv feeding
 the gate also sums its output rows while storing them, so the gate needs no pass over the tensor.
+
+fp32 pointwise -> depthwise fusion (in the C++ runtime, see csrc/runtime/program.h): an expansion conv whose output
+only feeds the depthwise conv after it runs together with it where measured to pay, its output computed a few rows at
+a time into per-thread rings instead of being stored (bit-identical results).
 """
 import copy
 import operator
@@ -313,7 +317,8 @@ def _input_channels(graph_module: fx.GraphModule, placeholder: fx.Node) -> Optio
     return None
 
 
-def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True) -> fx.GraphModule:
+def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True,
+                   fuse_pointwise_depthwise: bool = True) -> fx.GraphModule:
     """``model`` (a deploy form from ``convert_to_deployable_form``, or an int8 model from ``quantize_model`` /
     ``convert_qat``) with the longest native-capable prefix of its graph replaced by one :class:`NativeProgram`.
 
@@ -321,6 +326,9 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True) -> fx
     first layer cannot run natively (nothing to compile) and TypeError for a non-module.
     ``fuse_squeeze_excitation=False`` is a debugging / benchmarking switch: fp32 squeeze-excitations then run as
     separate steps that store their output, as before the fusion (int8 programs are the same either way).
+    ``fuse_pointwise_depthwise=False`` likewise runs every fp32 pointwise conv as its own step even where its output
+    only feeds a depthwise conv (the fusion is decided when the program runs, so it is the program's setting
+    ``set_fuse_pointwise_depthwise``, not part of model files; the results are bit-identical either way).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"compile_native expects an nn.Module, got {type(model).__name__}")
@@ -357,6 +365,7 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True) -> fx
     if not native_nodes:
         raise ValueError("compile_native: the model's first layer cannot run natively")
     builder.materialize_unread_gates(source)
+    builder.program.set_fuse_pointwise_depthwise(bool(fuse_pointwise_depthwise))
     return _split_graph(source, builder, native_nodes)
 
 
