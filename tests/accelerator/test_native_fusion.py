@@ -1,0 +1,100 @@
+"""Pointwise -> depthwise fusion in compile_native programs (C++ runtime): EfficientX3d-XS with every X3D expansion
+conv fused into its depthwise conv gives exactly what the separate steps give (every ISA level, 1 and 2 threads),
+both match the deploy model; the default rule fuses only the large downsampling pairs; model files loaded back fuse
+too; compile_native's switch and the program's turn it off."""
+import pytest
+import torch
+
+from pyvideo._native import native, using_isa
+from pyvideo.accelerator.deployment import convert_to_deployable_form
+from pyvideo.accelerator.native import compile_native, load_program
+from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+
+from ._util import relative_error
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FUSED = "conv/pointwise>depthwise"
+
+
+@pytest.fixture(scope="module")
+def deploy():
+    torch.manual_seed(0)
+    model = create_x3d(expansion="XS", num_classes=7).eval()
+    return convert_to_deployable_form(model, torch.randn(1, 3, 4, 64, 64))
+
+
+def _kinds(program, x):
+    """Step kinds of one profiled run of the NativeProgram `program`, and its logits."""
+    program.program.set_profiling(True)
+    with torch.no_grad():
+        out = program(x)[0]
+    kinds = [step["kind"] for step in program.program.last_profile()]
+    program.program.set_profiling(False)
+    return kinds, out
+
+
+@pytest.mark.parametrize("level", native().supported_isas())
+@pytest.mark.parametrize("shape", [(1, 3, 4, 64, 64), (2, 3, 3, 37, 29)])
+def test_every_pair_fused_equals_unfused_exactly(deploy, level, shape):
+    torch.manual_seed(1)
+    x = torch.randn(shape)
+    fused = compile_native(deploy).native_program
+    fused.program.set_fuse_pointwise_depthwise(True, every_pair=True)
+    unfused = compile_native(deploy, fuse_pointwise_depthwise=False).native_program
+    with using_isa(level):
+        plain_kinds, want = _kinds(unfused, x)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            kinds, got = _kinds(fused, x)
+            assert torch.equal(got, want)
+    torch.set_num_threads(1)
+    # Every X3D block's expansion conv (26 blocks in XS, 15 of them with a squeeze-excitation reading the depthwise
+    # conv's row sums) is fused into its depthwise conv; the stem's depthwise conv (after a dense conv) stays.
+    assert plain_kinds.count("conv/depthwise+sums") == 15 and plain_kinds.count("conv/depthwise") == 12
+    assert kinds.count(FUSED + "+sums") == 15 and kinds.count(FUSED) == 11 and kinds.count("conv/depthwise") == 1
+    assert len(kinds) == len(plain_kinds) - 26
+    with torch.no_grad():
+        assert relative_error(want, deploy(x)) < 1e-4
+
+
+def test_default_rule_fuses_the_large_downsampling_pairs(deploy):
+    compiled = compile_native(deploy)
+    program = compiled.native_program
+    assert program.program.fuse_pointwise_depthwise
+    small_kinds, _ = _kinds(program, torch.randn(1, 3, 4, 64, 64))
+    assert not any(kind.startswith(FUSED) for kind in small_kinds)
+    # At 160x160 the pointwise outputs of the two first stride-2 blocks are 5.5 MB and 2.8 MB: those two are fused.
+    x = torch.randn(1, 3, 4, 160, 160)
+    kinds, got = _kinds(program, x)
+    assert sum(kind.startswith(FUSED) for kind in kinds) == 2
+    _, want = _kinds(compile_native(deploy, fuse_pointwise_depthwise=False).native_program, x)
+    assert torch.equal(got, want)
+
+
+def test_loaded_model_files_fuse_too(deploy, tmp_path):
+    x = torch.randn(2, 3, 3, 37, 29)
+    program = compile_native(deploy, fuse_pointwise_depthwise=False).native_program
+    path = tmp_path / "xs.pvp"
+    program.save(path)
+    loaded = load_program(path)
+    assert loaded.program.fuse_pointwise_depthwise  # the setting is the runtime's, not the file's
+    loaded.program.set_fuse_pointwise_depthwise(True, every_pair=True)
+    kinds, got = _kinds(loaded, x)
+    assert sum(kind.startswith(FUSED) for kind in kinds) == 26
+    _, want = _kinds(program, x)
+    assert torch.equal(got, want)
+
+
+def test_the_switch_turns_fusion_off(deploy):
+    x = torch.randn(1, 3, 4, 64, 64)
+    program = compile_native(deploy, fuse_pointwise_depthwise=False).native_program
+    assert not program.program.fuse_pointwise_depthwise
+    kinds, want = _kinds(program, x)
+    assert not any(kind.startswith(FUSED) for kind in kinds)
+    program.program.set_fuse_pointwise_depthwise(True, every_pair=True)
+    kinds, got = _kinds(program, x)
+    assert sum(kind.startswith(FUSED) for kind in kinds) == 26 and torch.equal(got, want)
+    program.program.set_fuse_pointwise_depthwise(False, every_pair=True)  # off wins over every_pair
+    kinds, _ = _kinds(program, x)
+    assert not any(kind.startswith(FUSED) for kind in kinds)
