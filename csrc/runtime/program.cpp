@@ -361,13 +361,14 @@ bool fusable(const Program::Step& pw, const Program::Step& dw) {
   return pointwise && dw.kind == Kind::conv && dw.depthwise && dw.input == pw.output;
 }
 
-// Whether fusing pays, measured (bench/fusion.py, EfficientX3d XS 4x160x160 and S 13x160x160, 1 thread, fused time
-// vs the two steps'): it saves the pointwise output's trip through memory, which only matters once that output is
-// larger than the L2 cache (2 MB a core here), and mostly where the depthwise conv downsamples, so that the pointwise
-// output is 4x the depthwise output: the stride-2 convs on 80x80 (XS 1.38x, S 1.46x) and 40x40 (XS 1.30x, S 1.39x)
-// and S's 20x20 one (4.5 MB, 1.38x) gain. Stride-1 convs are level even on 4.5 MB outputs (S 40x40: 0.99-1.04x),
-// and smaller outputs lose 5-15% (rows of 5-10 columns make small kernel calls): XS's 20x20 stride-2 (1.4 MB,
-// 0.97x), S's 10x10 stride-2 (2.2 MB, 0.87x), every 10x10 / 5x5 stride-1 (0.8-0.95x).
+// Whether fusing pays. Measured (bench/fusion.py: EfficientX3d XS 4x160x160 and S 13x160x160, 1 thread, AVX-512 with
+// a 2 MB L2 a core; each pair fused vs its two separate steps): fusing saves the pointwise output's trip through
+// memory, which matters once that output is larger than the L2 and mostly where the depthwise conv downsamples (the
+// pointwise output is then 4x the depthwise output): stride-2 pairs on 80x80 (XS 5.3 MB 1.51x, S 17 MB 1.56x),
+// 40x40 (XS 2.6 MB 1.18x, S 8.6 MB 1.45x) and S's 20x20 (4.3 MB 1.18x). Stride-1 pairs are level even at 4.3 MB
+// (S 40x40: 0.99-1.04x); smaller pairs lose up to 15% (rows of 5-10 columns make small kernel calls): S's 10x10
+// stride-2 (2.1 MB) 0.85x, the 10x10 and 5x5 stride-1 ones 0.82-1.02x. Whole programs, this rule vs fusing every
+// pair: XS 1.040x vs 1.020x, S 1.073x vs 1.030x the unfused time.
 bool fusion_pays(const Shape5& mid, const Program::Step& dw) {
   constexpr double kMinBytes = 2.5 * (1 << 20);
   return double(mid.numel()) * sizeof(float) >= kMinBytes && dw.g.stride[1] * dw.g.stride[2] > 1;
