@@ -28,48 +28,48 @@ VolumeShape PoolWindow::output(const VolumeShape& in) const {
 
 namespace {
 
-// Calls body(window_rows, out_offset) for each output position of output rows [begin, end): window_rows lists the
-// input offsets of the window's kt * kh rows (each kw * C contiguous values), out_offset the position's offset.
-template <class Body>
-void for_each_window(const VolumeShape& in, const VolumeShape& o, const PoolWindow& win, int64_t begin, int64_t end,
-                     Body body) {
-  const int64_t C = in.channels, kt = win.kernel[0], kh = win.kernel[1];
-  std::vector<int64_t> rows(static_cast<size_t>(kt * kh));
-  for (int64_t row = begin; row < end; ++row) {  // row = (n, ot, oh)
-    const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
-    for (int64_t a = 0; a < kt; ++a)
-      for (int64_t b = 0; b < kh; ++b)
-        rows[size_t(a * kh + b)] =
-            (((n * in.t + ot * win.stride[0] + a) * in.h + oh * win.stride[1] + b) * in.w) * C;
-    for (int64_t ow = 0; ow < o.w; ++ow) body(rows, ow * win.stride[2] * C, (row * o.w + ow) * C);
-  }
+// Sums every window of x per channel in Acc (float or int32), split across threads by output row (n, ot, oh), and
+// hands each position's C sums to finish(sums, offset of the position in the output).
+template <class T, class Acc, class Finish>
+void window_sums(const VolumeShape& in, const PoolWindow& win, const T* x, int num_threads, Finish finish) {
+  const VolumeShape o = win.output(in);
+  const int64_t C = in.channels, kt = win.kernel[0], kh = win.kernel[1], kw = win.kernel[2];
+  kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
+    std::vector<Acc> sum(static_cast<size_t>(C));
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
+      for (int64_t ow = 0; ow < o.w; ++ow) {
+        std::fill(sum.begin(), sum.end(), Acc(0));
+        for (int64_t a = 0; a < kt; ++a)
+          for (int64_t b = 0; b < kh; ++b) {
+            // the kw * C values of one kernel row are contiguous (channels-last)
+            const T* line = x + (((n * in.t + ot * win.stride[0] + a) * in.h + oh * win.stride[1] + b) * in.w +
+                                 ow * win.stride[2]) * C;
+            for (int64_t k = 0; k < kw; ++k)
+              for (int64_t c = 0; c < C; ++c) sum[size_t(c)] += Acc(line[k * C + c]);
+          }
+        finish(sum.data(), (row * o.w + ow) * C);
+      }
+    }
+  });
 }
 
 }  // namespace
 
 void avg_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
-  const VolumeShape o = window.output(shape);
+  window.output(shape);  // validates
   if (!x || !out) throw std::invalid_argument("avg_pool3d: input and output must not be null");
-  const int64_t C = shape.channels, kw = window.kernel[2];
-  const float count = float(window.kernel[0] * window.kernel[1] * kw);
-  kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
-    std::vector<float> sum(static_cast<size_t>(C));
-    for_each_window(shape, o, window, begin, end, [&](const std::vector<int64_t>& rows, int64_t column, int64_t dst) {
-      std::fill(sum.begin(), sum.end(), 0.0f);
-      for (int64_t r : rows)
-        for (int64_t k = 0; k < kw; ++k) {
-          const float* v = x + r + column + k * C;
-          for (int64_t c = 0; c < C; ++c) sum[size_t(c)] += v[c];
-        }
-      for (int64_t c = 0; c < C; ++c) out[dst + c] = sum[size_t(c)] / count;
-    });
+  const int64_t C = shape.channels;
+  const float count = float(window.kernel[0] * window.kernel[1] * window.kernel[2]);
+  window_sums<float, float>(shape, window, x, num_threads, [&](const float* sum, int64_t dst) {
+    for (int64_t c = 0; c < C; ++c) out[dst + c] = sum[c] / count;
   });
 }
 
 void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, float input_scale,
                           int32_t input_zero_point, bool has_output_q, float output_scale, int32_t output_zero_point,
                           void* out, int num_threads) {
-  const VolumeShape o = window.output(shape);
+  window.output(shape);
   if (!x || !out) throw std::invalid_argument("quantized_avg_pool3d: input and output must not be null");
   if (!(input_scale > 0.0f) || !std::isfinite(input_scale) || (has_output_q && !(output_scale > 0.0f)) ||
       (has_output_q && !std::isfinite(output_scale)))
@@ -77,30 +77,21 @@ void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, co
   if (input_zero_point < -128 || input_zero_point > 127 ||
       (has_output_q && (output_zero_point < -128 || output_zero_point > 127)))
     throw std::invalid_argument("quantized_avg_pool3d: zero points must be in [-128, 127]");
-  const int64_t C = shape.channels, kw = window.kernel[2], count = window.kernel[0] * window.kernel[1] * kw;
-  if (count > (int64_t{1} << 23))  // int32 sums of up to 2^23 values of |q| <= 255 stay exact
+  const int64_t C = shape.channels, count = window.kernel[0] * window.kernel[1] * window.kernel[2];
+  if (count > (int64_t{1} << 23))  // int32 sums of up to 2^23 values of |q| <= 128 stay exact
     throw std::invalid_argument("quantized_avg_pool3d: windows of more than 2^23 elements are not supported");
   const float per_element = input_scale / float(count);
   const int64_t offset = int64_t(input_zero_point) * count;
-  kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
-    std::vector<int32_t> sum(static_cast<size_t>(C));
-    for_each_window(shape, o, window, begin, end, [&](const std::vector<int64_t>& rows, int64_t column, int64_t dst) {
-      std::fill(sum.begin(), sum.end(), 0);
-      for (int64_t r : rows)
-        for (int64_t k = 0; k < kw; ++k) {
-          const int8_t* v = x + r + column + k * C;
-          for (int64_t c = 0; c < C; ++c) sum[size_t(c)] += v[c];
-        }
-      for (int64_t c = 0; c < C; ++c) {
-        const float mean = float(int64_t(sum[size_t(c)]) - offset) * per_element;
-        if (!has_output_q) {
-          static_cast<float*>(out)[dst + c] = mean;
-        } else {
-          const float q = std::nearbyint(mean / output_scale) + float(output_zero_point);
-          static_cast<int8_t*>(out)[dst + c] = int8_t(std::min(127.0f, std::max(-128.0f, q)));
-        }
+  window_sums<int8_t, int32_t>(shape, window, x, num_threads, [&](const int32_t* sum, int64_t dst) {
+    for (int64_t c = 0; c < C; ++c) {
+      const float mean = float(int64_t(sum[c]) - offset) * per_element;
+      if (!has_output_q) {
+        static_cast<float*>(out)[dst + c] = mean;
+      } else {
+        const float q = std::nearbyint(mean / output_scale) + float(output_zero_point);
+        static_cast<int8_t*>(out)[dst + c] = int8_t(std::min(127.0f, std::max(-128.0f, q)));
       }
-    });
+    }
   });
 }
 

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "../../kernels/cpu/int8/qconv3d.h"
 #include "../../kernels/cpu/parallel.h"
@@ -271,17 +272,26 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
   return impl_->add(std::move(s), DType::int8, in.channels);
 }
 
-int32_t Program::quantized_global_avg_pool(int32_t input, QuantParams in_q, bool has_output_q, QuantParams out) {
-  const auto& in = impl_->value(input, "quantized pool input");
-  if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_global_avg_pool needs an int8 input");
+// The checks and fields the int8 pools (global and fixed-kernel) share: an int8 input, its qparams, and either a
+// float32 output or its qparams. Returns the step and the output's dtype. (A template for the reason conv_step is.)
+template <class ProgramImpl>
+static std::pair<Program::Step, DType> quantized_pool_step(const ProgramImpl& impl, Kind kind, int32_t input,
+                                                           QuantParams in_q, bool has_output_q, QuantParams out) {
+  if (impl.value(input, "quantized pool input").dtype != DType::int8)
+    throw std::invalid_argument(std::string("program: ") + kind_name(kind) + " needs an int8 input");
   check_quant(in_q, "input");
   if (has_output_q) check_quant(out, "output");
-  Step s(Kind::qglobal_avg_pool);
+  Program::Step s(kind);
   s.input = input;
   s.in = in_q;
   s.has_output_q = has_output_q;
   s.out = out;
-  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, in.channels);
+  return {std::move(s), has_output_q ? DType::int8 : DType::float32};
+}
+
+int32_t Program::quantized_global_avg_pool(int32_t input, QuantParams in_q, bool has_output_q, QuantParams out) {
+  auto [s, dtype] = quantized_pool_step(*impl_, Kind::qglobal_avg_pool, input, in_q, has_output_q, out);
+  return impl_->add(std::move(s), dtype, impl_->values[size_t(input)].channels);
 }
 
 // The window of a fixed-kernel pool step (no padding: the kernels average whole windows only).
@@ -309,18 +319,10 @@ int32_t Program::avg_pool(int32_t input, const ConvGeometry& g) {
 
 int32_t Program::quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in_q, bool has_output_q,
                                     QuantParams out) {
-  const auto& in = impl_->value(input, "quantized pool input");
-  if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_avg_pool needs an int8 input");
+  auto [s, dtype] = quantized_pool_step(*impl_, Kind::qavg_pool, input, in_q, has_output_q, out);
   pool_window(g);
-  check_quant(in_q, "input");
-  if (has_output_q) check_quant(out, "output");
-  Step s(Kind::qavg_pool);
-  s.input = input;
   s.g = g;
-  s.in = in_q;
-  s.has_output_q = has_output_q;
-  s.out = out;
-  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, in.channels);
+  return impl_->add(std::move(s), dtype, impl_->values[size_t(input)].channels);
 }
 
 void Program::set_profiling(bool on) { impl_->profiling = on; }
