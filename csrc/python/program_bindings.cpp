@@ -192,6 +192,22 @@ PYVIDEO_BINDINGS(program) {
           py::arg("input"), py::arg("input_scale"), py::arg("input_zero_point"), py::arg("output_scale"),
           py::arg("output_zero_point"))
       .def(
+          "avg_pool",
+          [](Program& p, int32_t input, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride) {
+            return p.avg_pool(input, geometry(kernel, stride, {0, 0, 0}));
+          },
+          py::arg("input"), py::arg("kernel"), py::arg("stride"))
+      .def(
+          "quantized_avg_pool",
+          [](Program& p, int32_t input, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
+             float input_scale, int32_t input_zero_point, std::optional<float> output_scale,
+             int32_t output_zero_point) {
+            return p.quantized_avg_pool(input, geometry(kernel, stride, {0, 0, 0}), {input_scale, input_zero_point},
+                                        output_scale.has_value(), {output_scale.value_or(1.0f), output_zero_point});
+          },
+          py::arg("input"), py::arg("kernel"), py::arg("stride"), py::arg("input_scale"), py::arg("input_zero_point"),
+          py::arg("output_scale"), py::arg("output_zero_point"))
+      .def(
           "quantized_linear",
           [](Program& p, int32_t input, py::handle weight, py::handle bias, py::handle dequant_scale,
              float input_scale, int32_t input_zero_point, int activation) {

@@ -6,10 +6,12 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "../../kernels/cpu/int8/qconv3d.h"
 #include "../../kernels/cpu/parallel.h"
 #include "../core/ops.h"
+#include "../core/pool.h"
 #include "../core/squeeze_excitation.h"
 #include "program_impl.h"
 
@@ -30,6 +32,8 @@ const char* kind_name(Kind k) {
     case Kind::qglobal_avg_pool: return "quantized_global_avg_pool";
     case Kind::qlinear: return "quantized_linear";
     case Kind::squeeze_excitation_gate: return "squeeze_excitation_gate";
+    case Kind::avg_pool: return "avg_pool";
+    case Kind::qavg_pool: return "quantized_avg_pool";
   }
   return "?";
 }
@@ -268,17 +272,57 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
   return impl_->add(std::move(s), DType::int8, in.channels);
 }
 
-int32_t Program::quantized_global_avg_pool(int32_t input, QuantParams in_q, bool has_output_q, QuantParams out) {
-  const auto& in = impl_->value(input, "quantized pool input");
-  if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_global_avg_pool needs an int8 input");
+// The checks and fields the int8 pools (global and fixed-kernel) share: an int8 input, its qparams, and either a
+// float32 output or its qparams. Returns the step and the output's dtype. (A template for the reason conv_step is.)
+template <class ProgramImpl>
+static std::pair<Program::Step, DType> quantized_pool_step(const ProgramImpl& impl, Kind kind, int32_t input,
+                                                           QuantParams in_q, bool has_output_q, QuantParams out) {
+  if (impl.value(input, "quantized pool input").dtype != DType::int8)
+    throw std::invalid_argument(std::string("program: ") + kind_name(kind) + " needs an int8 input");
   check_quant(in_q, "input");
   if (has_output_q) check_quant(out, "output");
-  Step s(Kind::qglobal_avg_pool);
+  Program::Step s(kind);
   s.input = input;
   s.in = in_q;
   s.has_output_q = has_output_q;
   s.out = out;
-  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, in.channels);
+  return {std::move(s), has_output_q ? DType::int8 : DType::float32};
+}
+
+int32_t Program::quantized_global_avg_pool(int32_t input, QuantParams in_q, bool has_output_q, QuantParams out) {
+  auto [s, dtype] = quantized_pool_step(*impl_, Kind::qglobal_avg_pool, input, in_q, has_output_q, out);
+  return impl_->add(std::move(s), dtype, impl_->values[size_t(input)].channels);
+}
+
+// The window of a fixed-kernel pool step (no padding: the kernels average whole windows only).
+static PoolWindow pool_window(const ConvGeometry& g) {
+  check_geometry(g);
+  if (g.padding[0] != 0 || g.padding[1] != 0 || g.padding[2] != 0)
+    throw std::invalid_argument("program: average pools take no padding");
+  PoolWindow w;
+  for (int d = 0; d < 3; ++d) {
+    w.kernel[d] = g.kernel[d];
+    w.stride[d] = g.stride[d];
+  }
+  return w;
+}
+
+int32_t Program::avg_pool(int32_t input, const ConvGeometry& g) {
+  const auto& in = impl_->value(input, "pool input");
+  if (in.dtype != DType::float32) throw std::invalid_argument("program: avg_pool needs a float32 input");
+  pool_window(g);
+  Step s(Kind::avg_pool);
+  s.input = input;
+  s.g = g;
+  return impl_->add(std::move(s), DType::float32, in.channels);
+}
+
+int32_t Program::quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in_q, bool has_output_q,
+                                    QuantParams out) {
+  auto [s, dtype] = quantized_pool_step(*impl_, Kind::qavg_pool, input, in_q, has_output_q, out);
+  pool_window(g);
+  s.g = g;
+  return impl_->add(std::move(s), dtype, impl_->values[size_t(input)].channels);
 }
 
 void Program::set_profiling(bool on) { impl_->profiling = on; }
@@ -451,6 +495,10 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       y.t = y.h = y.w = 1;
     } else if (s.kind == Kind::qlinear) {
       y.c = s.out_channels;
+    } else if (s.kind == Kind::avg_pool || s.kind == Kind::qavg_pool) {
+      y.t = conv_extent(x.t, s.g.kernel[0], s.g.stride[0], 0, i);
+      y.h = conv_extent(x.h, s.g.kernel[1], s.g.stride[1], 0, i);
+      y.w = conv_extent(x.w, s.g.kernel[2], s.g.stride[2], 0, i);
     }
     if (s.residual >= 0 && !(shapes[size_t(s.residual)] == y))
       throw std::invalid_argument("program step " + std::to_string(i) + ": the residual's shape differs from the output's");
@@ -649,6 +697,13 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         }
         break;
       }
+      case Kind::avg_pool:
+        avg_pool3d_f32(volume(x), pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
+        break;
+      case Kind::qavg_pool:
+        quantized_avg_pool3d(volume(x), pool_window(s.g), static_cast<const int8_t*>(in), s.in.scale, s.in.zero_point,
+                             s.has_output_q, s.out.scale, s.out.zero_point, out, num_threads);
+        break;
       case Kind::quantize: {
         const float* src = static_cast<const float*>(in);
         int8_t* dst = static_cast<int8_t*>(out);

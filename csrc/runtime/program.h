@@ -7,7 +7,8 @@
 // The step kinds mirror the per-layer ops one to one (same kernels, same arithmetic):
 //   conv / depthwise conv (fp32, fused bias + residual + activation), squeeze-excitation (fp32), global average
 //   pool (fp32 -> [N,1,1,1,C]), quantize (fp32 -> int8), int8 conv / depthwise conv (requantized, int8 out),
-//   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8).
+//   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8), fixed-kernel average pool (fp32, and int8
+//   -> fp32 or int8).
 // A squeeze-excitation whose output only feeds a pointwise conv can instead be split and fused (fp32): a gate step
 // (channel means -> the two small layers -> sigmoid, a [N,1,1,1,C] value) and a pointwise conv that reads
 // act(x * gate) on the fly, so the SE output is never stored. When the gate's input comes from a depthwise conv,
@@ -96,6 +97,10 @@ class Program {
                                        std::vector<float> out_scales = {}, std::vector<int32_t> out_zero_points = {});
   // int8 -> fp32 mean (has_output_q false) or requantized int8 mean.
   int32_t quantized_global_avg_pool(int32_t input, QuantParams in, bool has_output_q, QuantParams out);
+  // Fixed-kernel average pooling without padding (every window whole; g.padding must be zero): fp32, and int8 ->
+  // fp32 or requantized int8 as quantized_global_avg_pool (exact integer window sums).
+  int32_t avg_pool(int32_t input, const ConvGeometry& g);
+  int32_t quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in, bool has_output_q, QuantParams out);
   // int8 [.., K] -> fp32 [.., M] fully connected layer over the channels (the int8 classifier of a head):
   // act(float(bias + sum (x - zp) * w) * dequant_scale) with exact int32 sums; weight [M, K] int8.
   int32_t quantized_linear(int32_t input, int64_t out_features, std::vector<int8_t> weight, std::vector<int32_t> bias,

@@ -1,7 +1,7 @@
 // Program model files.
 //
 // Layout (all little-endian):
-//   "PYVPROG\0"  u32 version (3)  i64 input_channels  u32 step_count
+//   "PYVPROG\0"  u32 version (4)  i64 input_channels  u32 step_count
 //   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
 //             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
 //             (f32 scale, i32 zero_point) for input, residual and output  u8 has_output_q
@@ -13,8 +13,9 @@
 //             quantization (C values each, or both empty: per tensor); empty for every other step
 //   u32 output_count  (i32 value, u8 layout)[output_count]
 // A step's output value is implied (values are numbered in step order after the input, value 0).
-// Version 1 files (before the squeeze_excitation_gate step kind and the input gate fields) and version 2 files
-// (before per-channel outputs) are still read.
+// Version 4 adds the avg_pool and quantized_avg_pool step kinds (their window in the geometry fields) and nothing
+// else. Version 1 files (before the squeeze_excitation_gate step kind and the input gate fields), version 2 files
+// (before per-channel outputs) and version 3 files are still read.
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -30,7 +31,14 @@ namespace pyvideo::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
-constexpr uint32_t kVersion = 3;
+constexpr uint32_t kVersion = 4;
+
+// The last step kind a file of `version` may hold.
+Kind last_kind(uint32_t version) {
+  if (version == 1) return Kind::qlinear;
+  if (version <= 3) return Kind::squeeze_excitation_gate;
+  return kLastKind;
+}
 
 static_assert(sizeof(float) == 4, "model files store IEEE float32");
 
@@ -182,7 +190,8 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
     const uint32_t steps = r.get<uint32_t>("step count");
     for (uint32_t i = 0; i < steps; ++i) {
       const uint32_t kind = r.get<uint32_t>("step kind");
-      if (kind > uint32_t(version == 1 ? Kind::qlinear : kLastKind)) r.fail("unknown step kind " + std::to_string(kind));
+      if (kind > uint32_t(last_kind(version)))
+        r.fail("unknown step kind " + std::to_string(kind) + " for format version " + std::to_string(version));
       const int32_t input = r.get<int32_t>("step input"), residual = r.get<int32_t>("step residual");
       const bool depthwise = r.get<uint8_t>("depthwise flag") != 0;
       ConvGeometry g;
@@ -240,6 +249,8 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
                                                 std::move(out_scales), std::move(out_zero_points));
           break;
         case Kind::qglobal_avg_pool: program->quantized_global_avg_pool(input, in, has_output_q, out); break;
+        case Kind::avg_pool: program->avg_pool(input, g); break;
+        case Kind::qavg_pool: program->quantized_avg_pool(input, g, in, has_output_q, out); break;
         case Kind::qlinear:
           program->quantized_linear(input, out_channels, std::move(qweight), std::move(qbias), std::move(dequant_scale),
                                     in, act);

@@ -21,8 +21,10 @@ enum class Kind {
   qglobal_avg_pool,
   qlinear,
   squeeze_excitation_gate,
+  avg_pool,
+  qavg_pool,
 };
-constexpr Kind kLastKind = Kind::squeeze_excitation_gate;
+constexpr Kind kLastKind = Kind::qavg_pool;
 
 const char* kind_name(Kind k);
 

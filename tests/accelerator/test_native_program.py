@@ -201,7 +201,7 @@ def test_fused_squeeze_excitation_transmuted_x3d_xs(tmp_path):
     model = randomize_batchnorm(hub.x3d_xs(), torch.Generator().manual_seed(4)).eval()
     transmute_model(model)
     deploy = convert_to_deployable_form(model, torch.randn(1, 3, 4, 160, 160))
-    # The head's fixed 4x5x5 pool needs >= 160 pixels; 5x161x163 gives it a 2x2x2 output to average in torch.
+    # The head's fixed 4x5x5 pool needs >= 160 pixels; 5x161x163 gives it a 2x2x2 output (pooled natively too).
     _check_fused_squeeze_excitation(deploy, [(2, 3, 4, 160, 160), (2, 3, 5, 161, 163)], tmp_path)
 
 

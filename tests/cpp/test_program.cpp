@@ -452,8 +452,8 @@ void fused_model_file_round_trip_and_validation() {
   CHECK(load_fails_with(bad, "does not exist"));
   patched(gate_at[0] + 4, int32_t(Activation::swish));  // an input activation without a gate
   CHECK(load_fails_with(bad, "input gate -1 and the identity"));
-  patched(8, 4);  // a future format version
-  CHECK(load_fails_with(bad, "version 4 is not supported"));
+  patched(8, 5);  // a future format version
+  CHECK(load_fails_with(bad, "version 5 is not supported"));
   patched(8, 0);
   CHECK(load_fails_with(bad, "version 0 is not supported"));
   // Every truncation is refused.

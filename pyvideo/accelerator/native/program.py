@@ -37,11 +37,14 @@ from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployable.graph import trace
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.quantization.int8_modules import (
+    QuantizedAvgPool3d,
     QuantizedConv3d,
     QuantizedGlobalAvgPool,
     QuantizedLinear,
     QuantizedSqueezeExcitation,
     QuantizeTensor,
+    avg_pool_is_supported,
+    avg_pool_window,
 )
 from pyvideo.ops.conv3d import activation_code, pack_conv3d_weight, pack_depthwise_weight
 from pyvideo.ops.quantized_conv3d import pack_quantized_depthwise_weight, pack_quantized_weight
@@ -132,7 +135,8 @@ class _Builder:
         """The value produced by ``module`` called at ``node``, or None when it cannot run natively."""
         value = self.emit_module(node, module)
         int8_out = isinstance(module, (QuantizeTensor, QuantizedConv3d, QuantizedSqueezeExcitation)) or (
-            isinstance(module, QuantizedGlobalAvgPool) and module.output_scale is not None)
+            isinstance(module, (QuantizedGlobalAvgPool, QuantizedAvgPool3d, QuantizedLinear))
+            and module.output_scale is not None)
         if value is not None and int8_out:
             self.int8_values.add(value)
         return value
@@ -172,6 +176,9 @@ class _Builder:
             return self.emit_squeeze_excitation(x, module)
         if is_global_pool(module):
             return p.global_avg_pool(x)
+        if avg_pool_is_supported(module) and self.dtype_is_float(x):
+            kernel, stride = avg_pool_window(module)
+            return p.avg_pool(x, kernel=list(kernel), stride=list(stride))
         if isinstance(module, QuantizeTensor):
             return p.quantize(x, module.output_scale, module.output_zero_point)
         if isinstance(module, QuantizedConv3d) and quantized_conv_is_supported(module):
@@ -201,6 +208,11 @@ class _Builder:
         if isinstance(module, QuantizedGlobalAvgPool):
             return p.quantized_global_avg_pool(x, module.input_scale, module.input_zero_point, module.output_scale,
                                                module.output_zero_point or 0)
+        if isinstance(module, QuantizedAvgPool3d):
+            return p.quantized_avg_pool(x, kernel=list(module.kernel_size), stride=list(module.stride),
+                                        input_scale=module.input_scale, input_zero_point=module.input_zero_point,
+                                        output_scale=module.output_scale,
+                                        output_zero_point=module.output_zero_point or 0)
         return None
 
     def gated_reader(self, node: fx.Node):
@@ -251,10 +263,15 @@ class _Builder:
                                      out_channels=module.out_features, weight=weight.contiguous(),
                                      bias=bias.detach().float().contiguous(), residual=-1,
                                      activation=activation_code("identity"))
-        if isinstance(module, QuantizedLinear) and module.output_scale is None:
-            return self.program.quantized_linear(values[0], module.weight_int8.contiguous(), module.bias_int32,
-                                                 module.dequant_scale, module.input_scale, module.input_zero_point,
-                                                 activation_code(module.activation))
+        if isinstance(module, QuantizedLinear) and not isinstance(module.output_scale, torch.Tensor):
+            value = self.program.quantized_linear(values[0], module.weight_int8.contiguous(), module.bias_int32,
+                                                  module.dequant_scale, module.input_scale, module.input_zero_point,
+                                                  activation_code(module.activation))
+            if module.output_scale is None:
+                return value
+            # An int8 output (read by an int8 pool, as vanilla X3D's head): the float result quantized as the
+            # module's requantization does, round(y / scale) + zero point, so the two steps equal the module exactly.
+            return self.program.quantize(value, module.output_scale, module.output_zero_point)
         return None
 
     def emit_method(self, node: fx.Node) -> Optional[int]:
@@ -266,6 +283,9 @@ class _Builder:
         layout, value = self.layout[source], self.value[source]
         if node.target == "permute" and layout == "ncthw" and _dims(node.args[1:], node.kwargs) == [0, 2, 3, 4, 1]:
             self.layout[node] = "nthwc"
+            return value
+        if node.target == "permute" and layout == "nthwc" and _dims(node.args[1:], node.kwargs) == [0, 4, 1, 2, 3]:
+            self.layout[node] = "ncthw"  # back from a channels-last view (after a head's Linear): free as well
             return value
         if node.target == "mean" and layout == "nthwc" and _dims(node.args[1:], node.kwargs) == [1, 2, 3] \
                 and not node.kwargs.get("keepdim", False) and len(node.args) <= 2 and self.dtype_is_float(value):

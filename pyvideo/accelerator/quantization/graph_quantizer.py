@@ -2,7 +2,7 @@
 
 Each node of the traced deploy graph gets a role:
 - ``int8``: ops with an int8 implementation (FusedConv3d, nn.Linear, FusedSqueezeExcitation, global average
-  pooling, elementwise activations, tensor + tensor, tensor * tensor);
+  pooling, fixed-kernel 3-D average pooling without padding, elementwise activations, tensor + tensor, tensor * tensor);
 - ``transparent``: ops that move int8 values without changing them (permute, reshape, Identity, Dropout ...);
   their output has the qparams of their input;
 - ``float``: everything else (runs in float32 on dequantized values).
@@ -51,7 +51,8 @@ def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
         module = modules[node.target]
         if isinstance(module, ActivationQuantizer):
             return "transparent"
-        if isinstance(module, (FusedConv3d, nn.Linear, FusedSqueezeExcitation)) or is_global_pool(module, _GLOBAL_POOL_TYPES):
+        if isinstance(module, (FusedConv3d, nn.Linear, FusedSqueezeExcitation)) or is_global_pool(module, _GLOBAL_POOL_TYPES) \
+                or q8.avg_pool_is_supported(module):
             return "int8"
         kind = activation_kind_of(module)
         if kind == "identity" or isinstance(module, (nn.Dropout, nn.Flatten)):
@@ -481,6 +482,8 @@ class _Converter:
             return q8.QuantizedSqueezeExcitation(module, in_qp, output_qp)
         if is_global_pool(module, _GLOBAL_POOL_TYPES):
             return q8.QuantizedGlobalAvgPool(in_qp, output_qp)
+        if q8.avg_pool_is_supported(module):
+            return q8.QuantizedAvgPool3d(module, in_qp, output_qp)
         return q8.QuantizedActivation(activation_kind_of(module), in_qp, output_qp)
 
 

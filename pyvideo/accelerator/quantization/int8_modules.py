@@ -204,6 +204,46 @@ class QuantizedGlobalAvgPool(_Int8Module):
         return _finish(total.float() * per_element, self.output_qparams)
 
 
+def avg_pool_is_supported(module: nn.Module) -> bool:
+    """Whether an average pool has the int8 (and native) form: a 3-D pool without padding, ceil mode or divisor
+    override (a classifier head's fixed-kernel pool, as vanilla X3D's and ResNet's), so every window is whole."""
+    if type(module) is not nn.AvgPool3d or module.ceil_mode or module.divisor_override is not None:
+        return False
+    padding = module.padding if isinstance(module.padding, (tuple, list)) else (module.padding,) * 3
+    return all(p == 0 for p in padding)
+
+
+def avg_pool_window(pool: nn.AvgPool3d) -> tuple:
+    """(kernel, stride) of an average pool as two 3-tuples (a missing stride is the kernel, as in torch)."""
+    triple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3  # noqa: E731
+    return triple(pool.kernel_size), triple(pool.stride if pool.stride is not None else pool.kernel_size)
+
+
+class QuantizedAvgPool3d(_Int8Module):
+    """A fixed-kernel 3-D average pool (no padding, whole windows) on int8: the exact integer sum of each window's
+    (q - zp), times float32(scale) / float32(window size), in float32 (as :class:`QuantizedGlobalAvgPool`)."""
+
+    def __init__(self, pool: nn.AvgPool3d, input_qparams, output_qparams):
+        super().__init__(input_qparams, output_qparams)
+        if not avg_pool_is_supported(pool):
+            raise ValueError(f"QuantizedAvgPool3d: only an nn.AvgPool3d without padding, ceil_mode or divisor_override "
+                             f"is supported, got {pool}")
+        self.kernel_size, self.stride = avg_pool_window(pool)
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        self._check_input(q)
+        if q.dim() != 5:
+            raise ValueError(f"QuantizedAvgPool3d expects a 5-D [N, C, T, H, W] tensor, got shape {tuple(q.shape)}")
+        # divisor_override=1: the window sums themselves, exact in float64
+        total = F.avg_pool3d(q.double() - self.input_zero_point, self.kernel_size, self.stride, divisor_override=1)
+        count = self.kernel_size[0] * self.kernel_size[1] * self.kernel_size[2]
+        per_element = torch.tensor(self.input_scale, dtype=torch.float32) / torch.tensor(float(count), dtype=torch.float32)
+        return _finish(total.float() * per_element, self.output_qparams)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
 class QuantizedActivation(_Int8Module):
     """int8 -> int8 elementwise activation as a 256-entry table ``table[q + 128]``."""
 
@@ -257,6 +297,7 @@ INT8_MODULE_TYPES = (
     QuantizedLinear,
     QuantizedSqueezeExcitation,
     QuantizedGlobalAvgPool,
+    QuantizedAvgPool3d,
     QuantizedActivation,
     QuantizedAdd,
     QuantizedMul,

@@ -1,0 +1,98 @@
+#include "pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../../kernels/cpu/parallel.h"
+
+namespace pyvideo {
+
+VolumeShape PoolWindow::output(const VolumeShape& in) const {
+  if (in.batch <= 0 || in.t <= 0 || in.h <= 0 || in.w <= 0 || in.channels <= 0)
+    throw std::invalid_argument("avg_pool3d: every dimension of the input must be positive");
+  const int64_t sizes[3] = {in.t, in.h, in.w};
+  int64_t extents[3];
+  for (int d = 0; d < 3; ++d) {
+    if (kernel[d] <= 0 || stride[d] <= 0)
+      throw std::invalid_argument("avg_pool3d: kernel sizes and strides must be positive");
+    if (kernel[d] > sizes[d])
+      throw std::invalid_argument("avg_pool3d: kernel " + std::to_string(kernel[d]) + " is larger than the input (" +
+                                  std::to_string(sizes[d]) + ") in dim " + std::to_string(d + 2));
+    extents[d] = (sizes[d] - kernel[d]) / stride[d] + 1;
+  }
+  return {in.batch, extents[0], extents[1], extents[2], in.channels};
+}
+
+namespace {
+
+// Sums every window of x per channel in Acc (float or int32), split across threads by output row (n, ot, oh), and
+// hands each position's C sums to finish(sums, offset of the position in the output).
+template <class T, class Acc, class Finish>
+void window_sums(const VolumeShape& in, const PoolWindow& win, const T* x, int num_threads, Finish finish) {
+  const VolumeShape o = win.output(in);
+  const int64_t C = in.channels, kt = win.kernel[0], kh = win.kernel[1], kw = win.kernel[2];
+  kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
+    std::vector<Acc> sum(static_cast<size_t>(C));
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
+      for (int64_t ow = 0; ow < o.w; ++ow) {
+        std::fill(sum.begin(), sum.end(), Acc(0));
+        for (int64_t a = 0; a < kt; ++a)
+          for (int64_t b = 0; b < kh; ++b) {
+            // the kw * C values of one kernel row are contiguous (channels-last)
+            const T* line = x + (((n * in.t + ot * win.stride[0] + a) * in.h + oh * win.stride[1] + b) * in.w +
+                                 ow * win.stride[2]) * C;
+            for (int64_t k = 0; k < kw; ++k)
+              for (int64_t c = 0; c < C; ++c) sum[size_t(c)] += Acc(line[k * C + c]);
+          }
+        finish(sum.data(), (row * o.w + ow) * C);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void avg_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
+  window.output(shape);  // validates
+  if (!x || !out) throw std::invalid_argument("avg_pool3d: input and output must not be null");
+  const int64_t C = shape.channels;
+  const float count = float(window.kernel[0] * window.kernel[1] * window.kernel[2]);
+  window_sums<float, float>(shape, window, x, num_threads, [&](const float* sum, int64_t dst) {
+    for (int64_t c = 0; c < C; ++c) out[dst + c] = sum[c] / count;
+  });
+}
+
+void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, float input_scale,
+                          int32_t input_zero_point, bool has_output_q, float output_scale, int32_t output_zero_point,
+                          void* out, int num_threads) {
+  window.output(shape);
+  if (!x || !out) throw std::invalid_argument("quantized_avg_pool3d: input and output must not be null");
+  if (!(input_scale > 0.0f) || !std::isfinite(input_scale) || (has_output_q && !(output_scale > 0.0f)) ||
+      (has_output_q && !std::isfinite(output_scale)))
+    throw std::invalid_argument("quantized_avg_pool3d: scales must be positive and finite");
+  if (input_zero_point < -128 || input_zero_point > 127 ||
+      (has_output_q && (output_zero_point < -128 || output_zero_point > 127)))
+    throw std::invalid_argument("quantized_avg_pool3d: zero points must be in [-128, 127]");
+  const int64_t C = shape.channels, count = window.kernel[0] * window.kernel[1] * window.kernel[2];
+  if (count > (int64_t{1} << 23))  // int32 sums of up to 2^23 values of |q| <= 128 stay exact
+    throw std::invalid_argument("quantized_avg_pool3d: windows of more than 2^23 elements are not supported");
+  const float per_element = input_scale / float(count);
+  const int64_t offset = int64_t(input_zero_point) * count;
+  window_sums<int8_t, int32_t>(shape, window, x, num_threads, [&](const int32_t* sum, int64_t dst) {
+    for (int64_t c = 0; c < C; ++c) {
+      const float mean = float(int64_t(sum[c]) - offset) * per_element;
+      if (!has_output_q) {
+        static_cast<float*>(out)[dst + c] = mean;
+      } else {
+        const float q = std::nearbyint(mean / output_scale) + float(output_zero_point);
+        static_cast<int8_t*>(out)[dst + c] = int8_t(std::min(127.0f, std::max(-128.0f, q)));
+      }
+    }
+  });
+}
+
+}  // namespace pyvideo

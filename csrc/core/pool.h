@@ -1,0 +1,30 @@
+// Fixed-kernel 3-D average pooling on channels-last buffers (a classifier head's AvgPool3d, as vanilla X3D's and
+// ResNet's: no padding, so every window is whole and the divisor is always the window size).
+//
+//   x    [N, T, H, W, C]           out  [N, To, Ho, Wo, C]   To = (T - kt) / st + 1, likewise H and W
+//
+// fp32: each window summed in float in (kt, kh, kw) order, divided by the window size (as torch's AvgPool3d).
+// int8: the exact integer sum of each window's (q - zp), times float32(scale) / float32(window size) in float32,
+// then either kept as float32 or requantized, round(mean / out_scale) + out_zp (half to even) clamped to int8 (as
+// QuantizedAvgPool3d and the global int8 pool).
+#pragma once
+#include <cstdint>
+
+#include "squeeze_excitation.h"  // VolumeShape
+
+namespace pyvideo {
+
+struct PoolWindow {
+  int64_t kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1};
+  // Output extents for `in`; std::invalid_argument for non-positive sizes or a window larger than the input.
+  VolumeShape output(const VolumeShape& in) const;
+};
+
+void avg_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads);
+
+// has_output_q false: `out` is float32, else int8 quantized with (output_scale, output_zero_point).
+void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, float input_scale,
+                          int32_t input_zero_point, bool has_output_q, float output_scale, int32_t output_zero_point,
+                          void* out, int num_threads);
+
+}  // namespace pyvideo
