@@ -142,7 +142,16 @@ def kernel_fractions(compiled, x, peak_gflops, peak_gbps):
     for step in best[1]:
         element = 1 if step["kind"].startswith("quantized") else 4
         numel = lambda shape: shape[0] * shape[1] * shape[2] * shape[3] * shape[4]  # noqa: E731
-        weights = step["macs"] // max(1, numel(step["output_shape"]) // step["output_shape"][4])
+        if step["kind"].startswith("conv/pointwise>depthwise"):
+            # A fused pair (csrc/runtime/pointwise_depthwise.cpp): macs = the pointwise conv's over every input
+            # position plus the depthwise conv's over every output position; it moves its input, its output and
+            # both weights (the pointwise output never goes to memory).
+            ci, c = step["input_shape"][4], step["output_shape"][4]
+            pointwise = numel(step["input_shape"]) * c
+            taps = (step["macs"] - pointwise) // max(1, numel(step["output_shape"]))
+            weights = ci * c + taps * c
+        else:
+            weights = step["macs"] // max(1, numel(step["output_shape"]) // step["output_shape"][4])
         entry = stats[step["kind"]]
         entry[0] += step["seconds"]
         entry[1] += 2 * step["macs"]
