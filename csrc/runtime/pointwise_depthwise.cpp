@@ -77,17 +77,17 @@ size_t PointwiseDepthwise::scratch_floats(int num_threads) const {
 
 void PointwiseDepthwise::run(const float* input, const float* residual, float* row_sums, float* output,
                              float* scratch, int num_threads) const {
-  const int64_t N = x_.n, T = x_.t, H = x_.h, W = x_.w, Ci = x_.c, C = pw_.out_channels;
+  const int64_t T = x_.t, H = x_.h, W = x_.w, Ci = x_.c, C = pw_.out_channels;
   const int64_t Ho = shape_.out_h(), sh = shape_.stride_h, ph = shape_.pad_h, kh = shape_.kernel_h;
   const int64_t R = ring_rows_, row_floats = W * C;
   kernels::Epilogue pw_ep;
   pw_ep.bias = pw_.bias.data();
   pw_ep.activation = pw_.act;
-  kernels::Epilogue dw_ep;
-  dw_ep.bias = dw_.bias.data();
-  dw_ep.residual = residual;
-  dw_ep.activation = dw_.act;
-  dw_ep.row_sums = row_sums;
+  // The depthwise kernel runs on one sample at a time (a batch of lines never spans two), so its row table only
+  // covers one sample's T * H rows.
+  kernels::DwConv3dShape sample = shape_;
+  sample.batch = 1;
+  const int64_t out_floats = shape_.out_t() * Ho * shape_.out_w() * C, sums_floats = shape_.out_t() * Ho * C;
   const kernels::KernelTable& table = kernels::kernel_table();
   const kernels::Conv3dF32Fn pointwise = table.conv3d_f32;
   const kernels::DwConv3dF32LinesFn depthwise = lines_variant(table.isa);
@@ -101,7 +101,7 @@ void PointwiseDepthwise::run(const float* input, const float* residual, float* r
     if (team > 1) slot = omp_get_thread_num();
 #endif
     float* ring = scratch + slot * ring_floats_;
-    std::vector<const float*> rows(size_t(N * T * H));  // the depthwise kernel's input_rows
+    std::vector<const float*> rows(size_t(T * H));  // the depthwise kernel's input_rows (of sample n)
     int64_t have_n = -1, have_hi = 0;                   // rows [.., have_hi) of sample have_n are in the ring
     for (int64_t line = begin; line < end;) {
       const int64_t n = line / Ho, oh = line % Ho;
@@ -121,11 +121,16 @@ void PointwiseDepthwise::run(const float* input, const float* residual, float* r
                     ring + (t * R + first) * row_floats, 0, run_shape.items());
           a = b;
         }
-        for (int64_t ih = lo; ih < hi; ++ih) rows[size_t((n * T + t) * H + ih)] = ring + (t * R + ih % R) * row_floats;
+        for (int64_t ih = lo; ih < hi; ++ih) rows[size_t(t * H + ih)] = ring + (t * R + ih % R) * row_floats;
       }
       have_n = n;
       have_hi = hi;
-      depthwise(shape_, rows.data(), dw_.weight.data(), dw_ep, output, line, stop);
+      kernels::Epilogue dw_ep;
+      dw_ep.bias = dw_.bias.data();
+      dw_ep.residual = residual ? residual + n * out_floats : nullptr;
+      dw_ep.activation = dw_.act;
+      dw_ep.row_sums = row_sums ? row_sums + n * sums_floats : nullptr;
+      depthwise(sample, rows.data(), dw_.weight.data(), dw_ep, output + n * out_floats, oh, oh + stop - line);
       line = stop;
     }
   });
