@@ -3,6 +3,10 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 #include <cstdint>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #elif defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -16,6 +20,17 @@ uint64_t read_xcr0() {
   uint32_t eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (uint64_t(edx) << 32) | eax;
+}
+
+// Linux hands out the (8 KiB) AMX tile data state only to processes that ask for it; without it the first tile
+// instruction faults. The permission is per process, so once covers every thread.
+bool request_amx_permission() {
+#if defined(__linux__)
+  constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+  return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+#else
+  return false;
+#endif
 }
 
 CpuFeatures detect() {
@@ -39,6 +54,9 @@ CpuFeatures detect() {
     f.avx512vl = b & bit_AVX512VL;
     f.avx512vnni = c & bit_AVX512VNNI;
   }
+  const bool tile_state = (xcr0 & (3u << 17)) == (3u << 17);  // XTILECFG and XTILEDATA
+  const bool amx_tile = d & (1u << 24), amx_int8 = d & (1u << 25);
+  f.amx_int8 = amx_tile && amx_int8 && tile_state && request_amx_permission();
   if (ymm_state && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx_vnni = a & (1u << 4);
   return f;
 }
@@ -81,6 +99,7 @@ std::string CpuFeatures::to_string() const {
   add(avx512dq, "avx512dq");
   add(avx512vnni, "avx512vnni");
   add(avx_vnni, "avxvnni");
+  add(amx_int8, "amx_int8");
   add(neon, "neon");
   add(dotprod, "dotprod");
   add(i8mm, "i8mm");

@@ -9,13 +9,16 @@ struct CpuFeatures {
   bool avx2 = false, fma = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
   bool avx_vnni = false;
+  // AMX tiles with int8 dot products (TDPBSSD): the CPU has them, the OS saves the tile state (XCR0 bits 17/18) and
+  // granted this process the tile data permission (Linux arch_prctl(ARCH_REQ_XCOMP_PERM), requested once here).
+  bool amx_int8 = false;
   // ARM64
   bool neon = false, dotprod = false, i8mm = false;
 
   std::string to_string() const;  // e.g. "avx2 fma avx512f ..."
 };
 
-// Detected once (cpuid/xgetbv on x86, getauxval(AT_HWCAP) on ARM64) and cached.
+// Detected once (cpuid/xgetbv, and on Linux the AMX permission request, on x86; getauxval(AT_HWCAP) on ARM64) and cached.
 const CpuFeatures& cpu_features();
 
 }  // namespace pyvideo::kernels

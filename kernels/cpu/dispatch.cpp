@@ -6,9 +6,18 @@
 #include <stdexcept>
 
 #include "cpu_features.h"
+#if defined(__x86_64__) || defined(_M_X64)
+#include "int8/qconv3d_amx.h"
+#endif
 
 namespace pyvideo::kernels {
 namespace {
+
+// PYVIDEO_AMX=0 keeps the AMX tiles out of the table (A/B benchmarks, tests); read whenever the table is filled.
+bool amx_allowed() {
+  const char* env = std::getenv("PYVIDEO_AMX");
+  return !(env && std::string(env) == "0");
+}
 
 bool cpu_supports(Isa isa) {
   const CpuFeatures& f = cpu_features();
@@ -49,6 +58,7 @@ KernelTable make_table(Isa isa) {
         t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
       else if (f.avx_vnni)
         t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
+      if (f.avx512vnni && f.amx_int8 && amx_allowed()) t.qconv3d = qconv3d_amx, t.qconv3d_name = "amx+avx512vnni";
       break;
 #endif
 #if defined(__aarch64__)

@@ -28,7 +28,8 @@ struct KernelTable {
   DwConv3dF32Fn dwconv3d_f32 = nullptr;
   Conv3dF32Fn conv3d_f32 = nullptr;
   // int8: the dense conv uses the best dot-product instruction the CPU has (AVX512-VNNI at the avx512 level, else
-  // AVX-VNNI; ARM dotprod), else the scalar reference; the depthwise conv uses the same dot-product instruction, else
+  // AVX-VNNI; ARM dotprod), else the scalar reference; at the avx512 level with AMX-INT8 (and PYVIDEO_AMX not "0",
+  // read whenever the table is filled) the pointwise convs where AMX pays go to AMX tiles, the rest to AVX512-VNNI; the depthwise conv uses the same dot-product instruction, else
   // the float-accumulating variant of the level.
   QConv3dFn qconv3d = nullptr;
   const char* qconv3d_name = "scalar";

@@ -6,6 +6,10 @@
 // counts not multiples of any vector width), and work split into uneven chunks (as threads do). The reference itself
 // is checked by hand. The channel-scaled activation (the int8 squeeze-excitation's apply pass) likewise, and equal to
 // the depthwise variants it replaced there.
+// AMX-INT8 (where the CPU and OS allow it): its pointwise kernel equals the AVX512-VNNI variant bit for bit on every
+// pointwise shape (K, M and C_out tails, residuals, per-channel outputs, activations, uneven work splits), also with
+// input and weights ending right before an unmapped page (a tile reading past them faults; ASan does not see tile
+// loads), its dispatch entry falls back to VNNI for the other shapes, and PYVIDEO_AMX=0 keeps it out of the table.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -18,12 +22,27 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/int8/qconv3d.h"
+#if defined(__x86_64__)
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "kernels/cpu/int8/qconv3d_amx.h"
+#endif
 
 using namespace pyvideo::kernels;
 
 namespace {
 
 struct Named { const char* name; QConv3dFn fn; };
+
+#if defined(__x86_64__)
+bool amx_usable() {
+  const CpuFeatures& f = cpu_features();
+  return f.amx_int8 && f.avx512vnni && f.avx512f && f.avx512bw && f.avx512vl;
+}
+#endif
 struct NamedDw { const char* name; QDwConv3dFn fn; };
 
 std::vector<Named> dense_variants() {
@@ -33,6 +52,7 @@ std::vector<Named> dense_variants() {
 #if defined(__x86_64__)
   if (f.avx512vnni && f.avx512f && f.avx512bw && f.avx512vl) out.push_back({"avx512vnni", qconv3d_avx512vnni});
   if (f.avx_vnni) out.push_back({"avxvnni", qconv3d_avxvnni});
+  if (amx_usable()) out.push_back({"amx", qconv3d_amx});
 #endif
 #if defined(__aarch64__)
   if (f.dotprod) out.push_back({"neondot", qconv3d_neondot});
@@ -155,6 +175,7 @@ Diff diff(const std::vector<int8_t>& got, const std::vector<int8_t>& ref, size_t
 }
 
 Diff total_dense, total_dw, total_per_channel;
+int amx_pointwise_checks = 0;
 
 // Chunk boundaries of [0, n) as threads would get them: halves, and three uneven parts (so chunks start and end
 // inside output planes and rows).
@@ -198,6 +219,26 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
       if (p.q.per_channel_output()) accumulate(total_per_channel, d);
       }
     }
+#if defined(__x86_64__)
+  // The AMX pointwise kernel itself (whatever amx_pays routes): the same int32 sums and epilogue as AVX512-VNNI.
+  if (amx_usable() && s.is_pointwise())
+    for (const Conv3dShape& work : {s, s.flatten_pointwise()})
+      for (const auto& bounds : splits(work.items())) {
+        std::vector<int8_t> got(out_n + 64, int8_t(99)), vnni(out_n + 64, int8_t(99));
+        for (size_t b = 0; b + 1 < bounds.size(); ++b) {
+          qconv3d_amx_pointwise(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), bounds[b],
+                                bounds[b + 1]);
+          qconv3d_avx512vnni(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), vnni.data(), bounds[b],
+                             bounds[b + 1]);
+        }
+        CHECK(got == vnni);  // the guard bytes past out_n included
+        const Diff d = diff(got, ref, out_n);
+        CHECK(d.max <= 1);
+        accumulate(total_dense, d);
+        if (p.q.per_channel_output()) accumulate(total_per_channel, d);
+        ++amx_pointwise_checks;
+      }
+#endif
 }
 
 void compare_depthwise(const DwConv3dShape& s, int index, std::mt19937& rng) {
@@ -363,6 +404,80 @@ void channel_scaled_activation(std::mt19937& rng) {
   CHECK(total.total > 0 && total.inexact * 100 <= total.total);
 }
 
+#if defined(__x86_64__)
+// `content` copied to the end of a mapping whose next page is inaccessible: reading one byte past it faults.
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(const std::vector<int8_t>& content) {
+    const size_t page = size_t(sysconf(_SC_PAGESIZE)), n = content.size();
+    size_ = ((n + page - 1) / page + 1) * page;
+    base_ = static_cast<char*>(mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    CHECK(base_ != MAP_FAILED);
+    CHECK(mprotect(base_ + size_ - page, page, PROT_NONE) == 0);
+    data_ = reinterpret_cast<int8_t*>(base_ + size_ - page - n);
+    std::memcpy(data_, content.data(), n);
+  }
+  ~GuardedBuffer() { munmap(base_, size_); }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+  const int8_t* data() const { return data_; }
+
+ private:
+  char* base_ = nullptr;
+  size_t size_ = 0;
+  int8_t* data_ = nullptr;
+};
+
+// Input and packed weights that end right before an unmapped page, at the shapes whose tiles would read past them
+// (C_in not a multiple of 4 or 64, C_out not a multiple of 16, fewer than 32 positions at the end): no fault, and the
+// VNNI variant's outputs bit for bit.
+void amx_stays_inside_buffers(std::mt19937& rng) {
+  int index = 0;
+  for (int64_t ci : {1, 3, 24, 54, 64, 66, 108})
+    for (int64_t co : {1, 16, 17, 54})
+      for (int64_t positions : {1, 7, 45}) {
+        Conv3dShape s;
+        s.batch = 1; s.in_channels = ci; s.out_channels = co; s.in_t = s.in_h = 1; s.in_w = positions;
+        const size_t out_n = size_t(positions * co);
+        const auto x = random_i8(size_t(positions * ci), rng);
+        const auto w = random_i8(size_t(co * ci), rng, -127, 127);
+        std::vector<int8_t> packed;
+        std::vector<int32_t> sums;
+        pack(w, co, ci, 1, packed, sums);
+        const QParams p = make_qparams(co, out_n, ci, index++, rng);
+        const std::vector<int8_t> pad_row(size_t(ci), int8_t(p.q.input_zero_point));
+        const GuardedBuffer gx(x), gw(packed);
+        std::vector<int8_t> got(out_n), vnni(out_n), ref(out_n);
+        qconv3d_amx_pointwise(s, gx.data(), gw.data(), sums.data(), p.q, pad_row.data(), got.data(), 0, s.items());
+        qconv3d_avx512vnni(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), vnni.data(), 0, s.items());
+        qconv3d_scalar(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), ref.data(), 0, s.items());
+        CHECK(got == vnni);
+        CHECK(diff(got, ref, out_n).max <= 1);
+      }
+}
+
+// The table takes AMX at the avx512 level unless PYVIDEO_AMX=0 (read at every fill); the AMX entry routes
+// non-pointwise shapes to VNNI (compare_dense runs it on every shape).
+void amx_dispatch() {
+  const char* saved = std::getenv("PYVIDEO_AMX");
+  const std::string restore = saved ? saved : "";
+  setenv("PYVIDEO_AMX", "0", 1);
+  select_isa(Isa::avx512);
+  CHECK(std::string(kernel_table().qconv3d_name) == "avx512vnni");
+  CHECK(kernel_table().qconv3d == qconv3d_avx512vnni);
+  setenv("PYVIDEO_AMX", "1", 1);
+  select_isa(Isa::avx512);
+  CHECK(std::string(kernel_table().qconv3d_name) == "amx+avx512vnni");
+  CHECK(kernel_table().qconv3d == qconv3d_amx);
+  Conv3dShape spatial;
+  spatial.kernel_h = spatial.kernel_w = 3;
+  CHECK(!amx_pays(spatial));
+  if (saved) setenv("PYVIDEO_AMX", restore.c_str(), 1);
+  else unsetenv("PYVIDEO_AMX");
+  select_isa(best_isa());
+}
+#endif
+
 }  // namespace
 
 int main() {
@@ -459,6 +574,13 @@ int main() {
       {12, 216, {1, 2, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
       {16, 432, {1, 1, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
       {4, 96, {1, 3, 7}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}},
+      // pointwise at X3D widths (AMX: K in several chunks, C_out tails, positions not a multiple of 32)
+      {108, 48, {2, 3, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {216, 96, {1, 4, 9}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {432, 192, {1, 2, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {96, 216, {1, 2, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {66, 31, {1, 3, 11}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {130, 17, {1, 1, 37}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
   };
   int index = 0;
   for (const Case& c : dense)
@@ -522,6 +644,16 @@ int main() {
   }
   equal_channels_equal_per_tensor(rng);
   channel_scaled_activation(rng);
+#if defined(__x86_64__)
+  if (amx_usable()) {
+    amx_stays_inside_buffers(rng);
+    amx_dispatch();
+    std::printf("amx pointwise: %d shape/split runs equal to avx512vnni\n", amx_pointwise_checks);
+    CHECK(amx_pointwise_checks > 100);
+  } else {
+    std::printf("amx: not available here (cpu features: %s), its checks skipped\n", cpu_features().to_string().c_str());
+  }
+#endif
   std::printf("dense: %ld/%ld outputs off by 1 LSB; depthwise: %ld/%ld\n", long(total_dense.inexact),
               long(total_dense.total), long(total_dw.inexact), long(total_dw.total));
   std::printf("per-channel outputs (within the above): %ld/%ld off by 1 LSB\n", long(total_per_channel.inexact),

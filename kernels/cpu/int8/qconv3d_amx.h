@@ -1,0 +1,18 @@
+// AMX-INT8 variant of the int8 dense conv3d (x86-64 only; kernels/cpu/int8/qconv3d_amx.cpp).
+#pragma once
+#include "qconv3d.h"
+
+namespace pyvideo::kernels {
+
+#if defined(__x86_64__) || defined(_M_X64)
+// Pointwise stride-1 unpadded shapes only (Conv3dShape::is_pointwise()): the flattened GEMM of positions x C_in
+// by C_in x C_out on AMX tiles, then the AVX-512 requantization epilogue of qconv3d_avx512vnni, so its outputs are
+// bit-identical to that variant's. The caller must have checked cpu_features().amx_int8.
+void qconv3d_amx_pointwise(PYVIDEO_QCONV3D_ARGS);
+// The dispatch entry: qconv3d_amx_pointwise for the shapes where it pays (amx_pays), qconv3d_avx512vnni otherwise.
+void qconv3d_amx(PYVIDEO_QCONV3D_ARGS);
+// Whether qconv3d_amx takes the AMX path for this (work) shape.
+bool amx_pays(const Conv3dShape& s);
+#endif
+
+}  // namespace pyvideo::kernels
