@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "requant_simd.h"
@@ -57,9 +58,9 @@ struct AmxCall {
   int8_t* output;
 };
 
-// Positions p0 + [0, rows) (rows <= 32; A tile rows from `a`, stride a_stride) by channels n0 + [0, 16 * NB).
+// C tiles = the dot products of 32 positions (A tile rows from `a`, stride a_stride) and channels n0 + [0, 16 * NB).
 template <int NB>
-void amx_block(const AmxCall& c, const int8_t* a, int64_t a_stride, int64_t p0, int rows, int64_t n0) {
+void amx_dots(const AmxCall& c, const int8_t* a, int64_t a_stride, int64_t n0) {
   _tile_zero(0);
   _tile_zero(2);
   if constexpr (NB == 2) {
@@ -83,27 +84,48 @@ void amx_block(const AmxCall& c, const int8_t* a, int64_t a_stride, int64_t p0, 
       _tile_dpbssd(3, 5, 7);
     }
   }
-  alignas(64) int32_t acc[32][32];
+}
+
+using Block = int32_t[32][32];  // C tiles in memory: [position][channel]
+
+template <int NB>
+void amx_store(Block& acc) {
   _tile_stored(0, &acc[0][0], 128);
   _tile_stored(2, &acc[16][0], 128);
   if constexpr (NB == 2) {
     _tile_stored(1, &acc[0][16], 128);
     _tile_stored(3, &acc[16][16], 128);
   }
-  const Requant& q = *c.q;
+}
+
+// Where a stored block goes: positions p0 + [0, rows), channels n0 + [0, 16 * nb).
+struct Placement {
+  int64_t p0 = 0, n0 = 0;
+  int rows = 0, nb = 0;
+};
+
+// The zero-point correction and the requantization of qconv3d_simd's tiles, on one stored block. Everything the loop
+// reads is copied into locals first: the int8 output stores may alias any memory, so through pointers the compiler
+// reloaded (and re-converted) the parameters after every store.
+void amx_requantize(const AmxCall& c, const Block& acc, const Placement& at) {
+  const Requant q = *c.q;
+  const int64_t Co = c.Co, p0 = at.p0;
+  const int rows = at.rows;
+  int8_t* const output = c.output;
+  const float* const linear_scale = c.linear_scale;
   const bool relu = q.activation == Activation::relu;
-  for (int j = 0; j < NB; ++j) {
-    const int64_t ch = n0 + 16 * j;
-    const int lanes = int(std::min<int64_t>(16, c.Co - ch));
+  for (int j = 0; j < at.nb; ++j) {
+    const int64_t ch = at.n0 + 16 * j;
+    const int lanes = int(std::min<int64_t>(16, Co - ch));
     const __m512i correction = _mm512_loadu_si512(c.correction + ch);
-    for (int i = 0; i < rows; ++i) {
-      const __m512 v = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_load_si512(&acc[i][16 * j]), correction));
-      const int64_t o = (p0 + i) * c.Co + ch;
-      if (c.linear_scale)
-        detail::requantize_linear_store<F>(v, c.linear_scale + ch, o, lanes, relu, q, c.output);
-      else
-        detail::requantize_store<F>(v, ch, o, lanes, q, c.output);
-    }
+    auto sum = [&](int i) {
+      return _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_load_si512(&acc[i][16 * j]), correction));
+    };
+    if (linear_scale)
+      for (int i = 0; i < rows; ++i)
+        detail::requantize_linear_store<F>(sum(i), linear_scale + ch, (p0 + i) * Co + ch, lanes, relu, q, output);
+    else
+      for (int i = 0; i < rows; ++i) detail::requantize_store<F>(sum(i), ch, (p0 + i) * Co + ch, lanes, q, output);
   }
 }
 
@@ -152,6 +174,18 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
   for (int t = 4; t < 6; ++t) config.rows[t] = 16, config.colsb[t] = uint16_t(4 * kc);
   for (int t = 6; t < 8; ++t) config.rows[t] = uint8_t(kc), config.colsb[t] = 64;
   _tile_loadconfig(&config);
+  // Software pipeline: a block's requantization runs while the next block's dot products are in flight (the tile
+  // stores wait for them), double-buffered.
+  alignas(64) Block acc[2];
+  int current = 0;
+  Placement pending;
+  auto step = [&](auto nb, const int8_t* a, int64_t a_stride, const Placement& at) {
+    amx_dots<decltype(nb)::value>(call, a, a_stride, at.n0);
+    if (pending.rows) amx_requantize(call, acc[1 - current], pending);
+    amx_store<decltype(nb)::value>(acc[current]);
+    pending = at;
+    current = 1 - current;
+  };
   for (int64_t p0 = p_begin; p0 < p_end; p0 += 32) {
     const int rows = int(std::min<int64_t>(32, p_end - p0));
     const int8_t* a = input + p0 * Ci;
@@ -164,9 +198,10 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
       a_stride = row_bytes;
     }
     int64_t nb = 0;
-    for (; nb + 2 <= n_blocks; nb += 2) amx_block<2>(call, a, a_stride, p0, rows, nb * 16);
-    if (nb < n_blocks) amx_block<1>(call, a, a_stride, p0, rows, nb * 16);
+    for (; nb + 2 <= n_blocks; nb += 2) step(std::integral_constant<int, 2>{}, a, a_stride, {p0, nb * 16, rows, 2});
+    if (nb < n_blocks) step(std::integral_constant<int, 1>{}, a, a_stride, {p0, nb * 16, rows, 1});
   }
+  if (pending.rows) amx_requantize(call, acc[1 - current], pending);
   _tile_release();
 }
 
