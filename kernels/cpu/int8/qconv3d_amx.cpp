@@ -58,14 +58,16 @@ struct AmxCall {
   int8_t* output;
 };
 
-// C tiles = the dot products of 32 positions (A tile rows from `a`, stride a_stride) and channels n0 + [0, 16 * NB).
+// C tiles += the dot products of 32 positions (A tile rows from `a`, stride a_stride) and channels n0 + [0, 16 * NB).
+// The C tiles start as the zero-point correction of their channels (stride 0: every row the same 64 bytes), so the
+// epilogue gets the finished int32 sums (addition mod 2^32 in either order: the same bits as qconv3d_simd's).
 template <int NB>
 void amx_dots(const AmxCall& c, const int8_t* a, int64_t a_stride, int64_t n0) {
-  _tile_zero(0);
-  _tile_zero(2);
+  _tile_loadd(0, c.correction + n0, 0);
+  _tile_loadd(2, c.correction + n0, 0);
   if constexpr (NB == 2) {
-    _tile_zero(1);
-    _tile_zero(3);
+    _tile_loadd(1, c.correction + n0 + 16, 0);
+    _tile_loadd(3, c.correction + n0 + 16, 0);
   }
   for (int64_t k = 0; k < c.chunks; ++k) {
     const int8_t* ak = a + k * 4 * c.kc;
@@ -104,7 +106,7 @@ struct Placement {
   int rows = 0, nb = 0;
 };
 
-// The zero-point correction and the requantization of qconv3d_simd's tiles, on one stored block. Everything the loop
+// The requantization of qconv3d_simd's tiles, on one stored block. Everything the loop
 // reads is copied into locals first: the int8 output stores may alias any memory, so through pointers the compiler
 // reloaded (and re-converted) the parameters after every store.
 void amx_requantize(const AmxCall& c, const Block& acc, const Placement& at) {
@@ -117,10 +119,7 @@ void amx_requantize(const AmxCall& c, const Block& acc, const Placement& at) {
   for (int j = 0; j < at.nb; ++j) {
     const int64_t ch = at.n0 + 16 * j;
     const int lanes = int(std::min<int64_t>(16, Co - ch));
-    const __m512i correction = _mm512_loadu_si512(c.correction + ch);
-    auto sum = [&](int i) {
-      return _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_load_si512(&acc[i][16 * j]), correction));
-    };
+    auto sum = [&](int i) { return _mm512_cvtepi32_ps(_mm512_load_si512(&acc[i][16 * j])); };
     if (linear_scale)
       for (int i = 0; i < rows; ++i)
         detail::requantize_linear_store<F>(sum(i), linear_scale + ch, (p0 + i) * Co + ch, lanes, relu, q, output);
