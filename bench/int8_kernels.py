@@ -10,10 +10,16 @@ measure the neighbours as much as the kernel (--stat median for the median). Per
 X3D-XS; and the geometric mean over layers.
 
     .venv/bin/python bench/int8_kernels.py [--threads 1 2] [--repeat 25] [--stat min|median] [--model xs|s]
-                                           [--activation swish] [--kinds depthwise pointwise spatial]
+                                           [--activation swish] [--kinds depthwise pointwise spatial] [--amx]
+
+--amx (CPUs with AMX-INT8): instead of fp32 vs int8, the int8 dense kernels with AMX tiles turned off
+(PYVIDEO_AMX=0: AVX512-VNNI) vs on, per pointwise and spatial layer, then the whole int8 X3D program
+(compile_native(quantize_model(deploy))) off vs on, outputs checked equal; printed ratios are off / on (>1: AMX is
+faster). The switch is flipped between samples (outside the timed loops) by refilling the kernel table.
 """
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -101,23 +107,99 @@ def make_calls(kind, ci, co, size, kernel, stride, padding, activation=None):
     return fp32, int8
 
 
-def time_pair(calls, threads, repeat, stat):
-    """Seconds per call of each callable (`stat` over samples), timed interleaved; each sample loops ~2 ms."""
-    for c in calls:
+def time_pair(calls, threads, repeat, stat, setups=None):
+    """Seconds per call of each callable (`stat` over samples), timed interleaved; each sample loops ~2 ms.
+    setups[i] (untimed) runs before every sample of calls[i]."""
+    setups = setups or [lambda: None] * len(calls)
+    for c, setup in zip(calls, setups):
+        setup()
         c(threads)
     loops = []
-    for c in calls:
+    for c, setup in zip(calls, setups):
+        setup()
         t0 = time.perf_counter()
         c(threads)
         loops.append(max(1, int(2e-3 / max(time.perf_counter() - t0, 1e-7))))
     samples = [[] for _ in calls]
     for _ in range(repeat):
-        for c, n, s in zip(calls, loops, samples):
+        for c, n, s, setup in zip(calls, loops, samples, setups):
+            setup()
             t0 = time.perf_counter()
             for _ in range(n):
                 c(threads)
             s.append((time.perf_counter() - t0) / n)
     return [stat(s) for s in samples]
+
+
+def use_amx(on):
+    """Refill the kernel table with AMX allowed or not (PYVIDEO_AMX is read at every fill)."""
+    os.environ["PYVIDEO_AMX"] = "1" if on else "0"
+    _native.native().set_isa("avx512")
+
+
+def amx_main(args, layers, stat):
+    lib = _native.native()
+    if "amx_int8" not in lib.cpu_features().split() or "avx512" not in lib.supported_isas():
+        raise SystemExit(f"--amx needs a CPU (and OS) with AMX-INT8; this one has: {lib.cpu_features()}")
+    use_amx(True)
+    print(f"int8 dense with AMX: {lib.qconv3d_variant()}; without: ", end="")
+    use_amx(False)
+    print(lib.qconv3d_variant())
+    setups = [lambda: use_amx(False), lambda: use_amx(True)]
+    header = (f"{'kind':10} {'layer':15} {'CixTxHxW':15} {'Co':>5} {'x':>3} {'thr':>3} {'vnni ms':>8} {'amx ms':>8} "
+              f"{'vnni/amx':>8}")
+    print(f"per-layer time: {args.stat} of {args.repeat} interleaved samples\n{header}\n{'-' * len(header)}")
+    for threads in args.threads:
+        totals = [0.0, 0.0]
+        for kind, name, count, ci, co, size, kernel, stride, padding in layers:
+            if kind == "depthwise":
+                continue
+            _, int8 = make_calls(kind, ci, co, size, kernel, stride, padding,
+                                 None if args.activation is None else ACTIVATIONS[args.activation])
+            off, on = time_pair([int8, int8], threads, args.repeat, stat, setups)
+            totals[0] += count * off
+            totals[1] += count * on
+            print(f"{kind:10} {name:15} {ci}x{'x'.join(map(str, size)):12} {co:5d} {count:3d} {threads:3d} "
+                  f"{off * 1e3:8.3f} {on * 1e3:8.3f} {off / on:7.2f}x")
+        print(f"  {threads} thr  dense layers weighted by count: vnni {totals[0] * 1e3:.2f} ms  amx "
+              f"{totals[1] * 1e3:.2f} ms  ratio {totals[0] / totals[1]:.2f}x (includes ~20 us binding overhead/call)")
+    program_main(args, setups)
+
+
+def program_main(args, setups):
+    """The whole int8 program, AMX off vs on: median of interleaved runs, and the outputs compared."""
+    from pyvideo.accelerator.deployment import convert_to_deployable_form
+    from pyvideo.accelerator.native import compile_native
+    from pyvideo.accelerator.quantization import quantize_model
+    from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+
+    frames = 4 if args.model == "xs" else 13
+    shape = (1, 3, frames, 160, 160)
+    torch.manual_seed(0)
+    model = create_x3d(expansion=args.model.upper()).eval()
+    x = torch.randn(*shape)
+    deploy = convert_to_deployable_form(model, x).eval()
+    program = compile_native(quantize_model(deploy, [torch.randn(*shape) for _ in range(2)]))
+    previous = torch.get_num_threads()
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        outputs, samples = [], [[], []]
+        with torch.no_grad():
+            for setup in setups:
+                setup()
+                outputs.append(program(x))
+            for _ in range(args.repeat):
+                for setup, s in zip(setups, samples):
+                    setup()
+                    t0 = time.perf_counter()
+                    program(x)
+                    s.append(time.perf_counter() - t0)
+        off, on = (statistics.median(s) for s in samples)
+        print(f"  {threads} thr  whole X3D-{args.model.upper()} int8 program (median of {args.repeat}): vnni "
+              f"{off * 1e3:.2f} ms  amx {on * 1e3:.2f} ms  ratio {off / on:.2f}x  outputs equal: "
+              f"{torch.equal(outputs[0], outputs[1])}")
+    torch.set_num_threads(previous)
+    use_amx(True)
 
 
 def main():
@@ -130,6 +212,7 @@ def main():
                         help="one fused activation for every layer (default: identity for depthwise, relu else)")
     parser.add_argument("--model", choices=["xs", "s"], default="xs",
                         help="X3D-XS (4 frames) or X3D-S (13 frames: every layer's T is 13)")
+    parser.add_argument("--amx", action="store_true", help="AMX off vs on instead of fp32 vs int8 (see above)")
     args = parser.parse_args()
     lib = _native.native()
     print(f"kernel ISA: {lib.get_isa()}  int8 dense: {lib.qconv3d_variant()}  (cpu: {lib.cpu_features()})")
@@ -138,6 +221,8 @@ def main():
               for kind, name, count, ci, co, size, kernel, stride, padding in X3D_XS_LAYERS if kind in args.kinds]
     model = f"X3D-{args.model.upper()}"
     stat = min if args.stat == "min" else statistics.median
+    if args.amx:
+        return amx_main(args, layers, stat)
     print(f"per-layer time: {args.stat} of {args.repeat} interleaved samples")
     header = (f"{'kind':10} {'layer':15} {'CixTxHxW':15} {'Co':>5} {'x':>3} {'thr':>3} {'fp32 ms':>8} {'int8 ms':>8} "
               f"{'fp32/int8':>9}")

@@ -204,7 +204,14 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
   _tile_release();
 }
 
-bool amx_pays(const Conv3dShape& s) { return s.is_pointwise(); }
+// Measured (bench/int8_kernels.py --amx and small-M runs, Sapphire Rapids, 1 thread): AMX is 1.2-1.8x faster than
+// VNNI on every X3D pointwise layer, but up to ~10% slower below 16 positions (the head's 432->2048 on one position:
+// a 32-row panel of mostly padding, the zero-padded B tail copied for it) and on tiny layers, where its fixed costs
+// (tile configuration, padded copies) exceed the dot products.
+bool amx_pays(const Conv3dShape& s) {
+  const int64_t positions = s.rows() * s.out_w();
+  return s.is_pointwise() && positions >= 16 && positions * s.in_channels * s.out_channels >= (int64_t(1) << 18);
+}
 
 void qconv3d_amx(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                  const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
