@@ -469,7 +469,13 @@ void amx_dispatch() {
   select_isa(Isa::avx512);
   CHECK(std::string(kernel_table().qconv3d_name) == "amx+avx512vnni");
   CHECK(kernel_table().qconv3d == qconv3d_amx);
-  Conv3dShape spatial;
+  Conv3dShape layer;  // X3D-XS's s1 c (54->24 on 4x40x40) takes AMX; the same on 8 positions, or 3x3, does not
+  layer.batch = 1; layer.in_channels = 54; layer.out_channels = 24; layer.in_t = 4; layer.in_h = layer.in_w = 40;
+  CHECK(amx_pays(layer.flatten_pointwise()));
+  Conv3dShape few = layer;
+  few.in_t = few.in_h = 1; few.in_w = 8;
+  CHECK(!amx_pays(few));
+  Conv3dShape spatial = layer;
   spatial.kernel_h = spatial.kernel_w = 3;
   CHECK(!amx_pays(spatial));
   if (saved) setenv("PYVIDEO_AMX", restore.c_str(), 1);
