@@ -13,11 +13,13 @@
 namespace pyvideo::kernels {
 namespace {
 
+#if defined(__x86_64__) || defined(_M_X64)
 // PYVIDEO_AMX=0 keeps the AMX tiles out of the table (A/B benchmarks, tests); read whenever the table is filled.
 bool amx_allowed() {
   const char* env = std::getenv("PYVIDEO_AMX");
   return !(env && std::string(env) == "0");
 }
+#endif
 
 bool cpu_supports(Isa isa) {
   const CpuFeatures& f = cpu_features();

@@ -175,7 +175,9 @@ Diff diff(const std::vector<int8_t>& got, const std::vector<int8_t>& ref, size_t
 }
 
 Diff total_dense, total_dw, total_per_channel;
+#if defined(__x86_64__)
 int amx_pointwise_checks = 0;
+#endif
 
 // Chunk boundaries of [0, n) as threads would get them: halves, and three uneven parts (so chunks start and end
 // inside output planes and rows).
