@@ -198,6 +198,25 @@ def program_main(args, setups):
         print(f"  {threads} thr  whole X3D-{args.model.upper()} int8 program (median of {args.repeat}): vnni "
               f"{off * 1e3:.2f} ms  amx {on * 1e3:.2f} ms  ratio {off / on:.2f}x  outputs equal: "
               f"{torch.equal(outputs[0], outputs[1])}")
+        # the program's own per-step timings: its dense int8 steps (pointwise and others), best of the repeats
+        native_program = program.native_program.program
+        native_program.set_profiling(True)
+        dense = [{}, {}]
+        with torch.no_grad():
+            for _ in range(args.repeat):
+                for setup, kinds in zip(setups, dense):
+                    setup()
+                    program(x)
+                    totals = {}
+                    for step in native_program.last_profile():
+                        if step["kind"].startswith("quantized_conv/") and "depthwise" not in step["kind"]:
+                            totals[step["kind"]] = totals.get(step["kind"], 0.0) + step["seconds"]
+                    for kind, seconds in totals.items():
+                        kinds[kind] = min(kinds.get(kind, seconds), seconds)
+        native_program.set_profiling(False)
+        for kind in sorted(dense[0]):
+            print(f"  {threads} thr    {kind:26} steps (best of {args.repeat}): vnni {dense[0][kind] * 1e3:.2f} ms  "
+                  f"amx {dense[1][kind] * 1e3:.2f} ms  ratio {dense[0][kind] / dense[1][kind]:.2f}x")
     torch.set_num_threads(previous)
     use_amx(True)
 
