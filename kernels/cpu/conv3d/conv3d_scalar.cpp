@@ -31,8 +31,11 @@ void Conv3dShape::validate() const {
     fail("kernel is larger than the padded input");
 }
 
-void conv3d_f32_scalar(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                       const float* /*zeros*/, float* output, int64_t item_begin, int64_t item_end) {
+namespace {
+
+// Items [item_begin, item_end); `output` and ep.residual start at output row out_row0.
+void conv3d_items(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep, float* output,
+                  int64_t item_begin, int64_t item_end, int64_t out_row0) {
   const int64_t Ci = s.in_channels, Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t blocks = s.column_blocks();
   for (int64_t item = item_begin; item < item_end; ++item) {
@@ -63,11 +66,23 @@ void conv3d_f32_scalar(const Conv3dShape& s, const float* input, const float* we
             }
           }
         }
-        const int64_t o = (row * Wo + ow) * Co + co;
+        const int64_t o = ((row - out_row0) * Wo + ow) * Co + co;
         if (ep.residual) acc += ep.residual[o];
         output[o] = activate_scalar(acc, ep.activation);
       }
   }
+}
+
+}  // namespace
+
+void conv3d_f32_scalar(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                       const float* /*zeros*/, float* output, int64_t item_begin, int64_t item_end) {
+  conv3d_items(s, input, weight, ep, output, item_begin, item_end, 0);
+}
+
+void conv3d_f32_rows_scalar(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                            float* output, int64_t row_begin, int64_t row_end) {
+  conv3d_items(s, input, weight, ep, output, row_begin * s.column_blocks(), row_end * s.column_blocks(), row_begin);
 }
 
 }  // namespace pyvideo::kernels
