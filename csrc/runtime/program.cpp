@@ -409,20 +409,27 @@ bool is_pointwise(const ConvGeometry& g) {
   return pointwise;
 }
 
-// Whether fusing pays. Measured (bench/fusion.py: EfficientX3d XS 4x160x160 and S 13x160x160, 1 thread, AVX-512 with
-// a 2 MB L2 a core; each pair fused vs its two separate steps): fusing saves the pointwise output's trip through
-// memory, which matters once that output is larger than the L2 and mostly where the depthwise conv downsamples (the
-// pointwise output is then 4x the depthwise output): stride-2 pairs on 80x80 (XS 5.3 MB 1.51x, S 17 MB 1.56x),
+// Whether fusing pays. Measured with bench/fusion.py (1 thread, AVX-512 with a 2 MB L2 a core; each pair fused vs
+// its two separate steps). Fusing saves the producer output's trip through memory (written, then read back), which
+// matters once that output is larger than the L2.
+//
+// Pointwise producers (EfficientX3d XS 4x160x160 and S 13x160x160) gain mostly where the depthwise conv downsamples
+// (the pointwise output is then 4x the depthwise output): stride-2 pairs on 80x80 (XS 5.3 MB 1.51x, S 17 MB 1.56x),
 // 40x40 (XS 2.6 MB 1.18x, S 8.6 MB 1.45x) and S's 20x20 (4.3 MB 1.18x). Stride-1 pairs are level even at 4.3 MB
 // (S 40x40: 0.99-1.04x); smaller pairs lose up to 15% (rows of 5-10 columns make small kernel calls): S's 10x10
 // stride-2 (2.1 MB) 0.85x, the 10x10 and 5x5 stride-1 ones 0.82-1.02x. Whole programs, this rule vs fusing every
 // pair: XS 1.040x vs 1.020x, S 1.073x vs 1.030x the unfused time.
-constexpr double kDenseMinBytes = 0;  // TODO measure
+//
+// Dense producers: X3D's stem (1x3x3 stride-2 conv of the RGB input, 3 -> 24 channels, then the temporal 5x1x1
+// depthwise conv; the stem program alone, step times) gains little, because the dense conv (K = 27) is
+// compute-bound and the depthwise output is written either way: at 1 thread 0.97-0.98x on 4x64x64 (0.38 MB), 1.00x
+// on 4x112x112 (1.2 MB), 1.02-1.07x on 4x160x160 (2.3 MB), 1.05-1.06x on 13x112x112 (3.7 MB), 1.07-1.09x on
+// 13x160x160 (7.6 MB), 1.07-1.11x on 16x224x224 (18 MB). At 2 threads (noisier: 2 cores shared with other jobs)
+// 1.16-1.28x up to 4x160x160 (one team of threads instead of two), 0.94-1.13x on the larger ones.
 bool fusion_pays(const Program::Step& conv, const Shape5& mid, const Program::Step& dw) {
   const double bytes = double(mid.numel()) * sizeof(float);
-  if (!is_pointwise(conv.g)) return bytes >= kDenseMinBytes;
-  constexpr double kMinBytes = 2.5 * (1 << 20);
-  return bytes >= kMinBytes && dw.g.stride[1] * dw.g.stride[2] > 1;
+  if (!is_pointwise(conv.g)) return bytes >= 2.0 * (1 << 20);
+  return bytes >= 2.5 * (1 << 20) && dw.g.stride[1] * dw.g.stride[2] > 1;
 }
 
 VolumeShape volume(const Shape5& s) { return {s.n, s.t, s.h, s.w, s.c}; }

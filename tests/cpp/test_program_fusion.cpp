@@ -1,10 +1,12 @@
-// Pointwise -> depthwise fusion in the native program runtime: a pointwise conv whose output only feeds the depthwise
-// conv after it, run fused, gives bit for bit what the two separate steps give, over many shapes (depthwise strides 1
-// and 2, paddings 0..kernel, odd H/W, T = 1, 9 and 13 frames, batch 2, a residual on the depthwise conv, row sums read
-// by a squeeze-excitation gate, every activation), on every ISA level the CPU runs, with 1, 2 and 3 threads; and both
-// equal a direct double-precision computation of the two convs. Pairs the fusion must leave alone (the pointwise
-// output read twice or a program output, a strided pointwise conv) are not fused; the default rule fuses a large
-// downsampling pair and leaves small ones; the switch turns it off. (Also run under ASan/UBSan.)
+// Conv -> depthwise fusion in the native program runtime: a dense conv (pointwise, X3D's 1x3x3 stride-2 stem conv, a
+// 3x3x3 one, a strided 1x1x1 one, an uneven 2x1x3 one with temporal stride 2) whose output only feeds the depthwise
+// conv after it, run fused, gives bit for bit what the two separate steps give, over many shapes (depthwise kernels
+// including X3D's temporal 5x1x1, strides 1 and 2, paddings 0..kernel, odd H/W, T = 1, 9 and 13 frames, batch 2, a
+// residual on the depthwise conv, row sums read by a squeeze-excitation gate, every activation), on every ISA level
+// the CPU runs, with 1, 2 and 3 threads; and both equal a direct double-precision computation of the two convs. Pairs
+// the fusion must leave alone (the conv output read twice or a program output, a conv with a residual) are not fused;
+// the default rule fuses a large downsampling pointwise pair and a large stem, and leaves small ones; the switch
+// turns it off. (Also run under ASan/UBSan.)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -347,10 +349,38 @@ void what_is_fused() {
   CHECK(profile[0].input == shape && profile[0].output == (Shape5{1, 2, 5, 5, 24}));
 }
 
+// X3D's stem: a 1x3x3 stride-(1,2,2) conv of the RGB input (3 -> 24 channels, no activation) and the temporal 5x1x1
+// depthwise conv. The default rule fuses it once the conv output reaches 2 MB (8 x 64 x 64 x 24 floats = 3.1 MB from
+// 8 x 128 x 128 frames), not at 4 x 64 x 64 (0.4 MB); the fused step's profile entry.
+void dense_default_rule() {
+  std::mt19937 rng(9);
+  Case k{3, 24, ConvGeometry{{1, 3, 3}, {1, 2, 2}, {0, 1, 1}}, ConvGeometry{{5, 1, 1}, {1, 1, 1}, {2, 0, 0}},
+         Activation::identity, Activation::relu, false, false};
+  const Block block(k, rng);
+  const auto p = block.build();
+  p->set_profiling(true);
+  const Shape5 big{1, 8, 128, 128, 3}, small{1, 4, 64, 64, 3};
+  const auto big_in = random_floats(size_t(big.numel()), rng), small_in = random_floats(size_t(small.numel()), rng);
+  for (int threads : {1, 2}) {
+    const auto fused = p->run(big_in.data(), big, threads);
+    const auto profile = p->last_profile();
+    CHECK(profile.size() == 1 && profile[0].kind == kDenseFusedKind);
+    const int64_t mid_positions = 8 * 64 * 64;
+    CHECK(profile[0].macs == mid_positions * 24 * 27 + mid_positions * 24 * 5);
+    CHECK(profile[0].input == big && profile[0].output == (Shape5{1, 8, 64, 64, 24}));
+    p->set_fuse_pointwise_depthwise(false);
+    CHECK(same_bits(fused, p->run(big_in.data(), big, threads)) && fused_steps(*p) == 0);
+    p->set_fuse_pointwise_depthwise(true);
+  }
+  p->run(small_in.data(), small, 1);
+  CHECK(fused_steps(*p) == 0);
+}
+
 }  // namespace
 
 int main() {
   fused_equals_separate_steps();
   what_is_fused();
+  dense_default_rule();
   return check::finish("test_program_fusion");
 }
