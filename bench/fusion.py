@@ -89,7 +89,7 @@ def main():
         off = iter(prof["off"])
         for kind, shape_in, shape_out, seconds in prof["every pair"]:
             separate = [next(off)]
-            if kind.startswith(FUSED):
+            if FUSED in kind:
                 separate.append(next(off))
                 pw, dw = separate[0][3], separate[1][3]
                 mid = separate[0][2]
