@@ -421,11 +421,13 @@ bool is_pointwise(const ConvGeometry& g) {
 // pair: XS 1.040x vs 1.020x, S 1.073x vs 1.030x the unfused time.
 //
 // Dense producers: X3D's stem (1x3x3 stride-2 conv of the RGB input, 3 -> 24 channels, then the temporal 5x1x1
-// depthwise conv; the stem program alone, step times) gains little, because the dense conv (K = 27) is
-// compute-bound and the depthwise output is written either way: at 1 thread 0.97-0.98x on 4x64x64 (0.38 MB), 1.00x
-// on 4x112x112 (1.2 MB), 1.02-1.07x on 4x160x160 (2.3 MB), 1.05-1.06x on 13x112x112 (3.7 MB), 1.07-1.09x on
-// 13x160x160 (7.6 MB), 1.07-1.11x on 16x224x224 (18 MB). At 2 threads (noisier: 2 cores shared with other jobs)
-// 1.16-1.28x up to 4x160x160 (one team of threads instead of two), 0.94-1.13x on the larger ones.
+// depthwise conv) gains less, because its dense conv (K = 27) is compute-bound and the depthwise output is written
+// either way. The stem program alone (step times; 3 runs at 1 thread, 2 at 2 threads with OMP_WAIT_POLICY=PASSIVE):
+// 4x64x64 (conv output 0.38 MB) 0.95-0.98x at 1 thread, 0.95-0.98x at 2; 4x112x112 (1.2 MB) 0.97-1.03x, 1.11-1.12x;
+// 4x160x160 (2.3 MB) 1.02-1.06x, 1.11-1.20x; 13x112x112 (3.7 MB) 1.06-1.09x, 1.07-1.09x; 13x160x160 (7.6 MB)
+// 1.09-1.11x, 1.09-1.13x; 16x224x224 (18 MB) 1.07-1.18x, 1.10-1.21x. Inside the whole programs at 1 thread: XS
+// 1.08x, S 1.09x (0.08 and 0.3 ms: about 0.6% of either program).
+// Hence: fused from 2 MB of conv output (both stems at 160x160).
 bool fusion_pays(const Program::Step& conv, const Shape5& mid, const Program::Step& dw) {
   const double bytes = double(mid.numel()) * sizeof(float);
   if (!is_pointwise(conv.g)) return bytes >= 2.0 * (1 << 20);
