@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "../../kernels/cpu/dispatch.h"
 #include "../../kernels/cpu/int8/qconv3d.h"
 #include "../../kernels/cpu/parallel.h"
 #include "ops.h"
@@ -135,47 +136,45 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
   auto int8_range = [](int32_t zero_point) { return zero_point >= -128 && zero_point <= 127; };
   if (!int8_range(input_zero_point) || (!per_channel && !int8_range(output_zero_point)))
     throw std::invalid_argument("quantized_squeeze_excitation: zero points must be in [-128, 127]");
-  const int64_t C = shape.channels, per_sample = shape.positions() * C;
-  std::vector<float> inverse_scales, channel_zero_points;  // as the requantization takes them
-  if (per_channel) {
-    for (int64_t c = 0; c < C; ++c) {
-      if (!(output_scales[c] > 0.0f) || !std::isfinite(output_scales[c]))
-        throw std::invalid_argument("quantized_squeeze_excitation: output scale of channel " + std::to_string(c) +
-                                    " is " + std::to_string(output_scales[c]) + "; scales must be positive and finite");
-      if (!int8_range(output_zero_points[c]))
-        throw std::invalid_argument("quantized_squeeze_excitation: output zero point of channel " + std::to_string(c) +
-                                    " is " + std::to_string(output_zero_points[c]) + ", outside [-128, 127]");
-      inverse_scales.push_back(1.0f / output_scales[c]);
-      channel_zero_points.push_back(float(output_zero_points[c]));
-    }
+  const int64_t C = shape.channels, positions = shape.positions();
+  // The requantization per channel (a per-tensor output repeated): the scale the reference divides by, its reciprocal
+  // the SIMD variants multiply by, and the zero point.
+  std::vector<float> scales(static_cast<size_t>(C)), inverse_scales(static_cast<size_t>(C)),
+      channel_zero_points(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    const float scale = per_channel ? output_scales[c] : output_scale;
+    const int32_t zero_point = per_channel ? output_zero_points[c] : output_zero_point;
+    if (per_channel && (!(scale > 0.0f) || !std::isfinite(scale)))
+      throw std::invalid_argument("quantized_squeeze_excitation: output scale of channel " + std::to_string(c) +
+                                  " is " + std::to_string(scale) + "; scales must be positive and finite");
+    if (per_channel && !int8_range(zero_point))
+      throw std::invalid_argument("quantized_squeeze_excitation: output zero point of channel " + std::to_string(c) +
+                                  " is " + std::to_string(zero_point) + ", outside [-128, 127]");
+    scales[size_t(c)] = scale;
+    inverse_scales[size_t(c)] = 1.0f / scale;
+    channel_zero_points[size_t(c)] = float(zero_point);
   }
   const std::vector<double> sums = channel_sums(shape, x, num_threads);
   std::vector<float> means(static_cast<size_t>(C)), gate(static_cast<size_t>(C));
-  const std::vector<int8_t> unit_weight(static_cast<size_t>(C), int8_t(1));
-  const std::vector<int32_t> zero_bias(static_cast<size_t>(C), 0);
-  const std::vector<float> zero_bias_float(static_cast<size_t>(C), 0.0f);
-  kernels::Requant q;
+  kernels::QScale q;
+  q.channels = C;
   q.input_zero_point = input_zero_point;
-  q.bias = zero_bias.data();
-  q.bias_float = zero_bias_float.data();
+  q.scale = gate.data();
   q.activation = se.activation;
-  q.output_scale = output_scale;
-  q.output_zero_point = output_zero_point;
-  if (per_channel) {
-    q.output_scales = output_scales;
-    q.output_inverse_scales = inverse_scales.data();
-    q.output_zero_points = channel_zero_points.data();
-  }
+  q.output_scales = scales.data();
+  q.output_inverse_scales = inverse_scales.data();
+  q.output_zero_points = channel_zero_points.data();
+  const auto apply = kernels::kernel_table().qscale;
   for (int64_t n = 0; n < shape.batch; ++n) {
     // The mean of the dequantized values, from the exact integer sum (as QuantizedSqueezeExcitation does).
     for (int64_t c = 0; c < C; ++c)
       means[static_cast<size_t>(c)] =
-          float(sums[static_cast<size_t>(n * C + c)] / double(shape.positions()) - double(input_zero_point)) * input_scale;
+          float(sums[static_cast<size_t>(n * C + c)] / double(positions) - double(input_zero_point)) * input_scale;
     squeeze_excitation_gate(se, means.data(), gate.data());
     for (float& g : gate) g *= input_scale;  // dequant scale of channel c: the input's scale times its gate
-    q.dequant_scale = gate.data();
-    qdwconv3d(pointwise_scale_shape(shape), x + n * per_sample, unit_weight.data(), q, out + n * per_sample,
-              num_threads);
+    q.input = x + n * positions * C;
+    q.output = out + n * positions * C;
+    kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) { apply(q, begin, end); });
   }
 }
 

@@ -28,6 +28,7 @@ KernelTable make_table(Isa isa) {
   t.conv3d_f32 = conv3d_f32_scalar;
   t.qconv3d = qconv3d_scalar;
   t.qdwconv3d = qdwconv3d_scalar;
+  t.qscale = qscale_scalar;
   const CpuFeatures& f = cpu_features();
   (void)f;
   switch (isa) {
@@ -36,12 +37,14 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32 = dwconv3d_f32_avx2;
       t.conv3d_f32 = conv3d_f32_avx2;
       t.qdwconv3d = qdwconv3d_avx2;
+      t.qscale = qscale_avx2;
       if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
       break;
     case Isa::avx512:
       t.dwconv3d_f32 = dwconv3d_f32_avx512;
       t.conv3d_f32 = conv3d_f32_avx512;
       t.qdwconv3d = qdwconv3d_avx512;
+      t.qscale = qscale_avx512;
       if (f.avx512vnni)
         t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
       else if (f.avx_vnni)
@@ -53,6 +56,7 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32 = dwconv3d_f32_neon;
       t.conv3d_f32 = conv3d_f32_neon;
       t.qdwconv3d = qdwconv3d_neon;
+      t.qscale = qscale_neon;
       if (f.dotprod) t.qconv3d = qconv3d_neondot, t.qdwconv3d = qdwconv3d_neondot, t.qconv3d_name = "neondot";
       break;
 #endif

@@ -33,6 +33,7 @@ struct KernelTable {
   QConv3dFn qconv3d = nullptr;
   const char* qconv3d_name = "scalar";
   QDwConv3dFn qdwconv3d = nullptr;
+  QScaleFn qscale = nullptr;  // the level's float vectors (no integer dot products involved)
 };
 
 // The active table. The first call fills it from PYVIDEO_ISA; an invalid or unsupported value throws

@@ -63,6 +63,31 @@ inline int8_t requantize_scalar(int32_t acc, int64_t c, int64_t o, const Requant
   return int8_t(std::min(127.0f, std::max(-128.0f, r)));
 }
 
+// Channel-scaled activation of int8 rows (the apply pass of the int8 squeeze-excitation): for each of the rows
+// (positions) [row_begin, row_end) of `channels` values,
+//   out[r, c] = clamp(round_half_even(act((x[r, c] - input_zero_point) * scale[c]) / output_scale[c]) + zp[c])
+// with the SIMD variants multiplying by output_inverse_scales[c] (within 1 LSB of the division, as the convs).
+struct QScale {
+  const int8_t* input = nullptr;
+  int8_t* output = nullptr;
+  int64_t channels = 0;
+  int32_t input_zero_point = 0;
+  const float* scale = nullptr;                  // [channels]
+  Activation activation = Activation::identity;
+  const float* output_scales = nullptr;          // [channels] (the scalar reference divides by these)
+  const float* output_inverse_scales = nullptr;  // [channels]
+  const float* output_zero_points = nullptr;     // [channels], integral values in [-128, 127]
+};
+using QScaleFn = void (*)(const QScale& s, int64_t row_begin, int64_t row_end);
+void qscale_scalar(const QScale&, int64_t, int64_t);
+#if defined(__x86_64__) || defined(_M_X64)
+void qscale_avx2(const QScale&, int64_t, int64_t);
+void qscale_avx512(const QScale&, int64_t, int64_t);
+#endif
+#if defined(__aarch64__)
+void qscale_neon(const QScale&, int64_t, int64_t);
+#endif
+
 using QConv3dFn = void (*)(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
                            const int32_t* weight_sum, const Requant& q, const int8_t* pad_row, int8_t* output,
                            int64_t item_begin, int64_t item_end);

@@ -1,0 +1,11 @@
+// avx2 variant of the int8 channel-scaled activation: the shared loop with the level's float vectors.
+#include "../simd.h"
+#include "qscale_simd.h"
+
+namespace pyvideo::kernels {
+
+void qscale_avx2(const QScale& s, int64_t row_begin, int64_t row_end) {
+  detail::qscale_simd<simd::Avx2F32>(s, row_begin, row_end);
+}
+
+}  // namespace pyvideo::kernels

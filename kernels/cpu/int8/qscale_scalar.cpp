@@ -1,0 +1,21 @@
+// Scalar reference of the int8 channel-scaled activation (qconv3d.h): the definition, with std::exp activations and
+// a true division by the output scale.
+#include <algorithm>
+#include <cmath>
+
+#include "qconv3d.h"
+
+namespace pyvideo::kernels {
+
+void qscale_scalar(const QScale& s, int64_t row_begin, int64_t row_end) {
+  const int64_t C = s.channels;
+  for (int64_t row = row_begin; row < row_end; ++row)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t i = row * C + c;
+      const float v = float(int32_t(s.input[i]) - s.input_zero_point) * s.scale[c];
+      const float r = std::nearbyint(activate_scalar(v, s.activation) / s.output_scales[c]) + s.output_zero_points[c];
+      s.output[i] = int8_t(std::min(127.0f, std::max(-128.0f, r)));
+    }
+}
+
+}  // namespace pyvideo::kernels

@@ -1,0 +1,52 @@
+// The int8 channel-scaled activation shared by every SIMD variant (the apply pass of the int8 squeeze-excitation);
+// V is a float vector wrapper from simd.h.
+//
+// Each position's C channels: v = (x - input_zero_point) * scale[c] (exact subtraction, one rounding, as the
+// requantization's float(acc) * dequant_scale with acc = x - zp), then the activation and the requantization of
+// requant_simd.h with per-channel reciprocals and zero points. So it equals the depthwise kernel with a 1x1x1 kernel of
+// ones and dequant_scale = scale bit for bit, without that kernel's integer accumulation, bias and tap bookkeeping.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "qconv3d.h"
+#include "requant_simd.h"
+
+namespace pyvideo::kernels::detail {
+
+template <class V, Activation A>
+void qscale_rows(const QScale& s, int64_t row_begin, int64_t row_end) {
+  using reg = typename V::reg;
+  // Locals, not s's fields: the int8 stores may alias anything, so fields would be reloaded after every store.
+  const int64_t C = s.channels, full = C / V::width * V::width;
+  const int tail = int(C - full);
+  const int8_t* input = s.input;
+  int8_t* output = s.output;
+  const float *scale = s.scale, *inverse = s.output_inverse_scales, *zero_point = s.output_zero_points;
+  const reg zp = V::set1(float(s.input_zero_point));
+  auto one = [&](const int8_t* x, int8_t* out, int64_t c, int n) {
+    const reg v = V::mul(V::sub(V::load_i8(x + c, n), zp), load_lanes<V>(scale + c, n));
+    clamp_store<V>(out + c, V::fmadd(activate<V>(v, A), load_lanes<V>(inverse + c, n), load_lanes<V>(zero_point + c, n)),
+                   n);
+  };
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int8_t* x = input + row * C;
+    int8_t* out = output + row * C;
+    for (int64_t c = 0; c < full; c += V::width) one(x, out, c, V::width);
+    if (tail) one(x, out, full, tail);
+  }
+}
+
+// The activation as a template argument, so its switch is resolved once per call instead of once per vector.
+template <class V>
+void qscale_simd(const QScale& s, int64_t row_begin, int64_t row_end) {
+  switch (s.activation) {
+    case Activation::identity: return qscale_rows<V, Activation::identity>(s, row_begin, row_end);
+    case Activation::relu: return qscale_rows<V, Activation::relu>(s, row_begin, row_end);
+    case Activation::swish: return qscale_rows<V, Activation::swish>(s, row_begin, row_end);
+    case Activation::hswish: return qscale_rows<V, Activation::hswish>(s, row_begin, row_end);
+    case Activation::sigmoid: return qscale_rows<V, Activation::sigmoid>(s, row_begin, row_end);
+  }
+}
+
+}  // namespace pyvideo::kernels::detail
