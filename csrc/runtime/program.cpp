@@ -620,7 +620,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         const int64_t taps = dw.g.kernel[0] * dw.g.kernel[1] * dw.g.kernel[2];
         const int64_t conv_taps = s.g.kernel[0] * s.g.kernel[1] * s.g.kernel[2];
         const int64_t macs = mid.numel() * conv_taps * x.c + y.numel() * taps;
-        profile.push_back({std::string(kind_name(Kind::conv)) + (conv_taps == 1 ? "/pointwise" : "/dense") +
+        profile.push_back({std::string(kind_name(Kind::conv)) + (pair.pointwise() ? "/pointwise" : "/dense") +
                                ">depthwise" + (dw.row_sums ? "+sums" : ""),
                            seconds(), macs, x, y});
       }
