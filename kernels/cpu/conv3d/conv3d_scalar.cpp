@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../taps.h"
 #include "conv3d.h"
 
 namespace pyvideo::kernels {
@@ -45,27 +46,17 @@ void conv3d_items(const Conv3dShape& s, const float* input, const float* weight,
     for (int64_t ow = ow_begin; ow < ow_end; ++ow)
       for (int64_t co = 0; co < Co; ++co) {
         float acc = ep.bias ? ep.bias[co] : 0.0f;
-        for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
-          const int64_t it = ot * s.stride_t - s.pad_t + kt;
-          if (it < 0 || it >= s.in_t) continue;
-          for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
-            const int64_t ih = oh * s.stride_h - s.pad_h + kh;
-            if (ih < 0 || ih >= s.in_h) continue;
-            for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
-              const int64_t iw = ow * s.stride_w - s.pad_w + kw;
-              if (iw < 0 || iw >= s.in_w) continue;
-              const int64_t position = ((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw;
-              const float* x = input + position * Ci;
-              const float* w = weight + ((kt * s.kernel_h + kh) * s.kernel_w + kw) * Ci * Co + co;
-              if (const InputScale* in = ep.input_scale) {
-                const float* scale = in->scale + position / in->positions * Ci;
-                for (int64_t ci = 0; ci < Ci; ++ci) acc += activate_scalar(x[ci] * scale[ci], in->activation) * w[ci * Co];
-              } else {
-                for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * Co];
-              }
-            }
+        for_each_input_tap(s, ot, oh, ow, [&](int64_t it, int64_t ih, int64_t iw, int64_t tap) {
+          const int64_t position = ((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw;
+          const float* x = input + position * Ci;
+          const float* w = weight + tap * Ci * Co + co;
+          if (const InputScale* in = ep.input_scale) {
+            const float* scale = in->scale + position / in->positions * Ci;
+            for (int64_t ci = 0; ci < Ci; ++ci) acc += activate_scalar(x[ci] * scale[ci], in->activation) * w[ci * Co];
+          } else {
+            for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * Co];
           }
-        }
+        });
         const int64_t o = ((row - out_row0) * Wo + ow) * Co + co;
         if (ep.residual) acc += ep.residual[o];
         output[o] = activate_scalar(acc, ep.activation);
