@@ -143,13 +143,17 @@ def kernel_fractions(compiled, x, peak_gflops, peak_gbps):
         element = 1 if step["kind"].startswith("quantized") else 4
         numel = lambda shape: shape[0] * shape[1] * shape[2] * shape[3] * shape[4]  # noqa: E731
         if step["kind"].startswith("conv/pointwise>depthwise"):
-            # A fused pair (csrc/runtime/pointwise_depthwise.cpp): macs = the pointwise conv's over every input
+            # A fused pair (csrc/runtime/conv_depthwise.cpp): macs = the pointwise conv's over every input
             # position plus the depthwise conv's over every output position; it moves its input, its output and
             # both weights (the pointwise output never goes to memory).
             ci, c = step["input_shape"][4], step["output_shape"][4]
             pointwise = numel(step["input_shape"]) * c
             taps = (step["macs"] - pointwise) // max(1, numel(step["output_shape"]))
             weights = ci * c + taps * c
+        elif ">depthwise" in step["kind"]:
+            # A fused dense conv (the stem) and depthwise conv: the macs do not tell the two kernels' sizes apart;
+            # their weights (a few KB) are negligible next to the input and output the step moves.
+            weights = 0
         else:
             weights = step["macs"] // max(1, numel(step["output_shape"]) // step["output_shape"][4])
         entry = stats[step["kind"]]

@@ -247,9 +247,10 @@ PYVIDEO_BINDINGS(program) {
            "Record each step's wall time on the following runs (for benchmarks).")
       .def("set_fuse_pointwise_depthwise", &Program::set_fuse_pointwise_depthwise, py::arg("on"),
            py::arg("every_pair") = false,
-           "Run a pointwise conv whose output only feeds the next (depthwise) conv fused with it, the pointwise "
-           "output never stored: on by default where measured to pay, every_pair=True for every such pair whatever "
-           "its size (for tests); bit-identical either way. Off for debugging and benchmarks.")
+           "Run a dense conv (pointwise or not, no residual or input gate) whose output only feeds the next "
+           "(depthwise) conv fused with it, the conv's output never stored: on by default where measured to pay, "
+           "every_pair=True for every such pair whatever its size (for tests); bit-identical either way. Off for "
+           "debugging and benchmarks.")
       .def_property_readonly("fuse_pointwise_depthwise", &Program::fuse_pointwise_depthwise)
       .def(
           "last_profile",

@@ -397,25 +397,41 @@ ShapeT geometry(const ConvGeometry& g, const Shape5& x) {
   return s;
 }
 
-// Whether `pw` is a pointwise conv PointwiseDepthwise can fuse into `dw`, a depthwise conv reading its output.
-bool fusable(const Program::Step& pw, const Program::Step& dw) {
-  bool pointwise = pw.kind == Kind::conv && !pw.depthwise && pw.residual < 0 && pw.input_gate < 0;
-  for (int i = 0; i < 3; ++i)
-    pointwise = pointwise && pw.g.kernel[i] == 1 && pw.g.stride[i] == 1 && pw.g.padding[i] == 0;
-  return pointwise && dw.kind == Kind::conv && dw.depthwise && dw.input == pw.output;
+// Whether ConvDepthwise can fuse `conv`, an fp32 dense conv, into `dw`, an fp32 depthwise conv reading its output.
+bool fusable(const Program::Step& conv, const Program::Step& dw) {
+  return conv.kind == Kind::conv && !conv.depthwise && conv.residual < 0 && conv.input_gate < 0 &&
+         dw.kind == Kind::conv && dw.depthwise && dw.input == conv.output;
 }
 
-// Whether fusing pays. Measured (bench/fusion.py: EfficientX3d XS 4x160x160 and S 13x160x160, 1 thread, AVX-512 with
-// a 2 MB L2 a core; each pair fused vs its two separate steps): fusing saves the pointwise output's trip through
-// memory, which matters once that output is larger than the L2 and mostly where the depthwise conv downsamples (the
-// pointwise output is then 4x the depthwise output): stride-2 pairs on 80x80 (XS 5.3 MB 1.51x, S 17 MB 1.56x),
+bool is_pointwise(const ConvGeometry& g) {
+  bool pointwise = true;
+  for (int i = 0; i < 3; ++i) pointwise = pointwise && g.kernel[i] == 1 && g.stride[i] == 1 && g.padding[i] == 0;
+  return pointwise;
+}
+
+// Whether fusing pays. Measured with bench/fusion.py (1 thread, AVX-512 with a 2 MB L2 a core; each pair fused vs
+// its two separate steps). Fusing saves the producer output's trip through memory (written, then read back), which
+// matters once that output is larger than the L2.
+//
+// Pointwise producers (EfficientX3d XS 4x160x160 and S 13x160x160) gain mostly where the depthwise conv downsamples
+// (the pointwise output is then 4x the depthwise output): stride-2 pairs on 80x80 (XS 5.3 MB 1.51x, S 17 MB 1.56x),
 // 40x40 (XS 2.6 MB 1.18x, S 8.6 MB 1.45x) and S's 20x20 (4.3 MB 1.18x). Stride-1 pairs are level even at 4.3 MB
 // (S 40x40: 0.99-1.04x); smaller pairs lose up to 15% (rows of 5-10 columns make small kernel calls): S's 10x10
 // stride-2 (2.1 MB) 0.85x, the 10x10 and 5x5 stride-1 ones 0.82-1.02x. Whole programs, this rule vs fusing every
 // pair: XS 1.040x vs 1.020x, S 1.073x vs 1.030x the unfused time.
-bool fusion_pays(const Shape5& mid, const Program::Step& dw) {
-  constexpr double kMinBytes = 2.5 * (1 << 20);
-  return double(mid.numel()) * sizeof(float) >= kMinBytes && dw.g.stride[1] * dw.g.stride[2] > 1;
+//
+// Dense producers: X3D's stem (1x3x3 stride-2 conv of the RGB input, 3 -> 24 channels, then the temporal 5x1x1
+// depthwise conv) gains less, because its dense conv (K = 27) is compute-bound and the depthwise output is written
+// either way. The stem program alone (step times; 3 runs at 1 thread, 2 at 2 threads with OMP_WAIT_POLICY=PASSIVE):
+// 4x64x64 (conv output 0.38 MB) 0.95-0.98x at 1 thread, 0.95-0.98x at 2; 4x112x112 (1.2 MB) 0.97-1.03x, 1.11-1.12x;
+// 4x160x160 (2.3 MB) 1.02-1.06x, 1.11-1.20x; 13x112x112 (3.7 MB) 1.06-1.09x, 1.07-1.09x; 13x160x160 (7.6 MB)
+// 1.09-1.11x, 1.09-1.13x; 16x224x224 (18 MB) 1.07-1.18x, 1.10-1.21x. Inside the whole programs at 1 thread: XS
+// 1.08x, S 1.09x (0.08 and 0.3 ms: about 0.6% of either program).
+// Hence: fused from 2 MB of conv output (both stems at 160x160).
+bool fusion_pays(const Program::Step& conv, const Shape5& mid, const Program::Step& dw) {
+  const double bytes = double(mid.numel()) * sizeof(float);
+  if (!is_pointwise(conv.g)) return bytes >= 2.0 * (1 << 20);
+  return bytes >= 2.5 * (1 << 20) && dw.g.stride[1] * dw.g.stride[2] > 1;
 }
 
 VolumeShape volume(const Shape5& s) { return {s.n, s.t, s.h, s.w, s.c}; }
@@ -518,13 +534,13 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
   }
   std::vector<bool> is_output(p.values.size(), false);
   for (int32_t v : p.outputs) is_output[size_t(v)] = true;
-  // fused[i]: pointwise step i runs together with the depthwise step i + 1, its output's only reader.
+  // fused[i]: conv step i runs together with the depthwise step i + 1, its output's only reader.
   std::vector<bool> fused(p.steps.size(), false);
   if (p.fusion != Impl::Fusion::off)
     for (size_t i = 0; i + 1 < p.steps.size(); ++i) {
-      const Step &pw = p.steps[i], &dw = p.steps[i + 1];
-      fused[i] = fusable(pw, dw) && readers[size_t(pw.output)] == 1 && !is_output[size_t(pw.output)] &&
-                 (p.fusion == Impl::Fusion::every_pair || fusion_pays(shapes[size_t(pw.output)], dw));
+      const Step &conv = p.steps[i], &dw = p.steps[i + 1];
+      fused[i] = fusable(conv, dw) && readers[size_t(conv.output)] == 1 && !is_output[size_t(conv.output)] &&
+                 (p.fusion == Impl::Fusion::every_pair || fusion_pays(conv, shapes[size_t(conv.output)], dw));
     }
 
   // Buffers: the reusable pool when no other run holds it.
@@ -589,9 +605,9 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
     const auto start = std::chrono::steady_clock::now();
     auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
     if (fused[i]) {
-      // The pointwise output (value s.output) gets no buffer: only the depthwise step's rings hold it.
+      // The conv's output (value s.output) gets no buffer: only the depthwise step's rings hold it.
       const Step& dw = p.steps[i + 1];
-      const PointwiseDepthwise pair(s, dw, x);
+      const ConvDepthwise pair(s, dw, x, shapes[size_t(s.output)]);
       void* out = acquire(dw.output);
       float* sums = row_sums_of(dw);
       const int64_t scratch = take(pair.scratch_floats(num_threads) * sizeof(float));
@@ -602,8 +618,10 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       if (p.profiling) {
         const Shape5 &mid = shapes[size_t(s.output)], &y = shapes[size_t(dw.output)];
         const int64_t taps = dw.g.kernel[0] * dw.g.kernel[1] * dw.g.kernel[2];
-        const int64_t macs = mid.numel() * x.c + y.numel() * taps;
-        profile.push_back({std::string(kind_name(Kind::conv)) + "/pointwise>depthwise" + (dw.row_sums ? "+sums" : ""),
+        const int64_t conv_taps = s.g.kernel[0] * s.g.kernel[1] * s.g.kernel[2];
+        const int64_t macs = mid.numel() * conv_taps * x.c + y.numel() * taps;
+        profile.push_back({std::string(kind_name(Kind::conv)) + (pair.pointwise() ? "/pointwise" : "/dense") +
+                               ">depthwise" + (dw.row_sums ? "+sums" : ""),
                            seconds(), macs, x, y});
       }
       release_inputs(s, i);

@@ -13,11 +13,11 @@
 // (channel means -> the two small layers -> sigmoid, a [N,1,1,1,C] value) and a pointwise conv that reads
 // act(x * gate) on the fly, so the SE output is never stored. When the gate's input comes from a depthwise conv,
 // that conv also writes its per-row channel sums in its epilogue and the gate reads those, not the tensor.
-// A pointwise conv whose output only feeds the depthwise conv right after it (X3D's conv_a -> conv_b) runs fused
-// with it (fp32) where that was measured to pay (a large pointwise output that the depthwise conv downsamples; the
-// rule is in program.cpp): the depthwise conv reads the pointwise output from small per-thread rings of rows computed
-// just before they are needed, so that output is never stored; bit-identical to the separate steps. Each run decides
-// (nothing is stored in model files), so loaded programs fuse too.
+// A dense conv (no residual, no input gate) whose output only feeds the depthwise conv right after it (X3D's
+// conv_a -> conv_b, and the stem's conv_xy -> conv_t) runs fused with it (fp32) where that was measured to pay (a
+// large conv output; the rule is in program.cpp): the depthwise conv reads the conv's output from small per-thread
+// rings of rows computed just before they are needed, so that output is never stored; bit-identical to the separate
+// steps. Each run decides (nothing is stored in model files), so loaded programs fuse too.
 // Shapes are not frozen: each run derives every value's shape from the input's (any batch size and T/H/W the
 // layers accept; a size that does not fit a layer is an std::invalid_argument naming the step).
 #pragma once
@@ -123,9 +123,10 @@ class Program {
   // Per-step wall time of the last run() while profiling is on (for benchmarks): kind names, seconds, and each
   // step's multiply-accumulate count and input / output shapes at that run's sizes.
   void set_profiling(bool on);
-  // Pointwise -> depthwise fusion (see the top of this file): on by default, where it pays; off for debugging and
-  // benchmarks; every_pair fuses every eligible pair whatever its size (for tests). Profiles list a fused pair as
-  // one step of kind "conv/pointwise>depthwise" with both convs' MACs.
+  // Conv -> depthwise fusion (see the top of this file; the name is from when only pointwise convs were fused): on
+  // by default, where it pays; off for debugging and benchmarks; every_pair fuses every eligible pair whatever its
+  // size (for tests). Profiles list a fused pair as one step of kind "conv/pointwise>depthwise" (a 1x1x1 stride-1
+  // conv) or "conv/dense>depthwise" with both convs' MACs, the conv's input and the depthwise output shapes.
   void set_fuse_pointwise_depthwise(bool on, bool every_pair = false);
   bool fuse_pointwise_depthwise() const;
   struct StepProfile {

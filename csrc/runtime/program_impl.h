@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../../kernels/cpu/conv3d/conv3d.h"
 #include "../../kernels/cpu/dwconv3d/dwconv3d.h"
 #include "program.h"
 
@@ -51,14 +52,15 @@ struct Program::Step {
   bool row_sums = false;
 };
 
-// A pointwise conv (1x1x1, stride 1, no padding, residual or input gate) fused with the fp32 depthwise conv that is
-// the only reader of its output: the run computes the pointwise output a few rows at a time into per-thread rings
-// that the depthwise kernel reads, so that output is never stored (pointwise_depthwise.cpp). Same kernels and
-// arithmetic as the two steps: the results are bit-identical.
-class PointwiseDepthwise {
+// An fp32 dense conv (groups 1, any kernel, stride and padding; no residual, no input gate) fused with the fp32
+// depthwise conv that is the only reader of its output: the run computes the conv's output a few rows at a time into
+// per-thread rings that the depthwise kernel reads, so that output is never stored (conv_depthwise.cpp). Same kernels
+// and arithmetic as the two steps: the results are bit-identical.
+class ConvDepthwise {
  public:
-  // x: the pointwise conv's input shape in this run (the shapes were checked by the run).
-  PointwiseDepthwise(const Program::Step& pw, const Program::Step& dw, const Shape5& x);
+  // x: the conv's input shape in this run, mid: its output shape (the run checked both).
+  ConvDepthwise(const Program::Step& conv, const Program::Step& dw, const Shape5& x, const Shape5& mid);
+  bool pointwise() const;                        // the conv is 1x1x1, stride 1, no padding
   size_t scratch_floats(int num_threads) const;  // the rings, for the run's buffer pool
   // residual: the depthwise conv's, or nullptr; row_sums: zeroed [N*To*Ho, C] when the step writes them, or nullptr.
   void run(const float* input, const float* residual, float* row_sums, float* output, float* scratch,
@@ -66,9 +68,10 @@ class PointwiseDepthwise {
 
  private:
   int threads(int num_threads) const;
-  const Program::Step &pw_, &dw_;
-  Shape5 x_;
-  kernels::DwConv3dShape shape_;  // the depthwise conv on the pointwise output
+  const Program::Step &conv_, &dw_;
+  Shape5 mid_;
+  kernels::Conv3dShape producer_;  // the conv in this run
+  kernels::DwConv3dShape shape_;   // the depthwise conv on its output
   int64_t lines_per_batch_ = 1, ring_rows_ = 1, ring_floats_ = 0;
 };
 
@@ -83,7 +86,7 @@ struct Program::Impl {
   std::vector<int32_t> outputs;
   std::vector<Program::Layout> layouts;
   bool profiling = false;
-  enum class Fusion { off, where_it_pays, every_pair } fusion = Fusion::where_it_pays;  // pointwise -> depthwise
+  enum class Fusion { off, where_it_pays, every_pair } fusion = Fusion::where_it_pays;  // conv -> depthwise
   std::vector<Program::StepProfile> profile;
   std::mutex pool_mutex;                   // guards `pool`, the buffers reused from one run to the next
   std::vector<std::vector<uint8_t>> pool;  // a concurrent run uses its own

@@ -1,20 +1,22 @@
-"""Pointwise -> depthwise fusion in compile_native programs (C++ runtime): EfficientX3d-XS with every X3D expansion
-conv fused into its depthwise conv gives exactly what the separate steps give (every ISA level, 1 and 2 threads),
-both match the deploy model; the default rule fuses only the large downsampling pairs; model files loaded back fuse
-too; compile_native's switch and the program's turn it off."""
+"""Conv -> depthwise fusion in compile_native programs (C++ runtime): EfficientX3d-XS with every X3D expansion conv
+and the stem's spatial conv fused into their depthwise convs gives exactly what the separate steps give (every ISA
+level, 1 and 2 threads), both match the deploy model; so does a vanilla x3d_xs through the transmuter; the default
+rule fuses only the large downsampling pairs and the large stem; model files loaded back fuse too; compile_native's
+switch and the program's turn it off."""
 import pytest
 import torch
 
 from pyvideo._native import native, using_isa
-from pyvideo.accelerator.deployment import convert_to_deployable_form
+from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.native import compile_native, load_program
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-from ._util import relative_error
+from ._util import randomize_batchnorm, relative_error
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 FUSED = "conv/pointwise>depthwise"
+STEM = "conv/dense>depthwise"  # X3D's stem: conv_xy (1x3x3, stride (1, 2, 2)) -> conv_t (5x1x1 depthwise)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +52,12 @@ def test_every_pair_fused_equals_unfused_exactly(deploy, level, shape):
             assert torch.equal(got, want)
     torch.set_num_threads(1)
     # Every X3D block's expansion conv (26 blocks in XS, 15 of them with a squeeze-excitation reading the depthwise
-    # conv's row sums) is fused into its depthwise conv; the stem's depthwise conv (after a dense conv) stays.
+    # conv's row sums) is fused into its depthwise conv, and the stem's dense conv into the temporal depthwise conv.
     assert plain_kinds.count("conv/depthwise+sums") == 15 and plain_kinds.count("conv/depthwise") == 12
-    assert kinds.count(FUSED + "+sums") == 15 and kinds.count(FUSED) == 11 and kinds.count("conv/depthwise") == 1
-    assert len(kinds) == len(plain_kinds) - 26
+    assert plain_kinds[:2] == ["conv/dense", "conv/depthwise"]
+    assert kinds.count(FUSED + "+sums") == 15 and kinds.count(FUSED) == 11 and kinds[0] == STEM
+    assert not any(kind.startswith("conv/depthwise") for kind in kinds)
+    assert len(kinds) == len(plain_kinds) - 27
     with torch.no_grad():
         assert relative_error(want, deploy(x)) < 1e-4
 
@@ -63,11 +67,12 @@ def test_default_rule_fuses_the_large_downsampling_pairs(deploy):
     program = compiled.native_program
     assert program.program.fuse_pointwise_depthwise
     small_kinds, _ = _kinds(program, torch.randn(1, 3, 4, 64, 64))
-    assert not any(kind.startswith(FUSED) for kind in small_kinds)
-    # At 160x160 the pointwise outputs of the two first stride-2 blocks are 5.5 MB and 2.8 MB: those two are fused.
+    assert not any(">depthwise" in kind for kind in small_kinds)
+    # At 160x160 the pointwise outputs of the two first stride-2 blocks are 5.5 MB and 2.8 MB: those two are fused,
+    # and so is the stem (its conv output is 4 x 80 x 80 x 24 floats, 2.3 MB).
     x = torch.randn(1, 3, 4, 160, 160)
     kinds, got = _kinds(program, x)
-    assert sum(kind.startswith(FUSED) for kind in kinds) == 2
+    assert sum(kind.startswith(FUSED) for kind in kinds) == 2 and kinds[0] == STEM
     _, want = _kinds(compile_native(deploy, fuse_pointwise_depthwise=False).native_program, x)
     assert torch.equal(got, want)
 
@@ -81,7 +86,7 @@ def test_loaded_model_files_fuse_too(deploy, tmp_path):
     assert loaded.program.fuse_pointwise_depthwise  # the setting is the runtime's, not the file's
     loaded.program.set_fuse_pointwise_depthwise(True, every_pair=True)
     kinds, got = _kinds(loaded, x)
-    assert sum(kind.startswith(FUSED) for kind in kinds) == 26
+    assert sum(kind.startswith(FUSED) for kind in kinds) == 26 and kinds[0] == STEM
     _, want = _kinds(program, x)
     assert torch.equal(got, want)
 
@@ -91,10 +96,33 @@ def test_the_switch_turns_fusion_off(deploy):
     program = compile_native(deploy, fuse_pointwise_depthwise=False).native_program
     assert not program.program.fuse_pointwise_depthwise
     kinds, want = _kinds(program, x)
-    assert not any(kind.startswith(FUSED) for kind in kinds)
+    assert not any(">depthwise" in kind for kind in kinds)
     program.program.set_fuse_pointwise_depthwise(True, every_pair=True)
     kinds, got = _kinds(program, x)
-    assert sum(kind.startswith(FUSED) for kind in kinds) == 26 and torch.equal(got, want)
+    assert sum(">depthwise" in kind for kind in kinds) == 27 and torch.equal(got, want)
     program.program.set_fuse_pointwise_depthwise(False, every_pair=True)  # off wins over every_pair
     kinds, _ = _kinds(program, x)
-    assert not any(kind.startswith(FUSED) for kind in kinds)
+    assert not any(">depthwise" in kind for kind in kinds)
+
+
+def test_vanilla_x3d_xs_stem_fused_equals_unfused():
+    hub = pytest.importorskip("pyvideo.models.hub")
+    torch.manual_seed(8)
+    model = randomize_batchnorm(hub.x3d_xs(), torch.Generator().manual_seed(9))
+    transmute_model(model)
+    x = torch.randn(1, 3, 4, 160, 160)  # the head's 4x5x5 pool needs the full 160 crop
+    deploy = convert_to_deployable_form(model, x)
+    unfused = compile_native(deploy, fuse_pointwise_depthwise=False).native_program
+    plain_kinds, want = _kinds(unfused, x)
+    assert plain_kinds[:2] == ["conv/dense", "conv/depthwise"]
+    compiled = compile_native(deploy)  # default rule: the stem's conv output is 2.3 MB, it is fused
+    default, every = compiled.native_program, compile_native(deploy).native_program
+    every.program.set_fuse_pointwise_depthwise(True, every_pair=True)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for program in (default, every):
+            kinds, got = _kinds(program, x)
+            assert kinds[0] == STEM and torch.equal(got, want)
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        assert relative_error(compiled(x), deploy(x)) < 1e-4

@@ -11,6 +11,11 @@
 // channels. Callers split [0, items()) across threads. A pointwise stride-1 conv is best described as one row of
 // N*T*H*W columns (shape.flatten_pointwise()), so its items are plain GEMM row blocks. Pointwise stride-1 shapes
 // also take Epilogue::input_scale (a squeeze-excitation applied to the input on the fly).
+//
+// The "rows" variants compute whole output rows [row_begin, row_end) (row = (n * To + ot) * Ho + oh) with the same
+// arithmetic (bit-identical results), but `output` (and Epilogue::residual) hold only those rows: row r at
+// output + (r - row_begin) * Wo * C_out. For a caller that keeps a few output rows in a ring buffer, such as the
+// runtime's dense -> depthwise fusion.
 #pragma once
 #include <cstdint>
 
@@ -53,6 +58,18 @@ void conv3d_f32_avx512(const Conv3dShape&, const float*, const float*, const Epi
 #if defined(__aarch64__)
 void conv3d_f32_neon(const Conv3dShape&, const float*, const float*, const Epilogue&, const float*, float*, int64_t,
                      int64_t);
+#endif
+
+using Conv3dF32RowsFn = void (*)(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                                 float* output, int64_t row_begin, int64_t row_end);
+
+void conv3d_f32_rows_scalar(const Conv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
+#if defined(__x86_64__) || defined(_M_X64)
+void conv3d_f32_rows_avx2(const Conv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
+void conv3d_f32_rows_avx512(const Conv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
+#endif
+#if defined(__aarch64__)
+void conv3d_f32_rows_neon(const Conv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
 #endif
 
 }  // namespace pyvideo::kernels

@@ -9,4 +9,10 @@ void conv3d_f32_avx512(const Conv3dShape& s, const float* input, const float* we
   detail::conv3d_f32_simd<simd::Avx512F32>(s, input, weight, ep, output, item_begin, item_end);
 }
 
+void conv3d_f32_rows_avx512(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                     float* output, int64_t row_begin, int64_t row_end) {
+  const int64_t blocks = s.column_blocks();
+  detail::conv3d_f32_simd<simd::Avx512F32>(s, input, weight, ep, output, row_begin * blocks, row_end * blocks, row_begin);
+}
+
 }  // namespace pyvideo::kernels

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../taps.h"
 #include "conv3d.h"
 
 namespace pyvideo::kernels {
@@ -31,8 +32,11 @@ void Conv3dShape::validate() const {
     fail("kernel is larger than the padded input");
 }
 
-void conv3d_f32_scalar(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                       const float* /*zeros*/, float* output, int64_t item_begin, int64_t item_end) {
+namespace {
+
+// Items [item_begin, item_end); `output` and ep.residual start at output row out_row0.
+void conv3d_items(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep, float* output,
+                  int64_t item_begin, int64_t item_end, int64_t out_row0) {
   const int64_t Ci = s.in_channels, Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t blocks = s.column_blocks();
   for (int64_t item = item_begin; item < item_end; ++item) {
@@ -42,32 +46,34 @@ void conv3d_f32_scalar(const Conv3dShape& s, const float* input, const float* we
     for (int64_t ow = ow_begin; ow < ow_end; ++ow)
       for (int64_t co = 0; co < Co; ++co) {
         float acc = ep.bias ? ep.bias[co] : 0.0f;
-        for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
-          const int64_t it = ot * s.stride_t - s.pad_t + kt;
-          if (it < 0 || it >= s.in_t) continue;
-          for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
-            const int64_t ih = oh * s.stride_h - s.pad_h + kh;
-            if (ih < 0 || ih >= s.in_h) continue;
-            for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
-              const int64_t iw = ow * s.stride_w - s.pad_w + kw;
-              if (iw < 0 || iw >= s.in_w) continue;
-              const int64_t position = ((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw;
-              const float* x = input + position * Ci;
-              const float* w = weight + ((kt * s.kernel_h + kh) * s.kernel_w + kw) * Ci * Co + co;
-              if (const InputScale* in = ep.input_scale) {
-                const float* scale = in->scale + position / in->positions * Ci;
-                for (int64_t ci = 0; ci < Ci; ++ci) acc += activate_scalar(x[ci] * scale[ci], in->activation) * w[ci * Co];
-              } else {
-                for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * Co];
-              }
-            }
+        for_each_input_tap(s, ot, oh, ow, [&](int64_t it, int64_t ih, int64_t iw, int64_t tap) {
+          const int64_t position = ((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw;
+          const float* x = input + position * Ci;
+          const float* w = weight + tap * Ci * Co + co;
+          if (const InputScale* in = ep.input_scale) {
+            const float* scale = in->scale + position / in->positions * Ci;
+            for (int64_t ci = 0; ci < Ci; ++ci) acc += activate_scalar(x[ci] * scale[ci], in->activation) * w[ci * Co];
+          } else {
+            for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * Co];
           }
-        }
-        const int64_t o = (row * Wo + ow) * Co + co;
+        });
+        const int64_t o = ((row - out_row0) * Wo + ow) * Co + co;
         if (ep.residual) acc += ep.residual[o];
         output[o] = activate_scalar(acc, ep.activation);
       }
   }
+}
+
+}  // namespace
+
+void conv3d_f32_scalar(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                       const float* /*zeros*/, float* output, int64_t item_begin, int64_t item_end) {
+  conv3d_items(s, input, weight, ep, output, item_begin, item_end, 0);
+}
+
+void conv3d_f32_rows_scalar(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                            float* output, int64_t row_begin, int64_t row_end) {
+  conv3d_items(s, input, weight, ep, output, row_begin * s.column_blocks(), row_end * s.column_blocks(), row_begin);
 }
 
 }  // namespace pyvideo::kernels

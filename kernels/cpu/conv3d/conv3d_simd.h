@@ -244,9 +244,10 @@ void scale_rows(const float* x, float* packed, int64_t g, int64_t m, int64_t Ci,
 // columns (input rows) are done in blocks: a block's rows are transformed once into per-call scratch, which the
 // GEMM then reads for every channel block and K part, so each input element is loaded from memory and activated
 // once, not once per channel block.
+// `output` and ep.residual start at output row out_row0.
 template <class V>
 void pointwise_scaled(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                      float* output, int64_t item_begin, int64_t item_end) {
+                      float* output, int64_t item_begin, int64_t item_end, int64_t out_row0) {
   const InputScale& in = *ep.input_scale;
   const int64_t Ci = s.in_channels, Co = s.out_channels, Wo = s.out_w(), blocks = s.column_blocks();
   // Items are consecutive column blocks of consecutive rows, so a range of items is one range of input rows.
@@ -270,14 +271,16 @@ void pointwise_scaled(const Conv3dShape& s, const float* input, const float* wei
       case Activation::sigmoid: scale_rows<V, Activation::sigmoid>(x, packed.data(), g, m, Ci, in); break;
     }
     const GemmTaps taps{packed.data(), Ci, &zero_offset, &zero_offset, 1, Ci, weight, Co};
-    all_channel_blocks<V>(taps, GemmOut{output + g * Co, ep.residual ? ep.residual + g * Co : nullptr, Co}, ep, m, Co);
+    const int64_t o = (g - out_row0 * Wo) * Co;
+    all_channel_blocks<V>(taps, GemmOut{output + o, ep.residual ? ep.residual + o : nullptr, Co}, ep, m, Co);
   }
 }
 
+// Items [item_begin, item_end); `output` and ep.residual start at output row out_row0 (0: they are whole tensors).
 template <class V>
 void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                     float* output, int64_t item_begin, int64_t item_end) {
-  if (ep.input_scale) return pointwise_scaled<V>(s, input, weight, ep, output, item_begin, item_end);
+                     float* output, int64_t item_begin, int64_t item_end, int64_t out_row0 = 0) {
+  if (ep.input_scale) return pointwise_scaled<V>(s, input, weight, ep, output, item_begin, item_end, out_row0);
   const int64_t Ci = s.in_channels, Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, SW = s.stride_w;
   const int64_t blocks = s.column_blocks();
@@ -305,7 +308,7 @@ void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weig
       }
     GemmTaps p{input_n, SW * Ci, a_off.data(), b_off.data(), taps, KW * Ci, weight, Co};
     auto at_column = [&](int64_t ow) {
-      const int64_t o = (row * Wo + ow) * Co;
+      const int64_t o = ((row - out_row0) * Wo + ow) * Co;
       return GemmOut{output + o, ep.residual ? ep.residual + o : nullptr, Co};
     };
 

@@ -2,6 +2,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../taps.h"
 #include "dwconv3d.h"
 #include "dwconv3d_input.h"
 
@@ -28,21 +29,9 @@ void reference_row(const DwConv3dShape& s, const Input& input, const float* weig
   for (int64_t ow = 0; ow < Wo; ++ow) {
     for (int64_t c = 0; c < C; ++c) {
       float acc = ep.bias ? ep.bias[c] : 0.0f;
-      for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
-        const int64_t it = ot * s.stride_t - s.pad_t + kt;
-        if (it < 0 || it >= s.in_t) continue;
-        for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
-          const int64_t ih = oh * s.stride_h - s.pad_h + kh;
-          if (ih < 0 || ih >= s.in_h) continue;
-          const float* x = input.row(s, n, it, ih);
-          for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
-            const int64_t iw = ow * s.stride_w - s.pad_w + kw;
-            if (iw < 0 || iw >= s.in_w) continue;
-            const float w = weight[((kt * s.kernel_h + kh) * s.kernel_w + kw) * C + c];
-            acc += x[iw * C + c] * w;
-          }
-        }
-      }
+      for_each_input_tap(s, ot, oh, ow, [&](int64_t it, int64_t ih, int64_t iw, int64_t tap) {
+        acc += input.row(s, n, it, ih)[iw * C + c] * weight[tap * C + c];
+      });
       const int64_t o = (row * Wo + ow) * C + c;
       if (ep.residual) acc += ep.residual[o];
       output[o] = activate_scalar(acc, ep.activation);

@@ -1,6 +1,7 @@
 // Reference int8 convolutions: the direct definitions with int32 accumulation. Every SIMD variant is tested against them.
 #include <algorithm>
 
+#include "../taps.h"
 #include "qconv3d.h"
 
 namespace pyvideo::kernels {
@@ -16,24 +17,14 @@ void qconv3d_scalar(const Conv3dShape& s, const int8_t* input, const int8_t* pac
     for (int64_t ow = ow_begin; ow < ow_end; ++ow)
       for (int64_t co = 0; co < Co; ++co) {
         int32_t acc = q.bias[co];
-        for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
-          const int64_t it = ot * s.stride_t - s.pad_t + kt;
-          if (it < 0 || it >= s.in_t) continue;
-          for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
-            const int64_t ih = oh * s.stride_h - s.pad_h + kh;
-            if (ih < 0 || ih >= s.in_h) continue;
-            for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
-              const int64_t iw = ow * s.stride_w - s.pad_w + kw;
-              if (iw < 0 || iw >= s.in_w) continue;  // padding reads the zero point: contributes nothing
-              const int8_t* x = input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * Ci;
-              const int64_t tap = (kt * s.kernel_h + kh) * s.kernel_w + kw;
-              for (int64_t ci = 0; ci < Ci; ++ci) {
-                const int8_t w = packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
-                acc += (int32_t(x[ci]) - q.input_zero_point) * int32_t(w);
-              }
-            }
+        // taps in the padding read the zero point: they contribute nothing
+        for_each_input_tap(s, ot, oh, ow, [&](int64_t it, int64_t ih, int64_t iw, int64_t tap) {
+          const int8_t* x = input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * Ci;
+          for (int64_t ci = 0; ci < Ci; ++ci) {
+            const int8_t w = packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
+            acc += (int32_t(x[ci]) - q.input_zero_point) * int32_t(w);
           }
-        }
+        });
         const int64_t o = (row * Wo + ow) * Co + co;
         output[o] = requantize_scalar(acc, co, o, q);
       }
@@ -48,20 +39,10 @@ void qdwconv3d_scalar(const DwConv3dShape& s, const int8_t* input, const int8_t*
     for (int64_t ow = 0; ow < Wo; ++ow)
       for (int64_t c = 0; c < C; ++c) {
         int32_t acc = q.bias[c];
-        for (int64_t kt = 0; kt < s.kernel_t; ++kt) {
-          const int64_t it = ot * s.stride_t - s.pad_t + kt;
-          if (it < 0 || it >= s.in_t) continue;
-          for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
-            const int64_t ih = oh * s.stride_h - s.pad_h + kh;
-            if (ih < 0 || ih >= s.in_h) continue;
-            for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
-              const int64_t iw = ow * s.stride_w - s.pad_w + kw;
-              if (iw < 0 || iw >= s.in_w) continue;
-              const int32_t x = input[(((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * C + c];
-              acc += (x - q.input_zero_point) * int32_t(weight[((kt * s.kernel_h + kh) * s.kernel_w + kw) * C + c]);
-            }
-          }
-        }
+        for_each_input_tap(s, ot, oh, ow, [&](int64_t it, int64_t ih, int64_t iw, int64_t tap) {
+          const int32_t x = input[(((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * C + c];
+          acc += (x - q.input_zero_point) * int32_t(weight[tap * C + c]);
+        });
         const int64_t o = (row * Wo + ow) * C + c;
         output[o] = requantize_scalar(acc, c, o, q);
       }

@@ -19,9 +19,10 @@ depthwise conv -> SE -> pointwise conv) becomes a gate step (the SE's means, two
 pointwise conv that reads ``act(x * gate)`` on the fly, so the SE output is never stored; a depthwise conv feeding
 the gate also sums its output rows while storing them, so the gate needs no pass over the tensor.
 
-fp32 pointwise -> depthwise fusion (in the C++ runtime, see csrc/runtime/program.h): an expansion conv whose output
-only feeds the depthwise conv after it runs together with it where measured to pay, its output computed a few rows at
-a time into per-thread rings instead of being stored (bit-identical results).
+fp32 conv -> depthwise fusion (in the C++ runtime, see csrc/runtime/program.h): a dense conv (X3D's expansion convs
+and its stem's spatial conv) whose output only feeds the depthwise conv after it runs together with it where measured
+to pay, its output computed a few rows at a time into per-thread rings instead of being stored (bit-identical
+results).
 """
 import copy
 import operator
@@ -346,8 +347,8 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True,
     first layer cannot run natively (nothing to compile) and TypeError for a non-module.
     ``fuse_squeeze_excitation=False`` is a debugging / benchmarking switch: fp32 squeeze-excitations then run as
     separate steps that store their output, as before the fusion (int8 programs are the same either way).
-    ``fuse_pointwise_depthwise=False`` likewise runs every fp32 pointwise conv as its own step even where its output
-    only feeds a depthwise conv (the fusion is decided when the program runs, so it is the program's setting
+    ``fuse_pointwise_depthwise=False`` likewise runs every fp32 dense conv (pointwise or, like X3D's stem, spatial)
+    as its own step even where its output only feeds a depthwise conv (the fusion is decided when the program runs, so it is the program's setting
     ``set_fuse_pointwise_depthwise``, not part of model files; the results are bit-identical either way).
     """
     if not isinstance(model, nn.Module):
