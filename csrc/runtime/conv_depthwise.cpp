@@ -63,36 +63,12 @@ constexpr int64_t kMinColumns = 64;
 
 ConvDepthwise::ConvDepthwise(const Program::Step& conv, const Program::Step& dw, const Shape5& x, const Shape5& mid)
     : conv_(conv), dw_(dw), mid_(mid) {
-  shape_.batch = mid.n;
+  shape_ = geometry<kernels::DwConv3dShape>(dw.g, mid);
   shape_.channels = conv.out_channels;
-  shape_.in_t = mid.t;
-  shape_.in_h = mid.h;
-  shape_.in_w = mid.w;
-  shape_.kernel_t = dw.g.kernel[0];
-  shape_.kernel_h = dw.g.kernel[1];
-  shape_.kernel_w = dw.g.kernel[2];
-  shape_.stride_t = dw.g.stride[0];
-  shape_.stride_h = dw.g.stride[1];
-  shape_.stride_w = dw.g.stride[2];
-  shape_.pad_t = dw.g.padding[0];
-  shape_.pad_h = dw.g.padding[1];
-  shape_.pad_w = dw.g.padding[2];
   shape_.validate();
-  producer_.batch = x.n;
+  producer_ = geometry<kernels::Conv3dShape>(conv.g, x);
   producer_.in_channels = x.c;
   producer_.out_channels = conv.out_channels;
-  producer_.in_t = x.t;
-  producer_.in_h = x.h;
-  producer_.in_w = x.w;
-  producer_.kernel_t = conv.g.kernel[0];
-  producer_.kernel_h = conv.g.kernel[1];
-  producer_.kernel_w = conv.g.kernel[2];
-  producer_.stride_t = conv.g.stride[0];
-  producer_.stride_h = conv.g.stride[1];
-  producer_.stride_w = conv.g.stride[2];
-  producer_.pad_t = conv.g.padding[0];
-  producer_.pad_h = conv.g.padding[1];
-  producer_.pad_w = conv.g.padding[2];
   producer_.validate();
   if (producer_.out_t() != mid.t || producer_.out_h() != mid.h || producer_.out_w() != mid.w)
     throw std::logic_error("fused conv -> depthwise: the producer's output shape is not the depthwise conv's input");

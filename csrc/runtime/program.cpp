@@ -378,25 +378,6 @@ int64_t conv_extent(int64_t size, int64_t k, int64_t s, int64_t p, size_t step) 
   return (size + 2 * p - k) / s + 1;
 }
 
-template <class ShapeT>
-ShapeT geometry(const ConvGeometry& g, const Shape5& x) {
-  ShapeT s;
-  s.batch = x.n;
-  s.in_t = x.t;
-  s.in_h = x.h;
-  s.in_w = x.w;
-  s.kernel_t = g.kernel[0];
-  s.kernel_h = g.kernel[1];
-  s.kernel_w = g.kernel[2];
-  s.stride_t = g.stride[0];
-  s.stride_h = g.stride[1];
-  s.stride_w = g.stride[2];
-  s.pad_t = g.padding[0];
-  s.pad_h = g.padding[1];
-  s.pad_w = g.padding[2];
-  return s;
-}
-
 // Whether ConvDepthwise can fuse `conv`, an fp32 dense conv, into `dw`, an fp32 depthwise conv reading its output.
 bool fusable(const Program::Step& conv, const Program::Step& dw) {
   return conv.kind == Kind::conv && !conv.depthwise && conv.residual < 0 && conv.input_gate < 0 &&

@@ -12,6 +12,27 @@
 
 namespace pyvideo::runtime {
 
+// A kernel shape (kernels::Conv3dShape or DwConv3dShape) for a step's geometry on input x; the caller sets the
+// channel counts.
+template <class ShapeT>
+ShapeT geometry(const ConvGeometry& g, const Shape5& x) {
+  ShapeT s;
+  s.batch = x.n;
+  s.in_t = x.t;
+  s.in_h = x.h;
+  s.in_w = x.w;
+  s.kernel_t = g.kernel[0];
+  s.kernel_h = g.kernel[1];
+  s.kernel_w = g.kernel[2];
+  s.stride_t = g.stride[0];
+  s.stride_h = g.stride[1];
+  s.stride_w = g.stride[2];
+  s.pad_t = g.padding[0];
+  s.pad_h = g.padding[1];
+  s.pad_w = g.padding[2];
+  return s;
+}
+
 enum class Kind {
   conv,
   squeeze_excitation,
