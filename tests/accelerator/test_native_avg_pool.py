@@ -175,3 +175,30 @@ def test_program_pool_errors():
     p.set_outputs([pooled], ["ncthw"])
     with pytest.raises(ValueError, match="larger than"):
         NativeProgram(p)(torch.randn(1, 4, 1, 5, 5))  # T = 1 < kernel 2: refused, not read out of bounds
+
+
+def test_qat_keeps_the_pool_in_int8():
+    """prepare_qat -> train -> convert_qat gives the same int8 pool module, and the program runs it natively."""
+    from pyvideo.accelerator.quantization import convert_qat, prepare_qat
+
+    torch.manual_seed(0)
+    model = _PooledHead(nn.AvgPool3d((2, 3, 3), stride=(1, 2, 1))).eval()
+    transmute_model(model)
+    deploy = convert_to_deployable_form(model, torch.randn(1, 3, 4, 9, 9))
+    qat = prepare_qat(deploy)
+    optimizer = torch.optim.SGD(qat.parameters(), lr=1e-3)
+    for _ in range(2):
+        loss = qat(torch.randn(2, 3, 4, 9, 9)).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    int8 = convert_qat(qat)
+    pools = [m for m in int8.modules() if isinstance(m, QuantizedAvgPool3d)]
+    assert len(pools) == 1 and pools[0].kernel_size == (2, 3, 3) and pools[0].stride == (1, 2, 1)
+    compiled = compile_native(int8)
+    # the pool runs in the program (the last conv, with a float output, is left to its per-layer op)
+    assert "quantized_avg_pool" in compiled.native_program.program.describe()
+    assert not any(isinstance(m, QuantizedAvgPool3d) for m in compiled.modules())
+    x = torch.randn(2, 3, 5, 11, 9)
+    with torch.no_grad():
+        assert torch.equal(compiled(x), lower_quantized_to_native(int8)(x))
