@@ -136,15 +136,16 @@ PYVIDEO_BINDINGS(program) {
           [](Program& p, int32_t input, bool depthwise, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
              std::array<int64_t, 3> padding, int64_t out_channels, py::handle weight, py::handle weight_sum,
              py::handle bias, py::handle dequant_scale, float input_scale, int32_t input_zero_point,
-             int32_t residual, float residual_scale, int32_t residual_zero_point, int activation, float output_scale,
-             int32_t output_zero_point) {
+             int32_t residual, float residual_scale, int32_t residual_zero_point, int activation,
+             std::optional<float> output_scale, int32_t output_zero_point) {
+            // output_scale None: a float32 output (the conv's only readers are float code)
             return p.quantized_conv(input, depthwise, geometry(kernel, stride, padding), out_channels,
                                     copy_of<int8_t>(weight, "weight", python::DType::int8),
                                     copy_of<int32_t>(weight_sum, "weight_sum", python::DType::int32),
                                     copy_of<int32_t>(bias, "bias", python::DType::int32),
                                     floats(dequant_scale, "dequant_scale"), {input_scale, input_zero_point}, residual,
                                     {residual_scale, residual_zero_point}, activation_arg(activation),
-                                    {output_scale, output_zero_point});
+                                    {output_scale.value_or(1.0f), output_zero_point}, output_scale.has_value());
           },
           py::arg("input"), py::arg("depthwise"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
           py::arg("out_channels"), py::arg("weight"), py::arg("weight_sum"), py::arg("bias"), py::arg("dequant_scale"),

@@ -65,6 +65,7 @@ std::string Program::describe() const {
     if (s.input_gate >= 0) out << ", gate=v" << s.input_gate << " act=" << int(s.input_act);
     if (s.row_sums) out << ", row sums";
     if (!s.out_scales.empty()) out << ", per-channel output";
+    if (s.kind == Kind::qconv && !s.has_output_q) out << ", float output";
     out << ") -> " << impl_->values[size_t(s.output)].channels << " channels\n";
   }
   return out.str();
@@ -219,11 +220,12 @@ int32_t Program::quantize(int32_t input, QuantParams out) {
 int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                                 std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                                 std::vector<float> dequant_scale, QuantParams in_q, int32_t residual,
-                                QuantParams residual_q, kernels::Activation act, QuantParams out) {
+                                QuantParams residual_q, kernels::Activation act, QuantParams out,
+                                bool has_output_q) {
   Step s = conv_step(*impl_, Kind::qconv, DType::int8, "quantized conv", input, residual, depthwise, g, out_channels);
   const auto& in = impl_->values[size_t(input)];
   check_quant(in_q, "input");
-  check_quant(out, "output");
+  if (has_output_q) check_quant(out, "output");
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
   if (depthwise) {
     if (taps > 500) throw std::invalid_argument("program: int8 depthwise kernels of more than 500 taps are not supported");
@@ -245,7 +247,8 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
   s.residual_q = residual_q;
   s.act = act;
   s.out = out;
-  return impl_->add(std::move(s), DType::int8, out_channels);
+  s.has_output_q = has_output_q;
+  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, out_channels);
 }
 
 int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
@@ -748,6 +751,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         q.activation = s.act;
         q.output_scale = s.out.scale;
         q.output_zero_point = s.out.zero_point;
+        if (!s.has_output_q) q.float_output = static_cast<float*>(out);  // the int8 output is then never written
         if (s.depthwise) {
           auto shape = geometry<kernels::DwConv3dShape>(s.g, x);
           shape.channels = x.c;

@@ -84,10 +84,11 @@ class Program {
                                   std::vector<float> fc1_bias, kernels::Activation hidden_act);
   int32_t global_avg_pool(int32_t input);
   int32_t quantize(int32_t input, QuantParams out);
+  // has_output_q false: a float32 output, act(dequantized accumulator [+ residual]) unquantized (`out` unused).
   int32_t quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                          std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                          std::vector<float> dequant_scale, QuantParams in, int32_t residual, QuantParams residual_q,
-                         kernels::Activation act, QuantParams out);
+                         kernels::Activation act, QuantParams out, bool has_output_q = true);
   // out_scales / out_zero_points: the output quantized per channel instead ([C] each, both or neither; `out` is
   // then unused): scales positive and finite, zero points in [-128, 127].
   int32_t quantized_squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,

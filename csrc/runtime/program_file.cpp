@@ -241,7 +241,8 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
         case Kind::quantize: program->quantize(input, out); break;
         case Kind::qconv:
           program->quantized_conv(input, depthwise, g, out_channels, std::move(qweight), std::move(weight_sum),
-                                  std::move(qbias), std::move(dequant_scale), in, residual, residual_q, act, out);
+                                  std::move(qbias), std::move(dequant_scale), in, residual, residual_q, act, out,
+                                  has_output_q);
           break;
         case Kind::qsqueeze_excitation:
           program->quantized_squeeze_excitation(input, hidden, std::move(fc0_weight), std::move(fc0_bias),

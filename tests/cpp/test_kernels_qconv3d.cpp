@@ -307,6 +307,84 @@ void equal_channels_equal_per_tensor(std::mt19937& rng) {
     }
 }
 
+// Float outputs (Requant::float_output, an int8 conv read by float code): every dense and depthwise variant stores
+// act(dequantized accumulator [+ residual]) as float32 within float rounding of the scalar reference (its exp is a
+// polynomial), at the int8 output's offsets, and leaves the int8 output untouched; the linear (identity / relu)
+// path is not taken. Shapes cover the AMX pointwise route (>= 16 positions, enough MACs), 3x3x3 and the depthwise
+// dot and float-accumulating variants, residuals and every activation.
+void float_outputs(std::mt19937& rng) {
+  int index = 0, compared = 0;
+  auto close = [](const std::vector<float>& got, const std::vector<float>& ref) {
+    bool ok = got.size() == ref.size();
+    for (size_t i = 0; ok && i < ref.size(); ++i)
+      ok = std::fabs(got[i] - ref[i]) <= 2e-5f * std::max(1.0f, std::fabs(ref[i]));
+    return ok;
+  };
+  auto untouched_ok = [](const std::vector<int8_t>& v) {
+    return std::all_of(v.begin(), v.end(), [](int8_t b) { return b == 99; });
+  };
+  for (int64_t k : {1, 3})
+    for (int64_t ci : {24, 54})
+      for (int64_t co : {17, 64}) {
+        Conv3dShape s;
+        s.batch = 1; s.in_channels = ci; s.out_channels = co; s.in_t = 2; s.in_h = 6; s.in_w = 7;
+        s.kernel_t = s.kernel_h = s.kernel_w = k;
+        s.pad_t = s.pad_h = s.pad_w = k / 2;
+        const int64_t taps = k * k * k;
+        const size_t out_n = size_t(s.rows() * s.out_w() * co);
+        const auto x = random_i8(size_t(s.in_t * s.in_h * s.in_w * ci), rng);
+        const auto w = random_i8(size_t(co * ci * taps), rng, -127, 127);
+        std::vector<int8_t> packed;
+        std::vector<int32_t> sums;
+        pack(w, co, ci, taps, packed, sums);
+        QParams p = make_qparams(co, out_n, ci * taps, index++, rng);
+        p.q.output_scales = p.q.output_inverse_scales = p.q.output_zero_points = nullptr;
+        const std::vector<int8_t> pad_row(size_t(ci), int8_t(p.q.input_zero_point));
+        std::vector<float> ref(out_n);
+        std::vector<int8_t> untouched(out_n, int8_t(99));
+        p.q.float_output = ref.data();
+        qconv3d_scalar(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), untouched.data(), 0, s.items());
+        CHECK(untouched_ok(untouched));
+        std::vector<Named> variants = dense_variants();
+        variants.push_back({"table", kernel_table().qconv3d});  // the dispatch entry (AMX routing where present)
+        for (const Named& v : variants)
+          for (const Conv3dShape& work : {s, s.flatten_pointwise()}) {
+            std::vector<float> got(out_n, -7.0f);
+            p.q.float_output = got.data();
+            v.fn(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), untouched.data(), 0, work.items());
+            CHECK(close(got, ref));
+            CHECK(untouched_ok(untouched));
+            ++compared;
+          }
+      }
+  for (int64_t c : {37, 64}) {
+    DwConv3dShape s;
+    s.batch = 2; s.channels = c; s.in_t = 3; s.in_h = 5; s.in_w = 9;
+    s.kernel_t = s.kernel_h = s.kernel_w = 3;
+    s.pad_t = s.pad_h = s.pad_w = 1;
+    const size_t out_n = size_t(s.rows() * s.out_w() * c);
+    const auto x = random_i8(size_t(s.batch * s.in_t * s.in_h * s.in_w * c), rng);
+    const auto w = random_i8(size_t(27 * c), rng, -127, 127);
+    for (int case_index : {0, 1, 2}) {  // identity, relu with a residual, swish
+      QParams p = make_qparams(c, out_n, 27 * 4, case_index, rng);
+      p.q.output_scales = p.q.output_inverse_scales = p.q.output_zero_points = nullptr;
+      std::vector<float> ref(out_n);
+      std::vector<int8_t> untouched(out_n, int8_t(99));
+      p.q.float_output = ref.data();
+      qdwconv3d_scalar(s, x.data(), w.data(), p.q, untouched.data(), 0, s.rows());
+      for (const NamedDw& v : depthwise_variants()) {
+        std::vector<float> got(out_n, -7.0f);
+        p.q.float_output = got.data();
+        v.fn(s, x.data(), w.data(), p.q, untouched.data(), 0, s.rows());
+        CHECK(close(got, ref));
+        CHECK(untouched_ok(untouched));
+        ++compared;
+      }
+    }
+  }
+  CHECK(compared > 0);
+}
+
 struct NamedScale { const char* name; QScaleFn fn; };
 
 std::vector<NamedScale> scale_variants() {
@@ -652,6 +730,7 @@ int main() {
   }
   equal_channels_equal_per_tensor(rng);
   channel_scaled_activation(rng);
+  float_outputs(rng);
 #if defined(__x86_64__)
   if (amx_usable()) {
     amx_stays_inside_buffers(rng);

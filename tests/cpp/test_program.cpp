@@ -85,6 +85,40 @@ void int8_steps() {
   CHECK(std::fabs(*static_cast<const float*>(out[2].data()) - 0.25f * (0 + 2 - 6 + 126) / 4.0f) < 1e-6f);
 }
 
+template <class F>
+bool throws(F&& f);
+std::string temp_path(const char* name);
+
+// An int8 conv with a float output (has_output_q false): act(dequantized accumulator + residual) as float32, which
+// float steps can read and int8 steps cannot; its flag round-trips through a model file.
+void int8_conv_with_float_output() {
+  Program p;
+  const int32_t x = p.set_input(1);
+  const int32_t q = p.quantize(x, QuantParams{0.5f, 1});
+  // (q - 1) * 2 * 0.125 + residual (q - 1) * 0.5, relu; no output quantization
+  const int32_t c = p.quantized_conv(q, true, pointwise(), 1, {2}, {}, {0}, {0.125f}, QuantParams{0.5f, 1}, q,
+                                     QuantParams{0.5f, 1}, Activation::relu, QuantParams{}, false);
+  const int32_t m = p.global_avg_pool(c);  // a float step reads it
+  CHECK(throws([&] {
+    p.quantized_conv(c, true, pointwise(), 1, {2}, {}, {0}, {0.125f}, QuantParams{0.5f, 1}, -1, QuantParams{},
+                     Activation::identity, QuantParams{0.25f, 0});
+  }));  // an int8 step does not
+  CHECK(p.describe().find("float output") != std::string::npos);
+  p.set_outputs({c, m}, std::vector<Program::Layout>(2, Program::Layout::nthwc));
+  const std::vector<float> in{0.0f, 1.0f, -3.0f, 100.0f};
+  const std::string path = temp_path("float_output.pvp");
+  p.save(path);
+  const auto loaded = Program::load(path);
+  for (const Program* program : {&p, loaded.get()}) {
+    const auto out = const_cast<Program*>(program)->run(in.data(), Shape5{1, 1, 1, 4, 1}, 2);
+    CHECK(out[0].dtype == pyvideo::runtime::DType::float32);
+    const float* cv = static_cast<const float*>(out[0].data());
+    // q = 1, 3, -5, 127: (q - 1) * 0.25 + (q - 1) * 0.5 = 0.75 (q - 1), relu
+    CHECK(cv[0] == 0.0f && cv[1] == 1.5f && cv[2] == 0.0f && cv[3] == 94.5f);
+    CHECK(std::fabs(*static_cast<const float*>(out[1].data()) - (1.5f + 94.5f) / 4.0f) < 1e-5f);
+  }
+}
+
 void quantize_rounds_half_to_even_and_saturates() {
   Program p;
   const int32_t x = p.set_input(1);
@@ -721,6 +755,7 @@ void per_channel_model_file_round_trip_and_validation() {
 int main() {
   chained_steps_and_recycled_buffers();
   int8_steps();
+  int8_conv_with_float_output();
   quantize_rounds_half_to_even_and_saturates();
   errors();
   model_file_through_the_c_api();

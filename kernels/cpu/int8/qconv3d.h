@@ -48,19 +48,37 @@ struct Requant {
   const float* output_inverse_scales = nullptr;
   const float* output_zero_points = nullptr;
 
+  // Float output instead (an int8 conv read only by float code, e.g. a network's last layer): when set, the kernels
+  // store act(v) as float32 here, at the offsets the int8 output would have, and do not write the int8 output.
+  float* float_output = nullptr;
+
   bool per_channel_output() const { return output_scales != nullptr; }
 };
 
-// The reference requantization of one accumulator of output channel c at output offset o.
-inline int8_t requantize_scalar(int32_t acc, int64_t c, int64_t o, const Requant& q) {
+// act(dequantized accumulator [+ residual]) of output channel c at output offset o: the value the reference
+// requantizes (or, with Requant::float_output, stores).
+inline float dequantize_activate_scalar(int32_t acc, int64_t c, int64_t o, const Requant& q) {
   float v = float(acc) * q.dequant_scale[c];
   if (q.residual) v += float(int32_t(q.residual[o]) - q.residual_zero_point) * q.residual_scale;
-  const float y = activate_scalar(v, q.activation);
+  return activate_scalar(v, q.activation);
+}
+
+// The reference requantization of one accumulator of output channel c at output offset o.
+inline int8_t requantize_scalar(int32_t acc, int64_t c, int64_t o, const Requant& q) {
+  const float y = dequantize_activate_scalar(acc, c, o, q);
   const bool per_channel = q.per_channel_output();
   const float scale = per_channel ? q.output_scales[c] : q.output_scale;
   const float zero_point = per_channel ? q.output_zero_points[c] : float(q.output_zero_point);
   const float r = std::nearbyint(y / scale) + zero_point;
   return int8_t(std::min(127.0f, std::max(-128.0f, r)));
+}
+
+// The reference epilogue's store: the requantized int8 value, or the float one with Requant::float_output.
+inline void store_scalar(int32_t acc, int64_t c, int64_t o, const Requant& q, int8_t* output) {
+  if (q.float_output)
+    q.float_output[o] = dequantize_activate_scalar(acc, c, o, q);
+  else
+    output[o] = requantize_scalar(acc, c, o, q);
 }
 
 // Channel-scaled activation of int8 rows (the apply pass of the int8 squeeze-excitation): for each of the rows

@@ -26,7 +26,7 @@ void qconv3d_scalar(const Conv3dShape& s, const int8_t* input, const int8_t* pac
           }
         });
         const int64_t o = (row * Wo + ow) * Co + co;
-        output[o] = requantize_scalar(acc, co, o, q);
+        store_scalar(acc, co, o, q, output);
       }
   }
 }
@@ -44,7 +44,7 @@ void qdwconv3d_scalar(const DwConv3dShape& s, const int8_t* input, const int8_t*
           acc += (x - q.input_zero_point) * int32_t(weight[tap * C + c]);
         });
         const int64_t o = (row * Wo + ow) * C + c;
-        output[o] = requantize_scalar(acc, c, o, q);
+        store_scalar(acc, c, o, q, output);
       }
   }
 }

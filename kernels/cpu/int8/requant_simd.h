@@ -40,6 +40,10 @@ inline void requantize_store(typename V::reg acc, int64_t c, int64_t o, int n, c
     v = V::add(v, V::mul(r, V::set1(q.residual_scale)));
   }
   const reg y = activate<V>(v, q.activation);
+  if (q.float_output) {  // an int8 conv with a float output: no requantization
+    if (n == V::width) V::store(q.float_output + o, y); else V::store_n(q.float_output + o, y, n);
+    return;
+  }
   // y * (1/scale) + zero_point in one FMA, then rounded half to even by the conversion. Against the reference's
   // round(y / scale) + zero_point this can differ by 1 LSB, and only within an ulp of a rounding tie. Per channel the
   // same with channel c's reciprocal and zero point (equal to the per-tensor result when all channels are equal).
@@ -62,9 +66,9 @@ inline void requantize_linear_store(typename V::reg acc, const float* scale, int
   clamp_store<V>(output + o, t, n);
 }
 
-// Whether requantize_linear_store applies (per-tensor outputs only: it folds one output scale and zero point).
+// Whether requantize_linear_store applies (per-tensor int8 outputs only: it folds one output scale and zero point).
 inline bool linear_requant(const Requant& q) {
-  return !q.residual && !q.per_channel_output() &&
+  return !q.residual && !q.per_channel_output() && !q.float_output &&
          (q.activation == Activation::identity || q.activation == Activation::relu);
 }
 

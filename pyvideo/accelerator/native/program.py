@@ -9,8 +9,9 @@ stays in PyTorch, with its layers on the per-layer native ops where they have on
 
 Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its fused residual and activation,
 FusedSqueezeExcitation, global average pooling, nn.Identity / nn.Dropout in eval mode, and in int8 models
-QuantizeTensor, QuantizedConv3d and QuantizedSqueezeExcitation with an int8 output (per tensor or, for the SE, per
-channel), QuantizedGlobalAvgPool. The
+QuantizeTensor, QuantizedConv3d (int8 output, or float32 where only float code reads it, e.g. the logits),
+QuantizedSqueezeExcitation with an int8 output (per tensor or per channel), QuantizedGlobalAvgPool and
+QuantizedAvgPool3d, QuantizedLinear over the channels. The
 arithmetic is the per-layer ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation
 order in the pools and squeeze-excitation means; int8 outputs equal ``lower_quantized_to_native``'s.
 
@@ -135,8 +136,9 @@ class _Builder:
     def emit(self, node: fx.Node, module: nn.Module) -> Optional[int]:
         """The value produced by ``module`` called at ``node``, or None when it cannot run natively."""
         value = self.emit_module(node, module)
-        int8_out = isinstance(module, (QuantizeTensor, QuantizedConv3d, QuantizedSqueezeExcitation)) or (
-            isinstance(module, (QuantizedGlobalAvgPool, QuantizedAvgPool3d, QuantizedLinear))
+        int8_out = isinstance(module, QuantizeTensor) or (
+            isinstance(module, (QuantizedConv3d, QuantizedSqueezeExcitation, QuantizedGlobalAvgPool, QuantizedAvgPool3d,
+                                QuantizedLinear))
             and module.output_scale is not None)
         if value is not None and int8_out:
             self.int8_values.add(value)
@@ -182,7 +184,7 @@ class _Builder:
             return p.avg_pool(x, kernel=list(kernel), stride=list(stride))
         if isinstance(module, QuantizeTensor):
             return p.quantize(x, module.output_scale, module.output_zero_point)
-        if isinstance(module, QuantizedConv3d) and quantized_conv_is_supported(module):
+        if isinstance(module, QuantizedConv3d) and quantized_conv_is_supported(module, float_output=True):
             depthwise = module.kind == "depthwise"
             if depthwise:
                 weight, sums = pack_quantized_depthwise_weight(module.weight_int8), None
@@ -195,7 +197,7 @@ class _Builder:
                 residual_scale=module.residual_scale if module.adds_residual else 1.0,
                 residual_zero_point=module.residual_zero_point if module.adds_residual else 0,
                 activation=activation_code(module.activation), output_scale=module.output_scale,
-                output_zero_point=module.output_zero_point, **_geometry(module))
+                output_zero_point=module.output_zero_point or 0, **_geometry(module))
         if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
             fc0, fc1 = module.se.fc0, module.se.fc1
             output_scale, output_zero_point = module.output_scale, module.output_zero_point

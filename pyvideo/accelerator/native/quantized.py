@@ -21,9 +21,10 @@ from pyvideo.ops.quantized_conv3d import (
 from pyvideo.ops.squeeze_excitation import quantized_squeeze_excitation
 
 
-def is_supported(conv: QuantizedConv3d) -> bool:
-    """Native int8 kernels cover dilation 1, groups 1 or depthwise, with an int8 output."""
-    return (tuple(conv.dilation) == (1, 1, 1) and conv.output_scale is not None
+def is_supported(conv: QuantizedConv3d, float_output: bool = False) -> bool:
+    """Native int8 kernels cover dilation 1, groups 1 or depthwise, with an int8 output (the per-layer op) -- or,
+    with ``float_output``, also a float32 one (native programs)."""
+    return (tuple(conv.dilation) == (1, 1, 1) and (conv.output_scale is not None or float_output)
             and (conv.groups == 1 or conv.kind == "depthwise"))
 
 
