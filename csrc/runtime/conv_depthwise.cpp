@@ -29,32 +29,6 @@ namespace pyvideo::runtime {
 
 namespace {
 
-kernels::DwConv3dF32LinesFn lines_variant(kernels::Isa isa) {
-  switch (isa) {
-#if defined(__x86_64__) || defined(_M_X64)
-    case kernels::Isa::avx2: return kernels::dwconv3d_f32_lines_avx2;
-    case kernels::Isa::avx512: return kernels::dwconv3d_f32_lines_avx512;
-#endif
-#if defined(__aarch64__)
-    case kernels::Isa::neon: return kernels::dwconv3d_f32_lines_neon;
-#endif
-    default: return kernels::dwconv3d_f32_lines_scalar;
-  }
-}
-
-kernels::Conv3dF32RowsFn rows_variant(kernels::Isa isa) {
-  switch (isa) {
-#if defined(__x86_64__) || defined(_M_X64)
-    case kernels::Isa::avx2: return kernels::conv3d_f32_rows_avx2;
-    case kernels::Isa::avx512: return kernels::conv3d_f32_rows_avx512;
-#endif
-#if defined(__aarch64__)
-    case kernels::Isa::neon: return kernels::conv3d_f32_rows_neon;
-#endif
-    default: return kernels::conv3d_f32_rows_scalar;
-  }
-}
-
 // Output columns per pointwise kernel call that keep its register tiles full and its per-call cost small: lines are
 // processed in batches whose new input rows give at least this many columns (one kernel column block).
 constexpr int64_t kMinColumns = 64;
@@ -104,9 +78,8 @@ void ConvDepthwise::run(const float* input, const float* residual, float* row_su
   kernels::DwConv3dShape sample = shape_;
   sample.batch = 1;
   const int64_t out_floats = shape_.out_t() * Ho * shape_.out_w() * C, sums_floats = shape_.out_t() * Ho * C;
-  const kernels::Isa isa = kernels::kernel_table().isa;
-  const kernels::Conv3dF32RowsFn produce = rows_variant(isa);
-  const kernels::DwConv3dF32LinesFn depthwise = lines_variant(isa);
+  const kernels::Conv3dF32RowsFn produce = kernels::kernel_table().conv3d_f32_rows;
+  const kernels::DwConv3dF32LinesFn depthwise = kernels::kernel_table().dwconv3d_f32_lines;
 
   const int team = threads(num_threads);
   kernels::parallel_for_chunks(shape_.lines(), team, [&](int64_t begin, int64_t end) {

@@ -387,12 +387,6 @@ bool fusable(const Program::Step& conv, const Program::Step& dw) {
          dw.kind == Kind::conv && dw.depthwise && dw.input == conv.output;
 }
 
-bool is_pointwise(const ConvGeometry& g) {
-  bool pointwise = true;
-  for (int i = 0; i < 3; ++i) pointwise = pointwise && g.kernel[i] == 1 && g.stride[i] == 1 && g.padding[i] == 0;
-  return pointwise;
-}
-
 // Whether fusing pays. Measured with bench/fusion.py (1 thread, AVX-512 with a 2 MB L2 a core; each pair fused vs
 // its two separate steps). Fusing saves the producer output's trip through memory (written, then read back), which
 // matters once that output is larger than the L2.
@@ -414,7 +408,7 @@ bool is_pointwise(const ConvGeometry& g) {
 // Hence: fused from 2 MB of conv output (both stems at 160x160).
 bool fusion_pays(const Program::Step& conv, const Shape5& mid, const Program::Step& dw) {
   const double bytes = double(mid.numel()) * sizeof(float);
-  if (!is_pointwise(conv.g)) return bytes >= 2.0 * (1 << 20);
+  if (!geometry<kernels::Conv3dShape>(conv.g, mid).is_pointwise()) return bytes >= 2.0 * (1 << 20);
   return bytes >= 2.5 * (1 << 20) && dw.g.stride[1] * dw.g.stride[2] > 1;
 }
 

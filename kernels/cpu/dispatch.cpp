@@ -37,6 +37,8 @@ KernelTable make_table(Isa isa) {
   t.isa = isa;
   t.dwconv3d_f32 = dwconv3d_f32_scalar;
   t.conv3d_f32 = conv3d_f32_scalar;
+  t.conv3d_f32_rows = conv3d_f32_rows_scalar;
+  t.dwconv3d_f32_lines = dwconv3d_f32_lines_scalar;
   t.qconv3d = qconv3d_scalar;
   t.qdwconv3d = qdwconv3d_scalar;
   t.qscale = qscale_scalar;
@@ -47,6 +49,8 @@ KernelTable make_table(Isa isa) {
     case Isa::avx2:
       t.dwconv3d_f32 = dwconv3d_f32_avx2;
       t.conv3d_f32 = conv3d_f32_avx2;
+      t.conv3d_f32_rows = conv3d_f32_rows_avx2;
+      t.dwconv3d_f32_lines = dwconv3d_f32_lines_avx2;
       t.qdwconv3d = qdwconv3d_avx2;
       t.qscale = qscale_avx2;
       if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
@@ -54,6 +58,8 @@ KernelTable make_table(Isa isa) {
     case Isa::avx512:
       t.dwconv3d_f32 = dwconv3d_f32_avx512;
       t.conv3d_f32 = conv3d_f32_avx512;
+      t.conv3d_f32_rows = conv3d_f32_rows_avx512;
+      t.dwconv3d_f32_lines = dwconv3d_f32_lines_avx512;
       t.qdwconv3d = qdwconv3d_avx512;
       t.qscale = qscale_avx512;
       if (f.avx512vnni)
@@ -67,6 +73,8 @@ KernelTable make_table(Isa isa) {
     case Isa::neon:
       t.dwconv3d_f32 = dwconv3d_f32_neon;
       t.conv3d_f32 = conv3d_f32_neon;
+      t.conv3d_f32_rows = conv3d_f32_rows_neon;
+      t.dwconv3d_f32_lines = dwconv3d_f32_lines_neon;
       t.qdwconv3d = qdwconv3d_neon;
       t.qscale = qscale_neon;
       if (f.dotprod) t.qconv3d = qconv3d_neondot, t.qdwconv3d = qdwconv3d_neondot, t.qconv3d_name = "neondot";

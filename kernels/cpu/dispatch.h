@@ -27,6 +27,9 @@ struct KernelTable {
   Isa isa = Isa::scalar;
   DwConv3dF32Fn dwconv3d_f32 = nullptr;
   Conv3dF32Fn conv3d_f32 = nullptr;
+  // The same fp32 kernels' entries for fused steps: output rows into a rows-only buffer, depthwise over row pointers.
+  Conv3dF32RowsFn conv3d_f32_rows = nullptr;
+  DwConv3dF32LinesFn dwconv3d_f32_lines = nullptr;
   // int8: the dense conv uses the best dot-product instruction the CPU has (AVX512-VNNI at the avx512 level, else
   // AVX-VNNI; ARM dotprod), else the scalar reference; at the avx512 level with AMX-INT8 (and PYVIDEO_AMX not "0",
   // read whenever the table is filled) the pointwise convs where AMX pays go to AMX tiles, the rest to AVX512-VNNI; the depthwise conv uses the same dot-product instruction, else
