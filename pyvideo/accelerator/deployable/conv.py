@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from .activation import apply_activation, check_activation_kind
 
 
-def _triple(value) -> Tuple[int, int, int]:
+def triple(value) -> Tuple[int, int, int]:
+    """An int or a 3-sequence (a kernel size, stride or padding) as a 3-tuple."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * 3
 
 
@@ -55,9 +56,9 @@ class FusedConv3d(nn.Module):
         self.weight = nn.Parameter(weight.detach().clone())
         bias = torch.zeros(weight.shape[0]) if bias is None else bias
         self.bias = nn.Parameter(bias.detach().clone().to(device=weight.device, dtype=weight.dtype))
-        self.stride = _triple(stride)
-        self.padding = _triple(padding)
-        self.dilation = _triple(dilation)
+        self.stride = triple(stride)
+        self.padding = triple(padding)
+        self.dilation = triple(dilation)
         self.groups = groups
         self.activation = check_activation_kind(activation)
         self.adds_residual = adds_residual

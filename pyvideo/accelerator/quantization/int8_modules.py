@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.activation import apply_activation, check_activation_kind
-from pyvideo.accelerator.deployable.conv import FusedConv3d
+from pyvideo.accelerator.deployable.conv import FusedConv3d, triple
 from pyvideo.accelerator.deployable.graph import register_leaf_type
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
@@ -209,13 +209,11 @@ def avg_pool_is_supported(module: nn.Module) -> bool:
     override (a classifier head's fixed-kernel pool, as vanilla X3D's and ResNet's), so every window is whole."""
     if type(module) is not nn.AvgPool3d or module.ceil_mode or module.divisor_override is not None:
         return False
-    padding = module.padding if isinstance(module.padding, (tuple, list)) else (module.padding,) * 3
-    return all(p == 0 for p in padding)
+    return all(p == 0 for p in triple(module.padding))
 
 
 def avg_pool_window(pool: nn.AvgPool3d) -> tuple:
     """(kernel, stride) of an average pool as two 3-tuples (a missing stride is the kernel, as in torch)."""
-    triple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3  # noqa: E731
     return triple(pool.kernel_size), triple(pool.stride if pool.stride is not None else pool.kernel_size)
 
 
