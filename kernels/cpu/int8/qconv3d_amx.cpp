@@ -155,8 +155,7 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
   AmxCall call{Co, kc, chunks, packed_weight, nullptr, chunks, padded_co, correction.data(), nullptr, &q, output};
   if (detail::linear_requant(q)) {  // as qconv3d_simd computes it, for the same bits
     linear_scale.resize(size_t(padded_co));
-    for (int64_t c = 0; c < padded_co; ++c)
-      linear_scale[size_t(c)] = c < Co ? q.dequant_scale[c] * (1.0f / q.output_scale) : 0.0f;
+    detail::linear_scales(q, Co, padded_co, linear_scale.data());
     call.linear_scale = linear_scale.data();
   }
   if (Co < 16 || chunks * kc > K4 || Co % 16 != 0) {

@@ -263,8 +263,7 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   }
   if (linear_requant(q)) {
     linear_scale.resize(size_t(vectors * I::width));
-    for (int64_t c = 0; c < vectors * I::width; ++c)
-      linear_scale[size_t(c)] = c < Co ? q.dequant_scale[c] * (1.0f / q.output_scale) : 0.0f;
+    linear_scales(q, Co, vectors * I::width, linear_scale.data());
     call.linear_scale = linear_scale.data();
   }
 

@@ -287,8 +287,7 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   }
   for (int64_t c = 0; c < Cp; ++c) bias[c] = c < C ? q.bias[c] : 0;
   const bool linear = linear_requant(q);
-  if (linear)
-    for (int64_t c = 0; c < Cp; ++c) linear_scale[c] = c < C ? q.dequant_scale[c] * (1.0f / q.output_scale) : 0.0f;
+  if (linear) linear_scales(q, C, Cp, linear_scale);
 
   const Rearrange<I> rearrange{input, C, s.in_t, s.in_h, s.in_w, s.pad_w, s.stride_w, Wo, nb, wr,
                                int8_t(q.input_zero_point), rearranged};

@@ -66,6 +66,12 @@ inline void requantize_linear_store(typename V::reg acc, const float* scale, int
   clamp_store<V>(output + o, t, n);
 }
 
+// requantize_linear_store's factors dequant_scale[c] / output_scale (as dequant_scale[c] * (1 / output_scale)) for
+// channels [0, padded); zero past `channels` (lanes of a last vector that are never stored).
+inline void linear_scales(const Requant& q, int64_t channels, int64_t padded, float* out) {
+  for (int64_t c = 0; c < padded; ++c) out[c] = c < channels ? q.dequant_scale[c] * (1.0f / q.output_scale) : 0.0f;
+}
+
 // Whether requantize_linear_store applies (per-tensor int8 outputs only: it folds one output scale and zero point).
 inline bool linear_requant(const Requant& q) {
   return !q.residual && !q.per_channel_output() && !q.float_output &&
