@@ -15,9 +15,10 @@ Then for the trained model and for a random-init one: deploy form (convert_to_de
 (lower_to_native), post-training int8 with calibration clips (quantize_model: plain per-tensor min/max, and the
 defaults -- per-channel squeeze-excitation outputs and bias correction -- with min/max and percentile observers)
 on the native int8 kernels (lower_quantized_to_native); when PTQ stays below 99% agreement, QAT aimed at
-agreement (--qat-steps: PTQ ranges frozen, weights fine-tuned to match the fp32 logits), and a torch simulation of
-input-dependent (dynamic, per-clip) activation ranges -- on the tensors whose calibration batches differ in scale by
-more than 5x, and on all -- to show whether such ranges (not in pyvideo's int8 kernels) would close the gap.
+agreement (--qat-steps: PTQ ranges frozen, weights fine-tuned to match the fp32 logits), and the defaults with
+dynamic (per-clip, run-time) activation ranges -- quantize_model(dynamic_ranges=True: the tensors whose calibration
+batches differ in scale by more than 5x; and 0: every eligible tensor) -- run as native int8 programs
+(compile_native).
 Prints top-1 agreement, logit errors and the margins of every disagreement (pyvideo.accelerator.quantization.
 agreement), plus held-out accuracy against the task labels.
 
@@ -36,13 +37,10 @@ import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable import FusedConv3d
 from pyvideo.accelerator.deployment import convert_to_deployable_form
-from pyvideo.accelerator.native import lower_quantized_to_native, lower_to_native
+from pyvideo.accelerator.native import compile_native, lower_quantized_to_native, lower_to_native
 from pyvideo.accelerator.quantization import calibrate, convert_qat, freeze_observers, prepare_qat, quantize_model
 from pyvideo.accelerator.quantization import QuantizedConv3d
 from pyvideo.accelerator.quantization.agreement import compare_logits
-from pyvideo.accelerator.quantization.fake_quant import ActivationQuantizer, fake_quantize
-from pyvideo.accelerator.quantization.observers import batch_spread
-from pyvideo.accelerator.quantization.qparams import activation_qparams
 from pyvideo.data.encoded_video import EncodedVideo
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 from pyvideo.transforms import Normalize
@@ -203,31 +201,6 @@ def distill_qat(deploy, calibration, batches, steps, lr=1e-4):
     return steps, convert_qat(qat)
 
 
-def dynamic_range_simulation(deploy, calibration, held_out, spread_factor):
-    """Fake-quantized logits (torch, per-tensor min/max, not native) where the tensors whose calibration batches
-    differ in magnitude by more than ``spread_factor`` (``observers.batch_spread``; 0: every tensor) are quantized
-    with their own per-clip range instead of the static one. Returns (dynamic tensors, all tensors, logits): what
-    input-dependent activation scales, which pyvideo's int8 kernels do not have, would buy on this model."""
-    simulated = prepare_qat(copy.deepcopy(deploy), observer="minmax", per_channel=False)
-    calibrate(simulated, calibration)
-    freeze_observers(simulated)
-    simulated.eval()
-
-    def own_range(quantizer, x):  # the range of this call's tensor (one clip per call below)
-        return fake_quantize(x, activation_qparams(float(x.min()), float(x.max())))
-
-    quantizers = [m for m in simulated.modules() if isinstance(m, ActivationQuantizer)]
-    dynamic = 0
-    for quantizer in quantizers:
-        spread = batch_spread(quantizer.observer)
-        if spread_factor == 0 or (spread is not None and spread[0] > spread_factor):
-            quantizer.forward = own_range.__get__(quantizer)
-            dynamic += 1
-    with torch.no_grad():
-        logits = torch.cat([simulated(clip[None]) for clip in held_out])
-    return dynamic, len(quantizers), logits
-
-
 def conv_errors(deploy, int8, clips):
     """[(deploy-form conv name, relative L2 error of the int8 model's dequantized output of that conv against the
     fp32 conv output)] in execution order. The int8 model runs on its own int8 inputs, so errors accumulate; a jump
@@ -276,12 +249,13 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
             rows.append(("  int8 torch reference vs native int8", compare_logits(out, logits_of(int8, held_out)), None))
             errors = conv_errors(deploy, int8, held_out[::len(held_out) // BATCH][:BATCH])
     ptq_best = max(result.top1_agreement for name, result, _ in rows if "PTQ" in name)
-    if ptq_best < 0.99 or always_qat:  # would input-dependent activation ranges fix it? (simulated in torch)
-        for factor in (5.0, 0.0):
-            dynamic, total, out = dynamic_range_simulation(deploy, calibration, held_out, factor)
-            which = f"spread > {factor:g}x" if factor else "all"
-            rows.append((f"simulated per-clip ranges ({which}: {dynamic}/{total}) vs fp32", compare_logits(fp32, out),
-                         out))
+    for dynamic_ranges in (True, 0):  # per-clip ranges where calibration saw very different scales, then everywhere
+        int8 = quantize_model(deploy, calibration, dynamic_ranges=dynamic_ranges)
+        dynamic = sum(1 for m in int8.modules() if getattr(m, "dynamic_input", False))
+        out = logits_of(compile_native(int8), held_out)
+        which = "spread > 5x" if dynamic_ranges is True else "all eligible"
+        rows.append((f"native int8 PTQ min/max + dynamic ({which}: {dynamic} readers) vs fp32", compare_logits(fp32, out),
+                     out))
     if qat_steps and (ptq_best < 0.99 or always_qat):
         done, qat_int8 = distill_qat(deploy, calibration, qat_batches, qat_steps)
         out = logits_of(lower_quantized_to_native(qat_int8), held_out)

@@ -125,8 +125,14 @@ void squeeze_excitation_f32(const SqueezeExcitation& se, const VolumeShape& shap
 void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape& shape, const int8_t* x,
                                   float input_scale, int32_t input_zero_point, float output_scale,
                                   int32_t output_zero_point, int8_t* out, int num_threads,
-                                  const float* output_scales, const int32_t* output_zero_points) {
-  check(se, shape, x, out);
+                                  const float* output_scales, const int32_t* output_zero_points, float* float_out) {
+  if (float_out) {  // the output qparams are not used: neutral ones pass the checks below
+    output_scales = nullptr;
+    output_zero_points = nullptr;
+    output_scale = 1.0f;
+    output_zero_point = 0;
+  }
+  check(se, shape, x, float_out ? static_cast<const void*>(float_out) : out);
   const bool per_channel = output_scales != nullptr;
   if (per_channel != (output_zero_points != nullptr))
     throw std::invalid_argument(
@@ -173,7 +179,10 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
     squeeze_excitation_gate(se, means.data(), gate.data());
     for (float& g : gate) g *= input_scale;  // dequant scale of channel c: the input's scale times its gate
     q.input = x + n * positions * C;
-    q.output = out + n * positions * C;
+    if (float_out)
+      q.float_output = float_out + n * positions * C;
+    else
+      q.output = out + n * positions * C;
     kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) { apply(q, begin, end); });
   }
 }

@@ -40,11 +40,13 @@ void squeeze_excitation_f32(const SqueezeExcitation& se, const VolumeShape& shap
 
 // output_scales / output_zero_points: per-channel output quantization, [C] each, both or neither (output_scale and
 // output_zero_point are then ignored); scales must be positive and finite, zero points in [-128, 127]
-// (std::invalid_argument otherwise).
+// (std::invalid_argument otherwise). float_out: a float32 output instead, act(dequantized x * gate) unquantized
+// (`out` may then be null and the output qparams are ignored).
 void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape& shape, const int8_t* x,
                                   float input_scale, int32_t input_zero_point, float output_scale,
                                   int32_t output_zero_point, int8_t* out, int num_threads,
-                                  const float* output_scales = nullptr, const int32_t* output_zero_points = nullptr);
+                                  const float* output_scales = nullptr, const int32_t* output_zero_points = nullptr,
+                                  float* float_out = nullptr);
 
 // The gate of one sample from its channel means: gate[C].
 void squeeze_excitation_gate(const SqueezeExcitation& se, const float* means, float* gate);

@@ -479,6 +479,28 @@ void channel_scaled_activation(std::mt19937& rng) {
             CHECK(std::equal(old.begin(), old.end(), got.begin()));
           }
         }
+      // Float output (QScale::float_output): act(v) unquantized within float rounding of the reference (whose exp is
+      // std::exp), the int8 output untouched, for every variant and split; the reference is act(v) by hand.
+      std::vector<float> float_ref(size_t(rows * C));
+      std::vector<int8_t> untouched(size_t(rows * C), int8_t(99));
+      q.output = untouched.data();
+      q.float_output = float_ref.data();
+      qscale_scalar(q, 0, rows);
+      for (int64_t i = 0; i < rows * C; ++i) {
+        const float v = float(int(x[size_t(i)]) - q.input_zero_point) * scale[size_t(i % C)];
+        CHECK(float_ref[size_t(i)] == activate_scalar(v, act));
+      }
+      for (const NamedScale& v : scale_variants())
+        for (const auto& bounds : splits(rows)) {
+          std::vector<float> got(size_t(rows * C) + 16, -7.0f);
+          q.float_output = got.data();
+          for (size_t b = 0; b + 1 < bounds.size(); ++b) v.fn(q, bounds[b], bounds[b + 1]);
+          for (size_t i = 0; i < got.size(); ++i)
+            CHECK(i < float_ref.size() ? std::fabs(got[i] - float_ref[i]) <= 2e-5f * std::max(1.0f, std::fabs(float_ref[i]))
+                                       : got[i] == -7.0f);
+        }
+      CHECK(std::all_of(untouched.begin(), untouched.end(), [](int8_t b) { return b == 99; }));
+      q.float_output = nullptr;
     }
   std::printf("channel-scaled activation: %ld/%ld outputs off by 1 LSB\n", long(total.inexact), long(total.total));
   CHECK(total.total > 0 && total.inexact * 100 <= total.total);

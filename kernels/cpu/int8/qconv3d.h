@@ -95,6 +95,9 @@ struct QScale {
   const float* output_scales = nullptr;          // [channels] (the scalar reference divides by these)
   const float* output_inverse_scales = nullptr;  // [channels]
   const float* output_zero_points = nullptr;     // [channels], integral values in [-128, 127]
+  // Float output instead (a squeeze-excitation whose readers quantize it per sample): when set, act(v) is stored here
+  // as float32 at the int8 output's offsets, `output` is not written and the output_* fields are unused.
+  float* float_output = nullptr;
 };
 using QScaleFn = void (*)(const QScale& s, int64_t row_begin, int64_t row_end);
 void qscale_scalar(const QScale&, int64_t, int64_t);

@@ -13,6 +13,10 @@ void qscale_scalar(const QScale& s, int64_t row_begin, int64_t row_end) {
     for (int64_t c = 0; c < C; ++c) {
       const int64_t i = row * C + c;
       const float v = float(int32_t(s.input[i]) - s.input_zero_point) * s.scale[c];
+      if (s.float_output) {
+        s.float_output[i] = activate_scalar(v, s.activation);
+        continue;
+      }
       const float r = std::nearbyint(activate_scalar(v, s.activation) / s.output_scales[c]) + s.output_zero_points[c];
       s.output[i] = int8_t(std::min(127.0f, std::max(-128.0f, r)));
     }

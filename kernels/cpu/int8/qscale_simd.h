@@ -14,7 +14,8 @@
 
 namespace pyvideo::kernels::detail {
 
-template <class V, Activation A>
+// FloatOut: store act(v) to s.float_output instead of requantizing it.
+template <class V, Activation A, bool FloatOut>
 void qscale_rows(const QScale& s, int64_t row_begin, int64_t row_end) {
   using reg = typename V::reg;
   // Locals, not s's fields: the int8 stores may alias anything, so fields would be reloaded after every store.
@@ -22,31 +23,46 @@ void qscale_rows(const QScale& s, int64_t row_begin, int64_t row_end) {
   const int tail = int(C - full);
   const int8_t* input = s.input;
   int8_t* output = s.output;
+  float* float_output = s.float_output;
   const float *scale = s.scale, *inverse = s.output_inverse_scales, *zero_point = s.output_zero_points;
   const reg zp = V::set1(float(s.input_zero_point));
-  auto one = [&](const int8_t* x, int8_t* out, int64_t c, int n) {
-    const reg v = V::mul(V::sub(V::load_i8(x + c, n), zp), load_lanes<V>(scale + c, n));
-    clamp_store<V>(out + c, V::fmadd(activate<V>(v, A), load_lanes<V>(inverse + c, n), load_lanes<V>(zero_point + c, n)),
-                   n);
+  auto one = [&](const int8_t* x, int64_t i, int64_t c, int n) {
+    const reg v = activate<V>(V::mul(V::sub(V::load_i8(x + c, n), zp), load_lanes<V>(scale + c, n)), A);
+    if constexpr (FloatOut) {
+      if (n == V::width)
+        V::store(float_output + i + c, v);
+      else
+        V::store_n(float_output + i + c, v, n);
+    } else {
+      clamp_store<V>(output + i + c, V::fmadd(v, load_lanes<V>(inverse + c, n), load_lanes<V>(zero_point + c, n)), n);
+    }
   };
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int8_t* x = input + row * C;
-    int8_t* out = output + row * C;
-    for (int64_t c = 0; c < full; c += V::width) one(x, out, c, V::width);
-    if (tail) one(x, out, full, tail);
+    for (int64_t c = 0; c < full; c += V::width) one(x, row * C, c, V::width);
+    if (tail) one(x, row * C, full, tail);
   }
 }
 
-// The activation as a template argument, so its switch is resolved once per call instead of once per vector.
+template <class V, bool FloatOut>
+void qscale_activation(const QScale& s, int64_t row_begin, int64_t row_end) {
+  switch (s.activation) {
+    case Activation::identity: return qscale_rows<V, Activation::identity, FloatOut>(s, row_begin, row_end);
+    case Activation::relu: return qscale_rows<V, Activation::relu, FloatOut>(s, row_begin, row_end);
+    case Activation::swish: return qscale_rows<V, Activation::swish, FloatOut>(s, row_begin, row_end);
+    case Activation::hswish: return qscale_rows<V, Activation::hswish, FloatOut>(s, row_begin, row_end);
+    case Activation::sigmoid: return qscale_rows<V, Activation::sigmoid, FloatOut>(s, row_begin, row_end);
+  }
+}
+
+// The activation and the output kind as template arguments, so their switches are resolved once per call instead
+// of once per vector.
 template <class V>
 void qscale_simd(const QScale& s, int64_t row_begin, int64_t row_end) {
-  switch (s.activation) {
-    case Activation::identity: return qscale_rows<V, Activation::identity>(s, row_begin, row_end);
-    case Activation::relu: return qscale_rows<V, Activation::relu>(s, row_begin, row_end);
-    case Activation::swish: return qscale_rows<V, Activation::swish>(s, row_begin, row_end);
-    case Activation::hswish: return qscale_rows<V, Activation::hswish>(s, row_begin, row_end);
-    case Activation::sigmoid: return qscale_rows<V, Activation::sigmoid>(s, row_begin, row_end);
-  }
+  if (s.float_output)
+    qscale_activation<V, true>(s, row_begin, row_end);
+  else
+    qscale_activation<V, false>(s, row_begin, row_end);
 }
 
 }  // namespace pyvideo::kernels::detail

@@ -14,6 +14,10 @@ QuantizedSqueezeExcitation with an int8 output (per tensor or per channel), Quan
 QuantizedAvgPool3d, QuantizedLinear over the channels. The
 arithmetic is the per-layer ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation
 order in the pools and squeeze-excitation means; int8 outputs equal ``lower_quantized_to_native``'s.
+Dynamically quantized tensors (``quantize_model(..., dynamic_ranges=...)``) stay float32 in the program too: one
+``dynamic_quantize`` step per such tensor quantizes each sample with its own range, and the int8 steps reading it
+take that run's per-sample qparams (and derive their dequantization scales and int32 biases from them), exactly as
+the reference modules do.
 
 fp32 squeeze-excitation fusion: a FusedSqueezeExcitation whose output is read only by a pointwise conv (as X3D's
 depthwise conv -> SE -> pointwise conv) becomes a gate step (the SE's means, two small Linears and sigmoid) and a
@@ -124,6 +128,22 @@ class _Builder:
         # (after a channels-last permute, as classifier heads do before their Linear) or "vector" ([N, C]).
         self.layout: Dict[fx.Node, str] = {}
         self.int8_values = set()  # program values holding int8 data
+        self.dynamic_of: Dict[int, int] = {}  # float32 value -> its per-sample quantized (dynamic_quantize) value
+
+    def dynamic(self, value: int) -> int:
+        """The int8 value of float32 ``value`` quantized per sample in each run (one step per value, shared by its
+        readers)."""
+        if value not in self.dynamic_of:
+            self.dynamic_of[value] = self.program.dynamic_quantize(value)
+            self.int8_values.add(self.dynamic_of[value])
+        return self.dynamic_of[value]
+
+    def quantized_input(self, value: int, module: nn.Module):
+        """(program value, input scale, input zero point) an int8 step reads: the value with the module's static
+        qparams, or its dynamic_quantize value (whose per-sample qparams replace the placeholders 1.0 and 0)."""
+        if module.dynamic_input:
+            return self.dynamic(value), 1.0, 0
+        return value, module.input_scale, module.input_zero_point
 
     def inputs(self, node: fx.Node) -> Optional[List[int]]:
         """Program values of node's tensor arguments, or None when one of them is not native."""
@@ -190,30 +210,36 @@ class _Builder:
                 weight, sums = pack_quantized_depthwise_weight(module.weight_int8), None
             else:
                 weight, sums = pack_quantized_weight(module.weight_int8)
+            x, input_scale, input_zero_point = self.quantized_input(x, module)
+            if module.dynamic_residual:
+                residual = self.dynamic(residual)
+            static_residual = module.adds_residual and not module.dynamic_residual
             return p.quantized_conv(
                 x, depthwise, out_channels=module.weight_int8.shape[0], weight=weight, weight_sum=sums,
-                bias=module.bias_int32, dequant_scale=module.dequant_scale, input_scale=module.input_scale,
-                input_zero_point=module.input_zero_point, residual=residual,
-                residual_scale=module.residual_scale if module.adds_residual else 1.0,
-                residual_zero_point=module.residual_zero_point if module.adds_residual else 0,
+                input_scale=input_scale, input_zero_point=input_zero_point, residual=residual,
+                residual_scale=module.residual_scale if static_residual else 1.0,
+                residual_zero_point=module.residual_zero_point if static_residual else 0,
                 activation=activation_code(module.activation), output_scale=module.output_scale,
-                output_zero_point=module.output_zero_point or 0, **_geometry(module))
+                output_zero_point=module.output_zero_point or 0, **_requantization(module), **_geometry(module))
         if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
             fc0, fc1 = module.se.fc0, module.se.fc1
             output_scale, output_zero_point = module.output_scale, module.output_zero_point
             if isinstance(output_scale, torch.Tensor):  # per channel: float32 [C] and int32 [C] buffers
                 output_scale = output_scale.detach().float().contiguous()
                 output_zero_point = output_zero_point.detach().to(torch.int32).contiguous()
+            x, input_scale, input_zero_point = self.quantized_input(x, module)
             return p.quantized_squeeze_excitation(
                 x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(), _detached(fc1.bias),
                 activation_code(module.se.hidden_activation), activation_code(module.se.activation),
-                module.input_scale, module.input_zero_point, output_scale, output_zero_point)
+                input_scale, input_zero_point, output_scale, output_zero_point)
         if isinstance(module, QuantizedGlobalAvgPool):
-            return p.quantized_global_avg_pool(x, module.input_scale, module.input_zero_point, module.output_scale,
+            x, input_scale, input_zero_point = self.quantized_input(x, module)
+            return p.quantized_global_avg_pool(x, input_scale, input_zero_point, module.output_scale,
                                                module.output_zero_point or 0)
         if isinstance(module, QuantizedAvgPool3d):
+            x, input_scale, input_zero_point = self.quantized_input(x, module)
             return p.quantized_avg_pool(x, kernel=list(module.kernel_size), stride=list(module.stride),
-                                        input_scale=module.input_scale, input_zero_point=module.input_zero_point,
+                                        input_scale=input_scale, input_zero_point=input_zero_point,
                                         output_scale=module.output_scale,
                                         output_zero_point=module.output_zero_point or 0)
         return None
@@ -267,9 +293,11 @@ class _Builder:
                                      bias=bias.detach().float().contiguous(), residual=-1,
                                      activation=activation_code("identity"))
         if isinstance(module, QuantizedLinear) and not isinstance(module.output_scale, torch.Tensor):
-            value = self.program.quantized_linear(values[0], module.weight_int8.contiguous(), module.bias_int32,
-                                                  module.dequant_scale, module.input_scale, module.input_zero_point,
-                                                  activation_code(module.activation))
+            x, input_scale, input_zero_point = self.quantized_input(values[0], module)
+            value = self.program.quantized_linear(x, module.weight_int8.contiguous(), input_scale=input_scale,
+                                                  input_zero_point=input_zero_point,
+                                                  activation=activation_code(module.activation),
+                                                  **_requantization(module))
             if module.output_scale is None:
                 return value
             # An int8 output (read by an int8 pool, as vanilla X3D's head): the float result quantized as the
@@ -309,6 +337,16 @@ def _dims(args, kwargs) -> Optional[List[int]]:
         return [int(d) for d in dims]
     except (TypeError, ValueError):
         return None
+
+
+def _requantization(module: nn.Module) -> dict:
+    """The int32 bias and dequantization scales of an int8 conv / linear step; for a dynamic input, which derives
+    them per sample and run, the weight scales and the real bias instead (and empty placeholders)."""
+    if not module.dynamic_input:
+        return dict(bias=module.bias_int32, dequant_scale=module.dequant_scale)
+    return dict(bias=torch.empty(0, dtype=torch.int32), dequant_scale=torch.empty(0, dtype=torch.float32),
+                weight_scale=module.weight_scale.detach().float().contiguous(),
+                float_bias=module.float_bias.detach().float().contiguous())
 
 
 def _detached(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

@@ -22,9 +22,11 @@ from pyvideo.ops.squeeze_excitation import quantized_squeeze_excitation
 
 
 def is_supported(conv: QuantizedConv3d, float_output: bool = False) -> bool:
-    """Native int8 kernels cover dilation 1, groups 1 or depthwise, with an int8 output (the per-layer op) -- or,
-    with ``float_output``, also a float32 one (native programs)."""
-    return (tuple(conv.dilation) == (1, 1, 1) and (conv.output_scale is not None or float_output)
+    """Native int8 kernels cover dilation 1, groups 1 or depthwise, with static input qparams and an int8 output (the
+    per-layer op) -- or, with ``float_output`` (native programs), also a float32 output and dynamic input / residual
+    ranges."""
+    static = not (conv.dynamic_input or conv.dynamic_residual)
+    return (tuple(conv.dilation) == (1, 1, 1) and ((conv.output_scale is not None and static) or float_output)
             and (conv.groups == 1 or conv.kind == "depthwise"))
 
 
@@ -81,8 +83,8 @@ class NativeQuantizedSqueezeExcitation(nn.Module):
 
     def __init__(self, module: QuantizedSqueezeExcitation):
         super().__init__()
-        if module.output_scale is None:
-            raise ValueError("NativeQuantizedSqueezeExcitation needs an int8 output")
+        if module.output_scale is None or module.dynamic_input:
+            raise ValueError("NativeQuantizedSqueezeExcitation needs a static int8 input and an int8 output")
         self.se = module.se
         self.input_scale, self.input_zero_point = float(module.input_scale), int(module.input_zero_point)
         if isinstance(module.output_scale, torch.Tensor):
@@ -129,9 +131,9 @@ class CachedQuantizedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.module
-        m._check_input(x)
-        acc = _exact_product(x.float() - m.input_zero_point, self.weight_t)
-        return m._requantize(acc, acc.dim() - 1, None)
+        centered, qparams = m._centered_input(x)
+        acc = _exact_product(centered.float(), self.weight_t)  # integers below 2**8: exact in float32
+        return m._requantize(acc, acc.dim() - 1, None, qparams)
 
 
 class CachedQuantizedConv3d(nn.Module):
@@ -148,19 +150,18 @@ class CachedQuantizedConv3d(nn.Module):
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         m = self.module
+        centered, qparams = m._centered_input(x)
         if self.pointwise:
-            m._check_input(x)
-            acc = _exact_product(x.permute(0, 2, 3, 4, 1).float() - m.input_zero_point, self.weight)
-            acc = acc.permute(0, 4, 1, 2, 3)
+            acc = _exact_product(centered.float().permute(0, 2, 3, 4, 1), self.weight).permute(0, 4, 1, 2, 3)
         else:
-            acc = F.conv3d(m._centered_input(x), self.weight, None, m.stride, m.padding, m.dilation, m.groups)
-        return m._requantize(acc, 1, residual)
+            acc = F.conv3d(centered, self.weight, None, m.stride, m.padding, m.dilation, m.groups)
+        return m._requantize(acc, 1, residual, qparams)
 
 
 def _native_replacement(module: nn.Module):
     if isinstance(module, QuantizedConv3d):
         return NativeQuantizedConv3d(module) if is_supported(module) else CachedQuantizedConv3d(module)
-    if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
+    if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None and not module.dynamic_input:
         return NativeQuantizedSqueezeExcitation(module)
     if isinstance(module, QuantizedLinear):
         return CachedQuantizedLinear(module)

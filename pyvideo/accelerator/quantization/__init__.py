@@ -2,13 +2,14 @@
 
 - ``quantize_model(deploy_model, calibration_data)``: post-training static quantization;
 - ``prepare_qat(deploy_model)`` → train → ``convert_qat(model)``: quantization-aware training;
-- ``prepare`` / ``calibrate`` / ``convert``: the steps of ``quantize_model``, for custom flows.
+- ``prepare`` / ``calibrate`` / ``convert``: the steps of ``quantize_model``, for custom flows (``mark_dynamic``
+  between ``calibrate`` and ``convert`` gives tensors of unstable range per-sample run-time ranges).
 
 The int8 model is a ``torch.fx.GraphModule`` of the modules in :mod:`.int8_modules`, whose forward is the exact
 pure-torch reference of the integer arithmetic (see docs/notes/accelerator_interface.md).
 """
 from .agreement import Int8Agreement, compare_int8, compare_logits
-from .api import calibrate, convert_qat, prepare_qat, quantize_model
+from .api import calibrate, convert_qat, mark_dynamic, prepare_qat, quantize_model
 from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear, fake_quantize, fake_quantize_weight
 from .graph_quantizer import convert, freeze_observers, prepare
 from .int8_modules import (
@@ -25,12 +26,16 @@ from .int8_modules import (
 )
 from .observers import ChannelMinMaxObserver, MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver
 from .qparams import (
+    DYNAMIC,
     ChannelQParams,
+    DynamicQParams,
     QParams,
+    SampleQParams,
     activation_qparams,
     channel_activation_qparams,
     dequantize,
     quantize,
+    sample_qparams,
     weight_scales,
 )
 
@@ -41,6 +46,8 @@ __all__ = [
     "ActivationQuantizer",
     "ChannelMinMaxObserver",
     "ChannelQParams",
+    "DYNAMIC",
+    "DynamicQParams",
     "DequantizeTensor",
     "FakeQuantConv3d",
     "FakeQuantLinear",
@@ -48,6 +55,7 @@ __all__ = [
     "MovingAverageMinMaxObserver",
     "PercentileObserver",
     "QParams",
+    "SampleQParams",
     "QuantizeTensor",
     "QuantizedActivation",
     "QuantizedAdd",
@@ -66,9 +74,11 @@ __all__ = [
     "fake_quantize",
     "fake_quantize_weight",
     "freeze_observers",
+    "mark_dynamic",
     "prepare",
     "prepare_qat",
     "quantize",
     "quantize_model",
+    "sample_qparams",
     "weight_scales",
 ]

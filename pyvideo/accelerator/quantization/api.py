@@ -6,8 +6,8 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph_quantizer import (calibrate, choose_channel_strengths, convert, freeze_observers, prepare, unstable_ranges,
-                              weight_error_means)
+from .graph_quantizer import (DYNAMIC_SPREAD, calibrate, choose_channel_strengths, convert, freeze_observers,
+                              mark_dynamic, prepare, unstable_ranges, weight_error_means)
 
 
 def quantize_model(
@@ -16,6 +16,7 @@ def quantize_model(
     observer="minmax",
     per_channel: bool = True,
     bias_correction: bool = True,
+    dynamic_ranges: Union[bool, float] = False,
 ) -> fx.GraphModule:
     """Post-training static int8 quantization of a deploy-form model.
 
@@ -31,18 +32,30 @@ def quantize_model(
             False: every tensor per tensor.
         bias_correction: take the mean output shift that weight rounding causes (measured on the calibration data
             in a second pass, see ``weight_error_means``) off each int8 conv's and Linear's bias.
+        dynamic_ranges: quantize the tensors whose calibration batches differ in magnitude by more than a factor
+            (``True``: 5, or the given number; 0: every eligible tensor) per sample at run time, each sample with its
+            own range, instead of with one static range (see ``mark_dynamic``; needs 3 or more calibration batches to
+            measure). Costs a float32 intermediate and a min/max pass per such tensor. ``False``: all static.
 
     Returns:
         The int8 model (``torch.fx.GraphModule`` of ``int8_modules``): float input, float output.
 
-    Warns (RuntimeWarning) when some tensor's magnitude differs by more than 20x between calibration batches: its
-    static int8 range then serves some inputs badly (measure with ``compare_int8``; QAT or a model whose activation
-    scale does not depend on the input help).
+    Warns (RuntimeWarning) when some statically quantized tensor's magnitude differs by more than 20x between
+    calibration batches: its static int8 range then serves some inputs badly (measure with ``compare_int8``;
+    ``dynamic_ranges`` fixes that where the tensor qualifies).
     """
+    if isinstance(dynamic_ranges, bool):
+        spread = DYNAMIC_SPREAD if dynamic_ranges else None
+    elif isinstance(dynamic_ranges, (int, float)) and dynamic_ranges >= 0:
+        spread = float(dynamic_ranges)
+    else:
+        raise ValueError(f"quantize_model: dynamic_ranges must be a bool or a number >= 0, got {dynamic_ranges!r}")
     if not isinstance(calibration_data, torch.Tensor) and iter(calibration_data) is calibration_data:
         calibration_data = list(calibration_data)  # a one-shot iterator: later passes read the batches again
     prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel)
     calibrate(prepared, calibration_data)
+    if spread is not None:
+        mark_dynamic(prepared, spread)
     _warn_on_unstable_ranges(prepared)
     choose_channel_strengths(prepared, calibration_data)
     return convert(prepared, weight_error_means(prepared, calibration_data) if bias_correction else None)
@@ -56,7 +69,7 @@ def _warn_on_unstable_ranges(prepared: fx.GraphModule) -> None:
             f"quantize_model: {len(unstable)} tensors change scale by more than 20x between calibration batches "
             f"(largest vs median batch magnitude: {listed}{'; ...' if len(unstable) > 3 else ''}); one static int8 "
             f"range per tensor cannot serve such inputs well. Check the int8 model with compare_int8 on "
-            f"representative clips; QAT may help.",
+            f"representative clips; quantize_model(..., dynamic_ranges=True) gives such tensors per-clip ranges.",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -76,4 +89,5 @@ def convert_qat(qat_model: fx.GraphModule) -> fx.GraphModule:
     return convert(qat_model)
 
 
-__all__ = ["calibrate", "convert", "convert_qat", "freeze_observers", "prepare", "prepare_qat", "quantize_model"]
+__all__ = ["calibrate", "convert", "convert_qat", "freeze_observers", "mark_dynamic", "prepare", "prepare_qat",
+           "quantize_model"]

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.conv import FusedConv3d
 
-from .qparams import QMAX, QMIN, WEIGHT_QMAX, ChannelQParams, QParams, fold_input_scales, kernel_input_qparams, weight_scales
+from .qparams import (DYNAMIC, QMAX, QMIN, WEIGHT_QMAX, ChannelQParams, QParams, SampleQParams, fold_input_scales,
+                      kernel_input_qparams, sample_qparams, weight_scales)
 
 
 class _FakeQuantize(torch.autograd.Function):
@@ -26,8 +27,9 @@ class _FakeQuantize(torch.autograd.Function):
 
 
 def fake_quantize(x: torch.Tensor, qparams) -> torch.Tensor:
-    """Asymmetric int8 fake quantization, per tensor (QParams) or per channel along dim 1 (ChannelQParams)."""
-    if isinstance(qparams, ChannelQParams):
+    """Asymmetric int8 fake quantization, per tensor (QParams), per channel along dim 1 (ChannelQParams) or per sample
+    along dim 0 (SampleQParams)."""
+    if isinstance(qparams, (ChannelQParams, SampleQParams)):
         return _FakeQuantize.apply(x, *qparams.broadcast(x), QMIN, QMAX)
     return _FakeQuantize.apply(x, qparams.scale, qparams.zero_point, QMIN, QMAX)
 
@@ -43,6 +45,8 @@ class ActivationQuantizer(nn.Module):
 
     ``observe`` (update the observer) and ``fake_quant`` (return fake-quantized values) are plain flags;
     ``prepare`` sets them for calibration (observe only) or QAT (both), ``freeze_observers`` clears ``observe``.
+    ``dynamic`` (set by ``mark_dynamic``): the int8 model quantizes this tensor per sample with each sample's own range
+    (``qparams()`` is then DYNAMIC, and fake quantization uses each sample's range too).
     """
 
     def __init__(self, observer, observe: bool = True, fake_quant: bool = False):
@@ -50,22 +54,27 @@ class ActivationQuantizer(nn.Module):
         self.observer = observer
         self.observe = observe
         self.fake_quant = fake_quant
+        self.dynamic = False
 
-    def qparams(self) -> QParams:
-        return self.observer.qparams()
+    def qparams(self):
+        return DYNAMIC if self.dynamic else self.observer.qparams()
 
     def qparams_if_observed(self) -> Optional[QParams]:
-        return self.observer.qparams() if self.observer.has_data else None
+        """The static qparams once data was observed (None before, and for a dynamic tensor: no fixed grid)."""
+        return self.observer.qparams() if self.observer.has_data and not self.dynamic else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.observe:
             self.observer.observe(x.detach())
+        if self.fake_quant and self.dynamic:
+            return fake_quantize(x, sample_qparams(x.detach()))
         if self.fake_quant and self.observer.has_data:
             return fake_quantize(x, self.observer.qparams())
         return x
 
     def extra_repr(self) -> str:
-        return f"observer={type(self.observer).__name__}, observe={self.observe}, fake_quant={self.fake_quant}"
+        return (f"observer={type(self.observer).__name__}, observe={self.observe}, fake_quant={self.fake_quant}"
+                f"{', dynamic' if self.dynamic else ''}")
 
 
 def fake_quantize_bias(bias: torch.Tensor, weight: torch.Tensor, input_qparams) -> torch.Tensor:

@@ -12,6 +12,13 @@ except squeeze-excitation outputs read only by pointwise convs: those are quanti
 ``per_channel_nodes``);
 ``convert`` replaces int8 ops by :mod:`int8_modules` with the observed qparams and puts Quantize/Dequantize
 where the domains meet. An int8 op whose output is only read by float code returns float32 directly.
+
+Dynamic ranges (``mark_dynamic``): a tensor whose calibration batches differ in magnitude by much is quantized per
+sample at run time instead: its producer returns float32 and each int8 reader quantizes it with the sample's own
+range (``int8_modules``, qparams DYNAMIC). Only tensors that a conv, linear, squeeze-excitation or average pool (or
+the model input) produces and that convs (as input or residual), linears, squeeze-excitations and average pools
+read qualify (``dynamic_candidates``): those are the int8 ops with a float32 output and a dynamic input in native
+programs too.
 """
 import copy
 import operator
@@ -31,7 +38,7 @@ from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcita
 from . import int8_modules as q8
 from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear, fake_quantize_weight
 from .observers import ChannelMinMaxObserver, batch_spread, make_channel_observer, make_observer
-from .qparams import QParams, channel_activation_qparams, dequantize, fold_input_scales, quantize
+from .qparams import DynamicQParams, QParams, channel_activation_qparams, dequantize, fold_input_scales, quantize
 
 # Adaptive pools that count as global: quantized graphs may also hold 4-D (image-like) tensors.
 _GLOBAL_POOL_TYPES = (nn.AdaptiveAvgPool3d, nn.AdaptiveAvgPool2d)
@@ -299,7 +306,7 @@ def choose_channel_strengths(prepared: fx.GraphModule, batches, strengths=CHANNE
 
     names = {}
     for node, module, quantizer in _weighted_layers(prepared):
-        if not isinstance(quantizer.observer, ChannelMinMaxObserver):
+        if not isinstance(quantizer.observer, ChannelMinMaxObserver) or quantizer.dynamic:
             continue
         if quantizer not in candidates:
             observer = quantizer.observer
@@ -348,13 +355,79 @@ def weight_error_means(prepared: fx.GraphModule, batches) -> Dict[str, torch.Ten
 
 def unstable_ranges(prepared: fx.GraphModule, factor: float = 20.0):
     """[(tensor name, spread, largest, median batch magnitude)] for the observed tensors whose largest calibration
-    batch magnitude is more than ``factor`` times the median batch's (see ``observers.batch_spread``), worst first."""
+    batch magnitude is more than ``factor`` times the median batch's (see ``observers.batch_spread``), worst first;
+    dynamically quantized tensors are not listed."""
     found = []
     for node, quantizer in _quantizers_by_source(prepared, dict(prepared.named_modules())).items():
+        if quantizer.dynamic:
+            continue
         spread = batch_spread(quantizer.observer)
         if spread is not None and spread[0] > factor:
             found.append((node.name, *spread))
     return sorted(found, key=lambda item: -item[1])
+
+
+DYNAMIC_SPREAD = 5.0  # mark_dynamic's default: measured on X3D (docs/notes/accelerator.md)
+
+
+def _dynamic_producer(node: fx.Node, modules: Dict[str, nn.Module]) -> bool:
+    """The model input, or an int8 op that can return float32 (in native programs too)."""
+    if node.op == "placeholder":
+        return True
+    if node.op != "call_module":
+        return False
+    module = modules[node.target]
+    return (isinstance(module, (FusedConv3d, nn.Linear, FusedSqueezeExcitation))
+            or is_global_pool(module, _GLOBAL_POOL_TYPES) or q8.avg_pool_is_supported(module))
+
+
+def _dynamic_reader(node: fx.Node, modules: Dict[str, nn.Module]) -> bool:
+    if node.op != "call_module":
+        return False  # tensor + / * tensor
+    module = modules[node.target]
+    return (isinstance(module, (FusedConv3d, nn.Linear, FusedSqueezeExcitation)) or is_global_pool(module, _GLOBAL_POOL_TYPES)
+            or q8.avg_pool_is_supported(module))
+
+
+def dynamic_candidates(prepared: fx.GraphModule) -> Dict[fx.Node, ActivationQuantizer]:
+    """{observed node: its ActivationQuantizer} for the tensors that may be quantized dynamically: produced by the
+    model input, a conv, a linear, a squeeze-excitation or an average pool, and read as int8 (through transparent
+    ops) only by convs, linears, squeeze-excitations and average pools. A squeeze-excitation output observed per
+    channel qualifies too: dynamic, it is quantized per tensor (per sample) instead."""
+    modules = dict(prepared.named_modules())
+    plan = _Plan(prepared.graph, modules)
+    found = {}
+    for node, quantizer in _quantizers_by_source(prepared, modules).items():
+        if not _dynamic_producer(node, modules):
+            continue
+        frontier, eligible = [node], True
+        while frontier and eligible:
+            for user in frontier.pop().users:
+                role = plan.role.get(user, "float")
+                if role == "transparent":
+                    frontier.append(user)
+                elif role == "int8" and not _dynamic_reader(user, modules):
+                    eligible = False
+        if eligible:
+            found[node] = quantizer
+    return found
+
+
+def mark_dynamic(prepared: fx.GraphModule, spread: float = DYNAMIC_SPREAD) -> list:
+    """Quantize the :func:`dynamic_candidates` of a calibrated ``prepared`` graph whose largest calibration batch
+    magnitude is more than ``spread`` times the median batch's (``observers.batch_spread``, which needs 3 or more
+    batches) per sample at run time (``spread=0``: every candidate). One static range cannot serve such a tensor:
+    clips whose activations are much smaller than the calibration maximum lose most of their int8 levels. The cost is
+    a float32 intermediate and a min/max pass per such tensor. Returns the marked tensors' names."""
+    if spread < 0:
+        raise ValueError(f"mark_dynamic: spread must be >= 0, got {spread}")
+    marked = []
+    for node, quantizer in dynamic_candidates(prepared).items():
+        measured = batch_spread(quantizer.observer)
+        if spread == 0 or (measured is not None and measured[0] > spread):
+            quantizer.dynamic = True
+            marked.append(node.name)
+    return marked
 
 
 def _with_bias_shift(module: nn.Module, shift: torch.Tensor) -> nn.Module:
@@ -391,6 +464,11 @@ class _Converter:
         self.root.add_module(name, module)
         return name
 
+    def is_dynamic(self, node: fx.Node) -> bool:
+        """Whether ``node``'s tensor is quantized per sample at run time (then it stays float32 between ops)."""
+        quantizer = self.quantizer_of.get(self.plan.source[node])
+        return quantizer is not None and quantizer.dynamic
+
     def cast(self, node: fx.Node, want_int8: bool):
         """``node``'s new value in the wanted domain (Quantize/Dequantize inserted once per node and domain)."""
         value = self.env[node]
@@ -399,6 +477,8 @@ class _Converter:
         key = (node, want_int8)
         if key not in self.cast_cache:
             qp = self.qparams(node)
+            if isinstance(qp, DynamicQParams):  # dynamic_candidates() picks only tensors their readers quantize
+                raise RuntimeError(f"{node.name} is quantized dynamically but read by an op that needs static int8")
             if not isinstance(qp, QParams):  # per_channel_nodes() picks only tensors that int8 convs alone read
                 raise RuntimeError(f"{node.name} is quantized per channel but read by an op that needs per-tensor values")
             module = q8.QuantizeTensor(qp) if want_int8 else q8.DequantizeTensor(qp)
@@ -453,10 +533,11 @@ class _Converter:
 
     def int8_node(self, node: fx.Node):
         inputs = _tensor_args(node)
-        output_qp = self.qparams(node) if self.plan.int8_output(node) else None
+        # a dynamic output stays float32: its readers quantize it per sample
+        output_qp = self.qparams(node) if self.plan.int8_output(node) and not self.is_dynamic(node) else None
         module = self._int8_module(node, inputs, output_qp)
         name = self.add_module(module, node.name)
-        args = tuple(self.cast(n, True) for n in inputs)
+        args = tuple(self.cast(n, not self.is_dynamic(n)) for n in inputs)
         return self.graph.call_module(name, args), module.output_qparams is not None
 
     def _int8_module(self, node: fx.Node, inputs, output_qp) -> nn.Module:

@@ -5,6 +5,11 @@ are tested against these modules. Accumulation is exact: int8 products are summe
 2**24, else in float64 (exact below 2**53), then converted as an int32 accumulator would be. Activation tensors between modules are ``torch.int8``;
 each module holds the qparams of its inputs and output. A module whose output goes only to float code has
 ``output_qparams = None`` and returns float32.
+
+Dynamic ranges: convs, linears, squeeze-excitations and average pools may instead take a float32 input (and a conv a
+float32 residual) with qparams :data:`~.qparams.DYNAMIC`: each call quantizes every sample with the qparams of its
+own range (``sample_qparams``) and derives the dequantization scales and the int32 bias from them (a conv / linear
+keeps its real-valued bias, ``float_bias``, for that). Their producers return float32 (``output_qparams = None``).
 """
 from typing import Optional
 
@@ -17,8 +22,8 @@ from pyvideo.accelerator.deployable.conv import FusedConv3d, triple
 from pyvideo.accelerator.deployable.graph import register_leaf_type
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
-from .qparams import (QMAX, QMIN, ChannelQParams, QParams, dequantize, fold_input_scales, kernel_input_qparams, quantize,
-                      quantize_weight, weight_scales)
+from .qparams import (DYNAMIC, QMAX, QMIN, ChannelQParams, DynamicQParams, QParams, dequantize, fold_input_scales,
+                      kernel_input_qparams, quantize, quantize_weight, sample_qparams, weight_scales)
 
 
 def _finish(y: torch.Tensor, output_qparams) -> torch.Tensor:
@@ -27,15 +32,38 @@ def _finish(y: torch.Tensor, output_qparams) -> torch.Tensor:
 
 
 def _qparams_fields(prefix: str, qparams: Optional[QParams]) -> dict:
-    return {f"{prefix}_scale": qparams.scale if qparams else None, f"{prefix}_zero_point": qparams.zero_point if qparams else None}
+    """Plain ``{prefix}_scale`` / ``{prefix}_zero_point`` attributes: None for no qparams and for DYNAMIC ones (set
+    per call), which ``dynamic_{prefix}`` marks."""
+    fixed = qparams is not None and not isinstance(qparams, DynamicQParams)
+    return {f"{prefix}_scale": qparams.scale if fixed else None, f"{prefix}_zero_point": qparams.zero_point if fixed else None,
+            f"dynamic_{prefix}": isinstance(qparams, DynamicQParams)}
+
+
+def _centered(q: torch.Tensor, qparams, dtype: torch.dtype) -> torch.Tensor:
+    """int8 codes minus their zero point (a scalar, or one per sample), in ``dtype`` (exact: small integers)."""
+    zero_point = qparams.broadcast(q)[1].to(dtype) if not isinstance(qparams, QParams) else qparams.zero_point
+    return q.to(dtype) - zero_point
+
+
+def _mean_scale(qparams, count: int, dims: int) -> torch.Tensor:
+    """float32(scale) / float32(count), per sample for per-sample qparams (shaped to broadcast over ``dims`` dims)."""
+    if isinstance(qparams, QParams):
+        return torch.tensor(qparams.scale, dtype=torch.float32) / torch.tensor(float(count), dtype=torch.float32)
+    return (qparams.scale.float() / torch.tensor(float(count), dtype=torch.float32)).reshape(-1, *([1] * (dims - 1)))
 
 
 class _Int8Module(nn.Module):
     """Holds input/output qparams as plain attributes ``input_scale``, ``input_zero_point``, ``output_*``; per-channel
-    output qparams (:class:`ChannelQParams`, only where a module class allows them) are buffers of the same names."""
+    output qparams (:class:`ChannelQParams`, only where a module class allows them) are buffers of the same names.
+    ``dynamic_input``: the input is float32 and quantized per sample at each call (classes with
+    ``accepts_dynamic_input``)."""
+
+    accepts_dynamic_input = False
 
     def __init__(self, input_qparams: QParams, output_qparams, per_channel_output: bool = False):
         super().__init__()
+        if isinstance(input_qparams, DynamicQParams) and not self.accepts_dynamic_input:
+            raise TypeError(f"{type(self).__name__} takes static input qparams only, got DYNAMIC")
         self.__dict__.update(_qparams_fields("input", input_qparams))
         if isinstance(output_qparams, ChannelQParams):
             if not per_channel_output:
@@ -46,8 +74,9 @@ class _Int8Module(nn.Module):
             self.__dict__.update(_qparams_fields("output", output_qparams))
 
     @property
-    def input_qparams(self) -> QParams:
-        return QParams(self.input_scale, self.input_zero_point)
+    def input_qparams(self):
+        """QParams, or DYNAMIC."""
+        return DYNAMIC if self.dynamic_input else QParams(self.input_scale, self.input_zero_point)
 
     @property
     def output_qparams(self):
@@ -59,6 +88,17 @@ class _Int8Module(nn.Module):
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dtype != torch.int8:
             raise TypeError(f"{type(self).__name__} expects an int8 tensor, got {x.dtype}")
+
+    def _quantized_input(self, x: torch.Tensor):
+        """(int8 codes, their qparams): an int8 input with the static qparams, or, for a dynamic input, the float input
+        quantized per sample (:class:`SampleQParams` of this call)."""
+        if not self.dynamic_input:
+            self._check_input(x)
+            return x, self.input_qparams
+        if x.dtype != torch.float32:
+            raise TypeError(f"{type(self).__name__} with a dynamic input expects a float32 tensor, got {x.dtype}")
+        qparams = sample_qparams(x)
+        return quantize(x, qparams), qparams
 
 
 class QuantizeTensor(_Int8Module):
@@ -82,21 +122,38 @@ class DequantizeTensor(_Int8Module):
         return dequantize(q, self.input_qparams)
 
 
+def _int32_bias(bias: torch.Tensor, dequant_scale: torch.Tensor) -> torch.Tensor:
+    """The real bias on the accumulator's grid: round(bias / dequant_scale) in float64, saturated to int32."""
+    return torch.round(bias.double() / dequant_scale.double()).clamp(-(2**31), 2**31 - 1).to(torch.int32)
+
+
 class _QuantizedWeightedOp(_Int8Module):
     """Shared int8 weight/bias state and requantization of QuantizedConv3d and QuantizedLinear.
 
     A per-channel input (ChannelQParams) is read as if its qparams were (1, 0): the channel scales are folded into the
     weight before it is quantized (``fold_input_scales``) and ``sum_k weight_int8[c, k] * zero_point[k]`` is taken off
-    the int32 bias, which is exact. ``input_channel_scale`` / ``input_channel_zero_point`` keep the input's qparams."""
+    the int32 bias, which is exact. ``input_channel_scale`` / ``input_channel_zero_point`` keep the input's qparams.
+    A dynamic input keeps the real bias (``float_bias``); ``dequant_scale`` and ``bias_int32`` are then None and
+    computed per sample and call, as the static ones are at build time (:meth:`_dequant_scale_and_bias`)."""
+
+    accepts_dynamic_input = True
 
     def __init__(self, weight, bias, activation, input_qparams, output_qparams, residual_qparams=None):
-        super().__init__(kernel_input_qparams(input_qparams), output_qparams)
+        super().__init__(kernel_input_qparams(input_qparams) if not isinstance(input_qparams, DynamicQParams) else
+                         input_qparams, output_qparams)  # fmt: skip
         weight = fold_input_scales(weight.detach(), input_qparams)
         scales = weight_scales(weight)
-        dequant_scale = (torch.tensor(self.input_scale, dtype=torch.float32) * scales).float()
         bias = torch.zeros(weight.shape[0]) if bias is None else bias.detach()
         self.register_buffer("weight_int8", quantize_weight(weight, scales))
         self.register_buffer("weight_scale", scales)
+        self.activation = check_activation_kind(activation)
+        self.__dict__.update(_qparams_fields("residual", residual_qparams))
+        if self.dynamic_input:
+            self.register_buffer("float_bias", bias.float().clone())
+            self.register_buffer("dequant_scale", None)
+            self.register_buffer("bias_int32", None)
+            return
+        dequant_scale = (torch.tensor(self.input_scale, dtype=torch.float32) * scales).float()
         self.register_buffer("dequant_scale", dequant_scale)
         bias_int32 = torch.round(bias.double() / dequant_scale.double())
         if isinstance(input_qparams, ChannelQParams):
@@ -105,19 +162,34 @@ class _QuantizedWeightedOp(_Int8Module):
             per_input_channel = self.weight_int8.double().reshape(*weight.shape[:2], -1).sum(dim=2)
             bias_int32 -= per_input_channel @ input_qparams.zero_point.double()
         self.register_buffer("bias_int32", bias_int32.clamp(-(2**31), 2**31 - 1).to(torch.int32))
-        self.activation = check_activation_kind(activation)
-        self.__dict__.update(_qparams_fields("residual", residual_qparams))
 
     @property
     def adds_residual(self) -> bool:
-        return self.residual_scale is not None
+        return self.residual_scale is not None or self.dynamic_residual
 
-    def _requantize(self, acc: torch.Tensor, channel_dim: int, residual: Optional[torch.Tensor]) -> torch.Tensor:
-        shape = [1] * acc.dim()
+    def _dequant_scale_and_bias(self, qparams, dims: int, channel_dim: int):
+        """(dequant scale float32, int32 bias) shaped to broadcast over an accumulator of ``dims`` dims: the stored
+        ones, or for per-sample input qparams ``float32(scale[n] * weight_scale[c])`` and the real bias rounded onto
+        that grid, one row per sample."""
+        shape = [1] * dims
         shape[channel_dim] = -1
-        acc = acc.to(torch.int32) + self.bias_int32.reshape(shape)  # exact: acc holds integers
-        v = acc.float() * self.dequant_scale.reshape(shape)
-        if self.adds_residual:
+        if not self.dynamic_input:
+            return self.dequant_scale.reshape(shape), self.bias_int32.reshape(shape)
+        dequant_scale = (qparams.scale.float()[:, None] * self.weight_scale[None, :]).float()  # [N, C]
+        shape[0] = dequant_scale.shape[0]
+        shape[channel_dim] = dequant_scale.shape[1]
+        return dequant_scale.reshape(shape), _int32_bias(self.float_bias[None, :], dequant_scale).reshape(shape)
+
+    def _requantize(self, acc: torch.Tensor, channel_dim: int, residual: Optional[torch.Tensor], qparams) -> torch.Tensor:
+        dequant_scale, bias_int32 = self._dequant_scale_and_bias(qparams, acc.dim(), channel_dim)
+        acc = acc.to(torch.int32) + bias_int32  # exact: acc holds integers
+        v = acc.float() * dequant_scale
+        if self.dynamic_residual:
+            if residual is None or residual.dtype != torch.float32:
+                raise TypeError(f"{type(self).__name__} with a dynamic residual needs a float32 residual tensor")
+            residual_qparams = sample_qparams(residual)
+            v = v + dequantize(quantize(residual, residual_qparams), residual_qparams)
+        elif self.adds_residual:
             if residual is None or residual.dtype != torch.int8:
                 raise TypeError(f"{type(self).__name__} with a fused residual needs an int8 residual tensor")
             v = v + (residual.float() - self.residual_zero_point) * self.residual_scale
@@ -128,9 +200,10 @@ class _QuantizedWeightedOp(_Int8Module):
         terms_per_output = self.weight_int8[0].numel()
         return torch.float32 if terms_per_output * 255 * 127 < 2**24 else torch.float64
 
-    def _centered_input(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x)
-        return x.to(self._accumulation_dtype()) - self.input_zero_point
+    def _centered_input(self, x: torch.Tensor):
+        """(input codes minus zero point in the accumulation dtype, the input qparams of this call)."""
+        q, qparams = self._quantized_input(x)
+        return _centered(q, qparams, self._accumulation_dtype()), qparams
 
 
 class QuantizedConv3d(_QuantizedWeightedOp):
@@ -146,15 +219,17 @@ class QuantizedConv3d(_QuantizedWeightedOp):
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         # Zero padding of (x - zero_point) is padding x with its zero point, i.e. with real 0.
-        acc = F.conv3d(self._centered_input(x), self.weight_int8.to(self._accumulation_dtype()), None, self.stride, self.padding,
+        centered, qparams = self._centered_input(x)
+        acc = F.conv3d(centered, self.weight_int8.to(self._accumulation_dtype()), None, self.stride, self.padding,
                        self.dilation, self.groups)  # fmt: skip
-        return self._requantize(acc, 1, residual)
+        return self._requantize(acc, 1, residual, qparams)
 
     def extra_repr(self) -> str:
+        source = "dynamic" if self.dynamic_input else f"({self.input_scale:.3g}, {self.input_zero_point})"
         return (
             f"kind={self.kind}, weight={tuple(self.weight_int8.shape)}, stride={self.stride}, padding={self.padding}, "
-            f"groups={self.groups}, activation={self.activation}, adds_residual={self.adds_residual}, "
-            f"input=({self.input_scale:.3g}, {self.input_zero_point}), output={self.output_qparams}"
+            f"groups={self.groups}, activation={self.activation}, adds_residual={self.adds_residual}"
+            f"{' (dynamic)' if self.dynamic_residual else ''}, input={source}, output={self.output_qparams}"
         )
 
 
@@ -167,8 +242,11 @@ class QuantizedLinear(_QuantizedWeightedOp):
         super().__init__(linear.weight, linear.bias, activation, input_qparams, output_qparams)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        acc = self._centered_input(x) @ self.weight_int8.to(self._accumulation_dtype()).t()
-        return self._requantize(acc, acc.dim() - 1, None)
+        if self.dynamic_input and x.dim() < 2:
+            raise ValueError(f"QuantizedLinear with a dynamic input needs a batch dim, got shape {tuple(x.shape)}")
+        centered, qparams = self._centered_input(x)
+        acc = centered @ self.weight_int8.to(self._accumulation_dtype()).t()
+        return self._requantize(acc, acc.dim() - 1, None, qparams)
 
 
 class QuantizedSqueezeExcitation(_Int8Module):
@@ -176,6 +254,8 @@ class QuantizedSqueezeExcitation(_Int8Module):
 
     The output may be quantized per channel (``output_scale`` float32 [C], ``output_zero_point`` int32 [C]): the gate
     scales each channel differently, so one scale for all wastes most levels of the weakly gated channels."""
+
+    accepts_dynamic_input = True
 
     def __init__(self, se: FusedSqueezeExcitation, input_qparams, output_qparams):
         super().__init__(input_qparams, output_qparams, per_channel_output=True)
@@ -185,23 +265,24 @@ class QuantizedSqueezeExcitation(_Int8Module):
                              f"got {tuple(output_qparams.scale.shape)}")
         self.se = se
 
-    def forward(self, q: torch.Tensor) -> torch.Tensor:
-        self._check_input(q)
-        return _finish(self.se(dequantize(q, self.input_qparams)), self.output_qparams)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, qparams = self._quantized_input(x)
+        return _finish(self.se(dequantize(q, qparams)), self.output_qparams)
 
 
 class QuantizedGlobalAvgPool(_Int8Module):
     """Mean over all dims after C, from the exact integer sum."""
 
-    def forward(self, q: torch.Tensor) -> torch.Tensor:
-        self._check_input(q)
+    accepts_dynamic_input = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, qparams = self._quantized_input(x)
         dims = tuple(range(2, q.dim()))
         count = 1
         for d in dims:
             count *= q.shape[d]
-        total = (q.double() - self.input_zero_point).sum(dim=dims, keepdim=True)
-        per_element = torch.tensor(self.input_scale, dtype=torch.float32) / torch.tensor(float(count), dtype=torch.float32)
-        return _finish(total.float() * per_element, self.output_qparams)
+        total = _centered(q, qparams, torch.float64).sum(dim=dims, keepdim=True)
+        return _finish(total.float() * _mean_scale(qparams, count, q.dim()), self.output_qparams)
 
 
 def avg_pool_is_supported(module: nn.Module) -> bool:
@@ -221,6 +302,8 @@ class QuantizedAvgPool3d(_Int8Module):
     """A fixed-kernel 3-D average pool (no padding, whole windows) on int8: the exact integer sum of each window's
     (q - zp), times float32(scale) / float32(window size), in float32 (as :class:`QuantizedGlobalAvgPool`)."""
 
+    accepts_dynamic_input = True
+
     def __init__(self, pool: nn.AvgPool3d, input_qparams, output_qparams):
         super().__init__(input_qparams, output_qparams)
         if not avg_pool_is_supported(pool):
@@ -228,15 +311,14 @@ class QuantizedAvgPool3d(_Int8Module):
                              f"is supported, got {pool}")
         self.kernel_size, self.stride = avg_pool_window(pool)
 
-    def forward(self, q: torch.Tensor) -> torch.Tensor:
-        self._check_input(q)
-        if q.dim() != 5:
-            raise ValueError(f"QuantizedAvgPool3d expects a 5-D [N, C, T, H, W] tensor, got shape {tuple(q.shape)}")
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5:
+            raise ValueError(f"QuantizedAvgPool3d expects a 5-D [N, C, T, H, W] tensor, got shape {tuple(x.shape)}")
+        q, qparams = self._quantized_input(x)
         # divisor_override=1: the window sums themselves, exact in float64
-        total = F.avg_pool3d(q.double() - self.input_zero_point, self.kernel_size, self.stride, divisor_override=1)
+        total = F.avg_pool3d(_centered(q, qparams, torch.float64), self.kernel_size, self.stride, divisor_override=1)
         count = self.kernel_size[0] * self.kernel_size[1] * self.kernel_size[2]
-        per_element = torch.tensor(self.input_scale, dtype=torch.float32) / torch.tensor(float(count), dtype=torch.float32)
-        return _finish(total.float() * per_element, self.output_qparams)
+        return _finish(total.float() * _mean_scale(qparams, count, 5), self.output_qparams)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"

@@ -2,7 +2,9 @@
 
 Activations: per-tensor asymmetric int8, ``real = scale * (q - zero_point)``, q in [-128, 127]; a tensor whose
 readers can take it (a squeeze-excitation output read by pointwise convs) may instead be per-channel
-(:class:`ChannelQParams`: one scale and zero point per channel, dim 1).
+(:class:`ChannelQParams`: one scale and zero point per channel, dim 1), and a tensor whose range depends on the input
+by too much for one static range may be quantized dynamically (:data:`DYNAMIC`): each sample (dim 0) gets the qparams
+of its own min/max when the model runs (:func:`sample_qparams`, a :class:`SampleQParams`).
 Weights: per-output-channel symmetric int8, ``real = scale[c] * q``, q in [-127, 127].
 Rounding is round-half-to-even (``torch.round``). Scales are float32-representable Python floats.
 """
@@ -33,6 +35,58 @@ class ChannelQParams(NamedTuple):
         shape = [1, -1] + [1] * (x.dim() - 2)
         return (self.scale.to(x.device, torch.float32).reshape(shape),
                 self.zero_point.to(x.device, torch.float32).reshape(shape))
+
+
+class SampleQParams(NamedTuple):
+    """Per-sample activation quantization along dim 0 (a run's dynamic qparams):
+    ``real[n] = scale[n] * (q[n] - zero_point[n])``."""
+
+    scale: torch.Tensor  # float32 [N], > 0
+    zero_point: torch.Tensor  # int32 [N], in [-128, 127]
+
+    def broadcast(self, x: torch.Tensor):
+        """(scale, zero_point) as float32 on ``x``'s device, shaped to broadcast along dim 0 of ``x``."""
+        shape = [-1] + [1] * (x.dim() - 1)
+        return (self.scale.to(x.device, torch.float32).reshape(shape),
+                self.zero_point.to(x.device, torch.float32).reshape(shape))
+
+
+class DynamicQParams:
+    """The qparams of a dynamically quantized tensor: not fixed when the model is built, but computed for each sample
+    from its own range whenever the model runs (:func:`sample_qparams`). Use the singleton :data:`DYNAMIC`."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DYNAMIC"
+
+    def __reduce__(self):  # deepcopy / pickle keep the singleton
+        return (DynamicQParams, ())
+
+
+DYNAMIC = DynamicQParams()
+
+
+def sample_qparams(x: torch.Tensor) -> SampleQParams:
+    """Each sample's :func:`activation_qparams` of its own range (min and max over all dims after 0), vectorized with
+    the same float64 arithmetic and float32 rounding (so the native runtime, which computes them per sample in C++,
+    gets equal values). Raises ValueError for a tensor without a batch dim or with non-finite values (their range
+    would give no usable scale)."""
+    if x.dim() < 2 or x.shape[0] == 0 or x[0].numel() == 0:
+        raise ValueError(f"dynamic quantization needs a non-empty [N, ...] tensor, got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("dynamic quantization: the tensor holds non-finite values (NaN or inf)")
+    flat = x.detach().float().reshape(x.shape[0], -1)
+    low = flat.amin(dim=1).double().clamp(max=0.0)
+    high = flat.amax(dim=1).double().clamp(min=0.0)
+    scale = ((high - low) / (QMAX - QMIN)).clamp(min=_MIN_SCALE).float()
+    zero_point = torch.round(QMIN - low / scale.double()).clamp(QMIN, QMAX).to(torch.int32)
+    return SampleQParams(scale, zero_point)
 
 
 def channel_activation_qparams(min_val: torch.Tensor, max_val: torch.Tensor, strength: float = 1.0) -> ChannelQParams:
@@ -81,18 +135,23 @@ def weight_scales(weight: torch.Tensor) -> torch.Tensor:
 
 
 def _scale_and_zero_point(qparams, x: torch.Tensor):
-    return qparams.broadcast(x) if isinstance(qparams, ChannelQParams) else (qparams.scale, qparams.zero_point)
+    if isinstance(qparams, (ChannelQParams, SampleQParams)):
+        return qparams.broadcast(x)
+    if isinstance(qparams, DynamicQParams):
+        raise TypeError("quantize / dequantize need the qparams of this run (sample_qparams(x)), not DYNAMIC")
+    return qparams.scale, qparams.zero_point
 
 
 def quantize(x: torch.Tensor, qparams) -> torch.Tensor:
-    """float -> int8: clamp(round(x / scale) + zero_point) (per tensor, or per channel along dim 1)."""
+    """float -> int8: clamp(round(x / scale) + zero_point) (per tensor, per channel along dim 1 or per sample along
+    dim 0)."""
     scale, zero_point = _scale_and_zero_point(qparams, x)
     q = torch.round(x.float() / scale) + zero_point
     return q.clamp_(QMIN, QMAX).to(torch.int8)
 
 
 def dequantize(q: torch.Tensor, qparams) -> torch.Tensor:
-    """int8 -> float32: (q - zero_point) * scale (per tensor, or per channel along dim 1)."""
+    """int8 -> float32: (q - zero_point) * scale (per tensor, per channel along dim 1 or per sample along dim 0)."""
     scale, zero_point = _scale_and_zero_point(qparams, q)
     return (q.float() - zero_point) * scale
 
