@@ -260,6 +260,28 @@ static void check_dynamic_requant(bool dynamic_input, const std::vector<float>& 
   }
 }
 
+// The largest |int32 bias| of each output channel that no int8 kernel's int32 accumulation can overflow with. The
+// kernels add to the bias terms of at most 255 * |w| each (x - zp, or x + 128 with a zero-point correction of at most
+// 255 * |sum of w|), so 2^31 - 1 - 512 * sum(|w|) is safe for every ISA's form. channel_of(k): the output channel of
+// weight k. A static bias must lie within it; a dynamic input's per-sample bias is clamped to it.
+template <class ChannelOf>
+static std::vector<int32_t> bias_limits(const std::vector<int8_t>& weight, int64_t channels, ChannelOf channel_of) {
+  std::vector<int64_t> magnitude(static_cast<size_t>(channels), 0);
+  for (size_t k = 0; k < weight.size(); ++k) magnitude[channel_of(k)] += std::abs(int32_t(weight[k]));
+  std::vector<int32_t> limits(static_cast<size_t>(channels));
+  for (size_t c = 0; c < limits.size(); ++c)
+    limits[c] = int32_t(std::max<int64_t>(0, int64_t{2147483647} - 512 * magnitude[c]));
+  return limits;
+}
+
+static void check_static_bias(const std::vector<int32_t>& bias, const std::vector<int32_t>& limits) {
+  for (size_t c = 0; c < bias.size(); ++c)
+    if (std::abs(int64_t(bias[c])) > limits[c])
+      throw std::invalid_argument("program: int32 bias " + std::to_string(c) + " (" + std::to_string(bias[c]) +
+                                  ") is beyond +-" + std::to_string(limits[c]) +
+                                  ", where the int8 kernels' int32 sums could overflow");
+}
+
 int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                                 std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                                 std::vector<float> dequant_scale, QuantParams in_q, int32_t residual,
@@ -272,18 +294,31 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
   check_dynamic_requant(dynamic_input, weight_scale, float_bias, out_channels, "quantized conv");
   if (has_output_q) check_quant(out, "output");
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  const size_t co = size_t(out_channels);
   if (depthwise) {
     if (taps > 500) throw std::invalid_argument("program: int8 depthwise kernels of more than 500 taps are not supported");
     check_size("int8 depthwise weight", weight.size(), size_t(taps * out_channels));
+    s.bias_limit = bias_limits(weight, out_channels, [co](size_t k) { return k % co; });  // [taps, C]
   } else {
     check_size("int8 packed weight", weight.size(), size_t(taps * ((in.channels + 3) / 4) * out_channels * 4));
     check_size("int8 weight sums", weight_sum.size(), size_t(out_channels));
+    // The kernels' zero-point correction multiplies these sums: one that does not match its weights (a damaged
+    // model file) would give wrong outputs, or overflow int32 inside the kernels.
+    std::vector<int64_t> sums(size_t(out_channels), 0);
+    for (size_t k = 0; k < weight.size(); ++k) sums[(k / 4) % size_t(out_channels)] += weight[k];
+    for (int64_t c = 0; c < out_channels; ++c)
+      if (sums[size_t(c)] != weight_sum[size_t(c)])
+        throw std::invalid_argument("program: int8 weight sum " + std::to_string(c) + " (" +
+                                    std::to_string(weight_sum[size_t(c)]) + ") is not the sum of that channel's "
+                                    "weights (" + std::to_string(sums[size_t(c)]) + ")");
+    s.bias_limit = bias_limits(weight, out_channels, [co](size_t k) { return (k / 4) % co; });  // [.., Co, 4]
   }
   if (dynamic_input) {  // each run derives them per sample
     s.weight_scale = std::move(weight_scale);
     s.bias = std::move(float_bias);
   } else {
     check_size("int32 bias", bias.size(), size_t(out_channels));
+    check_static_bias(bias, s.bias_limit);
     check_size("dequant scale", dequant_scale.size(), size_t(out_channels));
     s.bias_float.assign(bias.begin(), bias.end());
     s.qbias = std::move(bias);
@@ -399,12 +434,15 @@ int32_t Program::quantized_linear(int32_t input, int64_t out_features, std::vect
   check_size("int8 linear weight", weight.size(), size_t(out_features * in.channels));
   check_dynamic_requant(in.dynamic, weight_scale, float_bias, out_features, "quantized linear");
   Step s(Kind::qlinear);
+  const size_t k_in = size_t(in.channels);
+  s.bias_limit = bias_limits(weight, out_features, [k_in](size_t k) { return k / k_in; });  // [M, K]
   if (in.dynamic) {  // each run derives them per sample
     s.weight_scale = std::move(weight_scale);
     s.bias = std::move(float_bias);
   } else {
     check_quant(in_q, "input");
     check_size("int32 bias", bias.size(), size_t(out_features));
+    check_static_bias(bias, s.bias_limit);
     check_size("dequant scale", dequant_scale.size(), size_t(out_features));
     s.qbias = std::move(bias);
     s.dequant_scale = std::move(dequant_scale);
@@ -614,7 +652,8 @@ struct SampleRequant {
     for (size_t c = 0; c < channels; ++c) {
       dequant_scale[c] = in.scale * s.weight_scale[c];  // >= FLT_MIN: the builder bounds the weight scales
       const double q = std::nearbyint(double(s.bias[c]) / double(dequant_scale[c]));
-      qbias[c] = int32_t(std::min(2147483647.0, std::max(-2147483648.0, q)));
+      const double limit = double(s.bias_limit[c]);  // a narrow sample range can make q exceed any int32
+      qbias[c] = int32_t(std::min(limit, std::max(-limit, q)));
       bias_float[c] = float(qbias[c]);
     }
   }

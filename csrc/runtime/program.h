@@ -97,8 +97,11 @@ class Program {
   // A dynamic input: weight_scale and float_bias ([Co] each: the weights' per-channel scales, finite and positive, and
   // the real-valued bias, finite) are required; `bias`, `dequant_scale` and `in` are ignored, and each sample n of a
   // run, with input qparams (s, zp), uses dequant_scale[c] = s * weight_scale[c] (float32) and bias[c] =
-  // int32(clamp(nearbyint(double(float_bias[c]) / double(dequant_scale[c])), int32 range)). A static input takes
-  // neither (non-empty ones are rejected: they would be silently unused). A dynamic residual: `residual_q` is ignored.
+  // int32(clamp(nearbyint(double(float_bias[c]) / double(dequant_scale[c])), -L[c], L[c])), where L[c] = 2^31 - 1 -
+  // 512 * sum_k |weight[c, k]| is the largest bias the kernels' int32 sums cannot overflow with (a sample of a very
+  // narrow range, e.g. all zero, makes the quotient huge). A static input takes neither weight_scale nor float_bias
+  // (non-empty ones are rejected: they would be silently unused), and its `bias` must lie within +-L[c]. A dynamic
+  // residual: `residual_q` is ignored.
   int32_t quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                          std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                          std::vector<float> dequant_scale, QuantParams in, int32_t residual, QuantParams residual_q,

@@ -71,6 +71,9 @@ struct Program::Step {
   // qconv / qlinear with a dynamic input: per-output-channel weight scales ([Co]); each run's dequant scales and int32
   // biases follow from them and each sample's input scale. Empty otherwise.
   std::vector<float> weight_scale;
+  // qconv / qlinear: the largest |int32 bias| of each output channel the kernels accumulate without overflow (derived
+  // from the weights by the builders, not stored in model files).
+  std::vector<int32_t> bias_limit;
   std::vector<int8_t> qweight;
   std::vector<int32_t> weight_sum, qbias;
   QuantParams in, residual_q, out;

@@ -30,7 +30,9 @@ def _reference(x, weight_int8, weight_scale, float_bias, padding):
     q = (torch.round(x / scale.view(per_sample)) + zero_point.float().view(per_sample)).clamp(-128, 127)
     accumulator = F.conv3d(q.double() - zero_point.view(per_sample), weight_int8.double(), padding=padding)
     dequant = scale.view(n, 1) * weight_scale.view(1, -1)  # float32 [N, Co]
-    bias = torch.round(float_bias.double().view(1, -1) / dequant.double()).clamp(-2.0**31, 2.0**31 - 1)
+    # the documented bound: the largest bias the kernels' int32 sums cannot overflow with
+    bound = (2.0**31 - 1 - 512 * weight_int8.double().abs().sum(dim=(1, 2, 3, 4))).view(1, -1)
+    bias = torch.maximum(torch.minimum(torch.round(float_bias.double().view(1, -1) / dequant.double()), bound), -bound)
     value = (accumulator + bias.view(n, -1, 1, 1, 1)).float() * dequant.view(n, -1, 1, 1, 1)
     value = torch.relu(value)
     return (torch.round(value / OUTPUT_SCALE) + OUTPUT_ZERO_POINT).clamp(-128, 127).to(torch.int8)
@@ -38,10 +40,11 @@ def _reference(x, weight_int8, weight_scale, float_bias, padding):
 
 def _batch(channels, t, h, w):
     torch.manual_seed(0)
-    x = torch.rand(4, channels, t, h, w) * 2 - 1
+    x = torch.rand(5, channels, t, h, w) * 2 - 1
     x[1] = x[1] * 30 + 10  # a wide range
     x[2] *= 0.01  # a narrow one
     x[3] = -x[3].abs() - 0.1  # all negative
+    x[4] = 0.0  # all zero: scale 1e-8, the bias far beyond int32 (clamped to the bound)
     return x
 
 
@@ -79,7 +82,7 @@ def test_dynamic_quantize_and_conv_equal_torch(kernel, padding, threads):
     assert torch.equal(out.permute(0, 4, 1, 2, 3), want)
     # The samples' ranges differ, so one batch-wide range would have given other values.
     scale, _ = _sample_qparams(x)
-    assert len(set(scale.tolist())) == 4
+    assert len(set(scale.tolist())) == 5
     kinds = [step["kind"] for step in program.last_profile()]
     assert kinds == ["dynamic_quantize", "quantized_conv/" + ("pointwise" if kernel == 1 else "dense") + "+dyn"]
     assert "dynamic" in program.describe()

@@ -45,6 +45,19 @@ QuantParams expected_qparams(const float* x, int64_t n) {
   return {scale, std::min(127, std::max(-128, zero_point))};
 }
 
+// The documented bias bound of each output channel: 2^31 - 1 - 512 * sum |w| over the channel's weights (a [Co, K]
+// matrix, row major).
+std::vector<double> bias_bounds(const std::vector<int8_t>& weight, size_t out_channels) {
+  const size_t k_per_channel = weight.size() / out_channels;
+  std::vector<double> bounds;
+  for (size_t c = 0; c < out_channels; ++c) {
+    double magnitude = 0;
+    for (size_t k = 0; k < k_per_channel; ++k) magnitude += std::abs(double(weight[c * k_per_channel + k]));
+    bounds.push_back(2147483647.0 - 512.0 * magnitude);
+  }
+  return bounds;
+}
+
 // A conv / linear layer's static requantization arrays for an input quantized with `in` (the formula a dynamic input
 // uses per sample).
 struct Requant {
@@ -52,13 +65,14 @@ struct Requant {
   std::vector<float> dequant_scale;
 };
 
-Requant requant_for(QuantParams in, const std::vector<float>& weight_scale, const std::vector<float>& float_bias) {
+Requant requant_for(QuantParams in, const std::vector<float>& weight_scale, const std::vector<float>& float_bias,
+                    const std::vector<double>& bounds) {
   Requant r;
   for (size_t c = 0; c < weight_scale.size(); ++c) {
     const float dequant = in.scale * weight_scale[c];
     const double q = std::nearbyint(double(float_bias[c]) / double(dequant));
     r.dequant_scale.push_back(dequant);
-    r.qbias.push_back(int32_t(std::min(2147483647.0, std::max(-2147483648.0, q))));
+    r.qbias.push_back(int32_t(std::min(bounds[c], std::max(-bounds[c], q))));
   }
   return r;
 }
@@ -184,6 +198,7 @@ struct QConv {
   std::vector<int8_t> weight;
   std::vector<int32_t> sums;
   std::vector<float> weight_scale, float_bias;
+  std::vector<double> bounds;  // of the biases
   Activation act = Activation::identity;
   QuantParams out{0.05f, -3};
   bool has_output_q = true;
@@ -192,6 +207,10 @@ struct QConv {
       : depthwise(dw), g(geometry), ci(in_channels), co(out_channels), act(a) {
     const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
     const std::vector<int8_t> w = random_int8(size_t(taps * (dw ? 1 : ci) * co), rng);  // [taps, ci, co] or [taps, c]
+    std::vector<int8_t> by_channel(w.size());  // [co, taps * ci] (or [c, taps])
+    const size_t k_per_channel = w.size() / size_t(co);
+    for (size_t k = 0; k < w.size(); ++k) by_channel[(k % size_t(co)) * k_per_channel + k / size_t(co)] = w[k];
+    bounds = bias_bounds(by_channel, size_t(co));
     if (dw) {
       weight = w;
     } else {
@@ -216,7 +235,7 @@ struct QConv {
     if (dynamic_input)
       return p.quantized_conv(a, depthwise, g, co, weight, sums, {}, {}, qa, residual, qr, act, out, has_output_q,
                               weight_scale, float_bias);
-    const Requant r = requant_for(qa, weight_scale, float_bias);
+    const Requant r = requant_for(qa, weight_scale, float_bias, bounds);
     return p.quantized_conv(a, depthwise, g, co, weight, sums, r.qbias, r.dequant_scale, qa, residual, qr, act, out,
                             has_output_q);
   }
@@ -273,6 +292,17 @@ void hand_computed_samples() {
   const auto biased = b.run(in.data(), Shape5{1, 1, 1, 3, 1}, 1);  // sample 0's range: scale s0
   const float want_bias = float(std::nearbyint(double(bias) / double(dequant))) * dequant;
   for (int k = 0; k < 3; ++k) CHECK(static_cast<const float*>(biased[0].data())[k] == want_bias);
+
+  // An all-zero sample (scale float(1e-8)) makes bias / dequant scale = 0.5 / (1e-8 * 0.01) = 5e9, beyond any int32:
+  // it is clamped to 2^31 - 1 - 512 * |w| (w = 3 here), and q - zp = 0, so every output is that bias times the scale.
+  Program c;
+  const int32_t cx = c.set_input(1);
+  c.set_outputs({c.quantized_conv(c.dynamic_quantize(cx), true, ConvGeometry{}, 1, {3}, {}, {}, {}, QuantParams{}, -1,
+                                  QuantParams{}, Activation::identity, QuantParams{}, false, {0.01f}, {0.5f})},
+                {Program::Layout::nthwc});
+  const auto clamped = c.run(zeros.data(), Shape5{1, 1, 1, 3, 1}, 1);
+  const float want_clamped = float(2147483647 - 512 * 3) * (float(1e-8) * 0.01f);
+  for (int k = 0; k < 3; ++k) CHECK(static_cast<const float*>(clamped[0].data())[k] == want_clamped);
 }
 
 void convs_equal_per_sample_static_programs() {
@@ -355,7 +385,7 @@ void other_steps_equal_per_sample_static_programs() {
     if (quantize.dynamic()) {
       linear = p.quantized_linear(a, M, linear_w, {}, {}, qa, Activation::relu, linear_scale, linear_bias);
     } else {
-      const Requant r = requant_for(qa, linear_scale, linear_bias);
+      const Requant r = requant_for(qa, linear_scale, linear_bias, bias_bounds(linear_w, size_t(M)));
       linear = p.quantized_linear(a, M, linear_w, r.qbias, r.dequant_scale, qa, Activation::relu);
     }
     return {linear,
