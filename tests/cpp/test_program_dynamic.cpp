@@ -494,6 +494,24 @@ void errors() {
   // The pools and the SE ignore `in` for a dynamic input (invalid here), and keep checking it for a static one.
   CHECK(p.quantized_global_avg_pool(a, QuantParams{-1.0f, 999}, false, QuantParams{}) > 0);
   CHECK_THROWS(p.quantized_global_avg_pool(s, QuantParams{-1.0f, 999}, false, QuantParams{}), std::invalid_argument);
+  // Non-finite values in a short sample (no full vector block) and in a block's first lane.
+  Program pool;
+  const int32_t px = pool.set_input(1);
+  pool.set_outputs({pool.quantized_global_avg_pool(pool.dynamic_quantize(px), QuantParams{}, false, QuantParams{})},
+                   {Program::Layout::vector});
+  for (int64_t width : {3, 37}) {
+    std::vector<float> values(size_t(2 * width), 1.0f);
+    values[size_t(width + (width == 3 ? 1 : 16))] = -INFINITY;  // sample 1
+    bool thrown = false;
+    try {
+      pool.run(values.data(), Shape5{2, 1, 1, width, 1}, 1);
+    } catch (const std::invalid_argument& e) {
+      thrown = std::string(e.what()).find("sample 1 holds non-finite values") != std::string::npos;
+    }
+    CHECK(thrown);
+    values[size_t(width + (width == 3 ? 1 : 16))] = 1.0f;
+    CHECK(pool.run(values.data(), Shape5{2, 1, 1, width, 1}, 1).size() == 1);
+  }
   const std::string described = p.describe();
   CHECK(described.find("v1 = dynamic_quantize(v0)") != std::string::npos);
   CHECK(described.find("dynamic input") != std::string::npos);
