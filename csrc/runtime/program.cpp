@@ -557,7 +557,6 @@ void quantize_span(const float* src, int8_t* dst, int64_t n, float scale, float 
   }
 }
 
-
 // A span's range and whether it holds NaN or inf: lo and hi start at 0 (a quantized range always holds 0), and
 // non_finite sums v * 0, which is NaN exactly when some v is NaN or +-inf (min / max may drop a NaN; the sum keeps
 // it). One pass; the SSE2 path keeps four independent accumulators of each (a single-accumulator loop, as GCC
@@ -649,7 +648,7 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, size_t 
 }
 
 // The qparams and requantization arrays an int8 step reads in one kernel call: the step's static ones, or, for a
-// step reading a dynamic value, one sample's (per_sample).
+// step reading a dynamic value, one sample's.
 struct StepQuant {
   QuantParams in, residual;
   const int32_t* qbias = nullptr;

@@ -148,7 +148,8 @@ class Program {
   // Conv -> depthwise fusion (see the top of this file; the name is from when only pointwise convs were fused): on
   // by default, where it pays; off for debugging and benchmarks; every_pair fuses every eligible pair whatever its
   // size (for tests). Profiles list a fused pair as one step of kind "conv/pointwise>depthwise" (a 1x1x1 stride-1
-  // conv) or "conv/dense>depthwise" with both convs' MACs, the conv's input and the depthwise output shapes.
+  // conv) or "conv/dense>depthwise" with both convs' MACs, the conv's input and the depthwise output shapes. A step
+  // reading a dynamic value (run sample by sample) has the suffix "+dyn", e.g. "quantized_conv/pointwise+dyn".
   void set_fuse_pointwise_depthwise(bool on, bool every_pair = false);
   bool fuse_pointwise_depthwise() const;
   struct StepProfile {
