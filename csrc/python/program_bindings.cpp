@@ -29,6 +29,12 @@ std::vector<T> copy_of(py::handle obj, const char* name, python::DType dtype) {
 
 std::vector<float> floats(py::handle obj, const char* name) { return copy_of<float>(obj, name, python::DType::float32); }
 
+// A per-channel float32 vector argument that may be None (then empty).
+std::vector<float> optional_channel_floats(py::handle obj, const char* name) {
+  if (!obj.is_none()) python::tensor_arg(obj, name, python::DType::float32, 1);
+  return floats(obj, name);
+}
+
 kernels::Activation activation_arg(int code) {
   if (code < 0 || code > int(kernels::Activation::sigmoid))
     throw std::invalid_argument("activation code must be 0..4 (identity, relu, swish, hswish, sigmoid), got " +
@@ -131,13 +137,17 @@ PYVIDEO_BINDINGS(program) {
             return p.quantize(input, {scale, zero_point});
           },
           py::arg("input"), py::arg("scale"), py::arg("zero_point"))
+      .def("dynamic_quantize", &Program::dynamic_quantize, py::arg("input"),
+           "float32 -> int8 with each sample's qparams computed in each run from its own range (a dynamic value: "
+           "only int8 convs, linear layers, squeeze-excitations and pools may read it, and it cannot be an output).")
       .def(
           "quantized_conv",
           [](Program& p, int32_t input, bool depthwise, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
              std::array<int64_t, 3> padding, int64_t out_channels, py::handle weight, py::handle weight_sum,
              py::handle bias, py::handle dequant_scale, float input_scale, int32_t input_zero_point,
              int32_t residual, float residual_scale, int32_t residual_zero_point, int activation,
-             std::optional<float> output_scale, int32_t output_zero_point) {
+             std::optional<float> output_scale, int32_t output_zero_point, py::handle weight_scale,
+             py::handle float_bias) {
             // output_scale None: a float32 output (the conv's only readers are float code)
             return p.quantized_conv(input, depthwise, geometry(kernel, stride, padding), out_channels,
                                     copy_of<int8_t>(weight, "weight", python::DType::int8),
@@ -145,12 +155,19 @@ PYVIDEO_BINDINGS(program) {
                                     copy_of<int32_t>(bias, "bias", python::DType::int32),
                                     floats(dequant_scale, "dequant_scale"), {input_scale, input_zero_point}, residual,
                                     {residual_scale, residual_zero_point}, activation_arg(activation),
-                                    {output_scale.value_or(1.0f), output_zero_point}, output_scale.has_value());
+                                    {output_scale.value_or(1.0f), output_zero_point}, output_scale.has_value(),
+                                    optional_channel_floats(weight_scale, "weight_scale"),
+                                    optional_channel_floats(float_bias, "float_bias"));
           },
           py::arg("input"), py::arg("depthwise"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
           py::arg("out_channels"), py::arg("weight"), py::arg("weight_sum"), py::arg("bias"), py::arg("dequant_scale"),
           py::arg("input_scale"), py::arg("input_zero_point"), py::arg("residual"), py::arg("residual_scale"),
-          py::arg("residual_zero_point"), py::arg("activation"), py::arg("output_scale"), py::arg("output_zero_point"))
+          py::arg("residual_zero_point"), py::arg("activation"), py::arg("output_scale"), py::arg("output_zero_point"),
+          py::kw_only(), py::arg("weight_scale") = py::none(), py::arg("float_bias") = py::none(),
+          "An int8 conv step. A dynamic input (a dynamic_quantize output) needs weight_scale and float_bias (float32 "
+          "[C_out]: the weights' per-channel scales and the real-valued bias; each run derives the dequant scales and "
+          "int32 bias per sample from them): pass bias / dequant_scale as empty tensors, any input_scale / "
+          "input_zero_point (ignored). A dynamic residual's residual_scale / residual_zero_point are ignored.")
       .def(
           "quantized_squeeze_excitation",
           [](Program& p, int32_t input, py::handle w0, py::handle b0, py::handle w1, py::handle b1,
@@ -211,15 +228,19 @@ PYVIDEO_BINDINGS(program) {
       .def(
           "quantized_linear",
           [](Program& p, int32_t input, py::handle weight, py::handle bias, py::handle dequant_scale,
-             float input_scale, int32_t input_zero_point, int activation) {
+             float input_scale, int32_t input_zero_point, int activation, py::handle weight_scale,
+             py::handle float_bias) {
             const auto w = python::tensor_arg(weight, "weight", python::DType::int8, 2);
             return p.quantized_linear(input, w.shape[0], copy_of<int8_t>(weight, "weight", python::DType::int8),
                                       copy_of<int32_t>(bias, "bias", python::DType::int32),
                                       floats(dequant_scale, "dequant_scale"), {input_scale, input_zero_point},
-                                      activation_arg(activation));
+                                      activation_arg(activation), optional_channel_floats(weight_scale, "weight_scale"),
+                                      optional_channel_floats(float_bias, "float_bias"));
           },
           py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("dequant_scale"), py::arg("input_scale"),
-          py::arg("input_zero_point"), py::arg("activation"))
+          py::arg("input_zero_point"), py::arg("activation"), py::kw_only(), py::arg("weight_scale") = py::none(),
+          py::arg("float_bias") = py::none(),
+          "An int8 linear step; a dynamic input takes weight_scale and float_bias as quantized_conv.")
       .def(
           "set_outputs",
           [](Program& p, std::vector<int32_t> values, std::vector<std::string> layouts) {

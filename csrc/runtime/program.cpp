@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -34,6 +35,7 @@ const char* kind_name(Kind k) {
     case Kind::squeeze_excitation_gate: return "squeeze_excitation_gate";
     case Kind::avg_pool: return "avg_pool";
     case Kind::qavg_pool: return "quantized_avg_pool";
+    case Kind::dynamic_quantize: return "dynamic_quantize";
   }
   return "?";
 }
@@ -66,6 +68,8 @@ std::string Program::describe() const {
     if (s.row_sums) out << ", row sums";
     if (!s.out_scales.empty()) out << ", per-channel output";
     if (s.kind == Kind::qconv && !s.has_output_q) out << ", float output";
+    if (impl_->is_dynamic(s.input)) out << ", dynamic input";
+    if (impl_->is_dynamic(s.residual)) out << ", dynamic residual";
     out << ") -> " << impl_->values[size_t(s.output)].channels << " channels\n";
   }
   return out.str();
@@ -217,33 +221,114 @@ int32_t Program::quantize(int32_t input, QuantParams out) {
   return impl_->add(std::move(s), DType::int8, in.channels);
 }
 
+int32_t Program::dynamic_quantize(int32_t input) {
+  const auto& in = impl_->value(input, "dynamic quantize input");
+  if (in.dtype != DType::float32) throw std::invalid_argument("program: dynamic_quantize needs a float32 input");
+  Step s(Kind::dynamic_quantize);
+  s.input = input;
+  return impl_->add(std::move(s), DType::int8, in.channels, /*dynamic=*/true);
+}
+
+// The smallest per-sample scale a dynamic_quantize step gives (float(1e-8)): a weight scale times it must stay a
+// normal float, so that every run's dequant scale is positive (no division by zero, nor by a denormal that a
+// flush-to-zero mode would zero) and the bias quotients stay finite.
+constexpr float kMinSampleScale = float(1e-8);
+
+// A qconv / qlinear's per-sample requantization inputs: required ([Co] each) for a dynamic input, and rejected for a
+// static one (the step would silently not use them).
+static void check_dynamic_requant(bool dynamic_input, const std::vector<float>& weight_scale,
+                                  const std::vector<float>& float_bias, int64_t out_channels, const char* label) {
+  if (!dynamic_input) {
+    if (!weight_scale.empty() || !float_bias.empty())
+      throw std::invalid_argument(std::string("program: a ") + label +
+                                  " with a static input takes no weight_scale or float_bias (they are for dynamic "
+                                  "inputs only)");
+    return;
+  }
+  if (weight_scale.empty() || float_bias.empty())
+    throw std::invalid_argument(std::string("program: a ") + label +
+                                " with a dynamic input needs weight_scale and float_bias");
+  check_size("weight scale", weight_scale.size(), size_t(out_channels));
+  check_size("float bias", float_bias.size(), size_t(out_channels));
+  for (size_t c = 0; c < weight_scale.size(); ++c) {
+    if (!std::isfinite(weight_scale[c]) || !(weight_scale[c] * kMinSampleScale >= std::numeric_limits<float>::min()))
+      throw std::invalid_argument("program: weight scale " + std::to_string(c) +
+                                  " must be finite and at least 1.2e-30 (times the smallest per-sample scale, 1e-8, "
+                                  "it must be a normal float)");
+    if (!std::isfinite(float_bias[c]))
+      throw std::invalid_argument("program: float bias " + std::to_string(c) + " is not finite");
+  }
+}
+
+// The largest |int32 bias| of each output channel that no int8 kernel's int32 accumulation can overflow with. The
+// kernels add to the bias terms of at most 255 * |w| each (x - zp, or x + 128 with a zero-point correction of at most
+// 255 * |sum of w|), so 2^31 - 1 - 512 * sum(|w|) is safe for every ISA's form. channel_of(k): the output channel of
+// weight k. A static bias must lie within it; a dynamic input's per-sample bias is clamped to it.
+template <class ChannelOf>
+static std::vector<int32_t> bias_limits(const std::vector<int8_t>& weight, int64_t channels, ChannelOf channel_of) {
+  std::vector<int64_t> magnitude(static_cast<size_t>(channels), 0);
+  for (size_t k = 0; k < weight.size(); ++k) magnitude[channel_of(k)] += std::abs(int32_t(weight[k]));
+  std::vector<int32_t> limits(static_cast<size_t>(channels));
+  for (size_t c = 0; c < limits.size(); ++c)
+    limits[c] = int32_t(std::max<int64_t>(0, int64_t{2147483647} - 512 * magnitude[c]));
+  return limits;
+}
+
+static void check_static_bias(const std::vector<int32_t>& bias, const std::vector<int32_t>& limits) {
+  for (size_t c = 0; c < bias.size(); ++c)
+    if (std::abs(int64_t(bias[c])) > limits[c])
+      throw std::invalid_argument("program: int32 bias " + std::to_string(c) + " (" + std::to_string(bias[c]) +
+                                  ") is beyond +-" + std::to_string(limits[c]) +
+                                  ", where the int8 kernels' int32 sums could overflow");
+}
+
 int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                                 std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                                 std::vector<float> dequant_scale, QuantParams in_q, int32_t residual,
                                 QuantParams residual_q, kernels::Activation act, QuantParams out,
-                                bool has_output_q) {
+                                bool has_output_q, std::vector<float> weight_scale, std::vector<float> float_bias) {
   Step s = conv_step(*impl_, Kind::qconv, DType::int8, "quantized conv", input, residual, depthwise, g, out_channels);
   const auto& in = impl_->values[size_t(input)];
-  check_quant(in_q, "input");
+  const bool dynamic_input = in.dynamic;
+  if (!dynamic_input) check_quant(in_q, "input");
+  check_dynamic_requant(dynamic_input, weight_scale, float_bias, out_channels, "quantized conv");
   if (has_output_q) check_quant(out, "output");
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  const size_t co = size_t(out_channels);
   if (depthwise) {
     if (taps > 500) throw std::invalid_argument("program: int8 depthwise kernels of more than 500 taps are not supported");
     check_size("int8 depthwise weight", weight.size(), size_t(taps * out_channels));
+    s.bias_limit = bias_limits(weight, out_channels, [co](size_t k) { return k % co; });  // [taps, C]
   } else {
     check_size("int8 packed weight", weight.size(), size_t(taps * ((in.channels + 3) / 4) * out_channels * 4));
     check_size("int8 weight sums", weight_sum.size(), size_t(out_channels));
+    // The kernels' zero-point correction multiplies these sums: one that does not match its weights (a damaged
+    // model file) would give wrong outputs, or overflow int32 inside the kernels.
+    std::vector<int64_t> sums(size_t(out_channels), 0);
+    for (size_t k = 0; k < weight.size(); ++k) sums[(k / 4) % size_t(out_channels)] += weight[k];
+    for (int64_t c = 0; c < out_channels; ++c)
+      if (sums[size_t(c)] != weight_sum[size_t(c)])
+        throw std::invalid_argument("program: int8 weight sum " + std::to_string(c) + " (" +
+                                    std::to_string(weight_sum[size_t(c)]) + ") is not the sum of that channel's "
+                                    "weights (" + std::to_string(sums[size_t(c)]) + ")");
+    s.bias_limit = bias_limits(weight, out_channels, [co](size_t k) { return (k / 4) % co; });  // [.., Co, 4]
   }
-  check_size("int32 bias", bias.size(), size_t(out_channels));
-  check_size("dequant scale", dequant_scale.size(), size_t(out_channels));
-  if (residual >= 0 && !(residual_q.scale > 0.0f))
+  if (dynamic_input) {  // each run derives them per sample
+    s.weight_scale = std::move(weight_scale);
+    s.bias = std::move(float_bias);
+  } else {
+    check_size("int32 bias", bias.size(), size_t(out_channels));
+    check_static_bias(bias, s.bias_limit);
+    check_size("dequant scale", dequant_scale.size(), size_t(out_channels));
+    s.bias_float.assign(bias.begin(), bias.end());
+    s.qbias = std::move(bias);
+    s.dequant_scale = std::move(dequant_scale);
+    s.in = in_q;
+  }
+  if (residual >= 0 && !impl_->is_dynamic(residual) && !(residual_q.scale > 0.0f))
     throw std::invalid_argument("program: the residual scale must be positive");
   s.qweight = std::move(weight);
   s.weight_sum = std::move(weight_sum);
-  s.bias_float.assign(bias.begin(), bias.end());
-  s.qbias = std::move(bias);
-  s.dequant_scale = std::move(dequant_scale);
-  s.in = in_q;
   s.residual_q = residual_q;
   s.act = act;
   s.out = out;
@@ -258,7 +343,7 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
                                               std::vector<float> out_scales, std::vector<int32_t> out_zero_points) {
   const auto& in = impl_->value(input, "quantized squeeze-excitation input");
   if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_squeeze_excitation needs an int8 input");
-  check_quant(in_q, "input");
+  if (!in.dynamic) check_quant(in_q, "input");
   check_quant(out, "output");
   if (!out_scales.empty() || !out_zero_points.empty()) {
     check_size("per-channel output scales", out_scales.size(), size_t(in.channels));
@@ -268,7 +353,7 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
   }
   Step s = se_step(Kind::qsqueeze_excitation, input, in.channels, hidden, std::move(fc0_weight), std::move(fc0_bias),
                    std::move(fc1_weight), std::move(fc1_bias), hidden_act, act);
-  s.in = in_q;
+  if (!in.dynamic) s.in = in_q;
   s.out = out;
   s.out_scales = std::move(out_scales);
   s.out_zero_points = std::move(out_zero_points);
@@ -280,13 +365,14 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
 template <class ProgramImpl>
 static std::pair<Program::Step, DType> quantized_pool_step(const ProgramImpl& impl, Kind kind, int32_t input,
                                                            QuantParams in_q, bool has_output_q, QuantParams out) {
-  if (impl.value(input, "quantized pool input").dtype != DType::int8)
+  const auto& in = impl.value(input, "quantized pool input");
+  if (in.dtype != DType::int8)
     throw std::invalid_argument(std::string("program: ") + kind_name(kind) + " needs an int8 input");
-  check_quant(in_q, "input");
+  if (!in.dynamic) check_quant(in_q, "input");
   if (has_output_q) check_quant(out, "output");
   Program::Step s(kind);
   s.input = input;
-  s.in = in_q;
+  if (!in.dynamic) s.in = in_q;
   s.has_output_q = has_output_q;
   s.out = out;
   return {std::move(s), has_output_q ? DType::int8 : DType::float32};
@@ -339,22 +425,32 @@ std::vector<Program::StepProfile> Program::last_profile() const { return impl_->
 
 int32_t Program::quantized_linear(int32_t input, int64_t out_features, std::vector<int8_t> weight,
                                   std::vector<int32_t> bias, std::vector<float> dequant_scale, QuantParams in_q,
-                                  kernels::Activation act) {
+                                  kernels::Activation act, std::vector<float> weight_scale,
+                                  std::vector<float> float_bias) {
   const auto& in = impl_->value(input, "quantized linear input");
   if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_linear needs an int8 input");
   if (out_features <= 0) throw std::invalid_argument("program: quantized_linear needs a positive output width");
   if (in.channels >= 66000) throw std::invalid_argument("program: quantized_linear sums would overflow int32");
-  check_quant(in_q, "input");
   check_size("int8 linear weight", weight.size(), size_t(out_features * in.channels));
-  check_size("int32 bias", bias.size(), size_t(out_features));
-  check_size("dequant scale", dequant_scale.size(), size_t(out_features));
+  check_dynamic_requant(in.dynamic, weight_scale, float_bias, out_features, "quantized linear");
   Step s(Kind::qlinear);
+  const size_t k_in = size_t(in.channels);
+  s.bias_limit = bias_limits(weight, out_features, [k_in](size_t k) { return k / k_in; });  // [M, K]
+  if (in.dynamic) {  // each run derives them per sample
+    s.weight_scale = std::move(weight_scale);
+    s.bias = std::move(float_bias);
+  } else {
+    check_quant(in_q, "input");
+    check_size("int32 bias", bias.size(), size_t(out_features));
+    check_static_bias(bias, s.bias_limit);
+    check_size("dequant scale", dequant_scale.size(), size_t(out_features));
+    s.qbias = std::move(bias);
+    s.dequant_scale = std::move(dequant_scale);
+    s.in = in_q;
+  }
   s.input = input;
   s.out_channels = out_features;
   s.qweight = std::move(weight);
-  s.qbias = std::move(bias);
-  s.dequant_scale = std::move(dequant_scale);
-  s.in = in_q;
   s.act = act;
   return impl_->add(std::move(s), DType::float32, out_features);
 }
@@ -362,7 +458,11 @@ int32_t Program::quantized_linear(int32_t input, int64_t out_features, std::vect
 void Program::set_outputs(std::vector<int32_t> values, std::vector<Layout> layouts) {
   if (values.empty()) throw std::invalid_argument("program: at least one output is needed");
   if (layouts.size() != values.size()) throw std::invalid_argument("program: one layout per output is needed");
-  for (int32_t v : values) impl_->value(v, "output");
+  for (int32_t v : values)
+    if (impl_->value(v, "output").dynamic)
+      throw std::invalid_argument("program: v" + std::to_string(v) +
+                                  " is dynamically quantized (its qparams exist only inside a run): it cannot be an "
+                                  "output");
   for (Layout l : layouts)
     if (uint8_t(l) > uint8_t(Layout::vector)) throw std::invalid_argument("program: unknown output layout");
   impl_->outputs = std::move(values);
@@ -457,6 +557,214 @@ void quantize_span(const float* src, int8_t* dst, int64_t n, float scale, float 
   }
 }
 
+// A span's range and whether it holds NaN or inf: lo and hi start at 0 (a quantized range always holds 0), and
+// non_finite sums v * 0, which is NaN exactly when some v is NaN or +-inf (min / max may drop a NaN; the sum keeps
+// it). One pass; the SSE2 path keeps four independent accumulators of each (a single-accumulator loop, as GCC
+// vectorizes `#pragma omp simd` reductions, measured 6x slower: its min / max chains are latency-bound).
+struct SpanRange {
+  float lo = 0.0f, hi = 0.0f, non_finite = 0.0f;
+};
+
+SpanRange span_range(const float* src, int64_t n) {
+  SpanRange r;
+  int64_t k = 0;
+#if defined(__SSE2__)
+  const __m128 zero = _mm_setzero_ps();
+  __m128 lo[4] = {zero, zero, zero, zero}, hi[4] = {zero, zero, zero, zero}, bad[4] = {zero, zero, zero, zero};
+  for (; k + 16 <= n; k += 16)
+    for (int j = 0; j < 4; ++j) {
+      const __m128 v = _mm_loadu_ps(src + k + 4 * j);
+      lo[j] = _mm_min_ps(lo[j], v);
+      hi[j] = _mm_max_ps(hi[j], v);
+      bad[j] = _mm_add_ps(bad[j], _mm_mul_ps(v, zero));
+    }
+  float l[4], h[4], b[4];
+  _mm_storeu_ps(l, _mm_min_ps(_mm_min_ps(lo[0], lo[1]), _mm_min_ps(lo[2], lo[3])));
+  _mm_storeu_ps(h, _mm_max_ps(_mm_max_ps(hi[0], hi[1]), _mm_max_ps(hi[2], hi[3])));
+  _mm_storeu_ps(b, _mm_add_ps(_mm_add_ps(bad[0], bad[1]), _mm_add_ps(bad[2], bad[3])));
+  for (int j = 0; j < 4; ++j) {
+    r.lo = std::min(r.lo, l[j]);
+    r.hi = std::max(r.hi, h[j]);
+    r.non_finite += b[j];
+  }
+#endif
+  for (; k < n; ++k) {
+    r.lo = std::min(r.lo, src[k]);
+    r.hi = std::max(r.hi, src[k]);
+    r.non_finite += src[k] * 0.0f;
+  }
+  return r;
+}
+
+// The qparams of a sample whose range (0 included) is [lo, hi], as qparams.sample_qparams computes them: the
+// division, max and zero point in double, the scale rounded to float32, the zero point rounded half to even (the
+// default rounding mode). -128 - lo / scale lies in [-128, 127] up to the scale's rounding, so the clamp only guards.
+QuantParams sample_qparams(float lo, float hi) {
+  const double low = std::min(double(lo), 0.0), high = std::max(double(hi), 0.0);
+  const float scale = float(std::max((high - low) / 255.0, 1e-8));
+  const double zero_point = std::nearbyint(-128.0 - low / double(scale));
+  return {scale, int32_t(std::min(127.0, std::max(-128.0, zero_point)))};
+}
+
+// A dynamic_quantize step (step number `step`): each sample's qparams from its range, into `qparams` ([N]), then the
+// sample quantized with them as the static quantize step does. Both passes use every thread, also for one sample.
+void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, size_t step, int num_threads,
+                         std::vector<QuantParams>& qparams) {
+  const int64_t count = x.numel() / x.n;  // per sample
+  // Pieces of a sample: enough for every thread to have one, but no smaller than 16K floats (a few microseconds of
+  // work, well above the cost of a thread's start).
+  const int64_t parts =
+      std::max<int64_t>(1, std::min<int64_t>((num_threads + x.n - 1) / x.n, count / 16384));
+  std::vector<SpanRange> ranges(size_t(x.n * parts));
+  kernels::parallel_for_chunks(x.n * parts, num_threads, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / parts, part = item % parts;
+      const int64_t from = count * part / parts, to = count * (part + 1) / parts;
+      ranges[size_t(item)] = span_range(src + n * count + from, to - from);
+    }
+  });
+  qparams.resize(size_t(x.n));
+  for (int64_t n = 0; n < x.n; ++n) {
+    SpanRange r;
+    for (int64_t part = 0; part < parts; ++part) {
+      const SpanRange& piece = ranges[size_t(n * parts + part)];
+      r.lo = std::min(r.lo, piece.lo);
+      r.hi = std::max(r.hi, piece.hi);
+      r.non_finite += piece.non_finite;
+    }
+    if (!(r.non_finite == 0.0f))
+      throw std::invalid_argument("program step " + std::to_string(step) + " (dynamic_quantize): sample " +
+                                  std::to_string(n) + " holds non-finite values");
+    qparams[size_t(n)] = sample_qparams(r.lo, r.hi);
+  }
+  kernels::parallel_for_chunks(x.numel(), num_threads, [&](int64_t begin, int64_t end) {
+    while (begin < end) {  // a chunk may span samples
+      const int64_t n = begin / count, stop = std::min(end, (n + 1) * count);
+      const QuantParams& q = qparams[size_t(n)];
+      quantize_span(src + begin, dst + begin, stop - begin, q.scale, float(q.zero_point));
+      begin = stop;
+    }
+  });
+}
+
+// The qparams and requantization arrays an int8 step reads in one kernel call: the step's static ones, or, for a
+// step reading a dynamic value, one sample's.
+struct StepQuant {
+  QuantParams in, residual;
+  const int32_t* qbias = nullptr;
+  const float* bias_float = nullptr;
+  const float* dequant_scale = nullptr;
+};
+
+StepQuant static_quant(const Program::Step& s) {
+  return {s.in, s.residual_q, s.qbias.data(), s.bias_float.data(), s.dequant_scale.data()};
+}
+
+// A qconv / qlinear's requantization arrays for a dynamic input quantized with `in` (see Program::quantized_conv).
+struct SampleRequant {
+  std::vector<int32_t> qbias;
+  std::vector<float> bias_float, dequant_scale;
+
+  void compute(const Program::Step& s, QuantParams in) {
+    const size_t channels = s.weight_scale.size();
+    qbias.resize(channels);
+    bias_float.resize(channels);
+    dequant_scale.resize(channels);
+    for (size_t c = 0; c < channels; ++c) {
+      dequant_scale[c] = in.scale * s.weight_scale[c];  // >= FLT_MIN: the builder bounds the weight scales
+      const double q = std::nearbyint(double(s.bias[c]) / double(dequant_scale[c]));
+      const double limit = double(s.bias_limit[c]);  // a narrow sample range can make q exceed any int32
+      qbias[c] = int32_t(std::min(limit, std::max(-limit, q)));
+      bias_float[c] = float(qbias[c]);
+    }
+  }
+};
+
+// Runs an int8 step that can read a dynamic value (reads_dynamic) on x with the qparams q.
+void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, const void* res, void* out,
+                   const StepQuant& q, int num_threads) {
+  switch (s.kind) {
+    case Kind::qsqueeze_excitation:
+      pyvideo::quantized_squeeze_excitation(se_layers(s, x.c), volume(x), static_cast<const int8_t*>(in), q.in.scale,
+                                            q.in.zero_point, s.out.scale, s.out.zero_point, static_cast<int8_t*>(out),
+                                            num_threads, s.out_scales.empty() ? nullptr : s.out_scales.data(),
+                                            s.out_zero_points.empty() ? nullptr : s.out_zero_points.data());
+      break;
+    case Kind::qglobal_avg_pool: {
+      // As QuantizedGlobalAvgPool: the exact sum of (q - zp), times float32(scale) / float32(count), in float32.
+      const std::vector<double> sums = channel_sums(volume(x), static_cast<const int8_t*>(in), num_threads);
+      const int64_t count = x.t * x.h * x.w;
+      const float per_element = q.in.scale / float(count);
+      for (size_t k = 0; k < sums.size(); ++k) {
+        const float mean = float(sums[k] - double(q.in.zero_point) * double(count)) * per_element;
+        if (!s.has_output_q) {
+          static_cast<float*>(out)[k] = mean;
+        } else {
+          const float v = std::nearbyint(mean / s.out.scale) + float(s.out.zero_point);
+          static_cast<int8_t*>(out)[k] = int8_t(std::min(127.0f, std::max(-128.0f, v)));
+        }
+      }
+      break;
+    }
+    case Kind::qavg_pool:
+      quantized_avg_pool3d(volume(x), pool_window(s.g), static_cast<const int8_t*>(in), q.in.scale, q.in.zero_point,
+                           s.has_output_q, s.out.scale, s.out.zero_point, out, num_threads);
+      break;
+    case Kind::qlinear: {
+      const int8_t* src = static_cast<const int8_t*>(in);
+      float* dst = static_cast<float*>(out);
+      const int64_t K = x.c, M = s.out_channels, rows = x.n * x.t * x.h * x.w;
+      // Split over (row, output feature): a classifier has one row per clip, so rows alone would use one thread.
+      kernels::parallel_for_chunks(rows * M, num_threads, [&](int64_t begin, int64_t end) {
+        std::vector<int16_t> centered(static_cast<size_t>(K));
+        int64_t centered_row = -1;
+        for (int64_t item = begin; item < end; ++item) {
+          const int64_t row = item / M, m = item % M;
+          if (row != centered_row) {  // x - zp fits int16; products and their sums stay exact in int32
+            for (int64_t k = 0; k < K; ++k) centered[size_t(k)] = int16_t(src[row * K + k] - q.in.zero_point);
+            centered_row = row;
+          }
+          const int8_t* w = s.qweight.data() + m * K;
+          const int16_t* c = centered.data();
+          int32_t acc = 0;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t k = 0; k < K; ++k) acc += int32_t(c[k]) * int32_t(w[k]);
+          acc += q.qbias[m];  // |sum| <= K * 255 * 127: exact in int32 for K < 66000
+          dst[row * M + m] = kernels::activate_scalar(float(acc) * q.dequant_scale[m], s.act);
+        }
+      });
+      break;
+    }
+    case Kind::qconv: {
+      kernels::Requant r;
+      r.input_zero_point = q.in.zero_point;
+      r.bias = q.qbias;
+      r.bias_float = q.bias_float;
+      r.dequant_scale = q.dequant_scale;
+      r.residual = static_cast<const int8_t*>(res);
+      r.residual_scale = q.residual.scale;
+      r.residual_zero_point = q.residual.zero_point;
+      r.activation = s.act;
+      r.output_scale = s.out.scale;
+      r.output_zero_point = s.out.zero_point;
+      if (!s.has_output_q) r.float_output = static_cast<float*>(out);  // the int8 output is then never written
+      if (s.depthwise) {
+        auto shape = geometry<kernels::DwConv3dShape>(s.g, x);
+        shape.channels = x.c;
+        qdwconv3d(shape, static_cast<const int8_t*>(in), s.qweight.data(), r, static_cast<int8_t*>(out), num_threads);
+      } else {
+        auto shape = geometry<kernels::Conv3dShape>(s.g, x);
+        shape.in_channels = x.c;
+        shape.out_channels = s.out_channels;
+        qconv3d(shape, static_cast<const int8_t*>(in), s.qweight.data(), s.weight_sum.data(), r,
+                static_cast<int8_t*>(out), num_threads);
+      }
+      break;
+    }
+    default:
+      throw std::logic_error(std::string("run_int8_step: ") + kind_name(s.kind) + " is not an int8 step");
+  }
+}
 }  // namespace
 
 std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, int num_threads) {
@@ -576,6 +884,8 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       }
   };
 
+  // Each dynamic value's per-sample qparams in this run ([N], set by its dynamic_quantize step).
+  std::vector<std::vector<QuantParams>> sample_q(p.values.size());
   std::vector<StepProfile> profile;
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const Step& s = p.steps[i];
@@ -660,45 +970,17 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         break;
       }
       case Kind::squeeze_excitation:
-      case Kind::qsqueeze_excitation: {
-        const SqueezeExcitation se = se_layers(s, x.c);
-        if (s.kind == Kind::squeeze_excitation)
-          pyvideo::squeeze_excitation_f32(se, volume(x), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
-        else
-          pyvideo::quantized_squeeze_excitation(se, volume(x), static_cast<const int8_t*>(in), s.in.scale, s.in.zero_point,
-                                       s.out.scale, s.out.zero_point, static_cast<int8_t*>(out), num_threads,
-                                       s.out_scales.empty() ? nullptr : s.out_scales.data(),
-                                       s.out_zero_points.empty() ? nullptr : s.out_zero_points.data());
+        pyvideo::squeeze_excitation_f32(se_layers(s, x.c), volume(x), static_cast<const float*>(in),
+                                        static_cast<float*>(out), num_threads);
         break;
-      }
       case Kind::global_avg_pool: {
         const std::vector<double> sums = channel_sums(volume(x), static_cast<const float*>(in), num_threads);
         const double count = double(x.t * x.h * x.w);
         for (size_t k = 0; k < sums.size(); ++k) static_cast<float*>(out)[k] = float(sums[k] / count);
         break;
       }
-      case Kind::qglobal_avg_pool: {
-        // As QuantizedGlobalAvgPool: the exact sum of (q - zp), times float32(scale) / float32(count), in float32.
-        const std::vector<double> sums = channel_sums(volume(x), static_cast<const int8_t*>(in), num_threads);
-        const int64_t count = x.t * x.h * x.w;
-        const float per_element = s.in.scale / float(count);
-        for (size_t k = 0; k < sums.size(); ++k) {
-          const float mean = float(sums[k] - double(s.in.zero_point) * double(count)) * per_element;
-          if (!s.has_output_q) {
-            static_cast<float*>(out)[k] = mean;
-          } else {
-            const float q = std::nearbyint(mean / s.out.scale) + float(s.out.zero_point);
-            static_cast<int8_t*>(out)[k] = int8_t(std::min(127.0f, std::max(-128.0f, q)));
-          }
-        }
-        break;
-      }
       case Kind::avg_pool:
         avg_pool3d_f32(volume(x), pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
-        break;
-      case Kind::qavg_pool:
-        quantized_avg_pool3d(volume(x), pool_window(s.g), static_cast<const int8_t*>(in), s.in.scale, s.in.zero_point,
-                             s.has_output_q, s.out.scale, s.out.zero_point, out, num_threads);
         break;
       case Kind::quantize: {
         const float* src = static_cast<const float*>(in);
@@ -708,54 +990,42 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         });
         break;
       }
-      case Kind::qlinear: {
-        const int8_t* src = static_cast<const int8_t*>(in);
-        float* dst = static_cast<float*>(out);
-        const int64_t K = x.c, M = s.out_channels, rows = x.n * x.t * x.h * x.w;
-        // Split over (row, output feature): a classifier has one row per clip, so rows alone would use one thread.
-        kernels::parallel_for_chunks(rows * M, num_threads, [&](int64_t begin, int64_t end) {
-          std::vector<int16_t> centered(static_cast<size_t>(K));
-          int64_t centered_row = -1;
-          for (int64_t item = begin; item < end; ++item) {
-            const int64_t row = item / M, m = item % M;
-            if (row != centered_row) {  // x - zp fits int16; products and their sums stay exact in int32
-              for (int64_t k = 0; k < K; ++k) centered[size_t(k)] = int16_t(src[row * K + k] - s.in.zero_point);
-              centered_row = row;
-            }
-            const int8_t* w = s.qweight.data() + m * K;
-            const int16_t* c = centered.data();
-            int32_t acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t k = 0; k < K; ++k) acc += int32_t(c[k]) * int32_t(w[k]);
-            acc += s.qbias[size_t(m)];  // |sum| <= K * 255 * 127: exact in int32 for K < 66000
-            dst[row * M + m] = kernels::activate_scalar(float(acc) * s.dequant_scale[size_t(m)], s.act);
-          }
-        });
+      case Kind::dynamic_quantize:
+        quantize_per_sample(static_cast<const float*>(in), static_cast<int8_t*>(out), x, i, num_threads,
+                            sample_q[size_t(s.output)]);
         break;
-      }
+      case Kind::qsqueeze_excitation:
+      case Kind::qglobal_avg_pool:
+      case Kind::qavg_pool:
+      case Kind::qlinear:
       case Kind::qconv: {
-        kernels::Requant q;
-        q.input_zero_point = s.in.zero_point;
-        q.bias = s.qbias.data();
-        q.bias_float = s.bias_float.data();
-        q.dequant_scale = s.dequant_scale.data();
-        q.residual = static_cast<const int8_t*>(res);
-        q.residual_scale = s.residual_q.scale;
-        q.residual_zero_point = s.residual_q.zero_point;
-        q.activation = s.act;
-        q.output_scale = s.out.scale;
-        q.output_zero_point = s.out.zero_point;
-        if (!s.has_output_q) q.float_output = static_cast<float*>(out);  // the int8 output is then never written
-        if (s.depthwise) {
-          auto shape = geometry<kernels::DwConv3dShape>(s.g, x);
-          shape.channels = x.c;
-          qdwconv3d(shape, static_cast<const int8_t*>(in), s.qweight.data(), q, static_cast<int8_t*>(out), num_threads);
-        } else {
-          auto shape = geometry<kernels::Conv3dShape>(s.g, x);
-          shape.in_channels = x.c;
-          shape.out_channels = s.out_channels;
-          qconv3d(shape, static_cast<const int8_t*>(in), s.qweight.data(), s.weight_sum.data(), q,
-                  static_cast<int8_t*>(out), num_threads);
+        const bool dynamic_input = p.values[size_t(s.input)].dynamic, dynamic_residual = p.is_dynamic(s.residual);
+        if (!dynamic_input && !dynamic_residual) {
+          run_int8_step(s, x, in, res, out, static_quant(s), num_threads);
+          break;
+        }
+        // Sample by sample, each with its qparams of this run (the kernels' threads inside each call).
+        const Shape5& y = shapes[size_t(s.output)];
+        const int64_t in_count = x.numel() / x.n, out_count = y.numel() / y.n;  // per sample; the residual's is y's
+        const size_t out_size = element_size(p.values[size_t(s.output)].dtype);
+        Shape5 sample = x;
+        sample.n = 1;
+        SampleRequant requant;
+        for (int64_t n = 0; n < x.n; ++n) {
+          StepQuant q = static_quant(s);
+          if (dynamic_input) {
+            q.in = sample_q[size_t(s.input)][size_t(n)];
+            if (s.kind == Kind::qconv || s.kind == Kind::qlinear) {
+              requant.compute(s, q.in);
+              q.qbias = requant.qbias.data();
+              q.bias_float = requant.bias_float.data();
+              q.dequant_scale = requant.dequant_scale.data();
+            }
+          }
+          if (dynamic_residual) q.residual = sample_q[size_t(s.residual)][size_t(n)];
+          run_int8_step(s, sample, static_cast<const int8_t*>(in) + n * in_count,
+                        res ? static_cast<const int8_t*>(res) + n * out_count : nullptr,
+                        static_cast<uint8_t*>(out) + size_t(n * out_count) * out_size, q, num_threads);
         }
         break;
       }
@@ -769,6 +1039,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       if (is_conv) kind += s.depthwise ? "/depthwise" : (taps == 1 ? "/pointwise" : "/dense");
       if (s.input_gate >= 0) kind += "+gate";
       if (s.row_sums) kind += "+sums";
+      if (p.is_dynamic(s.input) || p.is_dynamic(s.residual)) kind += "+dyn";
       profile.push_back({kind, seconds(), macs, x, y});
     }
     release_inputs(s, i);

@@ -8,7 +8,14 @@
 //   conv / depthwise conv (fp32, fused bias + residual + activation), squeeze-excitation (fp32), global average
 //   pool (fp32 -> [N,1,1,1,C]), quantize (fp32 -> int8), int8 conv / depthwise conv (requantized, int8 out),
 //   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8), fixed-kernel average pool (fp32, and int8
-//   -> fp32 or int8).
+//   -> fp32 or int8), int8 linear, and dynamic quantize (fp32 -> int8 with per-sample qparams, below).
+// Dynamic ranges: a dynamic_quantize step gives each sample (batch index n) the qparams of its own range, computed in
+// each run: lo = min(min(x[n]), 0), hi = max(max(x[n]), 0) (in double), scale = float(max((hi - lo) / 255, 1e-8)),
+// zero_point = clamp(nearbyint(-128 - lo / double(scale)), -128, 127); a sample holding NaN or inf is an
+// std::invalid_argument. Its output is a "dynamic" value: only int8 convs (as input or residual), linear layers,
+// squeeze-excitations and pools may read it, and they run sample by sample with that run's qparams in place of their
+// static input / residual ones (a conv or linear layer with a dynamic input then derives its dequant scales and int32
+// bias per sample from its weight scales and real-valued bias: see quantized_conv). A dynamic value cannot be an output.
 // A squeeze-excitation whose output only feeds a pointwise conv can instead be split and fused (fp32): a gate step
 // (channel means -> the two small layers -> sigmoid, a [N,1,1,1,C] value) and a pointwise conv that reads
 // act(x * gate) on the fly, so the SE output is never stored. When the gate's input comes from a depthwise conv,
@@ -84,13 +91,25 @@ class Program {
                                   std::vector<float> fc1_bias, kernels::Activation hidden_act);
   int32_t global_avg_pool(int32_t input);
   int32_t quantize(int32_t input, QuantParams out);
+  // float32 -> int8 with per-sample qparams computed in each run (see the top of this file); the output is dynamic.
+  int32_t dynamic_quantize(int32_t input);
   // has_output_q false: a float32 output, act(dequantized accumulator [+ residual]) unquantized (`out` unused).
+  // A dynamic input: weight_scale and float_bias ([Co] each: the weights' per-channel scales, finite and positive, and
+  // the real-valued bias, finite) are required; `bias`, `dequant_scale` and `in` are ignored, and each sample n of a
+  // run, with input qparams (s, zp), uses dequant_scale[c] = s * weight_scale[c] (float32) and bias[c] =
+  // int32(clamp(nearbyint(double(float_bias[c]) / double(dequant_scale[c])), -L[c], L[c])), where L[c] = 2^31 - 1 -
+  // 512 * sum_k |weight[c, k]| is the largest bias the kernels' int32 sums cannot overflow with (a sample of a very
+  // narrow range, e.g. all zero, makes the quotient huge). A static input takes neither weight_scale nor float_bias
+  // (non-empty ones are rejected: they would be silently unused), and its `bias` must lie within +-L[c]. A dynamic
+  // residual: `residual_q` is ignored.
   int32_t quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                          std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                          std::vector<float> dequant_scale, QuantParams in, int32_t residual, QuantParams residual_q,
-                         kernels::Activation act, QuantParams out, bool has_output_q = true);
+                         kernels::Activation act, QuantParams out, bool has_output_q = true,
+                         std::vector<float> weight_scale = {}, std::vector<float> float_bias = {});
   // out_scales / out_zero_points: the output quantized per channel instead ([C] each, both or neither; `out` is
-  // then unused): scales positive and finite, zero points in [-128, 127].
+  // then unused): scales positive and finite, zero points in [-128, 127]. This step and the int8 pools ignore `in`
+  // for a dynamic input.
   int32_t quantized_squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
                                        std::vector<float> fc0_bias, std::vector<float> fc1_weight,
                                        std::vector<float> fc1_bias, kernels::Activation hidden_act,
@@ -103,9 +122,11 @@ class Program {
   int32_t avg_pool(int32_t input, const ConvGeometry& g);
   int32_t quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in, bool has_output_q, QuantParams out);
   // int8 [.., K] -> fp32 [.., M] fully connected layer over the channels (the int8 classifier of a head):
-  // act(float(bias + sum (x - zp) * w) * dequant_scale) with exact int32 sums; weight [M, K] int8.
+  // act(float(bias + sum (x - zp) * w) * dequant_scale) with exact int32 sums; weight [M, K] int8. A dynamic input
+  // takes weight_scale and float_bias as quantized_conv.
   int32_t quantized_linear(int32_t input, int64_t out_features, std::vector<int8_t> weight, std::vector<int32_t> bias,
-                           std::vector<float> dequant_scale, QuantParams in, kernels::Activation act);
+                           std::vector<float> dequant_scale, QuantParams in, kernels::Activation act,
+                           std::vector<float> weight_scale = {}, std::vector<float> float_bias = {});
   // How a caller should present each output (metadata kept in model files): as [N, C, T, H, W], as the
   // channels-last [N, T, H, W, C] it is stored in, or as a [N, C] vector (T = H = W = 1).
   enum class Layout : uint8_t { ncthw = 0, nthwc = 1, vector = 2 };
@@ -127,7 +148,8 @@ class Program {
   // Conv -> depthwise fusion (see the top of this file; the name is from when only pointwise convs were fused): on
   // by default, where it pays; off for debugging and benchmarks; every_pair fuses every eligible pair whatever its
   // size (for tests). Profiles list a fused pair as one step of kind "conv/pointwise>depthwise" (a 1x1x1 stride-1
-  // conv) or "conv/dense>depthwise" with both convs' MACs, the conv's input and the depthwise output shapes.
+  // conv) or "conv/dense>depthwise" with both convs' MACs, the conv's input and the depthwise output shapes. A step
+  // reading a dynamic value (run sample by sample) has the suffix "+dyn", e.g. "quantized_conv/pointwise+dyn".
   void set_fuse_pointwise_depthwise(bool on, bool every_pair = false);
   bool fuse_pointwise_depthwise() const;
   struct StepProfile {

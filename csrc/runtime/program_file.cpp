@@ -1,7 +1,7 @@
 // Program model files.
 //
 // Layout (all little-endian):
-//   "PYVPROG\0"  u32 version (4)  i64 input_channels  u32 step_count
+//   "PYVPROG\0"  u32 version (5)  i64 input_channels  u32 step_count
 //   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
 //             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
 //             (f32 scale, i32 zero_point) for input, residual and output  u8 has_output_q
@@ -11,11 +11,15 @@
 //             dequant_scale (f32); qweight (i8); weight_sum, qbias (i32);
 //             version 3: out_scales (f32), out_zero_points (i32): an int8 squeeze-excitation's per-channel output
 //             quantization (C values each, or both empty: per tensor); empty for every other step
+//             version 5: weight_scale (f32): a quantized conv / linear step's per-channel weight scales when its
+//             input is dynamic (then `bias` holds its real-valued bias, and dequant_scale / qbias are empty); empty
+//             for every other step
 //   u32 output_count  (i32 value, u8 layout)[output_count]
 // A step's output value is implied (values are numbered in step order after the input, value 0).
 // Version 4 adds the avg_pool and quantized_avg_pool step kinds (their window in the geometry fields) and nothing
-// else. Version 1 files (before the squeeze_excitation_gate step kind and the input gate fields), version 2 files
-// (before per-channel outputs) and version 3 files are still read.
+// else. Version 5 adds the dynamic_quantize step kind (its output is a dynamic value: that needs no field, it follows
+// from the step kind) and the weight_scale array. Version 1 files (before the squeeze_excitation_gate step kind and
+// the input gate fields), version 2 files (before per-channel outputs), version 3 and version 4 files are still read.
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -31,12 +35,13 @@ namespace pyvideo::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
-constexpr uint32_t kVersion = 4;
+constexpr uint32_t kVersion = 5;
 
 // The last step kind a file of `version` may hold.
 Kind last_kind(uint32_t version) {
   if (version == 1) return Kind::qlinear;
   if (version <= 3) return Kind::squeeze_excitation_gate;
+  if (version == 4) return Kind::qavg_pool;
   return kLastKind;
 }
 
@@ -162,6 +167,7 @@ void Program::save(const std::string& path) const {
     w.array(s.qbias);
     w.array(s.out_scales);
     w.array(s.out_zero_points);
+    w.array(s.weight_scale);
   }
   w.put<uint32_t>(uint32_t(p.outputs.size()));
   for (size_t i = 0; i < p.outputs.size(); ++i) {
@@ -224,6 +230,13 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
           r.fail("step " + std::to_string(i) + " (" + kind_name(Kind(kind)) +
                  ") has per-channel output quantization; only int8 squeeze-excitation steps take it");
       }
+      std::vector<float> weight_scale;
+      if (version >= 5) {
+        weight_scale = r.array<float>("weight scales");
+        if (Kind(kind) != Kind::qconv && Kind(kind) != Kind::qlinear && !weight_scale.empty())
+          r.fail("step " + std::to_string(i) + " (" + kind_name(Kind(kind)) +
+                 ") has weight scales; only quantized conv and linear steps take them");
+      }
       switch (Kind(kind)) {  // the builders validate every size, id and parameter again
         case Kind::conv:
           program->conv(input, depthwise, g, out_channels, std::move(weight), std::move(bias), residual, act,
@@ -242,7 +255,7 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
         case Kind::qconv:
           program->quantized_conv(input, depthwise, g, out_channels, std::move(qweight), std::move(weight_sum),
                                   std::move(qbias), std::move(dequant_scale), in, residual, residual_q, act, out,
-                                  has_output_q);
+                                  has_output_q, std::move(weight_scale), std::move(bias));
           break;
         case Kind::qsqueeze_excitation:
           program->quantized_squeeze_excitation(input, hidden, std::move(fc0_weight), std::move(fc0_bias),
@@ -254,8 +267,9 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
         case Kind::qavg_pool: program->quantized_avg_pool(input, g, in, has_output_q, out); break;
         case Kind::qlinear:
           program->quantized_linear(input, out_channels, std::move(qweight), std::move(qbias), std::move(dequant_scale),
-                                    in, act);
+                                    in, act, std::move(weight_scale), std::move(bias));
           break;
+        case Kind::dynamic_quantize: program->dynamic_quantize(input); break;
       }
     }
     const uint32_t count = r.get<uint32_t>("output count");

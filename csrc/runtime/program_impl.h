@@ -45,8 +45,16 @@ enum class Kind {
   squeeze_excitation_gate,
   avg_pool,
   qavg_pool,
+  dynamic_quantize,  // float32 -> int8 with each sample's qparams, computed in each run from its range
 };
-constexpr Kind kLastKind = Kind::qavg_pool;
+constexpr Kind kLastKind = Kind::dynamic_quantize;
+
+// Whether a step of `kind` may read a dynamic value (as its input; a qconv also as its residual). These steps run
+// sample by sample with that run's per-sample qparams.
+inline bool reads_dynamic(Kind kind) {
+  return kind == Kind::qconv || kind == Kind::qlinear || kind == Kind::qsqueeze_excitation ||
+         kind == Kind::qglobal_avg_pool || kind == Kind::qavg_pool;
+}
 
 const char* kind_name(Kind k);
 
@@ -58,7 +66,14 @@ struct Program::Step {
   ConvGeometry g;
   int64_t out_channels = 0, hidden = 0;
   kernels::Activation act = kernels::Activation::identity, hidden_act = kernels::Activation::identity;
+  // bias: an fp32 conv's bias, and a qconv / qlinear's real-valued bias when its input is dynamic (float_bias).
   std::vector<float> weight, bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias, dequant_scale, bias_float;
+  // qconv / qlinear with a dynamic input: per-output-channel weight scales ([Co]); each run's dequant scales and int32
+  // biases follow from them and each sample's input scale. Empty otherwise.
+  std::vector<float> weight_scale;
+  // qconv / qlinear: the largest |int32 bias| of each output channel the kernels accumulate without overflow (derived
+  // from the weights by the builders, not stored in model files).
+  std::vector<int32_t> bias_limit;
   std::vector<int8_t> qweight;
   std::vector<int32_t> weight_sum, qbias;
   QuantParams in, residual_q, out;
@@ -101,6 +116,7 @@ struct Program::Impl {
   struct Value {
     DType dtype;
     int64_t channels;
+    bool dynamic = false;  // int8 with per-sample qparams computed in each run (a dynamic_quantize output)
   };
   std::vector<Value> values;
   std::vector<Step> steps;
@@ -118,9 +134,17 @@ struct Program::Impl {
                                   ", which does not exist yet");
     return values[size_t(id)];
   }
-  int32_t add(Step step, DType dtype, int64_t channels) {
+  bool is_dynamic(int32_t id) const { return id >= 0 && values[size_t(id)].dynamic; }
+  int32_t add(Step step, DType dtype, int64_t channels, bool dynamic = false) {
+    // Per-sample qparams exist only inside a run, so only the steps that take them per sample may read such values
+    // (those have no input gate, and only a qconv has a residual). Most other steps already need a float32 input;
+    // this keeps the rule whatever the builder checked.
+    for (int32_t v : {step.input, step.residual, step.input_gate})
+      if (is_dynamic(v) && !reads_dynamic(step.kind))
+        throw std::invalid_argument(std::string("program: a ") + kind_name(step.kind) +
+                                    " step cannot read a dynamically quantized value (v" + std::to_string(v) + ")");
     step.output = int32_t(values.size());
-    values.push_back({dtype, channels});
+    values.push_back({dtype, channels, dynamic});
     steps.push_back(std::move(step));
     return steps.back().output;
   }

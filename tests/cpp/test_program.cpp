@@ -365,9 +365,10 @@ void input_gate_errors() {
 }
 
 // Where each step's fields of a current-version model file are (walks the layout documented in program_file.cpp):
-// its input_gate field (version 2), its per-channel output arrays (version 3) and its end.
+// its input_gate field (version 2), its per-channel output arrays (version 3, up to `end`), its weight_scale array
+// (version 5, from `end`) and where the next step starts.
 struct StepFields {
-  size_t gate, channel_q, end;
+  size_t gate, channel_q, end, next;
 };
 
 std::vector<StepFields> step_fields(const std::string& bytes) {
@@ -387,6 +388,8 @@ std::vector<StepFields> step_fields(const std::string& bytes) {
     f.channel_q = at;
     for (int k = 0; k < 2; ++k) at += 8 + size_t(u64(at)) * 4;
     f.end = at;
+    at += 8 + size_t(u64(at)) * 4;
+    f.next = at;
     fields.push_back(f);
   }
   return fields;
@@ -398,7 +401,7 @@ std::vector<size_t> input_gate_offsets(const std::string& bytes) {
   return offsets;
 }
 
-// The file in an older format version (1 or 2): the fields that version lacks cut out of every step.
+// The file in an older format version (1 to 4): the fields that version lacks cut out of every step.
 std::string as_version(const std::string& bytes, uint32_t version) {
   std::string old = bytes.substr(0, 8);
   old.append(reinterpret_cast<const char*>(&version), 4);
@@ -408,8 +411,12 @@ std::string as_version(const std::string& bytes, uint32_t version) {
       old.append(bytes, from, f.gate - from);
       from = f.gate + 8;
     }
-    old.append(bytes, from, f.channel_q - from);
-    from = f.end;
+    if (version < 3) {
+      old.append(bytes, from, f.channel_q - from);
+      from = f.end;
+    }
+    old.append(bytes, from, f.end - from);
+    from = f.next;
   }
   old.append(bytes, from, std::string::npos);
   return old;
@@ -486,8 +493,8 @@ void fused_model_file_round_trip_and_validation() {
   CHECK(load_fails_with(bad, "does not exist"));
   patched(gate_at[0] + 4, int32_t(Activation::swish));  // an input activation without a gate
   CHECK(load_fails_with(bad, "input gate -1 and the identity"));
-  patched(8, 5);  // a future format version
-  CHECK(load_fails_with(bad, "version 5 is not supported"));
+  patched(8, 6);  // a future format version
+  CHECK(load_fails_with(bad, "version 6 is not supported"));
   patched(8, 0);
   CHECK(load_fails_with(bad, "version 0 is not supported"));
   // Every truncation is refused.
@@ -732,7 +739,7 @@ void per_channel_model_file_round_trip_and_validation() {
     }
   }
 
-  // Older files still load: a per-tensor SE program written as version 2 and as version 1.
+  // Older files still load: a per-tensor SE program written as versions 1 to 4.
   Program per_tensor;
   const int32_t x = per_tensor.set_input(se.C);
   const int32_t q = per_tensor.quantize(x, se.in);
@@ -742,7 +749,7 @@ void per_channel_model_file_round_trip_and_validation() {
                          {Program::Layout::nthwc});
   per_tensor.save(path);
   const auto current = per_tensor.run(in.data(), shape, 1);
-  for (uint32_t version : {1u, 2u}) {
+  for (uint32_t version : {1u, 2u, 3u, 4u}) {
     write_file(bad, as_version(read_file(path), version));
     const auto old = Program::load(bad)->run(in.data(), shape, 1);
     CHECK(std::memcmp(old[0].data(), current[0].data(), size_t(current[0].shape.numel())) == 0);
