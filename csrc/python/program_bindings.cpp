@@ -137,9 +137,10 @@ PYVIDEO_BINDINGS(program) {
             return p.quantize(input, {scale, zero_point});
           },
           py::arg("input"), py::arg("scale"), py::arg("zero_point"))
-      .def("dynamic_quantize", &Program::dynamic_quantize, py::arg("input"),
-           "float32 -> int8 with each sample's qparams computed in each run from its own range (a dynamic value: "
-           "only int8 convs, linear layers, squeeze-excitations and pools may read it, and it cannot be an output).")
+      .def("dynamic_quantize", &Program::dynamic_quantize, py::arg("input"), py::arg("min_scale") = 1e-8f,
+           "float32 -> int8 with each sample's qparams computed in each run from its own range, its scale at least "
+           "min_scale (a dynamic value: only int8 convs, linear layers, squeeze-excitations and pools may read it, and "
+           "it cannot be an output).")
       .def(
           "quantized_conv",
           [](Program& p, int32_t input, bool depthwise, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
@@ -174,6 +175,11 @@ PYVIDEO_BINDINGS(program) {
              int hidden_activation, int activation, float input_scale, int32_t input_zero_point,
              py::handle output_scale, py::handle output_zero_point) {
             const auto fc0 = python::tensor_arg(w0, "fc0_weight", python::DType::float32, 2);
+            if (output_scale.is_none())  // a float32 output
+              return p.quantized_squeeze_excitation(
+                  input, fc0.shape[0], floats(w0, "fc0_weight"), floats(b0, "fc0_bias"), floats(w1, "fc1_weight"),
+                  floats(b1, "fc1_bias"), activation_arg(hidden_activation), activation_arg(activation),
+                  {input_scale, input_zero_point}, {}, {}, {}, false);
             const bool scalar_scale = py::isinstance<py::float_>(output_scale) || py::isinstance<py::int_>(output_scale);
             if (scalar_scale != py::isinstance<py::int_>(output_zero_point))
               throw py::type_error(
@@ -199,7 +205,7 @@ PYVIDEO_BINDINGS(program) {
           py::arg("hidden_activation"), py::arg("activation"), py::arg("input_scale"), py::arg("input_zero_point"),
           py::arg("output_scale"), py::arg("output_zero_point"),
           "An int8 squeeze-excitation step. Per-tensor output: a float scale and an int zero point; per-channel: a "
-          "float32 tensor of C scales and an int32 tensor of C zero points.")
+          "float32 tensor of C scales and an int32 tensor of C zero points; output_scale None: a float32 output.")
       .def(
           "quantized_global_avg_pool",
           [](Program& p, int32_t input, float input_scale, int32_t input_zero_point, std::optional<float> output_scale,

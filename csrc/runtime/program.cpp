@@ -67,7 +67,7 @@ std::string Program::describe() const {
     if (s.input_gate >= 0) out << ", gate=v" << s.input_gate << " act=" << int(s.input_act);
     if (s.row_sums) out << ", row sums";
     if (!s.out_scales.empty()) out << ", per-channel output";
-    if (s.kind == Kind::qconv && !s.has_output_q) out << ", float output";
+    if ((s.kind == Kind::qconv || s.kind == Kind::qsqueeze_excitation) && !s.has_output_q) out << ", float output";
     if (impl_->is_dynamic(s.input)) out << ", dynamic input";
     if (impl_->is_dynamic(s.residual)) out << ", dynamic residual";
     out << ") -> " << impl_->values[size_t(s.output)].channels << " channels\n";
@@ -221,18 +221,21 @@ int32_t Program::quantize(int32_t input, QuantParams out) {
   return impl_->add(std::move(s), DType::int8, in.channels);
 }
 
-int32_t Program::dynamic_quantize(int32_t input) {
-  const auto& in = impl_->value(input, "dynamic quantize input");
-  if (in.dtype != DType::float32) throw std::invalid_argument("program: dynamic_quantize needs a float32 input");
-  Step s(Kind::dynamic_quantize);
-  s.input = input;
-  return impl_->add(std::move(s), DType::int8, in.channels, /*dynamic=*/true);
-}
-
 // The smallest per-sample scale a dynamic_quantize step gives (float(1e-8)): a weight scale times it must stay a
 // normal float, so that every run's dequant scale is positive (no division by zero, nor by a denormal that a
 // flush-to-zero mode would zero) and the bias quotients stay finite.
 constexpr float kMinSampleScale = float(1e-8);
+
+int32_t Program::dynamic_quantize(int32_t input, float min_scale) {
+  const auto& in = impl_->value(input, "dynamic quantize input");
+  if (in.dtype != DType::float32) throw std::invalid_argument("program: dynamic_quantize needs a float32 input");
+  if (!std::isfinite(min_scale) || !(min_scale >= kMinSampleScale))
+    throw std::invalid_argument("program: dynamic_quantize needs a finite minimum scale of at least 1e-8");
+  Step s(Kind::dynamic_quantize);
+  s.input = input;
+  s.out = {min_scale, 0};  // the minimum scale (the output's qparams are per sample and run)
+  return impl_->add(std::move(s), DType::int8, in.channels, /*dynamic=*/true);
+}
 
 // A qconv / qlinear's per-sample requantization inputs: required ([Co] each) for a dynamic input, and rejected for a
 // static one (the step would silently not use them).
@@ -340,11 +343,14 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
                                               std::vector<float> fc0_bias, std::vector<float> fc1_weight,
                                               std::vector<float> fc1_bias, kernels::Activation hidden_act,
                                               kernels::Activation act, QuantParams in_q, QuantParams out,
-                                              std::vector<float> out_scales, std::vector<int32_t> out_zero_points) {
+                                              std::vector<float> out_scales, std::vector<int32_t> out_zero_points,
+                                              bool has_output_q) {
   const auto& in = impl_->value(input, "quantized squeeze-excitation input");
   if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_squeeze_excitation needs an int8 input");
   if (!in.dynamic) check_quant(in_q, "input");
-  check_quant(out, "output");
+  if (!has_output_q && (!out_scales.empty() || !out_zero_points.empty()))
+    throw std::invalid_argument("program: a float32 squeeze-excitation output takes no per-channel quantization");
+  if (has_output_q) check_quant(out, "output");
   if (!out_scales.empty() || !out_zero_points.empty()) {
     check_size("per-channel output scales", out_scales.size(), size_t(in.channels));
     check_size("per-channel output zero points", out_zero_points.size(), size_t(in.channels));
@@ -357,7 +363,8 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
   s.out = out;
   s.out_scales = std::move(out_scales);
   s.out_zero_points = std::move(out_zero_points);
-  return impl_->add(std::move(s), DType::int8, in.channels);
+  s.has_output_q = has_output_q;
+  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, in.channels);
 }
 
 // The checks and fields the int8 pools (global and fixed-kernel) share: an int8 input, its qparams, and either a
@@ -599,17 +606,17 @@ SpanRange span_range(const float* src, int64_t n) {
 // The qparams of a sample whose range (0 included) is [lo, hi], as qparams.sample_qparams computes them: the
 // division, max and zero point in double, the scale rounded to float32, the zero point rounded half to even (the
 // default rounding mode). -128 - lo / scale lies in [-128, 127] up to the scale's rounding, so the clamp only guards.
-QuantParams sample_qparams(float lo, float hi) {
+QuantParams sample_qparams(float lo, float hi, float min_scale) {
   const double low = std::min(double(lo), 0.0), high = std::max(double(hi), 0.0);
-  const float scale = float(std::max((high - low) / 255.0, 1e-8));
+  const float scale = float(std::max((high - low) / 255.0, double(min_scale)));
   const double zero_point = std::nearbyint(-128.0 - low / double(scale));
   return {scale, int32_t(std::min(127.0, std::max(-128.0, zero_point)))};
 }
 
 // A dynamic_quantize step (step number `step`): each sample's qparams from its range, into `qparams` ([N]), then the
 // sample quantized with them as the static quantize step does. Both passes use every thread, also for one sample.
-void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, size_t step, int num_threads,
-                         std::vector<QuantParams>& qparams) {
+void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float min_scale, size_t step,
+                         int num_threads, std::vector<QuantParams>& qparams) {
   const int64_t count = x.numel() / x.n;  // per sample
   // Pieces of a sample: enough for every thread to have one, but no smaller than 16K floats (a few microseconds of
   // work, well above the cost of a thread's start).
@@ -635,7 +642,7 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, size_t 
     if (!(r.non_finite == 0.0f))
       throw std::invalid_argument("program step " + std::to_string(step) + " (dynamic_quantize): sample " +
                                   std::to_string(n) + " holds non-finite values");
-    qparams[size_t(n)] = sample_qparams(r.lo, r.hi);
+    qparams[size_t(n)] = sample_qparams(r.lo, r.hi, min_scale);
   }
   kernels::parallel_for_chunks(x.numel(), num_threads, [&](int64_t begin, int64_t end) {
     while (begin < end) {  // a chunk may span samples
@@ -686,9 +693,11 @@ void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, cons
   switch (s.kind) {
     case Kind::qsqueeze_excitation:
       pyvideo::quantized_squeeze_excitation(se_layers(s, x.c), volume(x), static_cast<const int8_t*>(in), q.in.scale,
-                                            q.in.zero_point, s.out.scale, s.out.zero_point, static_cast<int8_t*>(out),
-                                            num_threads, s.out_scales.empty() ? nullptr : s.out_scales.data(),
-                                            s.out_zero_points.empty() ? nullptr : s.out_zero_points.data());
+                                            q.in.zero_point, s.out.scale, s.out.zero_point,
+                                            s.has_output_q ? static_cast<int8_t*>(out) : nullptr, num_threads,
+                                            s.out_scales.empty() ? nullptr : s.out_scales.data(),
+                                            s.out_zero_points.empty() ? nullptr : s.out_zero_points.data(),
+                                            s.has_output_q ? nullptr : static_cast<float*>(out));
       break;
     case Kind::qglobal_avg_pool: {
       // As QuantizedGlobalAvgPool: the exact sum of (q - zp), times float32(scale) / float32(count), in float32.
@@ -991,7 +1000,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
         break;
       }
       case Kind::dynamic_quantize:
-        quantize_per_sample(static_cast<const float*>(in), static_cast<int8_t*>(out), x, i, num_threads,
+        quantize_per_sample(static_cast<const float*>(in), static_cast<int8_t*>(out), x, s.out.scale, i, num_threads,
                             sample_q[size_t(s.output)]);
         break;
       case Kind::qsqueeze_excitation:

@@ -10,7 +10,8 @@
 //   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8), fixed-kernel average pool (fp32, and int8
 //   -> fp32 or int8), int8 linear, and dynamic quantize (fp32 -> int8 with per-sample qparams, below).
 // Dynamic ranges: a dynamic_quantize step gives each sample (batch index n) the qparams of its own range, computed in
-// each run: lo = min(min(x[n]), 0), hi = max(max(x[n]), 0) (in double), scale = float(max((hi - lo) / 255, 1e-8)),
+// each run: lo = min(min(x[n]), 0), hi = max(max(x[n]), 0) (in double), scale = float(max((hi - lo) / 255, m)) with
+// the step's minimum scale m (>= 1e-8; a caller picks it large enough for its readers' int32 biases),
 // zero_point = clamp(nearbyint(-128 - lo / double(scale)), -128, 127); a sample holding NaN or inf is an
 // std::invalid_argument. Its output is a "dynamic" value: only int8 convs (as input or residual), linear layers,
 // squeeze-excitations and pools may read it, and they run sample by sample with that run's qparams in place of their
@@ -92,7 +93,9 @@ class Program {
   int32_t global_avg_pool(int32_t input);
   int32_t quantize(int32_t input, QuantParams out);
   // float32 -> int8 with per-sample qparams computed in each run (see the top of this file); the output is dynamic.
-  int32_t dynamic_quantize(int32_t input);
+  // min_scale: the smallest scale a sample gets (finite, >= 1e-8): an all-zero or very narrow sample then still gives
+  // its conv readers int32 biases within +-L[c] (quantize_model picks it per tensor from its readers).
+  int32_t dynamic_quantize(int32_t input, float min_scale = 1e-8f);
   // has_output_q false: a float32 output, act(dequantized accumulator [+ residual]) unquantized (`out` unused).
   // A dynamic input: weight_scale and float_bias ([Co] each: the weights' per-channel scales, finite and positive, and
   // the real-valued bias, finite) are required; `bias`, `dequant_scale` and `in` are ignored, and each sample n of a
@@ -108,13 +111,15 @@ class Program {
                          kernels::Activation act, QuantParams out, bool has_output_q = true,
                          std::vector<float> weight_scale = {}, std::vector<float> float_bias = {});
   // out_scales / out_zero_points: the output quantized per channel instead ([C] each, both or neither; `out` is
-  // then unused): scales positive and finite, zero points in [-128, 127]. This step and the int8 pools ignore `in`
-  // for a dynamic input.
+  // then unused): scales positive and finite, zero points in [-128, 127]. has_output_q false: a float32 output (e.g.
+  // read by steps that quantize it per sample), `out` and the per-channel fields unused. This step and the int8 pools
+  // ignore `in` for a dynamic input.
   int32_t quantized_squeeze_excitation(int32_t input, int64_t hidden, std::vector<float> fc0_weight,
                                        std::vector<float> fc0_bias, std::vector<float> fc1_weight,
                                        std::vector<float> fc1_bias, kernels::Activation hidden_act,
                                        kernels::Activation act, QuantParams in, QuantParams out,
-                                       std::vector<float> out_scales = {}, std::vector<int32_t> out_zero_points = {});
+                                       std::vector<float> out_scales = {}, std::vector<int32_t> out_zero_points = {},
+                                       bool has_output_q = true);
   // int8 -> fp32 mean (has_output_q false) or requantized int8 mean.
   int32_t quantized_global_avg_pool(int32_t input, QuantParams in, bool has_output_q, QuantParams out);
   // Fixed-kernel average pooling without padding (every window whole; g.padding must be zero): fp32, and int8 ->

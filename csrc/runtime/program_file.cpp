@@ -260,7 +260,7 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
         case Kind::qsqueeze_excitation:
           program->quantized_squeeze_excitation(input, hidden, std::move(fc0_weight), std::move(fc0_bias),
                                                 std::move(fc1_weight), std::move(fc1_bias), hidden_act, act, in, out,
-                                                std::move(out_scales), std::move(out_zero_points));
+                                                std::move(out_scales), std::move(out_zero_points), has_output_q);
           break;
         case Kind::qglobal_avg_pool: program->quantized_global_avg_pool(input, in, has_output_q, out); break;
         case Kind::avg_pool: program->avg_pool(input, g); break;
@@ -269,7 +269,7 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
           program->quantized_linear(input, out_channels, std::move(qweight), std::move(qbias), std::move(dequant_scale),
                                     in, act, std::move(weight_scale), std::move(bias));
           break;
-        case Kind::dynamic_quantize: program->dynamic_quantize(input); break;
+        case Kind::dynamic_quantize: program->dynamic_quantize(input, out.scale); break;
       }
     }
     const uint32_t count = r.get<uint32_t>("output count");

@@ -46,10 +46,19 @@ def _samples(generator, shape, scales=(1.0, 40.0, 0.01, 0.0, -3.0)):
     return x
 
 
-def _own_qparams(x):
+def _own_qparams(x, min_scale=None):
     """Each sample's static qparams of its own range, from the scalar activation_qparams (independent of
-    sample_qparams' vectorized arithmetic)."""
-    return [activation_qparams(float(x[n].min()), float(x[n].max())) for n in range(x.shape[0])]
+    sample_qparams' vectorized arithmetic); with ``min_scale``, scales below it are raised to it (zero point from
+    the raised scale, computed here in Python floats)."""
+    found = []
+    for n in range(x.shape[0]):
+        low, high = float(x[n].min()), float(x[n].max())
+        qparams = activation_qparams(low, high)
+        if min_scale is not None and qparams.scale < min_scale:
+            zero_point = max(-128, min(127, round(-128 - min(low, 0.0) / min_scale)))
+            qparams = QParams(min_scale, zero_point)
+        found.append(qparams)
+    return found
 
 
 def test_sample_qparams_equal_each_samples_activation_qparams():
@@ -95,8 +104,15 @@ def test_dynamic_conv_equals_a_static_conv_per_sample(kind, residual, float_outp
         conv.fuse_residual("relu")
     dynamic = QuantizedConv3d(conv, DYNAMIC, out_qp, DYNAMIC if residual else None)
     assert dynamic.dynamic_input and dynamic.dynamic_residual == residual and dynamic.dequant_scale is None
+    # the floor the quantizer sets: the all-zero sample's int32 bias then fits (scale 1e-8 would clamp it)
+    floor = dynamic.min_dynamic_input_scale()
+    assert 1e-8 < floor < 1e-4
+    dynamic.input_min_scale = floor
     actual = dynamic(x, res) if residual else dynamic(x)
-    for n, x_qp in enumerate(_own_qparams(x)):
+    if float_output and not residual:  # the all-zero sample: the real bias, on a fine grid, through the ReLU
+        torch.testing.assert_close(actual[3], conv.bias.detach().relu().reshape(-1, 1, 1, 1).expand_as(actual[3]),
+                                   rtol=0, atol=1e-4)
+    for n, x_qp in enumerate(_own_qparams(x, floor)):
         res_qp = _own_qparams(res)[n] if residual else None
         static = QuantizedConv3d(conv, x_qp, out_qp, res_qp)
         args = (quantize(x[n:n + 1], x_qp),) + ((quantize(res[n:n + 1], res_qp),) if residual else ())
@@ -119,8 +135,10 @@ def test_dynamic_linear_se_and_pools_equal_static_modules_per_sample():
     for make, x in modules:
         torch.manual_seed(11)  # the same Linear weights for the dynamic and the static modules
         dynamic = make(DYNAMIC)
+        if isinstance(dynamic, QuantizedLinear):  # the floor the quantizer sets (the all-zero sample's bias fits)
+            dynamic.input_min_scale = dynamic.min_dynamic_input_scale()
         actual = dynamic(x)
-        for n, qp in enumerate(_own_qparams(x)):
+        for n, qp in enumerate(_own_qparams(x, dynamic.input_min_scale)):
             torch.manual_seed(11)
             assert torch.equal(actual[n:n + 1], make(qp)(quantize(x[n:n + 1], qp))), f"{type(dynamic).__name__} {n}"
         with pytest.raises(TypeError, match="float32"):
@@ -144,13 +162,16 @@ def _linear_chain():
     """Bias-free convs with ReLU, a global pool and a bias-free Linear: every activation scales with the input, so a
     clip much smaller than the calibration clips uses only a few levels of static int8 ranges."""
     generator = torch.Generator().manual_seed(4)
+    head = nn.Linear(6, 4, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(4, 6, generator=generator))
     return nn.Sequential(
         FusedConv3d(torch.randn(8, 3, 1, 3, 3, generator=generator) * 0.3, None, (1, 2, 2), (0, 1, 1), activation="relu"),
         FusedConv3d(torch.randn(8, 1, 3, 3, 3, generator=generator) * 0.3, None, (1, 1, 1), (1, 1, 1), groups=8),
         FusedConv3d(torch.randn(6, 8, 1, 1, 1, generator=generator) * 0.3, None, activation="relu"),
         nn.AdaptiveAvgPool3d(1),
         nn.Flatten(),
-        nn.Linear(6, 4, bias=False),
+        head,
     ).eval()
 
 

@@ -303,6 +303,31 @@ void hand_computed_samples() {
   const auto clamped = c.run(zeros.data(), Shape5{1, 1, 1, 3, 1}, 1);
   const float want_clamped = float(2147483647 - 512 * 3) * (float(1e-8) * 0.01f);
   for (int k = 0; k < 3; ++k) CHECK(static_cast<const float*>(clamped[0].data())[k] == want_clamped);
+
+  // A minimum scale (what quantize_model gives such readers so that no bias clamps): the same all-zero sample with
+  // scale 2^-10 keeps the bias, round(0.5 / (2^-10 * 0.01)) * (2^-10 * 0.01); a sample of range [-1, 3] (4/255 >
+  // 2^-10) keeps its own scale.
+  Program m;
+  const int32_t mx = m.set_input(1);
+  const float floor_scale = 1.0f / 1024.0f;
+  m.set_outputs({m.quantized_conv(m.dynamic_quantize(mx, floor_scale), true, ConvGeometry{}, 1, {3}, {}, {}, {},
+                                  QuantParams{}, -1, QuantParams{}, Activation::identity, QuantParams{}, false, {0.01f},
+                                  {0.5f})},
+                {Program::Layout::nthwc});
+  const float floor_dequant = floor_scale * 0.01f;
+  const float want_floor = float(std::nearbyint(0.5 / double(floor_dequant))) * floor_dequant;
+  const auto floored = m.run(zeros.data(), Shape5{1, 1, 1, 3, 1}, 1);
+  for (int k = 0; k < 3; ++k) CHECK(static_cast<const float*>(floored[0].data())[k] == want_floor);
+  const auto own = m.run(in.data(), Shape5{1, 1, 1, 3, 1}, 1);  // q - zp = -64, 0, 191 (above), weight 3
+  const float own_dequant = s0 * 0.01f, own_bias = float(std::nearbyint(0.5 / double(own_dequant)));
+  const float want_own[3] = {(own_bias - 3.0f * 64.0f) * own_dequant, own_bias * own_dequant,
+                             (own_bias + 3.0f * 191.0f) * own_dequant};
+  for (int k = 0; k < 3; ++k) CHECK(static_cast<const float*>(own[0].data())[k] == want_own[k]);
+  for (float bad : {0.0f, 1e-9f, std::nanf(""), INFINITY}) {
+    Program e;
+    const int32_t ex = e.set_input(1);
+    CHECK_THROWS(e.dynamic_quantize(ex, bad), std::invalid_argument);
+  }
 }
 
 void convs_equal_per_sample_static_programs() {
@@ -390,6 +415,8 @@ void other_steps_equal_per_sample_static_programs() {
     }
     return {linear,
             p.quantized_squeeze_excitation(a, hidden, w0, b0, w1, b1, Activation::relu, Activation::sigmoid, qa, out),
+            p.quantized_squeeze_excitation(a, hidden, w0, b0, w1, b1, Activation::relu, Activation::swish, qa, out, {},
+                                           {}, /*has_output_q=*/false),
             p.quantized_global_avg_pool(a, qa, true, out),
             p.quantized_global_avg_pool(a, qa, false, QuantParams{}),
             p.quantized_avg_pool(a, window, qa, true, out),
@@ -400,7 +427,7 @@ void other_steps_equal_per_sample_static_programs() {
   Program p;
   Quantizer dynamic(Quantizer::Mode::dynamic);
   build_and_run(C, build, dynamic, in.data(), shape, 1, &p);
-  CHECK(p.num_steps() == 8);  // one dynamic_quantize for seven readers
+  CHECK(p.num_steps() == 9);  // one dynamic_quantize for eight readers
 }
 
 // Samples large enough that the range pass splits each over the threads (pieces of >= 16K floats), and a non-finite

@@ -10,7 +10,7 @@ stays in PyTorch, with its layers on the per-layer native ops where they have on
 Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its fused residual and activation,
 FusedSqueezeExcitation, global average pooling, nn.Identity / nn.Dropout in eval mode, and in int8 models
 QuantizeTensor, QuantizedConv3d (int8 output, or float32 where only float code reads it, e.g. the logits),
-QuantizedSqueezeExcitation with an int8 output (per tensor or per channel), QuantizedGlobalAvgPool and
+QuantizedSqueezeExcitation (int8 output per tensor or per channel, or float32), QuantizedGlobalAvgPool and
 QuantizedAvgPool3d, QuantizedLinear over the channels. The
 arithmetic is the per-layer ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation
 order in the pools and squeeze-excitation means; int8 outputs equal ``lower_quantized_to_native``'s.
@@ -128,21 +128,31 @@ class _Builder:
         # (after a channels-last permute, as classifier heads do before their Linear) or "vector" ([N, C]).
         self.layout: Dict[fx.Node, str] = {}
         self.int8_values = set()  # program values holding int8 data
-        self.dynamic_of: Dict[int, int] = {}  # float32 value -> its per-sample quantized (dynamic_quantize) value
+        self.pooled = set()  # values of global pools ([N, C, 1, 1, 1]: a Flatten makes them [N, C] vectors)
+        # float32 value -> (its per-sample quantized (dynamic_quantize) value, that step's minimum scale)
+        self.dynamic_of: Dict[int, tuple] = {}
 
-    def dynamic(self, value: int) -> int:
+    def dynamic(self, value: int, min_scale: float) -> int:
         """The int8 value of float32 ``value`` quantized per sample in each run (one step per value, shared by its
-        readers)."""
+        readers, which the quantizer gave one minimum scale)."""
         if value not in self.dynamic_of:
-            self.dynamic_of[value] = self.program.dynamic_quantize(value)
-            self.int8_values.add(self.dynamic_of[value])
-        return self.dynamic_of[value]
+            self.dynamic_of[value] = (self.program.dynamic_quantize(value, min_scale=min_scale), min_scale)
+            self.int8_values.add(self.dynamic_of[value][0])
+        quantized, step_min_scale = self.dynamic_of[value]
+        if step_min_scale != min_scale:
+            raise ValueError(f"readers of one dynamic tensor disagree on its minimum scale ({step_min_scale} vs "
+                             f"{min_scale}); quantize the model with pyvideo's quantize_model / convert")
+        return quantized
+
+    def pool_value(self, value: int) -> int:
+        self.pooled.add(value)
+        return value
 
     def quantized_input(self, value: int, module: nn.Module):
         """(program value, input scale, input zero point) an int8 step reads: the value with the module's static
         qparams, or its dynamic_quantize value (whose per-sample qparams replace the placeholders 1.0 and 0)."""
         if module.dynamic_input:
-            return self.dynamic(value), 1.0, 0
+            return self.dynamic(value, module.input_min_scale), 1.0, 0
         return value, module.input_scale, module.input_zero_point
 
     def inputs(self, node: fx.Node) -> Optional[List[int]]:
@@ -170,7 +180,11 @@ class _Builder:
             return None
         layout = self.layout[node.args[0]]
         self.layout[node] = layout
-        if layout == "nthwc":
+        if type(module) is nn.Flatten and (module.start_dim, module.end_dim) == (1, -1) and layout == "ncthw" \
+                and values[0] in self.pooled:
+            self.layout[node] = "vector"  # [N, C, 1, 1, 1] -> [N, C]: the same storage
+            return values[0]
+        if layout in ("nthwc", "vector"):
             return self.emit_head_layer(values, module)
         if layout != "ncthw":
             return None
@@ -198,7 +212,7 @@ class _Builder:
                 return x
             return self.emit_squeeze_excitation(x, module)
         if is_global_pool(module):
-            return p.global_avg_pool(x)
+            return self.pool_value(p.global_avg_pool(x))
         if avg_pool_is_supported(module) and self.dtype_is_float(x):
             kernel, stride = avg_pool_window(module)
             return p.avg_pool(x, kernel=list(kernel), stride=list(stride))
@@ -212,7 +226,7 @@ class _Builder:
                 weight, sums = pack_quantized_weight(module.weight_int8)
             x, input_scale, input_zero_point = self.quantized_input(x, module)
             if module.dynamic_residual:
-                residual = self.dynamic(residual)
+                residual = self.dynamic(residual, module.residual_min_scale)
             static_residual = module.adds_residual and not module.dynamic_residual
             return p.quantized_conv(
                 x, depthwise, out_channels=module.weight_int8.shape[0], weight=weight, weight_sum=sums,
@@ -221,9 +235,10 @@ class _Builder:
                 residual_zero_point=module.residual_zero_point if static_residual else 0,
                 activation=activation_code(module.activation), output_scale=module.output_scale,
                 output_zero_point=module.output_zero_point or 0, **_requantization(module), **_geometry(module))
-        if isinstance(module, QuantizedSqueezeExcitation) and module.output_scale is not None:
+        if isinstance(module, QuantizedSqueezeExcitation):  # int8 output, or float32 (read by dynamic readers)
             fc0, fc1 = module.se.fc0, module.se.fc1
-            output_scale, output_zero_point = module.output_scale, module.output_zero_point
+            output_scale = module.output_scale
+            output_zero_point = module.output_zero_point if output_scale is not None else 0
             if isinstance(output_scale, torch.Tensor):  # per channel: float32 [C] and int32 [C] buffers
                 output_scale = output_scale.detach().float().contiguous()
                 output_zero_point = output_zero_point.detach().to(torch.int32).contiguous()
@@ -234,8 +249,8 @@ class _Builder:
                 input_scale, input_zero_point, output_scale, output_zero_point)
         if isinstance(module, QuantizedGlobalAvgPool):
             x, input_scale, input_zero_point = self.quantized_input(x, module)
-            return p.quantized_global_avg_pool(x, input_scale, input_zero_point, module.output_scale,
-                                               module.output_zero_point or 0)
+            return self.pool_value(p.quantized_global_avg_pool(x, input_scale, input_zero_point, module.output_scale,
+                                                               module.output_zero_point or 0))
         if isinstance(module, QuantizedAvgPool3d):
             x, input_scale, input_zero_point = self.quantized_input(x, module)
             return p.quantized_avg_pool(x, kernel=list(module.kernel_size), stride=list(module.stride),
@@ -281,8 +296,8 @@ class _Builder:
         self.gated.clear()
 
     def emit_head_layer(self, values: List[int], module: nn.Module) -> Optional[int]:
-        """Layers a classifier head applies to a channels-last view: Linear over the channels (a pointwise conv) and
-        its int8 form with a float output."""
+        """Layers a classifier head applies to a channels-last view or to a flattened pooled vector: Linear over the
+        channels (a pointwise conv) and its int8 form."""
         if len(values) != 1:
             return None
         if type(module) is nn.Linear:

@@ -499,8 +499,18 @@ class _Converter:
         kind = activation_kind_of(self.modules[users[0].target])
         return users[0] if kind not in (None, "identity") else None
 
+    def set_dynamic_floors(self) -> None:
+        """Every reader of a dynamic tensor gets the same minimum scale (so a native program quantizes it once): the
+        largest that its conv / linear readers need to keep their int32 biases unclamped."""
+        for readers in self.dynamic_readers.values():
+            floor = max([m.min_dynamic_input_scale() for m, role in readers
+                         if role == "input" and isinstance(m, q8._QuantizedWeightedOp)], default=0.0)
+            for module, role in readers:
+                setattr(module, f"{role}_min_scale", max(floor, getattr(module, f"{role}_min_scale")))
+
     def convert(self) -> fx.GraphModule:
         self.is_int8 = {}
+        self.dynamic_readers = {}  # dynamic source node -> [(reader module, "input" | "residual")]
         self.absorbed = {}  # activation node -> the add/mul node that computes it
         for node in self.prepared.graph.nodes:
             if self._is_quantizer(node) or node in self.absorbed:
@@ -510,6 +520,7 @@ class _Converter:
             role = self.plan.role.get(node, "float")
             handler = {"int8": self.int8_node, "transparent": self.copy_node}.get(role, self.float_node)
             self.env[node], self.is_int8[node] = handler(node)
+        self.set_dynamic_floors()
         return fx.GraphModule(self.root, self.graph, class_name=f"Int8{type(self.prepared).__name__}")
 
     def _copy(self, node: fx.Node, mapper):
@@ -538,6 +549,10 @@ class _Converter:
         module = self._int8_module(node, inputs, output_qp)
         name = self.add_module(module, node.name)
         args = tuple(self.cast(n, not self.is_dynamic(n)) for n in inputs)
+        for position, value in enumerate(inputs):
+            if self.is_dynamic(value):
+                self.dynamic_readers.setdefault(self.plan.source[value], []).append(
+                    (module, "input" if position == 0 else "residual"))
         return self.graph.call_module(name, args), module.output_qparams is not None
 
     def _int8_module(self, node: fx.Node, inputs, output_qp) -> nn.Module:

@@ -8,8 +8,11 @@ each module holds the qparams of its inputs and output. A module whose output go
 
 Dynamic ranges: convs, linears, squeeze-excitations and average pools may instead take a float32 input (and a conv a
 float32 residual) with qparams :data:`~.qparams.DYNAMIC`: each call quantizes every sample with the qparams of its
-own range (``sample_qparams``) and derives the dequantization scales and the int32 bias from them (a conv / linear
-keeps its real-valued bias, ``float_bias``, for that). Their producers return float32 (``output_qparams = None``).
+own range (``sample_qparams``, scale at least ``input_min_scale`` / ``residual_min_scale``) and derives the
+dequantization scales and the int32 bias from them (a conv / linear keeps its real-valued bias, ``float_bias``, for
+that). Their producers return float32 (``output_qparams = None``). The quantizer gives every reader of a tensor the
+same minimum scale: the largest that its conv / linear readers need for their int32 biases
+(:meth:`_QuantizedWeightedOp.min_dynamic_input_scale`).
 """
 from typing import Optional
 
@@ -22,8 +25,8 @@ from pyvideo.accelerator.deployable.conv import FusedConv3d, triple
 from pyvideo.accelerator.deployable.graph import register_leaf_type
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
-from .qparams import (DYNAMIC, QMAX, QMIN, ChannelQParams, DynamicQParams, QParams, dequantize, fold_input_scales,
-                      kernel_input_qparams, quantize, quantize_weight, sample_qparams, weight_scales)
+from .qparams import (_MIN_SCALE, DYNAMIC, QMAX, QMIN, ChannelQParams, DynamicQParams, QParams, dequantize,
+                      fold_input_scales, kernel_input_qparams, quantize, quantize_weight, sample_qparams, weight_scales)
 
 
 def _finish(y: torch.Tensor, output_qparams) -> torch.Tensor:
@@ -36,7 +39,7 @@ def _qparams_fields(prefix: str, qparams: Optional[QParams]) -> dict:
     per call), which ``dynamic_{prefix}`` marks."""
     fixed = qparams is not None and not isinstance(qparams, DynamicQParams)
     return {f"{prefix}_scale": qparams.scale if fixed else None, f"{prefix}_zero_point": qparams.zero_point if fixed else None,
-            f"dynamic_{prefix}": isinstance(qparams, DynamicQParams)}
+            f"dynamic_{prefix}": isinstance(qparams, DynamicQParams), f"{prefix}_min_scale": _MIN_SCALE}
 
 
 def _centered(q: torch.Tensor, qparams, dtype: torch.dtype) -> torch.Tensor:
@@ -97,7 +100,7 @@ class _Int8Module(nn.Module):
             return x, self.input_qparams
         if x.dtype != torch.float32:
             raise TypeError(f"{type(self).__name__} with a dynamic input expects a float32 tensor, got {x.dtype}")
-        qparams = sample_qparams(x)
+        qparams = sample_qparams(x, self.input_min_scale)
         return quantize(x, qparams), qparams
 
 
@@ -178,7 +181,25 @@ class _QuantizedWeightedOp(_Int8Module):
         dequant_scale = (qparams.scale.float()[:, None] * self.weight_scale[None, :]).float()  # [N, C]
         shape[0] = dequant_scale.shape[0]
         shape[channel_dim] = dequant_scale.shape[1]
-        return dequant_scale.reshape(shape), _int32_bias(self.float_bias[None, :], dequant_scale).reshape(shape)
+        bound = self._bias_bound().double()
+        bias = torch.round(self.float_bias[None, :].double() / dequant_scale.double())
+        bias = torch.minimum(torch.maximum(bias, -bound), bound).to(torch.int32)
+        return dequant_scale.reshape(shape), bias.reshape(shape)
+
+    def _bias_bound(self) -> torch.Tensor:
+        """L[c] = 2^31 - 1 - 512 * sum |weight_int8[c]|: the largest int32 bias that the native kernels' sums (bias
+        minus or plus multiples of the weight sums) cannot overflow with; a dynamic input's bias is clamped to it."""
+        magnitude = self.weight_int8.reshape(self.weight_int8.shape[0], -1).abs().long().sum(dim=1)
+        return (2**31 - 1) - 512 * magnitude
+
+    def min_dynamic_input_scale(self) -> float:
+        """The smallest per-sample input scale at which no int32 bias of this layer clamps: |bias[c]| / (scale *
+        weight_scale[c]) <= L[c] (:meth:`_bias_bound`), with a factor 2 for the float32 rounding; at least 1e-8. The
+        quantizer floors its dynamic input's scale there, so near-constant samples keep the real bias."""
+        if not self.dynamic_input:
+            raise RuntimeError("min_dynamic_input_scale: the layer's input is not dynamic")
+        need = (self.float_bias.double().abs() / (self.weight_scale.double() * self._bias_bound().double())).max()
+        return max(_MIN_SCALE, float(torch.tensor(2.0 * float(need), dtype=torch.float32)))
 
     def _requantize(self, acc: torch.Tensor, channel_dim: int, residual: Optional[torch.Tensor], qparams) -> torch.Tensor:
         dequant_scale, bias_int32 = self._dequant_scale_and_bias(qparams, acc.dim(), channel_dim)
@@ -187,7 +208,7 @@ class _QuantizedWeightedOp(_Int8Module):
         if self.dynamic_residual:
             if residual is None or residual.dtype != torch.float32:
                 raise TypeError(f"{type(self).__name__} with a dynamic residual needs a float32 residual tensor")
-            residual_qparams = sample_qparams(residual)
+            residual_qparams = sample_qparams(residual, self.residual_min_scale)
             v = v + dequantize(quantize(residual, residual_qparams), residual_qparams)
         elif self.adds_residual:
             if residual is None or residual.dtype != torch.int8:

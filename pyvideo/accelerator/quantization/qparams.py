@@ -72,11 +72,12 @@ class DynamicQParams:
 DYNAMIC = DynamicQParams()
 
 
-def sample_qparams(x: torch.Tensor) -> SampleQParams:
+def sample_qparams(x: torch.Tensor, min_scale: float = _MIN_SCALE) -> SampleQParams:
     """Each sample's :func:`activation_qparams` of its own range (min and max over all dims after 0), vectorized with
     the same float64 arithmetic and float32 rounding (so the native runtime, which computes them per sample in C++,
-    gets equal values). Raises ValueError for a tensor without a batch dim or with non-finite values (their range
-    would give no usable scale)."""
+    gets equal values), with scales of at least ``min_scale`` (a float32 value >= 1e-8; readers whose int32 bias
+    would overflow on a near-constant sample need more, see ``int8_modules``). Raises ValueError for a tensor
+    without a batch dim or with non-finite values (their range would give no usable scale)."""
     if x.dim() < 2 or x.shape[0] == 0 or x[0].numel() == 0:
         raise ValueError(f"dynamic quantization needs a non-empty [N, ...] tensor, got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
@@ -84,7 +85,7 @@ def sample_qparams(x: torch.Tensor) -> SampleQParams:
     flat = x.detach().float().reshape(x.shape[0], -1)
     low = flat.amin(dim=1).double().clamp(max=0.0)
     high = flat.amax(dim=1).double().clamp(min=0.0)
-    scale = ((high - low) / (QMAX - QMIN)).clamp(min=_MIN_SCALE).float()
+    scale = ((high - low) / (QMAX - QMIN)).clamp(min=max(min_scale, _MIN_SCALE)).float()
     zero_point = torch.round(QMIN - low / scale.double()).clamp(QMIN, QMAX).to(torch.int32)
     return SampleQParams(scale, zero_point)
 
