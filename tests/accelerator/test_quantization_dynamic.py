@@ -209,7 +209,7 @@ def test_mark_dynamic_picks_the_tensors_whose_range_changes_and_silences_the_war
     generator = torch.Generator().manual_seed(2)
     calibration = [torch.randn(1, 3, 4, 16, 16, generator=generator) * s for s in (1.0, 1.0, 100.0, 1.0)]
     with pytest.warns(RuntimeWarning, match="dynamic_ranges=True"):
-        quantize_model(model, calibration)
+        quantize_model(model, calibration, dynamic_ranges=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         quantized = quantize_model(model, calibration, dynamic_ranges=True)
@@ -279,3 +279,20 @@ def test_per_layer_lowering_keeps_dynamic_layers_exact():
     clips = torch.randn(3, 3, 4, 16, 16, generator=generator) * torch.tensor([1.0, 0.01, 5.0]).reshape(3, 1, 1, 1, 1)
     with torch.no_grad():
         assert torch.equal(lowered(clips), int8(clips))
+
+
+def test_bias_correction_leaves_out_layers_with_a_dynamic_input():
+    from pyvideo.accelerator.quantization.graph_quantizer import weight_error_means
+
+    model = _linear_chain()
+    generator = torch.Generator().manual_seed(5)
+    calibration = [torch.randn(1, 3, 4, 16, 16, generator=generator) for _ in range(3)]
+    prepared = prepare(model)
+    calibrate(prepared, calibration)
+    assert len(weight_error_means(prepared, calibration)) == 4  # three convs and the Linear
+    candidates = list(dynamic_candidates(prepared).items())
+    candidates[0][1].dynamic = True  # the model input: the first conv's input
+    shifted = weight_error_means(prepared, calibration)
+    assert len(shifted) == 3 and "0" not in shifted
+    mark_dynamic(prepared, 0)
+    assert weight_error_means(prepared, calibration) == {}

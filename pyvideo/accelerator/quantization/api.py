@@ -16,7 +16,7 @@ def quantize_model(
     observer="minmax",
     per_channel: bool = True,
     bias_correction: bool = True,
-    dynamic_ranges: Union[bool, float] = False,
+    dynamic_ranges: Union[bool, float] = True,
 ) -> fx.GraphModule:
     """Post-training static int8 quantization of a deploy-form model.
 
@@ -35,7 +35,8 @@ def quantize_model(
         dynamic_ranges: quantize the tensors whose calibration batches differ in magnitude by more than a factor
             (``True``: 5, or the given number; 0: every eligible tensor) per sample at run time, each sample with its
             own range, instead of with one static range (see ``mark_dynamic``; needs 3 or more calibration batches to
-            measure). Costs a float32 intermediate and a min/max pass per such tensor. ``False``: all static.
+            measure; with fewer, every range stays static). Costs a float32 intermediate and a min/max pass per such
+            tensor. ``False``: all static.
 
     Returns:
         The int8 model (``torch.fx.GraphModule`` of ``int8_modules``): float input, float output.
