@@ -16,6 +16,7 @@
 #include "../../csrc/core/pool.h"
 #include "../../csrc/runtime/program.h"
 #include "check.h"
+#include "program_files.h"
 
 using pyvideo::PoolWindow;
 using pyvideo::VolumeShape;
@@ -152,16 +153,6 @@ ConvGeometry geometry(int64_t kt, int64_t kh, int64_t kw, int64_t st, int64_t sh
 std::string temp_path(const char* name) {
   const char* dir = std::getenv("TMPDIR");
   return std::string(dir ? dir : "/tmp") + "/pyvideo_test_pool_" + name;
-}
-
-bool load_fails_with(const std::string& path, const std::string& message) {
-  try {
-    Program::load(path);
-  } catch (const std::invalid_argument& e) {
-    if (std::string(e.what()).find(message) != std::string::npos) return true;
-    std::fprintf(stderr, "  unexpected message: %s\n", e.what());
-  }
-  return false;
 }
 
 // A program: x -> avg_pool (fp32 output) and x -> quantize -> quantized_avg_pool (int8 and fp32 outputs). Each

@@ -18,6 +18,7 @@
 #include "../../csrc/c_api/pyvideo.h"
 #include "../../csrc/runtime/program.h"
 #include "check.h"
+#include "program_files.h"
 
 using pyvideo::kernels::Activation;
 using pyvideo::runtime::ConvGeometry;
@@ -420,25 +421,6 @@ std::string as_version(const std::string& bytes, uint32_t version) {
   }
   old.append(bytes, from, std::string::npos);
   return old;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-bool load_fails_with(const std::string& path, const std::string& message) {
-  try {
-    Program::load(path);
-  } catch (const std::invalid_argument& e) {
-    if (std::string(e.what()).find(message) != std::string::npos) return true;
-    std::fprintf(stderr, "  unexpected message: %s\n", e.what());
-  }
-  return false;
 }
 
 void fused_model_file_round_trip_and_validation() {

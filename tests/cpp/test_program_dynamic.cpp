@@ -20,6 +20,7 @@
 
 #include "../../csrc/runtime/program.h"
 #include "check.h"
+#include "program_files.h"
 
 using pyvideo::kernels::Activation;
 using pyvideo::runtime::ConvGeometry;
@@ -571,25 +572,6 @@ void profiles_mark_dynamic_steps() {
 std::string temp_path(const char* name) {
   const char* dir = std::getenv("TMPDIR");
   return std::string(dir ? dir : "/tmp") + "/pyvideo_test_program_dynamic_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-bool load_fails_with(const std::string& path, const std::string& message) {
-  try {
-    Program::load(path);
-  } catch (const std::invalid_argument& e) {
-    if (std::string(e.what()).find(message) != std::string::npos) return true;
-    std::fprintf(stderr, "  unexpected message: %s\n", e.what());
-  }
-  return false;
 }
 
 void model_file_version_5() {
