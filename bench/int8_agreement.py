@@ -12,13 +12,11 @@ Kinetics mean/std (0.45, 0.225), 4 frames uniformly from a WINDOW-frame window. 
 shared 2-core machine, uses 4x64x64 crops of frames scaled to short side 96.
 
 Then for the trained model and for a random-init one: deploy form (convert_to_deployable_form), native fp32
-(lower_to_native), post-training int8 with calibration clips (quantize_model: plain per-tensor min/max, and the
-defaults -- per-channel squeeze-excitation outputs and bias correction -- with min/max and percentile observers)
-on the native int8 kernels (lower_quantized_to_native); when PTQ stays below 99% agreement, QAT aimed at
-agreement (--qat-steps: PTQ ranges frozen, weights fine-tuned to match the fp32 logits), and the defaults with
-dynamic (per-clip, run-time) activation ranges -- quantize_model(dynamic_ranges=True: the tensors whose calibration
-batches differ in scale by more than 5x; and 0: every eligible tensor) -- run as native int8 programs
-(compile_native).
+(lower_to_native), post-training int8 with calibration clips (quantize_model: static per-tensor min/max; static
+ranges with per-channel squeeze-excitation outputs and bias correction; the defaults, which add dynamic per-clip
+ranges for the tensors whose calibration batches differ in scale by more than 5x, with the min/max and percentile
+observers; every eligible range dynamic) run as native int8 programs (compile_native); when PTQ stays below 99%
+agreement, QAT aimed at agreement (--qat-steps: PTQ ranges frozen, weights fine-tuned to match the fp32 logits).
 Prints top-1 agreement, logit errors and the margins of every disagreement (pyvideo.accelerator.quantization.
 agreement), plus held-out accuracy against the task labels.
 
@@ -60,13 +58,18 @@ MAX_LISTED = 12  # disagreements printed per comparison
 # a clip is "decisive" when the reference's top-1 logit leads its runner-up by at least this much (logits here spread
 # over several units): a disagreement on a decisive clip is a real int8 error, not the flip of a near-tie
 DECISIVE_MARGIN = 0.05
-# post-training variants: the plain per-tensor min/max quantization, then quantize_model's defaults (per-channel
-# squeeze-excitation outputs, bias correction) with the min/max and percentile observers
+# post-training variants: plain static per-tensor min/max quantization; static ranges with per-channel
+# squeeze-excitation outputs and bias correction; quantize_model's defaults (those plus dynamic per-clip ranges for the
+# tensors whose calibration batches differ by more than 5x) with the min/max and percentile observers; and every
+# eligible tensor dynamic
 PTQ_VARIANTS = (
-    ("min/max, per tensor, no bias corr.", dict(observer="minmax", per_channel=False, bias_correction=False)),
-    ("min/max", dict(observer="minmax")),
-    ("percentile", dict(observer="percentile")),
+    ("static min/max, per tensor, no bias corr.", dict(per_channel=False, bias_correction=False, dynamic_ranges=False)),
+    ("static min/max, per-channel SE, bias corr.", dict(dynamic_ranges=False)),
+    ("min/max (defaults)", dict()),
+    ("percentile (defaults otherwise)", dict(observer="percentile")),
+    ("min/max, every eligible range dynamic", dict(dynamic_ranges=0)),
 )
+DEFAULTS = 2  # the PTQ_VARIANTS entry of quantize_model's defaults
 NORMALIZE = Normalize((0.45, 0.45, 0.45), (0.225, 0.225, 0.225))
 
 
@@ -243,19 +246,14 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
     rows = [("native fp32 vs original (eager)", compare_logits(logits_of(model, held_out), fp32), fp32)]
     for label, options in PTQ_VARIANTS:
         int8 = quantize_model(deploy, calibration, **options)
-        out = logits_of(lower_quantized_to_native(int8), held_out)
+        dynamic = sum(1 for m in int8.modules() if getattr(m, "dynamic_input", False))
+        out = logits_of(compile_native(int8), held_out)
+        label += f" ({dynamic} dynamic readers)" if dynamic else ""
         rows.append((f"native int8 PTQ {label} vs native fp32", compare_logits(fp32, out), out))
-        if options == PTQ_VARIANTS[1][1]:  # the torch reference of the same int8 model: native kernels add nothing
+        if options == PTQ_VARIANTS[DEFAULTS][1]:  # the torch reference of the same model: native kernels add nothing
             rows.append(("  int8 torch reference vs native int8", compare_logits(out, logits_of(int8, held_out)), None))
             errors = conv_errors(deploy, int8, held_out[::len(held_out) // BATCH][:BATCH])
     ptq_best = max(result.top1_agreement for name, result, _ in rows if "PTQ" in name)
-    for dynamic_ranges in (True, 0):  # per-clip ranges where calibration saw very different scales, then everywhere
-        int8 = quantize_model(deploy, calibration, dynamic_ranges=dynamic_ranges)
-        dynamic = sum(1 for m in int8.modules() if getattr(m, "dynamic_input", False))
-        out = logits_of(compile_native(int8), held_out)
-        which = "spread > 5x" if dynamic_ranges is True else "all eligible"
-        rows.append((f"native int8 PTQ min/max + dynamic ({which}: {dynamic} readers) vs fp32", compare_logits(fp32, out),
-                     out))
     if qat_steps and (ptq_best < 0.99 or always_qat):
         done, qat_int8 = distill_qat(deploy, calibration, qat_batches, qat_steps)
         out = logits_of(lower_quantized_to_native(qat_int8), held_out)
