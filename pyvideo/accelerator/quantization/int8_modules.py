@@ -125,11 +125,6 @@ class DequantizeTensor(_Int8Module):
         return dequantize(q, self.input_qparams)
 
 
-def _int32_bias(bias: torch.Tensor, dequant_scale: torch.Tensor) -> torch.Tensor:
-    """The real bias on the accumulator's grid: round(bias / dequant_scale) in float64, saturated to int32."""
-    return torch.round(bias.double() / dequant_scale.double()).clamp(-(2**31), 2**31 - 1).to(torch.int32)
-
-
 class _QuantizedWeightedOp(_Int8Module):
     """Shared int8 weight/bias state and requantization of QuantizedConv3d and QuantizedLinear.
 

@@ -24,6 +24,15 @@ class QParams(NamedTuple):
     zero_point: int
 
 
+def _along(qparams, x: torch.Tensor, dim: int):
+    """A per-channel or per-sample (scale, zero_point) pair of 1-D tensors as float32 on ``x``'s device, shaped to
+    broadcast along ``dim`` of ``x``."""
+    shape = [1] * x.dim()
+    shape[dim] = -1
+    return (qparams.scale.to(x.device, torch.float32).reshape(shape),
+            qparams.zero_point.to(x.device, torch.float32).reshape(shape))
+
+
 class ChannelQParams(NamedTuple):
     """Per-channel activation quantization along dim 1: ``real[:, c] = scale[c] * (q[:, c] - zero_point[c])``."""
 
@@ -32,9 +41,7 @@ class ChannelQParams(NamedTuple):
 
     def broadcast(self, x: torch.Tensor):
         """(scale, zero_point) as float32 on ``x``'s device, shaped to broadcast along dim 1 of ``x``."""
-        shape = [1, -1] + [1] * (x.dim() - 2)
-        return (self.scale.to(x.device, torch.float32).reshape(shape),
-                self.zero_point.to(x.device, torch.float32).reshape(shape))
+        return _along(self, x, 1)
 
 
 class SampleQParams(NamedTuple):
@@ -46,9 +53,7 @@ class SampleQParams(NamedTuple):
 
     def broadcast(self, x: torch.Tensor):
         """(scale, zero_point) as float32 on ``x``'s device, shaped to broadcast along dim 0 of ``x``."""
-        shape = [-1] + [1] * (x.dim() - 1)
-        return (self.scale.to(x.device, torch.float32).reshape(shape),
-                self.zero_point.to(x.device, torch.float32).reshape(shape))
+        return _along(self, x, 0)
 
 
 class DynamicQParams:
