@@ -39,7 +39,8 @@ struct DwRow {
   const Epilogue* ep;
   float* out;                  // this row's output
   const float* residual;       // this row's residual (laid out like out), or nullptr
-  float* sums;                 // this row's channel sums (Epilogue::row_sums), or nullptr
+  float* sums;                 // this row's channel sums (Epilogue::row_sums) for finish() to add, or nullptr; rows
+                               // with an activation get their sums from activate_row instead
 };
 
 // Accumulators of a block of CB channel blocks (V::width apart, from c0) x COLS neighbouring output columns,
@@ -47,11 +48,11 @@ struct DwRow {
 template <class V, int CB, int COLS>
 using DwAcc = typename V::reg[CB * COLS];
 
-// Residual add, activation and store of the block of columns from ow, channels from c0; with row sums, the block's
-// columns are added to the row's running sums in registers, so each channel vector of the sums is read and written
-// once per block. They are added one column after the other (not summed first): every path visits a row's columns in
-// increasing ow, so the sums come out bit-identical however the columns were blocked or the rows grouped (the
-// scalar reference's order), e.g. whether a row was computed paired with another one.
+// Residual add and store of the block of columns from ow, channels from c0; with row sums (rows without an
+// activation, see DwRow::sums), the block's columns are added to the row's running sums in registers, so each channel
+// vector of the sums is read and written once per block. They are added one column after the other (not summed
+// first): every path visits a row's columns in increasing ow, so the sums come out bit-identical however the columns
+// were blocked or the rows grouped (the scalar reference's order), e.g. whether a row was computed paired with another.
 template <class V, int CB, int COLS, bool Full>
 inline void finish(const DwRow& r, int64_t ow, int64_t c0, DwAcc<V, CB, COLS>& acc, DwLanes<V, Full> lanes) {
   const int64_t C = r.channels, offset = ow * C + c0;
@@ -59,10 +60,6 @@ inline void finish(const DwRow& r, int64_t ow, int64_t c0, DwAcc<V, CB, COLS>& a
   if (r.residual) {
 #pragma GCC unroll 16
     for (int i = 0; i < CB * COLS; ++i) acc[i] = V::add(acc[i], lanes.load(r.residual + at(i)));
-  }
-  if (r.ep->activation != Activation::identity) {  // identity is the common case: skip the per-vector dispatch
-#pragma GCC unroll 16
-    for (int i = 0; i < CB * COLS; ++i) acc[i] = activate<V>(acc[i], r.ep->activation);
   }
 #pragma GCC unroll 16
   for (int i = 0; i < CB * COLS; ++i) lanes.store(r.out + at(i), acc[i]);
@@ -76,6 +73,51 @@ inline void finish(const DwRow& r, int64_t ow, int64_t c0, DwAcc<V, CB, COLS>& a
       lanes.store(dst, sum);
     }
   }
+}
+
+// The activation of a computed output row of Wo columns, in place, then (sums non-null) its channel sums, column
+// after column as finish() adds them. The activation is a template argument so that it inlines into this short loop;
+// applied in finish() instead, the per-vector runtime switch stayed an out-of-line call and spilled the accumulators
+// (and an activation of every block instance would multiply the loop nest's code). The row was just written, so
+// this pass reads it from L1/L2.
+template <class V, Activation A>
+void activate_row(float* out, int64_t Wo, int64_t C, float* sums) {
+  if (!sums) {  // elementwise: the row as one run of Wo * C values, no masked vector per column
+    const int64_t n = Wo * C;
+    int64_t i = 0;
+    for (; i + V::width <= n; i += V::width) V::store(out + i, activate<V>(V::load(out + i), A));
+    if (i < n) {
+      const auto m = V::mask(int(n - i));
+      V::store_m(out + i, activate<V>(V::load_tail(out + i, m), A), m);
+    }
+    return;
+  }
+  for (int64_t c0 = 0; c0 < C; c0 += V::width) {
+    const auto m = V::mask(int(std::min<int64_t>(V::width, C - c0)));
+    typename V::reg sum = V::load_tail(sums + c0, m);
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      float* p = out + ow * C + c0;
+      const typename V::reg y = activate<V>(V::load_tail(p, m), A);
+      V::store_m(p, y, m);
+      sum = V::add(sum, y);
+    }
+    V::store_m(sums + c0, sum, m);
+  }
+}
+
+using ActivateRowFn = void (*)(float* out, int64_t Wo, int64_t C, float* sums);
+
+// The activate_row for `act`; nullptr for the identity (finish() then adds the row sums itself).
+template <class V>
+ActivateRowFn activate_row_fn(Activation act) {
+  switch (act) {
+    case Activation::identity: return nullptr;
+    case Activation::relu: return &activate_row<V, Activation::relu>;
+    case Activation::swish: return &activate_row<V, Activation::swish>;
+    case Activation::hswish: return &activate_row<V, Activation::hswish>;
+    case Activation::sigmoid: return &activate_row<V, Activation::sigmoid>;
+  }
+  return nullptr;
 }
 
 template <class V, int CB, int COLS, bool Full>
@@ -317,7 +359,7 @@ inline DwRow make_row(const DwConv3dShape& s, const Input& input, const float* w
   r.ep = &ep;
   r.out = output + row * row_size;
   r.residual = ep.residual ? ep.residual + row * row_size : nullptr;
-  r.sums = ep.row_sums ? ep.row_sums + row * C : nullptr;
+  r.sums = ep.row_sums && ep.activation == Activation::identity ? ep.row_sums + row * C : nullptr;
   return r;
 }
 
@@ -326,13 +368,14 @@ inline DwRow make_row(const DwConv3dShape& s, const Input& input, const float* w
 constexpr int kDwGroup = 8;
 
 // Computes groups of up to kDwGroup output rows of one oh (neighbouring planes), whatever the order the entry point
-// visits them in; holds the per-call scratch (tap tables, shared lines) and the interior column range.
+// visits them in; holds the per-call scratch (tap tables, shared lines), the interior column range and the
+// activation pass.
 template <class V>
 class DwRowGroups {
  public:
-  explicit DwRowGroups(const DwConv3dShape& s)
-      : s_(s), max_taps_(size_t(s.kernel_t * s.kernel_h)), tap_inputs_(kDwGroup * max_taps_),
-        tap_weights_(kDwGroup * max_taps_), lines_(kDwGroup / 2 * 2 * max_taps_) {
+  DwRowGroups(const DwConv3dShape& s, const Epilogue& ep)
+      : s_(s), ep_(ep), activate_(activate_row_fn<V>(ep.activation)), max_taps_(size_t(s.kernel_t * s.kernel_h)),
+        tap_inputs_(kDwGroup * max_taps_), tap_weights_(kDwGroup * max_taps_), lines_(kDwGroup / 2 * 2 * max_taps_) {
     const int64_t Wo = s.out_w(), KW = s.kernel_w, SW = s.stride_w;
     // [ow_lo, ow_hi): output columns whose whole window is inside the input width.
     ow_lo_ = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
@@ -341,10 +384,9 @@ class DwRowGroups {
   }
 
   template <class Input>
-  void run(const Input& input, const float* weight, const Epilogue& ep, float* output, const int64_t* row_ids,
-           int count) {
+  void run(const Input& input, const float* weight, float* output, const int64_t* row_ids, int count) {
     for (int g = 0; g < count; ++g)
-      rows_[g] = make_row(s_, input, weight, ep, output, row_ids[g], tap_inputs_.data() + g * max_taps_,
+      rows_[g] = make_row(s_, input, weight, ep_, output, row_ids[g], tap_inputs_.data() + g * max_taps_,
                           tap_weights_.data() + g * max_taps_);
     const int64_t KW = s_.kernel_w, SW = s_.stride_w;
     if (KW == 3 && SW == 1)
@@ -355,10 +397,15 @@ class DwRowGroups {
       dwconv3d_rows<V, 1, 1>(rows_, count, ow_lo_, ow_hi_, lines_.data());
     else
       dwconv3d_rows<V, 0, 0>(rows_, count, ow_lo_, ow_hi_, lines_.data());
+    if (activate_)
+      for (int g = 0; g < count; ++g)
+        activate_(rows_[g].out, s_.out_w(), s_.channels, ep_.row_sums ? ep_.row_sums + row_ids[g] * s_.channels : nullptr);
   }
 
  private:
   const DwConv3dShape& s_;
+  const Epilogue& ep_;
+  const ActivateRowFn activate_;  // nullptr: identity
   size_t max_taps_;
   int64_t ow_lo_, ow_hi_;
   std::vector<const float*> tap_inputs_, tap_weights_;
@@ -370,7 +417,7 @@ template <class V>
 void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                        float* output, int64_t row_begin, int64_t row_end) {
   const int64_t Ho = s.out_h();
-  DwRowGroups<V> groups(s);
+  DwRowGroups<V> groups(s, ep);
   const DwTensorInput in{input};
   int64_t rows[kDwGroup];
   // Rows are visited in groups of the same oh in kDwGroup neighbouring output planes (n, ot): rows neighbouring in
@@ -384,7 +431,7 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
         const int64_t row = p * Ho + oh;
         if (row >= row_begin && row < row_end) rows[count++] = row;
       }
-      if (count > 0) groups.run(in, weight, ep, output, rows, count);
+      if (count > 0) groups.run(in, weight, output, rows, count);
     }
 }
 
@@ -392,10 +439,10 @@ void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* 
 template <class V>
 void dwconv3d_f32_lines_simd(const DwConv3dShape& s, const float* const* input_rows, const float* weight,
                              const Epilogue& ep, float* output, int64_t line_begin, int64_t line_end) {
-  DwRowGroups<V> groups(s);
+  DwRowGroups<V> groups(s, ep);
   const DwRowTable in{input_rows};
   for_each_line_group<kDwGroup>(s, line_begin, line_end, [&](const int64_t* rows, int count) {
-    groups.run(in, weight, ep, output, rows, count);
+    groups.run(in, weight, output, rows, count);
   });
 }
 
