@@ -1,8 +1,9 @@
 // Every compiled depthwise-conv3d variant the CPU supports equals the scalar reference over many shapes:
 // odd sizes, channel counts that leave vector tails, every stride/padding mix, 3x3x3, 5x1x1 and 1xkxk kernels,
-// X3D-sized rows with 4 and 13 frames, batches of two, and work split into row ranges cut anywhere. Every other
-// shape also asks for the per-row channel sums (the squeeze-excitation's input), which must equal the sums of the
-// values the variant stored, whatever the row split, and stay inside the rows of each range.
+// X3D-sized rows with 4 and 13 frames, batches of two, and work split into ranges of positions (rows in line order)
+// cut anywhere: each range writes exactly its own rows. Every other shape also asks for the per-row channel sums (the
+// squeeze-excitation's input), which must equal the sums of the values the variant stored, whatever the split, and
+// stay inside the rows of each range.
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -55,27 +56,37 @@ void compare(const DwConv3dShape& s, bool with_bias, std::mt19937& rng) {
   dwconv3d_f32_scalar(s, x.data(), w.data(), ep, ref.data(), 0, s.rows());
   const bool sums = calls % 2 == 0;
   for (Isa isa : supported_isas()) {
-    // Three row ranges, as threads would take them, cut anywhere (also inside a group of rows the kernel computes
+    // Three ranges of positions (rows in line order: position p is row ot = p % To of line (n, oh) = p / To), as
+    // threads would take them, cut anywhere (also inside a line and inside a group of rows the kernel computes
     // together). Each range runs alone on a buffer of guard values: it must write exactly its own rows.
     const int64_t rows = s.rows(), row_size = s.out_w() * s.channels;
     const int64_t cuts[4] = {0, rows / 3, std::max(rows / 3, rows - rows / 4), rows};
     double max_err = 0, max_sum_err = 0;
     bool guard_ok = true;
-    const int64_t C = s.channels, Wo = s.out_w();
+    const int64_t C = s.channels, Wo = s.out_w(), To = s.out_t(), Ho = s.out_h();
     for (int part = 0; part < 3; ++part) {
+      std::vector<bool> mine(size_t(rows), false);  // the rows at this part's positions, mapped by hand
+      for (int64_t p = cuts[part]; p < cuts[part + 1]; ++p) {
+        const int64_t n = p / To / Ho, oh = p / To % Ho, ot = p % To;
+        mine[size_t((n * To + ot) * Ho + oh)] = true;
+      }
       std::vector<float> got(out_n + 16, 12345.0f);  // guard values also catch writes past the end
       std::vector<float> row_sums(size_t(rows * C) + 16, 0.0f);
       Epilogue ep_part = ep;
       ep_part.row_sums = sums ? row_sums.data() : nullptr;
       variant(isa)(s, x.data(), w.data(), ep_part, got.data(), cuts[part], cuts[part + 1]);
-      const size_t lo = size_t(cuts[part] * row_size), hi = size_t(cuts[part + 1] * row_size);
-      for (size_t i = lo; i < hi; ++i) max_err = std::max(max_err, double(std::fabs(got[i] - ref[i])));
-      for (size_t i = 0; i < got.size(); ++i) guard_ok = guard_ok && (i >= lo && i < hi ? true : got[i] == 12345.0f);
+      for (int64_t row = 0; row < rows; ++row)
+        for (int64_t i = row * row_size; i < (row + 1) * row_size; ++i)
+          if (mine[size_t(row)])
+            max_err = std::max(max_err, double(std::fabs(got[size_t(i)] - ref[size_t(i)])));
+          else
+            guard_ok = guard_ok && got[size_t(i)] == 12345.0f;
+      for (size_t i = out_n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 12345.0f;
       if (!sums) continue;
       for (int64_t row = 0; row < rows; ++row)
         for (int64_t c = 0; c < C; ++c) {
           const float sum = row_sums[size_t(row * C + c)];
-          if (row < cuts[part] || row >= cuts[part + 1]) {
+          if (!mine[size_t(row)]) {
             guard_ok = guard_ok && sum == 0.0f;
             continue;
           }

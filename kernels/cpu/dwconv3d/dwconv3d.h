@@ -6,15 +6,20 @@
 //   epilogue: bias [C], residual [N, To, Ho, Wo, C] (each optional) and the activation, fused into the store;
 //             optionally also the per-row channel sums of the stored output (Epilogue::row_sums, [N*To*Ho, C])
 //
-// Zero padding, dilation 1, any kernel size and stride. A "row" is one (n, ot, oh) output line of Wo*C
-// values; each variant computes rows [row_begin, row_end) so the caller can split rows across threads.
+// Zero padding, dilation 1, any kernel size and stride. A "row" is one (n, ot, oh) output row of Wo*C values, stored
+// as row (n * To + ot) * Ho + oh; a "line" is the To rows (n, 0..To-1, oh) of one (n, oh), line = n * Ho + oh. The
+// variants visit rows in line order, position p being row ot = p % To of line p / To, and each call computes the rows
+// at positions [begin, end), so that the caller can split positions across threads. The rows of a line read mostly
+// the same input rows (neighbouring planes of the same oh), so the kernels compute a line's rows together and read
+// that input once for all of them; a split into row ranges (planes) instead left each thread a few planes per oh,
+// and the input rows they share with the other planes were read once per thread (bench/depthwise_f32.py).
 //
 // The "lines" variants compute the same convolution (same arithmetic, bit-identical results) from caller-provided
 // input rows: input_rows[(n * in_t + it) * in_h + ih] points at input row (n, it, ih), in_w * C floats (rows need not
-// be laid out as a tensor). They compute the output rows of output lines [line_begin, line_end), a line being the To
-// rows (n, 0..To-1, oh) of one (n, oh), line = n * Ho + oh, and dereference only the input rows those lines read:
-// for a producer that computes the input on the fly while walking down H, so that only kernel_h input rows (of every
-// frame) need to exist at a time (the runtime's pointwise -> depthwise fusion).
+// be laid out as a tensor). They compute the output rows of output lines [line_begin, line_end) (positions
+// [line_begin * To, line_end * To)) and dereference only the input rows those lines read: for a producer that
+// computes the input on the fly while walking down H, so that only kernel_h input rows (of every frame) need to exist
+// at a time (the runtime's pointwise -> depthwise fusion).
 #pragma once
 #include <cstdint>
 
@@ -39,7 +44,7 @@ struct DwConv3dShape {
 };
 
 using DwConv3dF32Fn = void (*)(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                               float* output, int64_t row_begin, int64_t row_end);
+                               float* output, int64_t begin, int64_t end);
 
 void dwconv3d_f32_scalar(const DwConv3dShape&, const float*, const float*, const Epilogue&, float*, int64_t, int64_t);
 #if defined(__x86_64__) || defined(_M_X64)

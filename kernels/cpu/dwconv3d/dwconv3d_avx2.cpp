@@ -5,8 +5,8 @@
 namespace pyvideo::kernels {
 
 void dwconv3d_f32_avx2(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                       float* output, int64_t row_begin, int64_t row_end) {
-  detail::dwconv3d_f32_simd<simd::Avx2F32>(s, input, weight, ep, output, row_begin, row_end);
+                       float* output, int64_t begin, int64_t end) {
+  detail::dwconv3d_f32_simd<simd::Avx2F32>(s, input, weight, ep, output, begin, end);
 }
 
 void dwconv3d_f32_lines_avx2(const DwConv3dShape& s, const float* const* input_rows, const float* weight,

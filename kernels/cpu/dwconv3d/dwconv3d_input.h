@@ -24,20 +24,18 @@ struct DwRowTable {
   }
 };
 
-// Calls f(rows, count) for the output rows of lines [line_begin, line_end) (line n * Ho + oh: rows (n, ot, oh) for
-// every ot), line by line, in groups of up to `group` consecutive ot: the rows of a group share oh and neighbouring
-// planes, as the groups of the row-range entry points do.
+// Calls f(rows, count) for the output rows at positions [begin, end) of the line order (dwconv3d.h), in groups of up
+// to `Group` consecutive ot of one line: the rows of a group share oh and neighbouring planes, so most of their input.
 template <int Group, class F>
-void for_each_line_group(const DwConv3dShape& s, int64_t line_begin, int64_t line_end, F&& f) {
+void for_each_row_group(const DwConv3dShape& s, int64_t begin, int64_t end, F&& f) {
   const int64_t To = s.out_t(), Ho = s.out_h();
-  int64_t rows[Group];
-  for (int64_t line = line_begin; line < line_end; ++line) {
-    const int64_t n = line / Ho, oh = line % Ho;
-    for (int64_t ot0 = 0; ot0 < To; ot0 += Group) {
-      const int count = int(std::min<int64_t>(Group, To - ot0));
-      for (int g = 0; g < count; ++g) rows[g] = (n * To + ot0 + g) * Ho + oh;
-      f(static_cast<const int64_t*>(rows), count);
-    }
+  int64_t rows[Group] = {};
+  for (int64_t p = begin; p < end;) {
+    const int64_t line = p / To, n = line / Ho, oh = line % Ho, ot0 = p % To;
+    const int count = int(std::min<int64_t>({Group, To - ot0, end - p}));
+    for (int g = 0; g < count; ++g) rows[g] = (n * To + ot0 + g) * Ho + oh;
+    f(static_cast<const int64_t*>(rows), count);
+    p += count;
   }
 }
 

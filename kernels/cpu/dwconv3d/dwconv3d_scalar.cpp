@@ -43,14 +43,15 @@ void reference_row(const DwConv3dShape& s, const Input& input, const float* weig
 }  // namespace
 
 void dwconv3d_f32_scalar(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                         float* output, int64_t row_begin, int64_t row_end) {
-  for (int64_t row = row_begin; row < row_end; ++row)
-    reference_row(s, detail::DwTensorInput{input}, weight, ep, output, row);
+                         float* output, int64_t begin, int64_t end) {
+  detail::for_each_row_group<1>(s, begin, end, [&](const int64_t* rows, int) {
+    reference_row(s, detail::DwTensorInput{input}, weight, ep, output, rows[0]);
+  });
 }
 
 void dwconv3d_f32_lines_scalar(const DwConv3dShape& s, const float* const* input_rows, const float* weight,
                                const Epilogue& ep, float* output, int64_t line_begin, int64_t line_end) {
-  detail::for_each_line_group<1>(s, line_begin, line_end, [&](const int64_t* rows, int) {
+  detail::for_each_row_group<1>(s, line_begin * s.out_t(), line_end * s.out_t(), [&](const int64_t* rows, int) {
     reference_row(s, detail::DwRowTable{input_rows}, weight, ep, output, rows[0]);
   });
 }

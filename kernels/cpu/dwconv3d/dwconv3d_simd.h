@@ -399,7 +399,8 @@ class DwRowGroups {
       dwconv3d_rows<V, 0, 0>(rows_, count, ow_lo_, ow_hi_, lines_.data());
     if (activate_)
       for (int g = 0; g < count; ++g)
-        activate_(rows_[g].out, s_.out_w(), s_.channels, ep_.row_sums ? ep_.row_sums + row_ids[g] * s_.channels : nullptr);
+        activate_(rows_[g].out, s_.out_w(), s_.channels,
+                  ep_.row_sums ? ep_.row_sums + row_ids[g] * s_.channels : nullptr);
   }
 
  private:
@@ -413,37 +414,28 @@ class DwRowGroups {
   DwRow rows_[kDwGroup];
 };
 
-template <class V>
-void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
-                       float* output, int64_t row_begin, int64_t row_end) {
-  const int64_t Ho = s.out_h();
+// Both entry points: the rows at positions [begin, end) of the line order, each line's rows in groups; a group's
+// rows share most of their input planes (reused from L1), and the next line's rows share input rows in H (from L2).
+template <class V, class Input>
+void dwconv3d_f32_positions(const DwConv3dShape& s, const Input& input, const float* weight, const Epilogue& ep,
+                            float* output, int64_t begin, int64_t end) {
   DwRowGroups<V> groups(s, ep);
-  const DwTensorInput in{input};
-  int64_t rows[kDwGroup];
-  // Rows are visited in groups of the same oh in kDwGroup neighbouring output planes (n, ot): rows neighbouring in
-  // time share most of their input planes, reused from L1 within a group, and the next oh shares input rows in H,
-  // reused from L2. Rows of these planes outside [row_begin, row_end) belong to another thread.
-  const int64_t plane_begin = row_begin / Ho, plane_end = (row_end + Ho - 1) / Ho;
-  for (int64_t plane = plane_begin; plane < plane_end; plane += kDwGroup)
-    for (int64_t oh = 0; oh < Ho; ++oh) {
-      int count = 0;
-      for (int64_t p = plane; p < std::min<int64_t>(plane + kDwGroup, plane_end); ++p) {
-        const int64_t row = p * Ho + oh;
-        if (row >= row_begin && row < row_end) rows[count++] = row;
-      }
-      if (count > 0) groups.run(in, weight, output, rows, count);
-    }
+  for_each_row_group<kDwGroup>(s, begin, end, [&](const int64_t* rows, int count) {
+    groups.run(input, weight, output, rows, count);
+  });
 }
 
-// The row-pointer entry point (dwconv3d.h): output lines one after the other, each line's rows in groups.
+template <class V>
+void dwconv3d_f32_simd(const DwConv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
+                       float* output, int64_t begin, int64_t end) {
+  dwconv3d_f32_positions<V>(s, DwTensorInput{input}, weight, ep, output, begin, end);
+}
+
 template <class V>
 void dwconv3d_f32_lines_simd(const DwConv3dShape& s, const float* const* input_rows, const float* weight,
                              const Epilogue& ep, float* output, int64_t line_begin, int64_t line_end) {
-  DwRowGroups<V> groups(s, ep);
-  const DwRowTable in{input_rows};
-  for_each_line_group<kDwGroup>(s, line_begin, line_end, [&](const int64_t* rows, int count) {
-    groups.run(in, weight, output, rows, count);
-  });
+  const int64_t To = s.out_t();
+  dwconv3d_f32_positions<V>(s, DwRowTable{input_rows}, weight, ep, output, line_begin * To, line_end * To);
 }
 
 }  // namespace pyvideo::kernels::detail

@@ -1,0 +1,97 @@
+"""The fp32 depthwise conv steps of compile_native programs, one build against another: EfficientX3d-XS (4x160x160)
+or -S (13x160x160), batch 1, random weights (seed 0). Two builds of the native library cannot share a process, so
+each round runs one worker process per tree (PYTHONPATH), alternating base, new, base, new, ...; a worker times the
+program's per-step profile at 1 and 2 threads (7 runs each, interleaved, 3 times) and reports the median of each step.
+Printed: the median over rounds of each step kind's total and of the whole program, new/base ratios, and with
+--steps every depthwise step; also whether both trees' outputs were equal bit for bit.
+Run:  .venv/bin/python bench/depthwise_f32.py --base /path/to/main --new . [--rounds 5] [--model XS|S] [--steps]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+
+
+def worker(model: str, out_path: str) -> None:
+    import torch
+
+    from pyvideo.accelerator.deployment import convert_to_deployable_form
+    from pyvideo.accelerator.native import compile_native
+    from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+
+    torch.manual_seed(0)
+    frames = 13 if model == "S" else 4
+    x = torch.randn(1, 3, frames, 160, 160)
+    program = compile_native(convert_to_deployable_form(create_x3d(expansion=model).eval(), x).eval())
+    native = program.native_program.program
+    native.set_profiling(True)
+    runs, outputs = defaultdict(list), {}
+    with torch.no_grad():
+        for _ in range(3):
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                for _ in range(7):
+                    outputs[threads] = program(x)
+                    runs[threads].append([step["seconds"] for step in native.last_profile()])
+    steps = native.last_profile()
+    result = {}
+    for threads, times in runs.items():
+        medians = [statistics.median(run[i] for run in times) * 1e3 for i in range(len(steps))]
+        kinds = defaultdict(float)
+        for i, step in enumerate(steps):
+            kinds[step["kind"]] += medians[i]
+            if "depthwise" in step["kind"]:
+                kinds[f"step {i:3d} {step['kind']} {tuple(step['output_shape'])}"] = medians[i]
+        kinds["whole program (sum of steps)"] = sum(medians)
+        result[threads] = kinds
+    torch.save(outputs, out_path + ".pt")
+    with open(out_path, "w") as f:
+        json.dump(result, f)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="repository root of the base build")
+    parser.add_argument("--new", required=True, help="repository root of the new build")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--model", default="XS", choices=["XS", "S"])
+    parser.add_argument("--steps", action="store_true", help="also print every depthwise step")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.model, args.worker)
+        return
+    trees = {"base": os.path.abspath(args.base), "new": os.path.abspath(args.new)}
+    times = defaultdict(lambda: defaultdict(list))  # (threads, name) -> tree -> [ms per round]
+    equal = True
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for tree, root in trees.items():
+                out = os.path.join(tmp, f"{tree}.json")
+                env = dict(os.environ, PYTHONPATH=root)
+                subprocess.run([sys.executable, os.path.abspath(__file__), "--model", args.model, "--worker", out],
+                               env=env, check=True, cwd=tmp)
+                with open(out) as f:
+                    for threads, kinds in json.load(f).items():
+                        for name, ms in kinds.items():
+                            times[(threads, name)][tree].append(ms)
+            import torch
+
+            base, new = (torch.load(os.path.join(tmp, f"{t}.json.pt")) for t in trees)
+            equal = equal and all(torch.equal(base[k], new[k]) for k in base)
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    print(f"EfficientX3d-{args.model}, {args.rounds} rounds; outputs equal bit for bit: {equal}")
+    print(f"{'threads':7s} {'step kind':70s} {'base ms':>8s} {'new ms':>8s} {'new/base':>8s}")
+    for (threads, name), by_tree in sorted(times.items(), key=lambda t: (t[0][0], t[0][1].startswith("step"), t[0][1])):
+        if name.startswith("step") and not args.steps:
+            continue
+        b, n = statistics.median(by_tree["base"]), statistics.median(by_tree["new"])
+        print(f"{threads:7s} {name:70s} {b:8.3f} {n:8.3f} {n / b:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
