@@ -142,10 +142,13 @@ inline R in_register(R v) {
 
 // acc[cb][j] += sum over kw < KW of x[(j * SW + kw) * column + cb * width] * w[kw * C + cb * width]: one kernel row
 // for the block. Each input column is loaded once and feeds every accumulator that uses it, so loads stay well
-// below the FMA count, and the CB * COLS independent accumulator chains hide the FMA latency.
-template <class V, int CB, int COLS, int KW, int SW, bool Full>
+// below the FMA count, and the CB * COLS independent accumulator chains hide the FMA latency. EDGES (see
+// interior_columns): bit 0, the block's first input column m = 0 is zero padding, skipped, and x points at m = 1;
+// bit 1, its last one is.
+template <class V, int CB, int COLS, int KW, int SW, int EDGES, bool Full>
 inline void accumulate_kernel_row(DwAcc<V, CB, COLS>& acc, const float* x, const float* w, int64_t column, int64_t C,
                                   DwLanes<V, Full> lanes) {
+  constexpr int M = (COLS - 1) * SW + KW, first = EDGES & 1, end = EDGES & 2 ? M - 1 : M;
 #pragma GCC unroll 16
   for (int cb = 0; cb < CB; ++cb) {
     typename V::reg wv[KW];
@@ -153,8 +156,8 @@ inline void accumulate_kernel_row(DwAcc<V, CB, COLS>& acc, const float* x, const
     for (int kw = 0; kw < KW; ++kw) wv[kw] = lanes.load(w + kw * C + cb * V::width);
     typename V::reg* a = acc + cb * COLS;
 #pragma GCC unroll 64
-    for (int m = 0; m < (COLS - 1) * SW + KW; ++m) {
-      const typename V::reg xv = in_register(lanes.load(x + m * column + cb * V::width));
+    for (int m = first; m < end; ++m) {
+      const typename V::reg xv = in_register(lanes.load(x + (m - first) * column + cb * V::width));
 #pragma GCC unroll 16
       for (int kw = 0; kw < KW; ++kw)  // the outputs j with j * SW + kw == m
         if (kw <= m && (m - kw) % SW == 0 && (m - kw) / SW < COLS)
@@ -166,48 +169,52 @@ inline void accumulate_kernel_row(DwAcc<V, CB, COLS>& acc, const float* x, const
 // COLS neighbouring output columns from ow, channel blocks c0 + [0, CB) * width, using taps
 // [kw_begin, kw_begin + kernel_w) of each kernel row: the whole row for interior columns, the in-range part for
 // border columns. KW_ > 0: the window width and SW_ the stride as compile-time constants (SW_ is free when
-// COLS == 1); KW_ == 0: runtime values.
-template <class V, int CB, int COLS, int KW_, int SW_, bool Full>
+// COLS == 1); KW_ == 0: runtime values. EDGES: the block's outermost input columns that are padding (KW_ > 0 only).
+template <class V, int CB, int COLS, int KW_, int SW_, int EDGES, bool Full>
 inline void column_block(const DwRow& r, int64_t ow, int64_t kw_begin, int64_t kernel_w, int64_t c0,
                          DwLanes<V, Full> lanes) {
   const int64_t C = r.channels, stride_w = r.s->stride_w;
   DwAcc<V, CB, COLS> acc;
   init_with_bias<V, CB, COLS>(r, c0, acc, lanes);
-  const int64_t column = (ow * stride_w - r.s->pad_w + kw_begin) * C + c0;
+  // The first input column read (the one after the padding column with EDGES bit 0).
+  const int64_t column = (ow * stride_w - r.s->pad_w + kw_begin + (EDGES & 1)) * C + c0;
   for (int i = 0; i < r.taps; ++i) {
     const float* x = r.inputs[i] + column;
     const float* w = r.weights[i] + kw_begin * C + c0;
     if constexpr (KW_ > 0)
-      accumulate_kernel_row<V, CB, COLS, KW_, SW_>(acc, x, w, C, C, lanes);
+      accumulate_kernel_row<V, CB, COLS, KW_, SW_, EDGES>(acc, x, w, C, C, lanes);
     else
       for (int64_t kw = 0; kw < kernel_w; ++kw)
-        accumulate_kernel_row<V, CB, COLS, 1, 1>(acc, x + kw * C, w + kw * C, stride_w * C, C, lanes);
+        accumulate_kernel_row<V, CB, COLS, 1, 1, 0>(acc, x + kw * C, w + kw * C, stride_w * C, C, lanes);
   }
   finish<V, CB, COLS>(r, ow, c0, acc, lanes);
 }
 
 // Full channel blocks from c0 on, CB at a time, then CB / 2, ..., 1 at a time; returns where the masked tail starts.
-template <class V, int CB, int COLS, int KW_, int SW_>
+template <class V, int CB, int COLS, int KW_, int SW_, int EDGES>
 inline int64_t full_channel_blocks(const DwRow* rows, int count, int64_t ow, int64_t kw_begin, int64_t kernel_w,
                                    int64_t c0) {
   const DwLanes<V, true> full{V::mask(V::width)};
   for (; c0 + CB * V::width <= rows->channels; c0 += CB * V::width)
-    for (int g = 0; g < count; ++g) column_block<V, CB, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, full);
-  if constexpr (CB > 1) return full_channel_blocks<V, CB / 2, COLS, KW_, SW_>(rows, count, ow, kw_begin, kernel_w, c0);
+    for (int g = 0; g < count; ++g)
+      column_block<V, CB, COLS, KW_, SW_, EDGES>(rows[g], ow, kw_begin, kernel_w, c0, full);
+  if constexpr (CB > 1)
+    return full_channel_blocks<V, CB / 2, COLS, KW_, SW_, EDGES>(rows, count, ow, kw_begin, kernel_w, c0);
   return c0;
 }
 
 // The same columns of `count` output rows, for every channel. The rows are chosen to share most of their input rows,
 // so a block's input comes from L2 once and is reused from L1 by the following rows. Narrow column blocks take
 // several channel blocks at once, so that up to 8 independent accumulators hide the FMA latency.
-template <class V, int COLS, int KW_, int SW_>
+template <class V, int COLS, int KW_, int SW_, int EDGES = 0>
 inline void all_channels(const DwRow* rows, int count, int64_t ow, int64_t kw_begin, int64_t kernel_w) {
   constexpr int CB = COLS >= 8 ? 1 : 8 / COLS;
   const int64_t C = rows->channels;
-  const int64_t c0 = full_channel_blocks<V, CB, COLS, KW_, SW_>(rows, count, ow, kw_begin, kernel_w, 0);
+  const int64_t c0 = full_channel_blocks<V, CB, COLS, KW_, SW_, EDGES>(rows, count, ow, kw_begin, kernel_w, 0);
   if (c0 < C) {
     const DwLanes<V, false> tail{V::mask(int(C - c0))};
-    for (int g = 0; g < count; ++g) column_block<V, 1, COLS, KW_, SW_>(rows[g], ow, kw_begin, kernel_w, c0, tail);
+    for (int g = 0; g < count; ++g)
+      column_block<V, 1, COLS, KW_, SW_, EDGES>(rows[g], ow, kw_begin, kernel_w, c0, tail);
   }
 }
 
@@ -223,12 +230,32 @@ inline void border_column(const DwRow* rows, int count, int64_t ow) {
     all_channels<V, 1, 0, 1>(rows, count, ow, kw_begin, kw_end - kw_begin);
 }
 
-// Interior columns [ow, ow_hi) in blocks of BLOCK, the rest in blocks of BLOCK / 2, ..., 4, 3, 2, 1: at most one
-// of each. The 3 saves a pass over the taps for the 3 interior columns of 5-wide rows (X3D's last stage).
+// One block of COLS columns from ow; edges: which of its outermost input columns are padding (bit 0 first, bit 1 last).
+template <class V, int COLS, int KW_, int SW_>
+inline void columns_block(const DwRow* rows, int count, int64_t ow, int edges) {
+  const int64_t kernel_w = rows->s->kernel_w;
+  if constexpr (KW_ == 3 && SW_ == 1) {
+    switch (edges) {
+      case 1: return all_channels<V, COLS, 3, 1, 1>(rows, count, ow, 0, kernel_w);
+      case 2: return all_channels<V, COLS, 3, 1, 2>(rows, count, ow, 0, kernel_w);
+      case 3: return all_channels<V, COLS, 3, 1, 3>(rows, count, ow, 0, kernel_w);
+    }
+  }
+  all_channels<V, COLS, KW_, SW_>(rows, count, ow, 0, kernel_w);
+}
+
+// Columns [ow, ow_hi) in blocks of BLOCK, the rest in blocks of BLOCK / 2, ..., 4, 3, 2, 1. Without edges they are
+// interior columns, at most one block of each smaller size; the 3 saves a pass over the taps for the 3 interior
+// columns of 5-wide rows. With edges (3-wide kernel, stride 1, padding 1: X3D), [ow, ow_hi) is the whole row and its
+// first and last columns reach one column into the padding: they join the neighbouring interior columns' blocks,
+// which skip the padding column, instead of taking passes of their own over the taps (border_column: one column's
+// FMAs with as many weight as input loads). No block then leaves a single column to the right: 5 columns go as
+// 3 + 2, not 4 + 1.
 template <class V, int BLOCK, int KW_, int SW_>
-inline void interior_columns(const DwRow* rows, int count, int64_t ow, int64_t ow_hi) {
-  for (; ow + BLOCK <= ow_hi; ow += BLOCK) all_channels<V, BLOCK, KW_, SW_>(rows, count, ow, 0, rows->s->kernel_w);
-  if constexpr (BLOCK > 1) interior_columns<V, BLOCK == 4 ? 3 : BLOCK / 2, KW_, SW_>(rows, count, ow, ow_hi);
+inline void interior_columns(const DwRow* rows, int count, int64_t ow, int64_t ow_hi, bool edges) {
+  for (; ow + BLOCK <= ow_hi && !(edges && BLOCK > 1 && ow_hi - ow - BLOCK == 1); ow += BLOCK)
+    columns_block<V, BLOCK, KW_, SW_>(rows, count, ow, edges ? (ow == 0 ? 1 : 0) | (ow + BLOCK == ow_hi ? 2 : 0) : 0);
+  if constexpr (BLOCK > 1) interior_columns<V, BLOCK == 4 ? 3 : BLOCK / 2, KW_, SW_>(rows, count, ow, ow_hi, edges);
 }
 
 // Two output rows computed together (2-D register blocking): rows (n, ot, oh) and (n, ot + 1, oh) read the same input
@@ -304,6 +331,14 @@ inline void pair_column_block(const DwRow* rows, const DwLine* lines, int n_line
 template <class V, int KW_, int SW_>
 void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi, DwLine* lines) {
   constexpr int BLOCK = V::registers / 2;  // accumulators; the rest hold weights and input columns
+  const int64_t Wo = rows->s->out_w();
+  // Padding 1 on both sides: the border columns join the blocks. Only on rows of 16 columns or more: on X3D's 10- and
+  // 5-wide rows the blocks are narrow either way and it measured no faster (10) or 2-5% slower (5), while 20- and
+  // 40-wide rows gained 6-20% (AVX-512 and AVX2, bench/depthwise_f32.py).
+  if (KW_ == 3 && SW_ == 1 && ow_lo == 1 && ow_hi == Wo - 1 && Wo >= 16) {
+    interior_columns<V, BLOCK, KW_, SW_>(rows, count, 0, Wo, true);
+    return;
+  }
   for (int64_t ow = 0; ow < ow_lo; ++ow) border_column<V, KW_>(rows, count, ow);
   if constexpr (KW_ == 3 && SW_ == 2) {
     // Interior columns of row pairs in blocks of BLOCK / 2 columns (the same BLOCK accumulators); for each block the
@@ -329,12 +364,12 @@ void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi, D
           pair_column_block<V, PAIR_COLS, 3, SW_>(rows + 2 * q, lines + q * max_lines, n_lines[q], ow, c0, tail);
       }
     }
-    interior_columns<V, PAIR_COLS / 2, KW_, SW_>(rows, 2 * pairs, ow, ow_hi);
-    if (count % 2) interior_columns<V, BLOCK, KW_, SW_>(rows + count - 1, 1, ow_lo, ow_hi);
+    interior_columns<V, PAIR_COLS / 2, KW_, SW_>(rows, 2 * pairs, ow, ow_hi, false);
+    if (count % 2) interior_columns<V, BLOCK, KW_, SW_>(rows + count - 1, 1, ow_lo, ow_hi, false);
   } else {
-    interior_columns<V, BLOCK, KW_, SW_>(rows, count, ow_lo, ow_hi);
+    interior_columns<V, BLOCK, KW_, SW_>(rows, count, ow_lo, ow_hi, false);
   }
-  for (int64_t ow = ow_hi; ow < rows->s->out_w(); ++ow) border_column<V, KW_>(rows, count, ow);
+  for (int64_t ow = ow_hi; ow < Wo; ++ow) border_column<V, KW_>(rows, count, ow);
 }
 
 // Output row `row` (n, ot, oh): its in-range (kt, kh) taps are written to tap_inputs / tap_weights.
