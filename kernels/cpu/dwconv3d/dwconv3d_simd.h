@@ -54,7 +54,8 @@ using DwAcc = typename V::reg[CB * COLS];
 // first): every path visits a row's columns in increasing ow, so the sums come out bit-identical however the columns
 // were blocked or the rows grouped (the scalar reference's order), e.g. whether a row was computed paired with another.
 template <class V, int CB, int COLS, bool Full>
-inline void finish(const DwRow& r, int64_t ow, int64_t c0, DwAcc<V, CB, COLS>& acc, DwLanes<V, Full> lanes) {
+[[gnu::always_inline]] inline void finish(const DwRow& r, int64_t ow, int64_t c0, DwAcc<V, CB, COLS>& acc,
+                                          DwLanes<V, Full> lanes) {
   const int64_t C = r.channels, offset = ow * C + c0;
   auto at = [&](int i) { return offset + i / COLS * V::width + i % COLS * C; };
   if (r.residual) {
@@ -230,15 +231,16 @@ inline void border_column(const DwRow* rows, int count, int64_t ow) {
     all_channels<V, 1, 0, 1>(rows, count, ow, kw_begin, kw_end - kw_begin);
 }
 
-// One block of COLS columns from ow; edges: which of its outermost input columns are padding (bit 0 first, bit 1 last).
+// One block of COLS columns from ow; edges: which of its outermost input columns are padding (bit 0 first, bit 1 last;
+// the last only at stride 1, see dwconv3d_rows).
 template <class V, int COLS, int KW_, int SW_>
 inline void columns_block(const DwRow* rows, int count, int64_t ow, int edges) {
   const int64_t kernel_w = rows->s->kernel_w;
-  if constexpr (KW_ == 3 && SW_ == 1) {
-    switch (edges) {
-      case 1: return all_channels<V, COLS, 3, 1, 1>(rows, count, ow, 0, kernel_w);
-      case 2: return all_channels<V, COLS, 3, 1, 2>(rows, count, ow, 0, kernel_w);
-      case 3: return all_channels<V, COLS, 3, 1, 3>(rows, count, ow, 0, kernel_w);
+  if constexpr (KW_ == 3) {
+    if (edges == 1) return all_channels<V, COLS, 3, SW_, 1>(rows, count, ow, 0, kernel_w);
+    if constexpr (SW_ == 1) {
+      if (edges == 2) return all_channels<V, COLS, 3, 1, 2>(rows, count, ow, 0, kernel_w);
+      if (edges == 3) return all_channels<V, COLS, 3, 1, 3>(rows, count, ow, 0, kernel_w);
     }
   }
   all_channels<V, COLS, KW_, SW_>(rows, count, ow, 0, kernel_w);
@@ -246,15 +248,16 @@ inline void columns_block(const DwRow* rows, int count, int64_t ow, int edges) {
 
 // Columns [ow, ow_hi) in blocks of BLOCK, the rest in blocks of BLOCK / 2, ..., 4, 3, 2, 1. Without edges they are
 // interior columns, at most one block of each smaller size; the 3 saves a pass over the taps for the 3 interior
-// columns of 5-wide rows. With edges (3-wide kernel, stride 1, padding 1: X3D), [ow, ow_hi) is the whole row and its
-// first and last columns reach one column into the padding: they join the neighbouring interior columns' blocks,
-// which skip the padding column, instead of taking passes of their own over the taps (border_column: one column's
-// FMAs with as many weight as input loads). No block then leaves a single column to the right: 5 columns go as
-// 3 + 2, not 4 + 1.
+// columns of 5-wide rows. edges (a 3-wide kernel with padding 1, X3D's): bit 0, column 0 is in the range and reaches
+// one column into the padding; bit 1, so does the range's last column, ow_hi - 1. Such border columns join the
+// neighbouring interior columns' blocks, which skip the padding column, instead of taking passes of their own over
+// the taps (border_column: one column's FMAs, with as many weight as input loads). With bit 1 no block leaves a
+// single column to the right: 21 columns go as 16 + 3 + 2, not 16 + 4 + 1.
 template <class V, int BLOCK, int KW_, int SW_>
-inline void interior_columns(const DwRow* rows, int count, int64_t ow, int64_t ow_hi, bool edges) {
-  for (; ow + BLOCK <= ow_hi && !(edges && BLOCK > 1 && ow_hi - ow - BLOCK == 1); ow += BLOCK)
-    columns_block<V, BLOCK, KW_, SW_>(rows, count, ow, edges ? (ow == 0 ? 1 : 0) | (ow + BLOCK == ow_hi ? 2 : 0) : 0);
+inline void interior_columns(const DwRow* rows, int count, int64_t ow, int64_t ow_hi, int edges) {
+  for (; ow + BLOCK <= ow_hi && !(edges & 2 && BLOCK > 1 && ow_hi - ow - BLOCK == 1); ow += BLOCK)
+    columns_block<V, BLOCK, KW_, SW_>(rows, count, ow,
+                                      (edges & 1 && ow == 0 ? 1 : 0) | (edges & 2 && ow + BLOCK == ow_hi ? 2 : 0));
   if constexpr (BLOCK > 1) interior_columns<V, BLOCK == 4 ? 3 : BLOCK / 2, KW_, SW_>(rows, count, ow, ow_hi, edges);
 }
 
@@ -281,8 +284,9 @@ inline int shared_lines(const DwRow& a, const DwRow& b, DwLine* lines) {
 }
 
 // accumulate_kernel_row for one channel block of the rows whose accumulators are listed in USE (bit r: row r):
-// each input column is loaded once and feeds both rows.
-template <class V, int COLS, int KW, int SW, int USE, bool Full>
+// each input column is loaded once and feeds both rows. LEFT: input column m = 0 is zero padding, skipped, and
+// `column` is the offset of m = 1.
+template <class V, int COLS, int KW, int SW, int USE, int LEFT, bool Full>
 inline void accumulate_shared_line(DwAcc<V, 1, COLS>* acc, const DwLine& line, int64_t column, int64_t C,
                                    DwLanes<V, Full> lanes) {
   typename V::reg wv[2][KW];
@@ -293,8 +297,8 @@ inline void accumulate_shared_line(DwAcc<V, 1, COLS>* acc, const DwLine& line, i
       if (USE & (1 << r)) wv[r][kw] = lanes.load(line.weights[r] + kw * C);
   const float* x = line.input + column;
 #pragma GCC unroll 64
-  for (int m = 0; m < (COLS - 1) * SW + KW; ++m) {
-    const typename V::reg xv = in_register(lanes.load(x + m * C));
+  for (int m = LEFT; m < (COLS - 1) * SW + KW; ++m) {
+    const typename V::reg xv = in_register(lanes.load(x + (m - LEFT) * C));
 #pragma GCC unroll 16
     for (int kw = 0; kw < KW; ++kw)  // the outputs j with j * SW + kw == m
       if (kw <= m && (m - kw) % SW == 0 && (m - kw) / SW < COLS)
@@ -304,70 +308,87 @@ inline void accumulate_shared_line(DwAcc<V, 1, COLS>* acc, const DwLine& line, i
   }
 }
 
-// COLS interior columns from ow of both rows, channel block c0.
-template <class V, int COLS, int KW, int SW, bool Full>
+// COLS interior columns from ow of both rows, channel block c0; LEFT: ow = 0, whose window starts one column into
+// the padding.
+template <class V, int COLS, int KW, int SW, int LEFT, bool Full>
 inline void pair_column_block(const DwRow* rows, const DwLine* lines, int n_lines, int64_t ow, int64_t c0,
                               DwLanes<V, Full> lanes) {
   const int64_t C = rows->channels;
   DwAcc<V, 1, COLS> acc[2];
   init_with_bias<V, 1, COLS>(rows[0], c0, acc[0], lanes);
   init_with_bias<V, 1, COLS>(rows[1], c0, acc[1], lanes);
-  const int64_t column = (ow * SW - rows->s->pad_w) * C + c0;
+  const int64_t column = (ow * SW - rows->s->pad_w + LEFT) * C + c0;
   for (int i = 0; i < n_lines; ++i) {
     DwLine line = lines[i];
     for (auto& w : line.weights)
       if (w) w += c0;
     if (line.weights[0] && line.weights[1])
-      accumulate_shared_line<V, COLS, KW, SW, 3>(acc, line, column, C, lanes);
+      accumulate_shared_line<V, COLS, KW, SW, 3, LEFT>(acc, line, column, C, lanes);
     else if (line.weights[0])
-      accumulate_shared_line<V, COLS, KW, SW, 1>(acc, line, column, C, lanes);
+      accumulate_shared_line<V, COLS, KW, SW, 1, LEFT>(acc, line, column, C, lanes);
     else
-      accumulate_shared_line<V, COLS, KW, SW, 2>(acc, line, column, C, lanes);
+      accumulate_shared_line<V, COLS, KW, SW, 2, LEFT>(acc, line, column, C, lanes);
   }
   finish<V, 1, COLS>(rows[0], ow, c0, acc[0], lanes);
   finish<V, 1, COLS>(rows[1], ow, c0, acc[1], lanes);
+}
+
+// The pairs' column blocks of PAIR columns from ow, every channel block; LEFT: see pair_column_block.
+template <class V, int PAIR, int SW_, int LEFT>
+inline void pair_blocks(const DwRow* rows, int pairs, const DwLine* lines, int max_lines, const int* n_lines,
+                        int64_t ow) {
+  const int64_t C = rows->channels;
+  int64_t c0 = 0;
+  const DwLanes<V, true> full{V::mask(V::width)};
+  for (; c0 + V::width <= C; c0 += V::width)
+    for (int q = 0; q < pairs; ++q)
+      pair_column_block<V, PAIR, 3, SW_, LEFT>(rows + 2 * q, lines + q * max_lines, n_lines[q], ow, c0, full);
+  if (c0 < C) {
+    const DwLanes<V, false> tail{V::mask(int(C - c0))};
+    for (int q = 0; q < pairs; ++q)
+      pair_column_block<V, PAIR, 3, SW_, LEFT>(rows + 2 * q, lines + q * max_lines, n_lines[q], ow, c0, tail);
+  }
 }
 
 template <class V, int KW_, int SW_>
 void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi, DwLine* lines) {
   constexpr int BLOCK = V::registers / 2;  // accumulators; the rest hold weights and input columns
   const int64_t Wo = rows->s->out_w();
-  // Padding 1 on both sides: the border columns join the blocks. Only on rows of 16 columns or more: on X3D's 10- and
-  // 5-wide rows the blocks are narrow either way and it measured no faster (10) or 2-5% slower (5), while 20- and
-  // 40-wide rows gained 6-20% (AVX-512 and AVX2, bench/depthwise_f32.py).
+  // Padding 1 on both sides: the border columns join the blocks (interior_columns). Only on rows of 16 columns or
+  // more: on X3D's 10- and 5-wide rows the blocks are narrow either way and it measured no faster (10) or 2-5% slower
+  // (5), while 20- and 40-wide rows gained 6-20% (AVX-512 and AVX2, bench/depthwise_f32.py).
   if (KW_ == 3 && SW_ == 1 && ow_lo == 1 && ow_hi == Wo - 1 && Wo >= 16) {
-    interior_columns<V, BLOCK, KW_, SW_>(rows, count, 0, Wo, true);
+    interior_columns<V, BLOCK, KW_, SW_>(rows, count, 0, Wo, 3);
     return;
   }
-  for (int64_t ow = 0; ow < ow_lo; ++ow) border_column<V, KW_>(rows, count, ow);
   if constexpr (KW_ == 3 && SW_ == 2) {
     // Interior columns of row pairs in blocks of BLOCK / 2 columns (the same BLOCK accumulators); for each block the
     // pairs follow each other, so lines shared between pairs are reused from L1 as well. Only for stride 2, where a
     // single row's block loads two input columns per output: at stride 1 a single row's block of BLOCK columns
-    // already reuses its loads well and measured as fast or faster than pairs (bench/conv3d_layers.py).
+    // already reuses its loads well and measured as fast or faster than pairs (bench/conv3d_layers.py). With
+    // padding 1, column 0 (one column into the padding) joins the first block, as at stride 1; the right edge, if
+    // any (odd widths), keeps its border_column.
     constexpr int PAIR_COLS = BLOCK / 2;
+    const bool left = rows->s->pad_w == 1 && ow_lo == 1 && ow_hi >= PAIR_COLS;
+    if (!left)
+      for (int64_t ow = 0; ow < ow_lo; ++ow) border_column<V, KW_>(rows, count, ow);
     const int pairs = count / 2;
     int n_lines[8];
     const int max_lines = 2 * (rows->s->kernel_t * rows->s->kernel_h);
     for (int q = 0; q < pairs; ++q) n_lines[q] = shared_lines(rows[2 * q], rows[2 * q + 1], lines + q * max_lines);
-    const int64_t C = rows->channels;
-    int64_t ow = ow_lo;
-    for (; ow + PAIR_COLS <= ow_hi; ow += PAIR_COLS) {
-      int64_t c0 = 0;
-      const DwLanes<V, true> full{V::mask(V::width)};
-      for (; c0 + V::width <= C; c0 += V::width)
-        for (int q = 0; q < pairs; ++q)
-          pair_column_block<V, PAIR_COLS, 3, SW_>(rows + 2 * q, lines + q * max_lines, n_lines[q], ow, c0, full);
-      if (c0 < C) {
-        const DwLanes<V, false> tail{V::mask(int(C - c0))};
-        for (int q = 0; q < pairs; ++q)
-          pair_column_block<V, PAIR_COLS, 3, SW_>(rows + 2 * q, lines + q * max_lines, n_lines[q], ow, c0, tail);
-      }
+    const int64_t start = left ? 0 : ow_lo;
+    int64_t ow = start;
+    if (left) {
+      pair_blocks<V, PAIR_COLS, SW_, 1>(rows, pairs, lines, max_lines, n_lines, ow);
+      ow += PAIR_COLS;
     }
-    interior_columns<V, PAIR_COLS / 2, KW_, SW_>(rows, 2 * pairs, ow, ow_hi, false);
-    if (count % 2) interior_columns<V, BLOCK, KW_, SW_>(rows + count - 1, 1, ow_lo, ow_hi, false);
+    for (; ow + PAIR_COLS <= ow_hi; ow += PAIR_COLS)
+      pair_blocks<V, PAIR_COLS, SW_, 0>(rows, pairs, lines, max_lines, n_lines, ow);
+    interior_columns<V, PAIR_COLS / 2, KW_, SW_>(rows, 2 * pairs, ow, ow_hi, 0);
+    if (count % 2) interior_columns<V, BLOCK, KW_, SW_>(rows + count - 1, 1, start, ow_hi, left ? 1 : 0);
   } else {
-    interior_columns<V, BLOCK, KW_, SW_>(rows, count, ow_lo, ow_hi, false);
+    for (int64_t ow = 0; ow < ow_lo; ++ow) border_column<V, KW_>(rows, count, ow);
+    interior_columns<V, BLOCK, KW_, SW_>(rows, count, ow_lo, ow_hi, 0);
   }
   for (int64_t ow = ow_hi; ow < Wo; ++ow) border_column<V, KW_>(rows, count, ow);
 }
