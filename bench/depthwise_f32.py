@@ -55,8 +55,8 @@ def worker(model: str, out_path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="repository root of the base build")
-    parser.add_argument("--new", required=True, help="repository root of the new build")
+    parser.add_argument("--base", help="repository root of the base build (required)")
+    parser.add_argument("--new", help="repository root of the new build (required)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model", default="XS", choices=["XS", "S"])
     parser.add_argument("--steps", action="store_true", help="also print every depthwise step")
@@ -65,6 +65,8 @@ def main() -> None:
     if args.worker:
         worker(args.model, args.worker)
         return
+    if not args.base or not args.new:
+        parser.error("--base and --new are required")
     trees = {"base": os.path.abspath(args.base), "new": os.path.abspath(args.new)}
     times = defaultdict(lambda: defaultdict(list))  # (threads, name) -> tree -> [ms per round]
     equal = True
