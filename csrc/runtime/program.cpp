@@ -810,7 +810,24 @@ void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, cons
 }
 }  // namespace
 
-std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, int num_threads) {
+namespace {
+// [N, C, T, H, W] -> [N, T, H, W, C]: each thread takes whole (n, t, h) rows and interleaves the C planes' rows.
+void to_channels_last(const float* src, float* dst, const Shape5& x, int num_threads) {
+  const int64_t rows = x.n * x.t * x.h, plane = x.t * x.h * x.w;
+  kernels::parallel_for_chunks(rows, num_threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / (x.t * x.h), th = row % (x.t * x.h);
+      float* out = dst + row * x.w * x.c;
+      for (int64_t c = 0; c < x.c; ++c) {
+        const float* in = src + (n * x.c + c) * plane + th * x.w;
+        for (int64_t w = 0; w < x.w; ++w) out[w * x.c + c] = in[w];
+      }
+    }
+  });
+}
+}  // namespace
+
+std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, int num_threads, InputLayout layout) {
   Impl& p = *impl_;
   if (p.values.empty() || p.outputs.empty()) throw std::invalid_argument("program: it has no input or no outputs");
   if (!input) throw std::invalid_argument("program: input must not be null");
@@ -876,6 +893,13 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
   std::unique_lock<std::mutex> lock(p.pool_mutex, std::try_to_lock);
   std::vector<std::vector<uint8_t>> local_pool;
   std::vector<std::vector<uint8_t>>& pool = lock.owns_lock() ? p.pool : local_pool;
+  std::vector<float> local_input;
+  if (layout == InputLayout::ncthw) {
+    std::vector<float>& copy = lock.owns_lock() ? p.channels_last_input : local_input;
+    copy.resize(size_t(input_shape.numel()));
+    to_channels_last(input, copy.data(), input_shape, num_threads);
+    input = copy.data();
+  }
   std::vector<bool> busy(pool.size(), false);
   std::vector<int64_t> buffer_of(p.values.size(), -1);
   std::vector<int64_t> sums_of(p.values.size(), -1);  // the row sums a depthwise conv wrote with the value
