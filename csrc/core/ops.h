@@ -17,8 +17,12 @@ void dwconv3d_f32(const kernels::DwConv3dShape& shape, const float* input, const
                   float* output, int num_threads);
 
 // Dense (groups = 1) conv3d on channels-last fp32 buffers (layouts in kernels/cpu/conv3d/conv3d.h), fused epilogue.
+// Threads split the work by columns, and also by output channels when there are too few columns for them
+// (conv3d_channel_groups); results do not depend on the split.
 void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const float* weight,
                 const kernels::Epilogue& epilogue, float* output, int num_threads);
+// How many channel groups conv3d_f32 splits `work` (a flattened shape) into on num_threads threads.
+int64_t conv3d_channel_groups(const kernels::Conv3dShape& work, int num_threads);
 
 // int8 dense conv3d (layouts and arithmetic in kernels/cpu/int8/qconv3d.h); builds the padding row itself.
 void qconv3d(const kernels::Conv3dShape& shape, const int8_t* input, const int8_t* packed_weight,

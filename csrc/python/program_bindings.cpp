@@ -69,13 +69,18 @@ const char* layout_name(Program::Layout layout) {
   return "?";
 }
 
-py::list run(Program& program, py::handle input, int num_threads) {
+py::list run(Program& program, py::handle input, int num_threads, const std::string& layout) {
   const auto x = python::tensor_arg(input, "input", python::DType::float32, 5);
-  const runtime::Shape5 shape{x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]};
+  if (layout != "nthwc" && layout != "ncthw")
+    throw std::invalid_argument("run: layout must be 'nthwc' or 'ncthw', got '" + layout + "'");
+  const bool ncthw = layout == "ncthw";
+  const runtime::Shape5 shape = ncthw ? runtime::Shape5{x.shape[0], x.shape[2], x.shape[3], x.shape[4], x.shape[1]}
+                                      : runtime::Shape5{x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]};
   std::vector<runtime::Tensor> outputs;
   {
     py::gil_scoped_release release;
-    outputs = program.run(x.ptr<float>(), shape, num_threads);
+    outputs = program.run(x.ptr<float>(), shape, num_threads,
+                          ncthw ? Program::InputLayout::ncthw : Program::InputLayout::nthwc);
   }
   py::list result;
   for (auto& t : outputs) {
@@ -265,8 +270,9 @@ PYVIDEO_BINDINGS(program) {
       .def_static(
           "load", [](const std::string& path) { return std::shared_ptr<Program>(Program::load(path)); },
           py::arg("path"), "Read a model file written by save(); a malformed file raises ValueError.")
-      .def("run", &run, py::arg("input"), py::arg("num_threads") = 1,
-           "Run on a float32 [N,T,H,W,C] input; returns DLPack capsules of the outputs ([N,T,H,W,C] each).")
+      .def("run", &run, py::arg("input"), py::arg("num_threads") = 1, py::arg("layout") = "nthwc",
+           "Run on a contiguous float32 input, [N,T,H,W,C] (layout='nthwc') or [N,C,T,H,W] (layout='ncthw'); "
+           "returns DLPack capsules of the outputs ([N,T,H,W,C] each).")
       .def_property_readonly("num_steps", &Program::num_steps)
       .def_property_readonly("num_values", &Program::num_values)
       .def_property_readonly("input_channels", &Program::input_channels)

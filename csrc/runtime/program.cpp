@@ -18,6 +18,8 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
 #endif
 
 namespace pyvideo::runtime {
@@ -536,7 +538,8 @@ SqueezeExcitation se_layers(const Program::Step& s, int64_t channels) {
 
 // As qparams.quantize: clamp(round_half_even(x / scale) + zp, -128, 127). Adding and subtracting 1.5 * 2^23 rounds
 // half to even exactly for |v| < 2^22, so v is clamped to +-4e6 first (NaN goes to the low end). The SSE2 path
-// (baseline x86-64) narrows with saturating packs; other targets take the scalar loop.
+// (baseline x86-64) and the NEON path (baseline AArch64) narrow with saturating packs; other targets take the
+// scalar loop. All three give the same bytes.
 void quantize_span(const float* src, int8_t* dst, int64_t n, float scale, float zero_point) {
   constexpr float kRound = 12582912.0f, kLimit = 4.0e6f;
   int64_t k = 0;
@@ -554,6 +557,24 @@ void quantize_span(const float* src, int8_t* dst, int64_t n, float scale, float 
     const __m128i words = _mm_packs_epi32(q[0], q[1]), words2 = _mm_packs_epi32(q[2], q[3]);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm_packs_epi16(words, words2));
   }
+#elif defined(__ARM_NEON)
+  const float32x4_t vscale = vdupq_n_f32(scale), vzp = vdupq_n_f32(zero_point), vround = vdupq_n_f32(kRound);
+  const float32x4_t lo = vdupq_n_f32(-kLimit), hi = vdupq_n_f32(kLimit);
+  for (; k + 16 <= n; k += 16) {
+    int16x8_t words[2];
+    for (int half = 0; half < 2; ++half) {
+      int32x4_t q[2];
+      for (int j = 0; j < 2; ++j) {
+        float32x4_t v = vdivq_f32(vld1q_f32(src + k + 8 * half + 4 * j), vscale);
+        v = vbslq_f32(vcgtq_f32(v, lo), v, lo);  // compare and select, as the scalar loop: NaN goes to the low end
+        v = vbslq_f32(vcltq_f32(v, hi), v, hi);
+        v = vaddq_f32(vsubq_f32(vaddq_f32(v, vround), vround), vzp);
+        q[j] = vcvtq_s32_f32(v);  // integral already
+      }
+      words[half] = vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]));
+    }
+    vst1q_s8(dst + k, vcombine_s8(vqmovn_s16(words[0]), vqmovn_s16(words[1])));
+  }
 #endif
   for (; k < n; ++k) {
     float v = src[k] / scale;
@@ -566,8 +587,8 @@ void quantize_span(const float* src, int8_t* dst, int64_t n, float scale, float 
 
 // A span's range and whether it holds NaN or inf: lo and hi start at 0 (a quantized range always holds 0), and
 // non_finite sums v * 0, which is NaN exactly when some v is NaN or +-inf (min / max may drop a NaN; the sum keeps
-// it). One pass; the SSE2 path keeps four independent accumulators of each (a single-accumulator loop, as GCC
-// vectorizes `#pragma omp simd` reductions, measured 6x slower: its min / max chains are latency-bound).
+// it). One pass; the SSE2 and NEON paths keep four independent accumulators of each (a single-accumulator loop, as
+// GCC vectorizes `#pragma omp simd` reductions, measured 6x slower: its min / max chains are latency-bound).
 struct SpanRange {
   float lo = 0.0f, hi = 0.0f, non_finite = 0.0f;
 };
@@ -594,6 +615,19 @@ SpanRange span_range(const float* src, int64_t n) {
     r.hi = std::max(r.hi, h[j]);
     r.non_finite += b[j];
   }
+#elif defined(__ARM_NEON)
+  const float32x4_t zero = vdupq_n_f32(0.0f);
+  float32x4_t lo[4] = {zero, zero, zero, zero}, hi[4] = {zero, zero, zero, zero}, bad[4] = {zero, zero, zero, zero};
+  for (; k + 16 <= n; k += 16)
+    for (int j = 0; j < 4; ++j) {
+      const float32x4_t v = vld1q_f32(src + k + 4 * j);
+      lo[j] = vminq_f32(lo[j], v);  // NaN propagates here; `bad` reports it either way
+      hi[j] = vmaxq_f32(hi[j], v);
+      bad[j] = vaddq_f32(bad[j], vmulq_f32(v, zero));
+    }
+  r.lo = std::min(r.lo, vminvq_f32(vminq_f32(vminq_f32(lo[0], lo[1]), vminq_f32(lo[2], lo[3]))));
+  r.hi = std::max(r.hi, vmaxvq_f32(vmaxq_f32(vmaxq_f32(hi[0], hi[1]), vmaxq_f32(hi[2], hi[3]))));
+  r.non_finite += vaddvq_f32(vaddq_f32(vaddq_f32(bad[0], bad[1]), vaddq_f32(bad[2], bad[3])));
 #endif
   for (; k < n; ++k) {
     r.lo = std::min(r.lo, src[k]);
@@ -776,7 +810,24 @@ void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, cons
 }
 }  // namespace
 
-std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, int num_threads) {
+namespace {
+// [N, C, T, H, W] -> [N, T, H, W, C]: each thread takes whole (n, t, h) rows and interleaves the C planes' rows.
+void to_channels_last(const float* src, float* dst, const Shape5& x, int num_threads) {
+  const int64_t rows = x.n * x.t * x.h, plane = x.t * x.h * x.w;
+  kernels::parallel_for_chunks(rows, num_threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / (x.t * x.h), th = row % (x.t * x.h);
+      float* out = dst + row * x.w * x.c;
+      for (int64_t c = 0; c < x.c; ++c) {
+        const float* in = src + (n * x.c + c) * plane + th * x.w;
+        for (int64_t w = 0; w < x.w; ++w) out[w * x.c + c] = in[w];
+      }
+    }
+  });
+}
+}  // namespace
+
+std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, int num_threads, InputLayout layout) {
   Impl& p = *impl_;
   if (p.values.empty() || p.outputs.empty()) throw std::invalid_argument("program: it has no input or no outputs");
   if (!input) throw std::invalid_argument("program: input must not be null");
@@ -842,6 +893,13 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
   std::unique_lock<std::mutex> lock(p.pool_mutex, std::try_to_lock);
   std::vector<std::vector<uint8_t>> local_pool;
   std::vector<std::vector<uint8_t>>& pool = lock.owns_lock() ? p.pool : local_pool;
+  std::vector<float> local_input;
+  if (layout == InputLayout::ncthw) {
+    std::vector<float>& copy = lock.owns_lock() ? p.channels_last_input : local_input;
+    copy.resize(size_t(input_shape.numel()));
+    to_channels_last(input, copy.data(), input_shape, num_threads);
+    input = copy.data();
+  }
   std::vector<bool> busy(pool.size(), false);
   std::vector<int64_t> buffer_of(p.values.size(), -1);
   std::vector<int64_t> sums_of(p.values.size(), -1);  // the row sums a depthwise conv wrote with the value

@@ -144,8 +144,14 @@ class Program {
   void save(const std::string& path) const;
   static std::unique_ptr<Program> load(const std::string& path);
 
-  // Runs on a float32 [N, T, H, W, C] input; returns the output values (fresh buffers).
-  std::vector<Tensor> run(const float* input, const Shape5& input_shape, int num_threads);
+  // Where the input's elements lie: channels-last [N, T, H, W, C] (the steps' own layout), or [N, C, T, H, W]
+  // (torch's default for video), which run() first copies to channels-last in a reused buffer; the results are the
+  // same bits.
+  enum class InputLayout { nthwc, ncthw };
+  // Runs on a float32 input of logical shape input_shape ({N, T, H, W, C} whatever its layout); returns the output
+  // values (fresh buffers).
+  std::vector<Tensor> run(const float* input, const Shape5& input_shape, int num_threads,
+                          InputLayout layout = InputLayout::nthwc);
 
   // Per-step wall time of the last run() while profiling is on (for benchmarks): kind names, seconds, and each
   // step's multiply-accumulate count and input / output shapes at that run's sizes.

@@ -127,6 +127,7 @@ struct Program::Impl {
   std::vector<Program::StepProfile> profile;
   std::mutex pool_mutex;                   // guards `pool`, the buffers reused from one run to the next
   std::vector<std::vector<uint8_t>> pool;  // a concurrent run uses its own
+  std::vector<float> channels_last_input;  // an [N, C, T, H, W] input copied to channels-last (also under pool_mutex)
 
   const Value& value(int32_t id, const char* role) const {
     if (id < 0 || id >= int32_t(values.size()))

@@ -134,3 +134,27 @@ def test_threads_do_not_change_results():
         torch.set_num_threads(previous)
     for one, two in zip(*results):
         assert torch.equal(one, two)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_gemv_split_by_channels_across_threads(batch):
+    # One column per sample (a classifier head on a pooled vector): fewer column blocks than threads, so the op splits
+    # the output channels between the threads (csrc/core/ops.cpp). Every thread count gives the same bits, and torch's.
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(batch, 300, 1, 1, 1, generator=g)
+    weight = torch.randn(100, 300, 1, 1, 1, generator=g)
+    bias = torch.randn(100, generator=g)
+    residual = torch.randn(batch, 100, 1, 1, 1, generator=g)
+    packed = pack_conv3d_weight(weight)
+    want = F.relu(F.conv3d(x.double(), weight.double(), bias.double()) + residual.double()).float()
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(fused_conv3d(x, packed, bias, residual, [1, 1, 1], [0, 0, 0], 1))
+    finally:
+        torch.set_num_threads(previous)
+    for got in results:
+        assert torch.equal(got, results[0])
+    torch.testing.assert_close(results[0], want, rtol=1e-5, atol=1e-4)

@@ -90,6 +90,27 @@ def test_thread_count_does_not_change_results(efficient_x3d):
     assert torch.equal(results[0][1], results[1][1])
 
 
+def test_every_input_memory_layout_gives_the_same_bits(efficient_x3d):
+    # Contiguous [N, C, T, H, W] input goes to the runtime as is (it copies it to channels-last), channels_last_3d
+    # memory is read in place, any other strides are made contiguous first: the same results whichever.
+    deploy, int8 = efficient_x3d
+    big = torch.randn(2, 3, 8, 40, 44)
+    views = {
+        "contiguous": big[:, :, ::2].contiguous(),
+        "channels_last_3d": big[:, :, ::2].contiguous(memory_format=torch.channels_last_3d),
+        "strided": big[:, :, ::2],
+    }
+    assert not views["strided"].is_contiguous() and views["channels_last_3d"].permute(0, 2, 3, 4, 1).is_contiguous()
+    for model in (compile_native(deploy), compile_native(int8)):
+        with torch.no_grad():
+            results = {name: model(x) for name, x in views.items()}
+        for name, result in results.items():
+            assert torch.equal(result, results["contiguous"]), name
+    program = compile_native(deploy).native_program.program
+    with pytest.raises(ValueError, match="layout must be"):
+        program.run(torch.utils.dlpack.to_dlpack(views["contiguous"]), 1, "nchwt")
+
+
 def test_the_source_model_is_not_modified(efficient_x3d):
     deploy, _ = efficient_x3d
     before = {k: v.clone() for k, v in deploy.state_dict().items()}

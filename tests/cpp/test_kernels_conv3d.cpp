@@ -5,7 +5,8 @@
 // and without bias and residual, and work split into item ranges that cut output rows. The scalar reference itself
 // is checked by hand on small cases. Every other pointwise case also transforms its input by a per-sample channel
 // scale and activation (Epilogue::input_scale, the fused squeeze-excitation), with samples whose rows end inside a
-// block of columns; the scalar reference's transform equals running it on an input transformed beforehand.
+// block of columns; the scalar reference's transform equals running it on an input transformed beforehand. Ranges
+// of output channels computed alone (Conv3dShape::out_stride) equal the whole layer's.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -114,6 +115,60 @@ int compare(const Conv3dShape& s, int variant_index, std::mt19937& rng) {
   return failures;
 }
 
+// A range [c0, c1) of a layer's output channels computed alone (out_stride = C_out, pointers offset to c0, as
+// csrc/core/ops.cpp splits a GEMV across threads) equals those channels of the whole layer computed by the same
+// variant bit for bit, and writes nothing outside them. Ranges cut at vector multiples and anywhere else.
+int compare_channel_ranges(const Conv3dShape& s, bool gated, std::mt19937& rng) {
+  const int64_t Co = s.out_channels, out_n = int64_t(output_size(s));
+  const auto x = random_vector(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.in_channels), rng);
+  const auto w = random_vector(size_t(s.kernel_t * s.kernel_h * s.kernel_w * s.in_channels * Co), rng);
+  const auto b = random_vector(size_t(Co), rng);
+  const auto residual = random_vector(size_t(out_n), rng);
+  const auto scale = random_vector(size_t(s.batch * s.in_channels), rng);
+  const std::vector<float> zeros(size_t(s.in_channels), 0.0f);
+  InputScale input_scale{scale.data(), s.in_t * s.in_h * s.in_w, Activation::swish};
+  Epilogue ep;
+  ep.bias = b.data();
+  ep.residual = residual.data();
+  ep.activation = Activation::swish;
+  if (gated) ep.input_scale = &input_scale;
+  int failures = 0;
+  for (Isa isa : supported_isas()) {
+    std::vector<float> whole(static_cast<size_t>(out_n));
+    variant(isa)(s, x.data(), w.data(), ep, zeros.data(), whole.data(), 0, s.items());
+    const int64_t cuts[] = {0, 5, 16, 48, Co};
+    for (int r = 0; r + 1 < int(sizeof(cuts) / sizeof(cuts[0])); ++r) {
+      const int64_t c0 = std::min(cuts[r], Co), c1 = std::min(cuts[r + 1], Co);
+      if (c0 >= c1) continue;
+      Conv3dShape part = s;
+      part.out_channels = c1 - c0;
+      part.out_stride = Co;
+      part.validate();
+      Epilogue pe = ep;
+      pe.bias += c0;
+      pe.residual += c0;
+      std::vector<float> got(size_t(out_n) + 40, 12345.0f);
+      variant(isa)(part, x.data(), w.data() + c0, pe, zeros.data(), got.data() + c0, 0, part.items());
+      bool same = true, guard_ok = true;
+      for (int64_t i = 0; i < int64_t(got.size()); ++i) {
+        const int64_t c = i % Co;
+        if (i < out_n && c >= c0 && c < c1)
+          same = same && got[size_t(i)] == whole[size_t(i)];
+        else
+          guard_ok = guard_ok && got[size_t(i)] == 12345.0f;
+      }
+      CHECK(same);
+      CHECK(guard_ok);
+      if (!same || !guard_ok) {
+        ++failures;
+        std::fprintf(stderr, "  channel range [%ld, %ld) isa=%s Ci=%ld Co=%ld gated=%d\n", long(c0), long(c1),
+                     isa_name(isa), long(s.in_channels), long(Co), int(gated));
+      }
+    }
+  }
+  return failures;
+}
+
 Conv3dShape make_shape(int ci, int co, const int size[3], const int k[3], const int stride[3], const int pad[3], int n) {
   Conv3dShape s;
   s.batch = n; s.in_channels = ci; s.out_channels = co;
@@ -195,6 +250,24 @@ int main() {
     }
   std::printf("compared %d shapes, %d failing\n", count, failures);
   CHECK(count > 250);
+
+  // Channel ranges: the head's GEMV (one column, K parts), a pointwise GEMM with a fused gate, X3D's stem and a padded
+  // 3x3x3 conv (border columns), each with every activation path's epilogue (bias, residual, swish).
+  {
+    const int one[3] = {1, 1, 1}, zero[3] = {0, 0, 0}, k1[3] = {1, 1, 1}, k3[3] = {3, 3, 3}, kxy[3] = {1, 3, 3};
+    const int gemv[3] = {1, 1, 1}, cols[3] = {2, 3, 11}, stem[3] = {2, 9, 11}, cube[3] = {3, 5, 6};
+    const int s122[3] = {1, 2, 2}, pxy[3] = {0, 1, 1};
+    int range_failures = 0;
+    range_failures += compare_channel_ranges(make_shape(300, 70, gemv, k1, one, zero, 1), false, rng);
+    range_failures += compare_channel_ranges(make_shape(300, 70, gemv, k1, one, zero, 2), true, rng);
+    range_failures += compare_channel_ranges(make_shape(54, 61, cols, k1, one, zero, 2), true, rng);
+    range_failures += compare_channel_ranges(make_shape(3, 24, stem, kxy, s122, pxy, 1), false, rng);
+    range_failures += compare_channel_ranges(make_shape(5, 40, cube, k3, one, one, 1), false, rng);
+    std::printf("channel ranges: %d failing\n", range_failures);
+    Conv3dShape narrow = make_shape(3, 24, gemv, k1, one, zero, 1);
+    narrow.out_stride = 23;  // narrower than the range it would hold
+    CHECK_THROWS(narrow.validate(), std::invalid_argument);
+  }
 
   const int size[3] = {2, 2, 2}, k[3] = {5, 5, 5}, one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
   CHECK_THROWS(make_shape(3, 3, size, k, one, zero, 1).validate(), std::invalid_argument);

@@ -134,6 +134,40 @@ void quantize_rounds_half_to_even_and_saturates() {
   for (size_t i = 0; i < in.size(); ++i) CHECK(q[i] == want[i % 8]);
 }
 
+// An [N, C, T, H, W] input gives what the same values in channels-last order give, bit for bit, at 1 and 3 threads
+// (the run copies them to channels-last itself): a 3x1x3 dense conv (C_in = 3, X3D's stem width) over odd sizes.
+void ncthw_input_equals_channels_last() {
+  Program p;
+  const int32_t x = p.set_input(3);
+  ConvGeometry g;
+  g.kernel[0] = 3;
+  g.kernel[2] = 3;
+  g.padding[0] = 1;
+  g.padding[2] = 1;
+  std::vector<float> w(size_t(3 * 3 * 3 * 4));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(int(i % 7) - 3) * 0.25f;
+  p.set_outputs({p.conv(x, false, g, 4, w, {0.5f, -0.5f, 0.0f, 1.0f}, -1, Activation::identity)},
+                {Program::Layout::nthwc});
+  const int64_t N = 2, C = 3, T = 3, H = 5, W = 7;
+  std::vector<float> ncthw(size_t(N * C * T * H * W)), nthwc(ncthw.size());
+  for (size_t i = 0; i < ncthw.size(); ++i) ncthw[i] = float(int(i * 37 % 101) - 50) / 16.0f;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t v = 0; v < W; ++v)
+            nthwc[size_t((((n * T + t) * H + h) * W + v) * C + c)] = ncthw[size_t((((n * C + c) * T + t) * H + h) * W + v)];
+  const Shape5 shape{N, T, H, W, C};
+  const auto want = p.run(nthwc.data(), shape, 1);
+  const size_t count = size_t(want[0].shape.numel());
+  for (int threads : {1, 3}) {
+    const auto got = p.run(ncthw.data(), shape, threads, Program::InputLayout::ncthw);
+    CHECK(got[0].shape == want[0].shape);
+    CHECK(std::equal(static_cast<const float*>(got[0].data()), static_cast<const float*>(got[0].data()) + count,
+                     static_cast<const float*>(want[0].data())));
+  }
+}
+
 template <class F>
 bool throws(F&& f) {
   try {
@@ -746,6 +780,7 @@ int main() {
   int8_steps();
   int8_conv_with_float_output();
   quantize_rounds_half_to_even_and_saturates();
+  ncthw_input_equals_channels_last();
   errors();
   model_file_through_the_c_api();
   fused_squeeze_excitation_equals_the_separate_steps();

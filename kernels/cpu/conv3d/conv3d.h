@@ -30,7 +30,13 @@ struct Conv3dShape {
   int64_t kernel_t = 1, kernel_h = 1, kernel_w = 1;
   int64_t stride_t = 1, stride_h = 1, stride_w = 1;
   int64_t pad_t = 0, pad_h = 0, pad_w = 0;
+  // fp32 kernels only: floats between consecutive output columns, and between consecutive weight rows (0: C_out).
+  // A call with out_channels < out_stride computes a range of a wider layer's channels: the caller offsets the
+  // weight, bias, residual and output pointers to the range's first channel (csrc/core/ops.cpp splits narrow layers
+  // such as a classifier head's GEMV across threads by channels this way).
+  int64_t out_stride = 0;
 
+  int64_t co_stride() const { return out_stride ? out_stride : out_channels; }
   int64_t out_t() const { return (in_t + 2 * pad_t - kernel_t) / stride_t + 1; }
   int64_t out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
   int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }

@@ -28,6 +28,7 @@ void Conv3dShape::validate() const {
   if (kernel_t <= 0 || kernel_h <= 0 || kernel_w <= 0) fail("kernel sizes must be positive");
   if (stride_t <= 0 || stride_h <= 0 || stride_w <= 0) fail("strides must be positive");
   if (pad_t < 0 || pad_h < 0 || pad_w < 0) fail("padding must be non-negative");
+  if (out_stride != 0 && out_stride < out_channels) fail("out_stride must be 0 or at least out_channels");
   if (in_t + 2 * pad_t < kernel_t || in_h + 2 * pad_h < kernel_h || in_w + 2 * pad_w < kernel_w)
     fail("kernel is larger than the padded input");
 }
@@ -38,6 +39,7 @@ namespace {
 void conv3d_items(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep, float* output,
                   int64_t item_begin, int64_t item_end, int64_t out_row0) {
   const int64_t Ci = s.in_channels, Co = s.out_channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
+  const int64_t CoS = s.co_stride();
   const int64_t blocks = s.column_blocks();
   for (int64_t item = item_begin; item < item_end; ++item) {
     const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
@@ -49,15 +51,15 @@ void conv3d_items(const Conv3dShape& s, const float* input, const float* weight,
         for_each_input_tap(s, ot, oh, ow, [&](int64_t it, int64_t ih, int64_t iw, int64_t tap) {
           const int64_t position = ((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw;
           const float* x = input + position * Ci;
-          const float* w = weight + tap * Ci * Co + co;
+          const float* w = weight + tap * Ci * CoS + co;
           if (const InputScale* in = ep.input_scale) {
             const float* scale = in->scale + position / in->positions * Ci;
-            for (int64_t ci = 0; ci < Ci; ++ci) acc += activate_scalar(x[ci] * scale[ci], in->activation) * w[ci * Co];
+            for (int64_t ci = 0; ci < Ci; ++ci) acc += activate_scalar(x[ci] * scale[ci], in->activation) * w[ci * CoS];
           } else {
-            for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * Co];
+            for (int64_t ci = 0; ci < Ci; ++ci) acc += x[ci] * w[ci * CoS];
           }
         });
-        const int64_t o = ((row - out_row0) * Wo + ow) * Co + co;
+        const int64_t o = ((row - out_row0) * Wo + ow) * CoS + co;
         if (ep.residual) acc += ep.residual[o];
         output[o] = activate_scalar(acc, ep.activation);
       }

@@ -80,8 +80,12 @@ class NativeProgram(nn.Module):
             raise ValueError(f"NativeProgram expects a 5-D [N, C, T, H, W] tensor, got {getattr(x, 'shape', type(x))}")
         if x.dtype != torch.float32 or x.device.type != "cpu":
             raise TypeError(f"NativeProgram expects a float32 CPU tensor, got {x.dtype} on {x.device}")
-        channels_last = x.detach().permute(0, 2, 3, 4, 1).contiguous()
-        outputs = self.program.run(to_dlpack(channels_last), num_threads())
+        x = x.detach()
+        channels_last = x.permute(0, 2, 3, 4, 1)
+        if channels_last.is_contiguous():  # channels_last_3d memory: the steps' own layout, read in place
+            outputs = self.program.run(to_dlpack(channels_last), num_threads(), "nthwc")
+        else:  # the runtime copies [N, C, T, H, W] to channels-last itself (faster than torch's permuted copy)
+            outputs = self.program.run(to_dlpack(x.contiguous()), num_threads(), "ncthw")
         return tuple(_present(torch.from_dlpack(out), layout) for out, layout in zip(outputs, self.layouts))
 
     def save(self, path: str) -> None:

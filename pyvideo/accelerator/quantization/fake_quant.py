@@ -5,10 +5,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pyvideo.accelerator.deployable.activation import apply_activation
 from pyvideo.accelerator.deployable.conv import FusedConv3d
 
 from .qparams import (DYNAMIC, QMAX, QMIN, WEIGHT_QMAX, ChannelQParams, QParams, SampleQParams, fold_input_scales,
-                      kernel_input_qparams, sample_qparams, weight_scales)
+                      kernel_input_qparams, quantize_weight, sample_qparams, weight_scales)
 
 
 class _FakeQuantize(torch.autograd.Function):
@@ -55,9 +56,15 @@ class ActivationQuantizer(nn.Module):
         self.observe = observe
         self.fake_quant = fake_quant
         self.dynamic = False
+        self._last_sample_qparams = None
 
     def qparams(self):
         return DYNAMIC if self.dynamic else self.observer.qparams()
+
+    def last_sample_qparams(self) -> Optional[SampleQParams]:
+        """The per-sample qparams this (dynamic, fake-quantizing) quantizer used in its last call, else None: the
+        readers snap their bias to the int32 grid of those scales, as the int8 model does per sample."""
+        return self._last_sample_qparams if self.dynamic and self.fake_quant else None
 
     def qparams_if_observed(self) -> Optional[QParams]:
         """The static qparams once data was observed (None before, and for a dynamic tensor: no fixed grid)."""
@@ -67,7 +74,8 @@ class ActivationQuantizer(nn.Module):
         if self.observe:
             self.observer.observe(x.detach())
         if self.fake_quant and self.dynamic:
-            return fake_quantize(x, sample_qparams(x.detach()))
+            self._last_sample_qparams = sample_qparams(x.detach())
+            return fake_quantize(x, self._last_sample_qparams)
         if self.fake_quant and self.observer.has_data:
             return fake_quantize(x, self.observer.qparams())
         return x
@@ -85,14 +93,35 @@ def fake_quantize_bias(bias: torch.Tensor, weight: torch.Tensor, input_qparams) 
     return bias + (torch.round(bias / step) * step - bias).detach()
 
 
+def fake_quantize_sample_bias(bias: torch.Tensor, weight: torch.Tensor, input_qparams: SampleQParams) -> torch.Tensor:
+    """``[N, C_out]``: the bias on each sample's int32 grid, as an int8 layer with a dynamic input uses it
+    (``int8_modules``: step ``float32(scale[n] * weight_scale[c])``, clamped to the bound that keeps the kernels' int32
+    sums from overflowing); identity gradient."""
+    scales = weight_scales(weight.detach())
+    step = (input_qparams.scale.float()[:, None] * scales[None, :]).float().double()
+    magnitude = quantize_weight(weight, scales).reshape(weight.shape[0], -1).abs().long().sum(dim=1)
+    bound = ((2**31 - 1) - 512 * magnitude).double()
+    snapped = torch.minimum(torch.maximum(torch.round(bias.detach().double()[None, :] / step), -bound), bound) * step
+    return bias[None, :] + (snapped.float() - bias.detach()[None, :])
+
+
 class _FakeQuantWeights:
     """Weight and bias as the int8 model will see them. ``input_qparams`` (a callable set by ``prepare``) gives the
-    current input qparams (None before any data is observed), which fix the bias grid."""
+    current input qparams (None before any data is observed), which fix the bias grid; ``input_sample_qparams``
+    gives a dynamic input's per-sample qparams of the current call (None for a static input)."""
 
     input_qparams = None
+    input_sample_qparams = None
 
     def _current_input_qparams(self):
         return self.input_qparams() if self.input_qparams is not None else None
+
+    def _sample_bias(self) -> Optional[torch.Tensor]:
+        """The per-sample bias [N, C_out] for a dynamic input in QAT, else None."""
+        qparams = self.input_sample_qparams() if self.input_sample_qparams is not None else None
+        if self.bias is None or qparams is None:
+            return None
+        return fake_quantize_sample_bias(self.bias, self.weight, qparams)
 
     def fake_weight(self) -> torch.Tensor:
         """Per-channel inputs: the weight with the input channels' scales folded in, as the int8 model quantizes it;
@@ -120,7 +149,17 @@ class FakeQuantConv3d(_FakeQuantWeights, FusedConv3d):
         input_qparams = self._current_input_qparams()
         if isinstance(input_qparams, ChannelQParams):  # see fake_weight
             x = x / input_qparams.broadcast(x)[0]
-        return super().forward(x, residual)
+        sample_bias = self._sample_bias()
+        if sample_bias is None:
+            return super().forward(x, residual)
+        if (residual is not None) != self.adds_residual:
+            raise RuntimeError(f"FakeQuantConv3d(adds_residual={self.adds_residual}) called with"
+                               f"{'' if residual is not None else 'out'} a residual")
+        out = F.conv3d(x, self.forward_weight(), None, self.stride, self.padding, self.dilation, self.groups)
+        out = out + sample_bias[:, :, None, None, None]
+        if residual is not None:
+            out = out + residual
+        return apply_activation(out, self.activation)
 
     def forward_weight(self) -> torch.Tensor:
         return self.fake_weight()
@@ -139,4 +178,8 @@ class FakeQuantLinear(_FakeQuantWeights, nn.Linear):
         return fake
 
     def forward(self, x):
-        return F.linear(x, self.fake_weight(), self.fake_bias())
+        sample_bias = self._sample_bias()
+        if sample_bias is None:
+            return F.linear(x, self.fake_weight(), self.fake_bias())
+        out = F.linear(x, self.fake_weight())
+        return out + sample_bias.reshape(sample_bias.shape[0], *([1] * (out.dim() - 2)), -1)

@@ -195,6 +195,7 @@ def _swap_for_fake_quant(gm: fx.GraphModule, target: str, module: nn.Module, inp
     else:
         return
     fake.input_qparams = input_quantizer.qparams_if_observed  # a bound method: no second registration as submodule
+    fake.input_sample_qparams = input_quantizer.last_sample_qparams
     replace_submodule(gm, target, fake)
 
 
