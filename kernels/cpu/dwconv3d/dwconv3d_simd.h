@@ -7,7 +7,9 @@
 // input) are blocks of registers/2 columns with the kernel width and stride as compile-time constants for the common
 // X3D cases: each input column is loaded once into a register and feeds all its FMAs, accumulators stay in
 // registers. Leftover interior columns take halving block sizes, and border columns only their in-range taps; such
-// narrow blocks process several channel blocks at once to keep enough independent FMA chains.
+// narrow blocks process several channel blocks at once to keep enough independent FMA chains. With X3D's padding of
+// 1 the border columns of wide rows instead join the first and last blocks, which skip the padding column. The
+// activation, if any, is a pass over each finished row (activate_row), its kind a template argument.
 #pragma once
 #include <algorithm>
 #include <cstdint>
