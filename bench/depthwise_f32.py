@@ -2,8 +2,9 @@
 or -S (13x160x160), batch 1, random weights (seed 0). Two builds of the native library cannot share a process, so
 each round runs one worker process per tree (PYTHONPATH), alternating base, new, base, new, ...; a worker times the
 program's per-step profile at 1 and 2 threads (7 runs each, interleaved, 3 times) and reports the median of each step
-(--stat min: the fastest run of each step, for a machine shared with other work, which only ever adds time).
-Printed: the median over rounds of each step kind's total and of the whole program, new/base ratios, and with
+(--stat min: the fastest run of each step, and the fastest round, for a machine shared with other work, which only
+ever adds time).
+Printed: the median (min) over rounds of each step kind's total and of the whole program, new/base ratios, and with
 --steps every depthwise step; also whether both trees' outputs were equal bit for bit.
 Run:  .venv/bin/python bench/depthwise_f32.py --base /path/to/main --new . [--rounds 5] [--model XS|S] [--steps]
       [--stat median|min]
@@ -95,7 +96,8 @@ def main() -> None:
     for (threads, name), by_tree in sorted(times.items(), key=lambda t: (t[0][0], t[0][1].startswith("step"), t[0][1])):
         if name.startswith("step") and not args.steps:
             continue
-        b, n = statistics.median(by_tree["base"]), statistics.median(by_tree["new"])
+        pick = min if args.stat == "min" else statistics.median
+        b, n = pick(by_tree["base"]), pick(by_tree["new"])
         print(f"{threads:7s} {name:70s} {b:8.3f} {n:8.3f} {n / b:8.3f}")
 
 
