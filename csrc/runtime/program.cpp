@@ -891,11 +891,11 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
 
   // Buffers: the reusable pool when no other run holds it.
   std::unique_lock<std::mutex> lock(p.pool_mutex, std::try_to_lock);
-  std::vector<std::vector<uint8_t>> local_pool;
-  std::vector<std::vector<uint8_t>>& pool = lock.owns_lock() ? p.pool : local_pool;
-  std::vector<float> local_input;
+  std::vector<RunBuffer> local_pool;
+  std::vector<RunBuffer>& pool = lock.owns_lock() ? p.pool : local_pool;
+  std::vector<float, CacheLineAllocator<float>> local_input;
   if (layout == InputLayout::ncthw) {
-    std::vector<float>& copy = lock.owns_lock() ? p.channels_last_input : local_input;
+    auto& copy = lock.owns_lock() ? p.channels_last_input : local_input;
     copy.resize(size_t(input_shape.numel()));
     to_channels_last(input, copy.data(), input_shape, num_threads);
     input = copy.data();
