@@ -7,7 +7,7 @@ ever adds time).
 Printed: the median (min) over rounds of each step kind's total and of the whole program, new/base ratios, and with
 --steps every depthwise step; also whether both trees' outputs were equal bit for bit.
 Run:  .venv/bin/python bench/depthwise_f32.py --base /path/to/main --new . [--rounds 5] [--model XS|S] [--steps]
-      [--stat median|min]
+      [--stat median|min]      (without --base / --new: this tree against itself, the noise floor)
 """
 import argparse
 import json
@@ -59,8 +59,9 @@ def worker(model: str, stat: str, out_path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", help="repository root of the base build (required)")
-    parser.add_argument("--new", help="repository root of the new build (required)")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--base", default=here, help="repository root of the base build (default: this one)")
+    parser.add_argument("--new", default=here, help="repository root of the new build (default: this one)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model", default="XS", choices=["XS", "S"])
     parser.add_argument("--steps", action="store_true", help="also print every depthwise step")
@@ -70,8 +71,8 @@ def main() -> None:
     if args.worker:
         worker(args.model, args.stat, args.worker)
         return
-    if not args.base or not args.new:
-        parser.error("--base and --new are required")
+    if os.path.abspath(args.base) == os.path.abspath(args.new):
+        print("base and new are the same tree (as under `make bench`): the ratios show this machine's noise floor")
     trees = {"base": os.path.abspath(args.base), "new": os.path.abspath(args.new)}
     times = defaultdict(lambda: defaultdict(list))  # (threads, name) -> tree -> [ms per round]
     equal = True
