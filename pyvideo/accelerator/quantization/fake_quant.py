@@ -9,7 +9,8 @@ from pyvideo.accelerator.deployable.activation import apply_activation
 from pyvideo.accelerator.deployable.conv import FusedConv3d
 
 from .qparams import (DYNAMIC, QMAX, QMIN, WEIGHT_QMAX, ChannelQParams, QParams, SampleQParams, fold_input_scales,
-                      kernel_input_qparams, quantize_weight, sample_qparams, weight_scales)
+                      kernel_input_qparams, quantize_weight, sample_qparams, sample_requantization,
+                      weight_scales)
 
 
 class _FakeQuantize(torch.autograd.Function):
@@ -95,14 +96,12 @@ def fake_quantize_bias(bias: torch.Tensor, weight: torch.Tensor, input_qparams) 
 
 def fake_quantize_sample_bias(bias: torch.Tensor, weight: torch.Tensor, input_qparams: SampleQParams) -> torch.Tensor:
     """``[N, C_out]``: the bias on each sample's int32 grid, as an int8 layer with a dynamic input uses it
-    (``int8_modules``: step ``float32(scale[n] * weight_scale[c])``, clamped to the bound that keeps the kernels' int32
-    sums from overflowing); identity gradient."""
+    (``qparams.sample_requantization``); identity gradient."""
     scales = weight_scales(weight.detach())
-    step = (input_qparams.scale.float()[:, None] * scales[None, :]).float().double()
-    magnitude = quantize_weight(weight, scales).reshape(weight.shape[0], -1).abs().long().sum(dim=1)
-    bound = ((2**31 - 1) - 512 * magnitude).double()
-    snapped = torch.minimum(torch.maximum(torch.round(bias.detach().double()[None, :] / step), -bound), bound) * step
-    return bias[None, :] + (snapped.float() - bias.detach()[None, :])
+    dequant_scale, bias_int32 = sample_requantization(bias, quantize_weight(weight, scales), scales,
+                                                      input_qparams.scale)
+    snapped = (bias_int32.double() * dequant_scale.double()).float()
+    return bias[None, :] + (snapped - bias.detach()[None, :])
 
 
 class _FakeQuantWeights:

@@ -26,7 +26,8 @@ from pyvideo.accelerator.deployable.graph import register_leaf_type
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
 from .qparams import (_MIN_SCALE, DYNAMIC, QMAX, QMIN, ChannelQParams, DynamicQParams, QParams, dequantize,
-                      fold_input_scales, kernel_input_qparams, quantize, quantize_weight, sample_qparams, weight_scales)
+                      fold_input_scales, int32_bias_bound, kernel_input_qparams, quantize, quantize_weight,
+                      sample_qparams, sample_requantization, weight_scales)
 
 
 def _finish(y: torch.Tensor, output_qparams) -> torch.Tensor:
@@ -173,27 +174,19 @@ class _QuantizedWeightedOp(_Int8Module):
         shape[channel_dim] = -1
         if not self.dynamic_input:
             return self.dequant_scale.reshape(shape), self.bias_int32.reshape(shape)
-        dequant_scale = (qparams.scale.float()[:, None] * self.weight_scale[None, :]).float()  # [N, C]
+        dequant_scale, bias = sample_requantization(self.float_bias, self.weight_int8, self.weight_scale, qparams.scale)
         shape[0] = dequant_scale.shape[0]
         shape[channel_dim] = dequant_scale.shape[1]
-        bound = self._bias_bound().double()
-        bias = torch.round(self.float_bias[None, :].double() / dequant_scale.double())
-        bias = torch.minimum(torch.maximum(bias, -bound), bound).to(torch.int32)
         return dequant_scale.reshape(shape), bias.reshape(shape)
-
-    def _bias_bound(self) -> torch.Tensor:
-        """L[c] = 2^31 - 1 - 512 * sum |weight_int8[c]|: the largest int32 bias that the native kernels' sums (bias
-        minus or plus multiples of the weight sums) cannot overflow with; a dynamic input's bias is clamped to it."""
-        magnitude = self.weight_int8.reshape(self.weight_int8.shape[0], -1).abs().long().sum(dim=1)
-        return (2**31 - 1) - 512 * magnitude
 
     def min_dynamic_input_scale(self) -> float:
         """The smallest per-sample input scale at which no int32 bias of this layer clamps: |bias[c]| / (scale *
-        weight_scale[c]) <= L[c] (:meth:`_bias_bound`), with a factor 2 for the float32 rounding; at least 1e-8. The
+        weight_scale[c]) <= L[c] (``qparams.int32_bias_bound``), with a factor 2 for the float32 rounding; at least 1e-8. The
         quantizer floors its dynamic input's scale there, so near-constant samples keep the real bias."""
         if not self.dynamic_input:
             raise RuntimeError("min_dynamic_input_scale: the layer's input is not dynamic")
-        need = (self.float_bias.double().abs() / (self.weight_scale.double() * self._bias_bound().double())).max()
+        bound = int32_bias_bound(self.weight_int8).double()
+        need = (self.float_bias.double().abs() / (self.weight_scale.double() * bound)).max()
         return max(_MIN_SCALE, float(torch.tensor(2.0 * float(need), dtype=torch.float32)))
 
     def _requantize(self, acc: torch.Tensor, channel_dim: int, residual: Optional[torch.Tensor], qparams) -> torch.Tensor:

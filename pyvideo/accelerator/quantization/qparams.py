@@ -168,6 +168,25 @@ def quantize_weight(weight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     return torch.round(weight.detach().float() / per_channel).clamp_(-WEIGHT_QMAX, WEIGHT_QMAX).to(torch.int8)
 
 
+def int32_bias_bound(weight_int8: torch.Tensor) -> torch.Tensor:
+    """L[c] = 2^31 - 1 - 512 * sum |weight_int8[c]| (int64 [C_out]): the largest int32 bias that the native kernels'
+    sums (bias minus or plus multiples of the weight sums) cannot overflow with; a dynamic input's bias is clamped
+    to it."""
+    magnitude = weight_int8.reshape(weight_int8.shape[0], -1).abs().long().sum(dim=1)
+    return (2**31 - 1) - 512 * magnitude
+
+
+def sample_requantization(float_bias: torch.Tensor, weight_int8: torch.Tensor, weight_scale: torch.Tensor,
+                          sample_scale: torch.Tensor):
+    """The requantization of an int8 conv / linear whose input has per-sample scales ``sample_scale`` ([N]): dequant
+    scales ``float32(sample_scale[n] * weight_scale[c])`` and the real bias rounded onto that grid and clamped to
+    :func:`int32_bias_bound`, each ``[N, C_out]`` (float32, int32)."""
+    dequant_scale = (sample_scale.float()[:, None] * weight_scale.float()[None, :]).float()
+    bound = int32_bias_bound(weight_int8).double()
+    bias = torch.round(float_bias.detach()[None, :].double() / dequant_scale.double())
+    return dequant_scale, torch.minimum(torch.maximum(bias, -bound), bound).to(torch.int32)
+
+
 def fold_input_scales(weight: torch.Tensor, input_qparams) -> torch.Tensor:
     """The weight an int8 conv/linear multiplies with. For per-channel input qparams, each input channel's scale is
     multiplied into that channel's weights, so the kernel reads the int8 input with scale 1 and zero point 0 (the
