@@ -125,10 +125,10 @@ class FusedConv3d(nn.Module):
 
     def forward_weight(self) -> torch.Tensor:
         """The weight the forward pass uses (quantization-aware training substitutes a fake-quantized one; same for
-        ``forward_bias``)."""
+        ``forward_bias``, which may also give one bias per sample, ``[N, C_out]``)."""
         return self.weight
 
-    def forward_bias(self) -> torch.Tensor:
+    def forward_bias(self) -> Optional[torch.Tensor]:
         return self.bias
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -136,7 +136,12 @@ class FusedConv3d(nn.Module):
             raise RuntimeError(
                 f"FusedConv3d(adds_residual={self.adds_residual}) called with{'' if residual is not None else 'out'} a residual"
             )
-        out = F.conv3d(x, self.forward_weight(), self.forward_bias(), self.stride, self.padding, self.dilation, self.groups)
+        bias = self.forward_bias()
+        per_sample = bias is not None and bias.dim() == 2
+        out = F.conv3d(x, self.forward_weight(), None if per_sample else bias, self.stride, self.padding, self.dilation,
+                       self.groups)
+        if per_sample:
+            out = out + bias[:, :, None, None, None]
         if residual is not None:
             out = out + residual
         return apply_activation(out, self.activation)

@@ -5,7 +5,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pyvideo.accelerator.deployable.activation import apply_activation
 from pyvideo.accelerator.deployable.conv import FusedConv3d
 
 from .qparams import (DYNAMIC, QMAX, QMIN, WEIGHT_QMAX, ChannelQParams, QParams, SampleQParams, fold_input_scales,
@@ -148,23 +147,14 @@ class FakeQuantConv3d(_FakeQuantWeights, FusedConv3d):
         input_qparams = self._current_input_qparams()
         if isinstance(input_qparams, ChannelQParams):  # see fake_weight
             x = x / input_qparams.broadcast(x)[0]
-        sample_bias = self._sample_bias()
-        if sample_bias is None:
-            return super().forward(x, residual)
-        if (residual is not None) != self.adds_residual:
-            raise RuntimeError(f"FakeQuantConv3d(adds_residual={self.adds_residual}) called with"
-                               f"{'' if residual is not None else 'out'} a residual")
-        out = F.conv3d(x, self.forward_weight(), None, self.stride, self.padding, self.dilation, self.groups)
-        out = out + sample_bias[:, :, None, None, None]
-        if residual is not None:
-            out = out + residual
-        return apply_activation(out, self.activation)
+        return super().forward(x, residual)
 
     def forward_weight(self) -> torch.Tensor:
         return self.fake_weight()
 
-    def forward_bias(self) -> torch.Tensor:
-        return self.fake_bias()
+    def forward_bias(self) -> Optional[torch.Tensor]:
+        sample_bias = self._sample_bias()  # [N, C_out] for a dynamic input
+        return self.fake_bias() if sample_bias is None else sample_bias
 
 
 class FakeQuantLinear(_FakeQuantWeights, nn.Linear):
