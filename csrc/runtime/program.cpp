@@ -808,9 +808,7 @@ void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, cons
       throw std::logic_error(std::string("run_int8_step: ") + kind_name(s.kind) + " is not an int8 step");
   }
 }
-}  // namespace
 
-namespace {
 // [N, C, T, H, W] -> [N, T, H, W, C]: each thread takes whole (n, t, h) rows and interleaves the C planes' rows.
 void to_channels_last(const float* src, float* dst, const Shape5& x, int num_threads) {
   const int64_t rows = x.n * x.t * x.h, plane = x.t * x.h * x.w;

@@ -42,9 +42,9 @@ def programs():
     }
 
 
-def run_on_arm64(program, x: torch.Tensor, cpu: str, tmp_path: Path, threads: int = 1):
-    model, inputs, outputs = tmp_path / "model.pvm", tmp_path / "input.bin", tmp_path / "output.bin"
-    program.native_program.save(model)
+def run_model_file(model: Path, x: torch.Tensor, cpu: str, tmp_path: Path, threads: int = 1):
+    """run_program on the ARM64 build under qemu: (the finished process, the path of its output file)."""
+    inputs, outputs = tmp_path / "input.bin", tmp_path / "output.bin"
     x.permute(0, 2, 3, 4, 1).contiguous().numpy().tofile(inputs)
     n, c, t, h, w = x.shape
     result = subprocess.run(
@@ -52,6 +52,12 @@ def run_on_arm64(program, x: torch.Tensor, cpu: str, tmp_path: Path, threads: in
          str(threads)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "QEMU_CPU": cpu})
     return result, outputs
+
+
+def run_on_arm64(program, x: torch.Tensor, cpu: str, tmp_path: Path, threads: int = 1):
+    model = tmp_path / "model.pvm"
+    program.native_program.save(model)
+    return run_model_file(model, x, cpu, tmp_path, threads)
 
 
 @pytest.mark.parametrize("cpu", ["max", "cortex-a53"])
@@ -71,17 +77,10 @@ def test_model_file_runs_on_arm64_as_here(programs, kind, cpu, tmp_path):
 
 
 def test_arm64_runner_reports_a_corrupt_model_file(programs, tmp_path):
-    x = torch.randn(1, 3, 4, 48, 40)
     model = tmp_path / "model.pvm"
     programs["fp32"].native_program.save(model)
     data = model.read_bytes()
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / "model.pvm").write_bytes(data[: len(data) // 2])  # truncated
-    x.permute(0, 2, 3, 4, 1).contiguous().numpy().tofile(bad / "input.bin")
-    result = subprocess.run(
-        [QEMU, "-L", str(SYSROOT), str(RUNNER), str(bad / "model.pvm"), str(bad / "input.bin"), str(bad / "out.bin"),
-         "1", "4", "48", "40", "3"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "QEMU_CPU": "max"})
+    model.write_bytes(data[: len(data) // 2])  # truncated
+    result, _ = run_model_file(model, torch.randn(1, 3, 4, 48, 40), "max", tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith("run_program: program file") and "truncated" in result.stderr
