@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "../../kernels/cpu/dispatch.h"
 #include "../../kernels/cpu/int8/qconv3d.h"
 #include "../../kernels/cpu/parallel.h"
 #include "../core/ops.h"
@@ -16,11 +17,6 @@
 #include "../core/squeeze_excitation.h"
 #include "program_impl.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#elif defined(__ARM_NEON)
-#include <arm_neon.h>
-#endif
 
 namespace pyvideo::runtime {
 
@@ -536,107 +532,6 @@ SqueezeExcitation se_layers(const Program::Step& s, int64_t channels) {
   return se;
 }
 
-// As qparams.quantize: clamp(round_half_even(x / scale) + zp, -128, 127). Adding and subtracting 1.5 * 2^23 rounds
-// half to even exactly for |v| < 2^22, so v is clamped to +-4e6 first (NaN goes to the low end). The SSE2 path
-// (baseline x86-64) and the NEON path (baseline AArch64) narrow with saturating packs; other targets take the
-// scalar loop. All three give the same bytes.
-void quantize_span(const float* src, int8_t* dst, int64_t n, float scale, float zero_point) {
-  constexpr float kRound = 12582912.0f, kLimit = 4.0e6f;
-  int64_t k = 0;
-#if defined(__SSE2__)
-  const __m128 vscale = _mm_set1_ps(scale), vzp = _mm_set1_ps(zero_point), vround = _mm_set1_ps(kRound);
-  const __m128 lo = _mm_set1_ps(-kLimit), hi = _mm_set1_ps(kLimit);
-  for (; k + 16 <= n; k += 16) {
-    __m128i q[4];
-    for (int j = 0; j < 4; ++j) {
-      __m128 v = _mm_div_ps(_mm_loadu_ps(src + k + 4 * j), vscale);
-      v = _mm_min_ps(_mm_max_ps(v, lo), hi);  // maxps returns its second operand for NaN: the low limit
-      v = _mm_add_ps(_mm_sub_ps(_mm_add_ps(v, vround), vround), vzp);
-      q[j] = _mm_cvttps_epi32(v);  // integral already
-    }
-    const __m128i words = _mm_packs_epi32(q[0], q[1]), words2 = _mm_packs_epi32(q[2], q[3]);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm_packs_epi16(words, words2));
-  }
-#elif defined(__ARM_NEON)
-  const float32x4_t vscale = vdupq_n_f32(scale), vzp = vdupq_n_f32(zero_point), vround = vdupq_n_f32(kRound);
-  const float32x4_t lo = vdupq_n_f32(-kLimit), hi = vdupq_n_f32(kLimit);
-  for (; k + 16 <= n; k += 16) {
-    int16x8_t words[2];
-    for (int half = 0; half < 2; ++half) {
-      int32x4_t q[2];
-      for (int j = 0; j < 2; ++j) {
-        float32x4_t v = vdivq_f32(vld1q_f32(src + k + 8 * half + 4 * j), vscale);
-        v = vbslq_f32(vcgtq_f32(v, lo), v, lo);  // compare and select, as the scalar loop: NaN goes to the low end
-        v = vbslq_f32(vcltq_f32(v, hi), v, hi);
-        v = vaddq_f32(vsubq_f32(vaddq_f32(v, vround), vround), vzp);
-        q[j] = vcvtq_s32_f32(v);  // integral already
-      }
-      words[half] = vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]));
-    }
-    vst1q_s8(dst + k, vcombine_s8(vqmovn_s16(words[0]), vqmovn_s16(words[1])));
-  }
-#endif
-  for (; k < n; ++k) {
-    float v = src[k] / scale;
-    v = v > -kLimit ? v : -kLimit;
-    v = v < kLimit ? v : kLimit;
-    const float r = (v + kRound) - kRound + zero_point;
-    dst[k] = int8_t(r < -128.0f ? -128.0f : (r > 127.0f ? 127.0f : r));
-  }
-}
-
-// A span's range and whether it holds NaN or inf: lo and hi start at 0 (a quantized range always holds 0), and
-// non_finite sums v * 0, which is NaN exactly when some v is NaN or +-inf (min / max may drop a NaN; the sum keeps
-// it). One pass; the SSE2 and NEON paths keep four independent accumulators of each (a single-accumulator loop, as
-// GCC vectorizes `#pragma omp simd` reductions, measured 6x slower: its min / max chains are latency-bound).
-struct SpanRange {
-  float lo = 0.0f, hi = 0.0f, non_finite = 0.0f;
-};
-
-SpanRange span_range(const float* src, int64_t n) {
-  SpanRange r;
-  int64_t k = 0;
-#if defined(__SSE2__)
-  const __m128 zero = _mm_setzero_ps();
-  __m128 lo[4] = {zero, zero, zero, zero}, hi[4] = {zero, zero, zero, zero}, bad[4] = {zero, zero, zero, zero};
-  for (; k + 16 <= n; k += 16)
-    for (int j = 0; j < 4; ++j) {
-      const __m128 v = _mm_loadu_ps(src + k + 4 * j);
-      lo[j] = _mm_min_ps(lo[j], v);
-      hi[j] = _mm_max_ps(hi[j], v);
-      bad[j] = _mm_add_ps(bad[j], _mm_mul_ps(v, zero));
-    }
-  float l[4], h[4], b[4];
-  _mm_storeu_ps(l, _mm_min_ps(_mm_min_ps(lo[0], lo[1]), _mm_min_ps(lo[2], lo[3])));
-  _mm_storeu_ps(h, _mm_max_ps(_mm_max_ps(hi[0], hi[1]), _mm_max_ps(hi[2], hi[3])));
-  _mm_storeu_ps(b, _mm_add_ps(_mm_add_ps(bad[0], bad[1]), _mm_add_ps(bad[2], bad[3])));
-  for (int j = 0; j < 4; ++j) {
-    r.lo = std::min(r.lo, l[j]);
-    r.hi = std::max(r.hi, h[j]);
-    r.non_finite += b[j];
-  }
-#elif defined(__ARM_NEON)
-  const float32x4_t zero = vdupq_n_f32(0.0f);
-  float32x4_t lo[4] = {zero, zero, zero, zero}, hi[4] = {zero, zero, zero, zero}, bad[4] = {zero, zero, zero, zero};
-  for (; k + 16 <= n; k += 16)
-    for (int j = 0; j < 4; ++j) {
-      const float32x4_t v = vld1q_f32(src + k + 4 * j);
-      lo[j] = vminq_f32(lo[j], v);  // NaN propagates here; `bad` reports it either way
-      hi[j] = vmaxq_f32(hi[j], v);
-      bad[j] = vaddq_f32(bad[j], vmulq_f32(v, zero));
-    }
-  r.lo = std::min(r.lo, vminvq_f32(vminq_f32(vminq_f32(lo[0], lo[1]), vminq_f32(lo[2], lo[3]))));
-  r.hi = std::max(r.hi, vmaxvq_f32(vmaxq_f32(vmaxq_f32(hi[0], hi[1]), vmaxq_f32(hi[2], hi[3]))));
-  r.non_finite += vaddvq_f32(vaddq_f32(vaddq_f32(bad[0], bad[1]), vaddq_f32(bad[2], bad[3])));
-#endif
-  for (; k < n; ++k) {
-    r.lo = std::min(r.lo, src[k]);
-    r.hi = std::max(r.hi, src[k]);
-    r.non_finite += src[k] * 0.0f;
-  }
-  return r;
-}
-
 // The qparams of a sample whose range (0 included) is [lo, hi], as qparams.sample_qparams computes them: the
 // division, max and zero point in double, the scale rounded to float32, the zero point rounded half to even (the
 // default rounding mode). -128 - lo / scale lies in [-128, 127] up to the scale's rounding, so the clamp only guards.
@@ -656,19 +551,20 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float m
   // work, well above the cost of a thread's start).
   const int64_t parts =
       std::max<int64_t>(1, std::min<int64_t>((num_threads + x.n - 1) / x.n, count / 16384));
-  std::vector<SpanRange> ranges(size_t(x.n * parts));
+  const kernels::KernelTable& table = kernels::kernel_table();
+  std::vector<kernels::QuantRange> ranges(size_t(x.n * parts));
   kernels::parallel_for_chunks(x.n * parts, num_threads, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / parts, part = item % parts;
       const int64_t from = count * part / parts, to = count * (part + 1) / parts;
-      ranges[size_t(item)] = span_range(src + n * count + from, to - from);
+      ranges[size_t(item)] = table.range_f32(src + n * count + from, to - from);
     }
   });
   qparams.resize(size_t(x.n));
   for (int64_t n = 0; n < x.n; ++n) {
-    SpanRange r;
+    kernels::QuantRange r;
     for (int64_t part = 0; part < parts; ++part) {
-      const SpanRange& piece = ranges[size_t(n * parts + part)];
+      const kernels::QuantRange& piece = ranges[size_t(n * parts + part)];
       r.lo = std::min(r.lo, piece.lo);
       r.hi = std::max(r.hi, piece.hi);
       r.non_finite += piece.non_finite;
@@ -682,7 +578,7 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float m
     while (begin < end) {  // a chunk may span samples
       const int64_t n = begin / count, stop = std::min(end, (n + 1) * count);
       const QuantParams& q = qparams[size_t(n)];
-      quantize_span(src + begin, dst + begin, stop - begin, q.scale, float(q.zero_point));
+      table.quantize_f32(src + begin, dst + begin, stop - begin, q.scale, float(q.zero_point));
       begin = stop;
     }
   });
@@ -1050,8 +946,9 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       case Kind::quantize: {
         const float* src = static_cast<const float*>(in);
         int8_t* dst = static_cast<int8_t*>(out);
+        const kernels::QuantizeF32Fn quantize = kernels::kernel_table().quantize_f32;
         kernels::parallel_for_chunks(x.numel(), num_threads, [&](int64_t begin, int64_t end) {
-          quantize_span(src + begin, dst + begin, end - begin, s.out.scale, float(s.out.zero_point));
+          quantize(src + begin, dst + begin, end - begin, s.out.scale, float(s.out.zero_point));
         });
         break;
       }

@@ -42,6 +42,8 @@ KernelTable make_table(Isa isa) {
   t.qconv3d = qconv3d_scalar;
   t.qdwconv3d = qdwconv3d_scalar;
   t.qscale = qscale_scalar;
+  t.quantize_f32 = quantize_f32_scalar;
+  t.range_f32 = range_f32_scalar;
   const CpuFeatures& f = cpu_features();
   (void)f;
   switch (isa) {
@@ -53,6 +55,8 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32_lines = dwconv3d_f32_lines_avx2;
       t.qdwconv3d = qdwconv3d_avx2;
       t.qscale = qscale_avx2;
+      t.quantize_f32 = quantize_f32_avx2;
+      t.range_f32 = range_f32_avx2;
       if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
       break;
     case Isa::avx512:
@@ -62,6 +66,8 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32_lines = dwconv3d_f32_lines_avx512;
       t.qdwconv3d = qdwconv3d_avx512;
       t.qscale = qscale_avx512;
+      t.quantize_f32 = quantize_f32_avx512;
+      t.range_f32 = range_f32_avx512;
       if (f.avx512vnni)
         t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
       else if (f.avx_vnni)
@@ -77,6 +83,8 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32_lines = dwconv3d_f32_lines_neon;
       t.qdwconv3d = qdwconv3d_neon;
       t.qscale = qscale_neon;
+      t.quantize_f32 = quantize_f32_neon;
+      t.range_f32 = range_f32_neon;
       if (f.dotprod) t.qconv3d = qconv3d_neondot, t.qdwconv3d = qdwconv3d_neondot, t.qconv3d_name = "neondot";
       break;
 #endif

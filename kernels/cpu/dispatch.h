@@ -11,6 +11,7 @@
 #include "conv3d/conv3d.h"
 #include "dwconv3d/dwconv3d.h"
 #include "int8/qconv3d.h"
+#include "int8/quantize.h"
 
 namespace pyvideo::kernels {
 
@@ -38,6 +39,9 @@ struct KernelTable {
   const char* qconv3d_name = "scalar";
   QDwConv3dFn qdwconv3d = nullptr;
   QScaleFn qscale = nullptr;  // the level's float vectors (no integer dot products involved)
+  // float32 -> int8 span quantization and its range pass (the runtime's quantize and dynamic_quantize steps)
+  QuantizeF32Fn quantize_f32 = nullptr;
+  RangeF32Fn range_f32 = nullptr;
 };
 
 // The active table. The first call fills it from PYVIDEO_ISA; an invalid or unsupported value throws

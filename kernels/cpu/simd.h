@@ -4,6 +4,7 @@
 //   load/store      full registers;  load_n/store_n: the first n lanes (n < width), the rest read as zero / untouched
 //   fmadd(a, b, c)  a * b + c
 //   set1, add, sub, mul, div, min, max      elementwise arithmetic
+//   clamp_low(x, lo) x where x > lo, else lo (NaN x gives lo);  clamp_high(x, hi): x where x < hi, else hi
 //   round(x)        to the nearest integer, ties to even;  pow2i(n): 2^n for integer-valued n in [-126, 127]
 //   rcp(x)          1/x to ~1 ulp: the hardware estimate refined by Newton-Raphson (a division costs 3-10x more)
 //   mask(n)         a precomputed "first n lanes" mask for load_m/store_m (hoisted out of inner loops)
@@ -51,6 +52,8 @@ struct Avx512F32 {
   static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
   static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  static reg clamp_low(reg x, reg lo) { return _mm512_max_ps(x, lo); }  // maxps: the second operand unless x > lo
+  static reg clamp_high(reg x, reg hi) { return _mm512_min_ps(x, hi); }
   static reg round(reg x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static reg pow2i(reg n) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
@@ -96,6 +99,8 @@ struct Avx2F32 {
   static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg clamp_low(reg x, reg lo) { return _mm256_max_ps(x, lo); }  // maxps: the second operand unless x > lo
+  static reg clamp_high(reg x, reg hi) { return _mm256_min_ps(x, hi); }
   static reg round(reg x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static reg pow2i(reg n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
@@ -106,9 +111,16 @@ struct Avx2F32 {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(bytes)));
   }
   static void store_i8(int8_t* p, reg v, int n) {
-    alignas(32) int32_t q[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(q), _mm256_cvtps_epi32(v));
-    for (int i = 0; i < n; ++i) p[i] = int8_t(q[i]);
+    const __m256i q = _mm256_cvtps_epi32(v);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    const __m128i bytes = _mm_packs_epi16(words, words);  // values in range already: the packs do not saturate
+    if (n == 8) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(p), bytes);
+    } else {
+      alignas(16) int8_t b[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(b), bytes);
+      std::memcpy(p, b, size_t(n));
+    }
   }
 };
 }  // namespace pyvideo::kernels::simd
@@ -151,6 +163,8 @@ struct NeonF32 {
   static reg div(reg a, reg b) { return vdivq_f32(a, b); }
   static reg min(reg a, reg b) { return vminq_f32(a, b); }
   static reg max(reg a, reg b) { return vmaxq_f32(a, b); }
+  static reg clamp_low(reg x, reg lo) { return vbslq_f32(vcgtq_f32(x, lo), x, lo); }  // vmaxq would keep a NaN
+  static reg clamp_high(reg x, reg hi) { return vbslq_f32(vcltq_f32(x, hi), x, hi); }
   static reg round(reg x) { return vrndnq_f32(x); }
   static reg pow2i(reg n) {
     return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
@@ -161,9 +175,11 @@ struct NeonF32 {
     return vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(b)))));
   }
   static void store_i8(int8_t* p, reg v, int n) {
-    int32_t q[4];
-    vst1q_s32(q, vcvtnq_s32_f32(v));
-    for (int i = 0; i < n; ++i) p[i] = int8_t(q[i]);
+    const int16x4_t words = vqmovn_s32(vcvtnq_s32_f32(v));  // values in range already: no saturation
+    const int8x8_t bytes = vqmovn_s16(vcombine_s16(words, words));
+    int8_t b[8];
+    vst1_s8(b, bytes);
+    std::memcpy(p, b, size_t(n));
   }
 };
 }  // namespace pyvideo::kernels::simd

@@ -1,0 +1,85 @@
+// The float32 -> int8 span quantization and the range pass shared by every SIMD variant (quantize.h has the
+// definitions); V is a float vector wrapper from simd.h.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "../simd.h"
+#include "quantize.h"
+#include "requant_simd.h"
+
+namespace pyvideo::kernels::detail {
+
+// Stores round_half_even(q) + zero_point, saturated to int8, for a full vector of quotients |q| < 2^22.
+template <class V>
+inline void round_store(int8_t* p, typename V::reg q, float zero_point) {
+  // rounded first: round(q) + zp is exact, round(q + zp) need not be
+  clamp_store<V>(p, V::add(V::round(q), V::set1(zero_point)), V::width);
+}
+#if defined(__AVX512F__)
+// The conversion rounds half to even, the integer add is exact and vpmovsdb saturates: three instructions instead
+// of round, add, min and convert.
+template <>
+inline void round_store<simd::Avx512F32>(int8_t* p, __m512 q, float zero_point) {
+  const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(q), _mm512_set1_epi32(int32_t(zero_point)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtsepi32_epi8(v));
+}
+#endif
+
+template <class V>
+void quantize_f32_simd(const float* src, int8_t* dst, int64_t n, float scale, float zero_point) {
+  using reg = typename V::reg;
+  if (!quantize_by_reciprocal(scale)) return quantize_f32_scalar(src, dst, n, scale, zero_point);
+  // Inputs are clamped to +-kQuantizeLimit * scale first (NaN to the low end): their quotients then reach at least
+  // the limit's magnitude (less a rounding), which saturates as the reference's clamped quotient does, and x * r
+  // cannot overflow. Inside that range the corrected quotient is the reference's division bit for bit.
+  const float bound = kQuantizeLimit * scale;
+  const reg lo = V::set1(-bound), hi = V::set1(bound);
+  const reg vscale_neg = V::set1(-scale), vinverse = V::set1(1.0f / scale);
+  auto quotient = [&](const float* x) {
+    const reg v = V::clamp_high(V::clamp_low(V::load(x), lo), hi);
+    const reg q0 = V::mul(v, vinverse);
+    return V::fmadd(V::fmadd(q0, vscale_neg, v), vinverse, q0);  // q0 + (v - q0 * scale) / scale
+  };
+  int64_t k = 0;
+  for (; k + 2 * V::width <= n; k += 2 * V::width) {
+    const reg a = quotient(src + k), b = quotient(src + k + V::width);
+    round_store<V>(dst + k, a, zero_point);
+    round_store<V>(dst + k + V::width, b, zero_point);
+  }
+  if (k < n) quantize_f32_scalar(src + k, dst + k, n - k, scale, zero_point);
+}
+
+template <class V>
+QuantRange range_f32_simd(const float* src, int64_t n) {
+  using reg = typename V::reg;
+  // Four independent accumulators of each (a single min / max chain is latency-bound), as named registers: GCC
+  // keeps arrays of vectors on the stack here.
+  const reg zero = V::zero();
+  reg lo0 = zero, lo1 = zero, lo2 = zero, lo3 = zero, hi0 = zero, hi1 = zero, hi2 = zero, hi3 = zero;
+  reg bad0 = zero, bad1 = zero, bad2 = zero, bad3 = zero;
+  int64_t k = 0;
+  for (; k + 4 * V::width <= n; k += 4 * V::width) {
+    const reg a = V::load(src + k), b = V::load(src + k + V::width);
+    const reg c = V::load(src + k + 2 * V::width), d = V::load(src + k + 3 * V::width);
+    lo0 = V::min(lo0, a), lo1 = V::min(lo1, b), lo2 = V::min(lo2, c), lo3 = V::min(lo3, d);
+    hi0 = V::max(hi0, a), hi1 = V::max(hi1, b), hi2 = V::max(hi2, c), hi3 = V::max(hi3, d);
+    bad0 = V::add(bad0, V::mul(a, zero)), bad1 = V::add(bad1, V::mul(b, zero));
+    bad2 = V::add(bad2, V::mul(c, zero)), bad3 = V::add(bad3, V::mul(d, zero));
+  }
+  QuantRange r = range_f32_scalar(src + k, n - k);
+  // The lanes combined in scalar code (vector min / max here trip GCC 12's -Wuninitialized on its own intrinsics).
+  float l[4][V::width], h[4][V::width], e[4][V::width];
+  V::store(l[0], lo0), V::store(l[1], lo1), V::store(l[2], lo2), V::store(l[3], lo3);
+  V::store(h[0], hi0), V::store(h[1], hi1), V::store(h[2], hi2), V::store(h[3], hi3);
+  V::store(e[0], bad0), V::store(e[1], bad1), V::store(e[2], bad2), V::store(e[3], bad3);
+  for (int j = 0; j < 4; ++j)
+    for (int i = 0; i < V::width; ++i) {
+      r.lo = std::min(r.lo, l[j][i]);
+      r.hi = std::max(r.hi, h[j][i]);
+      r.non_finite += e[j][i];
+    }
+  return r;
+}
+
+}  // namespace pyvideo::kernels::detail
