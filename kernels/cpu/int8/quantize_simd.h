@@ -10,19 +10,49 @@
 
 namespace pyvideo::kernels::detail {
 
-// Stores round_half_even(q) + zero_point, saturated to int8, for a full vector of quotients |q| < 2^22.
+// Stores round_half_even(q) + zero_point, saturated to int8, for four full vectors of quotients |q| < 2^22 (4 *
+// width bytes at p).
 template <class V>
-inline void round_store(int8_t* p, typename V::reg q, float zero_point) {
+inline void round_store4(int8_t* p, const typename V::reg (&q)[4], float zero_point) {
   // rounded first: round(q) + zp is exact, round(q + zp) need not be
-  clamp_store<V>(p, V::add(V::round(q), V::set1(zero_point)), V::width);
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) clamp_store<V>(p + j * V::width, V::add(V::round(q[j]), V::set1(zero_point)), V::width);
 }
+// The specializations convert with round-half-to-even (the default rounding mode), add the zero point as an exact
+// integer and narrow with saturating instructions, which do the clamp.
 #if defined(__AVX512F__)
-// The conversion rounds half to even, the integer add is exact and vpmovsdb saturates: three instructions instead
-// of round, add, min and convert.
 template <>
-inline void round_store<simd::Avx512F32>(int8_t* p, __m512 q, float zero_point) {
-  const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(q), _mm512_set1_epi32(int32_t(zero_point)));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtsepi32_epi8(v));
+inline void round_store4<simd::Avx512F32>(int8_t* p, const __m512 (&q)[4], float zero_point) {
+  const __m512i zp = _mm512_set1_epi32(int32_t(zero_point));
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(q[j]), zp);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 16 * j), _mm512_cvtsepi32_epi8(v));
+  }
+}
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+template <>
+inline void round_store4<simd::Avx2F32>(int8_t* p, const __m256 (&q)[4], float zero_point) {
+  const __m256i zp = _mm256_set1_epi32(int32_t(zero_point));
+  __m256i v[4];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) v[j] = _mm256_add_epi32(_mm256_cvtps_epi32(q[j]), zp);
+  // The packs work within 128-bit lanes: the bytes come out as dwords 0 4 1 5 2 6 3 7 of the wanted order.
+  const __m256i words01 = _mm256_packs_epi32(v[0], v[1]), words23 = _mm256_packs_epi32(v[2], v[3]);
+  const __m256i bytes = _mm256_packs_epi16(words01, words23);
+  const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), ordered);
+}
+#endif
+#if defined(__ARM_NEON)
+template <>
+inline void round_store4<simd::NeonF32>(int8_t* p, const float32x4_t (&q)[4], float zero_point) {
+  const int32x4_t zp = vdupq_n_s32(int32_t(zero_point));
+  int16x4_t words[4];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) words[j] = vqmovn_s32(vaddq_s32(vcvtnq_s32_f32(q[j]), zp));
+  vst1q_s8(p, vcombine_s8(vqmovn_s16(vcombine_s16(words[0], words[1])), vqmovn_s16(vcombine_s16(words[2], words[3]))));
 }
 #endif
 
@@ -36,16 +66,16 @@ void quantize_f32_simd(const float* src, int8_t* dst, int64_t n, float scale, fl
   const float bound = kQuantizeLimit * scale;
   const reg lo = V::set1(-bound), hi = V::set1(bound);
   const reg vscale_neg = V::set1(-scale), vinverse = V::set1(1.0f / scale);
-  auto quotient = [&](const float* x) {
-    const reg v = V::clamp_high(V::clamp_low(V::load(x), lo), hi);
-    const reg q0 = V::mul(v, vinverse);
-    return V::fmadd(V::fmadd(q0, vscale_neg, v), vinverse, q0);  // q0 + (v - q0 * scale) / scale
-  };
   int64_t k = 0;
-  for (; k + 2 * V::width <= n; k += 2 * V::width) {
-    const reg a = quotient(src + k), b = quotient(src + k + V::width);
-    round_store<V>(dst + k, a, zero_point);
-    round_store<V>(dst + k + V::width, b, zero_point);
+  for (; k + 4 * V::width <= n; k += 4 * V::width) {
+    reg q[4];  // the loops are unrolled so that q stays in registers (GCC -O2 would keep it on the stack)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const reg v = V::clamp_high(V::clamp_low(V::load(src + k + j * V::width), lo), hi);
+      const reg q0 = V::mul(v, vinverse);
+      q[j] = V::fmadd(V::fmadd(q0, vscale_neg, v), vinverse, q0);  // q0 + (v - q0 * scale) / scale
+    }
+    round_store4<V>(dst + k, q, zero_point);
   }
   if (k < n) quantize_f32_scalar(src + k, dst + k, n - k, scale, zero_point);
 }
