@@ -653,23 +653,19 @@ void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, cons
       const int8_t* src = static_cast<const int8_t*>(in);
       float* dst = static_cast<float*>(out);
       const int64_t K = x.c, M = s.out_channels, rows = x.n * x.t * x.h * x.w;
+      const kernels::QLinearDotFn dot = kernels::kernel_table().qlinear_dot;
       // Split over (row, output feature): a classifier has one row per clip, so rows alone would use one thread.
       kernels::parallel_for_chunks(rows * M, num_threads, [&](int64_t begin, int64_t end) {
         std::vector<int16_t> centered(static_cast<size_t>(K));
-        int64_t centered_row = -1;
-        for (int64_t item = begin; item < end; ++item) {
-          const int64_t row = item / M, m = item % M;
-          if (row != centered_row) {  // x - zp fits int16; products and their sums stay exact in int32
-            for (int64_t k = 0; k < K; ++k) centered[size_t(k)] = int16_t(src[row * K + k] - q.in.zero_point);
-            centered_row = row;
-          }
-          const int8_t* w = s.qweight.data() + m * K;
-          const int16_t* c = centered.data();
-          int32_t acc = 0;
-#pragma omp simd reduction(+ : acc)
-          for (int64_t k = 0; k < K; ++k) acc += int32_t(c[k]) * int32_t(w[k]);
-          acc += q.qbias[m];  // |sum| <= K * 255 * 127: exact in int32 for K < 66000
-          dst[row * M + m] = kernels::activate_scalar(float(acc) * q.dequant_scale[m], s.act);
+        std::vector<int32_t> acc(static_cast<size_t>(M));
+        while (begin < end) {  // a chunk may span rows
+          const int64_t row = begin / M, m_begin = begin % M, m_end = std::min(M, m_begin + (end - begin));
+          // x - zp fits int16; products and their sums stay exact in int32 (|sum| <= K * 255 * 127, K < 66000)
+          for (int64_t k = 0; k < K; ++k) centered[size_t(k)] = int16_t(src[row * K + k] - q.in.zero_point);
+          dot(centered.data(), K, s.qweight.data(), m_begin, m_end, acc.data());
+          for (int64_t m = m_begin; m < m_end; ++m)
+            dst[row * M + m] = kernels::activate_scalar(float(acc[size_t(m)] + q.qbias[m]) * q.dequant_scale[m], s.act);
+          begin += m_end - m_begin;
         }
       });
       break;

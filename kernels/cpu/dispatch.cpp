@@ -44,6 +44,7 @@ KernelTable make_table(Isa isa) {
   t.qscale = qscale_scalar;
   t.quantize_f32 = quantize_f32_scalar;
   t.range_f32 = range_f32_scalar;
+  t.qlinear_dot = qlinear_dot_scalar;
   const CpuFeatures& f = cpu_features();
   (void)f;
   switch (isa) {
@@ -57,6 +58,7 @@ KernelTable make_table(Isa isa) {
       t.qscale = qscale_avx2;
       t.quantize_f32 = quantize_f32_avx2;
       t.range_f32 = range_f32_avx2;
+      t.qlinear_dot = qlinear_dot_avx2;
       if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
       break;
     case Isa::avx512:
@@ -68,6 +70,7 @@ KernelTable make_table(Isa isa) {
       t.qscale = qscale_avx512;
       t.quantize_f32 = quantize_f32_avx512;
       t.range_f32 = range_f32_avx512;
+      t.qlinear_dot = qlinear_dot_avx512;
       if (f.avx512vnni)
         t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
       else if (f.avx_vnni)
@@ -85,6 +88,7 @@ KernelTable make_table(Isa isa) {
       t.qscale = qscale_neon;
       t.quantize_f32 = quantize_f32_neon;
       t.range_f32 = range_f32_neon;
+      t.qlinear_dot = qlinear_dot_neon;
       if (f.dotprod) t.qconv3d = qconv3d_neondot, t.qdwconv3d = qdwconv3d_neondot, t.qconv3d_name = "neondot";
       break;
 #endif

@@ -11,6 +11,7 @@
 #include "conv3d/conv3d.h"
 #include "dwconv3d/dwconv3d.h"
 #include "int8/qconv3d.h"
+#include "int8/qlinear.h"
 #include "int8/quantize.h"
 
 namespace pyvideo::kernels {
@@ -42,6 +43,7 @@ struct KernelTable {
   // float32 -> int8 span quantization and its range pass (the runtime's quantize and dynamic_quantize steps)
   QuantizeF32Fn quantize_f32 = nullptr;
   RangeF32Fn range_f32 = nullptr;
+  QLinearDotFn qlinear_dot = nullptr;  // the int8 Linear step's dot products
 };
 
 // The active table. The first call fills it from PYVIDEO_ISA; an invalid or unsupported value throws
