@@ -1,7 +1,7 @@
 """The fp32 depthwise conv steps of compile_native programs, one build against another: EfficientX3d-XS (4x160x160)
-or -S (13x160x160), batch 1, random weights (seed 0). Two builds of the native library cannot share a process, so
-each round runs one worker process per tree (PYTHONPATH), alternating base, new, base, new, ...; a worker times the
-program's per-step profile at 1 and 2 threads (7 runs each, interleaved, 3 times) and reports the median of each step
+or -S (13x160x160), batch 1, random weights (seed 0). Each round runs one worker process per tree (bench/two_trees.py);
+a worker times the program's per-step profile at 1 and 2 threads (7 runs each, interleaved, 3 times) and reports the
+median of each step
 (--stat min: the fastest run of each step, and the fastest round, for a machine shared with other work, which only
 ever adds time).
 Printed: the median (min) over rounds of each step kind's total and of the whole program, new/base ratios, and with
@@ -11,12 +11,10 @@ Run:  .venv/bin/python bench/depthwise_f32.py --base /path/to/main --new . [--ro
 """
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 from collections import defaultdict
+
+import two_trees
 
 
 def worker(model: str, stat: str, out_path: str) -> None:
@@ -59,39 +57,31 @@ def worker(model: str, stat: str, out_path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parser.add_argument("--base", default=here, help="repository root of the base build (default: this one)")
-    parser.add_argument("--new", default=here, help="repository root of the new build (default: this one)")
-    parser.add_argument("--rounds", type=int, default=5)
+    two_trees.add_arguments(parser, rounds=5)
     parser.add_argument("--model", default="XS", choices=["XS", "S"])
     parser.add_argument("--steps", action="store_true", help="also print every depthwise step")
     parser.add_argument("--stat", default="median", choices=["median", "min"], help="per step, within a worker")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.model, args.stat, args.worker)
         return
-    if os.path.abspath(args.base) == os.path.abspath(args.new):
-        print("base and new are the same tree (as under `make bench`): the ratios show this machine's noise floor")
-    trees = {"base": os.path.abspath(args.base), "new": os.path.abspath(args.new)}
-    times = defaultdict(lambda: defaultdict(list))  # (threads, name) -> tree -> [ms per round]
-    equal = True
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            for tree, root in trees.items():
-                out = os.path.join(tmp, f"{tree}.json")
-                env = dict(os.environ, PYTHONPATH=root)
-                command = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--stat", args.stat]
-                subprocess.run(command + ["--worker", out], env=env, check=True, cwd=tmp)
-                with open(out) as f:
-                    for threads, kinds in json.load(f).items():
-                        for name, ms in kinds.items():
-                            times[(threads, name)][tree].append(ms)
-            import torch
+    import torch
 
-            base, new = (torch.load(os.path.join(tmp, f"{t}.json.pt")) for t in trees)
-            equal = equal and all(torch.equal(base[k], new[k]) for k in base)
-            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    times = defaultdict(lambda: defaultdict(list))  # (threads, name) -> tree -> [ms per round]
+    outputs = {}
+    equal = True
+
+    def collect(tree, out):
+        nonlocal equal
+        with open(out) as f:
+            for threads, kinds in json.load(f).items():
+                for name, ms in kinds.items():
+                    times[(threads, name)][tree].append(ms)
+        outputs[tree] = torch.load(out + ".pt")
+        if tree == "new":  # each round runs base first
+            equal = equal and all(torch.equal(outputs["base"][k], outputs["new"][k]) for k in outputs["base"])
+
+    two_trees.run_rounds(__file__, ["--model", args.model, "--stat", args.stat], args, collect)
     print(f"EfficientX3d-{args.model}, {args.rounds} rounds, per-step {args.stat}; outputs equal bit for bit: {equal}")
     print(f"{'threads':7s} {'step kind':70s} {'base ms':>8s} {'new ms':>8s} {'new/base':>8s}")
     for (threads, name), by_tree in sorted(times.items(), key=lambda t: (t[0][0], t[0][1].startswith("step"), t[0][1])):

@@ -7,8 +7,7 @@ bound), timed interleaved at 1 and 2 threads, plus the share of the all-dynamic 
 Model: random weights (seed 0) calibrated on two random batches, or with --trained PATH a 12-class state_dict saved
 by `bench/int8_agreement.py --seed S --save-trained PATH`, calibrated on that script's calibration clips of the same
 seed (--seed; needs ../shared/data) and run on a held-out clip.
-Two builds of the native library cannot share a process, so each round runs one worker process per tree
-(PYTHONPATH), alternating base, new, base, new, ...; a worker reports medians of 15 interleaved runs.
+Each round runs one worker process per tree (bench/two_trees.py); a worker reports medians of 15 interleaved runs.
 Printed: the median over rounds of each variant, new/base ratios, and fp32/int8 speed ratios within each tree.
 Run:  .venv/bin/python bench/int8_dynamic.py --base /path/to/other/tree --new . [--rounds 3] [--trained PATH --seed S]
       (without --base / --new: this tree against itself, the noise floor)
@@ -17,10 +16,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 from collections import defaultdict
+
+import two_trees
 
 VARIANTS = ("fp32", "int8 static", "int8 defaults", "int8 all dynamic")
 
@@ -96,34 +95,23 @@ def worker(trained, seed, out_path):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parser.add_argument("--base", default=here, help="repository root of the base build (default: this one)")
-    parser.add_argument("--new", default=here, help="repository root of the new build (default: this one)")
-    parser.add_argument("--rounds", type=int, default=3)
+    two_trees.add_arguments(parser, rounds=3)
     parser.add_argument("--trained", help="a state_dict from bench/int8_agreement.py --save-trained")
     parser.add_argument("--seed", type=int, default=0, help="the calibration clips' seed (with --trained: its seed)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.trained and os.path.abspath(args.trained), args.seed, args.worker)
         return
-    if os.path.abspath(args.base) == os.path.abspath(args.new):
-        print("base and new are the same tree (as under `make bench`): the ratios show this machine's noise floor")
-    trees = {"base": os.path.abspath(args.base), "new": os.path.abspath(args.new)}
     values = defaultdict(lambda: defaultdict(list))  # name -> tree -> [per round]
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            for tree, root in trees.items():
-                out = os.path.join(tmp, f"{tree}.json")
-                command = [sys.executable, os.path.abspath(__file__), "--seed", str(args.seed), "--worker", out]
-                if args.trained:
-                    command += ["--trained", os.path.abspath(args.trained)]
-                # the worker runs from this script's directory (int8_agreement.py finds ../shared/data from there)
-                subprocess.run(command, env=dict(os.environ, PYTHONPATH=root), check=True, cwd=here)
-                with open(out) as f:
-                    for name, value in json.load(f).items():
-                        values[name][tree].append(value)
-            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+
+    def collect(tree, out):
+        with open(out) as f:
+            for name, value in json.load(f).items():
+                values[name][tree].append(value)
+
+    worker_args = ["--seed", str(args.seed)] + (["--trained", os.path.abspath(args.trained)] if args.trained else [])
+    two_trees.run_rounds(__file__, worker_args, args, collect)
+    trees = ("base", "new")
     model = f"trained {args.trained}" if args.trained else "random weights"
     print(f"EfficientX3d-XS ({model}), batch 1, {args.rounds} rounds, medians")
     print(f"{'thr':3s} {'variant':28s} {'base':>8s} {'new':>8s} {'new/base':>8s}")
