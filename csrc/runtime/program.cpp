@@ -543,28 +543,28 @@ QuantParams sample_qparams(float lo, float hi, float min_scale) {
 }
 
 // A dynamic_quantize step (step number `step`): each sample's qparams from its range, into `qparams` ([N]), then the
-// sample quantized with them as the static quantize step does. Both passes use every thread, also for one sample.
+// sample quantized with them as the static quantize step does. Sample by sample, range pass then quantize pass, so
+// the second pass reads a sample the first has just brought into cache (a batch's float tensor is often larger than
+// L2 where one sample's is not); both passes use every thread, also for one sample.
 void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float min_scale, size_t step,
                          int num_threads, std::vector<QuantParams>& qparams) {
   const int64_t count = x.numel() / x.n;  // per sample
   // Pieces of a sample: enough for every thread to have one, but no smaller than 16K floats (a few microseconds of
   // work, well above the cost of a thread's start).
-  const int64_t parts =
-      std::max<int64_t>(1, std::min<int64_t>((num_threads + x.n - 1) / x.n, count / 16384));
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads, count / 16384));
   const kernels::KernelTable& table = kernels::kernel_table();
-  std::vector<kernels::QuantRange> ranges(size_t(x.n * parts));
-  kernels::parallel_for_chunks(x.n * parts, num_threads, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / parts, part = item % parts;
-      const int64_t from = count * part / parts, to = count * (part + 1) / parts;
-      ranges[size_t(item)] = table.range_f32(src + n * count + from, to - from);
-    }
-  });
+  std::vector<kernels::QuantRange> ranges(static_cast<size_t>(parts));
   qparams.resize(size_t(x.n));
   for (int64_t n = 0; n < x.n; ++n) {
+    const float* sample = src + n * count;
+    kernels::parallel_for_chunks(parts, num_threads, [&](int64_t begin, int64_t end) {
+      for (int64_t part = begin; part < end; ++part) {
+        const int64_t from = count * part / parts, to = count * (part + 1) / parts;
+        ranges[size_t(part)] = table.range_f32(sample + from, to - from);
+      }
+    });
     kernels::QuantRange r;
-    for (int64_t part = 0; part < parts; ++part) {
-      const kernels::QuantRange& piece = ranges[size_t(n * parts + part)];
+    for (const kernels::QuantRange& piece : ranges) {
       r.lo = std::min(r.lo, piece.lo);
       r.hi = std::max(r.hi, piece.hi);
       r.non_finite += piece.non_finite;
@@ -572,16 +572,11 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float m
     if (!(r.non_finite == 0.0f))
       throw std::invalid_argument("program step " + std::to_string(step) + " (dynamic_quantize): sample " +
                                   std::to_string(n) + " holds non-finite values");
-    qparams[size_t(n)] = sample_qparams(r.lo, r.hi, min_scale);
+    const QuantParams q = qparams[size_t(n)] = sample_qparams(r.lo, r.hi, min_scale);
+    kernels::parallel_for_chunks(count, num_threads, [&](int64_t begin, int64_t end) {
+      table.quantize_f32(sample + begin, dst + n * count + begin, end - begin, q.scale, float(q.zero_point));
+    });
   }
-  kernels::parallel_for_chunks(x.numel(), num_threads, [&](int64_t begin, int64_t end) {
-    while (begin < end) {  // a chunk may span samples
-      const int64_t n = begin / count, stop = std::min(end, (n + 1) * count);
-      const QuantParams& q = qparams[size_t(n)];
-      table.quantize_f32(src + begin, dst + begin, stop - begin, q.scale, float(q.zero_point));
-      begin = stop;
-    }
-  });
 }
 
 // The qparams and requantization arrays an int8 step reads in one kernel call: the step's static ones, or, for a
