@@ -90,6 +90,22 @@ def test_thread_count_does_not_change_results(efficient_x3d):
     assert torch.equal(results[0][1], results[1][1])
 
 
+def test_int8_program_on_threads_equals_the_per_layer_lowering_on_a_batch(efficient_x3d):
+    # With 2 and 3 threads the int8 Linear step's (row, output) items split into chunks that start and end inside
+    # rows (3 clips x 7 classes); the per-layer lowering's Linear is torch's exact integer path, independent of it.
+    _, int8 = efficient_x3d
+    compiled, per_layer = compile_native(int8), lower_quantized_to_native(int8)
+    x = torch.randn(3, 3, 4, 40, 40)
+    previous = torch.get_num_threads()
+    try:
+        for threads in (2, 3):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                assert torch.equal(compiled(x), per_layer(x)), threads
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_every_input_memory_layout_gives_the_same_bits(efficient_x3d):
     # Contiguous [N, C, T, H, W] input goes to the runtime as is (it copies it to channels-last), channels_last_3d
     # memory is read in place, any other strides are made contiguous first: the same results whichever.
