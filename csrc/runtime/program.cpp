@@ -17,7 +17,6 @@
 #include "../core/squeeze_excitation.h"
 #include "program_impl.h"
 
-
 namespace pyvideo::runtime {
 
 const char* kind_name(Kind k) {
@@ -542,6 +541,14 @@ QuantParams sample_qparams(float lo, float hi, float min_scale) {
   return {scale, int32_t(std::min(127.0, std::max(-128.0, zero_point)))};
 }
 
+// x[0, count) quantized with q into dst, over every thread (the quantize step, and each sample of dynamic_quantize).
+void quantize_parallel(const float* src, int8_t* dst, int64_t count, const QuantParams& q, int num_threads) {
+  const kernels::QuantizeF32Fn quantize = kernels::kernel_table().quantize_f32;
+  kernels::parallel_for_chunks(count, num_threads, [&](int64_t begin, int64_t end) {
+    quantize(src + begin, dst + begin, end - begin, q.scale, float(q.zero_point));
+  });
+}
+
 // A dynamic_quantize step (step number `step`): each sample's qparams from its range, into `qparams` ([N]), then the
 // sample quantized with them as the static quantize step does. Sample by sample, range pass then quantize pass, so
 // the second pass reads a sample the first has just brought into cache (a batch's float tensor is often larger than
@@ -552,7 +559,7 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float m
   // Pieces of a sample: enough for every thread to have one, but no smaller than 16K floats (a few microseconds of
   // work, well above the cost of a thread's start).
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads, count / 16384));
-  const kernels::KernelTable& table = kernels::kernel_table();
+  const kernels::RangeF32Fn range = kernels::kernel_table().range_f32;
   std::vector<kernels::QuantRange> ranges(static_cast<size_t>(parts));
   qparams.resize(size_t(x.n));
   for (int64_t n = 0; n < x.n; ++n) {
@@ -560,7 +567,7 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float m
     kernels::parallel_for_chunks(parts, num_threads, [&](int64_t begin, int64_t end) {
       for (int64_t part = begin; part < end; ++part) {
         const int64_t from = count * part / parts, to = count * (part + 1) / parts;
-        ranges[size_t(part)] = table.range_f32(sample + from, to - from);
+        ranges[size_t(part)] = range(sample + from, to - from);
       }
     });
     kernels::QuantRange r;
@@ -572,10 +579,8 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float m
     if (!(r.non_finite == 0.0f))
       throw std::invalid_argument("program step " + std::to_string(step) + " (dynamic_quantize): sample " +
                                   std::to_string(n) + " holds non-finite values");
-    const QuantParams q = qparams[size_t(n)] = sample_qparams(r.lo, r.hi, min_scale);
-    kernels::parallel_for_chunks(count, num_threads, [&](int64_t begin, int64_t end) {
-      table.quantize_f32(sample + begin, dst + n * count + begin, end - begin, q.scale, float(q.zero_point));
-    });
+    qparams[size_t(n)] = sample_qparams(r.lo, r.hi, min_scale);
+    quantize_parallel(sample, dst + n * count, count, qparams[size_t(n)], num_threads);
   }
 }
 
@@ -934,15 +939,9 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       case Kind::avg_pool:
         avg_pool3d_f32(volume(x), pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
         break;
-      case Kind::quantize: {
-        const float* src = static_cast<const float*>(in);
-        int8_t* dst = static_cast<int8_t*>(out);
-        const kernels::QuantizeF32Fn quantize = kernels::kernel_table().quantize_f32;
-        kernels::parallel_for_chunks(x.numel(), num_threads, [&](int64_t begin, int64_t end) {
-          quantize(src + begin, dst + begin, end - begin, s.out.scale, float(s.out.zero_point));
-        });
+      case Kind::quantize:
+        quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out, num_threads);
         break;
-      }
       case Kind::dynamic_quantize:
         quantize_per_sample(static_cast<const float*>(in), static_cast<int8_t*>(out), x, s.out.scale, i, num_threads,
                             sample_q[size_t(s.output)]);

@@ -37,12 +37,7 @@ inline void qlinear_dot_groups(const int16_t* centered, int64_t K, const int8_t*
       acc[m + j] = s[j];
     }
   }
-  for (; m < m_end; ++m) {
-    const int8_t* wm = w + m * K;
-    int32_t sum = 0;
-    for (int64_t k = 0; k < K; ++k) sum += int32_t(centered[k]) * int32_t(wm[k]);
-    acc[m] = sum;
-  }
+  qlinear_dot_scalar(centered, K, w, m, m_end, acc);  // the last outputs, fewer than four
 }
 }  // namespace detail
 

@@ -6,20 +6,14 @@
 
 #include "../simd.h"
 #include "quantize.h"
-#include "requant_simd.h"
 
 namespace pyvideo::kernels::detail {
 
 // Stores round_half_even(q) + zero_point, saturated to int8, for four full vectors of quotients |q| < 2^22 (4 *
-// width bytes at p).
+// width bytes at p). Each level defines it: the conversion rounds half to even (the default rounding mode), the zero
+// point is added as an exact integer and saturating narrows do the clamp.
 template <class V>
-inline void round_store4(int8_t* p, const typename V::reg (&q)[4], float zero_point) {
-  // rounded first: round(q) + zp is exact, round(q + zp) need not be
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) clamp_store<V>(p + j * V::width, V::add(V::round(q[j]), V::set1(zero_point)), V::width);
-}
-// The specializations convert with round-half-to-even (the default rounding mode), add the zero point as an exact
-// integer and narrow with saturating instructions, which do the clamp.
+void round_store4(int8_t* p, const typename V::reg (&q)[4], float zero_point);
 #if defined(__AVX512F__)
 template <>
 inline void round_store4<simd::Avx512F32>(int8_t* p, const __m512 (&q)[4], float zero_point) {
