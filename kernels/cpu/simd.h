@@ -2,10 +2,12 @@
 // units compiled for its ISA (the build gives *_avx2.cpp, *_avx512.cpp and *_neon.cpp their target flags).
 //   width           lanes per register;  registers: architectural vector registers (sizes register blocking)
 //   load/store      full registers;  load_n/store_n: the first n lanes (n < width), the rest read as zero / untouched
-//   fmadd(a, b, c)  a * b + c
+//   fmadd(a, b, c)  a * b + c;  fnmadd(a, b, c): c - a * b;  fnmsub(a, b, c): -(a * b) - c (each rounded once)
 //   set1, add, sub, mul, div, min, max      elementwise arithmetic
 //   clamp_low(x, lo) x where x > lo, else lo (NaN x gives lo);  clamp_high(x, hi): x where x < hi, else hi
 //   round(x)        to the nearest integer, ties to even;  pow2i(n): 2^n for integer-valued n in [-126, 127]
+//   scale2(p, n)    p * 2^n for integer-valued n in [-126, 127] where the result is a normal float (then exact, so
+//                   every ISA gives the same bits): AVX-512 vscalefps, elsewhere mul(p, pow2i(n))
 //   rcp(x)          1/x to ~1 ulp: the hardware estimate refined by Newton-Raphson (a division costs 3-10x more)
 //   mask(n)         a precomputed "first n lanes" mask for load_m/store_m (hoisted out of inner loops)
 //   load_tail(p, m) load_m for a vector at the end of a row: AVX-512 reads a mask of at most 8 lanes with a 256-bit
@@ -45,6 +47,8 @@ struct Avx512F32 {
   }
   static void store_m(float* p, reg v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg fnmadd(reg a, reg b, reg c) { return _mm512_fnmadd_ps(a, b, c); }
+  static reg fnmsub(reg a, reg b, reg c) { return _mm512_fnmsub_ps(a, b, c); }
   static reg set1(float x) { return _mm512_set1_ps(x); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
@@ -54,6 +58,7 @@ struct Avx512F32 {
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
   static reg clamp_low(reg x, reg lo) { return _mm512_max_ps(x, lo); }  // maxps: the second operand unless x > lo
   static reg clamp_high(reg x, reg hi) { return _mm512_min_ps(x, hi); }
+  static reg scale2(reg p, reg n) { return _mm512_scalef_ps(p, n); }
   static reg round(reg x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static reg pow2i(reg n) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
@@ -92,6 +97,8 @@ struct Avx2F32 {
   }
   static void store_m(float* p, reg v, __m256i m) { _mm256_maskstore_ps(p, m, v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }
+  static reg fnmsub(reg a, reg b, reg c) { return _mm256_fnmsub_ps(a, b, c); }
   static reg set1(float x) { return _mm256_set1_ps(x); }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
@@ -101,6 +108,7 @@ struct Avx2F32 {
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
   static reg clamp_low(reg x, reg lo) { return _mm256_max_ps(x, lo); }  // maxps: the second operand unless x > lo
   static reg clamp_high(reg x, reg hi) { return _mm256_min_ps(x, hi); }
+    static reg scale2(reg p, reg n) { return _mm256_mul_ps(p, pow2i(n)); }
   static reg round(reg x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static reg pow2i(reg n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
@@ -156,6 +164,8 @@ struct NeonF32 {
   static reg load_tail(const float* p, int n) { return load_n(p, n); }
   static void store_m(float* p, reg v, int n) { store_n(p, v, n); }
   static reg fmadd(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
+  static reg fnmadd(reg a, reg b, reg c) { return vfmsq_f32(c, a, b); }
+  static reg fnmsub(reg a, reg b, reg c) { return vnegq_f32(vfmaq_f32(c, a, b)); }  // -(c + a*b): the same rounding
   static reg set1(float x) { return vdupq_n_f32(x); }
   static reg add(reg a, reg b) { return vaddq_f32(a, b); }
   static reg sub(reg a, reg b) { return vsubq_f32(a, b); }
@@ -165,6 +175,7 @@ struct NeonF32 {
   static reg max(reg a, reg b) { return vmaxq_f32(a, b); }
   static reg clamp_low(reg x, reg lo) { return vbslq_f32(vcgtq_f32(x, lo), x, lo); }  // vmaxq would keep a NaN
   static reg clamp_high(reg x, reg hi) { return vbslq_f32(vcltq_f32(x, hi), x, hi); }
+  static reg scale2(reg p, reg n) { return vmulq_f32(p, pow2i(n)); }
   static reg round(reg x) { return vrndnq_f32(x); }
   static reg pow2i(reg n) {
     return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
