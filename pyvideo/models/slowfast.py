@@ -334,7 +334,7 @@ class FuseFastToSlow(nn.Module):
             fuse = self.norm(fuse)
         if self.activation is not None:
             fuse = self.activation(fuse)
-        if fuse.shape[2:] != x_slow.shape[2:]:
+        if not isinstance(fuse, torch.fx.Proxy) and fuse.shape[2:] != x_slow.shape[2:]:  # (not while fx traces)
             raise ValueError(
                 f"fast pathway {tuple(x_fast.shape)} does not match slow pathway {tuple(x_slow.shape)} after the "
                 f"fusion conv (got {tuple(fuse.shape)}); the fast clip needs alpha x the slow clip's frames"

@@ -8,6 +8,7 @@ import torch.nn as nn
 from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.native import (
+    NativeConv3d,
     NativeProgram,
     compile_native,
     load_program,
@@ -142,6 +143,25 @@ def test_errors_are_clear(efficient_x3d):
         compile_native("model")
     with pytest.raises(ValueError, match="does not start with a layer that runs natively"):
         compile_native(nn.Sequential(nn.Conv3d(3, 4, 3, dilation=2)))
+
+    class ListInput(nn.Module):  # like SlowFast: one clip per pathway, checked with isinstance (a Proxy is no list)
+        def __init__(self):
+            super().__init__()
+            self.conv = FusedConv3d(torch.randn(4, 3, 1, 1, 1), torch.randn(4))
+
+        def forward(self, clips):
+            if not isinstance(clips, list):
+                raise TypeError("expects a list of clips")
+            return self.conv(clips[0])
+
+    with pytest.raises(RuntimeError, match="torch.fx-traceable.*TypeError: expects a list.*lower_to_native"):
+        compile_native(ListInput())
+    model, clips = ListInput(), [torch.randn(1, 3, 2, 5, 5)]  # its convs still run natively, one op each
+    with torch.no_grad():
+        expected = model(clips)
+        per_layer = lower_to_native(model)
+        assert isinstance(per_layer.conv, NativeConv3d)
+        torch.testing.assert_close(per_layer(clips), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="5-D"):
         compiled(torch.randn(3, 4, 48, 48))
     with pytest.raises(TypeError, match="float32"):

@@ -1,4 +1,5 @@
 """transmute_model on plain nn.Conv3d models, then convert_to_deployable_form: same outputs, fused BN/activations."""
+import copy
 import importlib
 
 import pytest
@@ -144,3 +145,37 @@ def test_csn_and_resnet_through_the_transmuter(builder, frames):
     assert not any(isinstance(m, (nn.BatchNorm3d, nn.Conv3d)) for m in deploy.modules())  # all folded / fused
     with torch.no_grad():
         assert relative_error(deploy(x), model(x)) < 1e-4
+
+
+def test_slowfast_list_input_deploys_and_runs_per_layer_native():
+    """SlowFast takes one clip per pathway. convert_to_deployable_form accepts the list (upstream fails on it): the
+    graph passes trace one placeholder per clip, fold every BatchNorm and ReLU into its conv, and the deploy form
+    still takes the list, at other batch sizes and clip lengths too. lower_to_native runs it; compile_native and
+    quantization refuse it with a message that says why."""
+    from pyvideo.accelerator.native import NativeConv3d, compile_native, lower_to_native
+    from pyvideo.accelerator.quantization import quantize_model
+    from pyvideo.models.slowfast import create_slowfast
+
+    torch.manual_seed(0)
+    model = create_slowfast(model_depth=18, stem_dim_outs=(16, 2), model_num_class=5, head_pool=nn.AdaptiveAvgPool3d)
+    model = randomize_batchnorm(model, torch.Generator().manual_seed(0)).eval()
+    transmuted = copy.deepcopy(model)
+    transmute_model(transmuted)
+    deploy = convert_to_deployable_form(transmuted, [torch.rand(1, 3, 2, 32, 32), torch.rand(1, 3, 8, 32, 32)])
+    assert not any(isinstance(m, (nn.BatchNorm3d, nn.Conv3d, nn.ReLU)) for m in deploy.modules())
+    assert sum(isinstance(m, FusedConv3d) for m in deploy.modules()) > 20
+    native = lower_to_native(deploy)
+    assert not any(isinstance(m, FusedConv3d) for m in native.modules())
+    assert any(isinstance(m, NativeConv3d) for m in native.modules())
+    with torch.no_grad():
+        for clips in ([torch.rand(1, 3, 2, 32, 32), torch.rand(1, 3, 8, 32, 32)],
+                      [torch.rand(2, 3, 4, 40, 36), torch.rand(2, 3, 16, 40, 36)]):
+            expected = model(clips)
+            assert relative_error(deploy(clips), expected) < 1e-4
+            assert relative_error(native(clips), expected) < 1e-4
+    with pytest.raises(ValueError, match="takes a list of clips.*lower_to_native"):
+        compile_native(deploy)
+    with pytest.raises(ValueError, match="takes a list of clips"):
+        quantize_model(deploy, [torch.rand(1, 3, 2, 32, 32)])
+    with pytest.raises(TypeError, match="torch.Tensor or a list of tensors"):
+        convert_to_deployable_form(transmuted, [torch.rand(1, 3, 2, 32, 32), "fast"])

@@ -1,11 +1,11 @@
 """NativeConv3d: a FusedConv3d executed by the native fp32 kernels, and the pass that swaps them in."""
-import copy
 from typing import Optional
 
 import torch
 import torch.nn as nn
 
 from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
+from pyvideo.accelerator.deployable.graph import copy_module
 from pyvideo.ops.conv3d import (
     activation_code,
     fused_conv3d,
@@ -95,7 +95,7 @@ def lower_to_native(model: nn.Module, inplace: bool = False) -> nn.Module:
         raise TypeError(f"lower_to_native expects an nn.Module, got {type(model).__name__}")
     if not any(isinstance(m, FusedConv3d) for m in model.modules()):
         raise ValueError("model has no FusedConv3d layers: convert it with convert_to_deployable_form first")
-    target = model if inplace else copy.deepcopy(model)
+    target = model if inplace else copy_module(model)
     _replace_modules(target, _native_replacement)
     return target.eval()
 

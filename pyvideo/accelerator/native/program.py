@@ -29,7 +29,6 @@ and its stem's spatial conv) whose output only feeds the depthwise conv after it
 to pay, its output computed a few rows at a time into per-thread rings instead of being stored (bit-identical
 results).
 """
-import copy
 import operator
 from typing import Dict, List, Optional
 
@@ -40,7 +39,7 @@ from torch.utils.dlpack import to_dlpack
 
 from pyvideo._native import native, num_threads
 from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
-from pyvideo.accelerator.deployable.graph import trace
+from pyvideo.accelerator.deployable.graph import copy_module, takes_clip_list, trace
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedAvgPool3d,
@@ -403,7 +402,8 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True,
     ``convert_qat``) with the longest native-capable prefix of its graph replaced by one :class:`NativeProgram`.
 
     The result is an ``fx.GraphModule`` in eval mode; ``model`` is not modified. Raises ValueError when the model's
-    first layer cannot run natively (nothing to compile) and TypeError for a non-module.
+    first layer cannot run natively (nothing to compile), RuntimeError when torch.fx cannot trace it (e.g. SlowFast,
+    whose forward takes a list of pathway clips) and TypeError for a non-module.
     ``fuse_squeeze_excitation=False`` is a debugging / benchmarking switch: fp32 squeeze-excitations then run as
     separate steps that store their output, as before the fusion (int8 programs are the same either way).
     ``fuse_pointwise_depthwise=False`` likewise runs every fp32 dense conv (pointwise or, like X3D's stem, spatial)
@@ -412,7 +412,17 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"compile_native expects an nn.Module, got {type(model).__name__}")
-    source = trace(copy.deepcopy(model).eval())
+    try:
+        source = trace(copy_module(model).eval())
+    except Exception as error:  # noqa: BLE001 - whatever the model's own code raises under torch.fx
+        raise RuntimeError(
+            f"compile_native needs a torch.fx-traceable model with one tensor input; tracing {type(model).__name__} "
+            f"failed ({type(error).__name__}: {error}). lower_to_native(model) still runs its convs on the native "
+            "kernels, one op per layer") from error
+    if takes_clip_list(source.graph):
+        raise ValueError("compile_native needs a model with one tensor input; this one takes a list of clips (one per "
+                         "pathway, as SlowFast does). lower_to_native(model) runs its convs on the native kernels, one "
+                         "op per layer")
     placeholders = [n for n in source.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
         raise ValueError(f"compile_native needs a model with one input, got {len(placeholders)}")

@@ -1,11 +1,11 @@
 """NativeQuantizedConv3d: the int8 QuantizedConv3d on the native int8 kernels, and the pass that swaps them in."""
-import copy
 from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pyvideo.accelerator.deployable.graph import copy_module
 from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedConv3d,
     QuantizedLinear,
@@ -174,7 +174,7 @@ def lower_quantized_to_native(model: nn.Module, inplace: bool = False) -> nn.Mod
     their converted weight cached); the rest (quantize/dequantize, pools, adds, float-output convs) stays in PyTorch."""
     if not any(isinstance(m, QuantizedConv3d) for m in model.modules()):
         raise ValueError("model has no QuantizedConv3d layers: quantize it with pyvideo.accelerator.quantization first")
-    target = model if inplace else copy.deepcopy(model)
+    target = model if inplace else copy_module(model)
     for name, module in list(target.named_modules()):
         replacement = _native_replacement(module)
         if replacement is not None:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
-from pyvideo.accelerator.deployable.graph import DeployTracer, replace_submodule
+from pyvideo.accelerator.deployable.graph import DeployTracer, replace_submodule, takes_clip_list
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
@@ -153,6 +153,9 @@ def _trace_eval(model: nn.Module) -> fx.GraphModule:
         ) from error
     finally:
         model.train(was_training)
+    if takes_clip_list(graph):
+        raise ValueError(f"quantization needs a model with one tensor input; {type(model).__name__} takes a list of "
+                         "clips (one per pathway, as SlowFast does), which int8 models do not support yet")
     return fx.GraphModule(model, graph, class_name=f"Quantizable{type(model).__name__}")
 
 

@@ -26,7 +26,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
-from pyvideo.accelerator.deployable.graph import DeployTracer
+from pyvideo.accelerator.deployable.graph import DeployTracer, list_input_args
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation, linear_from_pointwise_conv
 
@@ -39,8 +39,9 @@ _MUL = (operator.mul, torch.mul)
 class _Graph:
     """A traced deploy graph with the lookups the rewrites need."""
 
-    def __init__(self, model: nn.Module):
-        self.module = fx.GraphModule(model, DeployTracer().trace(model), class_name=type(model).__name__)
+    def __init__(self, model: nn.Module, example_input=None):
+        graph = DeployTracer().trace(model, concrete_args=list_input_args(model, example_input))
+        self.module = fx.GraphModule(model, graph, class_name=type(model).__name__)
         self.graph = self.module.graph
         self.modules: Dict[str, nn.Module] = dict(self.module.named_modules())
         self.order = {node: i for i, node in enumerate(self.graph.nodes)}
@@ -147,12 +148,12 @@ def _fuse_squeeze_excitations(g: _Graph) -> int:
     return fused
 
 
-def fuse_residuals_and_squeeze_excitations(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
+def fuse_residuals_and_squeeze_excitations(model: nn.Module, example_input) -> nn.Module:
     """The rewrite described in the module docstring; ``model`` unchanged when there is nothing to fuse (or it cannot
     be traced)."""
     try:
-        g = _Graph(model)
-        ShapeProp(g.module).propagate(example_input)
+        g = _Graph(model, example_input)
+        ShapeProp(g.module).propagate(*([example_input] if isinstance(example_input, torch.Tensor) else example_input))
     except Exception as error:  # noqa: BLE001 - an untraceable model keeps its unfused form
         logger.info("graph fusion skipped: model not traceable (%s)", error)
         return model

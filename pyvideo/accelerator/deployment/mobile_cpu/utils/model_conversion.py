@@ -1,6 +1,6 @@
 """convert_to_deployable_form: a model's deploy form, for any input size."""
 import copy
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -46,7 +46,7 @@ def _convert_blocks(module: nn.Module, name: str, sizes: Dict[str, Tuple[int, ..
 
 def convert_to_deployable_form(
     model: nn.Module,
-    input_tensor: torch.Tensor,
+    input_tensor: Union[torch.Tensor, Sequence[torch.Tensor]],
     convert_for_quantize: bool = False,
     native_conv3d_op_qnnpack: bool = False,
 ) -> nn.Module:
@@ -59,9 +59,14 @@ def convert_to_deployable_form(
     as upstream does; the deploy form itself accepts any batch size and T/H/W the original accepts.
     ``convert_for_quantize`` and ``native_conv3d_op_qnnpack`` are passed to the blocks for compatibility; the deploy
     form is the same for fp32 and int8 (see ``pyvideo.accelerator.quantization``).
+    ``input_tensor`` may also be a list of tensors for models that take one clip per pathway (SlowFast; upstream
+    fails on those): the graph passes then trace one placeholder per clip, and the deploy form still takes the list.
     """
-    if not isinstance(input_tensor, torch.Tensor):
-        raise TypeError(f"convert_to_deployable_form: input_tensor must be a torch.Tensor, got {type(input_tensor).__name__}")
+    is_clips = isinstance(input_tensor, (list, tuple)) and len(input_tensor) > 0 and all(
+        isinstance(clip, torch.Tensor) for clip in input_tensor)
+    if not isinstance(input_tensor, torch.Tensor) and not is_clips:
+        raise TypeError("convert_to_deployable_form: input_tensor must be a torch.Tensor or a list of tensors (one "
+                        f"clip per pathway, as SlowFast takes), got {type(input_tensor).__name__}")
     sizes = _record_input_sizes(model, input_tensor)
     deploy_model = copy.deepcopy(model).eval()
     options = dict(convert_for_quantize=convert_for_quantize, native_conv3d_op_qnnpack=native_conv3d_op_qnnpack)
@@ -69,6 +74,6 @@ def convert_to_deployable_form(
         deploy_model.convert(sizes.get(""), **options)
     else:
         _convert_blocks(deploy_model, "", sizes, **options)
-    fold_batchnorm_and_activation(deploy_model)
+    fold_batchnorm_and_activation(deploy_model, input_tensor)
     with torch.no_grad():
         return fuse_residuals_and_squeeze_excitations(deploy_model, input_tensor)
