@@ -108,7 +108,7 @@ struct Avx2F32 {
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
   static reg clamp_low(reg x, reg lo) { return _mm256_max_ps(x, lo); }  // maxps: the second operand unless x > lo
   static reg clamp_high(reg x, reg hi) { return _mm256_min_ps(x, hi); }
-    static reg scale2(reg p, reg n) { return _mm256_mul_ps(p, pow2i(n)); }
+  static reg scale2(reg p, reg n) { return _mm256_mul_ps(p, pow2i(n)); }
   static reg round(reg x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static reg pow2i(reg n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));

@@ -37,7 +37,7 @@ class DeployTracer(fx.Tracer):
         return super().is_leaf_module(module, qualified_name)
 
 
-def list_input_args(model: nn.Module, example_input: Any) -> Optional[Dict[str, Any]]:
+def _list_input_args(model: nn.Module, example_input: Any) -> Optional[Dict[str, Any]]:
     """``concrete_args`` that trace a model whose forward takes a list (or tuple) of tensors, such as SlowFast's one
     clip per pathway, with one placeholder per element (the traced code then indexes a real list, and the
     GraphModule's forward still takes the list); None for a tensor input."""
@@ -63,9 +63,10 @@ def takes_clip_list(graph: fx.Graph) -> bool:
         user.op == "call_function" and user.target is operator.getitem for user in placeholders[0].users)
 
 
-def trace(model: nn.Module) -> fx.GraphModule:
-    """A GraphModule sharing ``model``'s submodules, traced with :class:`DeployTracer`."""
-    graph = DeployTracer().trace(model)
+def trace(model: nn.Module, example_input: Any = None) -> fx.GraphModule:
+    """A GraphModule sharing ``model``'s submodules, traced with :class:`DeployTracer`. ``example_input`` only tells a
+    list of clips (traced with one placeholder per clip, see ``_list_input_args``) from a tensor."""
+    graph = DeployTracer().trace(model, concrete_args=_list_input_args(model, example_input))
     return fx.GraphModule(model, graph, class_name=type(model).__name__)
 
 

@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
-from pyvideo.accelerator.deployable.graph import DeployTracer, list_input_args, replace_submodule
+from pyvideo.accelerator.deployable.graph import replace_submodule, trace
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def fold_batchnorm_and_activation(model: nn.Module, example_input=None) -> None:
     """Apply the folding described in the module docstring, in place. Untraceable models are left unchanged.
     ``example_input`` only tells a list input (one placeholder per clip) from a tensor."""
     try:
-        graph = DeployTracer().trace(model, concrete_args=list_input_args(model, example_input))
+        graph = trace(model, example_input).graph
     except Exception as error:  # noqa: BLE001 - any tracing failure just means "no graph-level fusion"
         logger.info("fold_batchnorm_and_activation: model not traceable (%s); BN/activation left unfused", error)
         return

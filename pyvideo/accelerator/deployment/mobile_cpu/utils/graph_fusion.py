@@ -26,7 +26,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
-from pyvideo.accelerator.deployable.graph import DeployTracer, list_input_args
+from pyvideo.accelerator.deployable.graph import trace
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation, linear_from_pointwise_conv
 
@@ -40,8 +40,7 @@ class _Graph:
     """A traced deploy graph with the lookups the rewrites need."""
 
     def __init__(self, model: nn.Module, example_input=None):
-        graph = DeployTracer().trace(model, concrete_args=list_input_args(model, example_input))
-        self.module = fx.GraphModule(model, graph, class_name=type(model).__name__)
+        self.module = trace(model, example_input)
         self.graph = self.module.graph
         self.modules: Dict[str, nn.Module] = dict(self.module.named_modules())
         self.order = {node: i for i, node in enumerate(self.graph.nodes)}
