@@ -13,6 +13,15 @@ bool Conv3dShape::is_pointwise() const {
          pad_t == 0 && pad_h == 0 && pad_w == 0;
 }
 
+bool Conv3dShape::blocked_reduction() const {
+  // Weights above 1 MB (they outgrow a 2 MB L2 next to the activations) and parts of at least 64 input channels
+  // (fewer would re-read the partial sums too often); single-tap layers have their own K blocking.
+  constexpr int64_t weight_bytes = int64_t(1) << 20, min_channels = 64;
+  const int64_t taps = kernel_t * kernel_h * kernel_w;
+  return taps > 1 && in_channels >= min_channels &&
+         taps * in_channels * co_stride() * int64_t(sizeof(float)) > weight_bytes;
+}
+
 Conv3dShape Conv3dShape::flatten_pointwise() const {
   if (!is_pointwise()) return *this;
   Conv3dShape flat = *this;
