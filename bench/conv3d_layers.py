@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: pyvideo's native fp32 conv3d kernels on the conv layers of X3D-XS (T=4) and X3D-S (T=13), 160x160
-input, batch 1: the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones with the fused residual add), the
+input, batch 1 (and, with --model Slow-R50, Slow-R50's at 8x224x224: stem, 1x1x1, 1x3x3 "spatial" and 3x1x1 "temporal"
+convs): the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones with the fused residual add), the
 stride-(1,2,2) 1x1x1 shortcut projections, the 1x3x3 stride-(1,2,2) stem conv (3 -> 24 channels) and the 3x3x3
 depthwise convs (bias, no activation), each kernel called directly (no op dispatch).
 
@@ -66,7 +67,8 @@ class Layer:
         k = "" if self.kind == "pointwise" else f" {self.kind}"
         if self.kind == "depthwise":
             return f"{self.ci}x{self.t}x{self.h}x{self.w} depthwise" + (" stride2" if self.stride[1] == 2 else "")
-        return f"{self.ci}x{self.t}x{self.h}x{self.w}->{self.co}{res}{k}"
+        s2 = " s2" if self.stride[1] == 2 and self.kind != "projection" else ""
+        return f"{self.ci}x{self.t}x{self.h}x{self.w}->{self.co}{res}{k}{s2}"
 
 
 def x3d_layers(model: str, t: int) -> List[Layer]:
@@ -86,6 +88,30 @@ def x3d_layers(model: str, t: int) -> List[Layer]:
         layers.append(Layer(model, "depthwise", inner, t, h, h, inner, (3, 3, 3), (1, 2, 2), (1, 1, 1)))
         h = (h - 1) // 2 + 1
         layers.append(Layer(model, "depthwise", inner, t, h, h, inner, (3, 3, 3), (1, 1, 1), (1, 1, 1)))
+    return layers
+
+
+def slow_r50_layers(t: int = 8) -> List[Layer]:
+    """The distinct conv layers of Slow-R50 (ResNet-50 with temporal 3x1x1 conv_a in res4/res5) at 224x224: the 1x7x7
+    stem, then per stage the first block's conv_a (from the stage input), its strided 1x3x3 conv_b and shortcut
+    projection, the later blocks' conv_a / conv_b, and conv_c with the residual add. res4/res5's weights (1.6-9.4 MB)
+    take the fp32 kernel's blocked loop nest (Conv3dShape::blocked_reduction)."""
+    model = "Slow-R50"
+    layers = [Layer(model, "stem", 3, t, 224, 224, 64, (1, 7, 7), (1, 2, 2), (0, 3, 3))]
+    c_in, h = 64, 56
+    for inner, out, temporal, stride in ((64, 256, False, 1), (128, 512, False, 2), (256, 1024, True, 2),
+                                         (512, 2048, True, 2)):
+        ka, pa = ((3, 1, 1), (1, 0, 0)) if temporal else ((1, 1, 1), (0, 0, 0))
+        kind_a = "temporal" if temporal else "pointwise"
+        ho = (h - 1) // stride + 1
+        layers.append(Layer(model, kind_a, c_in, t, h, h, inner, ka, padding=pa))  # first block's conv_a
+        layers.append(Layer(model, "spatial", inner, t, h, h, inner, (1, 3, 3), (1, stride, stride), (0, 1, 1)))
+        layers.append(Layer(model, "projection", c_in, t, h, h, out, stride=(1, stride, stride)))
+        layers.append(Layer(model, kind_a, out, t, ho, ho, inner, ka, padding=pa))  # later blocks' conv_a
+        if stride != 1:
+            layers.append(Layer(model, "spatial", inner, t, ho, ho, inner, (1, 3, 3), (1, 1, 1), (0, 1, 1)))
+        layers.append(Layer(model, "pointwise", inner, t, ho, ho, out, residual=True))  # conv_c + shortcut + ReLU
+        c_in, h = out, ho
     return layers
 
 
@@ -158,7 +184,10 @@ def serve():
 
 
 def all_layers() -> List[Layer]:
-    return x3d_layers("X3D-XS", 4) + x3d_layers("X3D-S", 13)
+    return x3d_layers("X3D-XS", 4) + x3d_layers("X3D-S", 13) + slow_r50_layers()
+
+
+DEFAULT_MODELS = ("X3D-XS", "X3D-S")  # Slow-R50's layers (seconds per call at 1 thread) run when asked for
 
 
 def geomean(values):
@@ -171,8 +200,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each times every variant")
     parser.add_argument("--repeat", type=int, default=7, help="calls per variant and round")
     parser.add_argument("--baseline", default=None, help="repository root of another pyvideo build to compare")
-    parser.add_argument("--only", default=None, choices=["pointwise", "projection", "stem", "depthwise"])
-    parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S"])
+    parser.add_argument("--only", default=None,
+                        choices=["pointwise", "projection", "stem", "depthwise", "spatial", "temporal"])
+    parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S", "Slow-R50"],
+                        help="one model's layers (default: X3D-XS and X3D-S)")
     parser.add_argument("--isa", default=None, help="force a kernel ISA level (scalar, avx2, avx512, neon)")
     parser.add_argument("--percentile", type=float, default=20,
                         help="which percentile of the call times to report (0: the fastest call; on a loaded machine "
@@ -185,7 +216,8 @@ def main():
         return serve()
     layers = all_layers()
     chosen = [i for i, l in enumerate(layers)
-              if (args.only is None or l.kind == args.only) and (args.model is None or l.model == args.model)]
+              if (args.only is None or l.kind == args.only) and
+              (l.model == args.model if args.model else l.model in DEFAULT_MODELS)]
     child = None
     if args.baseline:
         env = dict(os.environ, PYTHONPATH=os.path.abspath(args.baseline))
@@ -200,7 +232,7 @@ def main():
 
     print(f"kernel ISA: {native().get_isa()}, torch {torch.__version__}" +
           (f", baseline: {args.baseline}" if child else ""))
-    header = (f"{'model':6} {'layer':34} {'thr':>3} {'pyvideo':>8} {'torch_cl':>8} {'matmul':>7} {'vs cl':>6} "
+    header = (f"{'model':8} {'layer':34} {'thr':>3} {'pyvideo':>8} {'torch_cl':>8} {'matmul':>7} {'vs cl':>6} "
               f"{'vs mm':>6} {'%peak':>6} {'%copy':>6}" + (f" {'base':>8} {'speed-up':>8}" if child else ""))
     previous = torch.get_num_threads()
     summary = {}
@@ -248,7 +280,7 @@ def main():
                 copy_gbps = 2 * 4 * footprint / t["copy"] / 1e9
                 gflops = layer.flops() / t["native"] / 1e9
                 row = dict(vs_cl=t["torch_cl"] / t["native"])
-                line = (f"{layer.model:6} {layer.label():34} {threads:>3} {t['native'] * 1e3:8.3f} "
+                line = (f"{layer.model:8} {layer.label():34} {threads:>3} {t['native'] * 1e3:8.3f} "
                         f"{t['torch_cl'] * 1e3:8.3f} ")
                 if "matmul" in t:
                     row["vs_mm"] = t["matmul"] / t["native"]
@@ -268,7 +300,7 @@ def main():
             child.wait()
     print()
     for threads, rows in summary.items():
-        for kind in ("pointwise", "projection", "stem", "depthwise"):
+        for kind in ("pointwise", "projection", "stem", "depthwise", "spatial", "temporal"):
             sel = [row for layer, row in rows if layer.kind == kind]
             if not sel:
                 continue

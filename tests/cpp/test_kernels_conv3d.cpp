@@ -244,7 +244,7 @@ int main() {
       {4, 17, {2, 3, 6}, {1, 2, 3}, {1, 1, 3}, {0, 1, 5}, 1},      // columns entirely in the padding
   };
   // Weights over 1 MB: the blocked loop nest (Conv3dShape::blocked_reduction), ResNet-like res4 / res5 layers at toy
-  // sizes: parts of the input channels (160 = 2 x 80, 300 = 3 x 100), strides, T / H / W padding, rows of more than
+  // sizes (multi-tap and strided one-tap): parts of the input channels (160 = 2 x 80, 300 = 3 x 100), strides, T / H / W padding, rows of more than
   // 64 columns (item ranges cut inside rows), columns entirely in the padding, channel tails.
   const Case blocked_cases[] = {
       {160, 200, {2, 5, 9}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1},
@@ -253,6 +253,7 @@ int main() {
       {96, 130, {3, 4, 6}, {3, 3, 3}, {2, 2, 2}, {1, 2, 1}, 1},
       {64, 480, {1, 2, 70}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1},
       {70, 700, {1, 2, 8}, {1, 2, 3}, {1, 1, 3}, {0, 1, 5}, 1},
+      {300, 900, {2, 5, 6}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, 1},  // a strided shortcut projection (one tap)
   };
   int count = 0, failures = 0;
   for (const Case& c : cases)
@@ -264,6 +265,10 @@ int main() {
   }
   for (const Case& c : cases)  // X3D-sized layers keep the row-at-a-time loop nest
     CHECK(!make_shape(c.ci, c.co, c.size, c.k, c.stride, c.pad, c.n).blocked_reduction());
+  {  // so do stride-1 pointwise layers of any size (flattened into one row of columns, K-blocked there)
+    const int size[3] = {1, 2, 3}, k[3] = {1, 1, 1}, one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+    CHECK(!make_shape(2048, 512, size, k, one, zero, 1).blocked_reduction());
+  }
   // A sweep of output-channel tails (1 to 6 AVX-512 vectors) and column counts (full and partial tiles of every size)
   // for the GEMM path.
   for (int co = 1; co <= 97; co += 4)

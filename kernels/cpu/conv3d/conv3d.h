@@ -44,7 +44,7 @@ struct Conv3dShape {
   int64_t column_blocks() const { return (out_w() + tile_w - 1) / tile_w; }
   int64_t items() const { return rows() * column_blocks(); }
   bool is_pointwise() const;
-  // Whether the SIMD kernels compute this shape with the blocked loop nest for large multi-tap weights (see
+  // Whether the SIMD kernels compute this shape with the blocked loop nest for large weights (see
   // conv3d_simd.h): the reduction is then summed in parts, a float rounding difference from the row-at-a-time nest.
   // Depends on the whole layer's width (co_stride), so a channel range of a layer decides as the layer does.
   bool blocked_reduction() const;

@@ -15,10 +15,12 @@ bool Conv3dShape::is_pointwise() const {
 
 bool Conv3dShape::blocked_reduction() const {
   // Weights above 1 MB (they outgrow a 2 MB L2 next to the activations) and parts of at least 64 input channels
-  // (fewer would re-read the partial sums too often); single-tap layers have their own K blocking.
+  // (fewer would re-read the partial sums too often). Stride-1 pointwise layers are one long row of columns
+  // (flatten_pointwise) whose K blocking already reuses each weight panel across all of them; strided ones (ResNet's
+  // shortcut projections, 1024 -> 2048 is 8 MB) are row by row like the multi-tap layers.
   constexpr int64_t weight_bytes = int64_t(1) << 20, min_channels = 64;
   const int64_t taps = kernel_t * kernel_h * kernel_w;
-  return taps > 1 && in_channels >= min_channels &&
+  return !is_pointwise() && in_channels >= min_channels &&
          taps * in_channels * co_stride() * int64_t(sizeof(float)) > weight_bytes;
 }
 

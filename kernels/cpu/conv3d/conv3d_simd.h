@@ -284,20 +284,21 @@ void pointwise_scaled(const Conv3dShape& s, const float* input, const float* wei
   }
 }
 
-// Multi-tap layers with large weights (Conv3dShape::blocked_reduction; ResNet's res4 / res5 1x3x3 and 3x1x1 convs:
-// 1.6-9.4 MB): the row-at-a-time
-// loop nest above reads a row's whole weight tensor for each output row, so once the weights outgrow L2 every row
-// streams them from L3 or memory (a 512-channel 1x3x3 conv on 7x7 ran at a fifth of torch's oneDNN speed). Such
-// layers take the loop nest below: the thread's outputs are done in groups of rows (about blocked_group_bytes of
-// output, which stays in L2); within a group the reduction is cut into parts of one (kt, kh, kw) tap x up to
-// blocked_part_channels input channels, and each part's weight panel (part channels x C_out) serves every output of
-// the group before the next part is read. A group's outputs are first set to the bias, every part adds its partial
-// sums to them (gemm_tile with first = last = false), and a final pass adds the residual and applies the activation.
-// The sum of every output is bias + the parts in (kt, kh, kw, channel) order whatever the rows, groups or items, so
-// per-layer ops, programs and the row-ring variant agree bit for bit; against the row-at-a-time nest the grouping of
-// the float sums differs (float rounding, not bits).
+// Row-by-row layers with large weights (Conv3dShape::blocked_reduction; ResNet's res4 / res5 1x3x3 and 3x1x1 convs and
+// strided shortcut projections: 1.6-9.4 MB): the row-at-a-time loop nest above reads a row's whole weight tensor for
+// each output row, so once the weights outgrow L2 every row streams them from L3 or memory (a 512-channel 1x3x3 conv on
+// 7x7 ran at a fifth of torch's oneDNN speed). Such layers take the loop nest below: the thread's outputs are done in
+// groups of rows (about blocked_group_bytes of output per block of up to blocked_out_channels channels, which stays in
+// L2); within a group and channel block the reduction is cut into parts of one (kt, kh, kw) tap x up to
+// blocked_part_channels input channels, and each part's weight panel (part channels x block channels, 256 KB) serves
+// every output of the group before the next part is read. A group's outputs are first set to the bias, every part adds
+// its partial sums to them (gemm_tile with first = last = false), and a final pass adds the residual and applies the
+// activation. The sum of every output is bias + the parts in (kt, kh, kw, channel) order whatever the rows, groups or
+// items, so per-layer ops, programs and the row-ring variant agree bit for bit; against the row-at-a-time nest the
+// grouping of the float sums differs (float rounding, not bits).
 constexpr int64_t blocked_part_channels = 128;
 constexpr int64_t blocked_group_bytes = int64_t(512) << 10;
+constexpr int64_t blocked_out_channels = 512;
 
 // The residual add and activation of `columns` finished outputs at out (C_out channels each, ldc floats apart).
 template <class V>
@@ -327,25 +328,27 @@ void conv3d_blocked(const Conv3dShape& s, const float* input, const float* weigh
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, SW = s.stride_w;
   const int64_t parts_per_tap = (Ci + blocked_part_channels - 1) / blocked_part_channels;
-  const int64_t group_columns = std::max<int64_t>(1, blocked_group_bytes / int64_t(sizeof(float)) / CoS);
+  const int64_t co_block = std::min(Co, blocked_out_channels);
+  const int64_t group_columns = std::max<int64_t>(1, blocked_group_bytes / int64_t(sizeof(float)) / co_block);
   const int64_t zero_offset = 0;
   struct Span {  // output columns [ow0, ow1) of output row `row`
     int64_t row, ow0, ow1;
   };
   std::vector<Span> group;
   auto out_at = [&](int64_t row, int64_t ow) { return output + ((row - out_row0) * Wo + ow) * CoS; };
-  auto run_group = [&]() {
+  // Channels [n0, n1) of the group's outputs.
+  auto run_channels = [&](int64_t n0, int64_t n1) {
     for (const Span& sp : group)
       for (int64_t ow = sp.ow0; ow < sp.ow1; ++ow) {
         float* o = out_at(sp.row, ow);
-        if (ep.bias) std::copy(ep.bias, ep.bias + Co, o); else std::fill(o, o + Co, 0.0f);
+        if (ep.bias) std::copy(ep.bias + n0, ep.bias + n1, o + n0); else std::fill(o + n0, o + n1, 0.0f);
       }
     for (int64_t kt = 0; kt < KT; ++kt)
       for (int64_t kh = 0; kh < KH; ++kh)
         for (int64_t kw = 0; kw < KW; ++kw)
           for (int64_t part = 0; part < parts_per_tap; ++part) {
             const int64_t c0 = Ci * part / parts_per_tap, c1 = Ci * (part + 1) / parts_per_tap;
-            const float* b = weight + (((kt * KH + kh) * KW + kw) * Ci + c0) * CoS;
+            const float* b = weight + (((kt * KH + kh) * KW + kw) * Ci + c0) * CoS + n0;
             // Output columns whose kw tap lies inside the input width: iw = ow * SW - pad_w + kw in [0, in_w).
             const int64_t ow_first = std::max<int64_t>(0, (s.pad_w - kw + SW - 1) / SW);
             const int64_t last_iw = s.in_w - 1 + s.pad_w - kw;
@@ -358,11 +361,14 @@ void conv3d_blocked(const Conv3dShape& s, const float* input, const float* weigh
               if (a >= e) continue;
               const float* x = input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w + a * SW - s.pad_w + kw) * Ci + c0;
               const GemmTaps p{x, SW * Ci, &zero_offset, &zero_offset, 1, c1 - c0, b, CoS};
-              GemmOut o{out_at(sp.row, a), nullptr, CoS};
+              GemmOut o{out_at(sp.row, a) + n0, nullptr, CoS};
               o.first = o.last = false;
-              channel_blocks<V>(p, o, ep, e - a, Co);
+              channel_blocks<V>(p, o, ep, e - a, n1 - n0);
             }
           }
+  };
+  auto run_group = [&]() {
+    for (int64_t n0 = 0; n0 < Co; n0 += co_block) run_channels(n0, std::min(Co, n0 + co_block));
     if (ep.residual || ep.activation != Activation::identity)
       for (const Span& sp : group) {
         const int64_t offset = ((sp.row - out_row0) * Wo + sp.ow0) * CoS;
