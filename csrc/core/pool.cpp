@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,21 +13,32 @@ namespace pyvideo {
 
 VolumeShape PoolWindow::output(const VolumeShape& in) const {
   if (in.batch <= 0 || in.t <= 0 || in.h <= 0 || in.w <= 0 || in.channels <= 0)
-    throw std::invalid_argument("avg_pool3d: every dimension of the input must be positive");
+    throw std::invalid_argument("pool3d: every dimension of the input must be positive");
   const int64_t sizes[3] = {in.t, in.h, in.w};
   int64_t extents[3];
   for (int d = 0; d < 3; ++d) {
     if (kernel[d] <= 0 || stride[d] <= 0)
-      throw std::invalid_argument("avg_pool3d: kernel sizes and strides must be positive");
-    if (kernel[d] > sizes[d])
-      throw std::invalid_argument("avg_pool3d: kernel " + std::to_string(kernel[d]) + " is larger than the input (" +
-                                  std::to_string(sizes[d]) + ") in dim " + std::to_string(d + 2));
-    extents[d] = (sizes[d] - kernel[d]) / stride[d] + 1;
+      throw std::invalid_argument("pool3d: kernel sizes and strides must be positive");
+    // torch's bound: a padding of at most half the kernel leaves a real element in every window (first and last)
+    if (padding[d] < 0 || padding[d] > kernel[d] / 2)
+      throw std::invalid_argument("pool3d: padding " + std::to_string(padding[d]) + " in dim " +
+                                  std::to_string(d + 2) + " is not in [0, kernel / 2] (kernel " +
+                                  std::to_string(kernel[d]) + ")");
+    if (kernel[d] - 2 * padding[d] > sizes[d])  // no overflow: 2 * padding <= kernel
+      throw std::invalid_argument("pool3d: kernel " + std::to_string(kernel[d]) + " is larger than the input (" +
+                                  std::to_string(sizes[d]) + (padding[d] ? " + 2*" + std::to_string(padding[d]) : "") +
+                                  ") in dim " + std::to_string(d + 2));
+    extents[d] = (sizes[d] + 2 * padding[d] - kernel[d]) / stride[d] + 1;
   }
   return {in.batch, extents[0], extents[1], extents[2], in.channels};
 }
 
 namespace {
+
+void reject_padding(const PoolWindow& window, const char* op) {
+  if (window.padding[0] != 0 || window.padding[1] != 0 || window.padding[2] != 0)
+    throw std::invalid_argument(std::string(op) + ": average pools take no padding");
+}
 
 // Sums every window of x per channel in Acc (float or int32), split across threads by output row (n, ot, oh), and
 // hands each position's C sums to finish(sums, offset of the position in the output).
@@ -57,6 +69,7 @@ void window_sums(const VolumeShape& in, const PoolWindow& win, const T* x, int n
 }  // namespace
 
 void avg_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
+  reject_padding(window, "avg_pool3d");
   window.output(shape);  // validates
   if (!x || !out) throw std::invalid_argument("avg_pool3d: input and output must not be null");
   const int64_t C = shape.channels;
@@ -69,6 +82,7 @@ void avg_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const fl
 void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, float input_scale,
                           int32_t input_zero_point, bool has_output_q, float output_scale, int32_t output_zero_point,
                           void* out, int num_threads) {
+  reject_padding(window, "quantized_avg_pool3d");
   window.output(shape);
   if (!x || !out) throw std::invalid_argument("quantized_avg_pool3d: input and output must not be null");
   if (!(input_scale > 0.0f) || !std::isfinite(input_scale) || (has_output_q && !(output_scale > 0.0f)) ||
@@ -90,6 +104,42 @@ void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, co
       } else {
         const float q = std::nearbyint(mean / output_scale) + float(output_zero_point);
         static_cast<int8_t*>(out)[dst + c] = int8_t(std::min(127.0f, std::max(-128.0f, q)));
+      }
+    }
+  });
+}
+
+void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
+  const VolumeShape o = window.output(shape);  // validates
+  if (!x || !out) throw std::invalid_argument("max_pool3d: input and output must not be null");
+  const VolumeShape& in = shape;
+  const int64_t C = in.channels;
+  const int64_t* k = window.kernel;
+  const int64_t* s = window.stride;
+  const int64_t* p = window.padding;
+  kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
+      // Each window clipped to the real input: padded positions are -inf, which never wins (nor replaces -inf).
+      const int64_t t_first = ot * s[0] - p[0], h_first = oh * s[1] - p[1];
+      const int64_t t0 = std::max<int64_t>(t_first, 0), t1 = std::min(t_first + k[0], in.t);
+      const int64_t h0 = std::max<int64_t>(h_first, 0), h1 = std::min(h_first + k[1], in.h);
+      for (int64_t ow = 0; ow < o.w; ++ow) {
+        const int64_t w_first = ow * s[2] - p[2];
+        const int64_t w0 = std::max<int64_t>(w_first, 0), w1 = std::min(w_first + k[2], in.w);
+        float* __restrict dst = out + (row * o.w + ow) * C;
+        std::fill(dst, dst + C, -std::numeric_limits<float>::infinity());
+        for (int64_t t = t0; t < t1; ++t)
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) {
+              // C contiguous values: a branch-free select the compiler vectorises. Not std::max, which drops a
+              // NaN: taking v when it is NaN keeps the NaN (nothing is greater than it afterwards), as torch does.
+              const float* __restrict src = x + (((n * in.t + t) * in.h + h) * in.w + w) * C;
+              for (int64_t c = 0; c < C; ++c) {
+                const float v = src[c], m = dst[c];
+                dst[c] = ((v > m) | (v != v)) ? v : m;
+              }
+            }
       }
     }
   });

@@ -1,12 +1,16 @@
-// Fixed-kernel 3-D average pooling on channels-last buffers (a classifier head's AvgPool3d, as vanilla X3D's and
-// ResNet's: no padding, so every window is whole and the divisor is always the window size).
+// Fixed-kernel 3-D pooling on channels-last buffers: average pooling (a classifier head's AvgPool3d, as vanilla X3D's
+// and ResNet's: no padding, so every window is whole and the divisor is always the window size) and max pooling (the
+// MaxPool3d after a ResNet stem, padded).
 //
-//   x    [N, T, H, W, C]           out  [N, To, Ho, Wo, C]   To = (T - kt) / st + 1, likewise H and W
+//   x    [N, T, H, W, C]           out  [N, To, Ho, Wo, C]   To = (T + 2 pt - kt) / st + 1, likewise H and W
 //
 // fp32: each window summed in float in (kt, kh, kw) order, divided by the window size (as torch's AvgPool3d).
 // int8: the exact integer sum of each window's (q - zp), times float32(scale) / float32(window size) in float32,
 // then either kept as float32 or requantized, round(mean / out_scale) + out_zp (half to even) clamped to int8 (as
 // QuantizedAvgPool3d and the global int8 pool).
+// max (fp32): as torch's max_pool3d (ceil_mode false, dilation 1), bit for bit: padded positions never win (implicit
+// -inf), and each window is scanned in (kt, kh, kw) order keeping an element only when it is greater than the maximum
+// so far or NaN, so a window holding a NaN gives NaN and of equal values (0.0 and -0.0) the first one wins.
 #pragma once
 #include <cstdint>
 
@@ -15,12 +19,17 @@
 namespace pyvideo {
 
 struct PoolWindow {
-  int64_t kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1};
-  // Output extents for `in`; std::invalid_argument for non-positive sizes or a window larger than the input.
+  // padding: max pooling only (the average pools reject it), at most half the kernel as torch requires, so every
+  // window holds at least one real element.
+  int64_t kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1}, padding[3] = {0, 0, 0};
+  // Output extents for `in`; std::invalid_argument for non-positive sizes, a padding out of [0, kernel / 2] or a
+  // window larger than the padded input.
   VolumeShape output(const VolumeShape& in) const;
 };
 
 void avg_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads);
+
+void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads);
 
 // has_output_q false: `out` is float32, else int8 quantized with (output_scale, output_zero_point).
 void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, float input_scale,

@@ -237,6 +237,13 @@ PYVIDEO_BINDINGS(program) {
           py::arg("input"), py::arg("kernel"), py::arg("stride"), py::arg("input_scale"), py::arg("input_zero_point"),
           py::arg("output_scale"), py::arg("output_zero_point"))
       .def(
+          "max_pool",
+          [](Program& p, int32_t input, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
+             std::array<int64_t, 3> padding) { return p.max_pool(input, geometry(kernel, stride, padding)); },
+          py::arg("input"), py::arg("kernel"), py::arg("stride"), py::arg("padding") = std::array<int64_t, 3>{0, 0, 0},
+          "A fixed-kernel fp32 max pool step, as torch's max_pool3d (dilation 1, ceil_mode False): padding (at most "
+          "half the kernel) never wins, and a window holding a NaN gives NaN.")
+      .def(
           "quantized_linear",
           [](Program& p, int32_t input, py::handle weight, py::handle bias, py::handle dequant_scale,
              float input_scale, int32_t input_zero_point, int activation, py::handle weight_scale,

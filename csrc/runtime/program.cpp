@@ -33,6 +33,7 @@ const char* kind_name(Kind k) {
     case Kind::avg_pool: return "avg_pool";
     case Kind::qavg_pool: return "quantized_avg_pool";
     case Kind::dynamic_quantize: return "dynamic_quantize";
+    case Kind::max_pool: return "max_pool";
   }
   return "?";
 }
@@ -138,7 +139,7 @@ int32_t Program::conv(int32_t input, bool depthwise, const ConvGeometry& g, int6
   }
   s.input_gate = input_gate;
   s.input_act = input_act;
-  s.weight = std::move(weight);
+  s.weight.assign(weight.begin(), weight.end());  // onto a cache line (see AlignedFloats)
   s.bias = std::move(bias);
   s.act = act;
   return impl_->add(std::move(s), DType::float32, out_channels);
@@ -405,6 +406,32 @@ int32_t Program::avg_pool(int32_t input, const ConvGeometry& g) {
   if (in.dtype != DType::float32) throw std::invalid_argument("program: avg_pool needs a float32 input");
   pool_window(g);
   Step s(Kind::avg_pool);
+  s.input = input;
+  s.g = g;
+  return impl_->add(std::move(s), DType::float32, in.channels);
+}
+
+// The window of a max pool step: padded, at most half the kernel in each dim (as torch; every window then holds a
+// real element).
+static PoolWindow max_pool_window(const ConvGeometry& g) {
+  check_geometry(g);
+  PoolWindow w;
+  for (int d = 0; d < 3; ++d) {
+    if (g.padding[d] > g.kernel[d] / 2)
+      throw std::invalid_argument("program: a max pool's padding must be at most half its kernel (padding " +
+                                  std::to_string(g.padding[d]) + ", kernel " + std::to_string(g.kernel[d]) + ")");
+    w.kernel[d] = g.kernel[d];
+    w.stride[d] = g.stride[d];
+    w.padding[d] = g.padding[d];
+  }
+  return w;
+}
+
+int32_t Program::max_pool(int32_t input, const ConvGeometry& g) {
+  const auto& in = impl_->value(input, "pool input");
+  if (in.dtype != DType::float32) throw std::invalid_argument("program: max_pool needs a float32 input");
+  max_pool_window(g);
+  Step s(Kind::max_pool);
   s.input = input;
   s.g = g;
   return impl_->add(std::move(s), DType::float32, in.channels);
@@ -747,10 +774,10 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       y.t = y.h = y.w = 1;
     } else if (s.kind == Kind::qlinear) {
       y.c = s.out_channels;
-    } else if (s.kind == Kind::avg_pool || s.kind == Kind::qavg_pool) {
-      y.t = conv_extent(x.t, s.g.kernel[0], s.g.stride[0], 0, i);
-      y.h = conv_extent(x.h, s.g.kernel[1], s.g.stride[1], 0, i);
-      y.w = conv_extent(x.w, s.g.kernel[2], s.g.stride[2], 0, i);
+    } else if (s.kind == Kind::avg_pool || s.kind == Kind::qavg_pool || s.kind == Kind::max_pool) {
+      y.t = conv_extent(x.t, s.g.kernel[0], s.g.stride[0], s.g.padding[0], i);  // an average pool's padding is 0
+      y.h = conv_extent(x.h, s.g.kernel[1], s.g.stride[1], s.g.padding[1], i);
+      y.w = conv_extent(x.w, s.g.kernel[2], s.g.stride[2], s.g.padding[2], i);
     }
     if (s.residual >= 0 && !(shapes[size_t(s.residual)] == y))
       throw std::invalid_argument("program step " + std::to_string(i) + ": the residual's shape differs from the output's");
@@ -938,6 +965,10 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       }
       case Kind::avg_pool:
         avg_pool3d_f32(volume(x), pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
+        break;
+      case Kind::max_pool:
+        max_pool3d_f32(volume(x), max_pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out),
+                       num_threads);
         break;
       case Kind::quantize:
         quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out, num_threads);

@@ -8,7 +8,8 @@
 //   conv / depthwise conv (fp32, fused bias + residual + activation), squeeze-excitation (fp32), global average
 //   pool (fp32 -> [N,1,1,1,C]), quantize (fp32 -> int8), int8 conv / depthwise conv (requantized, int8 out),
 //   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8), fixed-kernel average pool (fp32, and int8
-//   -> fp32 or int8), int8 linear, and dynamic quantize (fp32 -> int8 with per-sample qparams, below).
+//   -> fp32 or int8), int8 linear, dynamic quantize (fp32 -> int8 with per-sample qparams, below), and max pool
+//   (fp32, padded: a ResNet stem's MaxPool3d).
 // Dynamic ranges: a dynamic_quantize step gives each sample (batch index n) the qparams of its own range, computed in
 // each run: lo = min(min(x[n]), 0), hi = max(max(x[n]), 0) (in double), scale = float(max((hi - lo) / 255, m)) with
 // the step's minimum scale m (>= 1e-8; a caller picks it large enough for its readers' int32 biases),
@@ -126,6 +127,9 @@ class Program {
   // fp32 or requantized int8 as quantized_global_avg_pool (exact integer window sums).
   int32_t avg_pool(int32_t input, const ConvGeometry& g);
   int32_t quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in, bool has_output_q, QuantParams out);
+  // Fixed-kernel max pooling (fp32) as torch's max_pool3d with dilation 1 and ceil_mode off, bit for bit: padding
+  // (at most half the kernel in each dim) is implicit -inf, and a window holding a NaN gives NaN.
+  int32_t max_pool(int32_t input, const ConvGeometry& g);
   // int8 [.., K] -> fp32 [.., M] fully connected layer over the channels (the int8 classifier of a head):
   // act(float(bias + sum (x - zp) * w) * dequant_scale) with exact int32 sums; weight [M, K] int8. A dynamic input
   // takes weight_scale and float_bias as quantized_conv.

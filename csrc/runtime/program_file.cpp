@@ -1,7 +1,7 @@
 // Program model files.
 //
 // Layout (all little-endian):
-//   "PYVPROG\0"  u32 version (5)  i64 input_channels  u32 step_count
+//   "PYVPROG\0"  u32 version (6)  i64 input_channels  u32 step_count
 //   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
 //             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
 //             (f32 scale, i32 zero_point) for input, residual and output  u8 has_output_q
@@ -18,8 +18,9 @@
 // A step's output value is implied (values are numbered in step order after the input, value 0).
 // Version 4 adds the avg_pool and quantized_avg_pool step kinds (their window in the geometry fields) and nothing
 // else. Version 5 adds the dynamic_quantize step kind (its output is a dynamic value: that needs no field, it follows
-// from the step kind) and the weight_scale array. Version 1 files (before the squeeze_excitation_gate step kind and
-// the input gate fields), version 2 files (before per-channel outputs), version 3 and version 4 files are still read.
+// from the step kind) and the weight_scale array. Version 6 adds the max_pool step kind (its window, padding included,
+// in the geometry fields) and nothing else. Version 1 files (before the squeeze_excitation_gate step kind and the
+// input gate fields), version 2 files (before per-channel outputs), version 3, 4 and 5 files are still read.
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -35,13 +36,14 @@ namespace pyvideo::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
-constexpr uint32_t kVersion = 5;
+constexpr uint32_t kVersion = 6;
 
 // The last step kind a file of `version` may hold.
 Kind last_kind(uint32_t version) {
   if (version == 1) return Kind::qlinear;
   if (version <= 3) return Kind::squeeze_excitation_gate;
   if (version == 4) return Kind::qavg_pool;
+  if (version == 5) return Kind::dynamic_quantize;
   return kLastKind;
 }
 
@@ -61,8 +63,8 @@ class Writer {
     const auto* p = reinterpret_cast<const char*>(&value);
     bytes_.insert(bytes_.end(), p, p + sizeof(T));
   }
-  template <class T>
-  void array(const std::vector<T>& values) {
+  template <class T, class Allocator>
+  void array(const std::vector<T, Allocator>& values) {
     put<uint64_t>(values.size());
     if (values.empty()) return;
     const auto* p = reinterpret_cast<const char*>(values.data());
@@ -160,7 +162,8 @@ void Program::save(const std::string& path) const {
     w.put<uint8_t>(s.has_output_q ? 1 : 0);
     w.put<int32_t>(s.input_gate);
     w.put<int32_t>(int32_t(s.input_act));
-    for (const auto* a : {&s.weight, &s.bias, &s.fc0_weight, &s.fc0_bias, &s.fc1_weight, &s.fc1_bias, &s.dequant_scale})
+    w.array(s.weight);
+    for (const auto* a : {&s.bias, &s.fc0_weight, &s.fc0_bias, &s.fc1_weight, &s.fc1_bias, &s.dequant_scale})
       w.array(*a);
     w.array(s.qweight);
     w.array(s.weight_sum);
@@ -270,6 +273,7 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
                                     in, act, std::move(weight_scale), std::move(bias));
           break;
         case Kind::dynamic_quantize: program->dynamic_quantize(input, out.scale); break;
+        case Kind::max_pool: program->max_pool(input, g); break;
       }
     }
     const uint32_t count = r.get<uint32_t>("output count");

@@ -48,8 +48,9 @@ enum class Kind {
   avg_pool,
   qavg_pool,
   dynamic_quantize,  // float32 -> int8 with each sample's qparams, computed in each run from its range
+  max_pool,          // (new kinds go last: model files store the number)
 };
-constexpr Kind kLastKind = Kind::dynamic_quantize;
+constexpr Kind kLastKind = Kind::max_pool;
 
 // Whether a step of `kind` may read a dynamic value (as its input; a qconv also as its residual). These steps run
 // sample by sample with that run's per-sample qparams.
@@ -60,6 +61,31 @@ inline bool reads_dynamic(Kind kind) {
 
 const char* kind_name(Kind k);
 
+// Run buffers start on a cache line (64 bytes), so a kernel's vector loads and stores of a channels-last row do not
+// straddle two lines more than the channel count makes them (malloc's 16-byte alignment left about half the depthwise
+// outputs 32 or 48 bytes off; in bench/depthwise_f32.py's kernel runs a 16-byte offset made the 432-channel 5x5 layer
+// 34 us instead of 26).
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::size_t alignment = 64;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignment))); }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(alignment)); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
+};
+using RunBuffer = std::vector<uint8_t, CacheLineAllocator<uint8_t>>;
+// fp32 conv weights on a cache line as well: the conv kernels stream them in vector loads, and a std::vector's
+// malloc'd block (16 mod 64 for a large one) made slow_r50's dense convs ~30% slower than the per-layer op's
+// 64-byte-aligned torch tensor (1x3x3, 256 -> 256 channels at 8x14x14, 1 thread: 12.9 ms vs 10.1; the op on a
+// weight copy 16 bytes off: 13.0 ms).
+using AlignedFloats = std::vector<float, CacheLineAllocator<float>>;
+
 struct Program::Step {
   explicit Step(Kind k) : kind(k) {}
   Kind kind;
@@ -68,8 +94,9 @@ struct Program::Step {
   ConvGeometry g;
   int64_t out_channels = 0, hidden = 0;
   kernels::Activation act = kernels::Activation::identity, hidden_act = kernels::Activation::identity;
+  AlignedFloats weight;  // an fp32 conv's
   // bias: an fp32 conv's bias, and a qconv / qlinear's real-valued bias when its input is dynamic (float_bias).
-  std::vector<float> weight, bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias, dequant_scale, bias_float;
+  std::vector<float> bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias, dequant_scale, bias_float;
   // qconv / qlinear with a dynamic input: per-output-channel weight scales ([Co]); each run's dequant scales and int32
   // biases follow from them and each sample's input scale. Empty otherwise.
   std::vector<float> weight_scale;
@@ -113,25 +140,6 @@ class ConvDepthwise {
   int64_t lines_per_batch_ = 1, ring_rows_ = 1, ring_floats_ = 0;
 };
 
-// Run buffers start on a cache line (64 bytes), so a kernel's vector loads and stores of a channels-last row do not
-// straddle two lines more than the channel count makes them (malloc's 16-byte alignment left about half the depthwise
-// outputs 32 or 48 bytes off; in bench/depthwise_f32.py's kernel runs a 16-byte offset made the 432-channel 5x5 layer
-// 34 us instead of 26).
-template <class T>
-struct CacheLineAllocator {
-  using value_type = T;
-  static constexpr std::size_t alignment = 64;
-  CacheLineAllocator() = default;
-  template <class U>
-  CacheLineAllocator(const CacheLineAllocator<U>&) {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignment))); }
-  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(alignment)); }
-  template <class U>
-  bool operator==(const CacheLineAllocator<U>&) const { return true; }
-  template <class U>
-  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
-};
-using RunBuffer = std::vector<uint8_t, CacheLineAllocator<uint8_t>>;
 
 struct Program::Impl {
   int64_t input_channels = -1;

@@ -1,13 +1,16 @@
-// Fixed-kernel average pooling (csrc/core/pool.h) and its program steps: against a direct double-precision reference
-// over many shapes, windows and thread counts, fp32 and int8 (float and requantized outputs); model files keep the
-// steps (format version 4) and an older version may not hold them; bad shapes and parameters are
-// std::invalid_argument (also run under ASan/UBSan).
+// Fixed-kernel pooling (csrc/core/pool.h) and its program steps. Average pools: against a direct double-precision
+// reference over many shapes, windows and thread counts, fp32 and int8 (float and requantized outputs); model files
+// keep the steps (format version 4) and an older version may not hold them. Max pools (fp32, padded): bit for bit
+// against a direct scalar reference over random shapes, windows, paddings and thread counts, NaN anywhere in a window
+// giving NaN, padding never winning; model files keep the step (format version 6) and version 5 may not hold it. Bad
+// shapes and parameters are std::invalid_argument (also run under ASan/UBSan).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <iterator>
 #include <random>
 #include <string>
@@ -227,6 +230,267 @@ void builder_errors() {
   CHECK(throws([&] { p.avg_pool(7, geometry(1, 1, 1, 1, 1, 1)); }));          // no such value
 }
 
+
+// ---- max pooling ------------------------------------------------------------------------------------------------
+
+PoolWindow max_window(const int64_t k[3], const int64_t st[3], const int64_t pad[3]) {
+  PoolWindow w;
+  for (int d = 0; d < 3; ++d) w.kernel[d] = k[d], w.stride[d] = st[d], w.padding[d] = pad[d];
+  return w;
+}
+
+// torch's max_pool3d written out directly: every position of the padded window in (t, h, w) order, a padded one
+// being -inf; NaN when the window holds one, else the first of the greatest values. Output-major [N, To, Ho, Wo, C].
+std::vector<float> max_reference(const VolumeShape& in, const PoolWindow& w, const std::vector<float>& x) {
+  const int64_t size[3] = {in.t, in.h, in.w};
+  int64_t out[3];
+  for (int d = 0; d < 3; ++d) out[d] = (size[d] + 2 * w.padding[d] - w.kernel[d]) / w.stride[d] + 1;
+  std::vector<float> y;
+  for (int64_t n = 0; n < in.batch; ++n)
+    for (int64_t t = 0; t < out[0]; ++t)
+      for (int64_t h = 0; h < out[1]; ++h)
+        for (int64_t v = 0; v < out[2]; ++v)
+          for (int64_t c = 0; c < in.channels; ++c) {
+            float m = -std::numeric_limits<float>::infinity();
+            bool nan = false;
+            for (int64_t a = 0; a < w.kernel[0]; ++a)
+              for (int64_t b = 0; b < w.kernel[1]; ++b)
+                for (int64_t k = 0; k < w.kernel[2]; ++k) {
+                  const int64_t it = t * w.stride[0] + a - w.padding[0], ih = h * w.stride[1] + b - w.padding[1],
+                                iw = v * w.stride[2] + k - w.padding[2];
+                  if (it < 0 || it >= in.t || ih < 0 || ih >= in.h || iw < 0 || iw >= in.w) continue;  // -inf
+                  const float e = x[size_t((((n * in.t + it) * in.h + ih) * in.w + iw) * in.channels + c)];
+                  if (std::isnan(e)) nan = true;
+                  else if (e > m) m = e;
+                }
+            y.push_back(nan ? std::numeric_limits<float>::quiet_NaN() : m);
+          }
+  return y;
+}
+
+// Same values, NaN where the other has NaN.
+bool same_values(const float* got, const std::vector<float>& want) {
+  for (size_t i = 0; i < want.size(); ++i)
+    if (std::isnan(want[i]) ? !std::isnan(got[i]) : !(got[i] == want[i])) return false;
+  return true;
+}
+
+void max_pool_matches_the_reference() {
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> dist(-4.0f, 4.0f);
+  std::uniform_int_distribution<int> size_dist(1, 9), k_dist(1, 3), s_dist(1, 2), p_dist(0, 1), pick(0, 4), coin(0, 3);
+  const int64_t channel_counts[5] = {1, 3, 16, 17, 64};
+  int cases = 0, with_nan = 0, padded = 0;
+  while (cases < 300) {
+    const VolumeShape in{1 + pick(rng) % 2, size_dist(rng), size_dist(rng), size_dist(rng), channel_counts[pick(rng)]};
+    const int64_t sizes[3] = {in.t, in.h, in.w};
+    int64_t k[3], st[3], pad[3];
+    bool fits = true;
+    for (int d = 0; d < 3; ++d) {
+      k[d] = k_dist(rng), st[d] = s_dist(rng), pad[d] = k[d] >= 2 ? p_dist(rng) : 0;
+      fits = fits && k[d] <= sizes[d] + 2 * pad[d];
+    }
+    if (!fits) continue;
+    ++cases;
+    const PoolWindow w = max_window(k, st, pad);
+    std::vector<float> x(size_t(in.batch * in.positions() * in.channels));
+    for (float& v : x) v = dist(rng);
+    if (coin(rng) == 0) {  // a few NaNs and infinities anywhere
+      ++with_nan;
+      for (int i = 0; i < 3; ++i) x[size_t(rng() % x.size())] = std::numeric_limits<float>::quiet_NaN();
+      x[size_t(rng() % x.size())] = std::numeric_limits<float>::infinity();
+      x[size_t(rng() % x.size())] = -std::numeric_limits<float>::infinity();
+    }
+    padded += (pad[0] + pad[1] + pad[2]) > 0 ? 1 : 0;
+    const std::vector<float> want = max_reference(in, w, x);
+    const VolumeShape o = w.output(in);
+    CHECK(size_t(o.batch * o.positions() * o.channels) == want.size());
+    std::vector<float> one(want.size(), 7.0f), three(want.size(), -7.0f);
+    pyvideo::max_pool3d_f32(in, w, x.data(), one.data(), 1);
+    pyvideo::max_pool3d_f32(in, w, x.data(), three.data(), 3);
+    CHECK(same_values(one.data(), want));
+    CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);  // threads 1 and 3: same bits
+  }
+  CHECK(with_nan > 30 && padded > 100);
+}
+
+// NaN at any position of a window (among finite values and infinities) gives NaN in its channel only; padding never
+// wins over negative inputs; of 0.0 and -0.0 the first in the window is kept, as torch does.
+void max_pool_nan_padding_and_zeros() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const VolumeShape in{1, 2, 2, 3, 5};  // a single 2x2x3 window, 5 channels
+  const int64_t k[3] = {2, 2, 3}, st[3] = {1, 1, 1}, pad[3] = {0, 0, 0};
+  const PoolWindow w = max_window(k, st, pad);
+  const float fill[3] = {1.0f, inf, -inf};
+  for (float other : fill)
+    for (size_t pos = 0; pos < 12; ++pos) {
+      std::vector<float> x(60, other);
+      for (size_t i = 0; i < 12; ++i) x[i * 5 + 1] = float(i) - 20.0f;  // channel 1: finite values, no NaN
+      x[pos * 5 + 2] = nan;                                              // channel 2: NaN at `pos`
+      x[pos * 5 + 3] = nan;                                              // channel 3: NaN at `pos` next to +inf
+      x[((pos + 5) % 12) * 5 + 3] = inf;
+      std::vector<float> out(5, 0.0f);
+      pyvideo::max_pool3d_f32(in, w, x.data(), out.data(), 1);
+      CHECK(std::isnan(out[2]) && std::isnan(out[3]));
+      CHECK(out[0] == other && out[4] == other && out[1] == -9.0f);
+    }
+  // All inputs negative and padding on every side: each output is a real (negative) input, never the padding.
+  const VolumeShape small{2, 3, 4, 5, 3};
+  std::vector<float> x(size_t(small.batch * small.positions() * small.channels));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = -1.0f - float(i % 7);
+  const int64_t k3[3] = {3, 3, 3}, s2[3] = {2, 2, 2}, p1[3] = {1, 1, 1};
+  const PoolWindow pw = max_window(k3, s2, p1);
+  const VolumeShape o = pw.output(small);
+  CHECK(o.t == 2 && o.h == 2 && o.w == 3);
+  std::vector<float> out(size_t(o.batch * o.positions() * o.channels), 0.0f);
+  pyvideo::max_pool3d_f32(small, pw, x.data(), out.data(), 2);
+  CHECK(same_values(out.data(), max_reference(small, pw, x)));
+  CHECK(std::all_of(out.begin(), out.end(), [](float v) { return v <= -1.0f; }));
+  // Signed zeros: the first of equal values wins (-0.0 then 0.0 gives -0.0, and the other way round 0.0).
+  const VolumeShape line{1, 1, 1, 2, 1};
+  const int64_t k2[3] = {1, 1, 2}, s1[3] = {1, 1, 1}, p0[3] = {0, 0, 0};
+  for (float first : {-0.0f, 0.0f}) {
+    const float zeros[2] = {first, -first};
+    float z = 1.0f;
+    pyvideo::max_pool3d_f32(line, max_window(k2, s1, p0), zeros, &z, 1);
+    CHECK(z == 0.0f && std::signbit(z) == std::signbit(first));
+  }
+}
+
+void max_pool_kernel_errors() {
+  const VolumeShape in{1, 4, 5, 5, 8};
+  std::vector<float> x(size_t(in.positions() * in.channels)), out(x.size());
+  auto run = [&](PoolWindow w, const VolumeShape& shape, const float* src, float* dst) {
+    return throws([&] { pyvideo::max_pool3d_f32(shape, w, src, dst, 1); });
+  };
+  PoolWindow w = window(3, 3, 3, 1, 1, 1);
+  CHECK(!run(w, in, x.data(), out.data()));
+  w.padding[1] = 2;  // more than half the kernel (torch refuses it too): windows made of padding only
+  CHECK(run(w, in, x.data(), out.data()));
+  w = window(2, 2, 2, 1, 1, 1);
+  w.padding[0] = 2;
+  CHECK(run(w, in, x.data(), out.data()));
+  w.padding[0] = -1;
+  CHECK(run(w, in, x.data(), out.data()));
+  w = window(4, 1, 1, 1, 1, 1);
+  w.padding[0] = 1;  // 4 <= 1 + 2: fits a T of 1 ...
+  CHECK(!run(w, VolumeShape{1, 2, 5, 5, 8}, x.data(), out.data()));
+  CHECK(run(w, VolumeShape{1, 1, 5, 5, 8}, x.data(), out.data()));  // ... but not a T of 1 (4 > 1 + 2)
+  CHECK(run(window(1, 6, 1, 1, 1, 1), in, x.data(), out.data()));  // H 5 < 6, no padding
+  CHECK(run(window(1, 1, 1, 1, 0, 1), in, x.data(), out.data()));  // stride 0
+  CHECK(run(window(1, 1, 0, 1, 1, 1), in, x.data(), out.data()));  // kernel 0
+  CHECK(run(window(1, 1, 1, 1, 1, 1), in, nullptr, out.data()));
+  CHECK(run(window(1, 1, 1, 1, 1, 1), in, x.data(), nullptr));
+  for (const VolumeShape& empty : {VolumeShape{0, 4, 5, 5, 8}, VolumeShape{1, 4, 0, 5, 8}, VolumeShape{1, 4, 5, 5, 0}})
+    CHECK(run(window(1, 1, 1, 1, 1, 1), empty, x.data(), out.data()));
+  // the average pools take no padding
+  PoolWindow padded = window(3, 3, 3, 1, 1, 1);
+  padded.padding[2] = 1;
+  CHECK(throws([&] { pyvideo::avg_pool3d_f32(in, padded, x.data(), out.data(), 1); }));
+  std::vector<int8_t> q(x.size());
+  CHECK(throws([&] { pyvideo::quantized_avg_pool3d(in, padded, q.data(), 1.0f, 0, false, 0, 0, out.data(), 1); }));
+}
+
+// A program: x -> max_pool (a ResNet stem's window: 1x3x3, stride 1x2x2, padding 0x1x1) -> avg_pool, and a second
+// max pool padded in every dim. Each output equals the kernels called directly, for two input shapes; the model file
+// keeps the step (version 6), the same bytes labelled version 5 are refused, and bad steps are refused.
+void max_pool_program_and_model_file() {
+  Program p;
+  ConvGeometry stem = geometry(1, 3, 3, 1, 2, 2), cube = geometry(3, 3, 2, 2, 1, 2);
+  stem.padding[1] = stem.padding[2] = 1;
+  cube.padding[0] = cube.padding[1] = cube.padding[2] = 1;
+  const int32_t x = p.set_input(17);
+  const int32_t pooled = p.max_pool(x, stem);
+  const int32_t averaged = p.avg_pool(pooled, geometry(1, 2, 2, 1, 1, 1));
+  const int32_t cubed = p.max_pool(x, cube);
+  p.set_outputs({pooled, averaged, cubed}, {Program::Layout::ncthw, Program::Layout::ncthw, Program::Layout::nthwc});
+  CHECK(p.describe().find("max_pool") != std::string::npos);
+  const std::string path = temp_path("max_pool.pvp");
+  p.save(path);
+  const auto loaded = Program::load(path);
+  CHECK(loaded->describe() == p.describe());
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> dist(-3.0f, 3.0f);
+  for (const Shape5& shape : {Shape5{1, 3, 9, 8, 17}, Shape5{2, 4, 12, 13, 17}}) {
+    std::vector<float> in(size_t(shape.numel()));
+    for (float& v : in) v = dist(rng);
+    in[5] = std::numeric_limits<float>::quiet_NaN();
+    const auto got = p.run(in.data(), shape, 3), again = loaded->run(in.data(), shape, 1);
+    const VolumeShape vin{shape.n, shape.t, shape.h, shape.w, shape.c};
+    PoolWindow ws = window(1, 3, 3, 1, 2, 2), wc = window(3, 3, 2, 2, 1, 2);
+    ws.padding[1] = ws.padding[2] = 1;
+    wc.padding[0] = wc.padding[1] = wc.padding[2] = 1;
+    const VolumeShape os = ws.output(vin), oc = wc.output(vin), oa = window(1, 2, 2, 1, 1, 1).output(os);
+    CHECK(got[0].shape == (Shape5{os.batch, os.t, os.h, os.w, os.channels}));
+    CHECK(got[1].shape == (Shape5{oa.batch, oa.t, oa.h, oa.w, oa.channels}));
+    CHECK(got[2].shape == (Shape5{oc.batch, oc.t, oc.h, oc.w, oc.channels}));
+    auto sized = [](const VolumeShape& v) { return std::vector<float>(size_t(v.batch * v.positions() * v.channels)); };
+    std::vector<float> want_s = sized(os), want_a = sized(oa), want_c = sized(oc);
+    pyvideo::max_pool3d_f32(vin, ws, in.data(), want_s.data(), 1);
+    pyvideo::avg_pool3d_f32(os, window(1, 2, 2, 1, 1, 1), want_s.data(), want_a.data(), 1);
+    pyvideo::max_pool3d_f32(vin, wc, in.data(), want_c.data(), 1);
+    CHECK(same_values(want_s.data(), max_reference(vin, ws, in)) && std::isnan(want_s[5]));
+    const std::vector<float>* want[3] = {&want_s, &want_a, &want_c};
+    for (size_t k = 0; k < 3; ++k) {
+      const size_t bytes = want[k]->size() * sizeof(float);
+      CHECK(std::memcmp(got[k].data(), want[k]->data(), bytes) == 0);
+      CHECK(std::memcmp(again[k].data(), want[k]->data(), bytes) == 0);
+    }
+  }
+  // A window larger than the padded input is a run-time error naming the step, not a crash.
+  Program tight;
+  ConvGeometry big = geometry(1, 4, 1, 1, 1, 1);
+  big.padding[1] = 1;  // fits H >= 2 only
+  const int32_t tight_in = tight.set_input(2);
+  tight.set_outputs({tight.max_pool(tight_in, big)}, {Program::Layout::ncthw});
+  std::vector<float> small(size_t(1 * 1 * 2 * 3 * 2), 1.0f);
+  CHECK(!throws([&] { tight.run(small.data(), Shape5{1, 1, 2, 3, 2}, 1); }));
+  CHECK(throws([&] { tight.run(small.data(), Shape5{1, 1, 1, 3, 2}, 1); }));
+
+  // Version 5 files cannot hold the max_pool kind: the same bytes labelled version 5 are refused, naming it (kind 12).
+  std::string bytes = read_file(path);
+  uint32_t version;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  CHECK(version == 6);
+  const uint32_t v5 = 5;
+  std::memcpy(&bytes[8], &v5, 4);
+  const std::string old = temp_path("max_pool_v5.pvp");
+  write_file(old, bytes);
+  CHECK(load_fails_with(old, "unknown step kind 12 for format version 5"));
+  // A saved max pool with a padding over half its kernel (patched in the file) is refused by the builder on load.
+  bytes = read_file(path);
+  // step 0 (the stem pool): kind, input, residual (4 bytes each), depthwise (1), kernel[3], stride[3], padding[3]
+  const size_t step0 = 8 + 4 + 8 + 4, padding_h = step0 + 4 + 4 + 4 + 1 + 6 * 8 + 8;
+  int64_t pad_h;
+  std::memcpy(&pad_h, bytes.data() + padding_h, 8);
+  CHECK(pad_h == 1);
+  const int64_t two = 2;
+  std::memcpy(&bytes[padding_h], &two, 8);
+  write_file(old, bytes);
+  CHECK(load_fails_with(old, "at most half its kernel"));
+  std::remove(path.c_str());
+  std::remove(old.c_str());
+}
+
+void max_pool_builder_errors() {
+  Program p;
+  const int32_t x = p.set_input(4);
+  const int32_t q = p.quantize(x, QuantParams{0.1f, 0});
+  ConvGeometry g = geometry(3, 3, 3, 1, 1, 1);
+  g.padding[0] = 1;
+  CHECK(!throws([&] { p.max_pool(x, g); }));
+  CHECK(throws([&] { p.max_pool(q, g); }));  // int8 input
+  g.padding[0] = 2;                          // over half the kernel
+  CHECK(throws([&] { p.max_pool(x, g); }));
+  g.padding[0] = -1;
+  CHECK(throws([&] { p.max_pool(x, g); }));
+  CHECK(throws([&] { p.max_pool(x, geometry(1, 0, 1, 1, 1, 1)); }));  // empty window
+  CHECK(throws([&] { p.max_pool(x, geometry(1, 1, 1, 1, 1, 0)); }));  // stride 0
+  CHECK(throws([&] { p.max_pool(9, geometry(1, 1, 1, 1, 1, 1)); }));  // no such value
+  const int32_t dyn = p.dynamic_quantize(x);
+  CHECK(throws([&] { p.max_pool(dyn, geometry(1, 1, 1, 1, 1, 1)); }));  // a dynamic int8 value
+}
+
 }  // namespace
 
 int main() {
@@ -235,5 +499,10 @@ int main() {
   kernel_errors();
   program_steps_and_model_file();
   builder_errors();
+  max_pool_matches_the_reference();
+  max_pool_nan_padding_and_zeros();
+  max_pool_kernel_errors();
+  max_pool_program_and_model_file();
+  max_pool_builder_errors();
   return check::finish("test_pool");
 }

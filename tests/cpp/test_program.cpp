@@ -509,8 +509,8 @@ void fused_model_file_round_trip_and_validation() {
   CHECK(load_fails_with(bad, "does not exist"));
   patched(gate_at[0] + 4, int32_t(Activation::swish));  // an input activation without a gate
   CHECK(load_fails_with(bad, "input gate -1 and the identity"));
-  patched(8, 6);  // a future format version
-  CHECK(load_fails_with(bad, "version 6 is not supported"));
+  patched(8, 7);  // a future format version
+  CHECK(load_fails_with(bad, "version 7 is not supported"));
   patched(8, 0);
   CHECK(load_fails_with(bad, "version 0 is not supported"));
   // Every truncation is refused.

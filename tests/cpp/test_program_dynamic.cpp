@@ -601,7 +601,7 @@ void model_file_version_5() {
   const std::string bytes = read_file(path);
   uint32_t version;
   std::memcpy(&version, bytes.data() + 8, 4);
-  CHECK(version == 5);
+  CHECK(version == 6);
   // Labelled version 4, the file names a kind version 4 does not have (dynamic_quantize, step 0).
   std::string v4 = bytes;
   const uint32_t four = 4;

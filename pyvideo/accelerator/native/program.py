@@ -4,11 +4,13 @@
 call, a trip through the torch dispatcher and a DLPack hand-over (~15-20 us each, ~100 layers per X3D clip).
 ``compile_native`` instead turns the longest native-capable prefix of the model's traced graph into one
 ``pyvideo._C.Program`` (csrc/runtime/program.h): a list of steps over channels-last buffers that C++ runs in one call,
-recycling each buffer once its last reader has run. The rest of the graph (e.g. a head with a fixed-kernel AvgPool3d)
-stays in PyTorch, with its layers on the per-layer native ops where they have one, and reads the program's outputs.
+recycling each buffer once its last reader has run. The rest of the graph (from the first node that cannot run
+natively, e.g. a dilated conv or a ceil_mode pool) stays in PyTorch, with its layers on the per-layer native ops where
+they have one, and reads the program's outputs.
 
 Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its fused residual and activation,
-FusedSqueezeExcitation, global average pooling, nn.Identity / nn.Dropout in eval mode, and in int8 models
+FusedSqueezeExcitation, global average pooling, fixed-kernel nn.AvgPool3d (no padding) and nn.MaxPool3d (dilation 1,
+no ceil_mode or indices; padded, as after a ResNet stem), nn.Identity / nn.Dropout in eval mode, and in int8 models
 QuantizeTensor, QuantizedConv3d (int8 output, or float32 where only float code reads it, e.g. the logits),
 QuantizedSqueezeExcitation (int8 output per tensor or per channel, or float32), QuantizedGlobalAvgPool and
 QuantizedAvgPool3d, QuantizedLinear over the channels. The
@@ -39,6 +41,7 @@ from torch.utils.dlpack import to_dlpack
 
 from pyvideo._native import native, num_threads
 from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
+from pyvideo.accelerator.deployable.conv import triple
 from pyvideo.accelerator.deployable.graph import copy_module, takes_clip_list, trace
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.quantization.int8_modules import (
@@ -219,6 +222,11 @@ class _Builder:
         if avg_pool_is_supported(module) and self.dtype_is_float(x):
             kernel, stride = avg_pool_window(module)
             return p.avg_pool(x, kernel=list(kernel), stride=list(stride))
+        if _max_pool_is_supported(module) and self.dtype_is_float(x):
+            # A padding over half the kernel (which torch refuses too) is a ValueError: the prefix ends here.
+            stride = module.stride if module.stride is not None else module.kernel_size
+            return p.max_pool(x, kernel=list(triple(module.kernel_size)), stride=list(triple(stride)),
+                              padding=list(triple(module.padding)))
         if isinstance(module, QuantizeTensor):
             return p.quantize(x, module.output_scale, module.output_zero_point)
         if isinstance(module, QuantizedConv3d) and quantized_conv_is_supported(module, float_output=True):
@@ -355,6 +363,12 @@ def _dims(args, kwargs) -> Optional[List[int]]:
         return [int(d) for d in dims]
     except (TypeError, ValueError):
         return None
+
+
+def _max_pool_is_supported(module: nn.Module) -> bool:
+    """Whether a max pool has the program's form: 3-D, dilation 1, no ceil_mode (floor output sizes), no indices."""
+    return type(module) is nn.MaxPool3d and all(d == 1 for d in triple(module.dilation)) and not module.ceil_mode \
+        and not module.return_indices
 
 
 def _requantization(module: nn.Module) -> dict:
