@@ -328,7 +328,7 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
   }
   if (residual >= 0 && !impl_->is_dynamic(residual) && !(residual_q.scale > 0.0f))
     throw std::invalid_argument("program: the residual scale must be positive");
-  s.qweight = std::move(weight);
+  s.qweight.assign(weight.begin(), weight.end());  // onto a cache line (see AlignedBytes)
   s.weight_sum = std::move(weight_sum);
   s.residual_q = residual_q;
   s.act = act;
@@ -481,7 +481,7 @@ int32_t Program::quantized_linear(int32_t input, int64_t out_features, std::vect
   }
   s.input = input;
   s.out_channels = out_features;
-  s.qweight = std::move(weight);
+  s.qweight.assign(weight.begin(), weight.end());  // onto a cache line (see AlignedBytes)
   s.act = act;
   return impl_->add(std::move(s), DType::float32, out_features);
 }

@@ -85,6 +85,7 @@ using RunBuffer = std::vector<uint8_t, CacheLineAllocator<uint8_t>>;
 // 64-byte-aligned torch tensor (1x3x3, 256 -> 256 channels at 8x14x14, 1 thread: 12.9 ms vs 10.1; the op on a
 // weight copy 16 bytes off: 13.0 ms).
 using AlignedFloats = std::vector<float, CacheLineAllocator<float>>;
+using AlignedBytes = std::vector<int8_t, CacheLineAllocator<int8_t>>;  // int8 conv / linear weights, likewise
 
 struct Program::Step {
   explicit Step(Kind k) : kind(k) {}
@@ -103,7 +104,7 @@ struct Program::Step {
   // qconv / qlinear: the largest |int32 bias| of each output channel the kernels accumulate without overflow (derived
   // from the weights by the builders, not stored in model files).
   std::vector<int32_t> bias_limit;
-  std::vector<int8_t> qweight;
+  AlignedBytes qweight;
   std::vector<int32_t> weight_sum, qbias;
   QuantParams in, residual_q, out;
   // int8 squeeze-excitation: per-channel output quantization ([C] each), or both empty (per tensor: `out`).
