@@ -130,6 +130,24 @@ pyvideo_status pyvideo_program_input_channels(const pyvideo_program* program, in
   });
 }
 
+pyvideo_status pyvideo_program_num_inputs(const pyvideo_program* program, int32_t* count) {
+  return guarded([&] {
+    if (!count) throw std::invalid_argument("count must not be NULL");
+    *count = checked(program).program->num_inputs();
+  });
+}
+
+pyvideo_status pyvideo_program_input_channels_at(const pyvideo_program* program, int32_t index, int64_t* channels) {
+  return guarded([&] {
+    if (!channels) throw std::invalid_argument("channels must not be NULL");
+    const auto all = checked(program).program->inputs_channels();
+    if (index < 0 || size_t(index) >= all.size())
+      throw std::invalid_argument("input index " + std::to_string(index) + " out of range (" +
+                                  std::to_string(all.size()) + " inputs)");
+    *channels = all[size_t(index)];
+  });
+}
+
 pyvideo_status pyvideo_program_num_outputs(const pyvideo_program* program, int32_t* count) {
   return guarded([&] {
     if (!count) throw std::invalid_argument("count must not be NULL");
@@ -145,6 +163,20 @@ pyvideo_status pyvideo_program_run(pyvideo_program* program, const float* input,
     const pyvideo::runtime::Shape5 s{shape[0], shape[1], shape[2], shape[3], shape[4]};
     program->outputs.clear();
     program->outputs = program->program->run(input, s, num_threads);
+  });
+}
+
+pyvideo_status pyvideo_program_run_inputs(pyvideo_program* program, int32_t count, const float* const* inputs,
+                                          const int64_t (*shapes)[5], int num_threads) {
+  return guarded([&] {
+    checked(program);
+    if (count < 0 || (count > 0 && (!inputs || !shapes)))
+      throw std::invalid_argument("inputs and shapes must not be NULL, count must not be negative");
+    std::vector<const float*> data(inputs, inputs + count);
+    std::vector<pyvideo::runtime::Shape5> s;
+    for (int32_t k = 0; k < count; ++k) s.push_back({shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3], shapes[k][4]});
+    program->outputs.clear();
+    program->outputs = program->program->run(data, s, num_threads);
   });
 }
 

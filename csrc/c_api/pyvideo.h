@@ -50,11 +50,18 @@ typedef struct pyvideo_program pyvideo_program;
 pyvideo_status pyvideo_program_load(const char* path, pyvideo_program** program);
 void pyvideo_program_free(pyvideo_program* program);
 pyvideo_status pyvideo_program_input_channels(const pyvideo_program* program, int64_t* channels);
+/* Programs of multi-pathway models (SlowFast) take several inputs, one clip per pathway: their count, and the channels
+ * of input `index`. */
+pyvideo_status pyvideo_program_num_inputs(const pyvideo_program* program, int32_t* count);
+pyvideo_status pyvideo_program_input_channels_at(const pyvideo_program* program, int32_t index, int64_t* channels);
 pyvideo_status pyvideo_program_num_outputs(const pyvideo_program* program, int32_t* count);
 
 /* Runs on a float32 channels-last input: shape = {N, T, H, W, C}, any size the layers accept. */
 pyvideo_status pyvideo_program_run(pyvideo_program* program, const float* input, const int64_t shape[5],
                                    int num_threads);
+/* Runs a program on `count` inputs (its num_inputs), each float32 channels-last with its own shape {N, T, H, W, C}. */
+pyvideo_status pyvideo_program_run_inputs(pyvideo_program* program, int32_t count, const float* const* inputs,
+                                          const int64_t (*shapes)[5], int num_threads);
 
 /* Output `index` of the last run: its channels-last shape {N, T, H, W, C}, element type (0 = float32, 1 = int8),
  * layout hint (0 = [N,C,T,H,W] tensor, 1 = [N,T,H,W,C] tensor, 2 = [N,C] vector) and data, owned by the program

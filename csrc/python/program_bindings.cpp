@@ -69,18 +69,31 @@ const char* layout_name(Program::Layout layout) {
   return "?";
 }
 
+// input: one tensor, or a list / tuple of tensors (one per program input, e.g. SlowFast's pathways).
 py::list run(Program& program, py::handle input, int num_threads, const std::string& layout) {
-  const auto x = python::tensor_arg(input, "input", python::DType::float32, 5);
   if (layout != "nthwc" && layout != "ncthw")
     throw std::invalid_argument("run: layout must be 'nthwc' or 'ncthw', got '" + layout + "'");
   const bool ncthw = layout == "ncthw";
-  const runtime::Shape5 shape = ncthw ? runtime::Shape5{x.shape[0], x.shape[2], x.shape[3], x.shape[4], x.shape[1]}
-                                      : runtime::Shape5{x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]};
+  std::vector<py::handle> items;
+  if (py::isinstance<py::list>(input) || py::isinstance<py::tuple>(input))
+    for (py::handle item : input) items.push_back(item);
+  else
+    items.push_back(input);
+  std::vector<python::TensorArg> args;  // each keeps its producer's buffer alive through the run
+  std::vector<const float*> data;
+  std::vector<runtime::Shape5> shapes;
+  for (size_t k = 0; k < items.size(); ++k) {
+    const std::string name = items.size() == 1 ? "input" : "input " + std::to_string(k);
+    args.push_back(python::tensor_arg(items[k], name.c_str(), python::DType::float32, 5));
+    const auto& x = args.back();
+    shapes.push_back(ncthw ? runtime::Shape5{x.shape[0], x.shape[2], x.shape[3], x.shape[4], x.shape[1]}
+                           : runtime::Shape5{x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]});
+    data.push_back(x.ptr<float>());
+  }
   std::vector<runtime::Tensor> outputs;
   {
     py::gil_scoped_release release;
-    outputs = program.run(x.ptr<float>(), shape, num_threads,
-                          ncthw ? Program::InputLayout::ncthw : Program::InputLayout::nthwc);
+    outputs = program.run(data, shapes, num_threads, ncthw ? Program::InputLayout::ncthw : Program::InputLayout::nthwc);
   }
   py::list result;
   for (auto& t : outputs) {
@@ -98,6 +111,10 @@ PYVIDEO_BINDINGS(program) {
                                                 "A network as native steps over channels-last buffers, run in one call.")
       .def(py::init<>())
       .def("set_input", &Program::set_input, py::arg("channels"))
+      .def("add_input", &Program::add_input, py::arg("channels"),
+           "Another input (before any step): one per pathway clip of a multi-pathway model such as SlowFast.")
+      .def("concat", &Program::concat, py::arg("first"), py::arg("second"),
+           "Channel concatenation of two float32 values of the same N, T, H, W (torch.cat along dim 1).")
       .def(
           "conv",
           [](Program& p, int32_t input, bool depthwise, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
@@ -278,11 +295,13 @@ PYVIDEO_BINDINGS(program) {
           "load", [](const std::string& path) { return std::shared_ptr<Program>(Program::load(path)); },
           py::arg("path"), "Read a model file written by save(); a malformed file raises ValueError.")
       .def("run", &run, py::arg("input"), py::arg("num_threads") = 1, py::arg("layout") = "nthwc",
-           "Run on a contiguous float32 input, [N,T,H,W,C] (layout='nthwc') or [N,C,T,H,W] (layout='ncthw'); "
-           "returns DLPack capsules of the outputs ([N,T,H,W,C] each).")
+           "Run on a contiguous float32 input, [N,T,H,W,C] (layout='nthwc') or [N,C,T,H,W] (layout='ncthw'), or a "
+           "list of them for a program with several inputs; returns DLPack capsules of the outputs ([N,T,H,W,C] each).")
       .def_property_readonly("num_steps", &Program::num_steps)
       .def_property_readonly("num_values", &Program::num_values)
       .def_property_readonly("input_channels", &Program::input_channels)
+      .def_property_readonly("num_inputs", &Program::num_inputs)
+      .def_property_readonly("inputs_channels", &Program::inputs_channels)
       .def("describe", &Program::describe)
       .def("set_profiling", &Program::set_profiling, py::arg("on"),
            "Record each step's wall time on the following runs (for benchmarks).")

@@ -34,6 +34,7 @@ const char* kind_name(Kind k) {
     case Kind::qavg_pool: return "quantized_avg_pool";
     case Kind::dynamic_quantize: return "dynamic_quantize";
     case Kind::max_pool: return "max_pool";
+    case Kind::concat: return "concat";
   }
   return "?";
 }
@@ -53,7 +54,11 @@ void check_size(const char* what, size_t got, size_t want) {
 Program::Program() : impl_(std::make_unique<Impl>()) {}
 Program::~Program() = default;
 
-int32_t Program::input_channels() const { return int32_t(impl_->input_channels); }
+int32_t Program::input_channels() const {
+  return impl_->input_channels.empty() ? -1 : int32_t(impl_->input_channels[0]);
+}
+int32_t Program::num_inputs() const { return impl_->inputs(); }
+std::vector<int64_t> Program::inputs_channels() const { return impl_->input_channels; }
 int32_t Program::num_values() const { return int32_t(impl_->values.size()); }
 int32_t Program::num_steps() const { return int32_t(impl_->steps.size()); }
 
@@ -61,6 +66,7 @@ std::string Program::describe() const {
   std::ostringstream out;
   for (const Step& s : impl_->steps) {
     out << "v" << s.output << " = " << kind_name(s.kind) << (s.depthwise ? "(depthwise)" : "") << "(v" << s.input;
+    if (s.second >= 0) out << ", v" << s.second;
     if (s.residual >= 0) out << ", residual=v" << s.residual;
     if (s.input_gate >= 0) out << ", gate=v" << s.input_gate << " act=" << int(s.input_act);
     if (s.row_sums) out << ", row sums";
@@ -75,10 +81,29 @@ std::string Program::describe() const {
 
 int32_t Program::set_input(int64_t channels) {
   if (!impl_->values.empty()) throw std::invalid_argument("program: the input must be declared first");
+  return add_input(channels);
+}
+
+int32_t Program::add_input(int64_t channels) {
+  if (impl_->values.size() != impl_->input_channels.size())
+    throw std::invalid_argument("program: inputs must be declared before any step");
   if (channels <= 0) throw std::invalid_argument("program: input channels must be positive");
-  impl_->input_channels = channels;
+  if (impl_->inputs() >= 64) throw std::invalid_argument("program: at most 64 inputs");
+  impl_->input_channels.push_back(channels);
   impl_->values.push_back({DType::float32, channels});
-  return 0;
+  return impl_->inputs() - 1;
+}
+
+int32_t Program::concat(int32_t first, int32_t second) {
+  const auto& a = impl_->value(first, "concat input");
+  const auto& b = impl_->value(second, "concat input");
+  if (a.dtype != DType::float32 || b.dtype != DType::float32 || a.dynamic || b.dynamic)
+    throw std::invalid_argument("program: concat needs two float32 inputs");
+  Step s(Kind::concat);
+  s.input = first;
+  s.second = second;
+  s.out_channels = a.channels + b.channels;
+  return impl_->add(std::move(s), DType::float32, a.channels + b.channels);
 }
 
 static void check_geometry(const ConvGeometry& g) {
@@ -186,10 +211,10 @@ int32_t Program::squeeze_excitation_gate(int32_t input, int64_t hidden, std::vec
   Step s = se_step(Kind::squeeze_excitation_gate, input, in.channels, hidden, std::move(fc0_weight),
                    std::move(fc0_bias), std::move(fc1_weight), std::move(fc1_bias), hidden_act,
                    kernels::Activation::identity);
-  // Value v > 0 is the output of step v - 1. A depthwise producer sums its rows while storing them, so the gate
-  // needs no pass over the tensor.
-  if (input > 0) {
-    Step& producer = impl_->steps[size_t(input - 1)];
+  // Value v >= inputs is the output of step v - inputs. A depthwise producer sums its rows while storing them, so
+  // the gate needs no pass over the tensor.
+  if (input >= impl_->inputs()) {
+    Step& producer = impl_->steps[size_t(input - impl_->inputs())];
     if (producer.kind == Kind::conv && producer.depthwise) producer.row_sums = true;
   }
   return impl_->add(std::move(s), DType::float32, in.channels);
@@ -728,6 +753,17 @@ void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, cons
   }
 }
 
+// Channel concatenation of channels-last rows: out[p] = (a[p] (ca floats), b[p] (cb floats)) for `positions` p.
+void concat_channels(const float* a, int64_t ca, const float* b, int64_t cb, float* out, int64_t positions,
+                     int num_threads) {
+  kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) {
+    for (int64_t q = begin; q < end; ++q) {
+      std::copy_n(a + q * ca, ca, out + q * (ca + cb));
+      std::copy_n(b + q * cb, cb, out + q * (ca + cb) + ca);
+    }
+  });
+}
+
 // [N, C, T, H, W] -> [N, T, H, W, C]: each thread takes whole (n, t, h) rows and interleaves the C planes' rows.
 void to_channels_last(const float* src, float* dst, const Shape5& x, int num_threads) {
   const int64_t rows = x.n * x.t * x.h, plane = x.t * x.h * x.w;
@@ -745,21 +781,34 @@ void to_channels_last(const float* src, float* dst, const Shape5& x, int num_thr
 }  // namespace
 
 std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, int num_threads, InputLayout layout) {
+  return run(std::vector<const float*>{input}, std::vector<Shape5>{input_shape}, num_threads, layout);
+}
+
+std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, const std::vector<Shape5>& input_shapes,
+                                 int num_threads, InputLayout layout) {
   Impl& p = *impl_;
   if (p.values.empty() || p.outputs.empty()) throw std::invalid_argument("program: it has no input or no outputs");
-  if (!input) throw std::invalid_argument("program: input must not be null");
-  if (input_shape.c != p.input_channels)
-    throw std::invalid_argument("program: the input has " + std::to_string(input_shape.c) + " channels, expected " +
-                                std::to_string(p.input_channels));
-  if (input_shape.n <= 0 || input_shape.t <= 0 || input_shape.h <= 0 || input_shape.w <= 0)
-    throw std::invalid_argument("program: every input dimension must be positive");
+  const size_t inputs = size_t(p.inputs());
+  if (input_data.size() != inputs || input_shapes.size() != inputs)
+    throw std::invalid_argument("program: it takes " + std::to_string(inputs) + " input" + (inputs == 1 ? "" : "s") +
+                                ", got " + std::to_string(input_data.size()));
+  for (size_t k = 0; k < inputs; ++k) {
+    const std::string which = inputs == 1 ? "the input" : "input " + std::to_string(k);
+    if (!input_data[k]) throw std::invalid_argument("program: " + which + " must not be null");
+    const Shape5& x = input_shapes[k];
+    if (x.c != p.input_channels[k])
+      throw std::invalid_argument("program: " + which + " has " + std::to_string(x.c) + " channels, expected " +
+                                  std::to_string(p.input_channels[k]));
+    if (x.n <= 0 || x.t <= 0 || x.h <= 0 || x.w <= 0)
+      throw std::invalid_argument("program: every dimension of " + which + " must be positive");
+  }
   if (p.steps.empty()) throw std::invalid_argument("program: it has no steps");
 
   // Shapes of this run, and the step after which each value is dead.
   std::vector<Shape5> shapes(p.values.size());
   std::vector<size_t> last_use(p.values.size(), 0);
   std::vector<int> readers(p.values.size(), 0);  // how many steps read each value (as input, residual or gate)
-  shapes[0] = input_shape;
+  for (size_t k = 0; k < inputs; ++k) shapes[k] = input_shapes[k];
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const Step& s = p.steps[i];
     const Shape5& x = shapes[size_t(s.input)];
@@ -778,6 +827,15 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       y.t = conv_extent(x.t, s.g.kernel[0], s.g.stride[0], s.g.padding[0], i);  // an average pool's padding is 0
       y.h = conv_extent(x.h, s.g.kernel[1], s.g.stride[1], s.g.padding[1], i);
       y.w = conv_extent(x.w, s.g.kernel[2], s.g.stride[2], s.g.padding[2], i);
+    } else if (s.kind == Kind::concat) {
+      const Shape5& b = shapes[size_t(s.second)];
+      if (b.n != x.n || b.t != x.t || b.h != x.h || b.w != x.w)
+        throw std::invalid_argument("program step " + std::to_string(i) + " (concat): its inputs differ in N, T, H or W ([" +
+                                    std::to_string(x.n) + ", " + std::to_string(x.t) + ", " + std::to_string(x.h) +
+                                    ", " + std::to_string(x.w) + "] and [" + std::to_string(b.n) + ", " +
+                                    std::to_string(b.t) + ", " + std::to_string(b.h) + ", " + std::to_string(b.w) +
+                                    "])");
+      y.c = x.c + b.c;
     }
     if (s.residual >= 0 && !(shapes[size_t(s.residual)] == y))
       throw std::invalid_argument("program step " + std::to_string(i) + ": the residual's shape differs from the output's");
@@ -792,7 +850,8 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
     shapes[size_t(s.output)] = y;
     last_use[size_t(s.input)] = i;
     if (s.residual >= 0) last_use[size_t(s.residual)] = i;
-    for (int32_t v : {s.input, s.residual, s.input_gate})
+    if (s.second >= 0) last_use[size_t(s.second)] = i;
+    for (int32_t v : {s.input, s.residual, s.input_gate, s.second})
       if (v >= 0) ++readers[size_t(v)];
   }
   std::vector<bool> is_output(p.values.size(), false);
@@ -810,12 +869,16 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
   std::unique_lock<std::mutex> lock(p.pool_mutex, std::try_to_lock);
   std::vector<RunBuffer> local_pool;
   std::vector<RunBuffer>& pool = lock.owns_lock() ? p.pool : local_pool;
-  std::vector<float, CacheLineAllocator<float>> local_input;
+  std::vector<std::vector<float, CacheLineAllocator<float>>> local_inputs;
+  std::vector<const float*> input = input_data;
   if (layout == InputLayout::ncthw) {
-    auto& copy = lock.owns_lock() ? p.channels_last_input : local_input;
-    copy.resize(size_t(input_shape.numel()));
-    to_channels_last(input, copy.data(), input_shape, num_threads);
-    input = copy.data();
+    auto& copies = lock.owns_lock() ? p.channels_last_inputs : local_inputs;
+    copies.resize(inputs);
+    for (size_t k = 0; k < inputs; ++k) {
+      copies[k].resize(size_t(input_shapes[k].numel()));
+      to_channels_last(input_data[k], copies[k].data(), input_shapes[k], num_threads);
+      input[k] = copies[k].data();
+    }
   }
   std::vector<bool> busy(pool.size(), false);
   std::vector<int64_t> buffer_of(p.values.size(), -1);
@@ -844,7 +907,7 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
     return pool[size_t(b)].data();
   };
   auto data = [&](int32_t value) -> void* {
-    if (value == 0) return const_cast<float*>(input);
+    if (size_t(value) < inputs) return const_cast<float*>(input[size_t(value)]);
     return pool[size_t(buffer_of[size_t(value)])].data();
   };
 
@@ -859,10 +922,10 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
     std::fill_n(sums, count, 0.0f);
     return sums;
   };
-  // Values read for the last time by step i free their buffers (never the caller's input, never an output).
+  // Values read for the last time by step i free their buffers (never the caller's inputs, never an output).
   auto release_inputs = [&](const Step& s, size_t i) {
-    for (int32_t v : {s.input, s.residual, s.input_gate})
-      if (v > 0 && last_use[size_t(v)] == i && !is_output[size_t(v)] && buffer_of[size_t(v)] >= 0) {
+    for (int32_t v : {s.input, s.residual, s.input_gate, s.second})
+      if (v >= int32_t(inputs) && last_use[size_t(v)] == i && !is_output[size_t(v)] && buffer_of[size_t(v)] >= 0) {
         busy[size_t(buffer_of[size_t(v)])] = false;
         if (sums_of[size_t(v)] >= 0) busy[size_t(sums_of[size_t(v)])] = false;
       }
@@ -969,6 +1032,10 @@ std::vector<Tensor> Program::run(const float* input, const Shape5& input_shape, 
       case Kind::max_pool:
         max_pool3d_f32(volume(x), max_pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out),
                        num_threads);
+        break;
+      case Kind::concat:
+        concat_channels(static_cast<const float*>(in), x.c, static_cast<const float*>(data(s.second)),
+                        shapes[size_t(s.second)].c, static_cast<float*>(out), x.n * x.t * x.h * x.w, num_threads);
         break;
       case Kind::quantize:
         quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out, num_threads);

@@ -3,13 +3,14 @@
 // exports, output allocation): ~15-20 us per layer, ~100 layers per X3D clip. Buffers are recycled as soon as their
 // last reader has run, so the working set stays small (and warm in cache) whatever the depth.
 //
-// Values are 5-D channels-last tensors [N, T, H, W, C], float32 or int8; value 0 is the program input (float32).
+// Values are 5-D channels-last tensors [N, T, H, W, C], float32 or int8; values 0 .. k-1 are the program's k inputs
+// (float32; k = 1 but for multi-pathway models such as SlowFast), the others are step outputs in step order.
 // The step kinds mirror the per-layer ops one to one (same kernels, same arithmetic):
 //   conv / depthwise conv (fp32, fused bias + residual + activation), squeeze-excitation (fp32), global average
 //   pool (fp32 -> [N,1,1,1,C]), quantize (fp32 -> int8), int8 conv / depthwise conv (requantized, int8 out),
 //   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8), fixed-kernel average pool (fp32, and int8
-//   -> fp32 or int8), int8 linear, dynamic quantize (fp32 -> int8 with per-sample qparams, below), and max pool
-//   (fp32, padded: a ResNet stem's MaxPool3d).
+//   -> fp32 or int8), int8 linear, dynamic quantize (fp32 -> int8 with per-sample qparams, below), max pool
+//   (fp32, padded: a ResNet stem's MaxPool3d) and channel concatenation (fp32: SlowFast's pathway fusion).
 // Dynamic ranges: a dynamic_quantize step gives each sample (batch index n) the qparams of its own range, computed in
 // each run: lo = min(min(x[n]), 0), hi = max(max(x[n]), 0) (in double), scale = float(max((hi - lo) / 255, m)) with
 // the step's minimum scale m (>= 1e-8; a caller picks it large enough for its readers' int32 biases),
@@ -70,7 +71,9 @@ class Program {
   Program(const Program&) = delete;
   Program& operator=(const Program&) = delete;
 
-  int32_t input_channels() const;
+  int32_t input_channels() const;  // the first input's
+  int32_t num_inputs() const;
+  std::vector<int64_t> inputs_channels() const;  // each input's
   int32_t num_values() const;
   int32_t num_steps() const;
   std::string describe() const;  // one line per step
@@ -79,6 +82,12 @@ class Program {
   // dense weight [kt,kh,kw,Ci,Co], depthwise [kt,kh,kw,C]; int8 dense packed [kt,kh,kw,ceil(Ci/4),Co,4] + per-channel
   // sums, int8 depthwise [kt,kh,kw,C]; Linear weights torch's [out, in]. residual = -1 for none.
   int32_t set_input(int64_t channels);
+  // Another input (value id = the number of inputs so far), declared before any step: a model taking one clip per
+  // pathway (SlowFast) has one per clip, in the order run() takes them.
+  int32_t add_input(int64_t channels);
+  // float32 [N, T, H, W, Ca] and [N, T, H, W, Cb] (same N, T, H, W in every run) -> [N, T, H, W, Ca + Cb]: torch.cat
+  // along the channels of [N, C, T, H, W] tensors (SlowFast's fusion of the fast pathway into the slow one).
+  int32_t concat(int32_t first, int32_t second);
   // input_gate >= 0 (pointwise stride-1 convs only): the conv reads input_act(x * gate[n, c]) instead of x, where
   // the gate value is [N, 1, 1, 1, C_in] float32 (e.g. from squeeze_excitation_gate).
   int32_t conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
@@ -156,6 +165,10 @@ class Program {
   // values (fresh buffers).
   std::vector<Tensor> run(const float* input, const Shape5& input_shape, int num_threads,
                           InputLayout layout = InputLayout::nthwc);
+  // A program with several inputs: one pointer and shape per input, in declaration order (their sizes are
+  // independent, e.g. SlowFast's slow and fast clips; the steps check what they need to agree).
+  std::vector<Tensor> run(const std::vector<const float*>& inputs, const std::vector<Shape5>& input_shapes,
+                          int num_threads, InputLayout layout = InputLayout::nthwc);
 
   // Per-step wall time of the last run() while profiling is on (for benchmarks): kind names, seconds, and each
   // step's multiply-accumulate count and input / output shapes at that run's sizes.

@@ -1,7 +1,8 @@
 // Program model files.
 //
 // Layout (all little-endian):
-//   "PYVPROG\0"  u32 version (6)  i64 input_channels  u32 step_count
+//   "PYVPROG\0"  u32 version (7)  u32 input_count  i64 input_channels[input_count]  u32 step_count
+//             (versions 1-6: one input, i64 input_channels only)
 //   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
 //             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
 //             (f32 scale, i32 zero_point) for input, residual and output  u8 has_output_q
@@ -15,12 +16,13 @@
 //             input is dynamic (then `bias` holds its real-valued bias, and dequant_scale / qbias are empty); empty
 //             for every other step
 //   u32 output_count  (i32 value, u8 layout)[output_count]
-// A step's output value is implied (values are numbered in step order after the input, value 0).
+// A step's output value is implied (values are numbered in step order after the inputs, values 0 .. inputs - 1).
 // Version 4 adds the avg_pool and quantized_avg_pool step kinds (their window in the geometry fields) and nothing
 // else. Version 5 adds the dynamic_quantize step kind (its output is a dynamic value: that needs no field, it follows
 // from the step kind) and the weight_scale array. Version 6 adds the max_pool step kind (its window, padding included,
-// in the geometry fields) and nothing else. Version 1 files (before the squeeze_excitation_gate step kind and the
-// input gate fields), version 2 files (before per-channel outputs), version 3, 4 and 5 files are still read.
+// in the geometry fields) and nothing else. Version 7 adds several inputs (the header's input count and channels) and the
+// concat step kind (its second input in the residual field). Version 1 files (before the squeeze_excitation_gate step kind and the
+// input gate fields), version 2 files (before per-channel outputs), version 3, 4, 5 and 6 files are still read.
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -36,7 +38,7 @@ namespace pyvideo::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
-constexpr uint32_t kVersion = 6;
+constexpr uint32_t kVersion = 7;
 
 // The last step kind a file of `version` may hold.
 Kind last_kind(uint32_t version) {
@@ -44,6 +46,7 @@ Kind last_kind(uint32_t version) {
   if (version <= 3) return Kind::squeeze_excitation_gate;
   if (version == 4) return Kind::qavg_pool;
   if (version == 5) return Kind::dynamic_quantize;
+  if (version == 6) return Kind::max_pool;
   return kLastKind;
 }
 
@@ -143,12 +146,13 @@ void Program::save(const std::string& path) const {
   Writer w;
   w.raw(kMagic, sizeof(kMagic));
   w.put<uint32_t>(kVersion);
-  w.put<int64_t>(p.input_channels);
+  w.put<uint32_t>(uint32_t(p.input_channels.size()));
+  for (const int64_t channels : p.input_channels) w.put<int64_t>(channels);
   w.put<uint32_t>(uint32_t(p.steps.size()));
   for (const Step& s : p.steps) {
     w.put<uint32_t>(uint32_t(s.kind));
     w.put<int32_t>(s.input);
-    w.put<int32_t>(s.residual);
+    w.put<int32_t>(s.kind == Kind::concat ? s.second : s.residual);
     w.put<uint8_t>(s.depthwise ? 1 : 0);
     for (const int64_t* dims : {s.g.kernel, s.g.stride, s.g.padding})
       for (int i = 0; i < 3; ++i) w.put<int64_t>(dims[i]);
@@ -195,7 +199,9 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
            std::to_string(kVersion) + ")");
   auto program = std::make_unique<Program>();
   try {
-    program->set_input(r.get<int64_t>("input channels"));
+    const uint32_t inputs = version >= 7 ? r.get<uint32_t>("input count") : 1;
+    if (inputs < 1 || inputs > 64) r.fail("input count " + std::to_string(inputs) + " is not in [1, 64]");
+    for (uint32_t k = 0; k < inputs; ++k) program->add_input(r.get<int64_t>("input channels"));
     const uint32_t steps = r.get<uint32_t>("step count");
     for (uint32_t i = 0; i < steps; ++i) {
       const uint32_t kind = r.get<uint32_t>("step kind");
@@ -274,6 +280,7 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
           break;
         case Kind::dynamic_quantize: program->dynamic_quantize(input, out.scale); break;
         case Kind::max_pool: program->max_pool(input, g); break;
+        case Kind::concat: program->concat(input, residual); break;
       }
     }
     const uint32_t count = r.get<uint32_t>("output count");

@@ -49,8 +49,9 @@ enum class Kind {
   qavg_pool,
   dynamic_quantize,  // float32 -> int8 with each sample's qparams, computed in each run from its range
   max_pool,          // (new kinds go last: model files store the number)
+  concat,            // fp32 channel concatenation of two values of the same N, T, H, W (Step::second)
 };
-constexpr Kind kLastKind = Kind::max_pool;
+constexpr Kind kLastKind = Kind::concat;
 
 // Whether a step of `kind` may read a dynamic value (as its input; a qconv also as its residual). These steps run
 // sample by sample with that run's per-sample qparams.
@@ -91,6 +92,7 @@ struct Program::Step {
   explicit Step(Kind k) : kind(k) {}
   Kind kind;
   int32_t input = -1, residual = -1, output = -1;
+  int32_t second = -1;  // concat: the value whose channels follow the input's (model files keep it in the residual slot)
   bool depthwise = false;
   ConvGeometry g;
   int64_t out_channels = 0, hidden = 0;
@@ -143,7 +145,8 @@ class ConvDepthwise {
 
 
 struct Program::Impl {
-  int64_t input_channels = -1;
+  std::vector<int64_t> input_channels;  // one per program input: values 0 .. inputs - 1
+  int32_t inputs() const { return int32_t(input_channels.size()); }
   struct Value {
     DType dtype;
     int64_t channels;
@@ -158,8 +161,8 @@ struct Program::Impl {
   std::vector<Program::StepProfile> profile;
   std::mutex pool_mutex;                   // guards `pool`, the buffers reused from one run to the next
   std::vector<RunBuffer> pool;             // a concurrent run uses its own
-  std::vector<float, CacheLineAllocator<float>> channels_last_input;  // an [N, C, T, H, W] input copied to
-                                                                      // channels-last (also under pool_mutex)
+  // [N, C, T, H, W] inputs copied to channels-last, one per input (also under pool_mutex)
+  std::vector<std::vector<float, CacheLineAllocator<float>>> channels_last_inputs;
 
   const Value& value(int32_t id, const char* role) const {
     if (id < 0 || id >= int32_t(values.size()))
@@ -172,7 +175,7 @@ struct Program::Impl {
     // Per-sample qparams exist only inside a run, so only the steps that take them per sample may read such values
     // (those have no input gate, and only a qconv has a residual). Most other steps already need a float32 input;
     // this keeps the rule whatever the builder checked.
-    for (int32_t v : {step.input, step.residual, step.input_gate})
+    for (int32_t v : {step.input, step.residual, step.input_gate, step.second})
       if (is_dynamic(v) && !reads_dynamic(step.kind))
         throw std::invalid_argument(std::string("program: a ") + kind_name(step.kind) +
                                     " step cannot read a dynamically quantized value (v" + std::to_string(v) + ")");

@@ -199,7 +199,8 @@ def test_malformed_model_files_are_clear_errors(efficient_x3d, tmp_path):
         "truncated.pvp": data[: len(data) // 2],
         "version.pvp": data[:8] + (99).to_bytes(4, "little") + data[12:],
         "trailing.pvp": data + b"x",
-        "kind.pvp": data[:24] + (77).to_bytes(4, "little") + data[28:],  # first step's kind
+        # the first step's kind, after the magic, version, input count, input channels and step count
+        "kind.pvp": data[:28] + (77).to_bytes(4, "little") + data[32:],
     }
     messages = {"missing.pvp": "cannot open", "empty.pvp": "truncated", "foreign.pvp": "bad magic",
                 "truncated.pvp": "truncated", "version.pvp": "version 99", "trailing.pvp": "unexpected data",

@@ -150,8 +150,9 @@ def test_csn_and_resnet_through_the_transmuter(builder, frames):
 def test_slowfast_list_input_deploys_and_runs_per_layer_native():
     """SlowFast takes one clip per pathway. convert_to_deployable_form accepts the list (upstream fails on it): the
     graph passes trace one placeholder per clip, fold every BatchNorm and ReLU into its conv, and the deploy form
-    still takes the list, at other batch sizes and clip lengths too. lower_to_native runs it; compile_native and
-    quantization refuse it with a message that says why."""
+    still takes the list, at other batch sizes and clip lengths too. lower_to_native runs it; compile_native makes it
+    one program with an input per clip (test_native_multi_input), and quantization wants a list of clips per
+    calibration batch (test_quantization_list_input quantizes it)."""
     from pyvideo.accelerator.native import NativeConv3d, compile_native, lower_to_native
     from pyvideo.accelerator.quantization import quantize_model
     from pyvideo.models.slowfast import create_slowfast
@@ -173,9 +174,8 @@ def test_slowfast_list_input_deploys_and_runs_per_layer_native():
             expected = model(clips)
             assert relative_error(deploy(clips), expected) < 1e-4
             assert relative_error(native(clips), expected) < 1e-4
-    with pytest.raises(ValueError, match="takes a list of clips.*lower_to_native"):
-        compile_native(deploy)
-    with pytest.raises(ValueError, match="takes a list of clips"):
+    assert compile_native(deploy).native_program.program.num_inputs == 2
+    with pytest.raises(TypeError, match="takes a list of 2 clips.*single tensor"):  # one clip per pathway per batch
         quantize_model(deploy, [torch.rand(1, 3, 2, 32, 32)])
     with pytest.raises(TypeError, match="torch.Tensor or a list of tensors"):
         convert_to_deployable_form(transmuted, [torch.rand(1, 3, 2, 32, 32), "fast"])

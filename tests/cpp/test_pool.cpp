@@ -205,11 +205,8 @@ void program_steps_and_model_file() {
   // Version 3 files cannot hold the new step kinds: the same bytes labelled version 3 are refused.
   std::ifstream file(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  uint32_t version;
-  std::memcpy(&version, bytes.data() + 8, 4);
-  CHECK(version >= 4);  // the current version (4 added the pool kinds)
-  const uint32_t v3 = 3;
-  std::memcpy(&bytes[8], &v3, 4);
+  CHECK(file_version(bytes) >= 4);  // the current version (4 added the pool kinds)
+  bytes = relabelled(bytes, 3);
   const std::string old = temp_path("pools_v3.pvp");
   std::ofstream(old, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
   CHECK(load_fails_with(old, "unknown step kind"));
@@ -449,18 +446,14 @@ void max_pool_program_and_model_file() {
 
   // Version 5 files cannot hold the max_pool kind: the same bytes labelled version 5 are refused, naming it (kind 12).
   std::string bytes = read_file(path);
-  uint32_t version;
-  std::memcpy(&version, bytes.data() + 8, 4);
-  CHECK(version == 6);
-  const uint32_t v5 = 5;
-  std::memcpy(&bytes[8], &v5, 4);
+  CHECK(file_version(bytes) == kCurrentVersion);
   const std::string old = temp_path("max_pool_v5.pvp");
-  write_file(old, bytes);
+  write_file(old, relabelled(bytes, 5));
   CHECK(load_fails_with(old, "unknown step kind 12 for format version 5"));
   // A saved max pool with a padding over half its kernel (patched in the file) is refused by the builder on load.
   bytes = read_file(path);
   // step 0 (the stem pool): kind, input, residual (4 bytes each), depthwise (1), kernel[3], stride[3], padding[3]
-  const size_t step0 = 8 + 4 + 8 + 4, padding_h = step0 + 4 + 4 + 4 + 1 + 6 * 8 + 8;
+  const size_t step0 = first_step_offset(bytes), padding_h = step0 + 4 + 4 + 4 + 1 + 6 * 8 + 8;
   int64_t pad_h;
   std::memcpy(&pad_h, bytes.data() + padding_h, 8);
   CHECK(pad_h == 1);

@@ -410,9 +410,8 @@ std::vector<StepFields> step_fields(const std::string& bytes) {
   auto u32 = [&](size_t at) { uint32_t v; std::memcpy(&v, bytes.data() + at, 4); return v; };
   auto u64 = [&](size_t at) { uint64_t v; std::memcpy(&v, bytes.data() + at, 8); return v; };
   std::vector<StepFields> fields;
-  size_t at = 8 + 4 + 8;
-  const uint32_t steps = u32(at);
-  at += 4;
+  size_t at = first_step_offset(bytes);
+  const uint32_t steps = u32(at - 4);
   for (uint32_t i = 0; i < steps; ++i) {
     StepFields f;
     at += 4 + 4 + 4 + 1 + 9 * 8 + 8 + 8 + 4 + 4 + 3 * 8 + 1;
@@ -440,7 +439,7 @@ std::vector<size_t> input_gate_offsets(const std::string& bytes) {
 std::string as_version(const std::string& bytes, uint32_t version) {
   std::string old = bytes.substr(0, 8);
   old.append(reinterpret_cast<const char*>(&version), 4);
-  size_t from = 12;
+  size_t from = 12 + 4;  // the current header's input count (one input) is not in older files
   for (const StepFields& f : step_fields(bytes)) {
     if (version < 2) {
       old.append(bytes, from, f.gate - from);
@@ -509,8 +508,8 @@ void fused_model_file_round_trip_and_validation() {
   CHECK(load_fails_with(bad, "does not exist"));
   patched(gate_at[0] + 4, int32_t(Activation::swish));  // an input activation without a gate
   CHECK(load_fails_with(bad, "input gate -1 and the identity"));
-  patched(8, 7);  // a future format version
-  CHECK(load_fails_with(bad, "version 7 is not supported"));
+  patched(8, int32_t(kCurrentVersion + 1));  // a future format version
+  CHECK(load_fails_with(bad, "version " + std::to_string(kCurrentVersion + 1) + " is not supported"));
   patched(8, 0);
   CHECK(load_fails_with(bad, "version 0 is not supported"));
   // Every truncation is refused.
@@ -773,6 +772,146 @@ void per_channel_model_file_round_trip_and_validation() {
   std::remove(path.c_str());
   std::remove(bad.c_str());
 }
+// Two inputs (one clip per pathway, as SlowFast) and a concat step: the concatenation is exact, the conv reading it
+// equals the same conv run on the concatenation as its own program's input, ncthw inputs equal channels-last ones,
+// buffers are recycled across runs of new sizes, the model file (version 7: input count and channels; concat's second
+// input in the residual field) round-trips through Program::load and the C API, and bad calls are refused.
+void multi_input_concat() {
+  auto filled = [](const Shape5& s, int seed) {
+    std::vector<float> v(size_t(s.numel()));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = float(int((i * 37 + size_t(seed) * 11) % 101) - 50) / 16.0f;
+    return v;
+  };
+  ConvGeometry g;  // 1x3x3, padding 1
+  g.kernel[1] = g.kernel[2] = 3;
+  g.padding[1] = g.padding[2] = 1;
+  std::vector<float> w_a(size_t(3 * 4)), w_c(size_t(9 * 9 * 6));
+  for (size_t i = 0; i < w_a.size(); ++i) w_a[i] = float(int(i % 5) - 2) * 0.5f;
+  for (size_t i = 0; i < w_c.size(); ++i) w_c[i] = float(int(i % 7) - 3) * 0.25f;
+  const std::vector<float> b_c{0.5f, -0.5f, 0.0f, 1.0f, 2.0f, -1.0f};
+  Program p;
+  const int32_t slow = p.set_input(3), fast = p.add_input(5);
+  CHECK(slow == 0 && fast == 1 && p.num_inputs() == 2);
+  CHECK(p.inputs_channels() == (std::vector<int64_t>{3, 5}) && p.input_channels() == 3);
+  const int32_t a = p.conv(slow, false, pointwise(), 4, w_a, {0, 0, 0, 0}, -1, Activation::relu);
+  const int32_t cat = p.concat(a, fast);
+  const int32_t out = p.conv(cat, false, g, 6, w_c, b_c, -1, Activation::identity);
+  p.set_outputs({cat, out}, {Program::Layout::nthwc, Program::Layout::nthwc});
+  CHECK(p.describe().find("concat(v2, v1) -> 9 channels") != std::string::npos);
+  // The conv after the concat alone, on the concatenation as its input.
+  Program tail;
+  tail.set_outputs({tail.conv(tail.set_input(9), false, g, 6, w_c, b_c, -1, Activation::identity)},
+                   {Program::Layout::nthwc});
+  const std::string path = temp_path("two_inputs.pvp");
+  p.save(path);
+  const auto loaded = Program::load(path);
+  CHECK(loaded->num_inputs() == 2 && loaded->inputs_channels() == (std::vector<int64_t>{3, 5}));
+  for (const Shape5& s : {Shape5{1, 2, 4, 5, 0}, Shape5{2, 3, 6, 7, 0}, Shape5{1, 1, 3, 3, 0}}) {
+    Shape5 s_slow = s, s_fast = s;
+    s_slow.c = 3;
+    s_fast.c = 5;
+    const auto x_slow = filled(s_slow, 1), x_fast = filled(s_fast, 2);
+    const auto got = p.run({x_slow.data(), x_fast.data()}, {s_slow, s_fast}, 2);
+    CHECK(got.size() == 2 && got[0].shape == (Shape5{s.n, s.t, s.h, s.w, 9}));
+    const float* c = static_cast<const float*>(got[0].data());
+    // The concatenation: the conv's 4 channels (relu(x . w_a)), then the fast input's 5, at every position.
+    bool exact = true;
+    for (int64_t q = 0; q < s.n * s.t * s.h * s.w; ++q) {
+      for (int64_t k = 0; k < 4; ++k) {
+        float acc = 0.0f;
+        for (int64_t ci = 0; ci < 3; ++ci) acc += x_slow[size_t(q * 3 + ci)] * w_a[size_t(ci * 4 + k)];
+        exact = exact && std::fabs(c[q * 9 + k] - std::max(acc, 0.0f)) < 1e-5f;
+      }
+      for (int64_t k = 0; k < 5; ++k) exact = exact && c[q * 9 + 4 + k] == x_fast[size_t(q * 5 + k)];
+    }
+    CHECK(exact);
+    const auto want = tail.run(c, got[0].shape, 1);
+    CHECK(got[1].shape == want[0].shape);
+    CHECK(std::memcmp(got[1].data(), want[0].data(), size_t(want[0].shape.numel()) * 4) == 0);
+    // Loaded from the file, and from [N, C, T, H, W] inputs: the same bits.
+    const auto from_file = loaded->run({x_slow.data(), x_fast.data()}, {s_slow, s_fast}, 1);
+    CHECK(std::memcmp(from_file[1].data(), got[1].data(), size_t(want[0].shape.numel()) * 4) == 0);
+    auto to_ncthw = [](const std::vector<float>& x, const Shape5& sh) {
+      std::vector<float> y(x.size());
+      for (int64_t n = 0; n < sh.n; ++n)
+        for (int64_t t = 0; t < sh.t; ++t)
+          for (int64_t h = 0; h < sh.h; ++h)
+            for (int64_t v = 0; v < sh.w; ++v)
+              for (int64_t k = 0; k < sh.c; ++k)
+                y[size_t((((n * sh.c + k) * sh.t + t) * sh.h + h) * sh.w + v)] =
+                    x[size_t((((n * sh.t + t) * sh.h + h) * sh.w + v) * sh.c + k)];
+      return y;
+    };
+    const auto n_slow = to_ncthw(x_slow, s_slow), n_fast = to_ncthw(x_fast, s_fast);
+    const auto from_ncthw = p.run({n_slow.data(), n_fast.data()}, {s_slow, s_fast}, 3, Program::InputLayout::ncthw);
+    CHECK(std::memcmp(from_ncthw[1].data(), got[1].data(), size_t(want[0].shape.numel()) * 4) == 0);
+  }
+  // The C API: input count and channels, a run of both inputs, and a one-input run refused.
+  pyvideo_program* c_program = nullptr;
+  CHECK(pyvideo_program_load(path.c_str(), &c_program) == PYVIDEO_OK && c_program);
+  int32_t count = 0;
+  int64_t channels = 0;
+  CHECK(pyvideo_program_num_inputs(c_program, &count) == PYVIDEO_OK && count == 2);
+  CHECK(pyvideo_program_input_channels_at(c_program, 1, &channels) == PYVIDEO_OK && channels == 5);
+  CHECK(pyvideo_program_input_channels_at(c_program, 2, &channels) == PYVIDEO_ERROR_INVALID_ARGUMENT);
+  const Shape5 s_slow{1, 2, 4, 5, 3}, s_fast{1, 2, 4, 5, 5};
+  const auto x_slow = filled(s_slow, 1), x_fast = filled(s_fast, 2);
+  const float* c_inputs[2] = {x_slow.data(), x_fast.data()};
+  const int64_t c_shapes[2][5] = {{1, 2, 4, 5, 3}, {1, 2, 4, 5, 5}};
+  CHECK(pyvideo_program_run_inputs(c_program, 2, c_inputs, c_shapes, 1) == PYVIDEO_OK);
+  const void* c_out = nullptr;
+  CHECK(pyvideo_program_output(c_program, 1, nullptr, nullptr, nullptr, &c_out) == PYVIDEO_OK && c_out);
+  const auto want = p.run({x_slow.data(), x_fast.data()}, {s_slow, s_fast}, 1);
+  CHECK(c_out && std::memcmp(c_out, want[1].data(), size_t(want[1].shape.numel()) * 4) == 0);
+  CHECK(pyvideo_program_run(c_program, x_slow.data(), c_shapes[0], 1) == PYVIDEO_ERROR_INVALID_ARGUMENT);
+  CHECK(std::string(pyvideo_last_error()).find("takes 2 inputs") != std::string::npos);
+  CHECK(pyvideo_program_run_inputs(c_program, 2, nullptr, c_shapes, 1) == PYVIDEO_ERROR_INVALID_ARGUMENT);
+  pyvideo_program_free(c_program);
+  // Bad calls.
+  CHECK(throws([&] { p.run({x_slow.data()}, {s_slow}, 1); }));                              // one input of two
+  CHECK(throws([&] { p.run({x_slow.data(), x_fast.data()}, {s_slow, s_slow}, 1); }));       // 3 channels, not 5
+  CHECK(throws([&] { p.run({x_slow.data(), nullptr}, {s_slow, s_fast}, 1); }));             // null input
+  const Shape5 longer{1, 4, 4, 5, 5};
+  const auto x_long = filled(longer, 3);
+  try {  // the pathways' T differ at the concat (SlowFast's fast clip not alpha times the slow one's)
+    p.run({x_slow.data(), x_long.data()}, {s_slow, longer}, 1);
+    CHECK(false);
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("concat") != std::string::npos &&
+          std::string(e.what()).find("differ") != std::string::npos);
+  }
+  CHECK(throws([&] { p.add_input(2); }));  // inputs come before the steps
+  CHECK(throws([&] { p.concat(a, 99); }));
+  Program q;
+  const int32_t qx = q.set_input(2);
+  CHECK(throws([&] { q.concat(qx, q.quantize(qx, QuantParams{0.5f, 0})); }));  // int8
+  CHECK(throws([&] { Program().add_input(0); }));
+  // A version 6 file cannot hold a concat: a one-input program with one, relabelled, is refused (concat is kind 13).
+  Program one;
+  const int32_t ox = one.set_input(2);
+  one.set_outputs({one.concat(ox, ox)}, {Program::Layout::nthwc});
+  const std::string one_path = temp_path("concat_v6.pvp");
+  one.save(one_path);
+  const std::string bytes = read_file(one_path);
+  CHECK(file_version(bytes) == kCurrentVersion);
+  write_file(one_path, relabelled(bytes, 6));
+  CHECK(load_fails_with(one_path, "unknown step kind 13 for format version 6"));
+  // A two-input file: every truncation is refused; an input count of 0 or 65 too.
+  const std::string two = read_file(path);
+  int refused = 0, cuts = 0;
+  for (size_t n = 0; n < two.size(); n += 5, ++cuts) {
+    write_file(one_path, two.substr(0, n));
+    refused += load_fails_with(one_path, "") ? 1 : 0;
+  }
+  CHECK(refused == cuts);
+  for (uint32_t bad_count : {0u, 65u}) {
+    std::string b = two;
+    std::memcpy(&b[12], &bad_count, 4);
+    write_file(one_path, b);
+    CHECK(load_fails_with(one_path, "input count"));
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -789,5 +928,6 @@ int main() {
   per_channel_squeeze_excitation_equals_the_reference();
   per_channel_squeeze_excitation_builder_errors();
   per_channel_model_file_round_trip_and_validation();
+  multi_input_concat();
   return check::finish("test_program");
 }

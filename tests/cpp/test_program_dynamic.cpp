@@ -599,17 +599,12 @@ void model_file_version_5() {
     CHECK(bytes_of(got[k]) == bytes_of(want[k]) && std::memcmp(got[k].data(), want[k].data(), bytes_of(want[k])) == 0);
 
   const std::string bytes = read_file(path);
-  uint32_t version;
-  std::memcpy(&version, bytes.data() + 8, 4);
-  CHECK(version == 6);
+  CHECK(file_version(bytes) == kCurrentVersion);
   // Labelled version 4, the file names a kind version 4 does not have (dynamic_quantize, step 0).
-  std::string v4 = bytes;
-  const uint32_t four = 4;
-  std::memcpy(&v4[8], &four, 4);
-  write_file(bad, v4);
+  write_file(bad, relabelled(bytes, 4));
   CHECK(load_fails_with(bad, "unknown step kind 11 for format version 4"));
   // Step 0 (dynamic_quantize) has every array empty: its weight_scale count is the last of its 13 array counts.
-  const size_t step0 = 8 + 4 + 8 + 4, fixed = 4 + 4 + 4 + 1 + 9 * 8 + 8 + 8 + 4 + 4 + 3 * 8 + 1 + 4 + 4;
+  const size_t step0 = first_step_offset(bytes), fixed = 4 + 4 + 4 + 1 + 9 * 8 + 8 + 8 + 4 + 4 + 3 * 8 + 1 + 4 + 4;
   const size_t weight_scale_count = step0 + fixed + 12 * 8;
   uint64_t count;
   std::memcpy(&count, bytes.data() + weight_scale_count, 8);

@@ -42,7 +42,7 @@ from torch.utils.dlpack import to_dlpack
 from pyvideo._native import native, num_threads
 from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployable.conv import triple
-from pyvideo.accelerator.deployable.graph import copy_module, takes_clip_list, trace
+from pyvideo.accelerator.deployable.graph import copy_module, trace
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedAvgPool3d,
@@ -77,17 +77,27 @@ class NativeProgram(nn.Module):
         self.program = program
         self.layouts = list(program.output_layouts)
 
-    def forward(self, x: torch.Tensor):
-        if not isinstance(x, torch.Tensor) or x.dim() != 5:
-            raise ValueError(f"NativeProgram expects a 5-D [N, C, T, H, W] tensor, got {getattr(x, 'shape', type(x))}")
-        if x.dtype != torch.float32 or x.device.type != "cpu":
-            raise TypeError(f"NativeProgram expects a float32 CPU tensor, got {x.dtype} on {x.device}")
-        x = x.detach()
-        channels_last = x.permute(0, 2, 3, 4, 1)
-        if channels_last.is_contiguous():  # channels_last_3d memory: the steps' own layout, read in place
-            outputs = self.program.run(to_dlpack(channels_last), num_threads(), "nthwc")
+    def forward(self, *inputs):
+        """One ``[N, C, T, H, W]`` tensor, or for a program with several inputs (SlowFast's pathways) one tensor
+        per input, as separate arguments or one list."""
+        if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+            inputs = tuple(inputs[0])
+        expected = self.program.num_inputs
+        if len(inputs) != expected:
+            raise ValueError(f"NativeProgram takes {expected} input{'s' if expected > 1 else ''} (one [N, C, T, H, W] "
+                             f"tensor each), got {len(inputs)}")
+        for x in inputs:
+            if not isinstance(x, torch.Tensor) or x.dim() != 5:
+                raise ValueError(f"NativeProgram expects 5-D [N, C, T, H, W] tensors, got {getattr(x, 'shape', type(x))}")
+            if x.dtype != torch.float32 or x.device.type != "cpu":
+                raise TypeError(f"NativeProgram expects float32 CPU tensors, got {x.dtype} on {x.device}")
+        inputs = [x.detach() for x in inputs]
+        channels_last = [x.permute(0, 2, 3, 4, 1) for x in inputs]
+        if all(c.is_contiguous() for c in channels_last):  # channels_last_3d memory: the steps' layout, read in place
+            args, layout = [to_dlpack(c) for c in channels_last], "nthwc"
         else:  # the runtime copies [N, C, T, H, W] to channels-last itself (faster than torch's permuted copy)
-            outputs = self.program.run(to_dlpack(x.contiguous()), num_threads(), "ncthw")
+            args, layout = [to_dlpack(x.contiguous()) for x in inputs], "ncthw"
+        outputs = self.program.run(args[0] if len(args) == 1 else args, num_threads(), layout)
         return tuple(_present(torch.from_dlpack(out), layout) for out, layout in zip(outputs, self.layouts))
 
     def save(self, path: str) -> None:
@@ -331,6 +341,28 @@ class _Builder:
             return self.program.quantize(value, module.output_scale, module.output_zero_point)
         return None
 
+    def emit_function(self, node: fx.Node) -> Optional[int]:
+        """``torch.cat`` of native float32 ``[N, C, T, H, W]`` values along the channels (SlowFast's fusion of the
+        fast pathway into the slow one, and its head's concatenation of the pooled pathways): concat steps."""
+        if node.target is not torch.cat or not node.args or not isinstance(node.args[0], (list, tuple)):
+            return None
+        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+        if dim not in (1, -4) or set(node.kwargs) - {"dim"} or len(node.args) > 2:
+            return None
+        sources = list(node.args[0])
+        if len(sources) < 2 or not all(isinstance(s, fx.Node) and s in self.value for s in sources):
+            return None
+        values = [self.value[s] for s in sources]
+        if any(self.layout[s] != "ncthw" for s in sources) or not all(self.dtype_is_float(v) for v in values):
+            return None
+        value = values[0]
+        for other in values[1:]:
+            value = self.program.concat(value, other)
+        self.layout[node] = "ncthw"
+        if all(v in self.pooled for v in values):
+            self.pooled.add(value)
+        return value
+
     def emit_method(self, node: fx.Node) -> Optional[int]:
         """Tensor methods of classifier heads: permute to channels-last (free: that is the storage order) and the
         mean over T, H, W of a channels-last view (a global average pool)."""
@@ -390,6 +422,23 @@ def _passes_through(module: nn.Module) -> bool:
     return type(module) is nn.Identity or (isinstance(module, nn.Dropout) and not module.training)
 
 
+def _program_inputs(graph: fx.Graph) -> List[List[fx.Node]]:
+    """The graph nodes holding each program input: one placeholder per input, or, for a model that takes a list of
+    clips (SlowFast) traced as one placeholder, the ``x[i]`` getitem nodes of each index i (the program then takes
+    the list's clips in index order)."""
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(placeholders) == 1:
+        users = list(placeholders[0].users)
+        if users and all(u.op == "call_function" and u.target is operator.getitem and len(u.args) == 2
+                         and isinstance(u.args[1], int) and not u.kwargs for u in users):
+            indices = sorted({u.args[1] for u in users})
+            if indices != list(range(len(indices))):
+                raise ValueError(f"compile_native: the model reads clips {indices} of its input list; a program "
+                                 "takes every clip from the first on")
+            return [[u for u in users if u.args[1] == i] for i in indices]
+    return [[p] for p in placeholders]
+
+
 def _input_channels(graph_module: fx.GraphModule, placeholder: fx.Node) -> Optional[int]:
     """The channel count of the graph input, read from the first layer that consumes it (through quantize/identity)."""
     frontier = list(placeholder.users)
@@ -415,9 +464,11 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True,
     """``model`` (a deploy form from ``convert_to_deployable_form``, or an int8 model from ``quantize_model`` /
     ``convert_qat``) with the longest native-capable prefix of its graph replaced by one :class:`NativeProgram`.
 
-    The result is an ``fx.GraphModule`` in eval mode; ``model`` is not modified. Raises ValueError when the model's
-    first layer cannot run natively (nothing to compile), RuntimeError when torch.fx cannot trace it (e.g. SlowFast,
-    whose forward takes a list of pathway clips) and TypeError for a non-module.
+    The result is an ``fx.GraphModule`` in eval mode; ``model`` is not modified. A model that takes a list of clips
+    (SlowFast's deploy form, one clip per pathway) compiles into a program with one input per clip and still takes
+    the list; ``torch.cat`` along the channels runs natively (SlowFast's pathway fusion and pooled head). Raises
+    ValueError when the model's first layer cannot run natively (nothing to compile), RuntimeError when torch.fx
+    cannot trace it and TypeError for a non-module.
     ``fuse_squeeze_excitation=False`` is a debugging / benchmarking switch: fp32 squeeze-excitations then run as
     separate steps that store their output, as before the fusion (int8 programs are the same either way).
     ``fuse_pointwise_depthwise=False`` likewise runs every fp32 dense conv (pointwise or, like X3D's stem, spatial)
@@ -433,23 +484,20 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True,
             f"compile_native needs a torch.fx-traceable model with one tensor input; tracing {type(model).__name__} "
             f"failed ({type(error).__name__}: {error}). lower_to_native(model) still runs its convs on the native "
             "kernels, one op per layer") from error
-    if takes_clip_list(source.graph):
-        raise ValueError("compile_native needs a model with one tensor input; this one takes a list of clips (one per "
-                         "pathway, as SlowFast does). lower_to_native(model) runs its convs on the native kernels, one "
-                         "op per layer")
-    placeholders = [n for n in source.graph.nodes if n.op == "placeholder"]
-    if len(placeholders) != 1:
-        raise ValueError(f"compile_native needs a model with one input, got {len(placeholders)}")
-    channels = _input_channels(source, placeholders[0])
-    if channels is None:
+    inputs = _program_inputs(source.graph)
+    channels = [_input_channels(source, nodes[0]) for nodes in inputs]
+    if not inputs or any(c is None for c in channels):
         raise ValueError("compile_native: the model does not start with a layer that runs natively "
                          "(convert it with convert_to_deployable_form, and quantize_model for int8)")
     builder = _Builder(dict(source.named_modules()), fuse_squeeze_excitation)
-    builder.value[placeholders[0]] = builder.program.set_input(channels)
-    builder.layout[placeholders[0]] = "ncthw"
-    native_nodes = []
+    for index, (nodes, c) in enumerate(zip(inputs, channels)):
+        value = (builder.program.add_input if index else builder.program.set_input)(c)
+        for node in nodes:
+            builder.value[node] = value
+            builder.layout[node] = "ncthw"
+    native_nodes = [node for nodes in inputs for node in nodes if node.op != "placeholder"]  # a clip list's getitems
     for node in source.graph.nodes:
-        if node.op == "placeholder":
+        if node.op == "placeholder" or node in builder.value:
             continue
         produced = None
         if node.op == "call_module":
@@ -462,6 +510,8 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True,
                 produced = _try(builder.emit, node, module)
         elif node.op == "call_method":
             produced = _try(builder.emit_method, node)
+        elif node.op == "call_function":
+            produced = _try(builder.emit_function, node)
         if produced is None:
             break  # the native prefix ends at the first node that cannot run natively
         builder.value[node] = produced
@@ -498,12 +548,14 @@ def _split_graph(source: fx.GraphModule, builder: _Builder, native_nodes: List[f
     env: Dict[fx.Node, fx.Node] = {}
     root = nn.Module()
     root.add_module("native_program", program)
-    outputs = None
+    placeholders = [node for node in source.graph.nodes if node.op == "placeholder"]
+    getters = {}
     for node in source.graph.nodes:
         if node.op == "placeholder":
             env[node] = graph.placeholder(node.name)
-            outputs = graph.call_module("native_program", (env[node],))
-            getters = {key: graph.call_function(operator.getitem, (outputs, i)) for i, key in enumerate(escaping)}
+            if node is placeholders[-1]:  # every input declared: the program reads them all
+                outputs = graph.call_module("native_program", tuple(env[p] for p in placeholders))
+                getters = {key: graph.call_function(operator.getitem, (outputs, i)) for i, key in enumerate(escaping)}
             continue
         if node in native_set:
             key = (builder.value[node], builder.layout[node])

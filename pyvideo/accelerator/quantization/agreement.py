@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass
 from typing import Tuple, Union
 
 import torch
+import torch.fx as fx
 import torch.nn as nn
 
-from .graph_quantizer import _batch_tensor
+from .graph_quantizer import _batch_input, _batch_tensor, _clip_count
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,9 @@ def compare_logits(fp32_logits: torch.Tensor, int8_logits: torch.Tensor) -> Int8
     )
 
 
-def _batches(clips, batch_size: int):
+def _batches(clips, batch_size: int, clip_count=None):
+    if isinstance(clips, torch.Tensor) and clip_count is not None:
+        _batch_input(clips, clip_count, what="batch of clips")  # raises: a list model needs batches of clip lists
     if isinstance(clips, torch.Tensor):
         if clips.dim() < 2 or clips.shape[0] == 0:
             raise ValueError(f"clips must be a non-empty batch tensor [N, ...], got shape {tuple(clips.shape)}")
@@ -116,6 +119,9 @@ def _batches(clips, batch_size: int):
     if not isinstance(clips, Iterable):
         raise TypeError(f"clips must be a batch tensor or an iterable of batches, got {type(clips).__name__}")
     for batch in clips:
+        if clip_count is not None:  # a model that takes a list of clips: the structure errors say what it wants
+            yield _batch_input(batch, clip_count, what="batch of clips")
+            continue
         try:
             yield _batch_tensor(batch)
         except TypeError:
@@ -123,11 +129,12 @@ def _batches(clips, batch_size: int):
                             f"tensor; got {type(batch).__name__}") from None
 
 
-def _logits(model: nn.Module, batch: torch.Tensor, name: str) -> torch.Tensor:
+def _logits(model: nn.Module, batch, name: str) -> torch.Tensor:
     out = model(batch)
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != batch.shape[0]:
+    size = batch.shape[0] if isinstance(batch, torch.Tensor) else batch[0].shape[0]  # a list of clips: the first's
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != size:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"{name} must return logits [batch, num_classes]; for a batch of {batch.shape[0]} it returned {shape}")
+        raise ValueError(f"{name} must return logits [batch, num_classes]; for a batch of {size} it returned {shape}")
     return out.float()
 
 
@@ -144,7 +151,8 @@ def compare_int8(
             ``torch.no_grad`` (their training flags are restored afterwards).
         clips: a batch tensor ``[N, C, T, H, W]`` (split into chunks of ``batch_size``), or an iterable of batches
             in any form ``quantize_model`` accepts (tensors, ``(tensor, label, ...)`` tuples, ``{"video": ...}``
-            dicts). Use clips that were not used for calibration.
+            dicts). Use clips that were not used for calibration. For an int8 model that takes a list of clips
+            (SlowFast), an iterable of batches each holding one list (as ``quantize_model``'s calibration batches).
         batch_size: chunk size when ``clips`` is one tensor.
     """
     if not isinstance(fp32_model, nn.Module) or not isinstance(int8_model, nn.Module):
@@ -157,7 +165,9 @@ def compare_int8(
     fp32_out, int8_out = [], []
     try:
         with torch.no_grad():
-            for batch in _batches(clips, batch_size):
+            graph = getattr(int8_model, "graph", None)
+            clip_count = _clip_count(graph) if isinstance(graph, fx.Graph) else None
+            for batch in _batches(clips, batch_size, clip_count):
                 fp32_out.append(_logits(fp32_model, batch, "fp32_model"))
                 int8_out.append(_logits(int8_model, batch, "int8_model"))
     finally:

@@ -6,8 +6,8 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph_quantizer import (DYNAMIC_SPREAD, calibrate, choose_channel_strengths, convert, freeze_observers,
-                              mark_dynamic, prepare, unstable_ranges, weight_error_means)
+from .graph_quantizer import (DYNAMIC_SPREAD, _batch_input, calibrate, choose_channel_strengths, clip_count, convert,
+                              freeze_observers, mark_dynamic, prepare, unstable_ranges, weight_error_means)
 
 
 def quantize_model(
@@ -23,7 +23,10 @@ def quantize_model(
     Args:
         deploy_model: output of ``convert_to_deployable_form`` (must be torch.fx-traceable); it is not modified.
         calibration_data: a batch tensor, or an iterable / DataLoader of batches (tensors, (tensor, label) tuples,
-            or dicts with a "video" tensor), representative of the inputs the model will see.
+            or dicts with a "video" tensor), representative of the inputs the model will see. For a model whose
+            forward takes a list of clips (SlowFast, one per pathway) an iterable of batches each of which is a list
+            or tuple of exactly that many tensors, or (clips, label) / {"video": clips} holding one; the first batch
+            also serves to trace the model (``prepare``'s ``example_input``).
         observer: how activation ranges are estimated: "minmax", "percentile" (99.99th, averaged per batch),
             or a zero-argument factory of an observer object.
         per_channel: quantize squeeze-excitation outputs that only pointwise convs read per channel (their scales
@@ -39,7 +42,8 @@ def quantize_model(
             tensor. ``False``: all static.
 
     Returns:
-        The int8 model (``torch.fx.GraphModule`` of ``int8_modules``): float input, float output.
+        The int8 model (``torch.fx.GraphModule`` of ``int8_modules``): float input (a list of clips where the deploy
+        form takes one), float output.
 
     Warns (RuntimeWarning) when some statically quantized tensor's magnitude differs by more than 20x between
     calibration batches: its static int8 range then serves some inputs badly (measure with ``compare_int8``;
@@ -53,7 +57,13 @@ def quantize_model(
         raise ValueError(f"quantize_model: dynamic_ranges must be a bool or a number >= 0, got {dynamic_ranges!r}")
     if not isinstance(calibration_data, torch.Tensor) and iter(calibration_data) is calibration_data:
         calibration_data = list(calibration_data)  # a one-shot iterator: later passes read the batches again
-    prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel)
+    example_input, clips = None, clip_count(deploy_model)
+    if clips is not None:  # traced with the first batch's list of clips
+        first = calibration_data if isinstance(calibration_data, torch.Tensor) else next(iter(calibration_data), None)
+        if first is None:
+            raise ValueError("quantize_model: calibration_data yielded no batches")
+        example_input = _batch_input(first, clips)
+    prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel, example_input=example_input)
     calibrate(prepared, calibration_data)
     if spread is not None:
         mark_dynamic(prepared, spread)
@@ -76,12 +86,15 @@ def _warn_on_unstable_ranges(prepared: fx.GraphModule) -> None:
         )
 
 
-def prepare_qat(deploy_model: nn.Module, observer="moving_average", per_channel: bool = True) -> fx.GraphModule:
+def prepare_qat(deploy_model: nn.Module, observer="moving_average", per_channel: bool = True,
+                example_input=None) -> fx.GraphModule:
     """A training-mode copy of the deploy-form graph with fake-quantized weights and activations (straight-through
     gradients). It shares its parameters with ``deploy_model``: train it like any module, then call
     :func:`convert_qat`. Activation ranges follow the data (moving average) until :func:`freeze_observers`.
-    ``per_channel`` as in :func:`quantize_model` (the fake quantization then simulates the per-channel tensors)."""
-    prepared = prepare(deploy_model, observer=observer, qat=True, per_channel=per_channel)
+    ``per_channel`` as in :func:`quantize_model` (the fake quantization then simulates the per-channel tensors).
+    ``example_input`` (a pyvideo extension) is required for a model whose forward takes a list of clips (SlowFast):
+    one such list, e.g. ``[slow, fast]``, used only to trace one graph input per clip (see ``prepare``)."""
+    prepared = prepare(deploy_model, observer=observer, qat=True, per_channel=per_channel, example_input=example_input)
     return prepared.train()
 
 

@@ -2,7 +2,8 @@
 
 Each node of the traced deploy graph gets a role:
 - ``int8``: ops with an int8 implementation (FusedConv3d, nn.Linear, FusedSqueezeExcitation, global average
-  pooling, fixed-kernel 3-D average pooling without padding, elementwise activations, tensor + tensor, tensor * tensor);
+  pooling, fixed-kernel 3-D average pooling without padding, elementwise activations, tensor + tensor, tensor * tensor,
+  ``torch.cat`` of tensors, which requantizes each input to the concatenation's qparams);
 - ``transparent``: ops that move int8 values without changing them (permute, reshape, Identity, Dropout ...);
   their output has the qparams of their input;
 - ``float``: everything else (runs in float32 on dequantized values).
@@ -19,6 +20,10 @@ range (``int8_modules``, qparams DYNAMIC). Only tensors that a conv, linear, squ
 the model input) produces and that convs (as input or residual), linears, squeeze-excitations and average pools
 read qualify (``dynamic_candidates``): those are the int8 ops with a float32 output and a dynamic input in native
 programs too.
+
+Models whose forward takes a list of clips (SlowFast: one per pathway) are traced with one placeholder per clip
+(``deployable.graph.trace`` with an example input); the prepared and int8 GraphModules still take the list, and every
+calibration batch must hold exactly one tensor per placeholder (``_batch_input``).
 """
 import copy
 import operator
@@ -31,7 +36,7 @@ import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
-from pyvideo.accelerator.deployable.graph import DeployTracer, replace_submodule, takes_clip_list
+from pyvideo.accelerator.deployable.graph import DeployTracer, replace_submodule, takes_clip_list, trace
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
@@ -47,10 +52,34 @@ _TRANSPARENT_FUNCTIONS = {torch.flatten, torch.reshape, torch.permute, torch.squ
 # tensor (+|*) tensor -> its int8 module
 _BINARY_FUNCTIONS = {operator.add: q8.QuantizedAdd, torch.add: q8.QuantizedAdd, operator.mul: q8.QuantizedMul,
                      torch.mul: q8.QuantizedMul}  # fmt: skip
+_CAT_FUNCTIONS = {torch.cat, torch.concat, torch.concatenate}
 
 
 def _tensor_args(node: fx.Node):
     return [a for a in node.args if isinstance(a, fx.Node)]
+
+
+def _cat_inputs(node: fx.Node) -> Optional[list]:
+    """The tensors a ``torch.cat([a, b, ...], dim)`` node concatenates (its int8 form, ``QuantizedCat``, takes them as
+    separate arguments), or None for any other node (or a cat with an ``out=`` or a non-constant dim)."""
+    if node.op != "call_function" or node.target not in _CAT_FUNCTIONS or not node.args:
+        return None
+    tensors, rest = node.args[0], node.args[1:]
+    if not isinstance(tensors, (list, tuple)) or not tensors or not all(isinstance(t, fx.Node) for t in tensors):
+        return None
+    if set(node.kwargs) - {"dim"} or len(rest) > 1 or not isinstance(_cat_dim(node), int):
+        return None
+    return list(tensors)
+
+
+def _cat_dim(node: fx.Node):
+    return node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+
+
+def _int8_inputs(node: fx.Node) -> list:
+    """The tensors an int8 node reads, in its int8 module's argument order."""
+    tensors = _cat_inputs(node)
+    return tensors if tensors is not None else _tensor_args(node)
 
 
 def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
@@ -71,6 +100,8 @@ def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
         return "transparent"
     if node.op == "call_function" and node.target in _BINARY_FUNCTIONS and not node.kwargs:
         return "int8" if len(node.args) == 2 and len(_tensor_args(node)) == 2 else "float"
+    if _cat_inputs(node) is not None:
+        return "int8"
     return "float"
 
 
@@ -142,29 +173,81 @@ def _check_deploy_form(model: nn.Module) -> None:
         )
 
 
-def _trace_eval(model: nn.Module) -> fx.GraphModule:
+def _clip_count(graph: fx.Graph) -> Optional[int]:
+    """How many clips a graph traced for a list input (one placeholder per clip, flattened from the list by the
+    generated code) takes; None for a graph traced for one tensor (whose placeholders are its forward's arguments)."""
+    if getattr(graph._codegen, "pytree_info", None) is None:
+        return None
+    return sum(1 for node in graph.nodes if node.op == "placeholder")
+
+
+def _listed_clip_count(graph: fx.Graph) -> int:
+    """The clip count of a list-input model traced without an example (one placeholder, only indexed): one more than
+    the largest index its code reads."""
+    indices = [user.args[1] for node in graph.nodes if node.op == "placeholder" for user in node.users]
+    if not all(isinstance(index, int) and index >= 0 for index in indices):
+        raise ValueError(f"quantization needs a list-input model that reads its clips by constant index, got indices "
+                         f"{indices}")
+    return max(indices) + 1
+
+
+def _trace_in_eval_mode(model: nn.Module, example_input=None) -> fx.Graph:
     was_training = model.training
     model.eval()  # the deploy graph is the inference graph; leaf modules still follow .train() when run
     try:
-        graph = DeployTracer().trace(model)
+        if example_input is None:
+            return DeployTracer().trace(model)
+        return trace(model, example_input).graph
     except Exception as error:
-        raise RuntimeError(
-            f"quantization needs a torch.fx-traceable deploy-form model; tracing {type(model).__name__} failed: {error}"
-        ) from error
+        listed = "" if example_input is None else f" with a list of {len(example_input)} clips"
+        raise RuntimeError(f"quantization needs a torch.fx-traceable deploy-form model; tracing "
+                           f"{type(model).__name__}{listed} failed: {error}") from error
     finally:
         model.train(was_training)
-    if takes_clip_list(graph):
-        raise ValueError(f"quantization needs a model with one tensor input; {type(model).__name__} takes a list of "
-                         "clips (one per pathway, as SlowFast does), which int8 models do not support yet")
+
+
+def clip_count(model: nn.Module) -> Optional[int]:
+    """How many clips ``model``'s forward takes as a list (SlowFast: one per pathway), or None when it takes one
+    tensor. Traces the model (RuntimeError where torch.fx cannot); ValueError for a model not in deploy form."""
+    _check_deploy_form(model)
+    graph = _trace_in_eval_mode(model)
+    return _listed_clip_count(graph) if takes_clip_list(graph) else None
+
+
+def _trace_eval(model: nn.Module, example_input=None) -> fx.GraphModule:
+    """``model``'s inference graph. A model whose forward takes a list of clips is traced a second time with
+    ``example_input`` (a list of clips or a calibration batch holding one, see ``_batch_input``; only its structure
+    is used), which gives one placeholder per clip."""
+    graph = _trace_in_eval_mode(model)
+    if not takes_clip_list(graph):
+        if example_input is not None and not isinstance(example_input, torch.Tensor):
+            raise ValueError(f"{type(model).__name__} takes one tensor; example_input is for models that take a list "
+                             f"of clips (got a {type(example_input).__name__})")
+        return fx.GraphModule(model, graph, class_name=f"Quantizable{type(model).__name__}")
+    count = _listed_clip_count(graph)
+    if example_input is None:
+        raise ValueError(f"quantization of a model that takes a list of clips ({type(model).__name__} takes {count}, "
+                         f"one per pathway, as SlowFast does) needs an example input to trace it: pass "
+                         f"example_input=[clip, ...] ({count} tensors) to prepare / prepare_qat")
+    graph = _trace_in_eval_mode(model, _batch_input(example_input, count, what="example_input"))
+    if _clip_count(graph) != count:
+        raise RuntimeError(f"tracing {type(model).__name__} with a list of {count} clips gave {_clip_count(graph)} "
+                           "inputs")
     return fx.GraphModule(model, graph, class_name=f"Quantizable{type(model).__name__}")
 
 
-def prepare(model: nn.Module, observer="minmax", qat: bool = False, per_channel: bool = True) -> fx.GraphModule:
+def prepare(model: nn.Module, observer="minmax", qat: bool = False, per_channel: bool = True,
+            example_input=None) -> fx.GraphModule:
     """Traced graph of ``model`` (sharing its modules) with ActivationQuantizers inserted: they observe only, or with
     ``qat`` also fake-quantize; with ``qat`` the int8 convs and linears are also swapped for versions whose weight and
-    bias are fake-quantized (sharing the parameters). ``per_channel=False`` quantizes every tensor per tensor."""
+    bias are fake-quantized (sharing the parameters). ``per_channel=False`` quantizes every tensor per tensor.
+
+    ``example_input`` (a pyvideo extension): for a model whose forward takes a list of clips (SlowFast), one such list
+    (one tensor per pathway), or a calibration batch holding one ((clips, label) or {"video": clips}); only its
+    structure is used, to trace one graph input per clip. Not needed for a model that takes one tensor (a tensor
+    there is accepted and ignored)."""
     _check_deploy_form(model)
-    gm = _trace_eval(model)
+    gm = _trace_eval(model, example_input)
     modules = dict(gm.named_modules())
     plan = _Plan(gm.graph, modules)
     channel_quantized = per_channel_nodes(gm.graph, modules) if per_channel else set()
@@ -229,16 +312,53 @@ def _batch_tensor(batch) -> torch.Tensor:
     )
 
 
+def _is_clip_list(value, count: int) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == count and all(isinstance(c, torch.Tensor) for c in value)
+
+
+def _batch_input(batch, clips: Optional[int], what: str = "calibration batch"):
+    """The model input of one calibration item. A model that takes one tensor (``clips`` None): as ``_batch_tensor``.
+    A model that takes a list of ``clips`` clips: a list / tuple of exactly that many tensors, or such a list as the
+    first item of a list / tuple ((clips, label)) or as a dict's "video"; returned as a list. Anything else raises:
+    a (tensor, label) pair is never read as two clips unless it is a list / tuple of ``clips`` tensors."""
+    if clips is None:
+        return _batch_tensor(batch)
+    if _is_clip_list(batch, clips):
+        return list(batch)
+    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], (list, tuple)):
+        inner, where = batch[0], f"the first item of a {type(batch).__name__} {what}"
+    elif isinstance(batch, dict) and "video" in batch:
+        inner, where = batch["video"], f"the 'video' item of a dict {what}"
+    else:
+        inner, where = batch, f"the {what}"
+    if _is_clip_list(inner, clips):
+        return list(inner)
+    expected = (f"the model takes a list of {clips} clips (one tensor per pathway), so each {what} must be a list "
+                f"or tuple of exactly {clips} tensors, optionally as (clips, label) or {{'video': clips}}")
+    if isinstance(inner, torch.Tensor):
+        hint = "; calibration_data is an iterable of batches: for one batch pass [[clip, ...]]" \
+            if what == "calibration batch" else ""
+        raise TypeError(f"{expected}; {where} is a single tensor of shape {tuple(inner.shape)}{hint}")
+    if isinstance(inner, (list, tuple)):
+        kinds = ", ".join(type(c).__name__ for c in inner)
+        if len(inner) != clips:
+            raise ValueError(f"{expected}; {where} holds {len(inner)} items ({kinds})")
+        raise TypeError(f"{expected}; {where} holds {kinds}")
+    raise TypeError(f"{expected}; {where} is a {type(inner).__name__}")
+
+
 def calibrate(prepared: fx.GraphModule, calibration_data: Union[torch.Tensor, Iterable]) -> int:
     """Run ``calibration_data`` (one batch tensor, or an iterable/DataLoader of batches) through ``prepared`` in
-    eval mode, updating its observers. Returns the number of batches seen."""
+    eval mode, updating its observers. Returns the number of batches seen. For a model that takes a list of clips
+    (prepared with ``example_input``) each batch is such a list (see ``_batch_input``)."""
     batches = [calibration_data] if isinstance(calibration_data, torch.Tensor) else calibration_data
+    clips = _clip_count(prepared.graph)
     was_training = prepared.training
     prepared.eval()
     count = 0
     with torch.no_grad():
         for batch in batches:
-            prepared(_batch_tensor(batch))
+            prepared(_batch_input(batch, clips))
             count += 1
     prepared.train(was_training)
     if count == 0:
@@ -448,6 +568,8 @@ class _Converter:
         self.quantizer_of = _quantizers_by_source(prepared, self.modules)
         self.plan = _Plan(prepared.graph, self.modules)
         self.graph = fx.Graph()
+        if _clip_count(prepared.graph) is not None:  # a list input: the int8 model takes the list too
+            self.graph.set_codegen(copy.copy(prepared.graph._codegen))  # shares its (immutable) input spec
         self.root = nn.Module()
         self.env = {}
         self.cast_cache = {}
@@ -542,7 +664,7 @@ class _Converter:
         return self._copy(node, lambda n: self.cast(n, False)), False
 
     def int8_node(self, node: fx.Node):
-        inputs = _tensor_args(node)
+        inputs = _int8_inputs(node)
         # a dynamic output stays float32: its readers quantize it per sample
         output_qp = self.qparams(node) if self.plan.int8_output(node) and not self.is_dynamic(node) else None
         module = self._int8_module(node, inputs, output_qp)
@@ -556,6 +678,8 @@ class _Converter:
 
     def _int8_module(self, node: fx.Node, inputs, output_qp) -> nn.Module:
         in_qp = self.qparams(inputs[0])
+        if _cat_inputs(node) is not None:
+            return q8.QuantizedCat([self.qparams(n) for n in inputs], output_qp, _cat_dim(node))
         if node.op == "call_function":  # tensor (+|*) tensor, with the activation that follows it fused in
             module_type = _BINARY_FUNCTIONS[node.target]
             activation = self._activation_after(node)

@@ -14,7 +14,7 @@ that). Their producers return float32 (``output_qparams = None``). The quantizer
 same minimum scale: the largest that its conv / linear readers need for their int32 biases
 (:meth:`_QuantizedWeightedOp.min_dynamic_input_scale`).
 """
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -379,6 +379,39 @@ class QuantizedMul(_QuantizedBinary):
     combine = staticmethod(torch.mul)
 
 
+class QuantizedCat(_Int8Module):
+    """``torch.cat`` of int8 tensors (SlowFast's fusion of the fast pathway into the slow one, and its head): each input
+    is requantized to the output's qparams, ``quantize(cat(dequant(a_i)), output)``; ``output_qparams=None`` returns the
+    float32 concatenation. Requantizing costs an input at most half an output LSB (none where the input already has
+    the output's qparams) and keeps the convs on both sides int8; the output range is observed on the concatenation,
+    so it covers every input. ``input_*`` are the first input's qparams; ``input_scales`` / ``input_zero_points`` hold
+    every input's, in order."""
+
+    def __init__(self, input_qparams: Sequence[QParams], output_qparams: Optional[QParams], dim: int):
+        input_qparams = list(input_qparams)
+        if not input_qparams or not all(type(qp) is QParams for qp in input_qparams):
+            raise TypeError(f"QuantizedCat needs static per-tensor QParams for each of its inputs, got {input_qparams}")
+        if output_qparams is not None and type(output_qparams) is not QParams:
+            raise TypeError(f"QuantizedCat has a per-tensor output only, got {output_qparams}")
+        super().__init__(input_qparams[0], output_qparams)
+        self.input_scales = tuple(float(qp.scale) for qp in input_qparams)
+        self.input_zero_points = tuple(int(qp.zero_point) for qp in input_qparams)
+        self.dim = int(dim)
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        if len(tensors) != len(self.input_scales):
+            raise ValueError(f"QuantizedCat was built for {len(self.input_scales)} inputs, got {len(tensors)}")
+        values = []
+        for q, scale, zero_point in zip(tensors, self.input_scales, self.input_zero_points):
+            self._check_input(q)
+            values.append(dequantize(q, QParams(scale, zero_point)))
+        return _finish(torch.cat(values, self.dim), self.output_qparams)
+
+    def extra_repr(self) -> str:
+        inputs = ", ".join(f"({s:.3g}, {z})" for s, z in zip(self.input_scales, self.input_zero_points))
+        return f"dim={self.dim}, inputs=[{inputs}], output={self.output_qparams}"
+
+
 INT8_MODULE_TYPES = (
     QuantizeTensor,
     DequantizeTensor,
@@ -390,6 +423,7 @@ INT8_MODULE_TYPES = (
     QuantizedActivation,
     QuantizedAdd,
     QuantizedMul,
+    QuantizedCat,
 )
 for _module_type in INT8_MODULE_TYPES:
     register_leaf_type(_module_type)
