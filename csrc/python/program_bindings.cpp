@@ -116,6 +116,20 @@ PYVIDEO_BINDINGS(program) {
       .def("concat", &Program::concat, py::arg("first"), py::arg("second"),
            "Channel concatenation of two float32 values of the same N, T, H, W (torch.cat along dim 1).")
       .def(
+          "quantized_concat",
+          [](Program& p, int32_t first, int32_t second, float first_scale, int32_t first_zero_point,
+             float second_scale, int32_t second_zero_point, py::object output_scale, int32_t output_zero_point) {
+            const bool has_output_q = !output_scale.is_none();
+            return p.quantized_concat(first, second, {first_scale, first_zero_point},
+                                      {second_scale, second_zero_point}, has_output_q,
+                                      {has_output_q ? output_scale.cast<float>() : 1.0f, output_zero_point});
+          },
+          py::arg("first"), py::arg("second"), py::arg("first_scale"), py::arg("first_zero_point"),
+          py::arg("second_scale"), py::arg("second_zero_point"), py::arg("output_scale"),
+          py::arg("output_zero_point") = 0,
+          "int8 channel concatenation, each input requantized to (output_scale, output_zero_point); output_scale None: "
+          "the float32 concatenation of the dequantized inputs.")
+      .def(
           "conv",
           [](Program& p, int32_t input, bool depthwise, std::array<int64_t, 3> kernel, std::array<int64_t, 3> stride,
              std::array<int64_t, 3> padding, int64_t out_channels, py::handle weight, py::handle bias,

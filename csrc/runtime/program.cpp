@@ -35,6 +35,7 @@ const char* kind_name(Kind k) {
     case Kind::dynamic_quantize: return "dynamic_quantize";
     case Kind::max_pool: return "max_pool";
     case Kind::concat: return "concat";
+    case Kind::qconcat: return "quantized_concat";
   }
   return "?";
 }
@@ -71,7 +72,8 @@ std::string Program::describe() const {
     if (s.input_gate >= 0) out << ", gate=v" << s.input_gate << " act=" << int(s.input_act);
     if (s.row_sums) out << ", row sums";
     if (!s.out_scales.empty()) out << ", per-channel output";
-    if ((s.kind == Kind::qconv || s.kind == Kind::qsqueeze_excitation) && !s.has_output_q) out << ", float output";
+    if ((s.kind == Kind::qconv || s.kind == Kind::qsqueeze_excitation || s.kind == Kind::qconcat) && !s.has_output_q)
+      out << ", float output";
     if (impl_->is_dynamic(s.input)) out << ", dynamic input";
     if (impl_->is_dynamic(s.residual)) out << ", dynamic residual";
     out << ") -> " << impl_->values[size_t(s.output)].channels << " channels\n";
@@ -92,6 +94,28 @@ int32_t Program::add_input(int64_t channels) {
   impl_->input_channels.push_back(channels);
   impl_->values.push_back({DType::float32, channels});
   return impl_->inputs() - 1;
+}
+
+static void check_quant(const QuantParams& q, const char* what);
+
+int32_t Program::quantized_concat(int32_t first, int32_t second, QuantParams first_q, QuantParams second_q,
+                                  bool has_output_q, QuantParams out) {
+  const auto& a = impl_->value(first, "quantized concat input");
+  const auto& b = impl_->value(second, "quantized concat input");
+  if (a.dtype != DType::int8 || b.dtype != DType::int8 || a.dynamic || b.dynamic)
+    throw std::invalid_argument("program: quantized_concat needs two int8 inputs with static qparams");
+  check_quant(first_q, "first input");
+  check_quant(second_q, "second input");
+  if (has_output_q) check_quant(out, "output");
+  Step s(Kind::qconcat);
+  s.input = first;
+  s.second = second;
+  s.in = first_q;
+  s.residual_q = second_q;  // the second input's (model files keep `second` in the residual field)
+  s.has_output_q = has_output_q;
+  s.out = has_output_q ? out : QuantParams{};
+  s.out_channels = a.channels + b.channels;
+  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, a.channels + b.channels);
 }
 
 int32_t Program::concat(int32_t first, int32_t second) {
@@ -764,6 +788,35 @@ void concat_channels(const float* a, int64_t ca, const float* b, int64_t cb, flo
   });
 }
 
+// int8 channel concatenation: each input's values float(q - zp) * scale, then (has_output_q) requantized as
+// clamp(nearbyint(v / out.scale) + out.zero_point), every operation in float32 as QuantizedCat's torch reference
+// computes it (no fused multiply-add can apply: nothing is added before the rounding), or stored as float32.
+void requantize_concat(const int8_t* a, int64_t ca, QuantParams qa, const int8_t* b, int64_t cb, QuantParams qb,
+                       bool has_output_q, QuantParams qo, void* out, int64_t positions, int num_threads) {
+  const int64_t c = ca + cb;
+  auto convert = [&](const int8_t* src, int64_t count, QuantParams q, int64_t offset) {
+    const float scale = q.scale, zero_point = float(q.zero_point), out_scale = qo.scale;
+    const float out_zero_point = float(qo.zero_point);
+    if (!has_output_q) {
+      float* dst = static_cast<float*>(out) + offset;
+      for (int64_t k = 0; k < count; ++k) dst[k] = (float(src[k]) - zero_point) * scale;
+      return;
+    }
+    int8_t* dst = static_cast<int8_t*>(out) + offset;
+    for (int64_t k = 0; k < count; ++k) {
+      const float v = (float(src[k]) - zero_point) * scale;
+      const float r = std::nearbyint(v / out_scale) + out_zero_point;
+      dst[k] = int8_t(std::min(127.0f, std::max(-128.0f, r)));
+    }
+  };
+  kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) {
+    for (int64_t q = begin; q < end; ++q) {
+      convert(a + q * ca, ca, qa, q * c);
+      convert(b + q * cb, cb, qb, q * c + ca);
+    }
+  });
+}
+
 // [N, C, T, H, W] -> [N, T, H, W, C]: each thread takes whole (n, t, h) rows and interleaves the C planes' rows.
 void to_channels_last(const float* src, float* dst, const Shape5& x, int num_threads) {
   const int64_t rows = x.n * x.t * x.h, plane = x.t * x.h * x.w;
@@ -827,7 +880,7 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
       y.t = conv_extent(x.t, s.g.kernel[0], s.g.stride[0], s.g.padding[0], i);  // an average pool's padding is 0
       y.h = conv_extent(x.h, s.g.kernel[1], s.g.stride[1], s.g.padding[1], i);
       y.w = conv_extent(x.w, s.g.kernel[2], s.g.stride[2], s.g.padding[2], i);
-    } else if (s.kind == Kind::concat) {
+    } else if (s.kind == Kind::concat || s.kind == Kind::qconcat) {
       const Shape5& b = shapes[size_t(s.second)];
       if (b.n != x.n || b.t != x.t || b.h != x.h || b.w != x.w)
         throw std::invalid_argument("program step " + std::to_string(i) + " (concat): its inputs differ in N, T, H or W ([" +
@@ -1036,6 +1089,11 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
       case Kind::concat:
         concat_channels(static_cast<const float*>(in), x.c, static_cast<const float*>(data(s.second)),
                         shapes[size_t(s.second)].c, static_cast<float*>(out), x.n * x.t * x.h * x.w, num_threads);
+        break;
+      case Kind::qconcat:
+        requantize_concat(static_cast<const int8_t*>(in), x.c, s.in, static_cast<const int8_t*>(data(s.second)),
+                          shapes[size_t(s.second)].c, s.residual_q, s.has_output_q, s.out, out, x.n * x.t * x.h * x.w,
+                          num_threads);
         break;
       case Kind::quantize:
         quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out, num_threads);

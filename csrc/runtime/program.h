@@ -10,7 +10,8 @@
 //   pool (fp32 -> [N,1,1,1,C]), quantize (fp32 -> int8), int8 conv / depthwise conv (requantized, int8 out),
 //   int8 squeeze-excitation, int8 global average pool (-> fp32 or int8), fixed-kernel average pool (fp32, and int8
 //   -> fp32 or int8), int8 linear, dynamic quantize (fp32 -> int8 with per-sample qparams, below), max pool
-//   (fp32, padded: a ResNet stem's MaxPool3d) and channel concatenation (fp32: SlowFast's pathway fusion).
+//   (fp32, padded: a ResNet stem's MaxPool3d) and channel concatenation (fp32, and int8 requantized to the output's
+//   qparams: SlowFast's pathway fusion).
 // Dynamic ranges: a dynamic_quantize step gives each sample (batch index n) the qparams of its own range, computed in
 // each run: lo = min(min(x[n]), 0), hi = max(max(x[n]), 0) (in double), scale = float(max((hi - lo) / 255, m)) with
 // the step's minimum scale m (>= 1e-8; a caller picks it large enough for its readers' int32 biases),
@@ -88,6 +89,11 @@ class Program {
   // float32 [N, T, H, W, Ca] and [N, T, H, W, Cb] (same N, T, H, W in every run) -> [N, T, H, W, Ca + Cb]: torch.cat
   // along the channels of [N, C, T, H, W] tensors (SlowFast's fusion of the fast pathway into the slow one).
   int32_t concat(int32_t first, int32_t second);
+  // int8 inputs with qparams first_q / second_q -> their concatenation requantized to `out`:
+  // clamp(nearbyint(float(float(q - zp) * scale) / out.scale) + out.zero_point) in float32 (QuantizedCat's reference
+  // arithmetic, bit for bit), or with has_output_q false the float32 (q - zp) * scale of each input.
+  int32_t quantized_concat(int32_t first, int32_t second, QuantParams first_q, QuantParams second_q,
+                           bool has_output_q, QuantParams out);
   // input_gate >= 0 (pointwise stride-1 convs only): the conv reads input_act(x * gate[n, c]) instead of x, where
   // the gate value is [N, 1, 1, 1, C_in] float32 (e.g. from squeeze_excitation_gate).
   int32_t conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,

@@ -21,7 +21,8 @@
 // else. Version 5 adds the dynamic_quantize step kind (its output is a dynamic value: that needs no field, it follows
 // from the step kind) and the weight_scale array. Version 6 adds the max_pool step kind (its window, padding included,
 // in the geometry fields) and nothing else. Version 7 adds several inputs (the header's input count and channels) and the
-// concat step kind (its second input in the residual field). Version 1 files (before the squeeze_excitation_gate step kind and the
+// concat and quantized_concat step kinds (the second input in the residual field; quantized_concat's qparams in the
+// input, residual and output fields). Version 1 files (before the squeeze_excitation_gate step kind and the
 // input gate fields), version 2 files (before per-channel outputs), version 3, 4, 5 and 6 files are still read.
 #include <cstring>
 #include <fstream>
@@ -152,7 +153,7 @@ void Program::save(const std::string& path) const {
   for (const Step& s : p.steps) {
     w.put<uint32_t>(uint32_t(s.kind));
     w.put<int32_t>(s.input);
-    w.put<int32_t>(s.kind == Kind::concat ? s.second : s.residual);
+    w.put<int32_t>(s.kind == Kind::concat || s.kind == Kind::qconcat ? s.second : s.residual);
     w.put<uint8_t>(s.depthwise ? 1 : 0);
     for (const int64_t* dims : {s.g.kernel, s.g.stride, s.g.padding})
       for (int i = 0; i < 3; ++i) w.put<int64_t>(dims[i]);
@@ -281,6 +282,7 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
         case Kind::dynamic_quantize: program->dynamic_quantize(input, out.scale); break;
         case Kind::max_pool: program->max_pool(input, g); break;
         case Kind::concat: program->concat(input, residual); break;
+        case Kind::qconcat: program->quantized_concat(input, residual, in, residual_q, has_output_q, out); break;
       }
     }
     const uint32_t count = r.get<uint32_t>("output count");

@@ -50,8 +50,9 @@ enum class Kind {
   dynamic_quantize,  // float32 -> int8 with each sample's qparams, computed in each run from its range
   max_pool,          // (new kinds go last: model files store the number)
   concat,            // fp32 channel concatenation of two values of the same N, T, H, W (Step::second)
+  qconcat,           // int8 channel concatenation, each input requantized to the output's qparams (or float32 out)
 };
-constexpr Kind kLastKind = Kind::concat;
+constexpr Kind kLastKind = Kind::qconcat;
 
 // Whether a step of `kind` may read a dynamic value (as its input; a qconv also as its residual). These steps run
 // sample by sample with that run's per-sample qparams.

@@ -133,3 +133,38 @@ def test_a_model_with_two_tensor_arguments(slowfast):
     a, b = torch.rand(2, 3, 4, 20, 20), torch.rand(2, 2, 16, 10, 10)
     with torch.no_grad():
         assert relative_error(compiled(a, b), model(a, b)) < 1e-5
+
+
+@pytest.mark.parametrize("output", [(0.037, -5), (0.21, 100), None])
+def test_quantized_concat_step_equals_quantized_cat(output):
+    """The int8 concat step against QuantizedCat's torch reference, bit for bit: random codes, input qparams of very
+    different scales (one input saturates the output range), int8 or float32 output; at two shapes in one program."""
+    from pyvideo.accelerator.quantization import QParams, QuantizedCat
+
+    first, second = QParams(0.05, 3), QParams(0.9, -20)
+    module = QuantizedCat([first, second], None if output is None else QParams(*output), dim=1)
+    p = native().Program()
+    a_in, b_in = p.set_input(6), p.add_input(17)
+    a = p.quantize(a_in, first.scale, first.zero_point)
+    b = p.quantize(b_in, second.scale, second.zero_point)
+    cat = p.quantized_concat(a, b, first_scale=first.scale, first_zero_point=first.zero_point,
+                             second_scale=second.scale, second_zero_point=second.zero_point,
+                             output_scale=None if output is None else output[0],
+                             output_zero_point=0 if output is None else output[1])
+    p.set_outputs([a, b, cat], ["ncthw", "ncthw", "ncthw"])
+    program = NativeProgram(p)
+    assert ("float output" in p.describe()) == (output is None)
+    g = torch.Generator().manual_seed(1)
+    for shape in ((2, 3, 4, 5), (1, 1, 7, 9)):
+        x, y = torch.randn(shape[0], 6, *shape[1:], generator=g) * 4, torch.randn(shape[0], 17, *shape[1:], generator=g) * 60
+        qa, qb, got = program(x, y)
+        want = module(qa, qb)
+        assert got.dtype == want.dtype and torch.equal(got, want)
+    with pytest.raises(ValueError, match="int8"):
+        p2 = native().Program()
+        x_in = p2.set_input(2)
+        p2.quantized_concat(x_in, x_in, first_scale=0.1, first_zero_point=0, second_scale=0.1, second_zero_point=0,
+                            output_scale=0.1)
+    with pytest.raises(ValueError, match="quantization needs a positive finite scale"):
+        p.quantized_concat(a, b, first_scale=0.0, first_zero_point=0, second_scale=0.1, second_zero_point=0,
+                           output_scale=0.1)

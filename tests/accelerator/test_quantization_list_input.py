@@ -84,11 +84,15 @@ def test_slowfast_int8_tracks_fp32_and_lowers_to_native(deploy, calibration):
         for clips, reference in ((test, int8), (other, int8_other), (larger, int8_larger)):
             # native int8 == torch int8 reference up to 1-LSB requantization differences (as test_native_quantized)
             assert float((native(clips) - reference).abs().max() / reference.abs().max()) < 0.05
-    # one native program with an input per clip: its prefix runs up to the first QuantizedCat (no int8 concat step)
+    # one native program with an input per clip runs the whole int8 network (QuantizedCat as quantized_concat
+    # steps), bit for bit as the per-layer native int8 ops
     compiled = compile_native(int8_model)
-    assert compiled.native_program.program.num_inputs == 2
+    program = compiled.native_program.program
+    assert program.num_inputs == 2 and program.describe().count("quantized_concat(") == 5
+    assert not any(isinstance(m, (QuantizedCat, QuantizedConv3d)) for m in compiled.modules())
     with torch.no_grad():
-        assert float((compiled(test) - int8).abs().max() / int8.abs().max()) < 0.05
+        for clips in (test, other):
+            assert torch.equal(compiled(clips), native(clips))
 
 
 def test_clips_label_pairs_and_video_dicts_calibrate_like_plain_lists(deploy, calibration):

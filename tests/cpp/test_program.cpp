@@ -886,6 +886,35 @@ void multi_input_concat() {
   const int32_t qx = q.set_input(2);
   CHECK(throws([&] { q.concat(qx, q.quantize(qx, QuantParams{0.5f, 0})); }));  // int8
   CHECK(throws([&] { Program().add_input(0); }));
+  // int8: two quantized inputs concatenated and requantized (hand-computed values), saved and loaded.
+  {
+    Program iq;
+    const int32_t xa = iq.set_input(1), xb = iq.add_input(2);
+    const int32_t qa = iq.quantize(xa, QuantParams{0.5f, 1}), qb = iq.quantize(xb, QuantParams{2.0f, -3});
+    const int32_t joined = iq.quantized_concat(qa, qb, QuantParams{0.5f, 1}, QuantParams{2.0f, -3}, true,
+                                               QuantParams{1.0f, 0});
+    const int32_t real = iq.quantized_concat(qa, qb, QuantParams{0.5f, 1}, QuantParams{2.0f, -3}, false, {});
+    iq.set_outputs({joined, real}, {Program::Layout::nthwc, Program::Layout::nthwc});
+    // a = [3.0] -> q 7 -> 3.0 -> 3; b = [5.0, -300] -> q (round 2.5 = 2) - 3 = -1, -153 -> -128 -> real 4.0, -250
+    const std::vector<float> va{3.0f}, vb{5.0f, -300.0f};
+    const Shape5 sa{1, 1, 1, 1, 1}, sb{1, 1, 1, 1, 2};
+    const std::string qpath = temp_path("qconcat.pvp");
+    iq.save(qpath);
+    const auto reloaded = Program::load(qpath);
+    for (const Program* prog : {&iq, reloaded.get()}) {
+      const auto res = const_cast<Program*>(prog)->run({va.data(), vb.data()}, {sa, sb}, 1);
+      const int8_t* q8 = static_cast<const int8_t*>(res[0].data());
+      const float* f = static_cast<const float*>(res[1].data());
+      CHECK(res[0].shape == (Shape5{1, 1, 1, 1, 3}));
+      CHECK(q8[0] == 3 && q8[1] == 4 && q8[2] == -128);  // 4.0 / 1.0 = 4; -250 saturates
+      CHECK(f[0] == 3.0f && f[1] == 4.0f && f[2] == -250.0f);
+    }
+    CHECK(iq.describe().find("quantized_concat(v2, v3, float output)") != std::string::npos);
+    CHECK(throws([&] { iq.quantized_concat(xa, qb, QuantParams{0.5f, 1}, QuantParams{2.0f, -3}, true, {}); }));
+    CHECK(throws([&] { iq.quantized_concat(qa, qb, QuantParams{0.0f, 1}, QuantParams{2.0f, -3}, false, {}); }));
+    CHECK(throws([&] { iq.quantized_concat(qa, qb, QuantParams{0.5f, 1}, QuantParams{2.0f, -3}, true,
+                                           QuantParams{1.0f, 300}); }));
+  }
   // A version 6 file cannot hold a concat: a one-input program with one, relabelled, is refused (concat is kind 13).
   Program one;
   const int32_t ox = one.set_input(2);

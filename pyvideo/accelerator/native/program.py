@@ -46,6 +46,7 @@ from pyvideo.accelerator.deployable.graph import copy_module, trace
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedAvgPool3d,
+    QuantizedCat,
     QuantizedConv3d,
     QuantizedGlobalAvgPool,
     QuantizedLinear,
@@ -184,7 +185,7 @@ class _Builder:
         value = self.emit_module(node, module)
         int8_out = isinstance(module, QuantizeTensor) or (
             isinstance(module, (QuantizedConv3d, QuantizedSqueezeExcitation, QuantizedGlobalAvgPool, QuantizedAvgPool3d,
-                                QuantizedLinear))
+                                QuantizedLinear, QuantizedCat))
             and module.output_scale is not None)
         if value is not None and int8_out:
             self.int8_values.add(value)
@@ -204,6 +205,8 @@ class _Builder:
             return self.emit_head_layer(values, module)
         if layout != "ncthw":
             return None
+        if isinstance(module, QuantizedCat):
+            return self.emit_quantized_cat(node, values, module)
         x, residual = values[0], (values[1] if len(values) > 1 else -1)
         if len(values) > 2 or (len(values) == 2 and not getattr(module, "adds_residual", False)):
             return None
@@ -359,6 +362,26 @@ class _Builder:
         for other in values[1:]:
             value = self.program.concat(value, other)
         self.layout[node] = "ncthw"
+        if all(v in self.pooled for v in values):
+            self.pooled.add(value)
+        return value
+
+    def emit_quantized_cat(self, node: fx.Node, values: List[int], module: QuantizedCat) -> Optional[int]:
+        """An int8 concatenation of two int8 values along the channels (SlowFast's pathway fusion after
+        quantization): one quantized_concat step, the arithmetic of the module (each input requantized to the
+        output's qparams). More inputs would need one rounding per pair, which the module does not do: those stay in
+        torch."""
+        if len(values) != 2 or module.dim not in (1, -4) or any(self.layout[a] != "ncthw" for a in node.args):
+            return None
+        if any(self.dtype_is_float(v) for v in values):
+            return None
+        output_scale = module.output_scale
+        if isinstance(output_scale, torch.Tensor):
+            return None  # per-channel output qparams: not a QuantizedCat output
+        value = self.program.quantized_concat(
+            values[0], values[1], first_scale=module.input_scales[0], first_zero_point=module.input_zero_points[0],
+            second_scale=module.input_scales[1], second_zero_point=module.input_zero_points[1],
+            output_scale=output_scale, output_zero_point=module.output_zero_point or 0)
         if all(v in self.pooled for v in values):
             self.pooled.add(value)
         return value
