@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Benchmark: the accelerator path on the ResNet-family hub models (and X3D-M), batch 1, random weights.
+
+For each model at its published clip size: vanilla PyTorch eager (the hub model, oneDNN convs), the transmuted
+deploy form in torch eager (BatchNorm folded, activations fused), pyvideo's native fp32 program and int8 program
+(``transmute_model`` -> ``convert_to_deployable_form`` -> ``compile_native``; int8 through ``quantize_model`` with
+two random calibration clips, static per-tensor ranges, no bias correction). Prints milliseconds (median of the
+interleaved rounds), the speed-up over vanilla eager, and each program's relative L2 error against vanilla eager.
+Random weights say nothing about accuracy; the int8 error only shows the quantization is wired right.
+SlowFast takes a list of clips (slow, fast): its programs have one input per clip.
+
+    .venv/bin/python bench/accelerator_zoo.py [--models slow_r50 c2d_r50 ...] [--threads 1 2] [--rounds 3]
+"""
+import argparse
+import copy
+import statistics
+import time
+
+import torch
+
+from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
+from pyvideo.accelerator.native import compile_native
+from pyvideo.accelerator.quantization import quantize_model
+from pyvideo.models import hub
+
+DEFAULT_MODELS = ["c2d_r50", "i3d_r50", "slow_r50", "slowfast_r50", "r2plus1d_r50", "csn_r101", "x3d_m"]
+
+
+def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got - want).norm() / want.norm().clamp_min(1e-30))
+
+
+def time_interleaved_ms(variants: dict, rounds: int) -> dict:
+    """Median milliseconds of each variant; the variants take turns within each round (load changes on a shared
+    machine hit all of them alike)."""
+    samples = {label: [] for label in variants}
+    with torch.no_grad():
+        for fn in variants.values():
+            fn()  # warm-up
+        for _ in range(rounds):
+            for label, fn in variants.items():
+                start = time.perf_counter()
+                fn()
+                samples[label].append(time.perf_counter() - start)
+    return {label: 1e3 * statistics.median(values) for label, values in samples.items()}
+
+
+def prepare(name: str):
+    """(vanilla model, deploy form, fp32 program, int8 program, clip)."""
+    torch.manual_seed(0)
+    model = getattr(hub, name)(pretrained=False).eval()
+    shapes = hub.MODEL_METADATA[name].input_shape
+    clips = [torch.randn(1, *shape[-4:]) for shape in shapes]
+    clip = clips[0] if len(clips) == 1 else clips  # SlowFast: [slow, fast]
+    transmuted = copy.deepcopy(model)
+    transmute_model(transmuted)
+    deploy = convert_to_deployable_form(transmuted, clip).eval()
+    calibration = [[torch.randn_like(c) for c in clips] if len(clips) > 1 else torch.randn_like(clip) for _ in range(2)]
+    int8 = quantize_model(deploy, calibration, bias_correction=False, dynamic_ranges=False)
+    return model, deploy, compile_native(deploy), compile_native(int8), clip
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    previous = torch.get_num_threads()
+    columns = ["vanilla eager", "deploy eager", "pyvideo fp32", "pyvideo int8"]
+    print("milliseconds (speed-up over vanilla eager), batch 1, random weights; programs from compile_native")
+    print(f"{'model':14} {'clip':>24} {'thr':>3} " + " ".join(f"{c:>20}" for c in columns) +
+          f" {'fp32 err':>9} {'int8 err':>9}")
+    try:
+        for name in args.models:
+            torch.set_num_threads(max(args.threads))
+            model, deploy, fp32, int8, clip = prepare(name)
+            with torch.no_grad():
+                want = model(clip)
+                errors = relative_error(fp32(clip), want), relative_error(int8(clip), want)
+            for threads in args.threads:
+                torch.set_num_threads(threads)
+                times = time_interleaved_ms({"vanilla eager": lambda: model(clip), "deploy eager": lambda: deploy(clip),
+                                             "pyvideo fp32": lambda: fp32(clip), "pyvideo int8": lambda: int8(clip)},
+                                            args.rounds)
+                base = times["vanilla eager"]
+                cells = " ".join(f"{times[c]:11.1f} ({base / times[c]:5.2f}x)" for c in columns)
+                size = "+".join("x".join(str(d) for d in c.shape[2:]) for c in (clip if isinstance(clip, list) else [clip]))
+                print(f"{name:14} {size:>24} {threads:>3} {cells} {errors[0]:9.1e} {errors[1]:9.1e}", flush=True)
+    finally:
+        torch.set_num_threads(previous)
+
+
+if __name__ == "__main__":
+    main()
