@@ -176,7 +176,7 @@ Diff diff(const std::vector<int8_t>& got, const std::vector<int8_t>& ref, size_t
 
 Diff total_dense, total_dw, total_per_channel;
 #if defined(__x86_64__)
-int amx_pointwise_checks = 0;
+int amx_pointwise_checks = 0, amx_multitap_checks = 0;
 #endif
 
 // Chunk boundaries of [0, n) as threads would get them: halves, and three uneven parts (so chunks start and end
@@ -240,6 +240,26 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
         if (p.q.per_channel_output()) accumulate(total_per_channel, d);
         ++amx_pointwise_checks;
       }
+  // The AMX multi-tap kernel (stride-1 convs of several taps, whatever amx_taps_pays routes): also the VNNI bits,
+  // with item ranges that start and end inside rows, planes and samples.
+  const bool unit_stride = s.stride_t == 1 && s.stride_h == 1 && s.stride_w == 1;
+  if (amx_usable() && !s.is_pointwise() && unit_stride)
+    for (const auto& bounds : splits(s.items())) {
+      std::vector<int8_t> got(out_n + 64, int8_t(99)), vnni(out_n + 64, int8_t(99));
+      for (size_t b = 0; b + 1 < bounds.size(); ++b) {
+        qconv3d_amx_multitap(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), bounds[b],
+                             bounds[b + 1]);
+        qconv3d_avx512vnni(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), vnni.data(), bounds[b],
+                           bounds[b + 1]);
+      }
+      CHECK(got == vnni);
+      if (got != vnni)
+        std::fprintf(stderr, "  amx multitap Ci=%ld Co=%ld k=%ldx%ldx%ld p=%ldx%ldx%ld size=%ldx%ldx%ldx%ld\n",
+                     long(s.in_channels), long(s.out_channels), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w),
+                     long(s.pad_t), long(s.pad_h), long(s.pad_w), long(s.batch), long(s.in_t), long(s.in_h),
+                     long(s.in_w));
+      ++amx_multitap_checks;
+    }
 #endif
 }
 
@@ -556,6 +576,27 @@ void amx_stays_inside_buffers(std::mt19937& rng) {
         CHECK(got == vnni);
         CHECK(diff(got, ref, out_n).max <= 1);
       }
+  // The multi-tap kernel reads its weights in place (C_out a multiple of 16, whole K chunks) or from a padded copy:
+  // weights that end right before an inaccessible page (the input is copied into the kernel's padded buffer).
+  for (int64_t ci : {32, 64, 100})
+    for (int64_t co : {16, 17, 48}) {
+      Conv3dShape s;
+      s.batch = 1; s.in_channels = ci; s.out_channels = co; s.in_t = 2; s.in_h = 3; s.in_w = 5;
+      s.kernel_t = 3; s.kernel_h = s.kernel_w = 3; s.pad_t = s.pad_h = s.pad_w = 1;
+      const size_t out_n = size_t(s.rows() * s.out_w() * co);
+      const auto x = random_i8(size_t(2 * 3 * 5 * ci), rng);
+      const auto w = random_i8(size_t(co * ci * 27), rng, -127, 127);
+      std::vector<int8_t> packed;
+      std::vector<int32_t> sums;
+      pack(w, co, ci, 27, packed, sums);
+      const QParams p = make_qparams(co, out_n, ci * 27, index++, rng);
+      const std::vector<int8_t> pad_row(size_t(ci), int8_t(p.q.input_zero_point));
+      const GuardedBuffer gx(x), gw(packed);
+      std::vector<int8_t> got(out_n), vnni(out_n);
+      qconv3d_amx_multitap(s, gx.data(), gw.data(), sums.data(), p.q, pad_row.data(), got.data(), 0, s.items());
+      qconv3d_avx512vnni(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), vnni.data(), 0, s.items());
+      CHECK(got == vnni);
+    }
 }
 
 // The table takes AMX at the avx512 level unless PYVIDEO_AMX=0 (read at every fill); the AMX entry routes
@@ -689,6 +730,15 @@ int main() {
       {96, 216, {1, 2, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
       {66, 31, {1, 3, 11}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
       {130, 17, {1, 1, 37}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      // multi-tap stride-1 convs for the AMX tap kernel: ResNet's 1x3x3 and 3x1x1 at small sizes, several K chunks
+      // (C_in 100, 260), C_out tails, padding wider than the kernel, rows of more than 64 columns, short rows
+      // several per 32-position panel
+      {64, 64, {2, 7, 7}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
+      {100, 40, {4, 5, 6}, {3, 1, 1}, {1, 1, 1}, {1, 0, 0}},
+      {260, 48, {2, 3, 4}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
+      {33, 17, {3, 4, 5}, {3, 3, 3}, {1, 1, 1}, {1, 2, 1}},
+      {32, 100, {1, 2, 70}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
+      {48, 16, {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {0, 0, 0}},
   };
   int index = 0;
   for (const Case& c : dense)
@@ -759,6 +809,18 @@ int main() {
     amx_dispatch();
     std::printf("amx pointwise: %d shape/split runs equal to avx512vnni\n", amx_pointwise_checks);
     CHECK(amx_pointwise_checks > 100);
+    std::printf("amx multi-tap: %d shape/split runs equal to avx512vnni\n", amx_multitap_checks);
+    CHECK(amx_multitap_checks > 50);
+    Conv3dShape strided;
+    strided.batch = 1, strided.in_channels = 64, strided.out_channels = 64, strided.in_t = 1, strided.in_h = 8;
+    strided.in_w = 8, strided.kernel_h = strided.kernel_w = 3, strided.stride_h = strided.stride_w = 2;
+    CHECK(!amx_taps_pays(strided));
+    CHECK_THROWS(qconv3d_amx_multitap(strided, nullptr, nullptr, nullptr, Requant{}, nullptr, nullptr, 0, 1),
+                 std::invalid_argument);
+    strided.stride_h = strided.stride_w = 1;
+    strided.pad_h = strided.pad_w = 1;
+    strided.in_t = 8;
+    CHECK(amx_taps_pays(strided));
   } else {
     std::printf("amx: not available here (cpu features: %s), its checks skipped\n", cpu_features().to_string().c_str());
   }

@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
@@ -128,6 +129,201 @@ void amx_requantize(const AmxCall& c, const Block& acc, const Placement& at) {
   }
 }
 
+// Requantization of a stored block whose rows go to scattered output positions: row i to position out_pos[i], or
+// nowhere when out_pos[i] < 0 (a multi-tap block's columns past the row end).
+void amx_requantize_rows(const AmxCall& c, const Block& acc, const int64_t* out_pos, int rows, int64_t n0, int nb) {
+  const Requant q = *c.q;
+  const int64_t Co = c.Co;
+  int8_t* const output = c.output;
+  const float* const linear_scale = c.linear_scale;
+  const bool relu = q.activation == Activation::relu;
+  for (int j = 0; j < nb; ++j) {
+    const int64_t ch = n0 + 16 * j;
+    const int lanes = int(std::min<int64_t>(16, Co - ch));
+    for (int i = 0; i < rows; ++i) {
+      if (out_pos[i] < 0) continue;
+      const __m512 sum = _mm512_cvtepi32_ps(_mm512_load_si512(&acc[i][16 * j]));
+      if (linear_scale)
+        detail::requantize_linear_store<F>(sum, linear_scale + ch, out_pos[i] * Co + ch, lanes, relu, q, output);
+      else
+        detail::requantize_store<F>(sum, ch, out_pos[i] * Co + ch, lanes, q, output);
+    }
+  }
+}
+
+// Shared by the pointwise and multi-tap entries: the per-call tables (zero-point correction, linear requantization
+// factors) and the tile configuration for K chunks of kc groups. Callers load the configuration right before their
+// tile instructions, after every library call of their own set-up: a call through a not yet bound PLT entry runs the
+// dynamic linker's lazy-binding trampoline, which saves and restores the registers without the tile state, so a
+// configuration loaded before it is gone afterwards (tileloadd then raises SIGILL; seen when the set-up first loaded
+// it and then copied weights with memcpy).
+struct AmxSetup {
+  int64_t K4, chunks, kc, n_blocks, padded_co, row_bytes;
+  TileConfig config;
+};
+
+AmxSetup amx_setup(const Conv3dShape& s, const int32_t* weight_sum, const Requant& q, std::vector<int32_t>& correction,
+                   std::vector<float>& linear_scale, AmxCall& call) {
+  AmxSetup u;
+  const int64_t Ci = s.in_channels, Co = s.out_channels;
+  u.K4 = (Ci + 3) / 4;
+  u.chunks = (u.K4 + 15) / 16;
+  u.kc = (u.K4 + u.chunks - 1) / u.chunks;
+  u.n_blocks = (Co + 15) / 16;
+  u.padded_co = u.n_blocks * 16;
+  u.row_bytes = 4 * u.kc * u.chunks;  // what the A tiles read of each position
+  correction.assign(size_t(u.padded_co), 0);
+  for (int64_t c = 0; c < Co; ++c) correction[size_t(c)] = q.bias[c] - q.input_zero_point * weight_sum[c];
+  call.correction = correction.data();
+  call.linear_scale = nullptr;
+  if (detail::linear_requant(q)) {  // as qconv3d_simd computes it, for the same bits
+    linear_scale.resize(size_t(u.padded_co));
+    detail::linear_scales(q, Co, u.padded_co, linear_scale.data());
+    call.linear_scale = linear_scale.data();
+  }
+  for (int t = 0; t < 4; ++t) u.config.rows[t] = 16, u.config.colsb[t] = 64;
+  for (int t = 4; t < 6; ++t) u.config.rows[t] = 16, u.config.colsb[t] = uint16_t(4 * u.kc);
+  for (int t = 6; t < 8; ++t) u.config.rows[t] = uint8_t(u.kc), u.config.colsb[t] = 64;
+  return u;
+}
+
+// Multi-tap stride-1 convs: every tap (kt, kh, kw) is a pointwise GEMM of the same output positions over shifted
+// input positions. The input planes a call reads are first copied into a buffer padded in T, H and W with the zero
+// point (which the correction cancels, as for the VNNI kernel's padding taps), so every tap of every output lies
+// inside it. In that padded grid, output (ot, oh, ow) and tap (kt, kh, kw) read position
+// ((ot - ot0 + kt) * Hp + oh + kh) * Wp + ow + kw: consecutive outputs of a row are consecutive positions, and the
+// rows of a plane are Wp apart, so a 32-position A panel (stride C_in) covers several short rows at once (7x7 planes:
+// 61 grid positions for 49 outputs instead of 7 panels); the Wp - Wo positions between rows are computed and not
+// stored. The C tiles accumulate every tap and K chunk before one store, so the int32 sums are the VNNI kernel's.
+void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
+                      const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
+                      int64_t item_end) {
+  if (item_begin >= item_end) return;
+  const int64_t Ci = s.in_channels, Co = s.out_channels;
+  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = Conv3dShape::tile_w;
+  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, taps = KT * KH * KW;
+  const int64_t Hp = s.in_h + 2 * s.pad_h, Wp = s.in_w + 2 * s.pad_w;
+
+  thread_local std::vector<int32_t> correction;
+  thread_local std::vector<float> linear_scale;
+  thread_local std::vector<int8_t> b_copy, padded;
+  AmxCall call{Co, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
+  const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
+  call.kc = u.kc;
+  call.chunks = u.chunks;
+  call.padded_co = u.padded_co;
+  // Weights: read in place ([tap][K4][Co][4], each tap's B exactly the pointwise layout), or, when a tile would read
+  // past a tap's groups or channels, every tap from a zero-padded copy [tap][chunks * kc][padded_co][4].
+  const bool copied = Co < 16 || u.chunks * u.kc > u.K4 || Co % 16 != 0;
+  const int64_t tap_groups = copied ? u.chunks * u.kc : u.K4, b_cols = copied ? u.padded_co : Co;
+  if (copied) {
+    b_copy.assign(size_t(taps * tap_groups * u.padded_co * 4), 0);
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t g = 0; g < u.K4; ++g)
+        std::memcpy(b_copy.data() + (t * tap_groups + g) * u.padded_co * 4, packed_weight + (t * u.K4 + g) * Co * 4,
+                    size_t(Co * 4));
+  }
+  const int8_t* weights = copied ? b_copy.data() : packed_weight;
+  std::vector<int64_t> tap_offset;  // in grid positions
+  for (int64_t kt = 0; kt < KT; ++kt)
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) tap_offset.push_back((kt * Hp + kh) * Wp + kw);
+
+  const int64_t first_row = item_begin / blocks, last_row = (item_end - 1) / blocks;
+  const int64_t first_col = item_begin % blocks * tile_w;
+  const int64_t last_col_end = std::min(Wo, (item_end - 1) % blocks * tile_w + tile_w);
+  alignas(64) Block acc;
+  struct Panel {
+    int64_t g0;
+    int rows;
+    int64_t out_pos[32];
+  };
+  thread_local std::vector<Panel> panels;
+  // One sample's output planes at a time: [ot0, ot1] of sample n (rows first_row .. last_row).
+  for (int64_t row = first_row; row <= last_row;) {
+    const int64_t n = row / (To * Ho), ot0 = row / Ho % To;
+    const int64_t sample_last_row = std::min(last_row, (n + 1) * To * Ho - 1);
+    const int64_t ot1 = sample_last_row / Ho % To;
+    // The padded planes ot0 .. ot1 + KT - 1 (padded-T indices; input plane = index - pad_t).
+    const int64_t planes = ot1 - ot0 + KT, plane = Hp * Wp;
+    padded.assign(size_t((planes * plane + 32) * Ci + u.row_bytes + 64), int8_t(q.input_zero_point));
+    for (int64_t j = 0; j < planes; ++j) {
+      const int64_t it = ot0 + j - s.pad_t;
+      if (it < 0 || it >= s.in_t) continue;
+      for (int64_t ih = 0; ih < s.in_h; ++ih)
+        std::memcpy(padded.data() + ((j * Hp + ih + s.pad_h) * Wp + s.pad_w) * Ci,
+                    input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w) * Ci, size_t(s.in_w * Ci));
+    }
+    // The sample's 32-position panels (grid start, rows, where each row's output goes). They run in groups of about
+    // 512 KB of input rows, channel pairs outside panels within a group: a pair's weights (taps x C_in x 32 channels)
+    // stay in L2 while the group's panels read them, and the group's input stays in L2 across the pairs (pairs
+    // outside all of a sample's panels re-read a large input from memory per pair; panels outside pairs re-read all
+    // the weights per panel).
+    panels.clear();
+    for (int64_t ot = ot0; ot <= ot1; ++ot) {
+      const int64_t plane_row0 = (n * To + ot) * Ho;  // output row of (n, ot, 0)
+      const int64_t r0 = std::max(row, plane_row0), r1 = std::min(sample_last_row, plane_row0 + Ho - 1);
+      const int64_t base = (ot - ot0) * plane;
+      const int64_t g_begin = base + (r0 - plane_row0) * Wp + (r0 == first_row ? first_col : 0);
+      const int64_t g_end = base + (r1 - plane_row0) * Wp + (r1 == last_row ? last_col_end : Wo);
+      for (int64_t g0 = g_begin; g0 < g_end; g0 += 32) {
+        Panel panel;
+        panel.g0 = g0;
+        panel.rows = int(std::min<int64_t>(32, g_end - g0));
+        for (int i = 0; i < panel.rows; ++i) {
+          const int64_t g = g0 + i - base, oh = g / Wp, ow = g % Wp;
+          panel.out_pos[i] = ow < Wo ? (plane_row0 + oh) * Wo + ow : -1;
+        }
+        panels.push_back(panel);
+      }
+    }
+    _tile_loadconfig(&u.config);  // after this sample's buffer copies (see AmxSetup)
+    const size_t group = size_t(std::max<int64_t>(1, (int64_t(512) << 10) / (32 * Ci)));
+    for (size_t first = 0; first < panels.size(); first += group)
+    for (int64_t nb = 0; nb < u.n_blocks; nb += 2) {
+      const int64_t n0 = nb * 16;
+      const bool two = nb + 2 <= u.n_blocks;
+      for (size_t pi = first; pi < std::min(panels.size(), first + group); ++pi) {
+        const Panel& panel = panels[pi];
+        const int8_t* a = padded.data() + panel.g0 * Ci;
+        _tile_loadd(0, call.correction + n0, 0);
+        _tile_loadd(2, call.correction + n0, 0);
+        if (two) {
+          _tile_loadd(1, call.correction + n0 + 16, 0);
+          _tile_loadd(3, call.correction + n0 + 16, 0);
+        }
+        for (int64_t t = 0; t < taps; ++t) {
+          const int8_t* at = a + tap_offset[size_t(t)] * Ci;
+          const int8_t* bt = weights + (t * tap_groups * b_cols + n0) * 4;
+          for (int64_t k = 0; k < u.chunks; ++k) {
+            const int8_t* ak = at + k * 4 * u.kc;
+            const int8_t* b = bt + k * u.kc * b_cols * 4;
+            _tile_loadd(4, ak, Ci);
+            _tile_loadd(6, b, b_cols * 4);
+            _tile_loadd(5, ak + 16 * Ci, Ci);
+            _tile_dpbssd(0, 4, 6);
+            _tile_dpbssd(2, 5, 6);
+            if (two) {
+              _tile_loadd(7, b + 64, b_cols * 4);
+              _tile_dpbssd(1, 4, 7);
+              _tile_dpbssd(3, 5, 7);
+            }
+          }
+        }
+        _tile_stored(0, &acc[0][0], 128);
+        _tile_stored(2, &acc[16][0], 128);
+        if (two) {
+          _tile_stored(1, &acc[0][16], 128);
+          _tile_stored(3, &acc[16][16], 128);
+        }
+        amx_requantize_rows(call, acc, panel.out_pos, panel.rows, n0, two ? 2 : 1);
+      }
+    }
+    row = sample_last_row + 1;
+  }
+  _tile_release();
+}
+
 }  // namespace
 
 void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
@@ -143,21 +339,15 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
   const int64_t p_end = (last / blocks) * Wo + std::min(Wo, (last % blocks) * tile_w + tile_w);
   const int64_t positions = s.rows() * Wo;
 
-  const int64_t chunks = (K4 + 15) / 16, kc = (K4 + chunks - 1) / chunks;
-  const int64_t n_blocks = (Co + 15) / 16, padded_co = n_blocks * 16;
-  const int64_t row_bytes = 4 * kc * chunks;  // what the A tiles read of each position
-
   thread_local std::vector<int32_t> correction;
   thread_local std::vector<float> linear_scale;
   thread_local std::vector<int8_t> b_copy, a_copy;
-  correction.assign(size_t(padded_co), 0);
-  for (int64_t c = 0; c < Co; ++c) correction[size_t(c)] = q.bias[c] - q.input_zero_point * weight_sum[c];
-  AmxCall call{Co, kc, chunks, packed_weight, nullptr, chunks, padded_co, correction.data(), nullptr, &q, output};
-  if (detail::linear_requant(q)) {  // as qconv3d_simd computes it, for the same bits
-    linear_scale.resize(size_t(padded_co));
-    detail::linear_scales(q, Co, padded_co, linear_scale.data());
-    call.linear_scale = linear_scale.data();
-  }
+  AmxCall call{Co, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
+  const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
+  const int64_t chunks = u.chunks, kc = u.kc, n_blocks = u.n_blocks, padded_co = u.padded_co, row_bytes = u.row_bytes;
+  call.kc = kc;
+  call.chunks = call.copied_from = chunks;
+  call.padded_co = padded_co;
   if (Co < 16 || chunks * kc > K4 || Co % 16 != 0) {
     call.copied_from = Co < 16 ? 0 : chunks - 1;
     const int64_t g0 = call.copied_from * kc, groups = (chunks - call.copied_from) * kc;
@@ -166,12 +356,7 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
       std::memcpy(b_copy.data() + g * padded_co * 4, packed_weight + (g0 + g) * Co * 4, size_t(Co * 4));
     call.b_copy = b_copy.data();
   }
-
-  TileConfig config;
-  for (int t = 0; t < 4; ++t) config.rows[t] = 16, config.colsb[t] = 64;
-  for (int t = 4; t < 6; ++t) config.rows[t] = 16, config.colsb[t] = uint16_t(4 * kc);
-  for (int t = 6; t < 8; ++t) config.rows[t] = uint8_t(kc), config.colsb[t] = 64;
-  _tile_loadconfig(&config);
+  _tile_loadconfig(&u.config);
   // Software pipeline: a block's requantization runs while the next block's dot products are in flight (the tile
   // stores wait for them), double-buffered. Measured against requantizing right after the stores: 0-10% faster per
   // X3D pointwise layer (most on the K = 24-108 ones), never slower beyond the noise.
@@ -195,6 +380,7 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
         std::memcpy(a_copy.data() + r * row_bytes, input + (p0 + r) * Ci, size_t(Ci));
       a = a_copy.data();
       a_stride = row_bytes;
+      _tile_loadconfig(&u.config);  // after the copy's library calls (see AmxSetup); pending tiles are in memory
     }
     int64_t nb = 0;
     for (; nb + 2 <= n_blocks; nb += 2) step(std::integral_constant<int, 2>{}, a, a_stride, {p0, nb * 16, rows, 2});
@@ -213,10 +399,26 @@ bool amx_pays(const Conv3dShape& s) {
   return s.is_pointwise() && positions >= 16 && positions * s.in_channels * s.out_channels >= (int64_t(1) << 18);
 }
 
+bool amx_taps_pays(const Conv3dShape& s) {
+  const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w, positions = s.rows() * s.out_w();
+  return taps > 1 && s.stride_t == 1 && s.stride_h == 1 && s.stride_w == 1 && s.in_channels >= 32 &&
+         s.out_channels >= 16 && positions >= 16 && positions * taps * s.in_channels * s.out_channels >= (int64_t(1) << 20);
+}
+
+void qconv3d_amx_multitap(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
+                          const int32_t* weight_sum, const Requant& q, const int8_t* /*pad_row*/, int8_t* output,
+                          int64_t item_begin, int64_t item_end) {
+  if (s.stride_t != 1 || s.stride_h != 1 || s.stride_w != 1)
+    throw std::invalid_argument("qconv3d_amx_multitap: strides must be 1");
+  qconv3d_amx_taps(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
+}
+
 void qconv3d_amx(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                  const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
   if (amx_pays(s))
     qconv3d_amx_pointwise(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
+  else if (amx_taps_pays(s))
+    qconv3d_amx_taps(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
   else
     qconv3d_avx512vnni(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
 }
