@@ -151,12 +151,19 @@ void amx_requantize_rows(const AmxCall& c, const Block& acc, const int64_t* out_
   }
 }
 
+// LDTILECFG from `config`. GCC (14) does not treat the instruction as reading its 64-byte operand: with the
+// configuration in a local that nothing else reads, dead-store elimination dropped the rows / colsb stores and kept
+// only the zeroing and the palette, so every tile had 0 rows and the first tileloadd raised SIGILL (seen in this
+// file's first multi-tap version; objdump showed `vmovdqa64 zmm0 (zeros), movb $1, ldtilecfg`). The empty asm with
+// a memory clobber makes the stores happen first.
+void load_tile_config(const TileConfig& config) {
+  __asm__ volatile("" : : "r"(&config) : "memory");
+  _tile_loadconfig(&config);
+}
+
 // Shared by the pointwise and multi-tap entries: the per-call tables (zero-point correction, linear requantization
-// factors) and the tile configuration for K chunks of kc groups. Callers load the configuration right before their
-// tile instructions, after every library call of their own set-up: a call through a not yet bound PLT entry runs the
-// dynamic linker's lazy-binding trampoline, which saves and restores the registers without the tile state, so a
-// configuration loaded before it is gone afterwards (tileloadd then raises SIGILL; seen when the set-up first loaded
-// it and then copied weights with memcpy).
+// factors) and the tile configuration for K chunks of kc groups, which the callers load right before their tile
+// instructions.
 struct AmxSetup {
   int64_t K4, chunks, kc, n_blocks, padded_co, row_bytes;
   TileConfig config;
@@ -277,7 +284,7 @@ void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* p
         panels.push_back(panel);
       }
     }
-    _tile_loadconfig(&u.config);  // after this sample's buffer copies (see AmxSetup)
+    load_tile_config(u.config);
     const size_t group = size_t(std::max<int64_t>(1, (int64_t(512) << 10) / (32 * Ci)));
     for (size_t first = 0; first < panels.size(); first += group)
     for (int64_t nb = 0; nb < u.n_blocks; nb += 2) {
@@ -356,7 +363,7 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
       std::memcpy(b_copy.data() + g * padded_co * 4, packed_weight + (g0 + g) * Co * 4, size_t(Co * 4));
     call.b_copy = b_copy.data();
   }
-  _tile_loadconfig(&u.config);
+  load_tile_config(u.config);
   // Software pipeline: a block's requantization runs while the next block's dot products are in flight (the tile
   // stores wait for them), double-buffered. Measured against requantizing right after the stores: 0-10% faster per
   // X3D pointwise layer (most on the K = 24-108 ones), never slower beyond the noise.
@@ -380,7 +387,6 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
         std::memcpy(a_copy.data() + r * row_bytes, input + (p0 + r) * Ci, size_t(Ci));
       a = a_copy.data();
       a_stride = row_bytes;
-      _tile_loadconfig(&u.config);  // after the copy's library calls (see AmxSetup); pending tiles are in memory
     }
     int64_t nb = 0;
     for (; nb + 2 <= n_blocks; nb += 2) step(std::integral_constant<int, 2>{}, a, a_stride, {p0, nb * 16, rows, 2});
