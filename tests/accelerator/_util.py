@@ -51,3 +51,36 @@ def make_plain_model(num_classes=5):
         nn.Flatten(),
         nn.Linear(8, num_classes),
     )
+
+
+class PooledHead(nn.Module):
+    """conv (3 -> 8, 3x3x3) -> ReLU -> ``pool`` -> 1x1x1 conv (8 -> 5): a pooling layer between two convs, as the
+    native pool steps' tests need (a MaxPool3d with return_indices hands its values on)."""
+
+    def __init__(self, pool: nn.Module):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 8, 3, padding=1)
+        self.act = nn.ReLU()
+        self.pool = pool
+        self.proj = nn.Conv3d(8, 5, 1)
+
+    def forward(self, x):
+        pooled = self.pool(self.act(self.conv(x)))
+        if getattr(self.pool, "return_indices", False):  # (values, indices)
+            pooled = pooled[0]
+        return self.proj(pooled)
+
+
+def train_steps(model: nn.Module, clips, labels: torch.Tensor, steps: int, lr: float = 0.05) -> list:
+    """``steps`` SGD steps of cross-entropy on one batch; the losses (checked finite)."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(model(clips), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    return losses
+

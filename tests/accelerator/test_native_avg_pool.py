@@ -14,7 +14,7 @@ from pyvideo.accelerator.quantization import QParams, QuantizedAvgPool3d, quanti
 from pyvideo.accelerator.quantization.qparams import dequantize, quantize
 from pyvideo.models.x3d import create_x3d
 
-from ._util import randomize_batchnorm, relative_error
+from ._util import PooledHead, randomize_batchnorm, relative_error
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -52,24 +52,12 @@ def test_quantized_avg_pool_rejects_what_it_cannot_do():
         pool(torch.zeros(2, 2, 2, 2, dtype=torch.int8))
 
 
-class _PooledHead(nn.Module):
-    def __init__(self, pool: nn.Module):
-        super().__init__()
-        self.conv = nn.Conv3d(3, 8, 3, padding=1)
-        self.act = nn.ReLU()
-        self.pool = pool
-        self.proj = nn.Conv3d(8, 5, 1)
-
-    def forward(self, x):
-        return self.proj(self.pool(self.act(self.conv(x))))
-
-
 @pytest.mark.parametrize("pool,int8", [(nn.AvgPool3d((2, 3, 3), stride=1), True),
                                        (nn.AvgPool3d(3, padding=1), False),
                                        (nn.AvgPool3d(2, ceil_mode=True), False)])
 def test_the_quantizer_takes_unpadded_pools_into_int8(pool, int8):
     torch.manual_seed(0)
-    model = _PooledHead(pool).eval()
+    model = PooledHead(pool).eval()
     transmute_model(model)
     deploy = convert_to_deployable_form(model, torch.randn(1, 3, 4, 8, 8))
     quantized = quantize_model(deploy, [torch.randn(2, 3, 4, 8, 8)])
@@ -182,7 +170,7 @@ def test_qat_keeps_the_pool_in_int8():
     from pyvideo.accelerator.quantization import convert_qat, prepare_qat
 
     torch.manual_seed(0)
-    model = _PooledHead(nn.AvgPool3d((2, 3, 3), stride=(1, 2, 1))).eval()
+    model = PooledHead(nn.AvgPool3d((2, 3, 3), stride=(1, 2, 1))).eval()
     transmute_model(model)
     deploy = convert_to_deployable_form(model, torch.randn(1, 3, 4, 9, 9))
     qat = prepare_qat(deploy)

@@ -15,7 +15,7 @@ from pyvideo.accelerator.native import (NativeProgram, compile_native, load_prog
 from pyvideo.accelerator.quantization import quantize_model
 from pyvideo.models.resnet import create_resnet
 
-from ._util import randomize_batchnorm, relative_error
+from ._util import PooledHead, randomize_batchnorm, relative_error
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -88,21 +88,6 @@ def test_program_max_pool_errors():
         program(torch.randn(1, 4, 1, 3, 3))  # T = 1: 4 > 1 + 2*1, refused, not read out of bounds
 
 
-class _PooledConvs(nn.Module):
-    def __init__(self, pool: nn.Module):
-        super().__init__()
-        self.conv = nn.Conv3d(3, 8, 3, padding=1)
-        self.act = nn.ReLU()
-        self.pool = pool
-        self.proj = nn.Conv3d(8, 5, 1)
-
-    def forward(self, x):
-        pooled = self.pool(self.act(self.conv(x)))
-        if self.pool.return_indices:  # (values, indices): the values feed the conv
-            pooled = pooled[0]
-        return self.proj(pooled)
-
-
 @pytest.mark.parametrize("pool,native_pool", [(nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), True),
                                               (nn.MaxPool3d(2), True),  # stride None: the kernel
                                               (nn.MaxPool3d(3, dilation=2), False),
@@ -111,7 +96,7 @@ class _PooledConvs(nn.Module):
                                                False)])
 def test_compile_native_takes_the_max_pools_it_can(pool, native_pool):
     torch.manual_seed(0)
-    model = _PooledConvs(pool).eval()
+    model = PooledHead(pool).eval()
     transmute_model(model)
     deploy = convert_to_deployable_form(model, torch.randn(1, 3, 5, 9, 9)).eval()
     compiled = compile_native(deploy)

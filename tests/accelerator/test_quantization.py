@@ -38,7 +38,7 @@ from pyvideo.accelerator.quantization import (
 )
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-from ._util import make_plain_model, randomize_batchnorm
+from ._util import make_plain_model, randomize_batchnorm, train_steps
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -240,16 +240,8 @@ def test_qat_trains_and_converted_model_matches_fake_quant_model():
     assert qat.training and any(isinstance(m, nn.Dropout) and m.training for m in qat.modules())
     generator = torch.Generator().manual_seed(3)
     clips, labels = torch.randn(4, 3, 4, 32, 32, generator=generator), torch.tensor([0, 1, 2, 3])
-    optimizer = torch.optim.SGD(qat.parameters(), lr=0.05)
     before = deploy.s2.pathway0_res0.layers.conv_0.kernel.weight.detach().clone()
-    losses = []
-    for _ in range(3):
-        loss = F.cross_entropy(qat(clips), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert all(torch.isfinite(torch.tensor(losses)))
+    train_steps(qat, clips, labels, 3)
     assert not torch.equal(before, deploy.s2.pathway0_res0.layers.conv_0.kernel.weight)  # parameters shared and trained
     freeze_observers(qat)
     qat.eval()

@@ -5,7 +5,6 @@ import warnings
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.graph import copy_module
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
@@ -24,7 +23,7 @@ from pyvideo.accelerator.quantization import (
 from pyvideo.accelerator.quantization.graph_quantizer import dynamic_candidates
 from pyvideo.models.slowfast import create_slowfast
 
-from ._util import make_plain_model, randomize_batchnorm
+from ._util import make_plain_model, randomize_batchnorm, train_steps
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -175,15 +174,7 @@ def test_slowfast_qat_round_trip(deploy):
     # per tensor, as test_quantization's QAT round trip: identical rounding everywhere
     qat = prepare_qat(trained, per_channel=False, example_input=clips)
     assert qat.training
-    optimizer = torch.optim.SGD(qat.parameters(), lr=0.05)
-    losses = []
-    for _ in range(2):
-        loss = F.cross_entropy(qat(clips), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert all(torch.isfinite(torch.tensor(losses)))
+    train_steps(qat, clips, labels, 2)
     freeze_observers(qat)
     qat.eval()
     int8_model = convert_qat(qat)
