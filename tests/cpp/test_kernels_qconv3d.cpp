@@ -240,10 +240,9 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
         if (p.q.per_channel_output()) accumulate(total_per_channel, d);
         ++amx_pointwise_checks;
       }
-  // The AMX multi-tap kernel (stride-1 convs of several taps, whatever amx_taps_pays routes): also the VNNI bits,
-  // with item ranges that start and end inside rows, planes and samples.
-  const bool unit_stride = s.stride_t == 1 && s.stride_h == 1 && s.stride_w == 1;
-  if (amx_usable() && !s.is_pointwise() && unit_stride)
+  // The AMX multi-tap kernel (every non-pointwise shape: padded grid at stride 1, gathered rows otherwise; whatever
+  // amx_taps_pays routes): also the VNNI bits, with item ranges that start and end inside rows, planes and samples.
+  if (amx_usable() && !s.is_pointwise())
     for (const auto& bounds : splits(s.items())) {
       std::vector<int8_t> got(out_n + 64, int8_t(99)), vnni(out_n + 64, int8_t(99));
       for (size_t b = 0; b + 1 < bounds.size(); ++b) {
@@ -739,6 +738,10 @@ int main() {
       {33, 17, {3, 4, 5}, {3, 3, 3}, {1, 1, 1}, {1, 2, 1}},
       {32, 100, {1, 2, 70}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
       {48, 16, {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {0, 0, 0}},
+      // strided ones for the gathered-rows path: a stage's first 1x3x3 (stride 2), strided projections, odd strides
+      {64, 32, {2, 9, 11}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}},
+      {100, 64, {2, 7, 8}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}},
+      {40, 20, {5, 6, 7}, {3, 3, 3}, {2, 3, 1}, {1, 1, 2}},
   };
   int index = 0;
   for (const Case& c : dense)
@@ -811,16 +814,13 @@ int main() {
     CHECK(amx_pointwise_checks > 100);
     std::printf("amx multi-tap: %d shape/split runs equal to avx512vnni\n", amx_multitap_checks);
     CHECK(amx_multitap_checks > 50);
-    Conv3dShape strided;
-    strided.batch = 1, strided.in_channels = 64, strided.out_channels = 64, strided.in_t = 1, strided.in_h = 8;
-    strided.in_w = 8, strided.kernel_h = strided.kernel_w = 3, strided.stride_h = strided.stride_w = 2;
-    CHECK(!amx_taps_pays(strided));
-    CHECK_THROWS(qconv3d_amx_multitap(strided, nullptr, nullptr, nullptr, Requant{}, nullptr, nullptr, 0, 1),
-                 std::invalid_argument);
-    strided.stride_h = strided.stride_w = 1;
-    strided.pad_h = strided.pad_w = 1;
-    strided.in_t = 8;
-    CHECK(amx_taps_pays(strided));
+    Conv3dShape routed;  // a ResNet-like strided 1x3x3 conv takes AMX; the RGB stem (C_in = 3) stays on VNNI
+    routed.batch = 1, routed.in_channels = 64, routed.out_channels = 64, routed.in_t = 8, routed.in_h = 16;
+    routed.in_w = 16, routed.kernel_h = routed.kernel_w = 3, routed.stride_h = routed.stride_w = 2;
+    routed.pad_h = routed.pad_w = 1;
+    CHECK(amx_taps_pays(routed) && !amx_pays(routed));
+    routed.in_channels = 3;
+    CHECK(!amx_taps_pays(routed));
   } else {
     std::printf("amx: not available here (cpu features: %s), its checks skipped\n", cpu_features().to_string().c_str());
   }

@@ -194,6 +194,102 @@ AmxSetup amx_setup(const Conv3dShape& s, const int32_t* weight_sum, const Requan
   return u;
 }
 
+// One 32-position panel x one or two 16-channel blocks from n0 of a multi-tap conv: the C tiles start as the
+// correction, accumulate every tap's and K chunk's dot products (tap t's A rows at a + a_tap[t], a_stride bytes
+// apart; its B at weights + t * tap_b, b_cols * 4 bytes per row) and are stored to acc.
+struct TapPanels {
+  const int8_t* weights;
+  int64_t tap_b, b_cols, a_stride;
+  const int64_t* a_tap;  // [taps] byte offsets of each tap's rows
+  int64_t taps;
+  const AmxSetup* u;
+  const int32_t* correction;
+};
+
+void amx_tap_panel(const TapPanels& c, const int8_t* a, int64_t n0, bool two, Block& acc) {
+  _tile_loadd(0, c.correction + n0, 0);
+  _tile_loadd(2, c.correction + n0, 0);
+  if (two) {
+    _tile_loadd(1, c.correction + n0 + 16, 0);
+    _tile_loadd(3, c.correction + n0 + 16, 0);
+  }
+  const int64_t kc = c.u->kc, b_stride = c.b_cols * 4;
+  for (int64_t t = 0; t < c.taps; ++t) {
+    const int8_t* at = a + c.a_tap[t];
+    const int8_t* bt = c.weights + t * c.tap_b + n0 * 4;
+    for (int64_t k = 0; k < c.u->chunks; ++k) {
+      const int8_t* ak = at + k * 4 * kc;
+      const int8_t* b = bt + k * kc * b_stride;
+      _tile_loadd(4, ak, c.a_stride);
+      _tile_loadd(6, b, b_stride);
+      _tile_loadd(5, ak + 16 * c.a_stride, c.a_stride);
+      _tile_dpbssd(0, 4, 6);
+      _tile_dpbssd(2, 5, 6);
+      if (two) {
+        _tile_loadd(7, b + 64, b_stride);
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(3, 5, 7);
+      }
+    }
+  }
+  _tile_stored(0, &acc[0][0], 128);
+  _tile_stored(2, &acc[16][0], 128);
+  if (two) {
+    _tile_stored(1, &acc[0][16], 128);
+    _tile_stored(3, &acc[16][16], 128);
+  }
+}
+
+// 32 output positions and where each row's result goes (out_pos[i] < 0: computed, not stored).
+struct Panel {
+  int64_t start;  // grid position (padded-grid path) or index into the gathered rows (gather path)
+  int rows;
+  int64_t out_pos[32];
+};
+
+// Panels in groups of about 512 KB of A rows (`panel_bytes` each), channel pairs outside the panels of a group: a
+// pair's weights (taps x C_in x 32 channels) stay in L2 while the group's panels read them, and the group's input
+// stays in L2 across the pairs (pairs outside all panels re-read a large input from memory per pair; panels outside
+// pairs re-read all the weights per panel). a_of(panel index) gives a panel's A rows.
+template <class AOf>
+void amx_panel_groups(const AmxCall& call, const TapPanels& c, const std::vector<Panel>& panels, int64_t panel_bytes,
+                      AOf a_of) {
+  alignas(64) Block acc;
+  const size_t group = size_t(std::max<int64_t>(1, (int64_t(512) << 10) / std::max<int64_t>(1, panel_bytes)));
+  for (size_t first = 0; first < panels.size(); first += group)
+    for (int64_t nb = 0; nb < c.u->n_blocks; nb += 2) {
+      const int64_t n0 = nb * 16;
+      const bool two = nb + 2 <= c.u->n_blocks;
+      for (size_t pi = first; pi < std::min(panels.size(), first + group); ++pi) {
+        amx_tap_panel(c, a_of(pi), n0, two, acc);
+        amx_requantize_rows(call, acc, panels[pi].out_pos, panels[pi].rows, n0, two ? 2 : 1);
+      }
+    }
+}
+
+// The weights of a multi-tap call as the tiles read them: in place ([tap][K4][Co][4], each tap's B exactly the
+// pointwise layout), or, when a tile would read past a tap's groups or channels, every tap from a zero-padded copy
+// [tap][chunks * kc][padded_co][4].
+TapPanels tap_weights(const AmxSetup& u, const int8_t* packed_weight, int64_t Co, int64_t taps,
+                      std::vector<int8_t>& b_copy) {
+  TapPanels c{};
+  const bool copied = Co < 16 || u.chunks * u.kc > u.K4 || Co % 16 != 0;
+  const int64_t tap_groups = copied ? u.chunks * u.kc : u.K4;
+  c.b_cols = copied ? u.padded_co : Co;
+  c.tap_b = tap_groups * c.b_cols * 4;
+  if (copied) {
+    b_copy.assign(size_t(taps * tap_groups * u.padded_co * 4), 0);
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t g = 0; g < u.K4; ++g)
+        std::memcpy(b_copy.data() + (t * tap_groups + g) * u.padded_co * 4, packed_weight + (t * u.K4 + g) * Co * 4,
+                    size_t(Co * 4));
+  }
+  c.weights = copied ? b_copy.data() : packed_weight;
+  c.taps = taps;
+  c.u = &u;
+  return c;
+}
+
 // Multi-tap stride-1 convs: every tap (kt, kh, kw) is a pointwise GEMM of the same output positions over shifted
 // input positions. The input planes a call reads are first copied into a buffer padded in T, H and W with the zero
 // point (which the correction cancels, as for the VNNI kernel's padding taps), so every tap of every output lies
@@ -202,10 +298,9 @@ AmxSetup amx_setup(const Conv3dShape& s, const int32_t* weight_sum, const Requan
 // rows of a plane are Wp apart, so a 32-position A panel (stride C_in) covers several short rows at once (7x7 planes:
 // 61 grid positions for 49 outputs instead of 7 panels); the Wp - Wo positions between rows are computed and not
 // stored. The C tiles accumulate every tap and K chunk before one store, so the int32 sums are the VNNI kernel's.
-void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
+void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
                       const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
                       int64_t item_end) {
-  if (item_begin >= item_end) return;
   const int64_t Ci = s.in_channels, Co = s.out_channels;
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = Conv3dShape::tile_w;
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, taps = KT * KH * KW;
@@ -214,38 +309,21 @@ void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* p
   thread_local std::vector<int32_t> correction;
   thread_local std::vector<float> linear_scale;
   thread_local std::vector<int8_t> b_copy, padded;
+  thread_local std::vector<Panel> panels;
   AmxCall call{Co, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
   const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
-  call.kc = u.kc;
-  call.chunks = u.chunks;
-  call.padded_co = u.padded_co;
-  // Weights: read in place ([tap][K4][Co][4], each tap's B exactly the pointwise layout), or, when a tile would read
-  // past a tap's groups or channels, every tap from a zero-padded copy [tap][chunks * kc][padded_co][4].
-  const bool copied = Co < 16 || u.chunks * u.kc > u.K4 || Co % 16 != 0;
-  const int64_t tap_groups = copied ? u.chunks * u.kc : u.K4, b_cols = copied ? u.padded_co : Co;
-  if (copied) {
-    b_copy.assign(size_t(taps * tap_groups * u.padded_co * 4), 0);
-    for (int64_t t = 0; t < taps; ++t)
-      for (int64_t g = 0; g < u.K4; ++g)
-        std::memcpy(b_copy.data() + (t * tap_groups + g) * u.padded_co * 4, packed_weight + (t * u.K4 + g) * Co * 4,
-                    size_t(Co * 4));
-  }
-  const int8_t* weights = copied ? b_copy.data() : packed_weight;
-  std::vector<int64_t> tap_offset;  // in grid positions
+  TapPanels c = tap_weights(u, packed_weight, Co, taps, b_copy);
+  std::vector<int64_t> a_tap;  // byte offsets in the padded grid
   for (int64_t kt = 0; kt < KT; ++kt)
     for (int64_t kh = 0; kh < KH; ++kh)
-      for (int64_t kw = 0; kw < KW; ++kw) tap_offset.push_back((kt * Hp + kh) * Wp + kw);
+      for (int64_t kw = 0; kw < KW; ++kw) a_tap.push_back(((kt * Hp + kh) * Wp + kw) * Ci);
+  c.a_tap = a_tap.data();
+  c.a_stride = Ci;
+  c.correction = call.correction;
 
   const int64_t first_row = item_begin / blocks, last_row = (item_end - 1) / blocks;
   const int64_t first_col = item_begin % blocks * tile_w;
   const int64_t last_col_end = std::min(Wo, (item_end - 1) % blocks * tile_w + tile_w);
-  alignas(64) Block acc;
-  struct Panel {
-    int64_t g0;
-    int rows;
-    int64_t out_pos[32];
-  };
-  thread_local std::vector<Panel> panels;
   // One sample's output planes at a time: [ot0, ot1] of sample n (rows first_row .. last_row).
   for (int64_t row = first_row; row <= last_row;) {
     const int64_t n = row / (To * Ho), ot0 = row / Ho % To;
@@ -261,11 +339,6 @@ void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* p
         std::memcpy(padded.data() + ((j * Hp + ih + s.pad_h) * Wp + s.pad_w) * Ci,
                     input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w) * Ci, size_t(s.in_w * Ci));
     }
-    // The sample's 32-position panels (grid start, rows, where each row's output goes). They run in groups of about
-    // 512 KB of input rows, channel pairs outside panels within a group: a pair's weights (taps x C_in x 32 channels)
-    // stay in L2 while the group's panels read them, and the group's input stays in L2 across the pairs (pairs
-    // outside all of a sample's panels re-read a large input from memory per pair; panels outside pairs re-read all
-    // the weights per panel).
     panels.clear();
     for (int64_t ot = ot0; ot <= ot1; ++ot) {
       const int64_t plane_row0 = (n * To + ot) * Ho;  // output row of (n, ot, 0)
@@ -275,7 +348,7 @@ void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* p
       const int64_t g_end = base + (r1 - plane_row0) * Wp + (r1 == last_row ? last_col_end : Wo);
       for (int64_t g0 = g_begin; g0 < g_end; g0 += 32) {
         Panel panel;
-        panel.g0 = g0;
+        panel.start = g0;
         panel.rows = int(std::min<int64_t>(32, g_end - g0));
         for (int i = 0; i < panel.rows; ++i) {
           const int64_t g = g0 + i - base, oh = g / Wp, ow = g % Wp;
@@ -285,50 +358,93 @@ void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* p
       }
     }
     load_tile_config(u.config);
-    const size_t group = size_t(std::max<int64_t>(1, (int64_t(512) << 10) / (32 * Ci)));
-    for (size_t first = 0; first < panels.size(); first += group)
-    for (int64_t nb = 0; nb < u.n_blocks; nb += 2) {
-      const int64_t n0 = nb * 16;
-      const bool two = nb + 2 <= u.n_blocks;
-      for (size_t pi = first; pi < std::min(panels.size(), first + group); ++pi) {
-        const Panel& panel = panels[pi];
-        const int8_t* a = padded.data() + panel.g0 * Ci;
-        _tile_loadd(0, call.correction + n0, 0);
-        _tile_loadd(2, call.correction + n0, 0);
-        if (two) {
-          _tile_loadd(1, call.correction + n0 + 16, 0);
-          _tile_loadd(3, call.correction + n0 + 16, 0);
-        }
-        for (int64_t t = 0; t < taps; ++t) {
-          const int8_t* at = a + tap_offset[size_t(t)] * Ci;
-          const int8_t* bt = weights + (t * tap_groups * b_cols + n0) * 4;
-          for (int64_t k = 0; k < u.chunks; ++k) {
-            const int8_t* ak = at + k * 4 * u.kc;
-            const int8_t* b = bt + k * u.kc * b_cols * 4;
-            _tile_loadd(4, ak, Ci);
-            _tile_loadd(6, b, b_cols * 4);
-            _tile_loadd(5, ak + 16 * Ci, Ci);
-            _tile_dpbssd(0, 4, 6);
-            _tile_dpbssd(2, 5, 6);
-            if (two) {
-              _tile_loadd(7, b + 64, b_cols * 4);
-              _tile_dpbssd(1, 4, 7);
-              _tile_dpbssd(3, 5, 7);
-            }
-          }
-        }
-        _tile_stored(0, &acc[0][0], 128);
-        _tile_stored(2, &acc[16][0], 128);
-        if (two) {
-          _tile_stored(1, &acc[0][16], 128);
-          _tile_stored(3, &acc[16][16], 128);
-        }
-        amx_requantize_rows(call, acc, panel.out_pos, panel.rows, n0, two ? 2 : 1);
-      }
-    }
+    amx_panel_groups(call, c, panels, 32 * Ci, [&](size_t pi) { return padded.data() + panels[pi].start * Ci; });
     row = sample_last_row + 1;
   }
   _tile_release();
+}
+
+// Strided convs (a ResNet stage's first 1x3x3 conv_b and its strided shortcut projection, one tap): positions a
+// stride apart have no common stride across rows, so each group of panels first gathers its rows: for every output
+// position and tap the C_in input bytes (the zero point where the tap falls in the padding), row_bytes apart, into
+// [panel][tap][32 rows]. The dot products and the epilogue are the grid path's.
+void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
+                          const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
+                          int64_t item_end) {
+  const int64_t Ci = s.in_channels, Co = s.out_channels;
+  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = Conv3dShape::tile_w;
+  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, taps = KT * KH * KW;
+
+  thread_local std::vector<int32_t> correction;
+  thread_local std::vector<float> linear_scale;
+  thread_local std::vector<int8_t> b_copy, gathered;
+  thread_local std::vector<Panel> panels;
+  AmxCall call{Co, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
+  const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
+  TapPanels c = tap_weights(u, packed_weight, Co, taps, b_copy);
+  const int64_t rb = u.row_bytes, panel_bytes = taps * 32 * rb;
+  std::vector<int64_t> a_tap;
+  for (int64_t t = 0; t < taps; ++t) a_tap.push_back(t * 32 * rb);
+  c.a_tap = a_tap.data();
+  c.a_stride = rb;
+  c.correction = call.correction;
+
+  // The call's output positions, 32 per panel, in order (whole rows between the range's first and last columns).
+  panels.clear();
+  const int64_t first_row = item_begin / blocks, last_row = (item_end - 1) / blocks;
+  Panel panel;
+  panel.rows = 0;
+  for (int64_t row = first_row; row <= last_row; ++row) {
+    const int64_t ow0 = row == first_row ? item_begin % blocks * tile_w : 0;
+    const int64_t ow1 = row == last_row ? std::min(Wo, (item_end - 1) % blocks * tile_w + tile_w) : Wo;
+    for (int64_t ow = ow0; ow < ow1; ++ow) {
+      panel.out_pos[panel.rows++] = row * Wo + ow;
+      if (panel.rows == 32) {
+        panels.push_back(panel);
+        panel.rows = 0;
+      }
+    }
+  }
+  if (panel.rows) panels.push_back(panel);
+
+  const size_t group = size_t(std::max<int64_t>(1, (int64_t(512) << 10) / panel_bytes));
+  for (size_t first = 0; first < panels.size(); first += group) {
+    const size_t count = std::min(panels.size() - first, group);
+    gathered.assign(size_t(int64_t(count) * panel_bytes + 64), int8_t(q.input_zero_point));
+    for (size_t pi = 0; pi < count; ++pi) {
+      const Panel& p = panels[first + pi];
+      for (int i = 0; i < p.rows; ++i) {
+        const int64_t r = p.out_pos[i] / Wo, ow = p.out_pos[i] % Wo;
+        const int64_t n = r / (To * Ho), ot = r / Ho % To, oh = r % Ho;
+        int64_t t = 0;
+        for (int64_t kt = 0; kt < KT; ++kt)
+          for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw, ++t) {
+              const int64_t it = ot * s.stride_t - s.pad_t + kt, ih = oh * s.stride_h - s.pad_h + kh;
+              const int64_t iw = ow * s.stride_w - s.pad_w + kw;
+              if (it < 0 || it >= s.in_t || ih < 0 || ih >= s.in_h || iw < 0 || iw >= s.in_w) continue;
+              std::memcpy(gathered.data() + int64_t(pi) * panel_bytes + (t * 32 + i) * rb,
+                          input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * Ci, size_t(Ci));
+            }
+      }
+    }
+    const std::vector<Panel> group_panels(panels.begin() + int64_t(first), panels.begin() + int64_t(first + count));
+    load_tile_config(u.config);
+    amx_panel_groups(call, c, group_panels, panel_bytes,
+                     [&](size_t pi) { return gathered.data() + int64_t(pi) * panel_bytes; });
+  }
+  _tile_release();
+}
+
+// The multi-tap entry: the padded-grid path for stride 1, gathered rows otherwise.
+void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
+                      const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
+                      int64_t item_end) {
+  if (item_begin >= item_end) return;
+  if (s.stride_t == 1 && s.stride_h == 1 && s.stride_w == 1)
+    qconv3d_amx_grid(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
+  else
+    qconv3d_amx_gathered(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
 }
 
 }  // namespace
@@ -407,15 +523,13 @@ bool amx_pays(const Conv3dShape& s) {
 
 bool amx_taps_pays(const Conv3dShape& s) {
   const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w, positions = s.rows() * s.out_w();
-  return taps > 1 && s.stride_t == 1 && s.stride_h == 1 && s.stride_w == 1 && s.in_channels >= 32 &&
-         s.out_channels >= 16 && positions >= 16 && positions * taps * s.in_channels * s.out_channels >= (int64_t(1) << 20);
+  return !s.is_pointwise() && s.in_channels >= 32 && s.out_channels >= 16 && positions >= 16 &&
+         positions * taps * s.in_channels * s.out_channels >= (int64_t(1) << 20);
 }
 
 void qconv3d_amx_multitap(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
                           const int32_t* weight_sum, const Requant& q, const int8_t* /*pad_row*/, int8_t* output,
                           int64_t item_begin, int64_t item_end) {
-  if (s.stride_t != 1 || s.stride_h != 1 || s.stride_w != 1)
-    throw std::invalid_argument("qconv3d_amx_multitap: strides must be 1");
   qconv3d_amx_taps(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
 }
 

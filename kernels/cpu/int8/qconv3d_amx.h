@@ -13,10 +13,10 @@ void qconv3d_amx_pointwise(PYVIDEO_QCONV3D_ARGS);
 void qconv3d_amx(PYVIDEO_QCONV3D_ARGS);
 // Whether qconv3d_amx takes the AMX path for this (work) shape.
 bool amx_pays(const Conv3dShape& s);
-// Multi-tap stride-1 convs on AMX tiles (ResNet's 1x3x3 and 3x1x1 convs): every tap a GEMM over a zero-point-padded
-// copy of the input planes the call reads; the same int32 sums and epilogue as qconv3d_avx512vnni, so bit-identical
-// outputs. qconv3d_amx routes a shape here when amx_taps_pays (and not amx_pays); strides other than 1 are an
-// std::invalid_argument.
+// Every other dense shape on AMX tiles (ResNet's 1x3x3 and 3x1x1 convs, strided ones and strided shortcut
+// projections): each tap a GEMM, stride 1 over a zero-point-padded copy of the input planes the call reads, other
+// strides over rows gathered per tap; the same int32 sums and epilogue as qconv3d_avx512vnni, so bit-identical
+// outputs. qconv3d_amx routes a shape here when amx_taps_pays (and not amx_pays).
 void qconv3d_amx_multitap(PYVIDEO_QCONV3D_ARGS);
 bool amx_taps_pays(const Conv3dShape& s);
 #endif
