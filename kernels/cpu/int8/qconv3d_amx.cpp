@@ -298,21 +298,14 @@ TapPanels tap_weights(const AmxSetup& u, const int8_t* packed_weight, int64_t Co
 // rows of a plane are Wp apart, so a 32-position A panel (stride C_in) covers several short rows at once (7x7 planes:
 // 61 grid positions for 49 outputs instead of 7 panels); the Wp - Wo positions between rows are computed and not
 // stored. The C tiles accumulate every tap and K chunk before one store, so the int32 sums are the VNNI kernel's.
-void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
-                      const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
+void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const Requant& q, const AmxCall& call,
+                      const AmxSetup& u, TapPanels c, std::vector<Panel>& panels, int64_t item_begin,
                       int64_t item_end) {
-  const int64_t Ci = s.in_channels, Co = s.out_channels;
+  const int64_t Ci = s.in_channels;
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = Conv3dShape::tile_w;
-  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, taps = KT * KH * KW;
+  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w;
   const int64_t Hp = s.in_h + 2 * s.pad_h, Wp = s.in_w + 2 * s.pad_w;
-
-  thread_local std::vector<int32_t> correction;
-  thread_local std::vector<float> linear_scale;
-  thread_local std::vector<int8_t> b_copy, padded;
-  thread_local std::vector<Panel> panels;
-  AmxCall call{Co, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
-  const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
-  TapPanels c = tap_weights(u, packed_weight, Co, taps, b_copy);
+  thread_local std::vector<int8_t> padded;
   std::vector<int64_t> a_tap;  // byte offsets in the padded grid
   for (int64_t kt = 0; kt < KT; ++kt)
     for (int64_t kh = 0; kh < KH; ++kh)
@@ -361,27 +354,19 @@ void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const int8_t* p
     amx_panel_groups(call, c, panels, 32 * Ci, [&](size_t pi) { return padded.data() + panels[pi].start * Ci; });
     row = sample_last_row + 1;
   }
-  _tile_release();
 }
 
 // Strided convs (a ResNet stage's first 1x3x3 conv_b and its strided shortcut projection, one tap): positions a
 // stride apart have no common stride across rows, so each group of panels first gathers its rows: for every output
 // position and tap the C_in input bytes (the zero point where the tap falls in the padding), row_bytes apart, into
 // [panel][tap][32 rows]. The dot products and the epilogue are the grid path's.
-void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
-                          const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
+void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const Requant& q, const AmxCall& call,
+                          const AmxSetup& u, TapPanels c, std::vector<Panel>& panels, int64_t item_begin,
                           int64_t item_end) {
-  const int64_t Ci = s.in_channels, Co = s.out_channels;
+  const int64_t Ci = s.in_channels;
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = Conv3dShape::tile_w;
-  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, taps = KT * KH * KW;
-
-  thread_local std::vector<int32_t> correction;
-  thread_local std::vector<float> linear_scale;
-  thread_local std::vector<int8_t> b_copy, gathered;
-  thread_local std::vector<Panel> panels;
-  AmxCall call{Co, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
-  const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
-  TapPanels c = tap_weights(u, packed_weight, Co, taps, b_copy);
+  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, taps = c.taps;
+  thread_local std::vector<int8_t> gathered;
   const int64_t rb = u.row_bytes, panel_bytes = taps * 32 * rb;
   std::vector<int64_t> a_tap;
   for (int64_t t = 0; t < taps; ++t) a_tap.push_back(t * 32 * rb);
@@ -433,7 +418,6 @@ void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const int8_
     amx_panel_groups(call, c, group_panels, panel_bytes,
                      [&](size_t pi) { return gathered.data() + int64_t(pi) * panel_bytes; });
   }
-  _tile_release();
 }
 
 // The multi-tap entry: the padded-grid path for stride 1, gathered rows otherwise.
@@ -441,10 +425,18 @@ void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* p
                       const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
                       int64_t item_end) {
   if (item_begin >= item_end) return;
+  thread_local std::vector<int32_t> correction;
+  thread_local std::vector<float> linear_scale;
+  thread_local std::vector<int8_t> b_copy;
+  thread_local std::vector<Panel> panels;
+  AmxCall call{s.out_channels, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
+  const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
+  const TapPanels c = tap_weights(u, packed_weight, s.out_channels, s.kernel_t * s.kernel_h * s.kernel_w, b_copy);
   if (s.stride_t == 1 && s.stride_h == 1 && s.stride_w == 1)
-    qconv3d_amx_grid(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
+    qconv3d_amx_grid(s, input, q, call, u, c, panels, item_begin, item_end);
   else
-    qconv3d_amx_gathered(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
+    qconv3d_amx_gathered(s, input, q, call, u, c, panels, item_begin, item_end);
+  _tile_release();
 }
 
 }  // namespace
