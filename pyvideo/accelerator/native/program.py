@@ -504,9 +504,9 @@ def compile_native(model: nn.Module, fuse_squeeze_excitation: bool = True,
         source = trace(copy_module(model).eval())
     except Exception as error:  # noqa: BLE001 - whatever the model's own code raises under torch.fx
         raise RuntimeError(
-            f"compile_native needs a torch.fx-traceable model with one tensor input; tracing {type(model).__name__} "
-            f"failed ({type(error).__name__}: {error}). lower_to_native(model) still runs its convs on the native "
-            "kernels, one op per layer") from error
+            f"compile_native needs a torch.fx-traceable model (tensor inputs, or one list of clips); tracing "
+            f"{type(model).__name__} failed ({type(error).__name__}: {error}). lower_to_native(model) still runs its "
+            "convs on the native kernels, one op per layer") from error
     inputs = _program_inputs(source.graph)
     channels = [_input_channels(source, nodes[0]) for nodes in inputs]
     if not inputs or any(c is None for c in channels):
