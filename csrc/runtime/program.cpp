@@ -96,40 +96,6 @@ int32_t Program::add_input(int64_t channels) {
   return impl_->inputs() - 1;
 }
 
-static void check_quant(const QuantParams& q, const char* what);
-
-int32_t Program::quantized_concat(int32_t first, int32_t second, QuantParams first_q, QuantParams second_q,
-                                  bool has_output_q, QuantParams out) {
-  const auto& a = impl_->value(first, "quantized concat input");
-  const auto& b = impl_->value(second, "quantized concat input");
-  if (a.dtype != DType::int8 || b.dtype != DType::int8 || a.dynamic || b.dynamic)
-    throw std::invalid_argument("program: quantized_concat needs two int8 inputs with static qparams");
-  check_quant(first_q, "first input");
-  check_quant(second_q, "second input");
-  if (has_output_q) check_quant(out, "output");
-  Step s(Kind::qconcat);
-  s.input = first;
-  s.second = second;
-  s.in = first_q;
-  s.residual_q = second_q;  // the second input's (model files keep `second` in the residual field)
-  s.has_output_q = has_output_q;
-  s.out = has_output_q ? out : QuantParams{};
-  s.out_channels = a.channels + b.channels;
-  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, a.channels + b.channels);
-}
-
-int32_t Program::concat(int32_t first, int32_t second) {
-  const auto& a = impl_->value(first, "concat input");
-  const auto& b = impl_->value(second, "concat input");
-  if (a.dtype != DType::float32 || b.dtype != DType::float32 || a.dynamic || b.dynamic)
-    throw std::invalid_argument("program: concat needs two float32 inputs");
-  Step s(Kind::concat);
-  s.input = first;
-  s.second = second;
-  s.out_channels = a.channels + b.channels;
-  return impl_->add(std::move(s), DType::float32, a.channels + b.channels);
-}
-
 static void check_geometry(const ConvGeometry& g) {
   // Bounds keep every later size computation far from overflow (a model file is untrusted input).
   for (int i = 0; i < 3; ++i)
@@ -256,6 +222,43 @@ static void check_quant(const QuantParams& q, const char* what) {
   if (!(q.scale > 0.0f) || !std::isfinite(q.scale) || q.zero_point < -128 || q.zero_point > 127)
     throw std::invalid_argument(std::string("program: ") + what +
                                 " quantization needs a positive finite scale and a zero point in [-128, 127]");
+}
+
+// A concat step of `first` and `second`, both of `dtype` and static (a dynamic value's qparams exist only in a run);
+// `label` names the step in errors.
+template <class ProgramImpl>
+static Program::Step concat_step(const ProgramImpl& impl, Kind kind, DType dtype, const char* label, int32_t first,
+                                 int32_t second) {
+  const auto& a = impl.value(first, (std::string(label) + " input").c_str());
+  const auto& b = impl.value(second, (std::string(label) + " input").c_str());
+  if (a.dtype != dtype || b.dtype != dtype || a.dynamic || b.dynamic)
+    throw std::invalid_argument(std::string("program: ") + label + " needs two " +
+                                (dtype == DType::int8 ? "int8 inputs with static qparams" : "float32 inputs"));
+  Program::Step s(kind);
+  s.input = first;
+  s.second = second;
+  s.out_channels = a.channels + b.channels;
+  return s;
+}
+
+int32_t Program::concat(int32_t first, int32_t second) {
+  Step s = concat_step(*impl_, Kind::concat, DType::float32, "concat", first, second);
+  const int64_t channels = s.out_channels;
+  return impl_->add(std::move(s), DType::float32, channels);
+}
+
+int32_t Program::quantized_concat(int32_t first, int32_t second, QuantParams first_q, QuantParams second_q,
+                                  bool has_output_q, QuantParams out) {
+  Step s = concat_step(*impl_, Kind::qconcat, DType::int8, "quantized_concat", first, second);
+  check_quant(first_q, "first input");
+  check_quant(second_q, "second input");
+  if (has_output_q) check_quant(out, "output");
+  s.in = first_q;
+  s.residual_q = second_q;  // the second input's (model files keep `second` in the residual field)
+  s.has_output_q = has_output_q;
+  s.out = has_output_q ? out : QuantParams{};
+  const int64_t channels = s.out_channels;
+  return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, channels);
 }
 
 int32_t Program::quantize(int32_t input, QuantParams out) {
@@ -450,14 +453,23 @@ static PoolWindow pool_window(const ConvGeometry& g) {
   return w;
 }
 
-int32_t Program::avg_pool(int32_t input, const ConvGeometry& g) {
-  const auto& in = impl_->value(input, "pool input");
-  if (in.dtype != DType::float32) throw std::invalid_argument("program: avg_pool needs a float32 input");
-  pool_window(g);
-  Step s(Kind::avg_pool);
+// A float32 pool step (avg_pool, max_pool) whose geometry `window` checks (and would turn into the kernel's window).
+template <class ProgramImpl>
+static int32_t add_float_pool(ProgramImpl& impl, Kind kind, int32_t input, const ConvGeometry& g,
+                              PoolWindow (*window)(const ConvGeometry&)) {
+  const auto& in = impl.value(input, "pool input");
+  if (in.dtype != DType::float32)
+    throw std::invalid_argument(std::string("program: ") + kind_name(kind) + " needs a float32 input");
+  window(g);
+  Program::Step s(kind);
   s.input = input;
   s.g = g;
-  return impl_->add(std::move(s), DType::float32, in.channels);
+  const int64_t channels = in.channels;
+  return impl.add(std::move(s), DType::float32, channels);
+}
+
+int32_t Program::avg_pool(int32_t input, const ConvGeometry& g) {
+  return add_float_pool(*impl_, Kind::avg_pool, input, g, pool_window);
 }
 
 // The window of a max pool step: padded, at most half the kernel in each dim (as torch; every window then holds a
@@ -477,13 +489,7 @@ static PoolWindow max_pool_window(const ConvGeometry& g) {
 }
 
 int32_t Program::max_pool(int32_t input, const ConvGeometry& g) {
-  const auto& in = impl_->value(input, "pool input");
-  if (in.dtype != DType::float32) throw std::invalid_argument("program: max_pool needs a float32 input");
-  max_pool_window(g);
-  Step s(Kind::max_pool);
-  s.input = input;
-  s.g = g;
-  return impl_->add(std::move(s), DType::float32, in.channels);
+  return add_float_pool(*impl_, Kind::max_pool, input, g, max_pool_window);
 }
 
 int32_t Program::quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in_q, bool has_output_q,

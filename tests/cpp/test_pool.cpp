@@ -9,9 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -203,12 +201,10 @@ void program_steps_and_model_file() {
   CHECK(throws([&] { p.run(small.data(), Shape5{1, 1, 5, 5, 6}, 1); }));
 
   // Version 3 files cannot hold the new step kinds: the same bytes labelled version 3 are refused.
-  std::ifstream file(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string bytes = read_file(path);
   CHECK(file_version(bytes) >= 4);  // the current version (4 added the pool kinds)
-  bytes = relabelled(bytes, 3);
   const std::string old = temp_path("pools_v3.pvp");
-  std::ofstream(old, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
+  write_file(old, relabelled(bytes, 3));
   CHECK(load_fails_with(old, "unknown step kind"));
 }
 

@@ -17,6 +17,7 @@
 // output + (r - row_begin) * Wo * C_out. For a caller that keeps a few output rows in a ring buffer, such as the
 // runtime's dense -> depthwise fusion.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "../epilogue.h"
@@ -43,6 +44,17 @@ struct Conv3dShape {
   int64_t rows() const { return batch * out_t() * out_h(); }
   int64_t column_blocks() const { return (out_w() + tile_w - 1) / tile_w; }
   int64_t items() const { return rows() * column_blocks(); }
+  // f(row, ow_begin, ow_end) for each output row that items [item_begin, item_end) touch, in order, with the columns
+  // those items cover (the whole row but where the range starts or ends inside it).
+  template <class F>
+  void for_each_row_span(int64_t item_begin, int64_t item_end, F&& f) const {
+    const int64_t blocks = column_blocks(), Wo = out_w();
+    for (int64_t item = item_begin; item < item_end;) {
+      const int64_t row = item / blocks, row_items_end = std::min(item_end, (row + 1) * blocks);
+      f(row, item % blocks * tile_w, std::min(Wo, (row_items_end - row * blocks) * tile_w));
+      item = row_items_end;
+    }
+  }
   bool is_pointwise() const;
   // Whether the SIMD kernels compute this shape with the blocked loop nest for large weights (see
   // conv3d_simd.h): the reduction is then summed in parts, a float rounding difference from the row-at-a-time nest.

@@ -325,7 +325,7 @@ template <class V>
 void conv3d_blocked(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep, float* output,
                     int64_t item_begin, int64_t item_end, int64_t out_row0) {
   const int64_t Ci = s.in_channels, Co = s.out_channels, CoS = s.co_stride();
-  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
+  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, SW = s.stride_w;
   const int64_t parts_per_tap = (Ci + blocked_part_channels - 1) / blocked_part_channels;
   const int64_t co_block = std::min(Co, blocked_out_channels);
@@ -378,18 +378,14 @@ void conv3d_blocked(const Conv3dShape& s, const float* input, const float* weigh
     group.clear();
   };
   int64_t columns = 0;
-  for (int64_t item = item_begin; item < item_end;) {
-    const int64_t row = item / blocks, row_items_end = std::min(item_end, (row + 1) * blocks);
-    const int64_t ow0 = item % blocks * Conv3dShape::tile_w;
-    const int64_t ow1 = std::min(Wo, (row_items_end - row * blocks) * Conv3dShape::tile_w);
-    item = row_items_end;
+  s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow0, int64_t ow1) {
     group.push_back(Span{row, ow0, ow1});
     columns += ow1 - ow0;
     if (columns >= group_columns) {
       run_group();
       columns = 0;
     }
-  }
+  });
   if (!group.empty()) run_group();
 }
 
@@ -402,19 +398,13 @@ void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weig
   const int64_t Ci = s.in_channels, Co = s.out_channels, CoS = s.co_stride();
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, SW = s.stride_w;
-  const int64_t blocks = s.column_blocks();
   // [ow_lo, ow_hi): output columns whose whole window is inside the input width.
   const int64_t ow_lo = std::min<int64_t>(Wo, (s.pad_w + SW - 1) / SW);
   const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow * SW whose window ends inside the input
   const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / SW + 1));
   std::vector<int64_t> a_off(size_t(KT * KH)), b_off(size_t(KT * KH));
   // The items of one output row are done together, so that a row's columns split into as few tiles as possible.
-  for (int64_t item = item_begin; item < item_end;) {
-    const int64_t row = item / blocks;
-    const int64_t row_items_end = std::min(item_end, (row + 1) * blocks);
-    const int64_t ow_begin = (item % blocks) * Conv3dShape::tile_w;
-    const int64_t ow_end = std::min(Wo, (row_items_end - row * blocks) * Conv3dShape::tile_w);
-    item = row_items_end;
+  s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow_begin, int64_t ow_end) {
     const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
     const int64_t ih0 = row % Ho * s.stride_h - s.pad_h;
     const float* input_n = input + n * s.in_t * s.in_h * s.in_w * Ci;
@@ -449,7 +439,7 @@ void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weig
       border.k_len = std::max<int64_t>(0, kw_end - kw_begin) * Ci;
       all_channel_blocks<V>(border, at_column(ow), ep, 1, Co);
     }
-  }
+  });
 }
 
 }  // namespace pyvideo::kernels::detail

@@ -26,7 +26,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
@@ -107,9 +106,34 @@ struct Placement {
   int rows = 0, nb = 0;
 };
 
-// The requantization of qconv3d_simd's tiles, on one stored block. Everything the loop
-// reads is copied into locals first: the int8 output stores may alias any memory, so through pointers the compiler
-// reloaded (and re-converted) the parameters after every store.
+// The requantization of qconv3d_simd's tiles, on one stored block whose row i goes to output position out_pos[i]
+// (nowhere when out_pos[i] < 0: a multi-tap panel's grid positions past a row's end). Everything the loop reads is
+// copied into locals first: the int8 output stores may alias any memory, so through pointers the compiler reloaded
+// (and re-converted) the parameters after every store.
+void amx_requantize_rows(const AmxCall& c, const Block& acc, const int64_t* out_pos, int rows, int64_t n0, int nb) {
+  const Requant q = *c.q;
+  const int64_t Co = c.Co;
+  int8_t* const output = c.output;
+  const float* const linear_scale = c.linear_scale;
+  const bool relu = q.activation == Activation::relu;
+  for (int j = 0; j < nb; ++j) {
+    const int64_t ch = n0 + 16 * j;
+    const int lanes = int(std::min<int64_t>(16, Co - ch));
+    auto sum = [&](int i) { return _mm512_cvtepi32_ps(_mm512_load_si512(&acc[i][16 * j])); };
+    if (linear_scale) {
+      for (int i = 0; i < rows; ++i)
+        if (out_pos[i] >= 0)
+          detail::requantize_linear_store<F>(sum(i), linear_scale + ch, out_pos[i] * Co + ch, lanes, relu, q, output);
+    } else {
+      for (int i = 0; i < rows; ++i)
+        if (out_pos[i] >= 0) detail::requantize_store<F>(sum(i), ch, out_pos[i] * Co + ch, lanes, q, output);
+    }
+  }
+}
+
+// A pointwise block: rows at the consecutive positions p0 + [0, rows). Its own loop, not amx_requantize_rows with
+// out_pos = p0 + i: the position table and its check per row made X3D-XS's int8 programs 2.5-7% slower
+// (bench/int8_dynamic.py, both orders).
 void amx_requantize(const AmxCall& c, const Block& acc, const Placement& at) {
   const Requant q = *c.q;
   const int64_t Co = c.Co, p0 = at.p0;
@@ -126,28 +150,6 @@ void amx_requantize(const AmxCall& c, const Block& acc, const Placement& at) {
         detail::requantize_linear_store<F>(sum(i), linear_scale + ch, (p0 + i) * Co + ch, lanes, relu, q, output);
     else
       for (int i = 0; i < rows; ++i) detail::requantize_store<F>(sum(i), ch, (p0 + i) * Co + ch, lanes, q, output);
-  }
-}
-
-// Requantization of a stored block whose rows go to scattered output positions: row i to position out_pos[i], or
-// nowhere when out_pos[i] < 0 (a multi-tap block's columns past the row end).
-void amx_requantize_rows(const AmxCall& c, const Block& acc, const int64_t* out_pos, int rows, int64_t n0, int nb) {
-  const Requant q = *c.q;
-  const int64_t Co = c.Co;
-  int8_t* const output = c.output;
-  const float* const linear_scale = c.linear_scale;
-  const bool relu = q.activation == Activation::relu;
-  for (int j = 0; j < nb; ++j) {
-    const int64_t ch = n0 + 16 * j;
-    const int lanes = int(std::min<int64_t>(16, Co - ch));
-    for (int i = 0; i < rows; ++i) {
-      if (out_pos[i] < 0) continue;
-      const __m512 sum = _mm512_cvtepi32_ps(_mm512_load_si512(&acc[i][16 * j]));
-      if (linear_scale)
-        detail::requantize_linear_store<F>(sum, linear_scale + ch, out_pos[i] * Co + ch, lanes, relu, q, output);
-      else
-        detail::requantize_store<F>(sum, ch, out_pos[i] * Co + ch, lanes, q, output);
-    }
   }
 }
 
@@ -242,7 +244,7 @@ void amx_tap_panel(const TapPanels& c, const int8_t* a, int64_t n0, bool two, Bl
 
 // 32 output positions and where each row's result goes (out_pos[i] < 0: computed, not stored).
 struct Panel {
-  int64_t start;  // grid position (padded-grid path) or index into the gathered rows (gather path)
+  int64_t start;  // the padded-grid path: grid position of its first row (the gathered path indexes its panels)
   int rows;
   int64_t out_pos[32];
 };
@@ -252,15 +254,15 @@ struct Panel {
 // stays in L2 across the pairs (pairs outside all panels re-read a large input from memory per pair; panels outside
 // pairs re-read all the weights per panel). a_of(panel index) gives a panel's A rows.
 template <class AOf>
-void amx_panel_groups(const AmxCall& call, const TapPanels& c, const std::vector<Panel>& panels, int64_t panel_bytes,
+void amx_panel_groups(const AmxCall& call, const TapPanels& c, const Panel* panels, size_t count, int64_t panel_bytes,
                       AOf a_of) {
   alignas(64) Block acc;
   const size_t group = size_t(std::max<int64_t>(1, (int64_t(512) << 10) / std::max<int64_t>(1, panel_bytes)));
-  for (size_t first = 0; first < panels.size(); first += group)
+  for (size_t first = 0; first < count; first += group)
     for (int64_t nb = 0; nb < c.u->n_blocks; nb += 2) {
       const int64_t n0 = nb * 16;
       const bool two = nb + 2 <= c.u->n_blocks;
-      for (size_t pi = first; pi < std::min(panels.size(), first + group); ++pi) {
+      for (size_t pi = first; pi < std::min(count, first + group); ++pi) {
         amx_tap_panel(c, a_of(pi), n0, two, acc);
         amx_requantize_rows(call, acc, panels[pi].out_pos, panels[pi].rows, n0, two ? 2 : 1);
       }
@@ -312,7 +314,6 @@ void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const Requant& 
       for (int64_t kw = 0; kw < KW; ++kw) a_tap.push_back(((kt * Hp + kh) * Wp + kw) * Ci);
   c.a_tap = a_tap.data();
   c.a_stride = Ci;
-  c.correction = call.correction;
 
   const int64_t first_row = item_begin / blocks, last_row = (item_end - 1) / blocks;
   const int64_t first_col = item_begin % blocks * tile_w;
@@ -351,7 +352,8 @@ void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const Requant& 
       }
     }
     load_tile_config(u.config);
-    amx_panel_groups(call, c, panels, 32 * Ci, [&](size_t pi) { return padded.data() + panels[pi].start * Ci; });
+    amx_panel_groups(call, c, panels.data(), panels.size(), 32 * Ci,
+                     [&](size_t pi) { return padded.data() + panels[pi].start * Ci; });
     row = sample_last_row + 1;
   }
 }
@@ -364,7 +366,7 @@ void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const Requa
                           const AmxSetup& u, TapPanels c, std::vector<Panel>& panels, int64_t item_begin,
                           int64_t item_end) {
   const int64_t Ci = s.in_channels;
-  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = Conv3dShape::tile_w;
+  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, taps = c.taps;
   thread_local std::vector<int8_t> gathered;
   const int64_t rb = u.row_bytes, panel_bytes = taps * 32 * rb;
@@ -372,16 +374,12 @@ void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const Requa
   for (int64_t t = 0; t < taps; ++t) a_tap.push_back(t * 32 * rb);
   c.a_tap = a_tap.data();
   c.a_stride = rb;
-  c.correction = call.correction;
 
-  // The call's output positions, 32 per panel, in order (whole rows between the range's first and last columns).
+  // The call's output positions, 32 per panel, in order.
   panels.clear();
-  const int64_t first_row = item_begin / blocks, last_row = (item_end - 1) / blocks;
   Panel panel;
   panel.rows = 0;
-  for (int64_t row = first_row; row <= last_row; ++row) {
-    const int64_t ow0 = row == first_row ? item_begin % blocks * tile_w : 0;
-    const int64_t ow1 = row == last_row ? std::min(Wo, (item_end - 1) % blocks * tile_w + tile_w) : Wo;
+  s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow0, int64_t ow1) {
     for (int64_t ow = ow0; ow < ow1; ++ow) {
       panel.out_pos[panel.rows++] = row * Wo + ow;
       if (panel.rows == 32) {
@@ -389,7 +387,7 @@ void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const Requa
         panel.rows = 0;
       }
     }
-  }
+  });
   if (panel.rows) panels.push_back(panel);
 
   const size_t group = size_t(std::max<int64_t>(1, (int64_t(512) << 10) / panel_bytes));
@@ -413,30 +411,10 @@ void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const Requa
             }
       }
     }
-    const std::vector<Panel> group_panels(panels.begin() + int64_t(first), panels.begin() + int64_t(first + count));
-    load_tile_config(u.config);
-    amx_panel_groups(call, c, group_panels, panel_bytes,
+    load_tile_config(u.config);  // the panels just gathered are one group
+    amx_panel_groups(call, c, panels.data() + first, count, panel_bytes,
                      [&](size_t pi) { return gathered.data() + int64_t(pi) * panel_bytes; });
   }
-}
-
-// The multi-tap entry: the padded-grid path for stride 1, gathered rows otherwise.
-void qconv3d_amx_taps(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
-                      const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
-                      int64_t item_end) {
-  if (item_begin >= item_end) return;
-  thread_local std::vector<int32_t> correction;
-  thread_local std::vector<float> linear_scale;
-  thread_local std::vector<int8_t> b_copy;
-  thread_local std::vector<Panel> panels;
-  AmxCall call{s.out_channels, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
-  const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
-  const TapPanels c = tap_weights(u, packed_weight, s.out_channels, s.kernel_t * s.kernel_h * s.kernel_w, b_copy);
-  if (s.stride_t == 1 && s.stride_h == 1 && s.stride_w == 1)
-    qconv3d_amx_grid(s, input, q, call, u, c, panels, item_begin, item_end);
-  else
-    qconv3d_amx_gathered(s, input, q, call, u, c, panels, item_begin, item_end);
-  _tile_release();
 }
 
 }  // namespace
@@ -519,18 +497,33 @@ bool amx_taps_pays(const Conv3dShape& s) {
          positions * taps * s.in_channels * s.out_channels >= (int64_t(1) << 20);
 }
 
+// The multi-tap entry: the padded-grid path for stride 1, gathered rows otherwise.
 void qconv3d_amx_multitap(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
                           const int32_t* weight_sum, const Requant& q, const int8_t* /*pad_row*/, int8_t* output,
                           int64_t item_begin, int64_t item_end) {
-  qconv3d_amx_taps(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
+  if (item_begin >= item_end) return;
+  thread_local std::vector<int32_t> correction;
+  thread_local std::vector<float> linear_scale;
+  thread_local std::vector<int8_t> b_copy;
+  thread_local std::vector<Panel> panels;
+  AmxCall call{s.out_channels, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
+  const AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
+  TapPanels c = tap_weights(u, packed_weight, s.out_channels, s.kernel_t * s.kernel_h * s.kernel_w, b_copy);
+  c.correction = call.correction;
+  if (s.stride_t == 1 && s.stride_h == 1 && s.stride_w == 1)
+    qconv3d_amx_grid(s, input, q, call, u, c, panels, item_begin, item_end);
+  else
+    qconv3d_amx_gathered(s, input, q, call, u, c, panels, item_begin, item_end);
+  _tile_release();
 }
+
 
 void qconv3d_amx(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                  const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
   if (amx_pays(s))
     qconv3d_amx_pointwise(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
   else if (amx_taps_pays(s))
-    qconv3d_amx_taps(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
+    qconv3d_amx_multitap(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
   else
     qconv3d_avx512vnni(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
 }

@@ -375,13 +375,10 @@ class _Builder:
             return None
         if any(self.dtype_is_float(v) for v in values):
             return None
-        output_scale = module.output_scale
-        if isinstance(output_scale, torch.Tensor):
-            return None  # per-channel output qparams: not a QuantizedCat output
-        value = self.program.quantized_concat(
+        value = self.program.quantized_concat(  # (QuantizedCat's output qparams are per tensor or None)
             values[0], values[1], first_scale=module.input_scales[0], first_zero_point=module.input_zero_points[0],
             second_scale=module.input_scales[1], second_zero_point=module.input_zero_points[1],
-            output_scale=output_scale, output_zero_point=module.output_zero_point or 0)
+            output_scale=module.output_scale, output_zero_point=module.output_zero_point or 0)
         if all(v in self.pooled for v in values):
             self.pooled.add(value)
         return value

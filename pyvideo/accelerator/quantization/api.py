@@ -6,8 +6,8 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph_quantizer import (DYNAMIC_SPREAD, _batch_input, calibrate, choose_channel_strengths, clip_count, convert,
-                              freeze_observers, mark_dynamic, prepare, unstable_ranges, weight_error_means)
+from .graph_quantizer import (DYNAMIC_SPREAD, calibrate, choose_channel_strengths, convert, freeze_observers,
+                              mark_dynamic, prepare, unstable_ranges, weight_error_means)
 
 
 def quantize_model(
@@ -57,13 +57,11 @@ def quantize_model(
         raise ValueError(f"quantize_model: dynamic_ranges must be a bool or a number >= 0, got {dynamic_ranges!r}")
     if not isinstance(calibration_data, torch.Tensor) and iter(calibration_data) is calibration_data:
         calibration_data = list(calibration_data)  # a one-shot iterator: later passes read the batches again
-    example_input, clips = None, clip_count(deploy_model)
-    if clips is not None:  # traced with the first batch's list of clips
-        first = calibration_data if isinstance(calibration_data, torch.Tensor) else next(iter(calibration_data), None)
-        if first is None:
-            raise ValueError("quantize_model: calibration_data yielded no batches")
-        example_input = _batch_input(first, clips)
-    prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel, example_input=example_input)
+    first = calibration_data if isinstance(calibration_data, torch.Tensor) else next(iter(calibration_data), None)
+    if first is None:
+        raise ValueError("quantize_model: calibration_data yielded no batches")
+    # a model that takes a list of clips is traced with the first batch's list
+    prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel, _calibration_batch=first)
     calibrate(prepared, calibration_data)
     if spread is not None:
         mark_dynamic(prepared, spread)

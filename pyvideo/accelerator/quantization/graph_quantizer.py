@@ -206,15 +206,7 @@ def _trace_in_eval_mode(model: nn.Module, example_input=None) -> fx.Graph:
         model.train(was_training)
 
 
-def clip_count(model: nn.Module) -> Optional[int]:
-    """How many clips ``model``'s forward takes as a list (SlowFast: one per pathway), or None when it takes one
-    tensor. Traces the model (RuntimeError where torch.fx cannot); ValueError for a model not in deploy form."""
-    _check_deploy_form(model)
-    graph = _trace_in_eval_mode(model)
-    return _listed_clip_count(graph) if takes_clip_list(graph) else None
-
-
-def _trace_eval(model: nn.Module, example_input=None) -> fx.GraphModule:
+def _trace_eval(model: nn.Module, example_input=None, calibration_batch=None) -> fx.GraphModule:
     """``model``'s inference graph. A model whose forward takes a list of clips is traced a second time with
     ``example_input`` (a list of clips or a calibration batch holding one, see ``_batch_input``; only its structure
     is used), which gives one placeholder per clip."""
@@ -225,11 +217,14 @@ def _trace_eval(model: nn.Module, example_input=None) -> fx.GraphModule:
                              f"of clips (got a {type(example_input).__name__})")
         return fx.GraphModule(model, graph, class_name=f"Quantizable{type(model).__name__}")
     count = _listed_clip_count(graph)
+    what = "example_input"
+    if example_input is None and calibration_batch is not None:
+        example_input, what = calibration_batch, "calibration batch"  # its structure errors say so
     if example_input is None:
         raise ValueError(f"quantization of a model that takes a list of clips ({type(model).__name__} takes {count}, "
                          f"one per pathway, as SlowFast does) needs an example input to trace it: pass "
                          f"example_input=[clip, ...] ({count} tensors) to prepare / prepare_qat")
-    graph = _trace_in_eval_mode(model, _batch_input(example_input, count, what="example_input"))
+    graph = _trace_in_eval_mode(model, _batch_input(example_input, count, what=what))
     if _clip_count(graph) != count:
         raise RuntimeError(f"tracing {type(model).__name__} with a list of {count} clips gave {_clip_count(graph)} "
                            "inputs")
@@ -237,7 +232,7 @@ def _trace_eval(model: nn.Module, example_input=None) -> fx.GraphModule:
 
 
 def prepare(model: nn.Module, observer="minmax", qat: bool = False, per_channel: bool = True,
-            example_input=None) -> fx.GraphModule:
+            example_input=None, *, _calibration_batch=None) -> fx.GraphModule:
     """Traced graph of ``model`` (sharing its modules) with ActivationQuantizers inserted: they observe only, or with
     ``qat`` also fake-quantize; with ``qat`` the int8 convs and linears are also swapped for versions whose weight and
     bias are fake-quantized (sharing the parameters). ``per_channel=False`` quantizes every tensor per tensor.
@@ -245,9 +240,11 @@ def prepare(model: nn.Module, observer="minmax", qat: bool = False, per_channel:
     ``example_input`` (a pyvideo extension): for a model whose forward takes a list of clips (SlowFast), one such list
     (one tensor per pathway), or a calibration batch holding one ((clips, label) or {"video": clips}); only its
     structure is used, to trace one graph input per clip. Not needed for a model that takes one tensor (a tensor
-    there is accepted and ignored)."""
+    there is accepted and ignored). ``_calibration_batch`` (quantize_model's first batch) serves as the example of
+    a list-input model when ``example_input`` is None, and is ignored otherwise, so the model is traced only once
+    more than a single-input one needs."""
     _check_deploy_form(model)
-    gm = _trace_eval(model, example_input)
+    gm = _trace_eval(model, example_input, _calibration_batch)
     modules = dict(gm.named_modules())
     plan = _Plan(gm.graph, modules)
     channel_quantized = per_channel_nodes(gm.graph, modules) if per_channel else set()
