@@ -11,19 +11,25 @@
 
 namespace pyvideo {
 
-VolumeShape PoolWindow::output(const VolumeShape& in) const {
-  if (in.batch <= 0 || in.t <= 0 || in.h <= 0 || in.w <= 0 || in.channels <= 0)
-    throw std::invalid_argument("pool3d: every dimension of the input must be positive");
-  const int64_t sizes[3] = {in.t, in.h, in.w};
-  int64_t extents[3];
+void PoolWindow::check() const {
   for (int d = 0; d < 3; ++d) {
     if (kernel[d] <= 0 || stride[d] <= 0)
       throw std::invalid_argument("pool3d: kernel sizes and strides must be positive");
     // torch's bound: a padding of at most half the kernel leaves a real element in every window (first and last)
     if (padding[d] < 0 || padding[d] > kernel[d] / 2)
-      throw std::invalid_argument("pool3d: padding " + std::to_string(padding[d]) + " in dim " +
-                                  std::to_string(d + 2) + " is not in [0, kernel / 2] (kernel " +
-                                  std::to_string(kernel[d]) + ")");
+      throw std::invalid_argument("pool3d: a padding must be non-negative and at most half its kernel (padding " +
+                                  std::to_string(padding[d]) + ", kernel " + std::to_string(kernel[d]) + " in dim " +
+                                  std::to_string(d + 2) + ")");
+  }
+}
+
+VolumeShape PoolWindow::output(const VolumeShape& in) const {
+  if (in.batch <= 0 || in.t <= 0 || in.h <= 0 || in.w <= 0 || in.channels <= 0)
+    throw std::invalid_argument("pool3d: every dimension of the input must be positive");
+  check();
+  const int64_t sizes[3] = {in.t, in.h, in.w};
+  int64_t extents[3];
+  for (int d = 0; d < 3; ++d) {
     if (kernel[d] - 2 * padding[d] > sizes[d])  // no overflow: 2 * padding <= kernel
       throw std::invalid_argument("pool3d: kernel " + std::to_string(kernel[d]) + " is larger than the input (" +
                                   std::to_string(sizes[d]) + (padding[d] ? " + 2*" + std::to_string(padding[d]) : "") +

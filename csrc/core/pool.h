@@ -22,8 +22,10 @@ struct PoolWindow {
   // padding: max pooling only (the average pools reject it), at most half the kernel as torch requires, so every
   // window holds at least one real element.
   int64_t kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1}, padding[3] = {0, 0, 0};
-  // Output extents for `in`; std::invalid_argument for non-positive sizes, a padding out of [0, kernel / 2] or a
-  // window larger than the padded input.
+  // std::invalid_argument for non-positive kernel sizes or strides, or a padding out of [0, kernel / 2].
+  void check() const;
+  // Output extents for `in`; std::invalid_argument as check(), for non-positive sizes, or for a window larger than
+  // the padded input.
   VolumeShape output(const VolumeShape& in) const;
 };
 

@@ -473,18 +473,16 @@ int32_t Program::avg_pool(int32_t input, const ConvGeometry& g) {
 }
 
 // The window of a max pool step: padded, at most half the kernel in each dim (as torch; every window then holds a
-// real element).
+// real element: PoolWindow::check).
 static PoolWindow max_pool_window(const ConvGeometry& g) {
   check_geometry(g);
   PoolWindow w;
   for (int d = 0; d < 3; ++d) {
-    if (g.padding[d] > g.kernel[d] / 2)
-      throw std::invalid_argument("program: a max pool's padding must be at most half its kernel (padding " +
-                                  std::to_string(g.padding[d]) + ", kernel " + std::to_string(g.kernel[d]) + ")");
     w.kernel[d] = g.kernel[d];
     w.stride[d] = g.stride[d];
     w.padding[d] = g.padding[d];
   }
+  w.check();
   return w;
 }
 
