@@ -57,7 +57,7 @@ namespace detail {
 // degree-7 polynomial and integer 2^n took 21 (swish: ~0.75x the time per element, same maximum error, one-off
 // timing loop).
 template <class V>
-typename V::reg exp_neg_clamped(typename V::reg x) {
+[[gnu::always_inline]] inline typename V::reg exp_neg_clamped(typename V::reg x) {
   using reg = typename V::reg;
   const reg round_bias = V::set1(12582912.0f);  // 1.5 * 2^23
   const reg n = V::sub(V::fmadd(x, V::set1(-1.44269504088896341f), round_bias), round_bias);
@@ -72,8 +72,10 @@ typename V::reg exp_neg_clamped(typename V::reg x) {
   return V::scale2(p, n);
 }
 
+// Always inlined: with a runtime `act` in a kernel's per-vector epilogue, GCC otherwise kept it an out-of-line call
+// (through the PLT, the template being an exported symbol), which spilled the caller's registers on every vector.
 template <class V>
-typename V::reg activate(typename V::reg x, Activation act) {
+[[gnu::always_inline]] inline typename V::reg activate(typename V::reg x, Activation act) {
   switch (act) {
     case Activation::identity: return x;
     case Activation::relu: return V::max(x, V::zero());

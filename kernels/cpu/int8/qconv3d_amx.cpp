@@ -116,6 +116,7 @@ void amx_requantize_rows(const AmxCall& c, const Block& acc, const int64_t* out_
   int8_t* const output = c.output;
   const float* const linear_scale = c.linear_scale;
   const bool relu = q.activation == Activation::relu;
+  const detail::Requantizer<F> requantizer(q);
   for (int j = 0; j < nb; ++j) {
     const int64_t ch = n0 + 16 * j;
     const int lanes = int(std::min<int64_t>(16, Co - ch));
@@ -126,7 +127,7 @@ void amx_requantize_rows(const AmxCall& c, const Block& acc, const int64_t* out_
           detail::requantize_linear_store<F>(sum(i), linear_scale + ch, out_pos[i] * Co + ch, lanes, relu, q, output);
     } else {
       for (int i = 0; i < rows; ++i)
-        if (out_pos[i] >= 0) detail::requantize_store<F>(sum(i), ch, out_pos[i] * Co + ch, lanes, q, output);
+        if (out_pos[i] >= 0) requantizer.store(sum(i), ch, out_pos[i] * Co + ch, lanes, output);
     }
   }
 }
@@ -141,6 +142,7 @@ void amx_requantize(const AmxCall& c, const Block& acc, const Placement& at) {
   int8_t* const output = c.output;
   const float* const linear_scale = c.linear_scale;
   const bool relu = q.activation == Activation::relu;
+  const detail::Requantizer<F> requantizer(q);
   for (int j = 0; j < at.nb; ++j) {
     const int64_t ch = at.n0 + 16 * j;
     const int lanes = int(std::min<int64_t>(16, Co - ch));
@@ -149,7 +151,7 @@ void amx_requantize(const AmxCall& c, const Block& acc, const Placement& at) {
       for (int i = 0; i < rows; ++i)
         detail::requantize_linear_store<F>(sum(i), linear_scale + ch, (p0 + i) * Co + ch, lanes, relu, q, output);
     else
-      for (int i = 0; i < rows; ++i) detail::requantize_store<F>(sum(i), ch, (p0 + i) * Co + ch, lanes, q, output);
+      for (int i = 0; i < rows; ++i) requantizer.store(sum(i), ch, (p0 + i) * Co + ch, lanes, output);
   }
 }
 

@@ -143,6 +143,7 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) I::store_i32(&parked[i][j * I::width], acc[i][j]);
+  const Requantizer<F> requantizer(q);
   for (int j = 0; j < NV; ++j) {
     const int64_t c = n0 + j * I::width;
     const ireg correction = I::load_i32(call.correction + c);
@@ -153,7 +154,7 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
         requantize_linear_store<F>(v, call.linear_scale + c, o, lanes[j], q.activation == Activation::relu, q,
                                    call.output);
       else
-        requantize_store<F>(v, c, o, lanes[j], q, call.output);
+        requantizer.store(v, c, o, lanes[j], call.output);
     }
   }
 }

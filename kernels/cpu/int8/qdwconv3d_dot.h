@@ -124,6 +124,7 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
   const float* linear_scale = r.linear_scale;
   const bool relu = r.q->activation == Activation::relu;
   const Requant& q = *r.q;
+  const Requantizer<typename I::F> requantizer(q);
   int8_t* output = r.output;
 #pragma GCC unroll 8
   for (int k = 0; k < CBS; ++k) {
@@ -135,7 +136,7 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
       if (linear_scale)
         requantize_linear_store<typename I::F>(I::to_float(acc[k][j]), linear_scale + c0, o, lanes, relu, q, output);
       else
-        requantize_store<typename I::F>(I::to_float(acc[k][j]), c0, o, lanes, q, output);
+        requantizer.store(I::to_float(acc[k][j]), c0, o, lanes, output);
     }
   }
 }

@@ -17,6 +17,7 @@ void qdwconv3d_simd(const DwConv3dShape& s, const int8_t* input, const int8_t* w
   using reg = typename V::reg;
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const reg zp = V::set1(float(q.input_zero_point));
+  const Requantizer<V> requantizer(q);
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     const int8_t* input_n = input + n * s.in_t * s.in_h * s.in_w * C;
@@ -42,7 +43,7 @@ void qdwconv3d_simd(const DwConv3dShape& s, const int8_t* input, const int8_t* w
             for (int64_t kw = kw_begin; kw < kw_end; ++kw)
               acc = V::fmadd(V::sub(V::load_i8(x + (iw0 + kw) * C, lanes), zp), V::load_i8(w + kw * C, lanes), acc);
           }
-        requantize_store<V>(acc, c0, (row * Wo + ow) * C + c0, lanes, q, output);
+        requantizer.store(acc, c0, (row * Wo + ow) * C + c0, lanes, output);
       }
     };
     int64_t ow = 0;
@@ -67,10 +68,10 @@ void qdwconv3d_simd(const DwConv3dShape& s, const int8_t* input, const int8_t* w
             }
           }
         const int64_t o = (row * Wo + ow) * C + c0;
-        requantize_store<V>(a0, c0, o, lanes, q, output);
-        requantize_store<V>(a1, c0, o + C, lanes, q, output);
-        requantize_store<V>(a2, c0, o + 2 * C, lanes, q, output);
-        requantize_store<V>(a3, c0, o + 3 * C, lanes, q, output);
+        requantizer.store(a0, c0, o, lanes, output);
+        requantizer.store(a1, c0, o + C, lanes, output);
+        requantizer.store(a2, c0, o + 2 * C, lanes, output);
+        requantizer.store(a3, c0, o + 3 * C, lanes, output);
       }
     }
     for (; ow < Wo; ++ow) single(ow);
