@@ -49,11 +49,18 @@ struct QConvCall {
   int64_t prep_stride, prep_col0; // bytes per prepped line, the output column whose window starts the lines
   const float* linear_scale;     // [Co] dequant / output scale when linear_requant(q), else nullptr
   const int32_t* correction;     // [Co, padded to whole vectors] bias - (zero_point + offset) * weight_sum
+  // x86, the reduction in parts (see qconv3d_simd): the prepped lines [line_begin, line_end) and their 4-byte
+  // groups [group_begin, group_end) only; unless `first` the tile starts from its partial sums and unless `last` it
+  // stores them instead of requantizing. Column ow's sums start at partial + (ow - partial_col0) * partial_ld.
+  int64_t line_begin = 0, line_end = 0, group_begin = 0, group_end = 0;
+  int32_t* partial = nullptr;
+  int64_t partial_ld = 0, partial_col0 = 0;
+  bool first = true, last = true;
 };
 
 // How a tile reads its inputs: tap by tap (border columns), one run per kernel row (folded columns), or from the
-// item's prepped pixels (pointwise on x86).
-enum class QSource { taps, folded, prepped };
+// item's prepped pixels (x86), all of the reduction or one part of it (QConvCall::line_begin...).
+enum class QSource { taps, folded, prepped, prepped_part };
 
 // One tile: output columns ow0 + [0, m) of a row, channel vectors n0 / width + [0, NV), all read the Source way.
 template <class I, int MR, int NV, QSource Source>
@@ -86,7 +93,8 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
       for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
-        const ireg x = Source == QSource::prepped ? I::broadcast_raw(a[i] + g * 4) : I::broadcast4(a[i] + g * 4);
+        const ireg x = Source == QSource::prepped || Source == QSource::prepped_part ? I::broadcast_raw(a[i] + g * 4)
+                                                                                    : I::broadcast4(a[i] + g * 4);
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) acc[i][j] = I::dot(acc[i][j], x, b[j]);
       }
@@ -100,6 +108,15 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
       for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
       accumulate(a, call.folded_weight + (line * call.groups * Co + n0) * 4, call.groups);
     }
+  } else if constexpr (Source == QSource::prepped_part) {
+    const int64_t column = s.stride_w * Ci, g0 = call.group_begin;
+    for (int64_t line = call.line_begin; line < call.line_end; ++line) {
+      const int8_t* a[MR];
+      const int8_t* x_line = call.prepped + line * call.prep_stride + g0 * 4;
+      for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
+      accumulate(a, call.folded_weight + ((line * call.groups + g0) * Co + n0) * 4, call.group_end - g0);
+    }
+
   } else
   // Every tap runs, those in the T/H padding on pad_row (pad_line) too: the correction assumes all taps read something.
   for (int64_t kt = 0; kt < s.kernel_t; ++kt)
@@ -143,6 +160,19 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) I::store_i32(&parked[i][j * I::width], acc[i][j]);
+  if constexpr (Source == QSource::prepped_part) {
+    // Add the earlier parts' sums (accumulators start at zero in every part: started from the partial sums in
+    // registers, GCC kept them in memory through the whole reduction loop), then park them for the next part.
+    for (int i = 0; i < m; ++i) {
+      int32_t* p = call.partial + (ow0 + i - call.partial_col0) * call.partial_ld + n0;
+      for (int j = 0; j < NV; ++j) {
+        ireg v = I::load_i32(&parked[i][j * I::width]);
+        if (!call.first) v = I::add(v, I::load_i32(p + j * I::width));
+        I::store_i32(call.last ? &parked[i][j * I::width] : p + j * I::width, v);
+      }
+    }
+    if (!call.last) return;
+  }
   const Requantizer<F> requantizer(q);
   for (int j = 0; j < NV; ++j) {
     const int64_t c = n0 + j * I::width;
@@ -171,7 +201,10 @@ void qconv3d_columns(const QConvCall& call, const int8_t* input_n, int64_t it0, 
                                                         out_offset, ow0, int(std::min<int64_t>(MR, to - ow0)), n0);
   };
   if constexpr (I::input_offset != 0) {
-    tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
+    if (call.partial)
+      tiles(std::integral_constant<QSource, QSource::prepped_part>{}, ow_begin, ow_end);
+    else
+      tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
   } else {
     const int64_t lo = std::clamp(fold_lo, ow_begin, ow_end), hi = std::clamp(fold_hi, lo, ow_end);
     tiles(std::integral_constant<QSource, QSource::taps>{}, ow_begin, lo);
@@ -194,6 +227,11 @@ void qconv3d_remainder(int vectors, const QConvCall& call, const int8_t* input_n
                                        out_offset, ow_begin, ow_end, fold_lo, fold_hi, n0);
   }
 }
+
+// Int8 weights beyond which qconv3d_simd groups items and (x86) cuts the reduction into parts. Measured on Slow-R50's
+// layers (AVX-512 VNNI, one thread, A/B against item-by-item full reductions): 1.25-1.8x on its 1.6-3.1 MB layers,
+// neutral at 0.8 MB, 0.85-0.9x on 0.15-0.6 MB ones (the parts' extra passes, where the weights fit L2 anyway).
+constexpr int64_t large_weight_bytes = int64_t(1) << 20;
 
 // d[b] = x[b] + 128 (as the unsigned byte dot takes it) for b < n.
 inline void offset_bytes(int8_t* d, const int8_t* x, int64_t n) {
@@ -236,11 +274,7 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   const int64_t groups = (s.kernel_w * Ci + 3) / 4;
   int64_t fold_lo = 0, fold_hi = 0;
   constexpr bool prep = I::input_offset != 0;  // x86: prepped items (see the top); ARM: taps and folded columns
-  const int64_t window = (Conv3dShape::tile_w - 1) * s.stride_w + s.kernel_w;  // input columns of a whole item
-  if (prep) {
-    call.prep_stride = window * Ci + 4;  // 4 spare bytes: a last group may read past the window (zero weights)
-    prepped.resize(size_t(s.kernel_t * s.kernel_h * call.prep_stride));  // spare bytes: any value, zero weights
-  } else if (Ci % 4 != 0) {
+  if (!prep && Ci % 4 != 0) {
     // folded columns: the window starts inside the input and its 4 * groups bytes end inside the input row
     fold_lo = std::min(Wo, (s.pad_w + s.stride_w - 1) / s.stride_w);
     const int64_t last = s.in_w * Ci - 4 * groups;  // largest start byte (iw0 * Ci) allowed
@@ -268,49 +302,119 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
     call.linear_scale = linear_scale.data();
   }
 
+  // Layers with large weights (above large_weight_bytes: ResNet's res4 / res5 convs and strided projections) group
+  // consecutive items: whole items of at most tile_w output columns in all (a wider row's item is a group alone),
+  // and each group runs channel block by channel block over all its items, so a block's weights come from memory
+  // once per group and are reused from cache by all its items. Item by item, every item (often one row of 7 or 14
+  // columns) read the whole weight tensor from L3 or memory. Integer sums are exact: the order changes no result.
+  const bool large = s.kernel_t * s.kernel_h * s.kernel_w * K4 * 4 * Co > large_weight_bytes;
+  const int64_t max_group_columns = large ? Conv3dShape::tile_w : 0;
+  struct Span {  // one item of the group
+    const int8_t* input_n;
+    int64_t it0, ih0, kt_begin, kt_end, kh_begin, kh_end, out_offset, ow_begin, ow_end;
+    int64_t prep_offset, prep_stride;  // x86: its prepped lines in `prepped`
+    int64_t group_pos;                 // its first column's position in the group (partial sums)
+  };
+  thread_local std::vector<Span> group;
+  group.clear();
+  int64_t group_columns = 0, prepped_bytes = 0;
+  // NV vectors at a time; when one vector would be left over and NV > 2, the last NV + 1 go as two narrower tiles
+  // instead (a one-vector tile needs a broadcast per dot).
+  const int64_t tail = (NV > 2 && vectors > NV && vectors % NV == 1) ? NV + 1 : vectors % NV;
+  // x86 with a long reduction (more than part_groups 4-byte groups over the kernel's lines: ResNet's res3-res5
+  // layers): each channel block's reduction goes in parts of one prepped line x up to part_groups groups, every
+  // part over all the group's items before the next, the int32 partial sums parked in `partial` between parts. A
+  // part's weights (part_groups x the block's channels, 24 KB for 3 vectors) then stay in L1 for all the group's
+  // tiles, where a whole block's weights (up to 9 lines x 128 groups x 48 channels x 4 bytes = 221 KB) were streamed
+  // from L2 by every tile.
+  constexpr int64_t part_groups = 128;
+  const int64_t lines = s.kernel_t * s.kernel_h;
+  const bool split = prep && large && lines * groups > part_groups;
+  thread_local std::vector<int32_t> partial;
+  if (split) partial.resize(size_t(Conv3dShape::tile_w * vectors * I::width));
+  call.line_begin = 0, call.line_end = lines, call.group_begin = 0, call.group_end = groups;
+  call.partial_ld = vectors * I::width;
+  auto run_group = [&]() {
+    auto each_span = [&](auto&& fn) {
+      auto spans = [&]() {
+        for (const Span& sp : group) {
+          if constexpr (prep) {
+            call.prepped = prepped.data() + sp.prep_offset;
+            call.prep_stride = sp.prep_stride;
+            call.prep_col0 = sp.ow_begin;
+            if (split) call.partial = partial.data() + sp.group_pos * call.partial_ld;
+            call.partial_col0 = sp.ow_begin;
+          }
+          fn(sp);
+        }
+      };
+      if (!split) return spans();
+      for (int64_t line = 0; line < lines; ++line)
+        for (int64_t g0 = 0; g0 < groups; g0 += part_groups) {
+          call.line_begin = line, call.line_end = line + 1;
+          call.group_begin = g0, call.group_end = std::min(groups, g0 + part_groups);
+          call.first = line == 0 && g0 == 0;
+          call.last = line == lines - 1 && call.group_end == groups;
+          spans();
+        }
+    };
+    int64_t v0 = 0;
+    for (; v0 + NV <= vectors - tail; v0 += NV)
+      each_span([&](const Span& sp) {
+        qconv3d_columns<I, MR, NV>(call, sp.input_n, sp.it0, sp.ih0, sp.kt_begin, sp.kt_end, sp.kh_begin, sp.kh_end,
+                                   sp.out_offset, sp.ow_begin, sp.ow_end, fold_lo, fold_hi, v0 * I::width);
+      });
+    while (v0 < vectors) {
+      const int part = int(std::min<int64_t>(vectors - v0, tail > NV ? (NV + 1) / 2 : tail));
+      each_span([&](const Span& sp) {
+        qconv3d_remainder<I, MR, NV>(part, call, sp.input_n, sp.it0, sp.ih0, sp.kt_begin, sp.kt_end, sp.kh_begin,
+                                     sp.kh_end, sp.out_offset, sp.ow_begin, sp.ow_end, fold_lo, fold_hi,
+                                     v0 * I::width);
+      });
+      v0 += part;
+    }
+    group.clear();
+    group_columns = prepped_bytes = 0;
+  };
+
   for (int64_t item = item_begin; item < item_end; ++item) {
     const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
     const int64_t ow_end = std::min(Wo, ow_begin + Conv3dShape::tile_w);
+    if (!group.empty() && group_columns + (ow_end - ow_begin) > max_group_columns) run_group();
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
-    const int8_t* input_n = input + n * s.in_t * s.in_h * s.in_w * Ci;
-    const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
-    const int64_t kt_begin = std::max<int64_t>(0, -it0), kt_end = std::min<int64_t>(s.kernel_t, s.in_t - it0);
-    const int64_t kh_begin = std::max<int64_t>(0, -ih0), kh_end = std::min<int64_t>(s.kernel_h, s.in_h - ih0);
+    Span sp{input + n * s.in_t * s.in_h * s.in_w * Ci, ot * s.stride_t - s.pad_t, oh * s.stride_h - s.pad_h,
+            0, 0, 0, 0, row * Wo * Co, ow_begin, ow_end, 0, 0, group_columns};
+    sp.kt_begin = std::max<int64_t>(0, -sp.it0), sp.kt_end = std::min<int64_t>(s.kernel_t, s.in_t - sp.it0);
+    sp.kh_begin = std::max<int64_t>(0, -sp.ih0), sp.kh_end = std::min<int64_t>(s.kernel_h, s.in_h - sp.ih0);
     if constexpr (prep) {
-      // the item's kt * kh input lines over input columns iw0 + [0, width), padding as the zero point (offset)
+      // the item's kt * kh input lines over input columns iw0 + [0, width), padding as the zero point (offset), and
+      // 4 spare bytes per line: a last group may read past the window (any value: zero weights)
       const int64_t iw0 = ow_begin * s.stride_w - s.pad_w, width = (ow_end - 1 - ow_begin) * s.stride_w + s.kernel_w;
       const int64_t in_lo = std::clamp<int64_t>(-iw0, 0, width);
       const int64_t in_hi = std::clamp<int64_t>(s.in_w - iw0, in_lo, width);
       const int8_t pad_value = int8_t(uint8_t(int8_t(q.input_zero_point)) ^ 0x80u);
+      sp.prep_offset = prepped_bytes;
+      sp.prep_stride = width * Ci + 4;
+      prepped_bytes += s.kernel_t * s.kernel_h * sp.prep_stride;
+      if (prepped.size() < size_t(prepped_bytes)) prepped.resize(size_t(prepped_bytes));
       for (int64_t kt = 0; kt < s.kernel_t; ++kt)
         for (int64_t kh = 0; kh < s.kernel_h; ++kh) {
-          int8_t* d = prepped.data() + (kt * s.kernel_h + kh) * call.prep_stride;
-          if (kt >= kt_begin && kt < kt_end && kh >= kh_begin && kh < kh_end) {
+          int8_t* d = prepped.data() + sp.prep_offset + (kt * s.kernel_h + kh) * sp.prep_stride;
+          if (kt >= sp.kt_begin && kt < sp.kt_end && kh >= sp.kh_begin && kh < sp.kh_end) {
             std::fill(d, d + in_lo * Ci, pad_value);
-            offset_bytes(d + in_lo * Ci, input_n + (((it0 + kt) * s.in_h + ih0 + kh) * s.in_w + iw0 + in_lo) * Ci,
+            offset_bytes(d + in_lo * Ci,
+                         sp.input_n + (((sp.it0 + kt) * s.in_h + sp.ih0 + kh) * s.in_w + iw0 + in_lo) * Ci,
                          (in_hi - in_lo) * Ci);
             std::fill(d + in_hi * Ci, d + width * Ci, pad_value);
           } else {
             std::fill(d, d + width * Ci, pad_value);
           }
         }
-      call.prepped = prepped.data();
-      call.prep_col0 = ow_begin;
     }
-    // NV vectors at a time; when one vector would be left over and NV > 2, the last NV + 1 go as two narrower
-    // tiles instead (a one-vector tile needs a broadcast per dot).
-    const int64_t tail = (NV > 2 && vectors > NV && vectors % NV == 1) ? NV + 1 : vectors % NV;
-    int64_t v0 = 0;
-    for (; v0 + NV <= vectors - tail; v0 += NV)
-      qconv3d_columns<I, MR, NV>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end, row * Wo * Co, ow_begin,
-                                 ow_end, fold_lo, fold_hi, v0 * I::width);
-    while (v0 < vectors) {
-      const int part = int(std::min<int64_t>(vectors - v0, tail > NV ? (NV + 1) / 2 : tail));
-      qconv3d_remainder<I, MR, NV>(part, call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end, row * Wo * Co,
-                                   ow_begin, ow_end, fold_lo, fold_hi, v0 * I::width);
-      v0 += part;
-    }
+    group.push_back(sp);
+    group_columns += ow_end - ow_begin;
   }
+  if (!group.empty()) run_group();
 }
 
 }  // namespace pyvideo::kernels::detail
