@@ -115,14 +115,20 @@ void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, co
   });
 }
 
-void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
+namespace {
+
+// The max pool loop for float32 (NaN kept, as torch).
+template <class T>
+void max_pool3d(const VolumeShape& shape, const PoolWindow& window, const T* x, T* out, int num_threads,
+                const char* op) {
   const VolumeShape o = window.output(shape);  // validates
-  if (!x || !out) throw std::invalid_argument("max_pool3d: input and output must not be null");
+  if (!x || !out) throw std::invalid_argument(std::string(op) + ": input and output must not be null");
   const VolumeShape& in = shape;
   const int64_t C = in.channels;
   const int64_t* k = window.kernel;
   const int64_t* s = window.stride;
   const int64_t* p = window.padding;
+  const T lowest = -std::numeric_limits<T>::infinity();
   kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
@@ -133,19 +139,64 @@ void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const fl
       for (int64_t ow = 0; ow < o.w; ++ow) {
         const int64_t w_first = ow * s[2] - p[2];
         const int64_t w0 = std::max<int64_t>(w_first, 0), w1 = std::min(w_first + k[2], in.w);
-        float* __restrict dst = out + (row * o.w + ow) * C;
-        std::fill(dst, dst + C, -std::numeric_limits<float>::infinity());
+        T* __restrict dst = out + (row * o.w + ow) * C;
+        std::fill(dst, dst + C, lowest);
         for (int64_t t = t0; t < t1; ++t)
           for (int64_t h = h0; h < h1; ++h)
             for (int64_t w = w0; w < w1; ++w) {
               // C contiguous values: a branch-free select the compiler vectorises. Not std::max, which drops a
               // NaN: taking v when it is NaN keeps the NaN (nothing is greater than it afterwards), as torch does.
-              const float* __restrict src = x + (((n * in.t + t) * in.h + h) * in.w + w) * C;
+              const T* __restrict src = x + (((n * in.t + t) * in.h + h) * in.w + w) * C;
               for (int64_t c = 0; c < C; ++c) {
-                const float v = src[c], m = dst[c];
+                const T v = src[c], m = dst[c];
                 dst[c] = ((v > m) | (v != v)) ? v : m;
               }
             }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
+  max_pool3d(shape, window, x, out, num_threads, "max_pool3d");
+}
+
+void max_pool3d_i8(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, int8_t* out, int num_threads) {
+  const VolumeShape o = window.output(shape);  // validates
+  if (!x || !out) throw std::invalid_argument("max_pool3d (int8): input and output must not be null");
+  const VolumeShape& in = shape;
+  const int64_t* k = window.kernel;
+  const int64_t* s = window.stride;
+  const int64_t* p = window.padding;
+  kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
+    // The max runs on the codes with their sign bit flipped (x ^ 0x80, as unsigned bytes: the same order), which
+    // x86's baseline SSE2 takes in one instruction (pmaxub; the signed byte max is SSE4.1), in a buffer that starts
+    // at 0 (-128, which padded positions would be and never beat). The sizes are locals: byte stores may alias
+    // anything, so bounds read through the captured references were reloaded in the loop and it stayed scalar (the
+    // float loop's template on int8: 13 ms against the fp32 pool's 8 on a ResNet stem's 64 x 8 x 112 x 112 output).
+    const int64_t C = in.channels, in_t = in.t, in_h = in.h, in_w = in.w, Wo = o.w;
+    std::vector<uint8_t> acc(static_cast<size_t>(C));
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
+      const int64_t t_first = ot * s[0] - p[0], h_first = oh * s[1] - p[1];
+      const int64_t t0 = std::max<int64_t>(t_first, 0), t1 = std::min(t_first + k[0], in_t);
+      const int64_t h0 = std::max<int64_t>(h_first, 0), h1 = std::min(h_first + k[1], in_h);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const int64_t w_first = ow * s[2] - p[2];
+        const int64_t w0 = std::max<int64_t>(w_first, 0), w1 = std::min(w_first + k[2], in_w);
+        uint8_t* __restrict m = acc.data();
+        std::fill(m, m + C, uint8_t(0));
+        for (int64_t t = t0; t < t1; ++t)
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) {
+              const uint8_t* __restrict src =
+                  reinterpret_cast<const uint8_t*>(x) + (((n * in_t + t) * in_h + h) * in_w + w) * C;
+              for (int64_t c = 0; c < C; ++c) m[c] = std::max<uint8_t>(m[c], uint8_t(src[c] ^ 0x80u));
+            }
+        uint8_t* __restrict dst = reinterpret_cast<uint8_t*>(out) + (row * Wo + ow) * C;
+        for (int64_t c = 0; c < C; ++c) dst[c] = uint8_t(m[c] ^ 0x80u);
       }
     }
   });

@@ -33,6 +33,11 @@ void avg_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const fl
 
 void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads);
 
+// max (int8): the same windows on int8 codes; padded positions never win. For codes of one per-tensor scale and zero
+// point the result is the quantized max pool exactly (quantization is monotone, so the max of the codes is the code
+// of the max), in the same qparams.
+void max_pool3d_i8(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, int8_t* out, int num_threads);
+
 // has_output_q false: `out` is float32, else int8 quantized with (output_scale, output_zero_point).
 void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, float input_scale,
                           int32_t input_zero_point, bool has_output_q, float output_scale, int32_t output_zero_point,

@@ -486,8 +486,17 @@ static PoolWindow max_pool_window(const ConvGeometry& g) {
   return w;
 }
 
+// A max pool step on float32 or on int8 codes (of one per-tensor scale and zero point, which it keeps: the max of the
+// codes is the code of the max).
 int32_t Program::max_pool(int32_t input, const ConvGeometry& g) {
-  return add_float_pool(*impl_, Kind::max_pool, input, g, max_pool_window);
+  const auto& in = impl_->value(input, "pool input");
+  if (in.dtype != DType::int8) return add_float_pool(*impl_, Kind::max_pool, input, g, max_pool_window);
+  max_pool_window(g);
+  Program::Step s(Kind::max_pool);
+  s.input = input;
+  s.g = g;
+  const int64_t channels = in.channels;
+  return impl_->add(std::move(s), DType::int8, channels);
 }
 
 int32_t Program::quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in_q, bool has_output_q,
@@ -1087,8 +1096,12 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
         avg_pool3d_f32(volume(x), pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out), num_threads);
         break;
       case Kind::max_pool:
-        max_pool3d_f32(volume(x), max_pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out),
-                       num_threads);
+        if (impl_->values[size_t(s.input)].dtype == DType::int8)
+          max_pool3d_i8(volume(x), max_pool_window(s.g), static_cast<const int8_t*>(in), static_cast<int8_t*>(out),
+                        num_threads);
+        else
+          max_pool3d_f32(volume(x), max_pool_window(s.g), static_cast<const float*>(in), static_cast<float*>(out),
+                         num_threads);
         break;
       case Kind::concat:
         concat_channels(static_cast<const float*>(in), x.c, static_cast<const float*>(data(s.second)),

@@ -142,8 +142,9 @@ class Program {
   // fp32 or requantized int8 as quantized_global_avg_pool (exact integer window sums).
   int32_t avg_pool(int32_t input, const ConvGeometry& g);
   int32_t quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in, bool has_output_q, QuantParams out);
-  // Fixed-kernel max pooling (fp32) as torch's max_pool3d with dilation 1 and ceil_mode off, bit for bit: padding
-  // (at most half the kernel in each dim) is implicit -inf, and a window holding a NaN gives NaN.
+  // Fixed-kernel max pooling as torch's max_pool3d with dilation 1 and ceil_mode off, bit for bit: padding (at most
+  // half the kernel in each dim) is implicit -inf, and a window holding a NaN gives NaN. On an int8 value the same on
+  // its codes, giving int8 in the same qparams (an int8 ResNet's pool after the stem).
   int32_t max_pool(int32_t input, const ConvGeometry& g);
   // int8 [.., K] -> fp32 [.., M] fully connected layer over the channels (the int8 classifier of a head):
   // act(float(bias + sum (x - zp) * w) * dequant_scale) with exact int32 sums; weight [M, K] int8. A dynamic input

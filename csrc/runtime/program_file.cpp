@@ -1,7 +1,7 @@
 // Program model files.
 //
 // Layout (all little-endian):
-//   "PYVPROG\0"  u32 version (7)  u32 input_count  i64 input_channels[input_count]  u32 step_count
+//   "PYVPROG\0"  u32 version (8)  u32 input_count  i64 input_channels[input_count]  u32 step_count
 //             (versions 1-6: one input, i64 input_channels only)
 //   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
 //             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
@@ -22,8 +22,10 @@
 // from the step kind) and the weight_scale array. Version 6 adds the max_pool step kind (its window, padding included,
 // in the geometry fields) and nothing else. Version 7 adds several inputs (the header's input count and channels) and the
 // concat and quantized_concat step kinds (the second input in the residual field; quantized_concat's qparams in the
-// input, residual and output fields). Version 1 files (before the squeeze_excitation_gate step kind and the
-// input gate fields), version 2 files (before per-channel outputs), version 3, 4, 5 and 6 files are still read.
+// input, residual and output fields). Version 8 lets a max_pool step read an int8 value (it then pools the codes and
+// outputs int8 in the same qparams; the layout is unchanged). Version 1 files (before the squeeze_excitation_gate
+// step kind and the input gate fields), version 2 files (before per-channel outputs), version 3 to 7 files are still
+// read.
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -39,7 +41,7 @@ namespace pyvideo::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
-constexpr uint32_t kVersion = 7;
+constexpr uint32_t kVersion = 8;
 
 // The last step kind a file of `version` may hold.
 Kind last_kind(uint32_t version) {
@@ -280,7 +282,11 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
                                     in, act, std::move(weight_scale), std::move(bias));
           break;
         case Kind::dynamic_quantize: program->dynamic_quantize(input, out.scale); break;
-        case Kind::max_pool: program->max_pool(input, g); break;
+        case Kind::max_pool:
+          if (version < 8 && program->impl_->value(input, "pool input").dtype == DType::int8)
+            r.fail("an int8 max_pool step needs format version 8");
+          program->max_pool(input, g);
+          break;
         case Kind::concat: program->concat(input, residual); break;
         case Kind::qconcat: program->quantized_concat(input, residual, in, residual_q, has_output_q, out); break;
       }

@@ -1,6 +1,7 @@
 """Max pooling in native programs (the MaxPool3d after a ResNet stem, and I3D's stage-1 pool): the Program step
-against F.max_pool3d bit for bit (padding, NaN), and ResNets whose compiled program now runs past the stem pool
-through the whole network, fp32 and int8, also after a save / load round trip."""
+against F.max_pool3d bit for bit (padding, NaN; int8 codes too), and ResNets whose compiled program now runs past the
+stem pool through the whole network, fp32 and int8 (whose pools run on int8 codes), also after a save / load round
+trip."""
 import copy
 
 import pytest
@@ -12,7 +13,8 @@ from pyvideo._native import native
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.native import (NativeProgram, compile_native, load_program, lower_quantized_to_native,
                                         lower_to_native)
-from pyvideo.accelerator.quantization import quantize_model
+from pyvideo.accelerator.quantization import QParams, QuantizedMaxPool, quantize_model
+from pyvideo.accelerator.quantization.qparams import dequantize, quantize
 from pyvideo.models.resnet import create_resnet
 
 from ._util import PooledHead, randomize_batchnorm, relative_error
@@ -77,15 +79,48 @@ def test_program_max_pool_errors():
         p.max_pool(x, kernel=[1, 3, 3], stride=[1, 1, 1], padding=[0, 2, 1])  # torch refuses it too
     with pytest.raises(ValueError, match="kernel sizes and strides"):
         p.max_pool(x, kernel=[1, 0, 3], stride=[1, 1, 1], padding=[0, 0, 0])
-    q = p.quantize(x, 0.1, 0)
-    with pytest.raises(ValueError, match="float32 input"):
-        p.max_pool(q, kernel=[1, 1, 1], stride=[1, 1, 1], padding=[0, 0, 0])
+    dynamic = p.dynamic_quantize(x)  # per-sample qparams: not a value a max pool step keeps
+    with pytest.raises(ValueError, match="dynamically quantized"):
+        p.max_pool(dynamic, kernel=[1, 1, 1], stride=[1, 1, 1], padding=[0, 0, 0])
     pooled = p.max_pool(x, kernel=[4, 1, 1], stride=[1, 1, 1], padding=[1, 0, 0])
     p.set_outputs([pooled], ["ncthw"])
     program = NativeProgram(p)
     assert program(torch.randn(1, 4, 2, 3, 3))[0].shape == (1, 4, 1, 3, 3)  # 4 <= 2 + 2*1
     with pytest.raises(ValueError, match="larger than"):
         program(torch.randn(1, 4, 1, 3, 3))  # T = 1: 4 > 1 + 2*1, refused, not read out of bounds
+
+
+@pytest.mark.parametrize("kernel,stride,padding", WINDOWS)
+def test_program_max_pool_on_int8_codes(kernel, stride, padding):
+    """quantize -> max_pool on the int8 value: the codes' max pool (F.max_pool3d on them as floats), in the same
+    qparams; mostly negative inputs, many clamped to -128, so padding taken as anything but -inf would show."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 17, 5, 9, 11, generator=g) * 4 - 3
+    p = native().Program()
+    v = p.set_input(17)
+    p.set_outputs([p.max_pool(p.quantize(v, 0.05, 7), kernel=kernel, stride=stride, padding=padding)], ["ncthw"])
+    (got,) = NativeProgram(p)(x)
+    codes = quantize(x, QParams(0.05, 7))
+    assert (codes == -128).float().mean() > 0.15
+    want = F.max_pool3d(codes.float(), kernel, stride, padding).to(torch.int8)
+    assert got.dtype == torch.int8 and torch.equal(got, want)
+
+
+def test_quantized_max_pool_module():
+    """The int8 model's max pool: int8 codes in, the same qparams out, equal to quantizing the float max pool of the
+    dequantized input (exact: quantization is monotone); float inputs pass through the pool. Volumes above 127
+    elements per channel, which torch's own int8 max pool refuses."""
+    pool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+    module = QuantizedMaxPool(pool)
+    qp = QParams(0.02, -5)
+    x = torch.randn(2, 6, 4, 15, 13)
+    codes = quantize(x, qp)
+    got = module(codes)
+    assert got.dtype == torch.int8
+    assert torch.equal(got, quantize(pool(dequantize(codes, qp)), qp))
+    assert torch.equal(module(x), pool(x))
+    with pytest.raises(ValueError, match="return_indices"):
+        QuantizedMaxPool(nn.MaxPool3d(2, return_indices=True))
 
 
 @pytest.mark.parametrize("pool,native_pool", [(nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), True),
@@ -153,13 +188,22 @@ def test_resnet_compiles_through_its_max_pools(small_resnet, shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_int8_resnet_runs_its_float_max_pools_in_the_program(small_resnet, shape):
-    """quantize_model keeps MaxPool3d in float between a float-output int8 conv and a QuantizeTensor; the program
-    now runs that float pool too, with the same results as the per-layer lowering and the torch reference."""
+def test_int8_resnet_runs_its_max_pools_on_int8(small_resnet, shape):
+    """quantize_model runs MaxPool3d on the int8 codes of the conv before it (QuantizedMaxPool, the conv's qparams
+    kept), so the program pools int8 values: no float conv output, no quantize step after the pools; the same
+    results as the per-layer lowering and the torch reference."""
     _, _, int8 = small_resnet
-    assert any(type(m) is nn.MaxPool3d for m in int8.modules())
+    assert sum(type(m) is QuantizedMaxPool for m in int8.modules()) == 2
     compiled = compile_native(int8)
-    assert _runs_past_the_stem_pool(compiled.native_program.program.describe())
+    described = compiled.native_program.program.describe()
+    assert _runs_past_the_stem_pool(described)
+    lines = described.splitlines()
+    defined = {line.split(" = ")[0]: line for line in lines if " = " in line}
+    pools = [line for line in lines if "max_pool(" in line]
+    for line in pools:  # each pool reads an int8 conv output
+        source = line.split("max_pool(")[1].split(")")[0]
+        assert "quantized_conv(" in defined[source], (line, defined[source])
+    assert sum("= quantize(" in line for line in lines[:lines.index(pools[-1]) + 2]) == 1  # only the input's
     x = torch.randn(shape)
     with torch.no_grad():
         got = compiled(x)

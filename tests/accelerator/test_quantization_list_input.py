@@ -174,6 +174,9 @@ def test_slowfast_qat_round_trip(deploy):
     # per tensor, as test_quantization's QAT round trip: identical rounding everywhere
     qat = prepare_qat(trained, per_channel=False, example_input=clips)
     assert qat.training
+    # the head's dropout draws from the global generator: seeded, the trained weights do not depend on the tests run
+    # before (a float-summation rounding flip in one layer, which then cascades, showed up after some of them)
+    torch.manual_seed(3)
     train_steps(qat, clips, labels, 2)
     freeze_observers(qat)
     qat.eval()

@@ -307,6 +307,80 @@ void max_pool_matches_the_reference() {
   CHECK(with_nan > 30 && padded > 100);
 }
 
+// The int8 max pool: the float reference on the codes (exact), for threads 1 and 3; inputs all -128 with padding
+// check that padded positions never win. Then a program quantize -> max_pool (int8) -> output, against the kernels,
+// its model file (version 8) and the same bytes labelled version 7, refused.
+void max_pool_int8() {
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int> byte(-128, 127), size_dist(1, 9), k_dist(1, 3), s_dist(1, 2), p_dist(0, 1),
+      pick(0, 4), coin(0, 4);
+  const int64_t channel_counts[5] = {1, 3, 16, 17, 64};
+  int cases = 0, padded = 0, lowest = 0;
+  while (cases < 200) {
+    const VolumeShape in{1 + pick(rng) % 2, size_dist(rng), size_dist(rng), size_dist(rng), channel_counts[pick(rng)]};
+    const int64_t sizes[3] = {in.t, in.h, in.w};
+    int64_t k[3], st[3], pad[3];
+    bool fits = true;
+    for (int d = 0; d < 3; ++d) {
+      k[d] = k_dist(rng), st[d] = s_dist(rng), pad[d] = k[d] >= 2 ? p_dist(rng) : 0;
+      fits = fits && k[d] <= sizes[d] + 2 * pad[d];
+    }
+    if (!fits) continue;
+    ++cases;
+    const PoolWindow w = max_window(k, st, pad);
+    std::vector<int8_t> x(size_t(in.batch * in.positions() * in.channels));
+    const bool all_lowest = coin(rng) == 0;
+    for (int8_t& v : x) v = all_lowest ? int8_t(-128) : int8_t(byte(rng));
+    padded += (pad[0] + pad[1] + pad[2]) > 0 ? 1 : 0;
+    lowest += all_lowest && (pad[0] + pad[1] + pad[2]) > 0 ? 1 : 0;
+    const std::vector<float> want = max_reference(in, w, std::vector<float>(x.begin(), x.end()));
+    std::vector<int8_t> one(want.size(), 7), three(want.size(), -7);
+    pyvideo::max_pool3d_i8(in, w, x.data(), one.data(), 1);
+    pyvideo::max_pool3d_i8(in, w, x.data(), three.data(), 3);
+    bool same = true;
+    for (size_t i = 0; i < want.size(); ++i) same = same && float(one[i]) == want[i];
+    CHECK(same);
+    CHECK(one == three);
+  }
+  CHECK(padded > 60 && lowest > 5);
+
+  Program p;
+  ConvGeometry stem = geometry(1, 3, 3, 1, 2, 2);
+  stem.padding[1] = stem.padding[2] = 1;
+  const QuantParams qp{0.05f, -3};
+  const int32_t x = p.set_input(17);
+  const int32_t q = p.quantize(x, qp);
+  const int32_t pooled = p.max_pool(q, stem);
+  p.set_outputs({pooled}, {Program::Layout::nthwc});
+  const std::string path = temp_path("max_pool_int8.pvp");
+  p.save(path);
+  const auto loaded = Program::load(path);
+  CHECK(loaded->describe() == p.describe());
+  const Shape5 shape{2, 3, 9, 8, 17};
+  std::vector<float> in(size_t(shape.numel()));
+  std::uniform_real_distribution<float> dist(-8.0f, 5.0f);  // many codes clamp at -128 / 127
+  for (float& v : in) v = dist(rng);
+  const auto got = p.run(in.data(), shape, 3), again = loaded->run(in.data(), shape, 1);
+  std::vector<int8_t> codes(in.size());
+  for (size_t i = 0; i < in.size(); ++i)
+    codes[i] = int8_t(std::min(127.0f, std::max(-128.0f, std::nearbyint(in[i] / qp.scale) + float(qp.zero_point))));
+  const VolumeShape vin{shape.n, shape.t, shape.h, shape.w, shape.c};
+  PoolWindow ws = window(1, 3, 3, 1, 2, 2);
+  ws.padding[1] = ws.padding[2] = 1;
+  const VolumeShape os = ws.output(vin);
+  std::vector<int8_t> want(size_t(os.batch * os.positions() * os.channels));
+  pyvideo::max_pool3d_i8(vin, ws, codes.data(), want.data(), 1);
+  CHECK(got[0].shape == (Shape5{os.batch, os.t, os.h, os.w, os.channels}));
+  CHECK(std::memcmp(got[0].data(), want.data(), want.size()) == 0);
+  CHECK(std::memcmp(again[0].data(), want.data(), want.size()) == 0);
+  const std::string bytes = read_file(path), old = temp_path("max_pool_int8_v7.pvp");
+  CHECK(file_version(bytes) == kCurrentVersion);
+  write_file(old, relabelled(bytes, 7));
+  CHECK(load_fails_with(old, "int8 max_pool step needs format version 8"));
+  std::remove(path.c_str());
+  std::remove(old.c_str());
+}
+
 // NaN at any position of a window (among finite values and infinities) gives NaN in its channel only; padding never
 // wins over negative inputs; of 0.0 and -0.0 the first in the window is kept, as torch does.
 void max_pool_nan_padding_and_zeros() {
@@ -468,7 +542,7 @@ void max_pool_builder_errors() {
   ConvGeometry g = geometry(3, 3, 3, 1, 1, 1);
   g.padding[0] = 1;
   CHECK(!throws([&] { p.max_pool(x, g); }));
-  CHECK(throws([&] { p.max_pool(q, g); }));  // int8 input
+  CHECK(!throws([&] { p.max_pool(q, g); }));  // int8 codes (max_pool_int8)
   g.padding[0] = 2;                          // over half the kernel
   CHECK(throws([&] { p.max_pool(x, g); }));
   g.padding[0] = -1;
@@ -490,6 +564,7 @@ int main() {
   builder_errors();
   max_pool_matches_the_reference();
   max_pool_nan_padding_and_zeros();
+  max_pool_int8();
   max_pool_kernel_errors();
   max_pool_program_and_model_file();
   max_pool_builder_errors();

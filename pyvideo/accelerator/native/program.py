@@ -10,7 +10,7 @@ they have one, and reads the program's outputs.
 
 Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its fused residual and activation,
 FusedSqueezeExcitation, global average pooling, fixed-kernel nn.AvgPool3d (no padding) and nn.MaxPool3d (dilation 1,
-no ceil_mode or indices; padded, as after a ResNet stem), nn.Identity / nn.Dropout in eval mode, and in int8 models
+no ceil_mode or indices; padded, as after a ResNet stem; on float32 or, in int8 models, on int8 codes), nn.Identity / nn.Dropout in eval mode, and in int8 models
 QuantizeTensor, QuantizedConv3d (int8 output, or float32 where only float code reads it, e.g. the logits),
 QuantizedSqueezeExcitation (int8 output per tensor or per channel, or float32), QuantizedGlobalAvgPool and
 QuantizedAvgPool3d, QuantizedLinear over the channels. The
@@ -50,6 +50,7 @@ from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedConv3d,
     QuantizedGlobalAvgPool,
     QuantizedLinear,
+    QuantizedMaxPool,
     QuantizedSqueezeExcitation,
     QuantizeTensor,
     avg_pool_is_supported,
@@ -235,11 +236,17 @@ class _Builder:
         if avg_pool_is_supported(module) and self.dtype_is_float(x):
             kernel, stride = avg_pool_window(module)
             return p.avg_pool(x, kernel=list(kernel), stride=list(stride))
-        if _max_pool_is_supported(module) and self.dtype_is_float(x):
-            # A padding over half the kernel (which torch refuses too) is a ValueError: the prefix ends here.
+        if isinstance(module, QuantizedMaxPool):
+            module = module.pool
+        if _max_pool_is_supported(module):
+            # float32, or int8 codes (the pool keeps their qparams). A padding over half the kernel (which torch
+            # refuses too) is a ValueError: the prefix ends here.
             stride = module.stride if module.stride is not None else module.kernel_size
-            return p.max_pool(x, kernel=list(triple(module.kernel_size)), stride=list(triple(stride)),
-                              padding=list(triple(module.padding)))
+            value = p.max_pool(x, kernel=list(triple(module.kernel_size)), stride=list(triple(stride)),
+                               padding=list(triple(module.padding)))
+            if not self.dtype_is_float(x):
+                self.int8_values.add(value)
+            return value
         if isinstance(module, QuantizeTensor):
             return p.quantize(x, module.output_scale, module.output_zero_point)
         if isinstance(module, QuantizedConv3d) and quantized_conv_is_supported(module, float_output=True):

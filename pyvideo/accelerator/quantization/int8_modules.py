@@ -412,6 +412,24 @@ class QuantizedCat(_Int8Module):
         return f"dim={self.dim}, inputs=[{inputs}], output={self.output_qparams}"
 
 
+class QuantizedMaxPool(nn.Module):
+    """A max pool (1-, 2- or 3-D, without indices) that also takes int8 codes and returns int8 codes in the same
+    qparams: quantization is monotone, so the max of the codes is the code of the max (exact). Float inputs (a
+    dynamic tensor, float code) are pooled as they are. The codes go through float32 (exact for int8): torch's own
+    int8 max pools refuse inputs of more than 127 elements per channel."""
+
+    def __init__(self, pool: nn.Module):
+        super().__init__()
+        if not isinstance(pool, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)) or pool.return_indices:
+            raise ValueError(f"QuantizedMaxPool: an nn.MaxPool1d/2d/3d without return_indices is needed, got {pool}")
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.int8:
+            return self.pool(x.float()).to(torch.int8)
+        return self.pool(x)
+
+
 INT8_MODULE_TYPES = (
     QuantizeTensor,
     DequantizeTensor,
@@ -424,6 +442,7 @@ INT8_MODULE_TYPES = (
     QuantizedAdd,
     QuantizedMul,
     QuantizedCat,
+    QuantizedMaxPool,
 )
 for _module_type in INT8_MODULE_TYPES:
     register_leaf_type(_module_type)
