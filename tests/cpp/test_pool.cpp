@@ -268,13 +268,17 @@ bool same_values(const float* got, const std::vector<float>& want) {
   return true;
 }
 
-void max_pool_matches_the_reference() {
-  std::mt19937 rng(17);
-  std::uniform_real_distribution<float> dist(-4.0f, 4.0f);
-  std::uniform_int_distribution<int> size_dist(1, 9), k_dist(1, 3), s_dist(1, 2), p_dist(0, 1), pick(0, 4), coin(0, 3);
+// A random max pool case: batch 1-2, T, H and W 1-9, one of a few channel counts, kernels 1-3, strides 1-2 and
+// padding 0-1 where the kernel allows it, drawn again until the window fits the padded input.
+struct MaxCase {
+  VolumeShape in;
+  PoolWindow w;
+  bool padded;
+};
+MaxCase random_max_case(std::mt19937& rng) {
+  std::uniform_int_distribution<int> size_dist(1, 9), k_dist(1, 3), s_dist(1, 2), p_dist(0, 1), pick(0, 4);
   const int64_t channel_counts[5] = {1, 3, 16, 17, 64};
-  int cases = 0, with_nan = 0, padded = 0;
-  while (cases < 300) {
+  while (true) {
     const VolumeShape in{1 + pick(rng) % 2, size_dist(rng), size_dist(rng), size_dist(rng), channel_counts[pick(rng)]};
     const int64_t sizes[3] = {in.t, in.h, in.w};
     int64_t k[3], st[3], pad[3];
@@ -283,9 +287,19 @@ void max_pool_matches_the_reference() {
       k[d] = k_dist(rng), st[d] = s_dist(rng), pad[d] = k[d] >= 2 ? p_dist(rng) : 0;
       fits = fits && k[d] <= sizes[d] + 2 * pad[d];
     }
-    if (!fits) continue;
-    ++cases;
-    const PoolWindow w = max_window(k, st, pad);
+    if (fits) return MaxCase{in, max_window(k, st, pad), pad[0] + pad[1] + pad[2] > 0};
+  }
+}
+
+void max_pool_matches_the_reference() {
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> dist(-4.0f, 4.0f);
+  std::uniform_int_distribution<int> coin(0, 3);
+  int with_nan = 0, padded = 0;
+  for (int cases = 0; cases < 300; ++cases) {
+    const MaxCase m = random_max_case(rng);
+    const VolumeShape& in = m.in;
+    const PoolWindow& w = m.w;
     std::vector<float> x(size_t(in.batch * in.positions() * in.channels));
     for (float& v : x) v = dist(rng);
     if (coin(rng) == 0) {  // a few NaNs and infinities anywhere
@@ -294,7 +308,7 @@ void max_pool_matches_the_reference() {
       x[size_t(rng() % x.size())] = std::numeric_limits<float>::infinity();
       x[size_t(rng() % x.size())] = -std::numeric_limits<float>::infinity();
     }
-    padded += (pad[0] + pad[1] + pad[2]) > 0 ? 1 : 0;
+    padded += m.padded ? 1 : 0;
     const std::vector<float> want = max_reference(in, w, x);
     const VolumeShape o = w.output(in);
     CHECK(size_t(o.batch * o.positions() * o.channels) == want.size());
@@ -312,27 +326,17 @@ void max_pool_matches_the_reference() {
 // its model file (version 8) and the same bytes labelled version 7, refused.
 void max_pool_int8() {
   std::mt19937 rng(29);
-  std::uniform_int_distribution<int> byte(-128, 127), size_dist(1, 9), k_dist(1, 3), s_dist(1, 2), p_dist(0, 1),
-      pick(0, 4), coin(0, 4);
-  const int64_t channel_counts[5] = {1, 3, 16, 17, 64};
-  int cases = 0, padded = 0, lowest = 0;
-  while (cases < 200) {
-    const VolumeShape in{1 + pick(rng) % 2, size_dist(rng), size_dist(rng), size_dist(rng), channel_counts[pick(rng)]};
-    const int64_t sizes[3] = {in.t, in.h, in.w};
-    int64_t k[3], st[3], pad[3];
-    bool fits = true;
-    for (int d = 0; d < 3; ++d) {
-      k[d] = k_dist(rng), st[d] = s_dist(rng), pad[d] = k[d] >= 2 ? p_dist(rng) : 0;
-      fits = fits && k[d] <= sizes[d] + 2 * pad[d];
-    }
-    if (!fits) continue;
-    ++cases;
-    const PoolWindow w = max_window(k, st, pad);
+  std::uniform_int_distribution<int> byte(-128, 127), coin(0, 4);
+  int padded = 0, lowest = 0;
+  for (int cases = 0; cases < 200; ++cases) {
+    const MaxCase m = random_max_case(rng);
+    const VolumeShape& in = m.in;
+    const PoolWindow& w = m.w;
     std::vector<int8_t> x(size_t(in.batch * in.positions() * in.channels));
     const bool all_lowest = coin(rng) == 0;
     for (int8_t& v : x) v = all_lowest ? int8_t(-128) : int8_t(byte(rng));
-    padded += (pad[0] + pad[1] + pad[2]) > 0 ? 1 : 0;
-    lowest += all_lowest && (pad[0] + pad[1] + pad[2]) > 0 ? 1 : 0;
+    padded += m.padded ? 1 : 0;
+    lowest += all_lowest && m.padded ? 1 : 0;
     const std::vector<float> want = max_reference(in, w, std::vector<float>(x.begin(), x.end()));
     std::vector<int8_t> one(want.size(), 7), three(want.size(), -7);
     pyvideo::max_pool3d_i8(in, w, x.data(), one.data(), 1);
