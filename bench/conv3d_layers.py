@@ -16,7 +16,15 @@ copy with the layer's memory footprint (input + output). With --baseline DIR, an
 /work/main) runs the same layers in a child process, interleaved round by round with this one, and `speed-up` is
 baseline time / this build's time.
 
+With --int8, the int8 dense kernel instead (pyvideo._C.qconv3d_ndhwc: the VNNI / AVX-VNNI / sdot variant or, on
+CPUs with AMX-INT8, AMX where it pays; PYVIDEO_AMX=0 keeps AMX out, in the --baseline child too) on the same layers
+(depthwise ones left out) with random int8 codes, a residual where the layer has one and ReLU, against the fp32
+kernel on the layer: columns int8 / fp32 ms and their ratio, and with --baseline the speed-up over the other build's
+int8 kernel. int8 outputs are preallocated (the fp32 column allocates, as above); each layer's int8 result is first
+checked against a float64 reference of the integer arithmetic (at most 1 LSB apart).
+
     .venv/bin/python bench/conv3d_layers.py [--threads 1 2] [--rounds 5] [--baseline /work/main] [--only pointwise]
+    PYVIDEO_AMX=0 .venv/bin/python bench/conv3d_layers.py --int8 --model Slow-R50 [--baseline DIR]
 """
 import argparse
 import json
@@ -33,6 +41,7 @@ import torch.nn.functional as F
 
 from pyvideo._native import native
 from pyvideo.ops.conv3d import pack_conv3d_weight, pack_depthwise_weight
+from pyvideo.ops.quantized_conv3d import pack_quantized_weight
 
 IDENTITY, RELU = 0, 1
 
@@ -152,6 +161,43 @@ class Native:
         return y
 
 
+class NativeInt8:
+    """The int8 dense kernel on one layer: random int8 codes (input zero point 3), int8 weights, per-channel dequant
+    scales, ReLU, the residual (zero point 0) where the layer has one; preallocated channels-last buffers."""
+
+    INPUT_ZERO_POINT, OUTPUT_SCALE, OUTPUT_ZERO_POINT, RESIDUAL_SCALE = 3, 0.05, -2, 0.1
+
+    def __init__(self, layer: Layer):
+        g = torch.Generator().manual_seed(0)
+        self.layer = layer
+        self.x = torch.randint(-128, 128, (1, layer.t, layer.h, layer.w, layer.ci), dtype=torch.int8, generator=g)
+        self.w = torch.randint(-127, 128, (layer.co, layer.ci, *layer.kernel), dtype=torch.int8, generator=g)
+        self.packed, self.sums = pack_quantized_weight(self.w)
+        self.bias = torch.randint(-5000, 5000, (layer.co,), dtype=torch.int32, generator=g)
+        fan_in = layer.ci * math.prod(layer.kernel)
+        self.dequant = torch.rand(layer.co, generator=g) * 0.5 / (64 * math.sqrt(fan_in)) + 1e-4
+        out = [1] + layer.out_size() + [layer.co]
+        self.r = (torch.randint(-128, 128, out, dtype=torch.int8, generator=g) if layer.residual else None)
+        self.y = torch.empty(out, dtype=torch.int8)
+
+    def __call__(self, threads: int):
+        native().qconv3d_ndhwc(self.x, self.packed, self.sums, self.bias, self.dequant, self.r, self.y,
+                               list(self.layer.stride), list(self.layer.padding), self.INPUT_ZERO_POINT,
+                               self.RESIDUAL_SCALE, 0, RELU, self.OUTPUT_SCALE, self.OUTPUT_ZERO_POINT, threads)
+        return self.y
+
+    def reference(self) -> torch.Tensor:
+        """The same arithmetic in float64 (exact integer sums), NDHWC int8."""
+        x = self.x.permute(0, 4, 1, 2, 3).double() - self.INPUT_ZERO_POINT
+        acc = F.conv3d(x, self.w.double(), None, self.layer.stride, self.layer.padding) + self.bias.double().view(
+            1, -1, 1, 1, 1)
+        v = acc.float() * self.dequant.view(1, -1, 1, 1, 1)
+        if self.r is not None:
+            v = v + self.r.permute(0, 4, 1, 2, 3).float() * self.RESIDUAL_SCALE
+        q = torch.round(torch.relu(v) / self.OUTPUT_SCALE) + self.OUTPUT_ZERO_POINT
+        return q.clamp(-128, 127).to(torch.int8).permute(0, 2, 3, 4, 1)
+
+
 def call_times(fn, repeat: int, warmup: int = 2) -> List[float]:
     """Seconds of each of `repeat` calls (at least 20 ms worth) after warm-up. With one thread the calling thread's CPU
     time, which time slices lost to other processes do not inflate; with more, wall time."""
@@ -170,7 +216,7 @@ def low_percentile(times: List[float], q: float = 0.2) -> float:
     return sorted(times)[int(q * (len(times) - 1))]
 
 
-def serve():
+def serve(int8: bool):
     """Child mode for --baseline: read `threads layer_index repeat` lines, answer the call times."""
     layers = all_layers()
     cache = {}
@@ -178,7 +224,7 @@ def serve():
         threads, index, repeat = map(int, line.split())
         torch.set_num_threads(threads)
         if index not in cache:
-            cache[index] = Native(layers[index])
+            cache[index] = (NativeInt8 if int8 else Native)(layers[index])
         fn = cache[index]
         print(json.dumps(call_times(lambda: fn(threads), repeat)), flush=True)
 
@@ -208,20 +254,23 @@ def main():
     parser.add_argument("--percentile", type=float, default=20,
                         help="which percentile of the call times to report (0: the fastest call; on a loaded machine "
                              "multi-threaded calls are often preempted)")
+    parser.add_argument("--int8", action="store_true", help="the int8 dense kernel against the fp32 one (see above)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.isa:
         native().set_isa(args.isa)
     if args.serve:
-        return serve()
+        return serve(args.int8)
     layers = all_layers()
     chosen = [i for i, l in enumerate(layers)
               if (args.only is None or l.kind == args.only) and
-              (l.model == args.model if args.model else l.model in DEFAULT_MODELS)]
+              (l.model == args.model if args.model else l.model in DEFAULT_MODELS) and
+              not (args.int8 and l.kind == "depthwise")]
     child = None
     if args.baseline:
         env = dict(os.environ, PYTHONPATH=os.path.abspath(args.baseline))
         isa = ["--isa", args.isa] if args.isa else []
+        isa += ["--int8"] if args.int8 else []
         child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"] + isa, stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True, env=env, cwd=os.path.abspath(args.baseline))
 
@@ -230,8 +279,10 @@ def main():
         child.stdin.flush()
         return json.loads(child.stdout.readline())
 
-    print(f"kernel ISA: {native().get_isa()}, torch {torch.__version__}" +
-          (f", baseline: {args.baseline}" if child else ""))
+    print(f"kernel ISA: {native().get_isa()}, int8 dense variant: {native().qconv3d_variant()}, "
+          f"torch {torch.__version__}" + (f", baseline: {args.baseline}" if child else ""))
+    if args.int8:
+        return int8_main(args, layers, chosen, child, baseline_time)
     header = (f"{'model':8} {'layer':34} {'thr':>3} {'pyvideo':>8} {'torch_cl':>8} {'matmul':>7} {'vs cl':>6} "
               f"{'vs mm':>6} {'%peak':>6} {'%copy':>6}" + (f" {'base':>8} {'speed-up':>8}" if child else ""))
     previous = torch.get_num_threads()
@@ -310,6 +361,49 @@ def main():
             if child:
                 text += f", {geomean([s['speedup'] for s in sel]):.2f}x speed-up over the baseline"
             print(text)
+
+
+def int8_main(args, layers, chosen, child, baseline_time):
+    header = (f"{'model':8} {'layer':34} {'thr':>3} {'int8':>8} {'fp32':>8} {'fp32/i8':>7}" +
+              (f" {'base':>8} {'speed-up':>8}" if child else ""))
+    previous = torch.get_num_threads()
+    summary = {}
+    try:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            print(f"\n{threads} thread(s); times in ms\n" + header + "\n" + "-" * len(header))
+            for index in chosen:
+                layer = layers[index]
+                q, f = NativeInt8(layer), Native(layer)
+                diff = (q(threads).int() - q.reference().int()).abs().max().item()
+                if diff > 1:
+                    raise AssertionError(f"int8 kernel is {diff} LSB from the reference on {layer}")
+                samples = {"int8": [], "fp32": []} | ({"base": []} if child else {})
+                for _ in range(args.rounds):
+                    samples["int8"] += call_times(lambda: q(threads), args.repeat)
+                    samples["fp32"] += call_times(lambda: f(threads), args.repeat)
+                    if child:
+                        samples["base"] += baseline_time(threads, index)
+                t = {k: low_percentile(v, args.percentile / 100) for k, v in samples.items()}
+                row = dict(vs_fp32=t["fp32"] / t["int8"])
+                line = (f"{layer.model:8} {layer.label():34} {threads:>3} {t['int8'] * 1e3:8.3f} {t['fp32'] * 1e3:8.3f} "
+                        f"{row['vs_fp32']:6.2f}x")
+                if child:
+                    row["speedup"] = t["base"] / t["int8"]
+                    line += f" {t['base'] * 1e3:8.3f} {row['speedup']:7.2f}x"
+                print(line, flush=True)
+                summary.setdefault(threads, []).append(row)
+    finally:
+        torch.set_num_threads(previous)
+        if child:
+            child.stdin.close()
+            child.wait()
+    print()
+    for threads, rows in summary.items():
+        text = f"geomean @ {threads} thread(s): int8 {geomean([r['vs_fp32'] for r in rows]):.2f}x the fp32 kernel's speed"
+        if child:
+            text += f", {geomean([r['speedup'] for r in rows]):.2f}x speed-up over the baseline"
+        print(text)
 
 
 if __name__ == "__main__":
