@@ -7,9 +7,10 @@ bound), timed interleaved at 1 and 2 threads, plus the share of the all-dynamic 
 Model: random weights (seed 0) calibrated on two random batches, or with --trained PATH a 12-class state_dict saved
 by `bench/int8_agreement.py --seed S --save-trained PATH`, calibrated on that script's calibration clips of the same
 seed (--seed; needs ../shared/data) and run on a held-out clip.
-Each round runs one worker process per tree (bench/two_trees.py); a worker reports medians of 15 interleaved runs.
-Printed: the median over rounds of each variant, new/base ratios, and fp32/int8 speed ratios within each tree.
-Run:  .venv/bin/python bench/int8_dynamic.py --base /path/to/other/tree --new . [--rounds 3] [--trained PATH --seed S]
+One long-lived worker process per tree (bench/two_trees.py's Pair) builds the programs once; the two are asked in
+turns, alternating which goes first, for a sample of each program (the best of 3 runs). Printed: the median over
+rounds of each variant, new/base ratios, and fp32/int8 speed ratios within each tree.
+Run:  .venv/bin/python bench/int8_dynamic.py --base /path/to/other/tree --new . [--rounds 15] [--trained PATH --seed S]
       (without --base / --new: this tree against itself, the noise floor)
 """
 import argparse
@@ -17,7 +18,6 @@ import json
 import os
 import statistics
 import sys
-from collections import defaultdict
 
 import two_trees
 
@@ -58,64 +58,72 @@ def build_programs(trained, seed):
     return programs, x
 
 
-def worker(trained, seed, out_path):
+def serve(trained, seed):
+    """Worker: builds the programs once, then answers `time THREADS` (each program's fastest of 3 runs, ms) and
+    `share THREADS` (the dynamic_quantize steps' share of the all-dynamic program, median of 5 profiled runs)."""
     import time
 
     import torch
 
+    import pyvideo
+
     programs, x = build_programs(trained, seed)
-    result = {}
+    print(json.dumps(pyvideo.__file__), flush=True)  # ready: Pair checks the build is this worker's tree
     with torch.no_grad():
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            for program in programs.values():
-                for _ in range(3):
-                    program(x)
-            times = defaultdict(list)
-            for _ in range(15):
+        for line in sys.stdin:
+            request, threads = line.split()
+            torch.set_num_threads(int(threads))
+            if request == "time":
+                result = {}
                 for name, program in programs.items():
-                    start = time.perf_counter()
-                    program(x)
-                    times[name].append(time.perf_counter() - start)
-            for name, runs in times.items():
-                result[f"{threads} {name}"] = statistics.median(runs) * 1e3
-            native = programs["int8 all dynamic"].native_program.program
-            native.set_profiling(True)
-            shares = []
-            for _ in range(5):
-                programs["int8 all dynamic"](x)
-                profile = native.last_profile()
-                total = sum(step["seconds"] for step in profile)
-                shares.append(sum(s["seconds"] for s in profile if s["kind"] == "dynamic_quantize") / total)
-            native.set_profiling(False)
-            result[f"{threads} dynamic_quantize share"] = statistics.median(shares)
-    with open(out_path, "w") as f:
-        json.dump(result, f)
+                    runs = []
+                    for _ in range(3):
+                        start = time.perf_counter()
+                        program(x)
+                        runs.append(time.perf_counter() - start)
+                    result[name] = min(runs) * 1e3
+            else:
+                native = programs["int8 all dynamic"].native_program.program
+                native.set_profiling(True)
+                shares = []
+                for _ in range(5):
+                    programs["int8 all dynamic"](x)
+                    profile = native.last_profile()
+                    total = sum(step["seconds"] for step in profile)
+                    shares.append(sum(s["seconds"] for s in profile if s["kind"] == "dynamic_quantize") / total)
+                native.set_profiling(False)
+                result = statistics.median(shares)
+            print(json.dumps(result), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    two_trees.add_arguments(parser, rounds=3)
+    two_trees.add_arguments(parser, rounds=15)
     parser.add_argument("--trained", help="a state_dict from bench/int8_agreement.py --save-trained")
     parser.add_argument("--seed", type=int, default=0, help="the calibration clips' seed (with --trained: its seed)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        worker(args.trained and os.path.abspath(args.trained), args.seed, args.worker)
+    if args.serve:
+        serve(args.trained and os.path.abspath(args.trained), args.seed)
         return
-    values = defaultdict(lambda: defaultdict(list))  # name -> tree -> [per round]
-
-    def collect(tree, out):
-        with open(out) as f:
-            for name, value in json.load(f).items():
-                values[name][tree].append(value)
-
     worker_args = ["--seed", str(args.seed)] + (["--trained", os.path.abspath(args.trained)] if args.trained else [])
-    two_trees.run_rounds(__file__, worker_args, args, collect)
+    pair = two_trees.Pair(__file__, worker_args, args)
+    med = {}
+    try:
+        for threads in (1, 2):
+            pair.turns(f"time {threads}", 2)  # warm-up
+            samples = pair.turns(f"time {threads}", args.rounds)
+            for variant in VARIANTS:
+                med[f"{threads} {variant}"] = {tree: statistics.median(s[variant] for s in runs)
+                                               for tree, runs in samples.items()}
+            shares = pair.turns(f"share {threads}", 1)
+            med[f"{threads} dynamic_quantize share"] = {tree: values[0] for tree, values in shares.items()}
+    finally:
+        pair.close()
     trees = ("base", "new")
     model = f"trained {args.trained}" if args.trained else "random weights"
-    print(f"EfficientX3d-XS ({model}), batch 1, {args.rounds} rounds, medians")
+    print(f"EfficientX3d-XS ({model}), batch 1, {args.rounds} alternating rounds, medians of each round's best of 3")
     print(f"{'thr':3s} {'variant':28s} {'base':>8s} {'new':>8s} {'new/base':>8s}")
-    med = {name: {tree: statistics.median(v) for tree, v in by_tree.items()} for name, by_tree in values.items()}
     for threads in (1, 2):
         for variant in VARIANTS:
             b, n = med[f"{threads} {variant}"]["base"], med[f"{threads} {variant}"]["new"]
