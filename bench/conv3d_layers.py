@@ -281,13 +281,13 @@ def main():
 
     print(f"kernel ISA: {native().get_isa()}, int8 dense variant: {native().qconv3d_variant()}, "
           f"torch {torch.__version__}" + (f", baseline: {args.baseline}" if child else ""))
-    if args.int8:
-        return int8_main(args, layers, chosen, child, baseline_time)
     header = (f"{'model':8} {'layer':34} {'thr':>3} {'pyvideo':>8} {'torch_cl':>8} {'matmul':>7} {'vs cl':>6} "
               f"{'vs mm':>6} {'%peak':>6} {'%copy':>6}" + (f" {'base':>8} {'speed-up':>8}" if child else ""))
     previous = torch.get_num_threads()
     summary = {}
     try:
+        if args.int8:
+            return int8_main(args, layers, chosen, child, baseline_time)
         for threads in args.threads:
             torch.set_num_threads(threads)
             a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
@@ -364,40 +364,34 @@ def main():
 
 
 def int8_main(args, layers, chosen, child, baseline_time):
+    """--int8: the rows and geomeans (main restores the thread count and closes the baseline child)."""
     header = (f"{'model':8} {'layer':34} {'thr':>3} {'int8':>8} {'fp32':>8} {'fp32/i8':>7}" +
               (f" {'base':>8} {'speed-up':>8}" if child else ""))
-    previous = torch.get_num_threads()
     summary = {}
-    try:
-        for threads in args.threads:
-            torch.set_num_threads(threads)
-            print(f"\n{threads} thread(s); times in ms\n" + header + "\n" + "-" * len(header))
-            for index in chosen:
-                layer = layers[index]
-                q, f = NativeInt8(layer), Native(layer)
-                diff = (q(threads).int() - q.reference().int()).abs().max().item()
-                if diff > 1:
-                    raise AssertionError(f"int8 kernel is {diff} LSB from the reference on {layer}")
-                samples = {"int8": [], "fp32": []} | ({"base": []} if child else {})
-                for _ in range(args.rounds):
-                    samples["int8"] += call_times(lambda: q(threads), args.repeat)
-                    samples["fp32"] += call_times(lambda: f(threads), args.repeat)
-                    if child:
-                        samples["base"] += baseline_time(threads, index)
-                t = {k: low_percentile(v, args.percentile / 100) for k, v in samples.items()}
-                row = dict(vs_fp32=t["fp32"] / t["int8"])
-                line = (f"{layer.model:8} {layer.label():34} {threads:>3} {t['int8'] * 1e3:8.3f} {t['fp32'] * 1e3:8.3f} "
-                        f"{row['vs_fp32']:6.2f}x")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        print(f"\n{threads} thread(s); times in ms\n" + header + "\n" + "-" * len(header))
+        for index in chosen:
+            layer = layers[index]
+            q, f = NativeInt8(layer), Native(layer)
+            diff = (q(threads).int() - q.reference().int()).abs().max().item()
+            if diff > 1:
+                raise AssertionError(f"int8 kernel is {diff} LSB from the reference on {layer}")
+            samples = {"int8": [], "fp32": []} | ({"base": []} if child else {})
+            for _ in range(args.rounds):
+                samples["int8"] += call_times(lambda: q(threads), args.repeat)
+                samples["fp32"] += call_times(lambda: f(threads), args.repeat)
                 if child:
-                    row["speedup"] = t["base"] / t["int8"]
-                    line += f" {t['base'] * 1e3:8.3f} {row['speedup']:7.2f}x"
-                print(line, flush=True)
-                summary.setdefault(threads, []).append(row)
-    finally:
-        torch.set_num_threads(previous)
-        if child:
-            child.stdin.close()
-            child.wait()
+                    samples["base"] += baseline_time(threads, index)
+            t = {k: low_percentile(v, args.percentile / 100) for k, v in samples.items()}
+            row = dict(vs_fp32=t["fp32"] / t["int8"])
+            line = (f"{layer.model:8} {layer.label():34} {threads:>3} {t['int8'] * 1e3:8.3f} {t['fp32'] * 1e3:8.3f} "
+                    f"{row['vs_fp32']:6.2f}x")
+            if child:
+                row["speedup"] = t["base"] / t["int8"]
+                line += f" {t['base'] * 1e3:8.3f} {row['speedup']:7.2f}x"
+            print(line, flush=True)
+            summary.setdefault(threads, []).append(row)
     print()
     for threads, rows in summary.items():
         text = f"geomean @ {threads} thread(s): int8 {geomean([r['vs_fp32'] for r in rows]):.2f}x the fp32 kernel's speed"

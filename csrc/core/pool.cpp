@@ -115,20 +115,14 @@ void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, co
   });
 }
 
-namespace {
-
-// The max pool loop for float32 (NaN kept, as torch).
-template <class T>
-void max_pool3d(const VolumeShape& shape, const PoolWindow& window, const T* x, T* out, int num_threads,
-                const char* op) {
+void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
   const VolumeShape o = window.output(shape);  // validates
-  if (!x || !out) throw std::invalid_argument(std::string(op) + ": input and output must not be null");
+  if (!x || !out) throw std::invalid_argument("max_pool3d: input and output must not be null");
   const VolumeShape& in = shape;
   const int64_t C = in.channels;
   const int64_t* k = window.kernel;
   const int64_t* s = window.stride;
   const int64_t* p = window.padding;
-  const T lowest = -std::numeric_limits<T>::infinity();
   kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
@@ -139,28 +133,22 @@ void max_pool3d(const VolumeShape& shape, const PoolWindow& window, const T* x, 
       for (int64_t ow = 0; ow < o.w; ++ow) {
         const int64_t w_first = ow * s[2] - p[2];
         const int64_t w0 = std::max<int64_t>(w_first, 0), w1 = std::min(w_first + k[2], in.w);
-        T* __restrict dst = out + (row * o.w + ow) * C;
-        std::fill(dst, dst + C, lowest);
+        float* __restrict dst = out + (row * o.w + ow) * C;
+        std::fill(dst, dst + C, -std::numeric_limits<float>::infinity());
         for (int64_t t = t0; t < t1; ++t)
           for (int64_t h = h0; h < h1; ++h)
             for (int64_t w = w0; w < w1; ++w) {
               // C contiguous values: a branch-free select the compiler vectorises. Not std::max, which drops a
               // NaN: taking v when it is NaN keeps the NaN (nothing is greater than it afterwards), as torch does.
-              const T* __restrict src = x + (((n * in.t + t) * in.h + h) * in.w + w) * C;
+              const float* __restrict src = x + (((n * in.t + t) * in.h + h) * in.w + w) * C;
               for (int64_t c = 0; c < C; ++c) {
-                const T v = src[c], m = dst[c];
+                const float v = src[c], m = dst[c];
                 dst[c] = ((v > m) | (v != v)) ? v : m;
               }
             }
       }
     }
   });
-}
-
-}  // namespace
-
-void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
-  max_pool3d(shape, window, x, out, num_threads, "max_pool3d");
 }
 
 void max_pool3d_i8(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, int8_t* out, int num_threads) {
@@ -175,7 +163,7 @@ void max_pool3d_i8(const VolumeShape& shape, const PoolWindow& window, const int
     // x86's baseline SSE2 takes in one instruction (pmaxub; the signed byte max is SSE4.1), in a buffer that starts
     // at 0 (-128, which padded positions would be and never beat). The sizes are locals: byte stores may alias
     // anything, so bounds read through the captured references were reloaded in the loop and it stayed scalar (the
-    // float loop's template on int8: 13 ms against the fp32 pool's 8 on a ResNet stem's 64 x 8 x 112 x 112 output).
+    // float loop's select on int8 codes: 13 ms against the fp32 pool's 8 on a ResNet stem's 64 x 8 x 112 x 112 output).
     const int64_t C = in.channels, in_t = in.t, in_h = in.h, in_w = in.w, Wo = o.w;
     std::vector<uint8_t> acc(static_cast<size_t>(C));
     for (int64_t row = begin; row < end; ++row) {

@@ -453,23 +453,25 @@ static PoolWindow pool_window(const ConvGeometry& g) {
   return w;
 }
 
-// A float32 pool step (avg_pool, max_pool) whose geometry `window` checks (and would turn into the kernel's window).
+// A pool step (avg_pool on float32; max_pool on float32 or int8 codes, whose dtype its output keeps) whose geometry
+// `window` checks (and would turn into the kernel's window).
 template <class ProgramImpl>
-static int32_t add_float_pool(ProgramImpl& impl, Kind kind, int32_t input, const ConvGeometry& g,
-                              PoolWindow (*window)(const ConvGeometry&)) {
+static int32_t add_pool(ProgramImpl& impl, Kind kind, int32_t input, const ConvGeometry& g,
+                        PoolWindow (*window)(const ConvGeometry&), bool takes_int8) {
   const auto& in = impl.value(input, "pool input");
-  if (in.dtype != DType::float32)
+  if (in.dtype != DType::float32 && !(takes_int8 && in.dtype == DType::int8))
     throw std::invalid_argument(std::string("program: ") + kind_name(kind) + " needs a float32 input");
   window(g);
   Program::Step s(kind);
   s.input = input;
   s.g = g;
   const int64_t channels = in.channels;
-  return impl.add(std::move(s), DType::float32, channels);
+  const DType dtype = in.dtype;
+  return impl.add(std::move(s), dtype, channels);
 }
 
 int32_t Program::avg_pool(int32_t input, const ConvGeometry& g) {
-  return add_float_pool(*impl_, Kind::avg_pool, input, g, pool_window);
+  return add_pool(*impl_, Kind::avg_pool, input, g, pool_window, false);
 }
 
 // The window of a max pool step: padded, at most half the kernel in each dim (as torch; every window then holds a
@@ -489,14 +491,7 @@ static PoolWindow max_pool_window(const ConvGeometry& g) {
 // A max pool step on float32 or on int8 codes (of one per-tensor scale and zero point, which it keeps: the max of the
 // codes is the code of the max).
 int32_t Program::max_pool(int32_t input, const ConvGeometry& g) {
-  const auto& in = impl_->value(input, "pool input");
-  if (in.dtype != DType::int8) return add_float_pool(*impl_, Kind::max_pool, input, g, max_pool_window);
-  max_pool_window(g);
-  Program::Step s(Kind::max_pool);
-  s.input = input;
-  s.g = g;
-  const int64_t channels = in.channels;
-  return impl_->add(std::move(s), DType::int8, channels);
+  return add_pool(*impl_, Kind::max_pool, input, g, max_pool_window, true);
 }
 
 int32_t Program::quantized_avg_pool(int32_t input, const ConvGeometry& g, QuantParams in_q, bool has_output_q,

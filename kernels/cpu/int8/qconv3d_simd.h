@@ -50,11 +50,11 @@ struct QConvCall {
   const float* linear_scale;     // [Co] dequant / output scale when linear_requant(q), else nullptr
   const int32_t* correction;     // [Co, padded to whole vectors] bias - (zero_point + offset) * weight_sum
   // x86, the reduction in parts (see qconv3d_simd): the prepped lines [line_begin, line_end) and their 4-byte
-  // groups [group_begin, group_end) only; unless `first` the tile starts from its partial sums and unless `last` it
-  // stores them instead of requantizing. Column ow's sums start at partial + (ow - partial_col0) * partial_ld.
+  // groups [group_begin, group_end) only; unless `first` the tile adds the earlier parts' parked sums, and unless `last`
+  // it parks its sums instead of requantizing. Column ow's sums start at partial + (ow - prep_col0) * partial_ld.
   int64_t line_begin = 0, line_end = 0, group_begin = 0, group_end = 0;
   int32_t* partial = nullptr;
-  int64_t partial_ld = 0, partial_col0 = 0;
+  int64_t partial_ld = 0;
   bool first = true, last = true;
 };
 
@@ -164,7 +164,7 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
     // Add the earlier parts' sums (accumulators start at zero in every part: started from the partial sums in
     // registers, GCC kept them in memory through the whole reduction loop), then park them for the next part.
     for (int i = 0; i < m; ++i) {
-      int32_t* p = call.partial + (ow0 + i - call.partial_col0) * call.partial_ld + n0;
+      int32_t* p = call.partial + (ow0 + i - call.prep_col0) * call.partial_ld + n0;
       for (int j = 0; j < NV; ++j) {
         ireg v = I::load_i32(&parked[i][j * I::width]);
         if (!call.first) v = I::add(v, I::load_i32(p + j * I::width));
@@ -343,7 +343,6 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
             call.prep_stride = sp.prep_stride;
             call.prep_col0 = sp.ow_begin;
             if (split) call.partial = partial.data() + sp.group_pos * call.partial_ld;
-            call.partial_col0 = sp.ow_begin;
           }
           fn(sp);
         }
