@@ -10,12 +10,12 @@ they have one, and reads the program's outputs.
 
 Native-capable nodes: FusedConv3d (dilation 1; groups 1 or depthwise) with its fused residual and activation,
 FusedSqueezeExcitation, global average pooling, fixed-kernel nn.AvgPool3d (no padding) and nn.MaxPool3d (dilation 1,
-no ceil_mode or indices; padded, as after a ResNet stem; on float32 or, in int8 models, on int8 codes), nn.Identity / nn.Dropout in eval mode, and in int8 models
-QuantizeTensor, QuantizedConv3d (int8 output, or float32 where only float code reads it, e.g. the logits),
-QuantizedSqueezeExcitation (int8 output per tensor or per channel, or float32), QuantizedGlobalAvgPool and
-QuantizedAvgPool3d, QuantizedLinear over the channels. The
-arithmetic is the per-layer ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation
-order in the pools and squeeze-excitation means; int8 outputs equal ``lower_quantized_to_native``'s.
+no ceil_mode or indices; padded, as after a ResNet stem; on float32 or, in int8 models, on int8 codes), nn.Identity /
+nn.Dropout in eval mode, and in int8 models QuantizeTensor, QuantizedConv3d (int8 output, or float32 where only
+float code reads it, e.g. the logits), QuantizedSqueezeExcitation (int8 output per tensor or per channel, or float32),
+QuantizedGlobalAvgPool and QuantizedAvgPool3d, QuantizedLinear over the channels. The arithmetic is the per-layer
+ops' (same kernels): fp32 outputs equal ``lower_to_native``'s up to float summation order in the pools and
+squeeze-excitation means; int8 outputs equal ``lower_quantized_to_native``'s.
 Dynamically quantized tensors (``quantize_model(..., dynamic_ranges=...)``) stay float32 in the program too: one
 ``dynamic_quantize`` step per such tensor quantizes each sample with its own range, and the int8 steps reading it
 take that run's per-sample qparams (and derive their dequantization scales and int32 biases from them), exactly as

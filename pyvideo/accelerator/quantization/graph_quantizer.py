@@ -91,7 +91,9 @@ def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
                 or q8.avg_pool_is_supported(module):
             return "int8"
         kind = activation_kind_of(module)
-        if kind == "identity" or isinstance(module, (nn.Dropout, nn.Flatten)) or _is_max_pool(module):
+        # A max pool runs on int8 codes as they are, in its input's qparams (QuantizedMaxPool): quantization is
+        # monotone, so the max of the codes is the code of the max, exactly.
+        if kind == "identity" or isinstance(module, (nn.Dropout, nn.Flatten)) or q8.max_pool_takes_int8(module):
             return "transparent"
         return "int8" if kind is not None else "float"
     if node.op == "call_method" and node.target in _TRANSPARENT_METHODS:
@@ -103,14 +105,6 @@ def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
     if _cat_inputs(node) is not None:
         return "int8"
     return "float"
-
-
-def _is_max_pool(module: nn.Module) -> bool:
-    """A max pool (without indices) runs on int8 codes as they are, in its input's qparams (as
-    :class:`~.int8_modules.QuantizedMaxPool`): quantization is monotone, so the max of the codes is the code of the
-    max, exactly. ResNets' pool after the stem then stays int8 (it ran in float between a float-output conv and a
-    quantization)."""
-    return isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)) and not module.return_indices
 
 
 class _Plan:
@@ -663,7 +657,7 @@ class _Converter:
         pools become :class:`QuantizedMaxPool` (int8 codes in, the same qparams out)."""
         if node.op == "call_module" and activation_kind_of(self.modules[node.target]) == "identity":
             return self.env[node.args[0]], self.is_int8[node.args[0]]
-        if node.op == "call_module" and _is_max_pool(self.modules[node.target]):
+        if node.op == "call_module" and q8.max_pool_takes_int8(self.modules[node.target]):
             name = self.add_module(q8.QuantizedMaxPool(self.modules[node.target]), node.name)
             value = self.graph.call_module(name, fx.map_arg(node.args, lambda n: self.env[n]),
                                            fx.map_arg(node.kwargs, lambda n: self.env[n]))

@@ -412,6 +412,12 @@ class QuantizedCat(_Int8Module):
         return f"dim={self.dim}, inputs=[{inputs}], output={self.output_qparams}"
 
 
+def max_pool_takes_int8(module: nn.Module) -> bool:
+    """Whether a module is a max pool that :class:`QuantizedMaxPool` runs on int8 codes (1-, 2- or 3-D, without
+    indices)."""
+    return isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)) and not module.return_indices
+
+
 class QuantizedMaxPool(nn.Module):
     """A max pool (1-, 2- or 3-D, without indices) that also takes int8 codes and returns int8 codes in the same
     qparams: quantization is monotone, so the max of the codes is the code of the max (exact). Float inputs (a
@@ -420,7 +426,7 @@ class QuantizedMaxPool(nn.Module):
 
     def __init__(self, pool: nn.Module):
         super().__init__()
-        if not isinstance(pool, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)) or pool.return_indices:
+        if not max_pool_takes_int8(pool):
             raise ValueError(f"QuantizedMaxPool: an nn.MaxPool1d/2d/3d without return_indices is needed, got {pool}")
         self.pool = pool
 
