@@ -1,6 +1,7 @@
 #include "program.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -799,28 +800,53 @@ void concat_channels(const float* a, int64_t ca, const float* b, int64_t cb, flo
 // int8 channel concatenation: each input's values float(q - zp) * scale, then (has_output_q) requantized as
 // clamp(nearbyint(v / out.scale) + out.zero_point), every operation in float32 as QuantizedCat's torch reference
 // computes it (no fused multiply-add can apply: nothing is added before the rounding), or stored as float32.
+// An output depends only on its input code and on which input it comes from, so that arithmetic runs once per code
+// into a 256-entry table per input, and the concatenation is a lookup (identical results; the per-element division
+// and nearbyint took 12 ns per element, 40% of SlowFast-R50's int8 program). An input whose table is the identity
+// (its qparams are the output's) is copied.
 void requantize_concat(const int8_t* a, int64_t ca, QuantParams qa, const int8_t* b, int64_t cb, QuantParams qb,
                        bool has_output_q, QuantParams qo, void* out, int64_t positions, int num_threads) {
   const int64_t c = ca + cb;
-  auto convert = [&](const int8_t* src, int64_t count, QuantParams q, int64_t offset) {
-    const float scale = q.scale, zero_point = float(q.zero_point), out_scale = qo.scale;
-    const float out_zero_point = float(qo.zero_point);
-    if (!has_output_q) {
-      float* dst = static_cast<float*>(out) + offset;
-      for (int64_t k = 0; k < count; ++k) dst[k] = (float(src[k]) - zero_point) * scale;
+  auto value = [](int code, QuantParams q) { return (float(code) - float(q.zero_point)) * q.scale; };
+  if (!has_output_q) {
+    std::array<float, 256> table_a, table_b;
+    for (int code = -128; code < 128; ++code) {
+      table_a[size_t(uint8_t(code))] = value(code, qa);
+      table_b[size_t(uint8_t(code))] = value(code, qb);
+    }
+    kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) {
+      float* dst = static_cast<float*>(out);
+      for (int64_t q = begin; q < end; ++q) {
+        for (int64_t k = 0; k < ca; ++k) dst[q * c + k] = table_a[uint8_t(a[q * ca + k])];
+        for (int64_t k = 0; k < cb; ++k) dst[q * c + ca + k] = table_b[uint8_t(b[q * cb + k])];
+      }
+    });
+    return;
+  }
+  auto requantized = [&](int code, QuantParams q) {
+    const float r = std::nearbyint(value(code, q) / qo.scale) + float(qo.zero_point);
+    return int8_t(std::min(127.0f, std::max(-128.0f, r)));
+  };
+  std::array<int8_t, 256> table_a, table_b;
+  bool copy_a = true, copy_b = true;
+  for (int code = -128; code < 128; ++code) {
+    table_a[size_t(uint8_t(code))] = requantized(code, qa);
+    table_b[size_t(uint8_t(code))] = requantized(code, qb);
+    copy_a = copy_a && table_a[size_t(uint8_t(code))] == code;
+    copy_b = copy_b && table_b[size_t(uint8_t(code))] == code;
+  }
+  auto convert = [](const int8_t* src, int64_t count, const std::array<int8_t, 256>& table, bool copy, int8_t* dst) {
+    if (copy) {
+      std::copy_n(src, count, dst);
       return;
     }
-    int8_t* dst = static_cast<int8_t*>(out) + offset;
-    for (int64_t k = 0; k < count; ++k) {
-      const float v = (float(src[k]) - zero_point) * scale;
-      const float r = std::nearbyint(v / out_scale) + out_zero_point;
-      dst[k] = int8_t(std::min(127.0f, std::max(-128.0f, r)));
-    }
+    for (int64_t k = 0; k < count; ++k) dst[k] = table[uint8_t(src[k])];
   };
   kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) {
+    int8_t* dst = static_cast<int8_t*>(out);
     for (int64_t q = begin; q < end; ++q) {
-      convert(a + q * ca, ca, qa, q * c);
-      convert(b + q * cb, cb, qb, q * c + ca);
+      convert(a + q * ca, ca, table_a, copy_a, dst + q * c);
+      convert(b + q * cb, cb, table_b, copy_b, dst + q * c + ca);
     }
   });
 }

@@ -109,6 +109,48 @@ def test_program_concat_and_inputs_through_the_binding():
         program(x, torch.randn(2, 5, 3, 5, 6))
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_quantized_concat_equals_quantized_cat_on_every_code(threads):
+    """The quantized_concat step (a lookup table per input) against QuantizedCat's float32 arithmetic, on every int8
+    code of both inputs: requantized to other qparams, copied where an input has the output's qparams, and
+    dequantized to float32."""
+    from pyvideo.accelerator.quantization import QuantizedCat
+    from pyvideo.accelerator.quantization.qparams import QParams, quantize
+
+    ca, cb, shape = 37, 19, (2, 3, 4, 5)
+    first, second = QParams(0.0371, -7), QParams(0.25, 12)
+    # "halves": twice the second input's (power-of-two) scale, so its odd centred codes fall on exact halves, which
+    # round to even
+    outputs = {"requantized": QParams(0.113, 3), "copied": first, "float": None, "halves": QParams(0.5, -1)}
+    g = torch.Generator().manual_seed(0)
+    codes = []
+    for c in (ca, cb):
+        code = torch.randint(-128, 128, (shape[0], c) + shape[1:], generator=g)
+        code.view(-1)[:256] = torch.arange(-128, 128)  # every code occurs
+        codes.append(code)
+    floats = [(code - qp.zero_point).float() * qp.scale for code, qp in zip(codes, (first, second))]
+    p = native().Program()
+    a, b = p.set_input(ca), p.add_input(cb)
+    qa, qb = p.quantize(a, first.scale, first.zero_point), p.quantize(b, second.scale, second.zero_point)
+    values = [p.quantized_concat(qa, qb, first.scale, first.zero_point, second.scale, second.zero_point,
+                                 None if out is None else out.scale, 0 if out is None else out.zero_point)
+              for out in outputs.values()]
+    p.set_outputs(values, ["ncthw"] * len(values))
+    program = NativeProgram(p)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = program(*floats)
+    finally:
+        torch.set_num_threads(previous)
+    quantized = [quantize(f, qp) for f, qp in zip(floats, (first, second))]
+    assert all(torch.equal(q, code.to(torch.int8)) for q, code in zip(quantized, codes))
+    for (name, out), result in zip(outputs.items(), got):
+        want = QuantizedCat([first, second], out, dim=1)(*quantized)
+        assert result.dtype == want.dtype and torch.equal(result, want), name
+    assert torch.equal(got[1][:, :ca], quantized[0])  # the copied input
+
+
 class _TwoArguments(nn.Module):
     """A deploy-form network whose forward takes two tensors (not a list): relu(conv_a(a)) and conv_b(b) joined."""
 
