@@ -10,10 +10,19 @@ Random weights say nothing about accuracy; the int8 error only shows the quantiz
 SlowFast takes a list of clips (slow, fast): its programs have one input per clip.
 
     .venv/bin/python bench/accelerator_zoo.py [--models slow_r50 c2d_r50 ...] [--threads 1 2] [--rounds 3]
+
+With --base TREE (another checkout with its own build), the two builds' programs instead: one long-lived worker per
+tree (bench/two_trees.py's Pair) builds each model's programs (same seed, same weights), and the two are asked in
+turns for each program's fastest of 3 runs; printed are the medians over --rounds turns and new / base.
+
+    .venv/bin/python bench/accelerator_zoo.py --base /path/to/other/checkout [--models ...] [--threads 1 2] [--rounds 9]
 """
 import argparse
 import copy
+import json
+import os
 import statistics
+import sys
 import time
 
 import torch
@@ -22,6 +31,9 @@ from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute
 from pyvideo.accelerator.native import compile_native
 from pyvideo.accelerator.quantization import quantize_model
 from pyvideo.models import hub
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import two_trees  # noqa: E402
 
 DEFAULT_MODELS = ["c2d_r50", "i3d_r50", "slow_r50", "slowfast_r50", "r2plus1d_r50", "csn_r101", "x3d_m"]
 
@@ -60,12 +72,69 @@ def prepare(name: str):
     return model, deploy, compile_native(deploy), compile_native(int8), clip
 
 
+def serve():
+    """Pair worker: answers `time MODEL THREADS` with {"fp32": ms, "int8": ms}, each program's fastest of 3 runs
+    (the model's programs are built on its first request)."""
+    import pyvideo
+
+    built = {}
+    print(json.dumps(pyvideo.__file__), flush=True)  # ready: Pair checks the build is this worker's tree
+    with torch.no_grad():
+        for line in sys.stdin:
+            _, name, threads = line.split()
+            torch.set_num_threads(int(threads))
+            if name not in built:
+                _, _, fp32, int8, clip = prepare(name)
+                built[name] = (fp32, int8, clip)
+            fp32, int8, clip = built[name]
+            result = {}
+            for label, program in (("fp32", fp32), ("int8", int8)):
+                runs = []
+                for _ in range(3):
+                    start = time.perf_counter()
+                    program(clip)
+                    runs.append(time.perf_counter() - start)
+                result[label] = min(runs) * 1e3
+            print(json.dumps(result), flush=True)
+
+
+def compare_trees(args) -> None:
+    """The programs of two builds, asked in turns (see the module docstring)."""
+    pair = two_trees.Pair(__file__, [], args)
+    print(f"programs of two builds, batch 1, random weights: medians of {args.rounds} alternating turns' best of 3")
+    print(f"  base {pair.trees['base']}\n  new  {pair.trees['new']}")
+    print(f"{'model':14} {'thr':>3} {'fp32 base':>10} {'fp32 new':>10} {'new/base':>8} {'int8 base':>10} "
+          f"{'int8 new':>10} {'new/base':>8}")
+    try:
+        for name in args.models:
+            for threads in args.threads:
+                request = f"time {name} {threads}"
+                pair.turns(request, 2)  # build and warm up
+                samples = pair.turns(request, args.rounds)
+                cells = []
+                for label in ("fp32", "int8"):
+                    base, new = (statistics.median(s[label] for s in samples[tree]) for tree in ("base", "new"))
+                    cells.append(f"{base:10.1f} {new:10.1f} {new / base:8.3f}")
+                print(f"{name:14} {threads:>3} {' '.join(cells)}", flush=True)
+    finally:
+        pair.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     parser.add_argument("--threads", type=int, nargs="+", default=[2])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base", help="repository root of another build: compare its programs with this one's")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve()
+        return
+    if args.base:
+        args.new = two_trees.ROOT
+        compare_trees(args)
+        return
     previous = torch.get_num_threads()
     columns = ["vanilla eager", "deploy eager", "pyvideo fp32", "pyvideo int8"]
     print("milliseconds (speed-up over vanilla eager), batch 1, random weights; programs from compile_native")
