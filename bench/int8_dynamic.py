@@ -61,8 +61,6 @@ def build_programs(trained, seed):
 def serve(trained, seed):
     """Worker: builds the programs once, then answers `time THREADS` (each program's fastest of 3 runs, ms) and
     `share THREADS` (the dynamic_quantize steps' share of the all-dynamic program, median of 5 profiled runs)."""
-    import time
-
     import torch
 
     import pyvideo
@@ -74,14 +72,7 @@ def serve(trained, seed):
             request, threads = line.split()
             torch.set_num_threads(int(threads))
             if request == "time":
-                result = {}
-                for name, program in programs.items():
-                    runs = []
-                    for _ in range(3):
-                        start = time.perf_counter()
-                        program(x)
-                        runs.append(time.perf_counter() - start)
-                    result[name] = min(runs) * 1e3
+                result = {name: two_trees.best_of_ms(lambda: program(x)) for name, program in programs.items()}
             else:
                 native = programs["int8 all dynamic"].native_program.program
                 native.set_profiling(True)

@@ -41,6 +41,18 @@ def run_rounds(script: str, worker_args, args, on_result, cwd=None) -> None:
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
 
+def best_of_ms(run, runs: int = 3) -> float:
+    """The fastest of `runs` calls of run(), in milliseconds (a Pair worker's sample)."""
+    import time
+
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3
+
+
 class Pair:
     """Long-lived workers of both trees: `script *worker_args --serve` prints its pyvideo package's __init__.py as a
     JSON line when it is ready, then reads one request per line on stdin and answers one JSON line per request."""
