@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: pyvideo's native fp32 conv3d kernels on the conv layers of X3D-XS (T=4) and X3D-S (T=13), 160x160
 input, batch 1 (and, with --model Slow-R50, Slow-R50's at 8x224x224: stem, 1x1x1, 1x3x3 "spatial" and 3x1x1 "temporal"
-convs): the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones with the fused residual add), the
+convs; with --model SlowFast-fast, SlowFast-R50's fast pathway at 32x224x224, 8 to 256 channels): the pointwise 1x1x1 convs (bias + ReLU epilogue, the "+res" ones with the fused residual add), the
 stride-(1,2,2) 1x1x1 shortcut projections, the 1x3x3 stride-(1,2,2) stem conv (3 -> 24 channels) and the 3x3x3
 depthwise convs (bias, no activation), each kernel called directly (no op dispatch).
 
@@ -229,11 +229,31 @@ def serve(int8: bool):
         print(json.dumps(call_times(lambda: fn(threads), repeat)), flush=True)
 
 
+def slowfast_fast_layers(t: int = 32) -> List[Layer]:
+    """The distinct conv layers of SlowFast-R50's fast pathway at 32x224x224 (a ResNet-50 of 1/8 the width whose conv_a
+    are all temporal 3x1x1): the 5x7x7 stem (3 -> 8 channels), then per stage the first block's conv_a, its conv_b
+    (strided from res3), the shortcut projection, the later blocks' conv_a and conv_b, and conv_c with the residual."""
+    model = "SlowFast-fast"
+    layers = [Layer(model, "stem", 3, t, 224, 224, 8, (5, 7, 7), (1, 2, 2), (2, 3, 3))]
+    c_in, h = 8, 56
+    for inner, out, stride in ((8, 32, 1), (16, 64, 2), (32, 128, 2), (64, 256, 2)):
+        ho = (h - 1) // stride + 1
+        layers.append(Layer(model, "temporal", c_in, t, h, h, inner, (3, 1, 1), padding=(1, 0, 0)))
+        layers.append(Layer(model, "spatial", inner, t, h, h, inner, (1, 3, 3), (1, stride, stride), (0, 1, 1)))
+        layers.append(Layer(model, "projection", c_in, t, h, h, out, stride=(1, stride, stride)))
+        layers.append(Layer(model, "temporal", out, t, ho, ho, inner, (3, 1, 1), padding=(1, 0, 0)))
+        if stride != 1:
+            layers.append(Layer(model, "spatial", inner, t, ho, ho, inner, (1, 3, 3), (1, 1, 1), (0, 1, 1)))
+        layers.append(Layer(model, "pointwise", inner, t, ho, ho, out, residual=True))
+        c_in, h = out, ho
+    return layers
+
+
 def all_layers() -> List[Layer]:
-    return x3d_layers("X3D-XS", 4) + x3d_layers("X3D-S", 13) + slow_r50_layers()
+    return x3d_layers("X3D-XS", 4) + x3d_layers("X3D-S", 13) + slow_r50_layers() + slowfast_fast_layers()
 
 
-DEFAULT_MODELS = ("X3D-XS", "X3D-S")  # Slow-R50's layers (seconds per call at 1 thread) run when asked for
+DEFAULT_MODELS = ("X3D-XS", "X3D-S")  # Slow-R50's and SlowFast's layers (seconds per call) run when asked for
 
 
 def geomean(values):
@@ -248,7 +268,7 @@ def main():
     parser.add_argument("--baseline", default=None, help="repository root of another pyvideo build to compare")
     parser.add_argument("--only", default=None,
                         choices=["pointwise", "projection", "stem", "depthwise", "spatial", "temporal"])
-    parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S", "Slow-R50"],
+    parser.add_argument("--model", default=None, choices=["X3D-XS", "X3D-S", "Slow-R50", "SlowFast-fast"],
                         help="one model's layers (default: X3D-XS and X3D-S)")
     parser.add_argument("--isa", default=None, help="force a kernel ISA level (scalar, avx2, avx512, neon)")
     parser.add_argument("--percentile", type=float, default=20,

@@ -404,6 +404,57 @@ void float_outputs(std::mt19937& rng) {
   CHECK(compared > 0);
 }
 
+// Layers of at most 8 output channels (AVX-512 VNNI: paired groups) give the reference's exact int32 sums: with a
+// float output, dequant scale 1 and no activation or residual, each output is float(sum + bias), exact below 2^24.
+void narrow_layers_exact_sums(std::mt19937& rng) {
+  struct Case { int ci, co; int size[3]; int k[3]; int stride[3]; int pad[3]; };
+  const Case cases[] = {
+      {3, 8, {5, 9, 20}, {5, 7, 7}, {1, 2, 2}, {2, 3, 3}}, {8, 8, {3, 4, 13}, {3, 1, 1}, {1, 1, 1}, {1, 0, 0}},
+      {3, 6, {2, 5, 9}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},  {5, 7, {2, 4, 17}, {1, 1, 5}, {1, 1, 3}, {0, 0, 2}},
+      {12, 2, {2, 3, 4}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+  };
+  int compared = 0;
+  for (const Case& c : cases) {
+    Conv3dShape s;
+    s.batch = 2; s.in_channels = c.ci; s.out_channels = c.co;
+    s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
+    s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
+    s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
+    s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+    const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w;
+    const size_t out_n = size_t(s.rows() * s.out_w() * s.out_channels);
+    const auto x = random_i8(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.in_channels), rng);
+    const auto w = random_i8(size_t(s.out_channels * s.in_channels * taps), rng, -127, 127);
+    std::vector<int8_t> packed, untouched(out_n, int8_t(99));
+    std::vector<int32_t> sums;
+    pack(w, s.out_channels, s.in_channels, taps, packed, sums);
+    QParams p = make_qparams(s.out_channels, out_n, s.in_channels * taps, 0, rng);  // index 0: identity, no residual
+    std::fill(p.dequant.begin(), p.dequant.end(), 1.0f);
+    p.q.input_zero_point = -9;
+    const std::vector<int8_t> pad_row(size_t(s.in_channels), int8_t(p.q.input_zero_point));
+    std::vector<float> ref(out_n);
+    p.q.float_output = ref.data();
+    qconv3d_scalar(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), untouched.data(), 0, s.items());
+    std::vector<Named> variants = dense_variants();
+    variants.push_back({"table", kernel_table().qconv3d});
+    for (const Named& v : variants)
+      for (const auto& bounds : splits(s.items())) {
+        std::vector<float> got(out_n, -7.0f);
+        p.q.float_output = got.data();
+        for (size_t b = 0; b + 1 < bounds.size(); ++b)
+          v.fn(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), untouched.data(), bounds[b], bounds[b + 1]);
+        CHECK(got == ref);
+        if (got != ref)
+          std::fprintf(stderr, "  %s narrow Ci=%d Co=%d k=%dx%dx%d: sums differ\n", v.name, c.ci, c.co, c.k[0], c.k[1],
+                       c.k[2]);
+        ++compared;
+      }
+    CHECK(std::all_of(untouched.begin(), untouched.end(), [](int8_t b) { return b == 99; }));
+  }
+  std::printf("narrow layers: %d variant/split runs with the reference's exact sums\n", compared);
+  CHECK(compared >= 10);
+}
+
 struct NamedScale { const char* name; QScaleFn fn; };
 
 std::vector<NamedScale> scale_variants() {
@@ -748,6 +799,18 @@ int main() {
       {702, 520, {3, 2, 3}, {3, 1, 1}, {1, 1, 1}, {1, 0, 0}},
       {256, 500, {1, 3, 4}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
       {1040, 1040, {1, 5, 5}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}},
+      // at most 8 output channels (AVX-512: paired groups): SlowFast's fast stem (3 -> 8, 5x7x7, 6 groups a line)
+      // and 8-channel convs, odd group counts (3, 5 and 7 a line: a zero-weight group reads the spare bytes), one
+      // group, rows wider than a tile
+      {3, 8, {6, 12, 14}, {5, 7, 7}, {1, 2, 2}, {2, 3, 3}},
+      {8, 8, {4, 5, 9}, {3, 1, 1}, {1, 1, 1}, {1, 0, 0}},
+      {8, 8, {2, 6, 9}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
+      {32, 8, {2, 4, 9}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {3, 5, {2, 7, 9}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
+      {5, 3, {2, 5, 11}, {1, 3, 4}, {1, 2, 2}, {0, 1, 2}},
+      {7, 8, {3, 4, 11}, {3, 3, 4}, {2, 1, 2}, {1, 1, 1}},
+      {4, 1, {2, 3, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {16, 8, {1, 3, 90}, {1, 3, 3}, {1, 1, 2}, {0, 1, 1}},
   };
   int index = 0;
   for (const Case& c : dense)
@@ -812,6 +875,7 @@ int main() {
   equal_channels_equal_per_tensor(rng);
   channel_scaled_activation(rng);
   float_outputs(rng);
+  narrow_layers_exact_sums(rng);
 #if defined(__x86_64__)
   if (amx_usable()) {
     amx_stays_inside_buffers(rng);

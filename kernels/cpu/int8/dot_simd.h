@@ -15,6 +15,9 @@
 //   widen(p, m)     the int8 at p (lanes of mask m, the rest zero) sign-extended to int32 lanes; widen(p): all lanes
 //   madd16(acc, x, w), weight16(w): acc += x * w per lane for x from widen and w packed by weight16 (x86: vpdpwssd
 //                   on the int16 halves, w as (w, 0) so the sign half of x meets a zero)
+//   pairs_groups    AVX512-VNNI only (qconv3d_simd.h's layers of at most 8 output channels): broadcast_pair(p), the 8
+//                   bytes at p in every 64-bit lane (lanes 2c and 2c + 1 get two consecutive 4-byte groups), and
+//                   sum_pairs(v), lanes 2c + 2c + 1 added into lane c for c < 8 (lanes 8-15 zero)
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -63,7 +66,16 @@ struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
   static constexpr int width = 16;
   static constexpr int registers = 32;
   static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
+  static constexpr bool pairs_groups = true;
   static ireg zero() { return _mm512_setzero_si512(); }
+  static ireg broadcast_pair(const int8_t* p) {
+    int64_t v;
+    std::memcpy(&v, p, 8);
+    return _mm512_set1_epi64(v);
+  }
+  static ireg sum_pairs(ireg v) {
+    return _mm512_zextsi256_si512(_mm512_cvtepi64_epi32(_mm512_add_epi32(v, _mm512_srli_epi64(v, 32))));
+  }
   using mask_t = __mmask16;
   static mask_t mask(int lanes) { return F::mask(lanes); }
   static ireg load_w(const int8_t* p, mask_t m) { return _mm512_maskz_loadu_epi32(m, p); }
@@ -116,6 +128,7 @@ struct AvxVnni : ByteBroadcasts<AvxVnni> {
   static constexpr int width = 8;
   static constexpr int registers = 16;
   static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
+  static constexpr bool pairs_groups = false;
   static ireg zero() { return _mm256_setzero_si256(); }
   using mask_t = __m256i;
   static mask_t mask(int lanes) { return F::mask(lanes); }
@@ -179,6 +192,7 @@ struct NeonDot : ByteBroadcasts<NeonDot> {
   static constexpr int width = 4;
   static constexpr int registers = 32;
   static constexpr int32_t input_offset = 0;  // sdot multiplies signed by signed: no offset
+  static constexpr bool pairs_groups = false;
   static ireg zero() { return vdupq_n_s32(0); }
   using mask_t = int;
   static mask_t mask(int lanes) { return lanes; }

@@ -23,6 +23,12 @@
 // broadcast straight from memory, a load only, instead of a load, an xor and a broadcast from a general register
 // per group and tile (the broadcast competes with the dots for the vector ports, and every input group is broadcast
 // once per tile of channels); and every column reads each kernel row as one folded run, borders included.
+//
+// AVX-512 layers of at most 8 output channels (SlowFast's fast pathway: its 3 -> 8 channel 5x7x7 stem and its 8-channel
+// convs) would leave half of every 16-lane dot idle. They take paired groups instead (qconv3d_tile_paired): one dot
+// covers two consecutive 4-byte groups of a kernel line, the input's 8 bytes broadcast to every 64-bit lane (lanes 2c
+// and 2c + 1 get groups g and g + 1) against weights interleaved the same way, and the two lanes of each channel are
+// added once at the end. A line of G groups takes ceil(G / 2) dots instead of G; the int32 sums are the same.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -189,6 +195,48 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
   }
 }
 
+// Output columns ow0 + [0, m) of a layer of at most 8 output channels from the item's prepped lines, paired groups (see
+// the top): `paired` holds the weights as [line][pair][8 channels][2 groups][4 bytes], zero for channels past C_out
+// and for the group past an odd count (whose input bytes, up to 7 past a line's window, are the line's spare bytes).
+template <class I, int MR>
+void qconv3d_tile_paired(const QConvCall& call, const int8_t* paired, int64_t pairs, int64_t out_offset, int64_t ow0,
+                         int m) {
+  using ireg = typename I::ireg;
+  using F = typename I::F;
+  const Conv3dShape& s = *call.s;
+  const Requant& q = *call.q;
+  const int64_t Co = s.out_channels, lines = s.kernel_t * s.kernel_h, column = s.stride_w * s.in_channels;
+  ireg acc[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) acc[i] = I::zero();
+  for (int64_t line = 0; line < lines; ++line) {
+    const int8_t* a[MR];
+    const int8_t* x_line = call.prepped + line * call.prep_stride;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
+    const int8_t* w = paired + line * pairs * 64;
+    for (int64_t p = 0; p < pairs; ++p) {
+      const ireg b = I::load(w + p * 64);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) acc[i] = I::dot(acc[i], I::broadcast_pair(a[i] + 8 * p), b);
+    }
+  }
+  alignas(64) int32_t parked[MR][I::width];  // constant indices here, the runtime-bounded loop below reads memory
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) I::store_i32(parked[i], I::sum_pairs(acc[i]));
+  const Requantizer<F> requantizer(q);
+  const ireg correction = I::load_i32(call.correction);
+  const bool relu = q.activation == Activation::relu;
+  for (int i = 0; i < m; ++i) {
+    const typename F::reg v = I::to_float(I::add(I::load_i32(parked[i]), correction));
+    const int64_t o = out_offset + (ow0 + i) * Co;
+    if (call.linear_scale)
+      requantize_linear_store<F>(v, call.linear_scale, o, int(Co), relu, q, call.output);
+    else
+      requantizer.store(v, 0, o, int(Co), call.output);
+  }
+}
+
 // Output columns [ow_begin, ow_end) of a row for channel vectors n0 / width + [0, NV), in tiles of MR columns;
 // [fold_lo, fold_hi): the folded columns (empty when folding is off); on x86 every column reads the prepped item.
 template <class I, int MR, int NV>
@@ -332,6 +380,20 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   const bool split = prep && large && lines * groups > part_groups;
   thread_local std::vector<int32_t> partial;
   if (split) partial.resize(size_t(Conv3dShape::tile_w * vectors * I::width));
+  // AVX-512, at most 8 output channels: the weights for paired groups (qconv3d_tile_paired)
+  thread_local std::vector<int8_t> paired;
+  int64_t paired_pairs = 0;
+  if constexpr (I::pairs_groups) {
+    if (Co <= 8 && !split) {
+      paired_pairs = (groups + 1) / 2;
+      paired.assign(size_t(lines * paired_pairs * 64), 0);
+      for (int64_t line = 0; line < lines; ++line)
+        for (int64_t g = 0; g < groups; ++g)
+          for (int64_t c = 0; c < Co; ++c)
+            std::memcpy(&paired[size_t(((line * paired_pairs + g / 2) * 8 + c) * 8 + (g % 2) * 4)],
+                        call.folded_weight + ((line * groups + g) * Co + c) * 4, 4);
+    }
+  }
   call.line_begin = 0, call.line_end = lines, call.group_begin = 0, call.group_end = groups;
   call.partial_ld = vectors * I::width;
   auto run_group = [&]() {
@@ -357,6 +419,18 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
           spans();
         }
     };
+    if constexpr (I::pairs_groups) {
+      if (paired_pairs > 0) {
+        each_span([&](const Span& sp) {
+          for (int64_t ow0 = sp.ow_begin; ow0 < sp.ow_end; ow0 += MR)
+            qconv3d_tile_paired<I, MR>(call, paired.data(), paired_pairs, sp.out_offset, ow0,
+                                       int(std::min<int64_t>(MR, sp.ow_end - ow0)));
+        });
+        group.clear();
+        group_columns = prepped_bytes = 0;
+        return;
+      }
+    }
     int64_t v0 = 0;
     for (; v0 + NV <= vectors - tail; v0 += NV)
       each_span([&](const Span& sp) {
@@ -387,13 +461,13 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
     sp.kh_begin = std::max<int64_t>(0, -sp.ih0), sp.kh_end = std::min<int64_t>(s.kernel_h, s.in_h - sp.ih0);
     if constexpr (prep) {
       // the item's kt * kh input lines over input columns iw0 + [0, width), padding as the zero point (offset), and
-      // 4 spare bytes per line: a last group may read past the window (any value: zero weights)
+      // 8 spare bytes per line: a last group (or pair of groups) may read past the window (any value: zero weights)
       const int64_t iw0 = ow_begin * s.stride_w - s.pad_w, width = (ow_end - 1 - ow_begin) * s.stride_w + s.kernel_w;
       const int64_t in_lo = std::clamp<int64_t>(-iw0, 0, width);
       const int64_t in_hi = std::clamp<int64_t>(s.in_w - iw0, in_lo, width);
       const int8_t pad_value = int8_t(uint8_t(int8_t(q.input_zero_point)) ^ 0x80u);
       sp.prep_offset = prepped_bytes;
-      sp.prep_stride = width * Ci + 4;
+      sp.prep_stride = width * Ci + 8;
       prepped_bytes += s.kernel_t * s.kernel_h * sp.prep_stride;
       if (prepped.size() < size_t(prepped_bytes)) prepped.resize(size_t(prepped_bytes));
       for (int64_t kt = 0; kt < s.kernel_t; ++kt)
