@@ -1,6 +1,11 @@
 #include "pool.h"
 
 #include <algorithm>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -151,42 +156,105 @@ void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const fl
   });
 }
 
-void max_pool3d_i8(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, int8_t* out, int num_threads) {
-  const VolumeShape o = window.output(shape);  // validates
-  if (!x || !out) throw std::invalid_argument("max_pool3d (int8): input and output must not be null");
-  const VolumeShape& in = shape;
+namespace {
+
+// The window max of one output position's `Lanes` (8 or 16) int8 channels, explicitly vectorised: written as a
+// loop over a compile-time 8 channels, GCC kept the running max in a general register and rebuilt it byte by byte.
+template <int Lanes>
+inline void max_window_fixed(const int8_t* x, int64_t row_stride, int64_t plane_stride, int64_t t0, int64_t t1,
+                             int64_t h0, int64_t h1, int64_t w0, int64_t w1, int8_t* dst) {
+  static_assert(Lanes == 8 || Lanes == 16, "8 or 16 channels");
+#if defined(__SSE2__)
+  // pmaxub on codes with their sign bit flipped (the same order), starting at the flipped -128
+  const __m128i flip = _mm_set1_epi8(char(0x80));
+  __m128i acc = _mm_setzero_si128();
+  for (int64_t t = t0; t < t1; ++t)
+    for (int64_t h = h0; h < h1; ++h)
+      for (int64_t w = w0; w < w1; ++w) {
+        const auto* src = reinterpret_cast<const __m128i*>(x + t * plane_stride + h * row_stride + w * Lanes);
+        acc = _mm_max_epu8(acc, _mm_xor_si128(Lanes == 8 ? _mm_loadl_epi64(src) : _mm_loadu_si128(src), flip));
+      }
+  acc = _mm_xor_si128(acc, flip);
+  if (Lanes == 8) _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), acc);
+  else _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), acc);
+#elif defined(__ARM_NEON)
+  int8x16_t acc = vdupq_n_s8(-128);
+  for (int64_t t = t0; t < t1; ++t)
+    for (int64_t h = h0; h < h1; ++h)
+      for (int64_t w = w0; w < w1; ++w) {
+        const int8_t* src = x + t * plane_stride + h * row_stride + w * Lanes;
+        acc = vmaxq_s8(acc, Lanes == 8 ? vcombine_s8(vld1_s8(src), vdup_n_s8(-128)) : vld1q_s8(src));
+      }
+  if (Lanes == 8) vst1_s8(dst, vget_low_s8(acc));
+  else vst1q_s8(dst, acc);
+#else
+  int8_t acc[Lanes];
+  std::fill(acc, acc + Lanes, int8_t(-128));
+  for (int64_t t = t0; t < t1; ++t)
+    for (int64_t h = h0; h < h1; ++h)
+      for (int64_t w = w0; w < w1; ++w)
+        for (int c = 0; c < Lanes; ++c)
+          acc[c] = std::max(acc[c], x[t * plane_stride + h * row_stride + w * Lanes + c]);
+  std::copy(acc, acc + Lanes, dst);
+#endif
+}
+
+// One output row (n, ot, oh) of the int8 max pool. Fixed (8 or 16, else 0 for any count): the channel count as a
+// compile-time constant, each position's window one vector per tap (SlowFast's 8-channel fast pathway: the generic
+// loop's 16-byte vectors never ran there, 37 ns per output). The generic loop runs on codes with their sign bit
+// flipped (x ^ 0x80, as unsigned bytes: the same order), which x86's baseline SSE2 takes in one instruction (pmaxub;
+// the signed byte max is SSE4.1), in a buffer that starts at 0 (-128, which padded positions would be and never
+// beat). The sizes are locals: byte stores may alias anything, so bounds read through references were reloaded in
+// the loop and it stayed scalar (13 ms against the fp32 pool's 8 on a ResNet stem's 64 x 8 x 112 x 112 output).
+template <int64_t Fixed>
+void max_pool_row_i8(const VolumeShape& in, const VolumeShape& o, const PoolWindow& window, const int8_t* x,
+                     int8_t* out, int64_t row) {
+  const int64_t C = Fixed > 0 ? Fixed : in.channels, in_t = in.t, in_h = in.h, in_w = in.w, Wo = o.w;
   const int64_t* k = window.kernel;
   const int64_t* s = window.stride;
   const int64_t* p = window.padding;
-  kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
-    // The max runs on the codes with their sign bit flipped (x ^ 0x80, as unsigned bytes: the same order), which
-    // x86's baseline SSE2 takes in one instruction (pmaxub; the signed byte max is SSE4.1), in a buffer that starts
-    // at 0 (-128, which padded positions would be and never beat). The sizes are locals: byte stores may alias
-    // anything, so bounds read through the captured references were reloaded in the loop and it stayed scalar (the
-    // float loop's select on int8 codes: 13 ms against the fp32 pool's 8 on a ResNet stem's 64 x 8 x 112 x 112 output).
-    const int64_t C = in.channels, in_t = in.t, in_h = in.h, in_w = in.w, Wo = o.w;
-    std::vector<uint8_t> acc(static_cast<size_t>(C));
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
-      const int64_t t_first = ot * s[0] - p[0], h_first = oh * s[1] - p[1];
-      const int64_t t0 = std::max<int64_t>(t_first, 0), t1 = std::min(t_first + k[0], in_t);
-      const int64_t h0 = std::max<int64_t>(h_first, 0), h1 = std::min(h_first + k[1], in_h);
-      for (int64_t ow = 0; ow < Wo; ++ow) {
-        const int64_t w_first = ow * s[2] - p[2];
-        const int64_t w0 = std::max<int64_t>(w_first, 0), w1 = std::min(w_first + k[2], in_w);
-        uint8_t* __restrict m = acc.data();
-        std::fill(m, m + C, uint8_t(0));
-        for (int64_t t = t0; t < t1; ++t)
-          for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) {
-              const uint8_t* __restrict src =
-                  reinterpret_cast<const uint8_t*>(x) + (((n * in_t + t) * in_h + h) * in_w + w) * C;
-              for (int64_t c = 0; c < C; ++c) m[c] = std::max<uint8_t>(m[c], uint8_t(src[c] ^ 0x80u));
-            }
-        uint8_t* __restrict dst = reinterpret_cast<uint8_t*>(out) + (row * Wo + ow) * C;
-        for (int64_t c = 0; c < C; ++c) dst[c] = uint8_t(m[c] ^ 0x80u);
-      }
+  const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
+  const int64_t t_first = ot * s[0] - p[0], h_first = oh * s[1] - p[1];
+  const int64_t t0 = std::max<int64_t>(t_first, 0), t1 = std::min(t_first + k[0], in_t);
+  const int64_t h0 = std::max<int64_t>(h_first, 0), h1 = std::min(h_first + k[1], in_h);
+  const int64_t k2 = k[2], s2 = s[2], p2 = p[2];
+  const int8_t* x_n = x + n * in_t * in_h * in_w * C;
+  int8_t* out_row = out + row * Wo * C;
+  if constexpr (Fixed > 0) {
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      const int64_t w_first = ow * s2 - p2;
+      max_window_fixed<int(Fixed)>(x_n, in_w * C, in_h * in_w * C, t0, t1, h0, h1, std::max<int64_t>(w_first, 0),
+                                   std::min(w_first + k2, in_w), out_row + ow * C);
     }
+  } else {
+    std::vector<uint8_t> acc(static_cast<size_t>(C));
+    uint8_t* __restrict m = acc.data();
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      const int64_t w_first = ow * s2 - p2;
+      const int64_t w0 = std::max<int64_t>(w_first, 0), w1 = std::min(w_first + k2, in_w);
+      std::fill(m, m + C, uint8_t(0));
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) {
+            const uint8_t* __restrict src = reinterpret_cast<const uint8_t*>(x_n) + ((t * in_h + h) * in_w + w) * C;
+            for (int64_t c = 0; c < C; ++c) m[c] = std::max<uint8_t>(m[c], uint8_t(src[c] ^ 0x80u));
+          }
+      uint8_t* __restrict dst = reinterpret_cast<uint8_t*>(out_row) + ow * C;
+      for (int64_t c = 0; c < C; ++c) dst[c] = uint8_t(m[c] ^ 0x80u);
+    }
+  }
+}
+
+}  // namespace
+
+void max_pool3d_i8(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, int8_t* out, int num_threads) {
+  const VolumeShape o = window.output(shape);  // validates
+  if (!x || !out) throw std::invalid_argument("max_pool3d (int8): input and output must not be null");
+  auto row_fn = shape.channels == 8    ? &max_pool_row_i8<8>
+                : shape.channels == 16 ? &max_pool_row_i8<16>
+                                       : &max_pool_row_i8<0>;
+  kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) row_fn(shape, o, window, x, out, row);
   });
 }
 

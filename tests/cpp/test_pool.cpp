@@ -276,8 +276,8 @@ struct MaxCase {
   bool padded;
 };
 MaxCase random_max_case(std::mt19937& rng) {
-  std::uniform_int_distribution<int> size_dist(1, 9), k_dist(1, 3), s_dist(1, 2), p_dist(0, 1), pick(0, 4);
-  const int64_t channel_counts[5] = {1, 3, 16, 17, 64};
+  std::uniform_int_distribution<int> size_dist(1, 9), k_dist(1, 3), s_dist(1, 2), p_dist(0, 1), pick(0, 5);
+  const int64_t channel_counts[6] = {1, 3, 8, 16, 17, 64};
   while (true) {
     const VolumeShape in{1 + pick(rng) % 2, size_dist(rng), size_dist(rng), size_dist(rng), channel_counts[pick(rng)]};
     const int64_t sizes[3] = {in.t, in.h, in.w};
