@@ -176,7 +176,7 @@ Diff diff(const std::vector<int8_t>& got, const std::vector<int8_t>& ref, size_t
 
 Diff total_dense, total_dw, total_per_channel;
 #if defined(__x86_64__)
-int amx_pointwise_checks = 0, amx_multitap_checks = 0;
+int amx_pointwise_checks = 0, amx_multitap_checks = 0, amx_lines_checks = 0;
 #endif
 
 // Chunk boundaries of [0, n) as threads would get them: halves, and three uneven parts (so chunks start and end
@@ -258,6 +258,25 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
                      long(s.pad_t), long(s.pad_h), long(s.pad_w), long(s.batch), long(s.in_t), long(s.in_h),
                      long(s.in_w));
       ++amx_multitap_checks;
+    }
+  // The AMX narrow-line kernel (kernel rows of at most 64 bytes, wider than one tap; whatever amx_lines_pays routes):
+  // the VNNI bits too.
+  if (amx_usable() && !s.is_pointwise() && s.kernel_w > 1 && s.kernel_w * s.in_channels <= 64)
+    for (const auto& bounds : splits(s.items())) {
+      std::vector<int8_t> got(out_n + 64, int8_t(99)), vnni(out_n + 64, int8_t(99));
+      for (size_t b = 0; b + 1 < bounds.size(); ++b) {
+        qconv3d_amx_narrow_lines(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), bounds[b],
+                                 bounds[b + 1]);
+        qconv3d_avx512vnni(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), vnni.data(), bounds[b],
+                           bounds[b + 1]);
+      }
+      CHECK(got == vnni);
+      if (got != vnni)
+        std::fprintf(stderr, "  amx lines Ci=%ld Co=%ld k=%ldx%ldx%ld s=%ldx%ldx%ld p=%ldx%ldx%ld size=%ldx%ldx%ldx%ld\n",
+                     long(s.in_channels), long(s.out_channels), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w),
+                     long(s.stride_t), long(s.stride_h), long(s.stride_w), long(s.pad_t), long(s.pad_h),
+                     long(s.pad_w), long(s.batch), long(s.in_t), long(s.in_h), long(s.in_w));
+      ++amx_lines_checks;
     }
 #endif
 }
@@ -884,13 +903,22 @@ int main() {
     CHECK(amx_pointwise_checks > 100);
     std::printf("amx multi-tap: %d shape/split runs equal to avx512vnni\n", amx_multitap_checks);
     CHECK(amx_multitap_checks > 50);
+    std::printf("amx narrow lines: %d shape/split runs equal to avx512vnni\n", amx_lines_checks);
+    CHECK(amx_lines_checks > 30);
     Conv3dShape routed;  // a ResNet-like strided 1x3x3 conv takes AMX; the RGB stem (C_in = 3) stays on VNNI
     routed.batch = 1, routed.in_channels = 64, routed.out_channels = 64, routed.in_t = 8, routed.in_h = 16;
     routed.in_w = 16, routed.kernel_h = routed.kernel_w = 3, routed.stride_h = routed.stride_w = 2;
     routed.pad_h = routed.pad_w = 1;
     CHECK(amx_taps_pays(routed) && !amx_pays(routed));
-    routed.in_channels = 3;
-    CHECK(!amx_taps_pays(routed));
+    routed.in_channels = 3, routed.in_h = routed.in_w = 32;
+    CHECK(!amx_taps_pays(routed) && !amx_lines_pays(routed));  // an RGB stem of 3 lines at 64 channels: VNNI
+    routed.out_channels = 24;                                   // ... at 24 (X3D's), or of 15 lines: AMX
+    CHECK(amx_lines_pays(routed));
+    routed.out_channels = 64, routed.kernel_t = 5, routed.kernel_h = routed.kernel_w = 7, routed.pad_t = 2;
+    routed.pad_h = routed.pad_w = 3;
+    CHECK(amx_lines_pays(routed));
+    routed.kernel_w = 1, routed.pad_w = 0;  // one column: nothing to fold
+    CHECK(!amx_lines_pays(routed));
   } else {
     std::printf("amx: not available here (cpu features: %s), its checks skipped\n", cpu_features().to_string().c_str());
   }

@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
@@ -419,6 +420,87 @@ void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const Requa
   }
 }
 
+// Convs whose kernel rows are narrow (kernel_w * C_in <= 64 bytes: RGB stems, 3 -> 64 channels 1x7x7 or 5x7x7, and
+// SlowFast's 8-channel fast pathway): one tap per C_in would fill a quarter of a 64-byte A row or less, and gathering
+// whole windows per position cost more than VNNI's conv (8th session: 5.8 -> 8.75 ms on Slow-R50's stem). Instead each
+// kernel line (kt, kh) is one tap whose K is its kernel_w * C_in contiguous bytes, as the VNNI kernel folds them:
+// per output row (n, ot, oh) its kt * kh input lines are copied once over the row's window, the padding as the zero
+// point, and a 32-column panel's A tile reads each line in place with a row stride of stride_w * C_in bytes (6 for a
+// stem: consecutive rows overlap). The bytes past a row's kernel_w * C_in meet zero weights. B per line is the folded
+// weights [line][groups][padded_co][4]. The C tiles accumulate every line before one store, so the int32 sums are the
+// VNNI kernel's and the shared epilogue gives its outputs bit for bit.
+void qconv3d_amx_lines(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
+                       const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
+                       int64_t item_end) {
+  const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4, Wo = s.out_w();
+  const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, SW = s.stride_w, lines = KT * KH;
+  thread_local std::vector<int32_t> correction;
+  thread_local std::vector<float> linear_scale;
+  thread_local std::vector<int8_t> folded, prepped;
+  thread_local std::vector<Panel> panels;
+  AmxCall call{Co, 0, 0, packed_weight, nullptr, 0, 0, nullptr, nullptr, &q, output};
+  AmxSetup u = amx_setup(s, weight_sum, q, correction, linear_scale, call);
+  // One K chunk of `groups` 4-byte groups per line.
+  const int64_t groups = (KW * Ci + 3) / 4;
+  u.K4 = u.kc = groups;
+  u.chunks = 1;
+  u.row_bytes = 4 * groups;
+  for (int t = 4; t < 6; ++t) u.config.colsb[t] = uint16_t(4 * groups);
+  for (int t = 6; t < 8; ++t) u.config.rows[t] = uint8_t(groups);
+  folded.assign(size_t(lines * groups * u.padded_co * 4), 0);
+  for (int64_t line = 0; line < lines; ++line)
+    for (int64_t f = 0; f < KW * Ci; ++f) {
+      const int64_t tap = line * KW + f / Ci, ci = f % Ci;
+      for (int64_t co = 0; co < Co; ++co)
+        folded[size_t(((line * groups + f / 4) * u.padded_co + co) * 4 + f % 4)] =
+            packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
+    }
+  TapPanels c{};
+  c.weights = folded.data();
+  c.b_cols = u.padded_co;
+  c.tap_b = groups * u.padded_co * 4;
+  c.taps = lines;
+  c.u = &u;
+  c.correction = call.correction;
+  c.a_stride = SW * Ci;
+  const int8_t zero_point = int8_t(q.input_zero_point);
+  std::vector<int64_t> a_tap(static_cast<size_t>(lines), 0);
+  load_tile_config(u.config);
+  s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow0, int64_t ow1) {
+    const int64_t To = s.out_t(), Ho = s.out_h();
+    const int64_t n = row / (To * Ho), ot = row / Ho % To, oh = row % Ho;
+    const int64_t count = (ow1 - ow0 + 31) / 32;
+    // Each line holds the input columns iw0 + [0, width): every A row of the span's panels (32 per panel, including
+    // rows past ow1, computed and not stored) reads 4 * groups bytes from column (ow - ow0) * SW.
+    const int64_t iw0 = ow0 * SW - s.pad_w, width = (count * 32 - 1) * SW + KW;
+    const int64_t line_bytes = width * Ci + 4 * groups + 64;
+    prepped.assign(size_t(lines * line_bytes), zero_point);
+    const int64_t lo = std::clamp<int64_t>(-iw0, 0, width), hi = std::clamp<int64_t>(s.in_w - iw0, lo, width);
+    for (int64_t kt = 0; kt < KT; ++kt)
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const int64_t it = ot * s.stride_t - s.pad_t + kt, ih = oh * s.stride_h - s.pad_h + kh;
+        a_tap[size_t(kt * KH + kh)] = (kt * KH + kh) * line_bytes;
+        if (it < 0 || it >= s.in_t || ih < 0 || ih >= s.in_h || lo >= hi) continue;
+        std::memcpy(prepped.data() + (kt * KH + kh) * line_bytes + lo * Ci,
+                    input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw0 + lo) * Ci, size_t((hi - lo) * Ci));
+      }
+    c.a_tap = a_tap.data();
+    panels.clear();
+    for (int64_t p = 0; p < count; ++p) {
+      Panel panel;
+      panel.start = p * 32;
+      panel.rows = 32;
+      for (int i = 0; i < 32; ++i) {
+        const int64_t ow = ow0 + p * 32 + i;
+        panel.out_pos[i] = ow < ow1 ? row * Wo + ow : -1;
+      }
+      panels.push_back(panel);
+    }
+    amx_panel_groups(call, c, panels.data(), panels.size(), 32 * SW * Ci,
+                     [&](size_t pi) { return prepped.data() + panels[pi].start * SW * Ci; });
+  });
+}
+
 }  // namespace
 
 void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
@@ -493,6 +575,18 @@ bool amx_pays(const Conv3dShape& s) {
   return s.is_pointwise() && positions >= 16 && positions * s.in_channels * s.out_channels >= (int64_t(1) << 18);
 }
 
+// Measured (one thread, in-process A/B against AVX512-VNNI, 7 alternating rounds): 5x7x7 RGB stems 2.84x (3 -> 64,
+// 35 lines) and 1.36x (3 -> 8, against VNNI's paired groups), X3D's 1x3x3 stem (3 -> 24, 3 lines) 1.33x, an 8 -> 8
+// 1x3x3 conv 1.48x; but Slow-R50's 1x7x7 stem (3 -> 64, 7 lines) 0.93x: with few lines the tile dot products do not
+// outweigh what each 32 x 32 block costs besides them, and at a multiple of 16 channels VNNI idles no lanes. Hence:
+// many lines, or C_out not a multiple of 16.
+bool amx_lines_pays(const Conv3dShape& s) {
+  const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w, positions = s.rows() * s.out_w();
+  const bool many_lines = s.kernel_t * s.kernel_h >= 15, idle_lanes = s.out_channels % 16 != 0;
+  return !s.is_pointwise() && s.kernel_w > 1 && s.kernel_w * s.in_channels <= 64 && (many_lines || idle_lanes) &&
+         positions >= 16 && positions * taps * s.in_channels * s.out_channels >= (int64_t(1) << 20);
+}
+
 bool amx_taps_pays(const Conv3dShape& s) {
   const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w, positions = s.rows() * s.out_w();
   return !s.is_pointwise() && s.in_channels >= 32 && s.out_channels >= 16 && positions >= 16 &&
@@ -520,10 +614,23 @@ void qconv3d_amx_multitap(const Conv3dShape& s, const int8_t* input, const int8_
 }
 
 
+// The narrow-line entry (qconv3d_amx_lines): shapes with kernel_w * C_in <= 64 bytes.
+void qconv3d_amx_narrow_lines(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
+                              const int32_t* weight_sum, const Requant& q, const int8_t* /*pad_row*/, int8_t* output,
+                              int64_t item_begin, int64_t item_end) {
+  if (item_begin >= item_end) return;
+  if (s.kernel_w * s.in_channels > 64)
+    throw std::invalid_argument("qconv3d_amx_narrow_lines: kernel_w * C_in must be at most 64 bytes");
+  qconv3d_amx_lines(s, input, packed_weight, weight_sum, q, output, item_begin, item_end);
+  _tile_release();
+}
+
 void qconv3d_amx(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                  const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
   if (amx_pays(s))
     qconv3d_amx_pointwise(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
+  else if (amx_lines_pays(s))
+    qconv3d_amx_narrow_lines(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
   else if (amx_taps_pays(s))
     qconv3d_amx_multitap(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
   else

@@ -19,6 +19,11 @@ bool amx_pays(const Conv3dShape& s);
 // outputs. qconv3d_amx routes a shape here when amx_taps_pays (and not amx_pays).
 void qconv3d_amx_multitap(PYVIDEO_QCONV3D_ARGS);
 bool amx_taps_pays(const Conv3dShape& s);
+// Narrow kernel rows (kernel_w * C_in <= 64 bytes: RGB stems, 8-channel convs): each kernel line (kt, kh) one tap of
+// K = kernel_w * C_in bytes read in place from per-row copies of the input lines; the VNNI variant's outputs.
+// qconv3d_amx routes a shape here when amx_lines_pays (and not amx_pays). Throws std::invalid_argument otherwise.
+void qconv3d_amx_narrow_lines(PYVIDEO_QCONV3D_ARGS);
+bool amx_lines_pays(const Conv3dShape& s);
 #endif
 
 }  // namespace pyvideo::kernels
