@@ -240,44 +240,31 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
         if (p.q.per_channel_output()) accumulate(total_per_channel, d);
         ++amx_pointwise_checks;
       }
-  // The AMX multi-tap kernel (every non-pointwise shape: padded grid at stride 1, gathered rows otherwise; whatever
-  // amx_taps_pays routes): also the VNNI bits, with item ranges that start and end inside rows, planes and samples.
-  if (amx_usable() && !s.is_pointwise())
+  // An AMX kernel against AVX512-VNNI on this shape, bit for bit, with item ranges that start and end inside rows,
+  // planes and samples; counts the runs.
+  auto equals_vnni = [&](const char* name, QConv3dFn amx, int& runs) {
     for (const auto& bounds : splits(s.items())) {
       std::vector<int8_t> got(out_n + 64, int8_t(99)), vnni(out_n + 64, int8_t(99));
       for (size_t b = 0; b + 1 < bounds.size(); ++b) {
-        qconv3d_amx_multitap(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), bounds[b],
-                             bounds[b + 1]);
+        amx(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), bounds[b], bounds[b + 1]);
         qconv3d_avx512vnni(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), vnni.data(), bounds[b],
                            bounds[b + 1]);
       }
       CHECK(got == vnni);
       if (got != vnni)
-        std::fprintf(stderr, "  amx multitap Ci=%ld Co=%ld k=%ldx%ldx%ld p=%ldx%ldx%ld size=%ldx%ldx%ldx%ld\n",
-                     long(s.in_channels), long(s.out_channels), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w),
-                     long(s.pad_t), long(s.pad_h), long(s.pad_w), long(s.batch), long(s.in_t), long(s.in_h),
-                     long(s.in_w));
-      ++amx_multitap_checks;
-    }
-  // The AMX narrow-line kernel (kernel rows of at most 64 bytes, wider than one tap; whatever amx_lines_pays routes):
-  // the VNNI bits too.
-  if (amx_usable() && !s.is_pointwise() && s.kernel_w > 1 && s.kernel_w * s.in_channels <= 64)
-    for (const auto& bounds : splits(s.items())) {
-      std::vector<int8_t> got(out_n + 64, int8_t(99)), vnni(out_n + 64, int8_t(99));
-      for (size_t b = 0; b + 1 < bounds.size(); ++b) {
-        qconv3d_amx_narrow_lines(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), bounds[b],
-                                 bounds[b + 1]);
-        qconv3d_avx512vnni(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), vnni.data(), bounds[b],
-                           bounds[b + 1]);
-      }
-      CHECK(got == vnni);
-      if (got != vnni)
-        std::fprintf(stderr, "  amx lines Ci=%ld Co=%ld k=%ldx%ldx%ld s=%ldx%ldx%ld p=%ldx%ldx%ld size=%ldx%ldx%ldx%ld\n",
+        std::fprintf(stderr, "  %s Ci=%ld Co=%ld k=%ldx%ldx%ld s=%ldx%ldx%ld p=%ldx%ldx%ld size=%ldx%ldx%ldx%ld\n", name,
                      long(s.in_channels), long(s.out_channels), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w),
                      long(s.stride_t), long(s.stride_h), long(s.stride_w), long(s.pad_t), long(s.pad_h),
                      long(s.pad_w), long(s.batch), long(s.in_t), long(s.in_h), long(s.in_w));
-      ++amx_lines_checks;
+      ++runs;
     }
+  };
+  // The AMX multi-tap kernel (every non-pointwise shape: padded grid at stride 1, gathered rows otherwise; whatever
+  // amx_taps_pays routes).
+  if (amx_usable() && !s.is_pointwise()) equals_vnni("amx multitap", qconv3d_amx_multitap, amx_multitap_checks);
+  // The AMX narrow-line kernel (kernel rows of at most 64 bytes, wider than one tap; whatever amx_lines_pays routes).
+  if (amx_usable() && !s.is_pointwise() && s.kernel_w > 1 && s.kernel_w * s.in_channels <= 64)
+    equals_vnni("amx lines", qconv3d_amx_narrow_lines, amx_lines_checks);
 #endif
 }
 
