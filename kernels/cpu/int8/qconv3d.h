@@ -21,6 +21,7 @@
 // ignore bias_float; the float-accumulating ones (qdwconv3d_avx2, _avx512, _neon) serve CPUs without them.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "../conv3d/conv3d.h"
 #include "../dwconv3d/dwconv3d.h"
@@ -121,6 +122,12 @@ using QDwConv3dFn = void (*)(const DwConv3dShape& s, const int8_t* input, const 
   const DwConv3dShape&, const int8_t*, const int8_t*, const Requant&, int8_t*, int64_t, int64_t
 
 void qconv3d_scalar(PYVIDEO_QCONV3D_ARGS);
+// The packed weights [tap][ceil(C_in / 4)][C_out][4] with each kernel line's (kt, kh) kernel_w taps folded into one run
+// of kernel_w * C_in bytes, as channels-last input holds them: [line][ceil(kernel_w * C_in / 4)][co_stride][4], zero
+// past C_out (co_stride >= C_out) and past each run. For the kernels that read a kernel line as one run (the dot
+// kernels' folded and prepped tiles, AMX narrow lines); baseline code, in qconv3d_scalar.cpp.
+void fold_kernel_lines(const Conv3dShape& s, const int8_t* packed_weight, int64_t co_stride,
+                       std::vector<int8_t>& folded);
 void qdwconv3d_scalar(PYVIDEO_QDWCONV3D_ARGS);
 #if defined(__x86_64__) || defined(_M_X64)
 void qconv3d_avx512vnni(PYVIDEO_QCONV3D_ARGS);

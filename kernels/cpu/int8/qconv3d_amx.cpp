@@ -432,7 +432,7 @@ void qconv3d_amx_gathered(const Conv3dShape& s, const int8_t* input, const Requa
 void qconv3d_amx_lines(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
                        const int32_t* weight_sum, const Requant& q, int8_t* output, int64_t item_begin,
                        int64_t item_end) {
-  const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4, Wo = s.out_w();
+  const int64_t Ci = s.in_channels, Co = s.out_channels, Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w, SW = s.stride_w, lines = KT * KH;
   thread_local std::vector<int32_t> correction;
   thread_local std::vector<float> linear_scale;
@@ -447,14 +447,7 @@ void qconv3d_amx_lines(const Conv3dShape& s, const int8_t* input, const int8_t* 
   u.row_bytes = 4 * groups;
   for (int t = 4; t < 6; ++t) u.config.colsb[t] = uint16_t(4 * groups);
   for (int t = 6; t < 8; ++t) u.config.rows[t] = uint8_t(groups);
-  folded.assign(size_t(lines * groups * u.padded_co * 4), 0);
-  for (int64_t line = 0; line < lines; ++line)
-    for (int64_t f = 0; f < KW * Ci; ++f) {
-      const int64_t tap = line * KW + f / Ci, ci = f % Ci;
-      for (int64_t co = 0; co < Co; ++co)
-        folded[size_t(((line * groups + f / 4) * u.padded_co + co) * 4 + f % 4)] =
-            packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
-    }
+  fold_kernel_lines(s, packed_weight, u.padded_co, folded);
   TapPanels c{};
   c.weights = folded.data();
   c.b_cols = u.padded_co;

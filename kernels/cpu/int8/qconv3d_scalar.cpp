@@ -31,6 +31,20 @@ void qconv3d_scalar(const Conv3dShape& s, const int8_t* input, const int8_t* pac
   }
 }
 
+void fold_kernel_lines(const Conv3dShape& s, const int8_t* packed_weight, int64_t co_stride,
+                       std::vector<int8_t>& folded) {
+  const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4, KW = s.kernel_w;
+  const int64_t lines = s.kernel_t * s.kernel_h, groups = (KW * Ci + 3) / 4;
+  folded.assign(size_t(lines * groups * co_stride * 4), 0);
+  for (int64_t line = 0; line < lines; ++line)
+    for (int64_t f = 0; f < KW * Ci; ++f) {
+      const int64_t tap = line * KW + f / Ci, ci = f % Ci;
+      for (int64_t co = 0; co < Co; ++co)
+        folded[size_t(((line * groups + f / 4) * co_stride + co) * 4 + f % 4)] =
+            packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
+    }
+}
+
 void qdwconv3d_scalar(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
                       int8_t* output, int64_t row_begin, int64_t row_end) {
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
