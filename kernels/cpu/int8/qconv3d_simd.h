@@ -106,15 +106,8 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
       }
     }
   };
-  if constexpr (Source == QSource::prepped) {
-    const int64_t lines = s.kernel_t * s.kernel_h, column = s.stride_w * Ci;
-    for (int64_t line = 0; line < lines; ++line) {
-      const int8_t* a[MR];
-      const int8_t* x_line = call.prepped + line * call.prep_stride;
-      for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
-      accumulate(a, call.folded_weight + (line * call.groups * Co + n0) * 4, call.groups);
-    }
-  } else if constexpr (Source == QSource::prepped_part) {
+  if constexpr (Source == QSource::prepped || Source == QSource::prepped_part) {
+    // the call's lines and groups: all of them, or one part of the reduction
     const int64_t column = s.stride_w * Ci, g0 = call.group_begin;
     for (int64_t line = call.line_begin; line < call.line_end; ++line) {
       const int8_t* a[MR];
@@ -122,7 +115,6 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
       for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
       accumulate(a, call.folded_weight + ((line * call.groups + g0) * Co + n0) * 4, call.group_end - g0);
     }
-
   } else
   // Every tap runs, those in the T/H padding on pad_row (pad_line) too: the correction assumes all taps read something.
   for (int64_t kt = 0; kt < s.kernel_t; ++kt)
@@ -333,15 +325,7 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   call.groups = groups;
   call.folded_weight = packed_weight;  // with C_in a multiple of 4, [tap][K4] is already [line][groups]
   if (Ci % 4 != 0 && (prep || fold_hi > fold_lo)) {
-    const int64_t lines = s.kernel_t * s.kernel_h;
-    folded.assign(size_t(lines * groups * Co * 4), 0);
-    for (int64_t line = 0; line < lines; ++line)
-      for (int64_t f = 0; f < s.kernel_w * Ci; ++f) {
-        const int64_t tap = line * s.kernel_w + f / Ci, ci = f % Ci;
-        for (int64_t co = 0; co < Co; ++co)
-          folded[size_t(((line * groups + f / 4) * Co + co) * 4 + f % 4)] =
-              packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
-      }
+    fold_kernel_lines(s, packed_weight, Co, folded);
     call.folded_weight = folded.data();
   }
   if (linear_requant(q)) {
@@ -419,33 +403,33 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
           spans();
         }
     };
-    if constexpr (I::pairs_groups) {
-      if (paired_pairs > 0) {
-        each_span([&](const Span& sp) {
-          for (int64_t ow0 = sp.ow_begin; ow0 < sp.ow_end; ow0 += MR)
-            qconv3d_tile_paired<I, MR>(call, paired.data(), paired_pairs, sp.out_offset, ow0,
-                                       int(std::min<int64_t>(MR, sp.ow_end - ow0)));
-        });
-        group.clear();
-        group_columns = prepped_bytes = 0;
-        return;
+    auto all_channels = [&]() {
+      if constexpr (I::pairs_groups) {
+        if (paired_pairs > 0)
+          return each_span([&](const Span& sp) {
+            for (int64_t ow0 = sp.ow_begin; ow0 < sp.ow_end; ow0 += MR)
+              qconv3d_tile_paired<I, MR>(call, paired.data(), paired_pairs, sp.out_offset, ow0,
+                                         int(std::min<int64_t>(MR, sp.ow_end - ow0)));
+          });
       }
-    }
-    int64_t v0 = 0;
-    for (; v0 + NV <= vectors - tail; v0 += NV)
-      each_span([&](const Span& sp) {
-        qconv3d_columns<I, MR, NV>(call, sp.input_n, sp.it0, sp.ih0, sp.kt_begin, sp.kt_end, sp.kh_begin, sp.kh_end,
-                                   sp.out_offset, sp.ow_begin, sp.ow_end, fold_lo, fold_hi, v0 * I::width);
-      });
-    while (v0 < vectors) {
-      const int part = int(std::min<int64_t>(vectors - v0, tail > NV ? (NV + 1) / 2 : tail));
-      each_span([&](const Span& sp) {
-        qconv3d_remainder<I, MR, NV>(part, call, sp.input_n, sp.it0, sp.ih0, sp.kt_begin, sp.kt_end, sp.kh_begin,
+      int64_t v0 = 0;
+      for (; v0 + NV <= vectors - tail; v0 += NV)
+        each_span([&](const Span& sp) {
+          qconv3d_columns<I, MR, NV>(call, sp.input_n, sp.it0, sp.ih0, sp.kt_begin, sp.kt_end, sp.kh_begin,
                                      sp.kh_end, sp.out_offset, sp.ow_begin, sp.ow_end, fold_lo, fold_hi,
                                      v0 * I::width);
-      });
-      v0 += part;
-    }
+        });
+      while (v0 < vectors) {
+        const int part = int(std::min<int64_t>(vectors - v0, tail > NV ? (NV + 1) / 2 : tail));
+        each_span([&](const Span& sp) {
+          qconv3d_remainder<I, MR, NV>(part, call, sp.input_n, sp.it0, sp.ih0, sp.kt_begin, sp.kt_end, sp.kh_begin,
+                                       sp.kh_end, sp.out_offset, sp.ow_begin, sp.ow_end, fold_lo, fold_hi,
+                                       v0 * I::width);
+        });
+        v0 += part;
+      }
+    };
+    all_channels();
     group.clear();
     group_columns = prepped_bytes = 0;
   };
