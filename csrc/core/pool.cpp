@@ -10,6 +10,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../../kernels/cpu/parallel.h"
@@ -45,6 +46,26 @@ VolumeShape PoolWindow::output(const VolumeShape& in) const {
 }
 
 namespace {
+
+// The window of output row `row` = (n, ot, oh) clipped to the input (max pools: padded positions never win): sample
+// n, frames [t0, t1), rows [h0, h1); columns(ow) gives output column ow's [w0, w1). A value the caller keeps as a
+// local, so its fields stay in registers next to byte stores (which may alias anything a reference reaches).
+struct ClippedRow {
+  int64_t n, t0, t1, h0, h1, kernel_w, stride_w, pad_w, in_w;
+  ClippedRow(const VolumeShape& in, const VolumeShape& o, const PoolWindow& window, int64_t row) {
+    const int64_t ot = (row / o.h) % o.t, oh = row % o.h;
+    const int64_t t_first = ot * window.stride[0] - window.padding[0];
+    const int64_t h_first = oh * window.stride[1] - window.padding[1];
+    n = row / (o.t * o.h);
+    t0 = std::max<int64_t>(t_first, 0), t1 = std::min(t_first + window.kernel[0], in.t);
+    h0 = std::max<int64_t>(h_first, 0), h1 = std::min(h_first + window.kernel[1], in.h);
+    kernel_w = window.kernel[2], stride_w = window.stride[2], pad_w = window.padding[2], in_w = in.w;
+  }
+  std::pair<int64_t, int64_t> columns(int64_t ow) const {
+    const int64_t w_first = ow * stride_w - pad_w;
+    return {std::max<int64_t>(w_first, 0), std::min(w_first + kernel_w, in_w)};
+  }
+};
 
 void reject_padding(const PoolWindow& window, const char* op) {
   if (window.padding[0] != 0 || window.padding[1] != 0 || window.padding[2] != 0)
@@ -125,23 +146,17 @@ void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const fl
   if (!x || !out) throw std::invalid_argument("max_pool3d: input and output must not be null");
   const VolumeShape& in = shape;
   const int64_t C = in.channels;
-  const int64_t* k = window.kernel;
-  const int64_t* s = window.stride;
-  const int64_t* p = window.padding;
   kernels::parallel_for_chunks(o.batch * o.t * o.h, num_threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
-      const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
       // Each window clipped to the real input: padded positions are -inf, which never wins (nor replaces -inf).
-      const int64_t t_first = ot * s[0] - p[0], h_first = oh * s[1] - p[1];
-      const int64_t t0 = std::max<int64_t>(t_first, 0), t1 = std::min(t_first + k[0], in.t);
-      const int64_t h0 = std::max<int64_t>(h_first, 0), h1 = std::min(h_first + k[1], in.h);
+      const ClippedRow r(in, o, window, row);
+      const int64_t n = r.n;
       for (int64_t ow = 0; ow < o.w; ++ow) {
-        const int64_t w_first = ow * s[2] - p[2];
-        const int64_t w0 = std::max<int64_t>(w_first, 0), w1 = std::min(w_first + k[2], in.w);
+        const auto [w0, w1] = r.columns(ow);
         float* __restrict dst = out + (row * o.w + ow) * C;
         std::fill(dst, dst + C, -std::numeric_limits<float>::infinity());
-        for (int64_t t = t0; t < t1; ++t)
-          for (int64_t h = h0; h < h1; ++h)
+        for (int64_t t = r.t0; t < r.t1; ++t)
+          for (int64_t h = r.h0; h < r.h1; ++h)
             for (int64_t w = w0; w < w1; ++w) {
               // C contiguous values: a branch-free select the compiler vectorises. Not std::max, which drops a
               // NaN: taking v when it is NaN keeps the NaN (nothing is greater than it afterwards), as torch does.
@@ -209,29 +224,21 @@ inline void max_window_fixed(const int8_t* x, int64_t row_stride, int64_t plane_
 template <int64_t Fixed>
 void max_pool_row_i8(const VolumeShape& in, const VolumeShape& o, const PoolWindow& window, const int8_t* x,
                      int8_t* out, int64_t row) {
-  const int64_t C = Fixed > 0 ? Fixed : in.channels, in_t = in.t, in_h = in.h, in_w = in.w, Wo = o.w;
-  const int64_t* k = window.kernel;
-  const int64_t* s = window.stride;
-  const int64_t* p = window.padding;
-  const int64_t n = row / (o.t * o.h), ot = (row / o.h) % o.t, oh = row % o.h;
-  const int64_t t_first = ot * s[0] - p[0], h_first = oh * s[1] - p[1];
-  const int64_t t0 = std::max<int64_t>(t_first, 0), t1 = std::min(t_first + k[0], in_t);
-  const int64_t h0 = std::max<int64_t>(h_first, 0), h1 = std::min(h_first + k[1], in_h);
-  const int64_t k2 = k[2], s2 = s[2], p2 = p[2];
-  const int8_t* x_n = x + n * in_t * in_h * in_w * C;
+  const int64_t C = Fixed > 0 ? Fixed : in.channels, in_h = in.h, in_w = in.w, Wo = o.w;
+  const ClippedRow r(in, o, window, row);
+  const int64_t t0 = r.t0, t1 = r.t1, h0 = r.h0, h1 = r.h1;
+  const int8_t* x_n = x + r.n * in.t * in_h * in_w * C;
   int8_t* out_row = out + row * Wo * C;
   if constexpr (Fixed > 0) {
     for (int64_t ow = 0; ow < Wo; ++ow) {
-      const int64_t w_first = ow * s2 - p2;
-      max_window_fixed<int(Fixed)>(x_n, in_w * C, in_h * in_w * C, t0, t1, h0, h1, std::max<int64_t>(w_first, 0),
-                                   std::min(w_first + k2, in_w), out_row + ow * C);
+      const auto [w0, w1] = r.columns(ow);
+      max_window_fixed<int(Fixed)>(x_n, in_w * C, in_h * in_w * C, t0, t1, h0, h1, w0, w1, out_row + ow * C);
     }
   } else {
     std::vector<uint8_t> acc(static_cast<size_t>(C));
     uint8_t* __restrict m = acc.data();
     for (int64_t ow = 0; ow < Wo; ++ow) {
-      const int64_t w_first = ow * s2 - p2;
-      const int64_t w0 = std::max<int64_t>(w_first, 0), w1 = std::min(w_first + k2, in_w);
+      const auto [w0, w1] = r.columns(ow);
       std::fill(m, m + C, uint8_t(0));
       for (int64_t t = t0; t < t1; ++t)
         for (int64_t h = h0; h < h1; ++h)
