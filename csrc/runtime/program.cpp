@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "../../kernels/cpu/dispatch.h"
@@ -797,6 +798,34 @@ void concat_channels(const float* a, int64_t ca, const float* b, int64_t cb, flo
   });
 }
 
+// out[p] = (table_a[a[p]] (ca values), table_b[b[p]] (cb values)) for `positions` p: two int8 tensors concatenated
+// along the channels through a lookup per input (an int8 table that is the identity is a copy).
+template <class T>
+void concat_lookup(const int8_t* a, int64_t ca, const std::array<T, 256>& table_a, const int8_t* b, int64_t cb,
+                   const std::array<T, 256>& table_b, T* out, int64_t positions, int num_threads) {
+  auto identity = [](const std::array<T, 256>& table) {
+    if constexpr (std::is_same_v<T, int8_t>) {
+      for (int code = -128; code < 128; ++code)
+        if (table[size_t(uint8_t(code))] != code) return false;
+      return true;
+    }
+    return false;
+  };
+  const bool copy_a = identity(table_a), copy_b = identity(table_b);
+  auto convert = [](const int8_t* src, int64_t count, const std::array<T, 256>& table, bool copy, T* dst) {
+    if constexpr (std::is_same_v<T, int8_t>)
+      if (copy) return void(std::copy_n(src, count, dst));
+    for (int64_t k = 0; k < count; ++k) dst[k] = table[uint8_t(src[k])];
+  };
+  const int64_t c = ca + cb;
+  kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) {
+    for (int64_t q = begin; q < end; ++q) {
+      convert(a + q * ca, ca, table_a, copy_a, out + q * c);
+      convert(b + q * cb, cb, table_b, copy_b, out + q * c + ca);
+    }
+  });
+}
+
 // int8 channel concatenation: each input's values float(q - zp) * scale, then (has_output_q) requantized as
 // clamp(nearbyint(v / out.scale) + out.zero_point), every operation in float32 as QuantizedCat's torch reference
 // computes it (no fused multiply-add can apply: nothing is added before the rounding), or stored as float32.
@@ -806,49 +835,23 @@ void concat_channels(const float* a, int64_t ca, const float* b, int64_t cb, flo
 // (its qparams are the output's) is copied.
 void requantize_concat(const int8_t* a, int64_t ca, QuantParams qa, const int8_t* b, int64_t cb, QuantParams qb,
                        bool has_output_q, QuantParams qo, void* out, int64_t positions, int num_threads) {
-  const int64_t c = ca + cb;
+  auto table = [](auto of_code) {  // of_code(code) for every int8 code, indexed by its byte
+    std::array<decltype(of_code(0)), 256> t;
+    for (int code = -128; code < 128; ++code) t[size_t(uint8_t(code))] = of_code(code);
+    return t;
+  };
   auto value = [](int code, QuantParams q) { return (float(code) - float(q.zero_point)) * q.scale; };
-  if (!has_output_q) {
-    std::array<float, 256> table_a, table_b;
-    for (int code = -128; code < 128; ++code) {
-      table_a[size_t(uint8_t(code))] = value(code, qa);
-      table_b[size_t(uint8_t(code))] = value(code, qb);
-    }
-    kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) {
-      float* dst = static_cast<float*>(out);
-      for (int64_t q = begin; q < end; ++q) {
-        for (int64_t k = 0; k < ca; ++k) dst[q * c + k] = table_a[uint8_t(a[q * ca + k])];
-        for (int64_t k = 0; k < cb; ++k) dst[q * c + ca + k] = table_b[uint8_t(b[q * cb + k])];
-      }
-    });
-    return;
-  }
   auto requantized = [&](int code, QuantParams q) {
     const float r = std::nearbyint(value(code, q) / qo.scale) + float(qo.zero_point);
     return int8_t(std::min(127.0f, std::max(-128.0f, r)));
   };
-  std::array<int8_t, 256> table_a, table_b;
-  bool copy_a = true, copy_b = true;
-  for (int code = -128; code < 128; ++code) {
-    table_a[size_t(uint8_t(code))] = requantized(code, qa);
-    table_b[size_t(uint8_t(code))] = requantized(code, qb);
-    copy_a = copy_a && table_a[size_t(uint8_t(code))] == code;
-    copy_b = copy_b && table_b[size_t(uint8_t(code))] == code;
-  }
-  auto convert = [](const int8_t* src, int64_t count, const std::array<int8_t, 256>& table, bool copy, int8_t* dst) {
-    if (copy) {
-      std::copy_n(src, count, dst);
-      return;
-    }
-    for (int64_t k = 0; k < count; ++k) dst[k] = table[uint8_t(src[k])];
-  };
-  kernels::parallel_for_chunks(positions, num_threads, [&](int64_t begin, int64_t end) {
-    int8_t* dst = static_cast<int8_t*>(out);
-    for (int64_t q = begin; q < end; ++q) {
-      convert(a + q * ca, ca, table_a, copy_a, dst + q * c);
-      convert(b + q * cb, cb, table_b, copy_b, dst + q * c + ca);
-    }
-  });
+  if (!has_output_q)
+    concat_lookup(a, ca, table([&](int code) { return value(code, qa); }), b, cb,
+                  table([&](int code) { return value(code, qb); }), static_cast<float*>(out), positions, num_threads);
+  else
+    concat_lookup(a, ca, table([&](int code) { return requantized(code, qa); }), b, cb,
+                  table([&](int code) { return requantized(code, qb); }), static_cast<int8_t*>(out), positions,
+                  num_threads);
 }
 
 // [N, C, T, H, W] -> [N, T, H, W, C]: each thread takes whole (n, t, h) rows and interleaves the C planes' rows.
