@@ -28,8 +28,15 @@ void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const flo
                 const kernels::Epilogue& epilogue, float* output, int num_threads) {
   shape.validate();
   if (!input || !weight || !output) throw std::invalid_argument("conv3d: input, weight and output must not be null");
-  if (shape.out_stride != 0) throw std::invalid_argument("conv3d: out_stride is for kernel calls, not for the op");
-  const kernels::Conv3dShape work = shape.flatten_pointwise();
+  if (shape.out_stride != 0 || shape.item_w != 0)
+    throw std::invalid_argument("conv3d: out_stride and item_w are for kernel calls, not for the op");
+  kernels::Conv3dShape work = shape.flatten_pointwise();
+  // A flattened pointwise conv is one row of N*T*H*W columns. Split between threads, its items are the unflattened
+  // rows (n, t, h): the threads then take the same positions as in the depthwise and other row-split steps that write
+  // its input and read its output (each core finds its part in its own L2), balanced to a row (64-column items split
+  // X3D-XS's 100-column 5x5 layers 64 / 36 between two threads). Not for a few columns per thread (a head GEMV, whose
+  // channel split below reads each weight once).
+  if (shape.is_pointwise() && num_threads > 1 && work.in_w >= 8 * int64_t(num_threads)) work.item_w = shape.out_w();
   const std::vector<float> zeros(size_t(shape.in_channels), 0.0f);  // what taps in the zero padding read
   const auto fn = kernels::kernel_table().conv3d_f32;
   const int64_t items = work.items(), groups = conv3d_channel_groups(work, num_threads);
@@ -74,7 +81,8 @@ void qconv3d(const kernels::Conv3dShape& shape, const int8_t* input, const int8_
   shape.validate();
   if (!input || !packed_weight || !weight_sum || !output || !requant.bias || !requant.dequant_scale)
     throw std::invalid_argument("qconv3d: input, weight, weight_sum, bias, dequant_scale and output must not be null");
-  if (shape.out_stride != 0) throw std::invalid_argument("qconv3d: out_stride is only supported by the fp32 kernels");
+  if (shape.out_stride != 0 || shape.item_w != 0)
+    throw std::invalid_argument("qconv3d: out_stride and item_w are only supported by the fp32 kernels");
   const kernels::Conv3dShape work = shape.flatten_pointwise();
   const std::vector<int8_t> pad_row(size_t(shape.in_channels), int8_t(requant.input_zero_point));
   const auto fn = kernels::kernel_table().qconv3d;

@@ -136,6 +136,31 @@ def test_threads_do_not_change_results():
         assert torch.equal(one, two)
 
 
+@pytest.mark.parametrize("shape", [(1, 192, 4, 5, 5), (3, 24, 5, 7, 3), (2, 16, 1, 3, 41)])
+def test_pointwise_split_by_rows_across_threads(shape):
+    # A pointwise conv runs as one row of N*T*H*W columns; with several threads its items are the (n, t, h) rows
+    # (csrc/core/ops.cpp), e.g. X3D-XS's 5x5 stage (100 columns, 20 rows), rows of 3 columns, rows wider than one
+    # 64-column item. Every thread count gives the same bits, and torch's result.
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(*shape, generator=g)
+    weight = torch.randn(40, shape[1], 1, 1, 1, generator=g)
+    bias = torch.randn(40, generator=g)
+    residual = torch.randn(shape[0], 40, *shape[2:], generator=g)
+    packed = pack_conv3d_weight(weight)
+    want = F.relu(F.conv3d(x.double(), weight.double(), bias.double()) + residual.double()).float()
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(fused_conv3d(x, packed, bias, residual, [1, 1, 1], [0, 0, 0], 1))
+    finally:
+        torch.set_num_threads(previous)
+    for got in results:
+        assert torch.equal(got, results[0])
+    torch.testing.assert_close(results[0], want, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("batch", [1, 2])
 def test_gemv_split_by_channels_across_threads(batch):
     # One column per sample (a classifier head on a pooled vector): fewer column blocks than threads, so the op splits

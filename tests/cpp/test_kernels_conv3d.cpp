@@ -6,7 +6,8 @@
 // is checked by hand on small cases. Every other pointwise case also transforms its input by a per-sample channel
 // scale and activation (Epilogue::input_scale, the fused squeeze-excitation), with samples whose rows end inside a
 // block of columns; the scalar reference's transform equals running it on an input transformed beforehand. Ranges
-// of output channels computed alone (Conv3dShape::out_stride) equal the whole layer's. Layers with weights over 1 MB
+// of output channels computed alone (Conv3dShape::out_stride) equal the whole layer's; a flattened pointwise conv's
+// items may be any number of columns wide (Conv3dShape::item_w). Layers with weights over 1 MB
 // take the blocked loop nest, checked the same ways.
 #include <algorithm>
 #include <cmath>
@@ -83,7 +84,16 @@ int compare(const Conv3dShape& s, int variant_index, std::mt19937& rng) {
   const double tolerance = 2e-5 * std::max(1.0, std::sqrt(k_total / 500.0));
   for (Isa isa : supported_isas()) {
     if (isa == Isa::scalar) continue;
-    for (const Conv3dShape& work : {s, s.flatten_pointwise()}) {
+    // The shape, its flattened form (one row of N*T*H*W columns for a pointwise conv), and for a pointwise conv the
+    // flattened row in items of other widths: the unflattened row width (csrc/core/ops.cpp's split across threads)
+    // and 5 columns.
+    std::vector<Conv3dShape> works{s, s.flatten_pointwise()};
+    if (s.is_pointwise())
+      for (int64_t width : {s.out_w(), int64_t{5}}) {
+        works.push_back(s.flatten_pointwise());
+        works.back().item_w = width;
+      }
+    for (const Conv3dShape& work : works) {
       // Three item ranges, as three threads would take them: the cuts fall anywhere, also inside an output row. Each
       // range runs alone on a buffer of guard values: it must write exactly the outputs of its own items.
       const int64_t items = work.items(), blocks = work.column_blocks(), Wo = work.out_w(), Co = work.out_channels;
@@ -94,8 +104,8 @@ int compare(const Conv3dShape& s, int variant_index, std::mt19937& rng) {
         std::vector<float> got(out_n + 40, 12345.0f);  // guard values also catch writes past the end
         std::vector<bool> mine(got.size(), false);
         for (int64_t item = cuts[part]; item < cuts[part + 1]; ++item) {
-          const int64_t row = item / blocks, ow0 = item % blocks * Conv3dShape::tile_w;
-          for (int64_t ow = ow0; ow < std::min(Wo, ow0 + Conv3dShape::tile_w); ++ow)
+          const int64_t row = item / blocks, ow0 = item % blocks * work.item_width();
+          for (int64_t ow = ow0; ow < std::min(Wo, ow0 + work.item_width()); ++ow)
             for (int64_t c = 0; c < Co; ++c) mine[size_t((row * Wo + ow) * Co + c)] = true;
         }
         variant(isa)(work, x.data(), w.data(), ep, zeros.data(), got.data(), cuts[part], cuts[part + 1]);
@@ -297,6 +307,9 @@ int main() {
     std::printf("channel ranges: %d failing\n", range_failures);
     Conv3dShape narrow = make_shape(3, 24, gemv, k1, one, zero, 1);
     narrow.out_stride = 23;  // narrower than the range it would hold
+    CHECK_THROWS(narrow.validate(), std::invalid_argument);
+    narrow.out_stride = 0;
+    narrow.item_w = -1;
     CHECK_THROWS(narrow.validate(), std::invalid_argument);
   }
 

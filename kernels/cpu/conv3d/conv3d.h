@@ -36,22 +36,28 @@ struct Conv3dShape {
   // weight, bias, residual and output pointers to the range's first channel (csrc/core/ops.cpp splits narrow layers
   // such as a classifier head's GEMV across threads by channels this way).
   int64_t out_stride = 0;
+  // fp32 kernels only: output columns per work item (0: tile_w). Callers that split a flattened pointwise conv
+  // between threads set it to the unflattened row width, so thread ranges end on (n, t, h) row boundaries: balanced
+  // to a row, and aligned with the row split of the depthwise and other steps that read or write the same tensor.
+  // Only the split changes: a thread's items of one row are computed as one run of columns either way.
+  int64_t item_w = 0;
 
   int64_t co_stride() const { return out_stride ? out_stride : out_channels; }
+  int64_t item_width() const { return item_w ? item_w : tile_w; }
   int64_t out_t() const { return (in_t + 2 * pad_t - kernel_t) / stride_t + 1; }
   int64_t out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
   int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
   int64_t rows() const { return batch * out_t() * out_h(); }
-  int64_t column_blocks() const { return (out_w() + tile_w - 1) / tile_w; }
+  int64_t column_blocks() const { return (out_w() + item_width() - 1) / item_width(); }
   int64_t items() const { return rows() * column_blocks(); }
   // f(row, ow_begin, ow_end) for each output row that items [item_begin, item_end) touch, in order, with the columns
   // those items cover (the whole row but where the range starts or ends inside it).
   template <class F>
   void for_each_row_span(int64_t item_begin, int64_t item_end, F&& f) const {
-    const int64_t blocks = column_blocks(), Wo = out_w();
+    const int64_t blocks = column_blocks(), Wo = out_w(), iw = item_width();
     for (int64_t item = item_begin; item < item_end;) {
       const int64_t row = item / blocks, row_items_end = std::min(item_end, (row + 1) * blocks);
-      f(row, item % blocks * tile_w, std::min(Wo, (row_items_end - row * blocks) * tile_w));
+      f(row, item % blocks * iw, std::min(Wo, (row_items_end - row * blocks) * iw));
       item = row_items_end;
     }
   }

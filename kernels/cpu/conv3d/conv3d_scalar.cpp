@@ -40,6 +40,7 @@ void Conv3dShape::validate() const {
   if (stride_t <= 0 || stride_h <= 0 || stride_w <= 0) fail("strides must be positive");
   if (pad_t < 0 || pad_h < 0 || pad_w < 0) fail("padding must be non-negative");
   if (out_stride != 0 && out_stride < out_channels) fail("out_stride must be 0 or at least out_channels");
+  if (item_w < 0) fail("item_w must be 0 or positive");
   if (in_t + 2 * pad_t < kernel_t || in_h + 2 * pad_h < kernel_h || in_w + 2 * pad_w < kernel_w)
     fail("kernel is larger than the padded input");
 }
@@ -53,8 +54,8 @@ void conv3d_items(const Conv3dShape& s, const float* input, const float* weight,
   const int64_t CoS = s.co_stride();
   const int64_t blocks = s.column_blocks();
   for (int64_t item = item_begin; item < item_end; ++item) {
-    const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
-    const int64_t ow_end = std::min(Wo, ow_begin + Conv3dShape::tile_w);
+    const int64_t row = item / blocks, ow_begin = (item % blocks) * s.item_width();
+    const int64_t ow_end = std::min(Wo, ow_begin + s.item_width());
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     for (int64_t ow = ow_begin; ow < ow_end; ++ow)
       for (int64_t co = 0; co < Co; ++co) {

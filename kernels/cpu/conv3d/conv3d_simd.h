@@ -260,7 +260,7 @@ void pointwise_scaled(const Conv3dShape& s, const float* input, const float* wei
   const int64_t blocks = s.column_blocks();
   // Items are consecutive column blocks of consecutive rows, so a range of items is one range of input rows.
   auto first_column = [&](int64_t item) {
-    return item / blocks * Wo + std::min(Wo, item % blocks * Conv3dShape::tile_w);
+    return item / blocks * Wo + std::min(Wo, item % blocks * s.item_width());
   };
   const int64_t begin = first_column(item_begin), end = first_column(item_end);
   // Rows per block: a multiple of 24 (whole 8-, 6- and 4-column register tiles) with about 32 KB of packed input,
