@@ -32,10 +32,9 @@ void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const flo
     throw std::invalid_argument("conv3d: out_stride and item_w are for kernel calls, not for the op");
   kernels::Conv3dShape work = shape.flatten_pointwise();
   // A flattened pointwise conv is one row of N*T*H*W columns. Split between threads, its items are the unflattened
-  // rows (n, t, h): the threads then take the same positions as in the depthwise and other row-split steps that write
-  // its input and read its output (each core finds its part in its own L2), balanced to a row (64-column items split
-  // X3D-XS's 100-column 5x5 layers 64 / 36 between two threads). Not for a few columns per thread (a head GEMV, whose
-  // channel split below reads each weight once).
+  // rows (n, t, h), so the threads' shares are equal to within one row: 64-column items split X3D-XS's 100-column 5x5
+  // layers 64 / 36 between two threads (those steps ran 1.14-1.19x slower). Not for a few columns per thread (a head
+  // GEMV, whose channel split below reads each weight once).
   if (shape.is_pointwise() && num_threads > 1 && work.in_w >= 8 * int64_t(num_threads)) work.item_w = shape.out_w();
   const std::vector<float> zeros(size_t(shape.in_channels), 0.0f);  // what taps in the zero padding read
   const auto fn = kernels::kernel_table().conv3d_f32;
