@@ -24,6 +24,25 @@ void dwconv3d_f32(const kernels::DwConv3dShape& shape, const float* input, const
   dwconv3d_f32(shape, input, weight, epilogue, output, num_threads);
 }
 
+namespace {
+
+// Columns per work item of a stride-1 pointwise conv split between threads (0: the kernels' default, tile_w). Such a
+// conv runs as one row of N*T*H*W columns, in items of tile_w columns by default: 64 / 36 for X3D-XS's 100-column 5x5
+// layers on two threads (the fp32 steps ran 1.14-1.19x slower for it; the int8 ones measured level, their AMX tiles of
+// 16 positions split 64 / 36 no worse than 50 / 50), and two busy threads of four. Instead every thread gets the same
+// number of items of equal width (at most tile_w), so the shares differ by at most one column per item. Not for a few
+// columns per thread (a head GEMV: the fp32 op splits its channels instead, each weight read once).
+int64_t pointwise_item_width(const kernels::Conv3dShape& shape, int num_threads) {
+  if (!shape.is_pointwise() || num_threads <= 1) return 0;
+  const int64_t columns = shape.batch * shape.in_t * shape.in_h * shape.in_w, threads = num_threads;
+  if (columns < 8 * threads) return 0;
+  const int64_t tile_w = kernels::Conv3dShape::tile_w;
+  const int64_t per_thread = (columns + threads * tile_w - 1) / (threads * tile_w);
+  return (columns + threads * per_thread - 1) / (threads * per_thread);
+}
+
+}  // namespace
+
 void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const float* weight,
                 const kernels::Epilogue& epilogue, float* output, int num_threads) {
   shape.validate();
@@ -31,11 +50,7 @@ void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const flo
   if (shape.out_stride != 0 || shape.item_w != 0)
     throw std::invalid_argument("conv3d: out_stride and item_w are for kernel calls, not for the op");
   kernels::Conv3dShape work = shape.flatten_pointwise();
-  // A flattened pointwise conv is one row of N*T*H*W columns. Split between threads, its items are the unflattened
-  // rows (n, t, h), so the threads' shares are equal to within one row: 64-column items split X3D-XS's 100-column 5x5
-  // layers 64 / 36 between two threads (those steps ran 1.14-1.19x slower). Not for a few columns per thread (a head
-  // GEMV, whose channel split below reads each weight once).
-  if (shape.is_pointwise() && num_threads > 1 && work.in_w >= 8 * int64_t(num_threads)) work.item_w = shape.out_w();
+  work.item_w = pointwise_item_width(shape, num_threads);
   const std::vector<float> zeros(size_t(shape.in_channels), 0.0f);  // what taps in the zero padding read
   const auto fn = kernels::kernel_table().conv3d_f32;
   const int64_t items = work.items(), groups = conv3d_channel_groups(work, num_threads);
@@ -81,8 +96,9 @@ void qconv3d(const kernels::Conv3dShape& shape, const int8_t* input, const int8_
   if (!input || !packed_weight || !weight_sum || !output || !requant.bias || !requant.dequant_scale)
     throw std::invalid_argument("qconv3d: input, weight, weight_sum, bias, dequant_scale and output must not be null");
   if (shape.out_stride != 0 || shape.item_w != 0)
-    throw std::invalid_argument("qconv3d: out_stride and item_w are only supported by the fp32 kernels");
-  const kernels::Conv3dShape work = shape.flatten_pointwise();
+    throw std::invalid_argument("qconv3d: out_stride is only supported by the fp32 kernels, item_w only by kernel calls");
+  kernels::Conv3dShape work = shape.flatten_pointwise();
+  work.item_w = pointwise_item_width(shape, num_threads);
   const std::vector<int8_t> pad_row(size_t(shape.in_channels), int8_t(requant.input_zero_point));
   const auto fn = kernels::kernel_table().qconv3d;
   kernels::parallel_for_chunks(work.items(), num_threads, [&](int64_t begin, int64_t end) {

@@ -138,9 +138,9 @@ def test_threads_do_not_change_results():
 
 @pytest.mark.parametrize("shape", [(1, 192, 4, 5, 5), (3, 24, 5, 7, 3), (2, 16, 1, 3, 41)])
 def test_pointwise_split_by_rows_across_threads(shape):
-    # A pointwise conv runs as one row of N*T*H*W columns; with several threads its items are the (n, t, h) rows
-    # (csrc/core/ops.cpp), e.g. X3D-XS's 5x5 stage (100 columns, 20 rows), rows of 3 columns, rows wider than one
-    # 64-column item. Every thread count gives the same bits, and torch's result.
+    # A pointwise conv runs as one row of N*T*H*W columns, which the threads split in items of equal width
+    # (csrc/core/ops.cpp): X3D-XS's 5x5 stage (100 columns: 50 / 50 on two threads), 315 and 246 columns. Every thread
+    # count gives the same bits, and torch's result.
     g = torch.Generator().manual_seed(7)
     x = torch.randn(*shape, generator=g)
     weight = torch.randn(40, shape[1], 1, 1, 1, generator=g)

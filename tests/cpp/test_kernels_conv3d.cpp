@@ -85,11 +85,11 @@ int compare(const Conv3dShape& s, int variant_index, std::mt19937& rng) {
   for (Isa isa : supported_isas()) {
     if (isa == Isa::scalar) continue;
     // The shape, its flattened form (one row of N*T*H*W columns for a pointwise conv), and for a pointwise conv the
-    // flattened row in items of other widths: the unflattened row width (csrc/core/ops.cpp's split across threads)
-    // and 5 columns.
+    // flattened row in items of other widths (Conv3dShape::item_w: csrc/core/ops.cpp's equal shares for the threads):
+    // 5 and 37 columns, and 100, wider than tile_w (the fp32 kernels take any width).
     std::vector<Conv3dShape> works{s, s.flatten_pointwise()};
     if (s.is_pointwise())
-      for (int64_t width : {s.out_w(), int64_t{5}}) {
+      for (int64_t width : {5, 37, 100}) {
         works.push_back(s.flatten_pointwise());
         works.back().item_w = width;
       }

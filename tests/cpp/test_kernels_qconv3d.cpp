@@ -203,8 +203,16 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
   const std::vector<int8_t> pad_row(size_t(s.in_channels), int8_t(p.q.input_zero_point));
   std::vector<int8_t> ref(out_n);
   qconv3d_scalar(s, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), ref.data(), 0, s.items());
+  // The shape, its flattened form (one row of columns for a pointwise conv) and, for a pointwise conv, the flattened
+  // row in items of 5 and 37 columns (Conv3dShape::item_w: csrc/core/ops.cpp's equal shares for the threads).
+  std::vector<Conv3dShape> works{s, s.flatten_pointwise()};
+  if (s.is_pointwise())
+    for (int64_t width : {5, 37}) {
+      works.push_back(s.flatten_pointwise());
+      works.back().item_w = width;
+    }
   for (const Named& v : dense_variants())
-    for (const Conv3dShape& work : {s, s.flatten_pointwise()}) {
+    for (const Conv3dShape& work : works) {
       for (const auto& bounds : splits(work.items())) {
       std::vector<int8_t> got(out_n + 64, int8_t(99));
       for (size_t b = 0; b + 1 < bounds.size(); ++b)
@@ -224,7 +232,7 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
 #if defined(__x86_64__)
   // The AMX pointwise kernel itself (whatever amx_pays routes): the same int32 sums and epilogue as AVX512-VNNI.
   if (amx_usable() && s.is_pointwise())
-    for (const Conv3dShape& work : {s, s.flatten_pointwise()})
+    for (const Conv3dShape& work : works)
       for (const auto& bounds : splits(work.items())) {
         std::vector<int8_t> got(out_n + 64, int8_t(99)), vnni(out_n + 64, int8_t(99));
         for (size_t b = 0; b + 1 < bounds.size(); ++b) {
@@ -234,6 +242,21 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
                              bounds[b + 1]);
         }
         CHECK(got == vnni);  // the guard bytes past out_n included
+        // On the flattened row, each item range alone writes exactly the columns of its items (an item range that
+        // computed more, e.g. with the wrong item width, would still give the right tensor, computed twice).
+        if (work.rows() == 1)
+          for (const auto& parts : splits(work.items()))
+            for (size_t b = 0; b + 1 < parts.size(); ++b) {
+              std::vector<int8_t> alone(out_n + 64, int8_t(99));
+              qconv3d_amx_pointwise(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), alone.data(),
+                                    parts[b], parts[b + 1]);
+              const int64_t M = work.out_w(), w = work.item_width(), Co = work.out_channels;
+              const int64_t lo = std::min(M, parts[b] * w) * Co, hi = std::min(M, parts[b + 1] * w) * Co;
+              bool own = true;
+              for (int64_t i = 0; i < int64_t(alone.size()); ++i)
+                own = own && alone[size_t(i)] == (i >= lo && i < hi ? got[size_t(i)] : int8_t(99));
+              CHECK(own);
+            }
         const Diff d = diff(got, ref, out_n);
         CHECK(d.max <= 1);
         accumulate(total_dense, d);

@@ -36,9 +36,9 @@ struct Conv3dShape {
   // weight, bias, residual and output pointers to the range's first channel (csrc/core/ops.cpp splits narrow layers
   // such as a classifier head's GEMV across threads by channels this way).
   int64_t out_stride = 0;
-  // fp32 kernels only: output columns per work item (0: tile_w). csrc/core/ops.cpp sets it to the unflattened row
-  // width when it splits a flattened pointwise conv between threads, so the threads' shares are equal to within one
-  // (n, t, h) row. Only the split changes: a thread's items of one row are computed as one run of columns either way.
+  // Output columns per work item (0: tile_w; the int8 kernels take at most tile_w). csrc/core/ops.cpp sets it when it
+  // splits a flattened pointwise conv between threads, so that every thread gets an equal share. Only the split
+  // changes: the results do not depend on the item width.
   int64_t item_w = 0;
 
   int64_t co_stride() const { return out_stride ? out_stride : out_channels; }

@@ -307,7 +307,7 @@ void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const Requant& 
                       const AmxSetup& u, TapPanels c, std::vector<Panel>& panels, int64_t item_begin,
                       int64_t item_end) {
   const int64_t Ci = s.in_channels;
-  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = Conv3dShape::tile_w;
+  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = s.item_width();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w;
   const int64_t Hp = s.in_h + 2 * s.pad_h, Wp = s.in_w + 2 * s.pad_w;
   thread_local std::vector<int8_t> padded;
@@ -501,7 +501,7 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
                            int64_t item_begin, int64_t item_end) {
   if (item_begin >= item_end) return;
   const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4;
-  const int64_t Wo = s.out_w(), blocks = s.column_blocks(), tile_w = Conv3dShape::tile_w;
+  const int64_t Wo = s.out_w(), blocks = s.column_blocks(), tile_w = s.item_width();
   // Items run row by row and cover whole rows, so a range of items is one range of positions (input and output
   // positions coincide in a pointwise stride-1 unpadded conv).
   const int64_t last = item_end - 1;

@@ -11,8 +11,8 @@ void qconv3d_scalar(const Conv3dShape& s, const int8_t* input, const int8_t* pac
   const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4;
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
   for (int64_t item = item_begin; item < item_end; ++item) {
-    const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
-    const int64_t ow_end = std::min(Wo, ow_begin + Conv3dShape::tile_w);
+    const int64_t row = item / blocks, ow_begin = (item % blocks) * s.item_width();
+    const int64_t ow_end = std::min(Wo, ow_begin + s.item_width());
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     for (int64_t ow = ow_begin; ow < ow_end; ++ow)
       for (int64_t co = 0; co < Co; ++co) {

@@ -435,8 +435,8 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   };
 
   for (int64_t item = item_begin; item < item_end; ++item) {
-    const int64_t row = item / blocks, ow_begin = (item % blocks) * Conv3dShape::tile_w;
-    const int64_t ow_end = std::min(Wo, ow_begin + Conv3dShape::tile_w);
+    const int64_t row = item / blocks, ow_begin = (item % blocks) * s.item_width();
+    const int64_t ow_end = std::min(Wo, ow_begin + s.item_width());
     if (!group.empty() && group_columns + (ow_end - ow_begin) > max_group_columns) run_group();
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     Span sp{input + n * s.in_t * s.in_h * s.in_w * Ci, ot * s.stride_t - s.pad_t, oh * s.stride_h - s.pad_h,
