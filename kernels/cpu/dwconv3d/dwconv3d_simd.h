@@ -88,6 +88,20 @@ void activate_row(float* out, int64_t Wo, int64_t C, float* sums) {
   if (!sums) {  // elementwise: the row as one run of Wo * C values, no masked vector per column
     const int64_t n = Wo * C;
     int64_t i = 0;
+    // Four (two with 16 registers) vectors per iteration: a swish is a chain of ~18 dependent operations (the exp
+    // polynomial, the reciprocal and its Newton step), and independent chains side by side keep the units busy where
+    // one per iteration left them waiting (perf showed the samples on the Newton step). Depthwise steps with a swish
+    // 1.02-1.04x faster in X3D-XS's program (in-process A/B, one thread); the same per-element arithmetic.
+    constexpr int U = V::registers >= 32 ? 4 : 2;
+    for (; i + U * V::width <= n; i += U * V::width) {
+      typename V::reg y[U];
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) y[u] = V::load(out + i + u * V::width);
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) V::store(out + i + u * V::width, y[u]);
+    }
     for (; i + V::width <= n; i += V::width) V::store(out + i, activate<V>(V::load(out + i), A));
     if (i < n) {
       const auto m = V::mask(int(n - i));
