@@ -31,9 +31,18 @@ MODELS = [
 ]
 
 
+# Each variant's turn: a pause, an untimed call, then the timed call. Thread pools keep spinning for a while after a
+# run: measured at 2 threads, pyvideo's int8 program took 16.7 ms (median) right after an ONNX Runtime call against
+# 9.0 ms after a pause (ORT with spinning disabled in between: 10.8 ms), so back to back each variant was timed
+# against its predecessor's pool. The untimed call after the pause brings the caches and the thread pool back.
+PAUSE_SECONDS = 0.05
+
+
 def time_interleaved_ms(variants, rounds: int = 5) -> dict:
     """Median milliseconds per variant; the variants take turns within each round, so load changes on the shared
-    machine hit all of them alike. A variant that fails (or is None: unavailable) gets NaN."""
+    machine hit all of them alike; each turn is a pause (PAUSE_SECONDS, so that no variant runs while the previous
+    one's threads still spin), an untimed call and the timed one. A variant that fails (or is None: unavailable) gets
+    NaN."""
     runnable, times = {}, {label: float("nan") for label in variants}
     with torch.no_grad():
         for label, fn in variants.items():
@@ -47,6 +56,8 @@ def time_interleaved_ms(variants, rounds: int = 5) -> dict:
         samples = {label: [] for label in runnable}
         for _ in range(rounds):
             for label, fn in runnable.items():
+                time.sleep(PAUSE_SECONDS)
+                fn()
                 start = time.perf_counter()
                 fn()
                 samples[label].append(time.perf_counter() - start)
