@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Memory bandwidth by working-set size: GB/s (bytes read + bytes written per second) of a float32 tensor copy, for
-buffers from 256 KB to 128 MB, on 1 thread and on every core (torch's copy, each size the fastest of its repeats
-after a warm-up).
+buffers from 256 KB to 128 MB, on 1 thread and on every core (torch's copy through
+pyvideo.benchmarks.timing.peak_copy_gbps: the median of repeated copies after a warm-up).
 
 The fractions of the copy peak that bench/accelerator.py prints use one large copy (a DRAM-sized buffer). This shows
 what the cache levels give instead: on the project's 2-core x86 VM (one thread, two runs), copies that fit a core's
@@ -12,25 +12,12 @@ what the cache levels give instead: on the project's 2-core x86 VM (one thread, 
     .venv/bin/python bench/copy_bandwidth.py
 """
 import os
-import time
 
 import torch
 
+from pyvideo.benchmarks.timing import peak_copy_gbps
+
 SIZES_MB = (0.25, 0.5, 1, 1.5, 2.5, 4, 8, 32, 128)
-
-
-def copy_gbps(megabytes: float) -> float:
-    n = int(megabytes * 2**20 / 4)
-    source, destination = torch.randn(n), torch.empty(n)
-    repeats = max(5, int(200 / megabytes))
-    for _ in range(3):
-        destination.copy_(source)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        destination.copy_(source)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n * 4 / best / 1e9
 
 
 def main():
@@ -41,7 +28,7 @@ def main():
         cells = []
         for t in threads:
             torch.set_num_threads(t)
-            cells.append(f"{copy_gbps(megabytes):12.1f}")
+            cells.append(f"{peak_copy_gbps(megabytes):12.1f}")
         print(f"{megabytes:8.2f} " + " ".join(cells))
 
 

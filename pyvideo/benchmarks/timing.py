@@ -28,9 +28,10 @@ def peak_matmul_gflops(size: int = 1024) -> float:
     return 2 * size**3 / seconds / 1e9
 
 
-def peak_copy_gbps(megabytes: int = 256) -> float:
-    """GB/s of a large tensor copy (bytes read + written) at the current torch thread count."""
-    src = torch.empty(megabytes * 2**20 // 4)
+def peak_copy_gbps(megabytes: float = 256) -> float:
+    """GB/s of a tensor copy of ``megabytes`` (bytes read + written) at the current torch thread count; the default,
+    a large copy, gives the memory bandwidth (bench/copy_bandwidth.py sweeps the size across the cache levels)."""
+    src = torch.empty(int(megabytes * 2**20) // 4)
     dst = torch.empty_like(src)
     src.fill_(1.0)
     seconds = median_seconds(lambda: dst.copy_(src), warmup=1, repeat=5)

@@ -307,7 +307,7 @@ void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const Requant& 
                       const AmxSetup& u, TapPanels c, std::vector<Panel>& panels, int64_t item_begin,
                       int64_t item_end) {
   const int64_t Ci = s.in_channels;
-  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), tile_w = s.item_width();
+  const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks(), item_w = s.item_width();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w;
   const int64_t Hp = s.in_h + 2 * s.pad_h, Wp = s.in_w + 2 * s.pad_w;
   thread_local std::vector<int8_t> padded;
@@ -319,8 +319,8 @@ void qconv3d_amx_grid(const Conv3dShape& s, const int8_t* input, const Requant& 
   c.a_stride = Ci;
 
   const int64_t first_row = item_begin / blocks, last_row = (item_end - 1) / blocks;
-  const int64_t first_col = item_begin % blocks * tile_w;
-  const int64_t last_col_end = std::min(Wo, (item_end - 1) % blocks * tile_w + tile_w);
+  const int64_t first_col = item_begin % blocks * item_w;
+  const int64_t last_col_end = std::min(Wo, (item_end - 1) % blocks * item_w + item_w);
   // One sample's output planes at a time: [ot0, ot1] of sample n (rows first_row .. last_row).
   for (int64_t row = first_row; row <= last_row;) {
     const int64_t n = row / (To * Ho), ot0 = row / Ho % To;
@@ -501,12 +501,12 @@ void qconv3d_amx_pointwise(const Conv3dShape& s, const int8_t* input, const int8
                            int64_t item_begin, int64_t item_end) {
   if (item_begin >= item_end) return;
   const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4;
-  const int64_t Wo = s.out_w(), blocks = s.column_blocks(), tile_w = s.item_width();
+  const int64_t Wo = s.out_w(), blocks = s.column_blocks(), item_w = s.item_width();
   // Items run row by row and cover whole rows, so a range of items is one range of positions (input and output
   // positions coincide in a pointwise stride-1 unpadded conv).
   const int64_t last = item_end - 1;
-  const int64_t p_begin = (item_begin / blocks) * Wo + (item_begin % blocks) * tile_w;
-  const int64_t p_end = (last / blocks) * Wo + std::min(Wo, (last % blocks) * tile_w + tile_w);
+  const int64_t p_begin = (item_begin / blocks) * Wo + (item_begin % blocks) * item_w;
+  const int64_t p_end = (last / blocks) * Wo + std::min(Wo, (last % blocks) * item_w + item_w);
   const int64_t positions = s.rows() * Wo;
 
   thread_local std::vector<int32_t> correction;
