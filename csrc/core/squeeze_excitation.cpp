@@ -1,5 +1,6 @@
 #include "squeeze_excitation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -23,22 +24,19 @@ void check(const SqueezeExcitation& se, const VolumeShape& shape, const void* x,
     throw std::invalid_argument("squeeze_excitation: weights, input and output must not be null");
 }
 
-// Per-channel sums of each sample over all positions, as doubles: rows are summed in chunks (float or int32 partial
-// sums, vectorisable) that are then added in double, split across threads by chunk.
-template <class T, class Partial>
-std::vector<double> channel_sums_impl(const VolumeShape& shape, const T* x, int num_threads) {
-  constexpr int64_t chunk = 64;  // positions per partial sum: float partials of 64 terms lose < 2^-18 relative
+// Per-channel sums of each sample over all positions, as doubles: rows are summed in chunks of `chunk` positions by
+// sum_chunk(first row, rows, partial sums out) (float or exact integer partial sums, vectorised), which are then added
+// in double, split across threads by chunk.
+template <class T, class SumChunk>
+std::vector<double> channel_sums_impl(const VolumeShape& shape, const T* x, int num_threads, int64_t chunk,
+                                      SumChunk sum_chunk) {
   const int64_t P = shape.positions(), C = shape.channels, chunks = (P + chunk - 1) / chunk;
   std::vector<double> per_chunk(static_cast<size_t>(shape.batch * chunks * C));
   kernels::parallel_for_chunks(shape.batch * chunks, num_threads, [&](int64_t begin, int64_t end) {
-    std::vector<Partial> partial(static_cast<size_t>(C));
+    std::vector<float> partial(static_cast<size_t>(C));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / chunks, p0 = (item % chunks) * chunk, p1 = std::min(P, p0 + chunk);
-      std::fill(partial.begin(), partial.end(), Partial(0));
-      for (int64_t p = p0; p < p1; ++p) {
-        const T* row = x + (n * P + p) * C;
-        for (int64_t c = 0; c < C; ++c) partial[static_cast<size_t>(c)] += Partial(row[c]);
-      }
+      sum_chunk(x + (n * P + p0) * C, p1 - p0, partial.data());
       double* dst = per_chunk.data() + item * C;
       for (int64_t c = 0; c < C; ++c) dst[c] = double(partial[static_cast<size_t>(c)]);
     }
@@ -53,11 +51,25 @@ std::vector<double> channel_sums_impl(const VolumeShape& shape, const T* x, int 
 }  // namespace
 
 std::vector<double> channel_sums(const VolumeShape& shape, const float* x, int num_threads) {
-  return channel_sums_impl<float, float>(shape, x, num_threads);
+  // float partials of 64 terms lose < 2^-18 relative
+  const int64_t C = shape.channels;
+  return channel_sums_impl(shape, x, num_threads, 64, [C](const float* rows, int64_t count, float* partial) {
+    std::fill(partial, partial + C, 0.0f);
+    for (int64_t p = 0; p < count; ++p)
+      for (int64_t c = 0; c < C; ++c) partial[c] += rows[p * C + c];
+  });
 }
 
 std::vector<double> channel_sums(const VolumeShape& shape, const int8_t* x, int num_threads) {
-  return channel_sums_impl<int8_t, int32_t>(shape, x, num_threads);
+  // The dispatched kernel's partial sums are exact integers: the same sums in any chunking. Chunks of 256 positions
+  // give threads enough items (X3D-XS's 40x40 stage: 25 per clip).
+  const auto sum_chunk = kernels::kernel_table().qchannel_sums;
+  const int64_t C = shape.channels;
+  static_assert(256 <= kernels::qchannel_sums_max_rows);
+  return channel_sums_impl(shape, x, num_threads, 256, [C, sum_chunk](const int8_t* rows, int64_t count,
+                                                                         float* partial) {
+    sum_chunk(rows, C, count, partial);
+  });
 }
 
 namespace {

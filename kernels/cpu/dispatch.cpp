@@ -42,6 +42,7 @@ KernelTable make_table(Isa isa) {
   t.qconv3d = qconv3d_scalar;
   t.qdwconv3d = qdwconv3d_scalar;
   t.qscale = qscale_scalar;
+  t.qchannel_sums = qchannel_sums_scalar;
   t.quantize_f32 = quantize_f32_scalar;
   t.range_f32 = range_f32_scalar;
   t.qlinear_dot = qlinear_dot_scalar;
@@ -56,6 +57,7 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32_lines = dwconv3d_f32_lines_avx2;
       t.qdwconv3d = qdwconv3d_avx2;
       t.qscale = qscale_avx2;
+      t.qchannel_sums = qchannel_sums_avx2;
       t.quantize_f32 = quantize_f32_avx2;
       t.range_f32 = range_f32_avx2;
       t.qlinear_dot = qlinear_dot_avx2;
@@ -68,6 +70,7 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32_lines = dwconv3d_f32_lines_avx512;
       t.qdwconv3d = qdwconv3d_avx512;
       t.qscale = qscale_avx512;
+      t.qchannel_sums = qchannel_sums_avx512;
       t.quantize_f32 = quantize_f32_avx512;
       t.range_f32 = range_f32_avx512;
       t.qlinear_dot = qlinear_dot_avx512;
@@ -86,6 +89,7 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32_lines = dwconv3d_f32_lines_neon;
       t.qdwconv3d = qdwconv3d_neon;
       t.qscale = qscale_neon;
+      t.qchannel_sums = qchannel_sums_neon;
       t.quantize_f32 = quantize_f32_neon;
       t.range_f32 = range_f32_neon;
       t.qlinear_dot = qlinear_dot_neon;

@@ -40,6 +40,7 @@ struct KernelTable {
   const char* qconv3d_name = "scalar";
   QDwConv3dFn qdwconv3d = nullptr;
   QScaleFn qscale = nullptr;  // the level's float vectors (no integer dot products involved)
+  QChannelSumsFn qchannel_sums = nullptr;  // likewise
   // float32 -> int8 span quantization and its range pass (the runtime's quantize and dynamic_quantize steps)
   QuantizeF32Fn quantize_f32 = nullptr;
   RangeF32Fn range_f32 = nullptr;

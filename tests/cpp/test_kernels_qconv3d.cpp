@@ -484,18 +484,19 @@ void narrow_layers_exact_sums(std::mt19937& rng) {
   CHECK(compared >= 10);
 }
 
-struct NamedScale { const char* name; QScaleFn fn; };
+// The int8 squeeze-excitation's SIMD kernels of each level: the apply pass and the channel sums.
+struct NamedScale { const char* name; QScaleFn fn; QChannelSumsFn sums; };
 
 std::vector<NamedScale> scale_variants() {
   std::vector<NamedScale> out;
   for (Isa isa : supported_isas()) {
     switch (isa) {
 #if defined(__x86_64__)
-      case Isa::avx2: out.push_back({"avx2", qscale_avx2}); break;
-      case Isa::avx512: out.push_back({"avx512", qscale_avx512}); break;
+      case Isa::avx2: out.push_back({"avx2", qscale_avx2, qchannel_sums_avx2}); break;
+      case Isa::avx512: out.push_back({"avx512", qscale_avx512, qchannel_sums_avx512}); break;
 #endif
 #if defined(__aarch64__)
-      case Isa::neon: out.push_back({"neon", qscale_neon}); break;
+      case Isa::neon: out.push_back({"neon", qscale_neon, qchannel_sums_neon}); break;
 #endif
       default: break;
     }
@@ -603,6 +604,50 @@ void channel_scaled_activation(std::mt19937& rng) {
     }
   std::printf("channel-scaled activation: %ld/%ld outputs off by 1 LSB\n", long(total.inexact), long(total.total));
   CHECK(total.total > 0 && total.inexact * 100 <= total.total);
+}
+
+// The int8 squeeze-excitation's per-channel sums: the scalar reference equals int64 sums by hand, and every SIMD
+// variant equals the reference exactly, over channel counts around every vector width and the 64-channel passes
+// (X3D's 54 to 432 included), row counts from 1 up, and the largest row count at the int8 extremes (sums of
+// -128 * 2^16 and 127 * 2^16: exact float integers below 2^24). Every variant leaves the floats past `channels` alone.
+void channel_sums_exact(std::mt19937& rng) {
+  const std::vector<NamedScale> variants = scale_variants();
+  int compared = 0;
+  for (int64_t C : {1, 3, 4, 7, 8, 15, 16, 17, 24, 31, 33, 54, 63, 64, 65, 108, 127, 128, 129, 216, 432})
+    for (int64_t rows : {int64_t(1), int64_t(2), int64_t(5), 64 + C % 7, int64_t(300)}) {
+      const auto x = random_i8(size_t(rows * C), rng);
+      std::vector<float> ref(size_t(C) + 8, -7.0f);
+      qchannel_sums_scalar(x.data(), C, rows, ref.data());
+      for (int64_t c = 0; c < C; ++c) {
+        int64_t sum = 0;
+        for (int64_t r = 0; r < rows; ++r) sum += x[size_t(r * C + c)];
+        CHECK(ref[size_t(c)] == float(sum));
+      }
+      CHECK(std::all_of(ref.begin() + C, ref.end(), [](float v) { return v == -7.0f; }));
+      for (const auto& v : variants) {
+        std::vector<float> got(size_t(C) + 8, -7.0f);
+        v.sums(x.data(), C, rows, got.data());
+        CHECK(std::equal(ref.begin(), ref.end(), got.begin()));
+        ++compared;
+      }
+    }
+  for (int extreme : {-128, 127})
+    for (int64_t C : {3, 54}) {
+      const int64_t rows = qchannel_sums_max_rows;
+      const std::vector<int8_t> x(static_cast<size_t>(rows * C), int8_t(extreme));
+      auto all_exact = [&](QChannelSumsFn fn) {
+        std::vector<float> got(static_cast<size_t>(C));
+        fn(x.data(), C, rows, got.data());
+        return std::all_of(got.begin(), got.end(), [&](float v) { return v == float(extreme * rows); });
+      };
+      CHECK(all_exact(qchannel_sums_scalar));
+      for (const auto& v : variants) {
+        CHECK(all_exact(v.sums));
+        ++compared;
+      }
+    }
+  std::printf("channel sums: %d variant runs equal to the reference\n", compared);
+  CHECK(variants.empty() || compared >= 100);
 }
 
 #if defined(__x86_64__)
@@ -903,6 +948,7 @@ int main() {
   }
   equal_channels_equal_per_tensor(rng);
   channel_scaled_activation(rng);
+  channel_sums_exact(rng);
   float_outputs(rng);
   narrow_layers_exact_sums(rng);
 #if defined(__x86_64__)

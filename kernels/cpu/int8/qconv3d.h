@@ -110,6 +110,20 @@ void qscale_avx512(const QScale&, int64_t, int64_t);
 void qscale_neon(const QScale&, int64_t, int64_t);
 #endif
 
+// Per-channel sums of int8 rows (the pooling pass of the int8 squeeze-excitation): sums[c] = the sum over rows
+// [0, rows) of x[r * channels + c], as floats. Every variant's sums are exact integers (the adds are exact while a sum
+// stays below 2^24 in magnitude), so at most qchannel_sums_max_rows rows per call.
+constexpr int64_t qchannel_sums_max_rows = int64_t(1) << 16;
+using QChannelSumsFn = void (*)(const int8_t* x, int64_t channels, int64_t rows, float* sums);
+void qchannel_sums_scalar(const int8_t*, int64_t, int64_t, float*);
+#if defined(__x86_64__) || defined(_M_X64)
+void qchannel_sums_avx2(const int8_t*, int64_t, int64_t, float*);
+void qchannel_sums_avx512(const int8_t*, int64_t, int64_t, float*);
+#endif
+#if defined(__aarch64__)
+void qchannel_sums_neon(const int8_t*, int64_t, int64_t, float*);
+#endif
+
 using QConv3dFn = void (*)(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight,
                            const int32_t* weight_sum, const Requant& q, const int8_t* pad_row, int8_t* output,
                            int64_t item_begin, int64_t item_end);

@@ -126,19 +126,26 @@ inline void qdw_block(const QDwRow& r, int64_t cb0, int64_t ow0) {
   const Requant& q = *r.q;
   const Requantizer<typename I::F> requantizer(q);
   int8_t* output = r.output;
+  auto each_output = [&](auto store) {
 #pragma GCC unroll 8
-  for (int k = 0; k < CBS; ++k) {
-    const int64_t c0 = (cb0 + k) * W;
-    const int lanes = int(std::min<int64_t>(W, channels - c0));
+    for (int k = 0; k < CBS; ++k) {
+      const int64_t c0 = (cb0 + k) * W;
+      const int lanes = int(std::min<int64_t>(W, channels - c0));
 #pragma GCC unroll 8
-    for (int j = 0; j < COLS; ++j) {
-      const int64_t o = out_offset + (ow0 + j) * channels + c0;
-      if (linear_scale)
-        requantize_linear_store<typename I::F>(I::to_float(acc[k][j]), linear_scale + c0, o, lanes, relu, q, output);
-      else
-        requantizer.store(I::to_float(acc[k][j]), c0, o, lanes, output);
+      for (int j = 0; j < COLS; ++j) store(I::to_float(acc[k][j]), c0, out_offset + (ow0 + j) * channels + c0, lanes);
     }
-  }
+  };
+  using freg = typename I::F::reg;
+  if (linear_scale)
+    each_output([&](freg v, int64_t c0, int64_t o, int lanes) {
+      requantize_linear_store<typename I::F>(v, linear_scale + c0, o, lanes, relu, q, output);
+    });
+  else if (q.activation == Activation::swish)  // X3D's depthwise convs without a squeeze-excitation (4-5% faster)
+    each_output([&](freg v, int64_t c0, int64_t o, int lanes) {
+      requantizer.store_as(v, c0, o, lanes, output, Activation::swish);
+    });
+  else
+    each_output([&](freg v, int64_t c0, int64_t o, int lanes) { requantizer.store(v, c0, o, lanes, output); });
 }
 
 // COLS columns from ow0 for every channel block of `count` output rows: CBS = blocks / COLS at a time (a narrow

@@ -18,6 +18,7 @@ void qdwconv3d_simd(const DwConv3dShape& s, const int8_t* input, const int8_t* w
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const reg zp = V::set1(float(q.input_zero_point));
   const Requantizer<V> requantizer(q);
+  const bool swish = q.activation == Activation::swish;
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     const int8_t* input_n = input + n * s.in_t * s.in_h * s.in_w * C;
@@ -68,10 +69,11 @@ void qdwconv3d_simd(const DwConv3dShape& s, const int8_t* input, const int8_t* w
             }
           }
         const int64_t o = (row * Wo + ow) * C + c0;
-        requantizer.store(a0, c0, o, lanes, output);
-        requantizer.store(a1, c0, o + C, lanes, output);
-        requantizer.store(a2, c0, o + 2 * C, lanes, output);
-        requantizer.store(a3, c0, o + 3 * C, lanes, output);
+        auto store4 = [&](auto store) { store(a0, o), store(a1, o + C), store(a2, o + 2 * C), store(a3, o + 3 * C); };
+        if (swish)  // inlined with its constants in registers (qdwconv3d_dot.h does the same)
+          store4([&](reg v, int64_t at) { requantizer.store_as(v, c0, at, lanes, output, Activation::swish); });
+        else
+          store4([&](reg v, int64_t at) { requantizer.store(v, c0, at, lanes, output); });
       }
     }
     for (; ow < Wo; ++ow) single(ow);

@@ -8,4 +8,8 @@ void qscale_neon(const QScale& s, int64_t row_begin, int64_t row_end) {
   detail::qscale_simd<simd::NeonF32>(s, row_begin, row_end);
 }
 
+void qchannel_sums_neon(const int8_t* x, int64_t channels, int64_t rows, float* sums) {
+  detail::qchannel_sums_simd<simd::NeonF32>(x, channels, rows, sums);
+}
+
 }  // namespace pyvideo::kernels

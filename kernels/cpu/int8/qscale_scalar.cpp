@@ -22,4 +22,10 @@ void qscale_scalar(const QScale& s, int64_t row_begin, int64_t row_end) {
     }
 }
 
+void qchannel_sums_scalar(const int8_t* x, int64_t channels, int64_t rows, float* sums) {
+  for (int64_t c = 0; c < channels; ++c) sums[c] = 0.0f;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < channels; ++c) sums[c] += float(x[r * channels + c]);
+}
+
 }  // namespace pyvideo::kernels

@@ -1,5 +1,5 @@
-// The int8 channel-scaled activation shared by every SIMD variant (the apply pass of the int8 squeeze-excitation);
-// V is a float vector wrapper from simd.h.
+// The int8 squeeze-excitation's passes shared by every SIMD variant: the channel-scaled activation (the apply pass)
+// and the per-channel sums (the pooling pass); V is a float vector wrapper from simd.h.
 //
 // Each position's C channels: v = (x - input_zero_point) * scale[c] (exact subtraction, one rounding, as the
 // requantization's float(acc) * dequant_scale with acc = x - zp), then the activation and the requantization of
@@ -63,6 +63,33 @@ void qscale_simd(const QScale& s, int64_t row_begin, int64_t row_end) {
     qscale_activation<V, true>(s, row_begin, row_end);
   else
     qscale_activation<V, false>(s, row_begin, row_end);
+}
+
+// qchannel_sums: 64 channels at a time (64 / width float accumulators, in registers), each pass over every row.
+template <class V>
+void qchannel_sums_simd(const int8_t* x, int64_t C, int64_t rows, float* sums) {
+  using reg = typename V::reg;
+  constexpr int G = 64 / V::width;
+  for (int64_t c0 = 0; c0 < C; c0 += G * V::width) {
+    reg acc[G];
+    int lanes[G];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      acc[g] = V::zero();
+      lanes[g] = int(std::clamp<int64_t>(C - c0 - g * V::width, 0, V::width));
+    }
+    const int8_t* row = x + c0;
+    for (int64_t r = 0; r < rows; ++r, row += C)
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g)
+        if (lanes[g]) acc[g] = V::add(acc[g], V::load_i8(row + g * V::width, lanes[g]));
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g)
+      if (lanes[g] == V::width)
+        V::store(sums + c0 + g * V::width, acc[g]);
+      else if (lanes[g])
+        V::store_n(sums + c0 + g * V::width, acc[g], lanes[g]);
+  }
 }
 
 }  // namespace pyvideo::kernels::detail

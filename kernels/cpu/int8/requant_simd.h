@@ -62,10 +62,14 @@ struct Requantizer {
         zero_point(V::set1(float(q.output_zero_point))) {}
 
   // acc = float32 of the int32 accumulators of channels [c, c + n); o: offset of the first one in the output.
-  void store(reg acc, int64_t c, int64_t o, int n, int8_t* output) const {
+  void store(reg acc, int64_t c, int64_t o, int n, int8_t* output) const { store_as(acc, c, o, n, output, activation); }
+
+  // store() with the activation `act` (this->activation): inlined, so with a constant `act` its switch folds away and
+  // a caller's loop keeps the activation's constants in registers (an out-of-line store() per vector reloads them).
+  [[gnu::always_inline]] void store_as(reg acc, int64_t c, int64_t o, int n, int8_t* output, Activation act) const {
     reg v = V::mul(acc, load_lanes<V>(dequant_scale + c, n));
     if (residual) v = V::add(v, V::mul(V::sub(V::load_i8(residual + o, n), residual_zero_point), residual_scale));
-    const reg y = activate<V>(v, activation);
+    const reg y = activate<V>(v, act);
     if (float_output) {  // an int8 conv with a float output: no requantization
       if (n == V::width) V::store(float_output + o, y); else V::store_n(float_output + o, y, n);
       return;
