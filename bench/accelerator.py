@@ -1,8 +1,9 @@
 """X3D inference on CPU, batch 1, 1 and 2 threads: vanilla PyTorch eager vs the reference's (PyTorchVideo's) 2-D
 deploy form (torch eager, bench/reference_deploy.py), pyvideo's deploy form (torch eager), torch.compile, ONNX
 Runtime, and pyvideo's native fp32 and int8 kernels (per-layer ops, and compile_native programs). Prints a table of milliseconds and speed-ups over vanilla eager,
-the int8/fp32 ratios, the machine's measured peaks, and what fraction of them each native kernel kind reaches on
-EfficientX3d-XS's layers. Every variant is checked against vanilla eager before timing. The weights are random
+the int8/fp32 ratios, the machine's measured peaks (fp32 and int8 matmuls, a large copy), and what fraction of them
+each native kernel kind reaches on EfficientX3d-XS's layers (fp32 steps against the fp32 matmul, int8 steps against
+the int8 one). Every variant is checked against vanilla eager before timing. The weights are random
 (int8 accuracy on real clips: bench/int8_agreement.py). Run once:  .venv/bin/python bench/accelerator.py
 """
 import copy
@@ -17,7 +18,7 @@ import torch
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.native import compile_native, lower_quantized_to_native, lower_to_native
 from pyvideo.accelerator.quantization import quantize_model
-from pyvideo.benchmarks.timing import peak_copy_gbps, peak_matmul_gflops
+from pyvideo.benchmarks.timing import peak_copy_gbps, peak_int8_matmul_gops, peak_matmul_gflops
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 from pyvideo.models.hub import x3d_s, x3d_xs
 
@@ -139,9 +140,10 @@ def build_variants(builder, shape):
     return variants, (program_fp32, program_int8), x
 
 
-def kernel_fractions(compiled, x, peak_gflops, peak_gbps):
-    """Per step kind of a compiled native program (timed inside C++, best of 5 runs): GFLOP/s against the matmul
-    peak and the bytes each step must move (input + output + weights) per second against the copy peak."""
+def kernel_fractions(compiled, x, peak_gflops, peak_gbps, unit="GFLOP/s"):
+    """Per step kind of a compiled native program (timed inside C++, best of 5 runs): GFLOP/s (GOP/s for int8 steps:
+    `unit`) against the matmul peak `peak_gflops` (None: no fraction) and the bytes each step must move (input +
+    output + weights) per second against the copy peak."""
     program = compiled.native_program.program
     program.set_profiling(True)
     best = None
@@ -179,7 +181,8 @@ def kernel_fractions(compiled, x, peak_gflops, peak_gbps):
     print(f"  whole program {best[0] * 1e3:.2f} ms")
     for kind, (seconds, flops, moved, steps) in sorted(stats.items(), key=lambda item: -item[1][0]):
         gflops, gbps = flops / seconds / 1e9, moved / seconds / 1e9
-        compute = f"{gflops:6.1f} GFLOP/s ({100 * gflops / peak_gflops:5.1f}% of peak)" if flops else " " * 30
+        fraction = f" ({100 * gflops / peak_gflops:5.1f}% of peak)" if peak_gflops else " " * 18
+        compute = f"{gflops:6.1f} {unit:7s}{fraction}" if flops else " " * 32
         print(f"  {kind:30s} {steps:3d} steps {seconds * 1e3:7.2f} ms  {compute}  "
               f"{gbps:6.1f} GB/s ({100 * gbps / peak_gbps:5.1f}% of copy peak)")
 
@@ -189,7 +192,10 @@ def main():
           f"int8 dense variant {__import__('pyvideo._native', fromlist=['x']).native().qconv3d_variant()}")
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        print(f"threads={threads}: peak matmul {peak_matmul_gflops():.1f} GFLOP/s, copy {peak_copy_gbps():.1f} GB/s")
+        int8_peak = peak_int8_matmul_gops()
+        print(f"threads={threads}: peak matmul {peak_matmul_gflops():.1f} GFLOP/s fp32, "
+              + (f"{int8_peak:.1f} GOP/s int8 (torch._int_mm)" if int8_peak else "no int8 matmul in this torch")
+              + f", copy {peak_copy_gbps():.1f} GB/s")
     rows = []
     xs_native = None
     for name, builder, shape in MODELS:
@@ -215,12 +221,14 @@ def main():
               f"vs torch.compile {times['torch.compile'] / times['pyvideo fp32']:.2f}x; int8 with every eligible range "
               f"dynamic / fp32 {times['pyvideo fp32'] / times['int8 all dynamic']:.2f}x")
     torch.set_num_threads(1)
-    peak_gflops, peak_gbps = peak_matmul_gflops(), peak_copy_gbps()
+    peak_gflops, peak_gops, peak_gbps = peak_matmul_gflops(), peak_int8_matmul_gops(), peak_copy_gbps()
     programs, x = xs_native
-    for label, compiled in zip(("fp32", "int8"), programs):
-        print(f"\nnative {label} steps on EfficientX3d-XS, 1 thread (peaks {peak_gflops:.1f} GFLOP/s fp32 matmul, "
-              f"{peak_gbps:.1f} GB/s copy):")
-        kernel_fractions(compiled, x, peak_gflops, peak_gbps)
+    print(f"\nnative fp32 steps on EfficientX3d-XS, 1 thread (peaks {peak_gflops:.1f} GFLOP/s fp32 matmul, "
+          f"{peak_gbps:.1f} GB/s copy):")
+    kernel_fractions(programs[0], x, peak_gflops, peak_gbps)
+    int8_peak = f"{peak_gops:.1f} GOP/s int8 matmul (torch._int_mm)" if peak_gops else "no int8 matmul peak"
+    print(f"\nnative int8 steps on EfficientX3d-XS, 1 thread (peaks {int8_peak}, {peak_gbps:.1f} GB/s copy):")
+    kernel_fractions(programs[1], x, peak_gops, peak_gbps, unit="GOP/s")
 
 
 if __name__ == "__main__":
