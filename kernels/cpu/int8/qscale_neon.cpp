@@ -1,4 +1,5 @@
-// neon variant of the int8 channel-scaled activation: the shared loop with the level's float vectors.
+// neon variant of the int8 squeeze-excitation's passes (channel-scaled activation, channel sums): the shared
+// loops with the level's float vectors.
 #include "../simd.h"
 #include "qscale_simd.h"
 

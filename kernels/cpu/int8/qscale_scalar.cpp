@@ -1,5 +1,5 @@
-// Scalar reference of the int8 channel-scaled activation (qconv3d.h): the definition, with std::exp activations and
-// a true division by the output scale.
+// Scalar references of the int8 squeeze-excitation's passes (qconv3d.h): the channel-scaled activation (the
+// definition, with std::exp activations and a true division by the output scale) and the channel sums.
 #include <algorithm>
 #include <cmath>
 
