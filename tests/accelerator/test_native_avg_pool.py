@@ -115,7 +115,10 @@ def test_vanilla_x3d_runs_as_one_int8_program_exactly(vanilla_x3d, shape):
     x = torch.randn(shape)
     with torch.no_grad():
         got = compiled(x)
-        assert torch.equal(got, lower_quantized_to_native(int8)(x))  # the same kernels layer by layer, bit for bit
+        # the same kernels layer by layer, bit for bit, up to the head's output pool: after the float classifier it
+        # averages the logits in float, natively in the program and with torch's AdaptiveAvgPool3d layer by layer
+        per_layer = lower_quantized_to_native(int8)(x)
+        assert float((got - per_layer).norm() / per_layer.norm()) < 1e-6
         reference = int8(x)  # the torch int8 reference: native kernels may differ by 1 LSB next to rounding ties
         assert float((got - reference).norm() / reference.norm()) < 0.02
 

@@ -207,7 +207,10 @@ def test_int8_resnet_runs_its_max_pools_on_int8(small_resnet, shape):
     x = torch.randn(shape)
     with torch.no_grad():
         got = compiled(x)
-        assert torch.equal(got, lower_quantized_to_native(int8)(x))
+        # bit for bit up to the head's output pool, which averages the float classifier's logits (natively in the
+        # program, with torch's pool layer by layer)
+        per_layer = lower_quantized_to_native(int8)(x)
+        assert float((got - per_layer).norm() / per_layer.norm()) < 1e-6
         reference = int8(x)
         assert float((got - reference).norm() / reference.norm()) < 0.02
 

@@ -15,7 +15,8 @@ from pyvideo.accelerator.native import (
     lower_quantized_to_native,
     lower_to_native,
 )
-from pyvideo.accelerator.quantization import quantize_model
+from pyvideo.accelerator.native.conv import NativeLinear
+from pyvideo.accelerator.quantization import FloatLinear, QuantizedLinear, quantize_model
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
 from ._util import make_plain_model, randomize_batchnorm
@@ -33,13 +34,14 @@ def efficient_x3d():
     model = create_x3d(expansion="XS", num_classes=7).eval()
     example = torch.randn(1, 3, 4, 48, 48)
     deploy = convert_to_deployable_form(model, example)
-    int8 = quantize_model(deploy, [torch.randn(2, 3, 4, 48, 48) for _ in range(2)])
-    return deploy, int8
+    calibration = [torch.randn(2, 3, 4, 48, 48) for _ in range(2)]
+    # quantize_model's default (the classifier in float) and the all-int8 model
+    return deploy, quantize_model(deploy, calibration), quantize_model(deploy, calibration, float_classifier=False)
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 4, 48, 48), (2, 3, 3, 37, 29)])
 def test_fp32_program_equals_the_per_layer_lowering(efficient_x3d, shape):
-    deploy, _ = efficient_x3d
+    deploy, _, _ = efficient_x3d
     compiled = compile_native(deploy)
     programs = [m for m in compiled.modules() if isinstance(m, NativeProgram)]
     assert len(programs) == 1 and programs[0].program.num_steps >= 100  # every conv, SE, pool and the classifier
@@ -52,12 +54,34 @@ def test_fp32_program_equals_the_per_layer_lowering(efficient_x3d, shape):
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 4, 48, 48), (2, 3, 3, 37, 29)])
-def test_int8_program_equals_the_per_layer_int8_lowering_exactly(efficient_x3d, shape):
-    _, int8 = efficient_x3d
+@pytest.mark.parametrize("all_int8", [False, True])
+def test_int8_program_equals_the_per_layer_int8_lowering_exactly(efficient_x3d, shape, all_int8):
+    int8 = efficient_x3d[2 if all_int8 else 1]
     compiled = compile_native(int8)
     x = torch.randn(shape)
     with torch.no_grad():
         assert torch.equal(compiled(x), lower_quantized_to_native(int8)(x))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 4, 48, 48), (2, 3, 3, 37, 29)])
+def test_int8_program_with_a_float_classifier(efficient_x3d, shape):
+    """quantize_model's default keeps the classifier in float: the layer before it returns float32, the program
+    runs the classifier as an fp32 step (and the per-layer lowering on the same kernel: NativeLinear, the same bits,
+    see above), the torch int8 model with F.linear."""
+    _, int8, all_int8 = efficient_x3d
+    assert isinstance(int8.get_submodule("projection_model"), FloatLinear)
+    assert isinstance(all_int8.get_submodule("projection_model_int8"), QuantizedLinear)
+    compiled = compile_native(int8)
+    program = next(m for m in compiled.modules() if isinstance(m, NativeProgram))
+    steps = program.extra_repr().splitlines()
+    assert "float output" in steps[-3] and steps[-2].strip().startswith("v") and "= conv(" in steps[-2]
+    assert not any(isinstance(m, nn.Linear) for m in compiled.modules())  # the classifier ran natively too
+    assert isinstance(lower_quantized_to_native(int8).get_submodule("projection_model"), NativeLinear)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        logits = compiled(x)
+        assert _relative(logits, int8(x)) < 1e-2  # the torch reference: the native int8 layers' 1-LSB differences
+        assert not torch.equal(logits, compile_native(all_int8)(x))  # the classifier's int8 weight rounding is gone
 
 
 def test_transmuted_plain_model_fp32_and_int8():
@@ -74,7 +98,7 @@ def test_transmuted_plain_model_fp32_and_int8():
 
 
 def test_thread_count_does_not_change_results(efficient_x3d):
-    _, int8 = efficient_x3d
+    _, int8, _ = efficient_x3d
     deploy = efficient_x3d[0]
     compiled, compiled_int8 = compile_native(deploy), compile_native(int8)
     x = torch.randn(1, 3, 4, 40, 40)
@@ -94,7 +118,7 @@ def test_thread_count_does_not_change_results(efficient_x3d):
 def test_int8_program_on_threads_equals_the_per_layer_lowering_on_a_batch(efficient_x3d):
     # With 2 and 3 threads the int8 Linear step's (row, output) items split into chunks that start and end inside
     # rows (3 clips x 7 classes); the per-layer lowering's Linear is torch's exact integer path, independent of it.
-    _, int8 = efficient_x3d
+    _, int8, _ = efficient_x3d
     compiled, per_layer = compile_native(int8), lower_quantized_to_native(int8)
     x = torch.randn(3, 3, 4, 40, 40)
     previous = torch.get_num_threads()
@@ -110,7 +134,7 @@ def test_int8_program_on_threads_equals_the_per_layer_lowering_on_a_batch(effici
 def test_every_input_memory_layout_gives_the_same_bits(efficient_x3d):
     # Contiguous [N, C, T, H, W] input goes to the runtime as is (it copies it to channels-last), channels_last_3d
     # memory is read in place, any other strides are made contiguous first: the same results whichever.
-    deploy, int8 = efficient_x3d
+    deploy, int8, _ = efficient_x3d
     big = torch.randn(2, 3, 8, 40, 44)
     views = {
         "contiguous": big[:, :, ::2].contiguous(),
@@ -129,7 +153,7 @@ def test_every_input_memory_layout_gives_the_same_bits(efficient_x3d):
 
 
 def test_the_source_model_is_not_modified(efficient_x3d):
-    deploy, _ = efficient_x3d
+    deploy, _, _ = efficient_x3d
     before = {k: v.clone() for k, v in deploy.state_dict().items()}
     compile_native(deploy)
     after = deploy.state_dict()
@@ -137,7 +161,7 @@ def test_the_source_model_is_not_modified(efficient_x3d):
 
 
 def test_errors_are_clear(efficient_x3d):
-    deploy, _ = efficient_x3d
+    deploy, _, _ = efficient_x3d
     compiled = compile_native(deploy)
     with pytest.raises(TypeError, match="nn.Module"):
         compile_native("model")
@@ -175,7 +199,7 @@ def test_errors_are_clear(efficient_x3d):
 
 
 def test_model_files_round_trip(efficient_x3d, tmp_path):
-    deploy, int8 = efficient_x3d
+    deploy, int8, _ = efficient_x3d
     x = torch.randn(2, 3, 3, 37, 29)
     for model in (deploy, int8):
         program = compile_native(model).native_program

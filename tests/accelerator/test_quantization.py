@@ -10,6 +10,8 @@ from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.quantization import (
     DequantizeTensor,
+    FakeQuantLinear,
+    FloatLinear,
     MinMaxObserver,
     MovingAverageMinMaxObserver,
     PercentileObserver,
@@ -235,8 +237,9 @@ def test_qat_trains_and_converted_model_matches_fake_quant_model():
     deploy = _deployed_x3d(seed=2, num_classes=4)
     # per tensor: the whole-model comparison needs identical rounding everywhere; with per-channel SE outputs the fake
     # model's float arithmetic flips rare rounding ties, which cascade through this random model
-    # (test_quantization_per_channel checks those layers one by one)
-    qat = prepare_qat(deploy, per_channel=False)
+    # (test_quantization_per_channel checks those layers one by one). The classifier is int8 too: a float one trains
+    # to slightly different weights, and in this random model that is enough to flip one such tie (2.9e-3 below).
+    qat = prepare_qat(deploy, per_channel=False, float_classifier=False)
     assert qat.training and any(isinstance(m, nn.Dropout) and m.training for m in qat.modules())
     generator = torch.Generator().manual_seed(3)
     clips, labels = torch.randn(4, 3, 4, 32, 32, generator=generator), torch.tensor([0, 1, 2, 3])
@@ -251,6 +254,23 @@ def test_qat_trains_and_converted_model_matches_fake_quant_model():
     relative = float((real - fake).norm() / fake.norm())
     print(f"\nQAT: converted int8 vs fake-quant model relative L2 error {relative:.2e}")
     assert relative < 1e-4  # same arithmetic: only float summation order differs
+
+
+def test_qat_keeps_the_classifier_in_float_by_default():
+    deploy = _deployed_x3d(seed=2, num_classes=4)
+    qat = prepare_qat(deploy)
+    assert type(qat.get_submodule("projection.model")) is FloatLinear  # trained without fake quantization
+    assert not any(isinstance(m, FakeQuantLinear) for m in qat.modules())
+    assert qat.get_submodule("projection.model").weight is deploy.projection.model.weight  # shared, as every layer
+    assert type(deploy.projection.model) is nn.Linear  # the source model keeps its Linear
+    train_steps(qat, torch.randn(4, 3, 4, 32, 32, generator=torch.Generator().manual_seed(3)), torch.arange(4), 2)
+    freeze_observers(qat)
+    int8_model = convert_qat(qat.eval())
+    classifier = int8_model.get_submodule("projection_model")
+    assert type(classifier) is FloatLinear and classifier.weight is deploy.projection.model.weight
+    assert not any(isinstance(m, QuantizedLinear) for m in int8_model.modules())
+    # the layer before it (the head's conv, ReLU fused) returns float32 for it
+    assert int8_model.get_submodule("head_lin_5_kernel_int8").output_scale is None
 
 
 def test_transmuted_plain_model_quantizes_with_residual_adds_fused_into_int8_convs():

@@ -185,8 +185,9 @@ def test_quantize_model_dynamic_ranges_per_sample_and_small_clips():
     calibrate(prepared, calibration)
     assert len(dynamic_candidates(prepared)) == 5  # the input, the three conv outputs and the pooled vector
     # no bias correction: its shifts are measured at the calibration clips' scale and would give the chain a bias
-    static = quantize_model(model, calibration, bias_correction=False)
-    dynamic = quantize_model(model, calibration, bias_correction=False, dynamic_ranges=0)
+    # the classifier int8 too (float_classifier=False): its input is the fifth candidate
+    static = quantize_model(model, calibration, bias_correction=False, float_classifier=False)
+    dynamic = quantize_model(model, calibration, bias_correction=False, dynamic_ranges=0, float_classifier=False)
     assert sum(m.dynamic_input for m in dynamic.modules() if hasattr(m, "dynamic_input")) == 5
     assert not any(isinstance(m, QuantizeTensor) for m in dynamic.modules())
     clips = torch.randn(4, 3, 4, 16, 16, generator=generator) * torch.tensor([1.0, 0.01, 3.0, 0.01]).reshape(4, 1, 1, 1, 1)
@@ -212,7 +213,7 @@ def test_mark_dynamic_picks_the_tensors_whose_range_changes_and_silences_the_war
         quantize_model(model, calibration, dynamic_ranges=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        quantized = quantize_model(model, calibration, dynamic_ranges=True)
+        quantized = quantize_model(model, calibration, dynamic_ranges=True, float_classifier=False)
     assert sum(getattr(m, "dynamic_input", False) for m in quantized.modules()) == 5
     prepared = prepare(model)
     calibrate(prepared, calibration)

@@ -57,7 +57,7 @@ def _relative_l2(actual, expected):
 def test_slowfast_int8_tracks_fp32_and_lowers_to_native(deploy, calibration):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no unstable-range warning, no torch deprecation noise
-        int8_model = quantize_model(deploy, calibration)
+        int8_model = quantize_model(deploy, calibration, float_classifier=False)
     cats = [m for m in int8_model.modules() if isinstance(m, QuantizedCat)]
     assert len(cats) == 5 and all(m.output_qparams is not None for m in cats)  # 4 pathway fusions and the head
     test = _clips(torch.Generator().manual_seed(2), batch=8)
@@ -153,12 +153,12 @@ def test_both_pathway_inputs_can_be_quantized_dynamically(deploy, calibration):
     assert len(placeholders) == 2 and set(placeholders) <= set(dynamic_candidates(prepared))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        int8_model = quantize_model(deploy, calibration, dynamic_ranges=0)  # every candidate
+        int8_model = quantize_model(deploy, calibration, dynamic_ranges=0, float_classifier=False)  # every candidate
     first_convs = [m for m in int8_model.modules() if isinstance(m, QuantizedConv3d) and m.dynamic_input]
     assert len(first_convs) >= 2  # the two stems at least
     test = _clips(torch.Generator().manual_seed(6), batch=4)
     test[1] = test[1] * 0.05  # a dark fast clip: its own range serves it
-    static_model = quantize_model(deploy, calibration, dynamic_ranges=False)
+    static_model = quantize_model(deploy, calibration, dynamic_ranges=False, float_classifier=False)
     with torch.no_grad():
         fp32, int8 = deploy(test), int8_model(test)
         # measured 0.024 dynamic vs 0.072 static

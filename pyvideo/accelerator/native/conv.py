@@ -1,4 +1,5 @@
-"""NativeConv3d: a FusedConv3d executed by the native fp32 kernels, and the pass that swaps them in."""
+"""NativeConv3d: a FusedConv3d executed by the native fp32 kernels (and NativeLinear, NativeSqueezeExcitation), and
+the pass that swaps them in."""
 from typing import Optional
 
 import torch
@@ -54,6 +55,31 @@ class NativeConv3d(nn.Module):
     def extra_repr(self) -> str:
         return (f"kind={self.kind}, out_channels={self.out_channels}, stride={tuple(self.stride)}, "
                 f"padding={tuple(self.padding)}, activation={self.activation}, adds_residual={self.adds_residual}")
+
+
+class NativeLinear(nn.Module):
+    """An ``nn.Linear`` (over the last dim) on the native fp32 pointwise-conv kernel, weights packed once: the rows
+    of the input are the columns of a 1x1x1 conv, as a native program's classifier step computes them, so the two
+    give the same bits (an int8 model's float classifier, see ``quantize_model(float_classifier=True)``)."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        weight = linear.weight.detach().float()
+        self.register_buffer("packed_weight", pack_conv3d_weight(weight.reshape(*weight.shape, 1, 1, 1)))
+        bias = linear.bias.detach() if linear.bias is not None else torch.zeros(linear.out_features)
+        self.register_buffer("bias", bias.float().clone())
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"NativeLinear: the input's last dim must be {self.in_features}, got {tuple(x.shape)}")
+        rows = x.reshape(1, -1, 1, 1, self.in_features)  # [1, M, 1, 1, C]: M columns, channels last
+        y = fused_conv3d(rows.permute(0, 4, 1, 2, 3), self.packed_weight, self.bias, None, [1, 1, 1], [0, 0, 0],
+                         activation_code("identity"))
+        return y.permute(0, 2, 3, 4, 1).reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
 
 
 class NativeSqueezeExcitation(nn.Module):

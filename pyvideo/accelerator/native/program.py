@@ -44,6 +44,7 @@ from pyvideo.accelerator.deployable import FusedConv3d, FusedSqueezeExcitation
 from pyvideo.accelerator.deployable.conv import triple
 from pyvideo.accelerator.deployable.graph import copy_module, trace
 from pyvideo.accelerator.deployable.pool import is_global_pool
+from pyvideo.accelerator.quantization.graph_quantizer import FloatLinear
 from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedAvgPool3d,
     QuantizedCat,
@@ -331,7 +332,7 @@ class _Builder:
         channels (a pointwise conv) and its int8 form."""
         if len(values) != 1:
             return None
-        if type(module) is nn.Linear:
+        if type(module) in (nn.Linear, FloatLinear):  # FloatLinear: an int8 model's float classifier
             weight = module.weight.detach().float().t().reshape(1, 1, 1, module.in_features, module.out_features)
             bias = module.bias if module.bias is not None else torch.zeros(module.out_features)
             return self.program.conv(values[0], False, kernel=[1, 1, 1], stride=[1, 1, 1], padding=[0, 0, 0],

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.graph import copy_module
+from pyvideo.accelerator.quantization.graph_quantizer import FloatLinear
 from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedConv3d,
     QuantizedLinear,
@@ -19,6 +20,8 @@ from pyvideo.ops.quantized_conv3d import (
     quantized_depthwise_conv3d,
 )
 from pyvideo.ops.squeeze_excitation import quantized_squeeze_excitation
+
+from .conv import NativeLinear
 
 
 def is_supported(conv: QuantizedConv3d, float_output: bool = False) -> bool:
@@ -165,6 +168,8 @@ def _native_replacement(module: nn.Module):
         return NativeQuantizedSqueezeExcitation(module)
     if isinstance(module, QuantizedLinear):
         return CachedQuantizedLinear(module)
+    if isinstance(module, FloatLinear):  # the float classifier: the program's fp32 kernel, for the same bits
+        return NativeLinear(module)
     return None
 
 

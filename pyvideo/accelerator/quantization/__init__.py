@@ -11,7 +11,7 @@ pure-torch reference of the integer arithmetic (see docs/notes/accelerator_inter
 from .agreement import Int8Agreement, compare_int8, compare_logits
 from .api import calibrate, convert_qat, mark_dynamic, prepare_qat, quantize_model
 from .fake_quant import ActivationQuantizer, FakeQuantConv3d, FakeQuantLinear, fake_quantize, fake_quantize_weight
-from .graph_quantizer import convert, freeze_observers, prepare
+from .graph_quantizer import FloatLinear, classifier_node, convert, freeze_observers, prepare
 from .int8_modules import (
     DequantizeTensor,
     QuantizedActivation,
@@ -53,6 +53,7 @@ __all__ = [
     "DequantizeTensor",
     "FakeQuantConv3d",
     "FakeQuantLinear",
+    "FloatLinear",
     "MinMaxObserver",
     "MovingAverageMinMaxObserver",
     "PercentileObserver",
@@ -72,6 +73,7 @@ __all__ = [
     "activation_qparams",
     "calibrate",
     "channel_activation_qparams",
+    "classifier_node",
     "convert",
     "convert_qat",
     "dequantize",

@@ -17,6 +17,7 @@ def quantize_model(
     per_channel: bool = True,
     bias_correction: bool = True,
     dynamic_ranges: Union[bool, float] = True,
+    float_classifier: bool = True,
 ) -> fx.GraphModule:
     """Post-training static int8 quantization of a deploy-form model.
 
@@ -40,6 +41,12 @@ def quantize_model(
             own range, instead of with one static range (see ``mark_dynamic``; needs 3 or more calibration batches to
             measure; with fewer, every range stays static). Costs a float32 intermediate and a min/max pass per such
             tensor. ``False``: all static.
+        float_classifier: keep the model's classifier (its final ``nn.Linear``, e.g. X3D's ``projection``) in float32:
+            it reads the dequantized features (the layer before it then returns float32) and keeps its float weight
+            (:class:`FloatLinear`). The classifier's int8 weight rounding shifts the logits of near-tied classes
+            against each other: on a trained EfficientX3d-XS it alone flipped 9 of 216 held-out clips' top-1 class
+            (docs/notes/accelerator_bench.md). Its cost is a float GEMV (2048 x 400 for Kinetics-400).
+            ``False``: the classifier is int8 too.
 
     Returns:
         The int8 model (``torch.fx.GraphModule`` of ``int8_modules``): float input (a list of clips where the deploy
@@ -61,7 +68,8 @@ def quantize_model(
     if first is None:
         raise ValueError("quantize_model: calibration_data yielded no batches")
     # a model that takes a list of clips is traced with the first batch's list
-    prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel, _calibration_batch=first)
+    prepared = prepare(deploy_model, observer=observer, qat=False, per_channel=per_channel,
+                       float_classifier=float_classifier, _calibration_batch=first)
     calibrate(prepared, calibration_data)
     if spread is not None:
         mark_dynamic(prepared, spread)
@@ -85,14 +93,16 @@ def _warn_on_unstable_ranges(prepared: fx.GraphModule) -> None:
 
 
 def prepare_qat(deploy_model: nn.Module, observer="moving_average", per_channel: bool = True,
-                example_input=None) -> fx.GraphModule:
+                example_input=None, float_classifier: bool = True) -> fx.GraphModule:
     """A training-mode copy of the deploy-form graph with fake-quantized weights and activations (straight-through
     gradients). It shares its parameters with ``deploy_model``: train it like any module, then call
     :func:`convert_qat`. Activation ranges follow the data (moving average) until :func:`freeze_observers`.
     ``per_channel`` as in :func:`quantize_model` (the fake quantization then simulates the per-channel tensors).
     ``example_input`` (a pyvideo extension) is required for a model whose forward takes a list of clips (SlowFast):
-    one such list, e.g. ``[slow, fast]``, used only to trace one graph input per clip (see ``prepare``)."""
-    prepared = prepare(deploy_model, observer=observer, qat=True, per_channel=per_channel, example_input=example_input)
+    one such list, e.g. ``[slow, fast]``, used only to trace one graph input per clip (see ``prepare``).
+    ``float_classifier`` as in :func:`quantize_model` (the classifier then trains without fake quantization)."""
+    prepared = prepare(deploy_model, observer=observer, qat=True, per_channel=per_channel, example_input=example_input,
+                       float_classifier=float_classifier)
     return prepared.train()
 
 

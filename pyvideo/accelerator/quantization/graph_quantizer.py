@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 from pyvideo.accelerator.deployable.activation import activation_kind_of
 from pyvideo.accelerator.deployable.conv import FusedConv3d
-from pyvideo.accelerator.deployable.graph import DeployTracer, replace_submodule, takes_clip_list, trace
+from pyvideo.accelerator.deployable.graph import (DeployTracer, register_leaf_type, replace_submodule,
+                                                  takes_clip_list, trace)
 from pyvideo.accelerator.deployable.pool import is_global_pool
 from pyvideo.accelerator.deployable.squeeze_excitation import FusedSqueezeExcitation
 
@@ -82,11 +83,41 @@ def _int8_inputs(node: fx.Node) -> list:
     return tensors if tensors is not None else _tensor_args(node)
 
 
+class FloatLinear(nn.Linear):
+    """An ``nn.Linear`` that quantization leaves in float32: it reads its input dequantized and keeps its float weight.
+    ``prepare(..., float_classifier=True)`` (``quantize_model``'s and ``prepare_qat``'s default) puts one in place of
+    the model's classifier (:func:`classifier_node`), sharing that Linear's parameters."""
+
+    @classmethod
+    def of(cls, linear: nn.Linear) -> "FloatLinear":
+        kept = cls(linear.in_features, linear.out_features, bias=linear.bias is not None)
+        kept.weight, kept.bias = linear.weight, linear.bias
+        return kept
+
+
+register_leaf_type(FloatLinear)  # an opaque node when compile_native traces the int8 model (torch's own Linear is one)
+
+
+def classifier_node(graph: fx.Graph, modules: Dict[str, nn.Module]) -> Optional[fx.Node]:
+    """The model's classifier: the last ``nn.Linear`` call of the graph when no conv, Linear or squeeze-excitation
+    comes after it (the projection of every hub model's head), else None."""
+    last = None
+    for node in graph.nodes:
+        module = modules.get(node.target) if node.op == "call_module" else None
+        if type(module) is nn.Linear:
+            last = node
+        elif isinstance(module, (FusedConv3d, FusedSqueezeExcitation, nn.Linear)):
+            last = None
+    return last
+
+
 def node_role(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
     if node.op == "call_module":
         module = modules[node.target]
         if isinstance(module, ActivationQuantizer):
             return "transparent"
+        if isinstance(module, FloatLinear):
+            return "float"
         if isinstance(module, (FusedConv3d, nn.Linear, FusedSqueezeExcitation)) or is_global_pool(module, _GLOBAL_POOL_TYPES) \
                 or q8.avg_pool_is_supported(module):
             return "int8"
@@ -113,6 +144,15 @@ class _Plan:
     def __init__(self, graph: fx.Graph, modules: Dict[str, nn.Module]):
         nodes = list(graph.nodes)
         self.role = {n: node_role(n, modules) for n in nodes}
+        # After a float classifier (FloatLinear) only pools, activations and reshapes of the logits follow: they stay
+        # float too, rather than quantizing the logits again.
+        after_classifier = set()
+        for n in nodes:
+            if (n.op == "call_module" and isinstance(modules.get(n.target), FloatLinear)) or any(
+                    a in after_classifier for a in _tensor_args(n)):
+                after_classifier.add(n)
+                if self.role[n] == "int8":
+                    self.role[n] = "float"
         # A transparent op's values are its input's values: they share the input's qparams source.
         self.source = {}
         for n in nodes:
@@ -234,7 +274,7 @@ def _trace_eval(model: nn.Module, example_input=None, calibration_batch=None) ->
 
 
 def prepare(model: nn.Module, observer="minmax", qat: bool = False, per_channel: bool = True,
-            example_input=None, *, _calibration_batch=None) -> fx.GraphModule:
+            example_input=None, *, float_classifier: bool = False, _calibration_batch=None) -> fx.GraphModule:
     """Traced graph of ``model`` (sharing its modules) with ActivationQuantizers inserted: they observe only, or with
     ``qat`` also fake-quantize; with ``qat`` the int8 convs and linears are also swapped for versions whose weight and
     bias are fake-quantized (sharing the parameters). ``per_channel=False`` quantizes every tensor per tensor.
@@ -244,9 +284,15 @@ def prepare(model: nn.Module, observer="minmax", qat: bool = False, per_channel:
     structure is used, to trace one graph input per clip. Not needed for a model that takes one tensor (a tensor
     there is accepted and ignored). ``_calibration_batch`` (quantize_model's first batch) serves as the example of
     a list-input model when ``example_input`` is None, and is ignored otherwise, so the model is traced only once
-    more than a single-input one needs."""
+    more than a single-input one needs.
+
+    ``float_classifier`` (a pyvideo extension): the model's classifier (:func:`classifier_node`) stays a float32
+    Linear (:class:`FloatLinear`) that reads the dequantized features; see ``quantize_model``."""
     _check_deploy_form(model)
     gm = _trace_eval(model, example_input, _calibration_batch)
+    classifier = classifier_node(gm.graph, dict(gm.named_modules())) if float_classifier else None
+    if classifier is not None:
+        replace_submodule(gm, classifier.target, FloatLinear.of(gm.get_submodule(classifier.target)))
     modules = dict(gm.named_modules())
     plan = _Plan(gm.graph, modules)
     channel_quantized = per_channel_nodes(gm.graph, modules) if per_channel else set()
