@@ -41,6 +41,22 @@ int64_t pointwise_item_width(const kernels::Conv3dShape& shape, int num_threads)
   return (columns + threads * per_thread - 1) / (threads * per_thread);
 }
 
+// Runs fn(c0, c1, item_begin, item_end) over units (channel group, item) split between threads, group-major: a
+// thread's range covers whole groups where it can, so each thread reads only its groups' weights. Groups are whole
+// 16-channel blocks (a vector multiple on every ISA): [c0, c1) of work.out_channels.
+template <class Fn>
+void for_each_channel_group(const kernels::Conv3dShape& work, int64_t groups, int num_threads, Fn&& fn) {
+  const int64_t items = work.items(), Co = work.out_channels, blocks16 = (Co + 15) / 16;
+  auto group_begin = [&](int64_t g) { return std::min(Co, 16 * (blocks16 * g / groups)); };
+  kernels::parallel_for_chunks(groups * items, num_threads, [&](int64_t begin, int64_t end) {
+    while (begin < end) {
+      const int64_t g = begin / items, stop = std::min(end, (g + 1) * items);
+      fn(group_begin(g), group_begin(g + 1), begin - g * items, stop - g * items);
+      begin = stop;
+    }
+  });
+}
+
 }  // namespace
 
 void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const float* weight,
@@ -53,30 +69,21 @@ void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const flo
   work.item_w = pointwise_item_width(shape, num_threads);
   const std::vector<float> zeros(size_t(shape.in_channels), 0.0f);  // what taps in the zero padding read
   const auto fn = kernels::kernel_table().conv3d_f32;
-  const int64_t items = work.items(), groups = conv3d_channel_groups(work, num_threads);
+  const int64_t groups = conv3d_channel_groups(work, num_threads);
   if (groups == 1) {
-    kernels::parallel_for_chunks(items, num_threads, [&](int64_t begin, int64_t end) {
+    kernels::parallel_for_chunks(work.items(), num_threads, [&](int64_t begin, int64_t end) {
       fn(work, input, weight, epilogue, zeros.data(), output, begin, end);
     });
     return;
   }
-  // Units are (channel group, item), group-major: a thread's range covers whole groups where it can, so each thread
-  // reads only its groups' weights.
-  const int64_t Co = work.out_channels, blocks16 = (Co + 15) / 16;
-  auto group_begin = [&](int64_t g) { return std::min(Co, 16 * (blocks16 * g / groups)); };
-  kernels::parallel_for_chunks(groups * items, num_threads, [&](int64_t begin, int64_t end) {
-    while (begin < end) {
-      const int64_t g = begin / items, stop = std::min(end, (g + 1) * items);
-      const int64_t c0 = group_begin(g), c1 = group_begin(g + 1);
-      kernels::Conv3dShape part = work;
-      part.out_channels = c1 - c0;
-      part.out_stride = Co;
-      kernels::Epilogue ep = epilogue;
-      if (ep.bias) ep.bias += c0;
-      if (ep.residual) ep.residual += c0;
-      fn(part, input, weight + c0, ep, zeros.data(), output + c0, begin - g * items, stop - g * items);
-      begin = stop;
-    }
+  for_each_channel_group(work, groups, num_threads, [&](int64_t c0, int64_t c1, int64_t begin, int64_t end) {
+    kernels::Conv3dShape part = work;
+    part.out_channels = c1 - c0;
+    part.out_stride = work.out_channels;
+    kernels::Epilogue ep = epilogue;
+    if (ep.bias) ep.bias += c0;
+    if (ep.residual) ep.residual += c0;
+    fn(part, input, weight + c0, ep, zeros.data(), output + c0, begin, end);
   });
 }
 
@@ -96,13 +103,36 @@ void qconv3d(const kernels::Conv3dShape& shape, const int8_t* input, const int8_
   if (!input || !packed_weight || !weight_sum || !output || !requant.bias || !requant.dequant_scale)
     throw std::invalid_argument("qconv3d: input, weight, weight_sum, bias, dequant_scale and output must not be null");
   if (shape.out_stride != 0 || shape.item_w != 0)
-    throw std::invalid_argument("qconv3d: out_stride is only supported by the fp32 kernels, item_w only by kernel calls");
+    throw std::invalid_argument("qconv3d: out_stride and item_w are for kernel calls, not for the op");
   kernels::Conv3dShape work = shape.flatten_pointwise();
   work.item_w = pointwise_item_width(shape, num_threads);
   const std::vector<int8_t> pad_row(size_t(shape.in_channels), int8_t(requant.input_zero_point));
   const auto fn = kernels::kernel_table().qconv3d;
-  kernels::parallel_for_chunks(work.items(), num_threads, [&](int64_t begin, int64_t end) {
-    fn(work, input, packed_weight, weight_sum, requant, pad_row.data(), output, begin, end);
+  // A matrix-vector product (a head after its global pool) splits its output channels between threads, as the fp32
+  // op does: columns alone would leave all but one thread idle.
+  const int64_t groups = kernels::qconv3d_is_gemv(work) ? conv3d_channel_groups(work, num_threads) : 1;
+  if (groups == 1) {
+    kernels::parallel_for_chunks(work.items(), num_threads, [&](int64_t begin, int64_t end) {
+      fn(work, input, packed_weight, weight_sum, requant, pad_row.data(), output, begin, end);
+    });
+    return;
+  }
+  for_each_channel_group(work, groups, num_threads, [&](int64_t c0, int64_t c1, int64_t begin, int64_t end) {
+    kernels::Conv3dShape part = work;
+    part.out_channels = c1 - c0;
+    part.out_stride = work.out_channels;
+    kernels::Requant r = requant;  // every per-channel array and every output-shaped pointer from channel c0
+    r.bias += c0;
+    if (r.bias_float) r.bias_float += c0;
+    r.dequant_scale += c0;
+    if (r.residual) r.residual += c0;
+    if (r.per_channel_output()) {
+      r.output_scales += c0;
+      r.output_inverse_scales += c0;
+      r.output_zero_points += c0;
+    }
+    if (r.float_output) r.float_output += c0;
+    fn(part, input, packed_weight + 4 * c0, weight_sum + c0, r, pad_row.data(), output + c0, begin, end);
   });
 }
 

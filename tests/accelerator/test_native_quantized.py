@@ -81,6 +81,33 @@ def test_native_int8_pointwise_conv_is_the_same_on_every_thread_count(level):
     assert int((results[0].int() - expected.int()).abs().max()) <= 1
 
 
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("case", [(432, 2048, 1, "relu", False), (300, 100, 2, "swish", True), (37, 50, 4, "identity", True)])
+def test_native_int8_gemv_split_by_channels_is_the_same_on_every_thread_count(level, case):
+    # At most 4 positions (a head on a pooled vector, one per clip) run as matrix-vector products, which the op splits
+    # between threads by output channels (csrc/core/ops.cpp): every thread count gives the same codes (residual and
+    # per-channel arrays read from each range's first channel), within 1 LSB of the reference module.
+    ci, co, batch, activation, with_residual = case
+    reference = make_quantized_conv((ci, co, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), activation, with_residual), seed=13)
+    fast = NativeQuantizedConv3d(reference)
+    g = torch.Generator().manual_seed(14)
+    x = torch.randint(-128, 128, (batch, ci, 1, 1, 1), generator=g, dtype=torch.int8)
+    residual = torch.randint(-128, 128, (batch, co, 1, 1, 1), generator=g, dtype=torch.int8) if with_residual else None
+    expected = reference(x, residual)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3, 4):
+            torch.set_num_threads(threads)
+            with using_isa(level):
+                results.append(fast(x, residual))
+    finally:
+        torch.set_num_threads(previous)
+    for got in results:
+        assert torch.equal(got, results[0])
+    assert int((results[0].int() - expected.int()).abs().max()) <= 1
+
+
 def randomize_batchnorm(model, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

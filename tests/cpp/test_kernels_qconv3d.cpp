@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -431,6 +432,102 @@ void float_outputs(std::mt19937& rng) {
     }
   }
   CHECK(compared > 0);
+}
+
+// A range [c0, c1) of a layer's output channels computed alone (Conv3dShape::out_stride = C_out; the weights, weight
+// sums, per-channel arrays, residual and outputs offset to c0, as csrc/core/ops.cpp splits matrix-vector products
+// between threads) gives the whole layer's bytes in every variant and in the reference, and writes nothing outside
+// its channels. Ranges in 16-channel blocks as the op cuts them (two and three groups), plus an unaligned one; shapes
+// for the matrix-vector path and for the tiles (multi-tap, folded kernel rows, paired groups of <= 8 channels, large
+// weights in parts); float outputs too.
+void channel_ranges_equal_layer(std::mt19937& rng) {
+  struct Case { int ci, co; int size[3]; int k[3]; int pad[3]; int batch; };
+  const Case cases[] = {
+      {432, 2048, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1}, {2048, 400, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 2},
+      {37, 50, {1, 1, 2}, {1, 1, 1}, {0, 0, 0}, 2},    {3, 40, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
+      {24, 54, {2, 3, 7}, {1, 1, 1}, {0, 0, 0}, 1},    {5, 36, {2, 4, 5}, {3, 3, 3}, {1, 1, 1}, 1},
+      {3, 24, {1, 6, 7}, {1, 3, 3}, {0, 1, 1}, 1},     {702, 520, {3, 2, 3}, {3, 1, 1}, {1, 0, 0}, 1},
+  };
+  int index = 0, runs = 0;
+  for (const Case& c : cases)
+    for (int per_channel = 0; per_channel < 2; ++per_channel)
+      for (int float_out = 0; float_out < 2; ++float_out, ++index) {
+        Conv3dShape s;
+        s.batch = c.batch, s.in_channels = c.ci, s.out_channels = c.co;
+        s.in_t = c.size[0], s.in_h = c.size[1], s.in_w = c.size[2];
+        s.kernel_t = c.k[0], s.kernel_h = c.k[1], s.kernel_w = c.k[2];
+        s.pad_t = c.pad[0], s.pad_h = c.pad[1], s.pad_w = c.pad[2];
+        const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w, Co = s.out_channels;
+        const size_t out_n = size_t(s.rows() * s.out_w() * Co);
+        const auto x = random_i8(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.in_channels), rng);
+        const auto w = random_i8(size_t(Co * s.in_channels * taps), rng, -127, 127);
+        std::vector<int8_t> packed;
+        std::vector<int32_t> sums;
+        pack(w, Co, s.in_channels, taps, packed, sums);
+        // index 4 * k + 1: residual; per_channel selects the per-channel output case of make_qparams
+        QParams p = make_qparams(Co, out_n, s.in_channels * taps, per_channel ? 4 : 1 + 2 * (index % 2), rng);
+        p.q.residual = index % 3 == 0 ? p.residual.data() : nullptr;
+        const std::vector<int8_t> pad_row(size_t(s.in_channels), int8_t(p.q.input_zero_point));
+        std::vector<Named> variants = dense_variants();
+        variants.insert(variants.begin(), Named{"scalar", qconv3d_scalar});
+        for (const Named& v : variants) {
+          std::vector<int8_t> whole(out_n, int8_t(99));
+          std::vector<float> whole_f(out_n, -7.0f);
+          Requant q = p.q;
+          if (float_out) q.float_output = whole_f.data();
+          v.fn(s, x.data(), packed.data(), sums.data(), q, pad_row.data(), whole.data(), 0, s.items());
+          const int64_t blocks16 = (Co + 15) / 16;
+          std::vector<std::vector<int64_t>> cuts{{0, std::min(Co, 16 * (blocks16 / 2)), Co},
+                                                  {0, std::min(Co, 16 * (blocks16 / 3)),
+                                                   std::min(Co, 16 * (2 * blocks16 / 3)), Co},
+                                                  {0, Co / 2 + 1, Co}};
+          for (const auto& cut : cuts) {
+            std::vector<int8_t> got(out_n, int8_t(99));
+            std::vector<float> got_f(out_n, -7.0f);
+            for (size_t g = 0; g + 1 < cut.size(); ++g) {
+              const int64_t c0 = cut[g], c1 = cut[g + 1];
+              if (c0 == c1) continue;
+              Conv3dShape part = s;
+              part.out_channels = c1 - c0;
+              part.out_stride = Co;
+              Requant r = p.q;
+              r.bias += c0, r.bias_float += c0, r.dequant_scale += c0;
+              if (r.residual) r.residual += c0;
+              if (r.per_channel_output())
+                r.output_scales += c0, r.output_inverse_scales += c0, r.output_zero_points += c0;
+              if (float_out) r.float_output = got_f.data() + c0;
+              // each range into a fresh buffer first: it writes exactly its own channels
+              std::vector<int8_t> alone(out_n, int8_t(99));
+              std::vector<float> alone_f(out_n, -7.0f);
+              Requant ra = r;
+              if (float_out) ra.float_output = alone_f.data() + c0;
+              v.fn(part, x.data(), packed.data() + 4 * c0, sums.data() + c0, ra, pad_row.data(), alone.data() + c0, 0,
+                   part.items());
+              bool own = true;
+              for (size_t i = 0; i < out_n; ++i) {
+                const int64_t ch = int64_t(i) % Co;
+                const bool mine = ch >= c0 && ch < c1;
+                if (float_out)
+                  own = own && alone[i] == 99 && (mine ? alone_f[i] == whole_f[i] : alone_f[i] == -7.0f);
+                else
+                  own = own && (mine ? alone[i] == whole[i] : alone[i] == 99);
+              }
+              CHECK(own);
+              if (!own)
+                std::fprintf(stderr, "  %s channels [%ld, %ld) of Ci=%ld Co=%ld k=%ldx%ldx%ld float=%d\n", v.name,
+                             long(c0), long(c1), long(s.in_channels), long(Co), long(s.kernel_t), long(s.kernel_h),
+                             long(s.kernel_w), float_out);
+              v.fn(part, x.data(), packed.data() + 4 * c0, sums.data() + c0, r, pad_row.data(), got.data() + c0, 0,
+                   part.items());
+            }
+            CHECK(got == whole);
+            CHECK(std::memcmp(got_f.data(), whole_f.data(), out_n * sizeof(float)) == 0);
+            ++runs;
+          }
+        }
+      }
+  std::printf("channel ranges: %d cut/variant runs equal to the whole layer\n", runs);
+  CHECK(runs >= 3 * 32);
 }
 
 // Layers of at most 8 output channels (AVX-512 VNNI: paired groups) give the reference's exact int32 sums: with a
@@ -885,6 +982,14 @@ int main() {
       {7, 8, {3, 4, 11}, {3, 3, 4}, {2, 1, 2}, {1, 1, 1}},
       {4, 1, {2, 3, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
       {16, 8, {1, 3, 90}, {1, 3, 3}, {1, 1, 2}, {0, 1, 1}},
+      // matrix-vector products (qconv3d_is_gemv: pointwise, at most 4 positions with the batch): X3D's head
+      // 432 -> 2048 and a 2048 -> 400 classifier (panels of 8 groups and channel tails), C_in not a multiple of 4 or of
+      // the panel, at most 8 output channels, 2 and 4 positions
+      {432, 2048, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {2048, 400, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {37, 50, {1, 1, 2}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {130, 7, {1, 2, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+      {3, 17, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
   };
   int index = 0;
   for (const Case& c : dense)
@@ -951,6 +1056,7 @@ int main() {
   channel_sums_exact(rng);
   float_outputs(rng);
   narrow_layers_exact_sums(rng);
+  channel_ranges_equal_layer(rng);
 #if defined(__x86_64__)
   if (amx_usable()) {
     amx_stays_inside_buffers(rng);

@@ -31,10 +31,11 @@ struct Conv3dShape {
   int64_t kernel_t = 1, kernel_h = 1, kernel_w = 1;
   int64_t stride_t = 1, stride_h = 1, stride_w = 1;
   int64_t pad_t = 0, pad_h = 0, pad_w = 0;
-  // fp32 kernels only: floats between consecutive output columns, and between consecutive weight rows (0: C_out).
-  // A call with out_channels < out_stride computes a range of a wider layer's channels: the caller offsets the
-  // weight, bias, residual and output pointers to the range's first channel (csrc/core/ops.cpp splits narrow layers
-  // such as a classifier head's GEMV across threads by channels this way).
+  // Values between consecutive output columns, and between consecutive weight rows (0: C_out); the int8 kernels'
+  // packed weights [tap][ceil(C_in / 4)][out_stride][4]. A call with out_channels < out_stride computes a range of a
+  // wider layer's channels: the caller offsets the weight, per-channel and output-shaped pointers to the range's
+  // first channel (csrc/core/ops.cpp splits narrow layers such as a classifier head's GEMV across threads by channels
+  // this way).
   int64_t out_stride = 0;
   // Output columns per work item (0: tile_w; the int8 kernels take at most tile_w). csrc/core/ops.cpp sets it when it
   // splits a flattened pointwise conv between threads, so that every thread gets an equal share. Only the split

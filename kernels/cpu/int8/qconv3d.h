@@ -135,6 +135,15 @@ using QDwConv3dFn = void (*)(const DwConv3dShape& s, const int8_t* input, const 
 #define PYVIDEO_QDWCONV3D_ARGS \
   const DwConv3dShape&, const int8_t*, const int8_t*, const Requant&, int8_t*, int64_t, int64_t
 
+// Pointwise layers over at most qconv3d_gemv_max_positions output positions (a network's head after its global pool)
+// run as matrix-vector products in the dot-product kernels (qconv3d_simd.h); csrc/core/ops.cpp splits them between
+// threads by output channels (Conv3dShape::out_stride, which every int8 dense kernel takes; the AMX entry hands such
+// calls to its VNNI kernel).
+constexpr int64_t qconv3d_gemv_max_positions = 4;
+inline bool qconv3d_is_gemv(const Conv3dShape& s) {
+  return s.is_pointwise() && s.rows() * s.out_w() <= qconv3d_gemv_max_positions;
+}
+
 void qconv3d_scalar(PYVIDEO_QCONV3D_ARGS);
 // The packed weights [tap][ceil(C_in / 4)][C_out][4] with each kernel line's (kt, kh) kernel_w taps folded into one run
 // of kernel_w * C_in bytes, as channels-last input holds them: [line][ceil(kernel_w * C_in / 4)][co_stride][4], zero

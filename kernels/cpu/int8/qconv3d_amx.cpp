@@ -620,7 +620,9 @@ void qconv3d_amx_narrow_lines(const Conv3dShape& s, const int8_t* input, const i
 
 void qconv3d_amx(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                  const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
-  if (amx_pays(s))
+  if (s.co_stride() != s.out_channels)  // a channel range of a wider layer: the AMX paths lay out whole layers
+    qconv3d_avx512vnni(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
+  else if (amx_pays(s))
     qconv3d_amx_pointwise(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
   else if (amx_lines_pays(s))
     qconv3d_amx_narrow_lines(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);

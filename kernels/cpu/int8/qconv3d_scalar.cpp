@@ -8,7 +8,7 @@ namespace pyvideo::kernels {
 
 void qconv3d_scalar(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* /*weight_sum*/,
                     const Requant& q, const int8_t* /*pad_row*/, int8_t* output, int64_t item_begin, int64_t item_end) {
-  const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4;
+  const int64_t Ci = s.in_channels, Co = s.out_channels, Cs = s.co_stride(), K4 = (Ci + 3) / 4;
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
   for (int64_t item = item_begin; item < item_end; ++item) {
     const int64_t row = item / blocks, ow_begin = (item % blocks) * s.item_width();
@@ -21,11 +21,11 @@ void qconv3d_scalar(const Conv3dShape& s, const int8_t* input, const int8_t* pac
         for_each_input_tap(s, ot, oh, ow, [&](int64_t it, int64_t ih, int64_t iw, int64_t tap) {
           const int8_t* x = input + (((n * s.in_t + it) * s.in_h + ih) * s.in_w + iw) * Ci;
           for (int64_t ci = 0; ci < Ci; ++ci) {
-            const int8_t w = packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
+            const int8_t w = packed_weight[((tap * K4 + ci / 4) * Cs + co) * 4 + ci % 4];
             acc += (int32_t(x[ci]) - q.input_zero_point) * int32_t(w);
           }
         });
-        const int64_t o = (row * Wo + ow) * Co + co;
+        const int64_t o = (row * Wo + ow) * Cs + co;
         store_scalar(acc, co, o, q, output);
       }
   }
@@ -33,7 +33,7 @@ void qconv3d_scalar(const Conv3dShape& s, const int8_t* input, const int8_t* pac
 
 void fold_kernel_lines(const Conv3dShape& s, const int8_t* packed_weight, int64_t co_stride,
                        std::vector<int8_t>& folded) {
-  const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4, KW = s.kernel_w;
+  const int64_t Ci = s.in_channels, Co = s.out_channels, Cs = s.co_stride(), K4 = (Ci + 3) / 4, KW = s.kernel_w;
   const int64_t lines = s.kernel_t * s.kernel_h, groups = (KW * Ci + 3) / 4;
   folded.assign(size_t(lines * groups * co_stride * 4), 0);
   for (int64_t line = 0; line < lines; ++line)
@@ -41,7 +41,7 @@ void fold_kernel_lines(const Conv3dShape& s, const int8_t* packed_weight, int64_
       const int64_t tap = line * KW + f / Ci, ci = f % Ci;
       for (int64_t co = 0; co < Co; ++co)
         folded[size_t(((line * groups + f / 4) * co_stride + co) * 4 + f % 4)] =
-            packed_weight[((tap * K4 + ci / 4) * Co + co) * 4 + ci % 4];
+            packed_weight[((tap * K4 + ci / 4) * Cs + co) * 4 + ci % 4];
     }
 }
 

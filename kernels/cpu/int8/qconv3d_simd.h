@@ -43,13 +43,13 @@ namespace pyvideo::kernels::detail {
 // What one call of the dense kernel shares across its tiles.
 struct QConvCall {
   const Conv3dShape* s;
-  const int8_t* packed_weight;   // [tap][ceil(Ci/4)][Co][4]
+  const int8_t* packed_weight;   // [tap][ceil(Ci/4)][co_stride][4]
   const int32_t* weight_sum;
   const Requant* q;
   const int8_t* pad_row;         // Ci bytes of the zero point
   int8_t* output;
   int64_t groups;                // folded: 4-byte groups per kernel row, 0 when folding is off
-  const int8_t* folded_weight;   // [kt * kh][groups][Co][4]
+  const int8_t* folded_weight;   // [kt * kh][groups][co_stride][4]
   const int8_t* pad_line;        // 4 * groups bytes of the zero point (folded kernel rows in the T/H padding)
   const int8_t* prepped;         // x86: this item's input, offset applied, [kt * kh line][prep_stride bytes]
   int64_t prep_stride, prep_col0; // bytes per prepped line, the output column whose window starts the lines
@@ -77,7 +77,7 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
   using F = typename I::F;
   const Conv3dShape& s = *call.s;
   const Requant& q = *call.q;
-  const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4, full_groups = Ci / 4;
+  const int64_t Ci = s.in_channels, Co = s.out_channels, Cs = s.co_stride(), K4 = (Ci + 3) / 4, full_groups = Ci / 4;
   const int tail_bytes = int(Ci - full_groups * 4);
   int lanes[NV];
   typename I::mask_t masks[NV];  // precomputed: a branch on the lane count inside the K loop costs register spills
@@ -91,12 +91,12 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = I::zero();
-  // groups of four input bytes at a[i] + 4g against the weights at w (a [groups][Co][4] run), g < groups
+  // groups of four input bytes at a[i] + 4g against the weights at w (a [groups][co_stride][4] run), g < groups
   auto accumulate = [&](const int8_t* const* a, const int8_t* w, int64_t groups) {
     for (int64_t g = 0; g < groups; ++g) {
       ireg b[NV];
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
+      for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Cs + j * I::width) * 4, masks[j]);
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
         const ireg x = Source == QSource::prepped || Source == QSource::prepped_part ? I::broadcast_raw(a[i] + g * 4)
@@ -113,7 +113,7 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
       const int8_t* a[MR];
       const int8_t* x_line = call.prepped + line * call.prep_stride + g0 * 4;
       for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
-      accumulate(a, call.folded_weight + ((line * call.groups + g0) * Co + n0) * 4, call.group_end - g0);
+      accumulate(a, call.folded_weight + ((line * call.groups + g0) * Cs + n0) * 4, call.group_end - g0);
     }
   } else
   // Every tap runs, those in the T/H padding on pad_row (pad_line) too: the correction assumes all taps read something.
@@ -125,7 +125,7 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
         const int8_t* a[MR];
         for (int i = 0; i < MR; ++i)
           a[i] = line_inside ? x_line + ((ow0 + std::min(i, m - 1)) * s.stride_w - s.pad_w) * Ci : call.pad_line;
-        accumulate(a, call.folded_weight + ((kt * s.kernel_h + kh) * call.groups * Co + n0) * 4, call.groups);
+        accumulate(a, call.folded_weight + ((kt * s.kernel_h + kh) * call.groups * Cs + n0) * 4, call.groups);
       } else {
         for (int64_t kw = 0; kw < s.kernel_w; ++kw) {
           const int8_t* a[MR];
@@ -134,13 +134,13 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
             a[i] = (line_inside && iw >= 0 && iw < s.in_w) ? x_line + iw * Ci : call.pad_row;
           }
           const int64_t tap = (kt * s.kernel_h + kh) * s.kernel_w + kw;
-          const int8_t* w = call.packed_weight + (tap * K4 * Co + n0) * 4;
+          const int8_t* w = call.packed_weight + (tap * K4 * Cs + n0) * 4;
           accumulate(a, w, full_groups);
           if (tail_bytes) {
             const int64_t g = full_groups;
             ireg b[NV];
 #pragma GCC unroll 4
-            for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Co + j * I::width) * 4, masks[j]);
+            for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Cs + j * I::width) * 4, masks[j]);
 #pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) {
               const ireg x = I::broadcast_partial(a[i] + g * 4, tail_bytes);
@@ -177,7 +177,7 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
     const ireg correction = I::load_i32(call.correction + c);
     for (int i = 0; i < m; ++i) {
       const typename F::reg v = I::to_float(I::add(I::load_i32(&parked[i][j * I::width]), correction));
-      const int64_t o = out_offset + (ow0 + i) * Co + c;
+      const int64_t o = out_offset + (ow0 + i) * Cs + c;
       if (call.linear_scale)
         requantize_linear_store<F>(v, call.linear_scale + c, o, lanes[j], q.activation == Activation::relu, q,
                                    call.output);
@@ -197,7 +197,8 @@ void qconv3d_tile_paired(const QConvCall& call, const int8_t* paired, int64_t pa
   using F = typename I::F;
   const Conv3dShape& s = *call.s;
   const Requant& q = *call.q;
-  const int64_t Co = s.out_channels, lines = s.kernel_t * s.kernel_h, column = s.stride_w * s.in_channels;
+  const int64_t Co = s.out_channels, Cs = s.co_stride(), lines = s.kernel_t * s.kernel_h;
+  const int64_t column = s.stride_w * s.in_channels;
   ireg acc[MR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) acc[i] = I::zero();
@@ -221,7 +222,7 @@ void qconv3d_tile_paired(const QConvCall& call, const int8_t* paired, int64_t pa
   const bool relu = q.activation == Activation::relu;
   for (int i = 0; i < m; ++i) {
     const typename F::reg v = I::to_float(I::add(I::load_i32(parked[i]), correction));
-    const int64_t o = out_offset + (ow0 + i) * Co;
+    const int64_t o = out_offset + (ow0 + i) * Cs;
     if (call.linear_scale)
       requantize_linear_store<F>(v, call.linear_scale, o, int(Co), relu, q, call.output);
     else
@@ -268,6 +269,66 @@ void qconv3d_remainder(int vectors, const QConvCall& call, const int8_t* input_n
   }
 }
 
+// Pointwise layers over at most qconv3d_gemv_max_positions output positions in all (qconv3d_is_gemv: a network's head
+// after its global pool, one position per clip) run each position as a matrix-vector product that reads the packed weights
+// [ceil(C_in / 4)][co_stride][4] in memory order: a panel of gemv_panel 4-byte groups at a time, every channel vector
+// of the panel before the next, the int32 sums held in `sums` between panels. A tile reads one channel block's whole
+// column of groups instead: NV vectors every co_stride * 4 bytes, a new page every load for a wide layer, which the
+// hardware prefetchers do not follow; and a head's weights are cold in a network (its other layers have been through
+// the caches since the previous clip). The sums are exact, so the results are the tiles' bits.
+constexpr int gemv_panel = 8;
+
+template <class I>
+void qconv3d_gemv(const QConvCall& call, const int8_t* input, int64_t position, int32_t* sums) {
+  using ireg = typename I::ireg;
+  using F = typename I::F;
+  constexpr int W = I::width, P = gemv_panel;
+  const Conv3dShape& s = *call.s;
+  const Requant& q = *call.q;
+  const int64_t Ci = s.in_channels, Co = s.out_channels, Cs = s.co_stride(), K4 = (Ci + 3) / 4, full = Ci / 4;
+  const int64_t full_vectors = Co / W, vectors = (Co + W - 1) / W;
+  const typename I::mask_t last_mask = I::mask(int(Co - full_vectors * W));
+  const int8_t* x = input + position * Ci;
+  for (int64_t v = 0; v < vectors; ++v) I::store_i32(sums + v * W, I::zero());
+  auto group = [&](int64_t g) {
+    return g < full ? I::broadcast4(x + 4 * g) : I::broadcast_partial(x + 4 * g, int(Ci - 4 * g));
+  };
+  // groups [g0, g0 + n) against every channel vector: n = P unrolled, fewer (the last panel) in a loop
+  auto panel = [&](int64_t g0, auto count) {
+    constexpr bool fixed = !std::is_same_v<decltype(count), int>;
+    const int n = int(count);
+    ireg xb[P];
+#pragma GCC unroll 8
+    for (int k = 0; k < (fixed ? P : n); ++k) xb[k] = group(g0 + k);
+    const int8_t* w = call.packed_weight + g0 * Cs * 4;
+    for (int64_t v = 0; v < full_vectors; ++v) {
+      ireg a = I::load_i32(sums + v * W);
+#pragma GCC unroll 8
+      for (int k = 0; k < (fixed ? P : n); ++k) a = I::dot(a, xb[k], I::load(w + (k * Cs + v * W) * 4));
+      I::store_i32(sums + v * W, a);
+    }
+    if (full_vectors < vectors) {
+      ireg a = I::load_i32(sums + full_vectors * W);
+      for (int k = 0; k < n; ++k) a = I::dot(a, xb[k], I::load_w(w + (k * Cs + full_vectors * W) * 4, last_mask));
+      I::store_i32(sums + full_vectors * W, a);
+    }
+  };
+  int64_t g0 = 0;
+  for (; g0 + P <= K4; g0 += P) panel(g0, std::integral_constant<int, P>{});
+  if (g0 < K4) panel(g0, int(K4 - g0));
+  const Requantizer<F> requantizer(q);
+  const bool relu = q.activation == Activation::relu;
+  for (int64_t v = 0; v < vectors; ++v) {
+    const int64_t c = v * W, o = position * Cs + c;
+    const int lanes = int(std::min<int64_t>(W, Co - c));
+    const typename F::reg y = I::to_float(I::add(I::load_i32(sums + c), I::load_i32(call.correction + c)));
+    if (call.linear_scale)
+      requantize_linear_store<F>(y, call.linear_scale + c, o, lanes, relu, q, call.output);
+    else
+      requantizer.store(y, c, o, lanes, call.output);
+  }
+}
+
 // Int8 weights beyond which qconv3d_simd groups items and (x86) cuts the reduction into parts. Measured on Slow-R50's
 // layers (AVX-512 VNNI, one thread, A/B against item-by-item full reductions): 1.25-1.8x on its 1.6-3.1 MB layers,
 // neutral at 0.8 MB, 0.85-0.9x on 0.15-0.6 MB ones (the parts' extra passes, where the weights fit L2 anyway).
@@ -296,7 +357,7 @@ inline void offset_bytes(int8_t* d, const int8_t* x, int64_t n) {
 template <class I, int MR, int NV>
 void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                   const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
-  const int64_t Ci = s.in_channels, Co = s.out_channels, K4 = (Ci + 3) / 4;
+  const int64_t Ci = s.in_channels, Co = s.out_channels, Cs = s.co_stride(), K4 = (Ci + 3) / 4;
   const int64_t To = s.out_t(), Ho = s.out_h(), Wo = s.out_w(), blocks = s.column_blocks();
   const int64_t vectors = (Co + I::width - 1) / I::width;
   QConvCall call{&s, packed_weight, weight_sum, &q, pad_row, output, 0, nullptr, nullptr,
@@ -325,13 +386,21 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   call.groups = groups;
   call.folded_weight = packed_weight;  // with C_in a multiple of 4, [tap][K4] is already [line][groups]
   if (Ci % 4 != 0 && (prep || fold_hi > fold_lo)) {
-    fold_kernel_lines(s, packed_weight, Co, folded);
+    fold_kernel_lines(s, packed_weight, Cs, folded);
     call.folded_weight = folded.data();
   }
   if (linear_requant(q)) {
     linear_scale.resize(size_t(vectors * I::width));
     linear_scales(q, Co, vectors * I::width, linear_scale.data());
     call.linear_scale = linear_scale.data();
+  }
+  if (qconv3d_is_gemv(s)) {
+    thread_local std::vector<int32_t> sums;
+    sums.resize(size_t(vectors * I::width));
+    s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow_begin, int64_t ow_end) {
+      for (int64_t ow = ow_begin; ow < ow_end; ++ow) qconv3d_gemv<I>(call, input, row * Wo + ow, sums.data());
+    });
+    return;
   }
 
   // Layers with large weights (above large_weight_bytes: ResNet's res4 / res5 convs and strided projections) group
@@ -375,7 +444,7 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
         for (int64_t g = 0; g < groups; ++g)
           for (int64_t c = 0; c < Co; ++c)
             std::memcpy(&paired[size_t(((line * paired_pairs + g / 2) * 8 + c) * 8 + (g % 2) * 4)],
-                        call.folded_weight + ((line * groups + g) * Co + c) * 4, 4);
+                        call.folded_weight + ((line * groups + g) * Cs + c) * 4, 4);
     }
   }
   call.line_begin = 0, call.line_end = lines, call.group_begin = 0, call.group_end = groups;
@@ -440,7 +509,7 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
     if (!group.empty() && group_columns + (ow_end - ow_begin) > max_group_columns) run_group();
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     Span sp{input + n * s.in_t * s.in_h * s.in_w * Ci, ot * s.stride_t - s.pad_t, oh * s.stride_h - s.pad_h,
-            0, 0, 0, 0, row * Wo * Co, ow_begin, ow_end, 0, 0, group_columns};
+            0, 0, 0, 0, row * Wo * Cs, ow_begin, ow_end, 0, 0, group_columns};
     sp.kt_begin = std::max<int64_t>(0, -sp.it0), sp.kt_end = std::min<int64_t>(s.kernel_t, s.in_t - sp.it0);
     sp.kh_begin = std::max<int64_t>(0, -sp.ih0), sp.kh_end = std::min<int64_t>(s.kernel_h, s.in_h - sp.ih0);
     if constexpr (prep) {
