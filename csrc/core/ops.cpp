@@ -41,6 +41,22 @@ int64_t pointwise_item_width(const kernels::Conv3dShape& shape, int num_threads)
   return (columns + threads * per_thread - 1) / (threads * per_thread);
 }
 
+// The requantization of channels [c0, ...) of a layer: every per-channel array and every output-shaped pointer from c0.
+kernels::Requant offset_requant(const kernels::Requant& requant, int64_t c0) {
+  kernels::Requant r = requant;
+  r.bias += c0;
+  if (r.bias_float) r.bias_float += c0;
+  r.dequant_scale += c0;
+  if (r.residual) r.residual += c0;
+  if (r.per_channel_output()) {
+    r.output_scales += c0;
+    r.output_inverse_scales += c0;
+    r.output_zero_points += c0;
+  }
+  if (r.float_output) r.float_output += c0;
+  return r;
+}
+
 // Runs fn(c0, c1, item_begin, item_end) over units (channel group, item) split between threads, group-major: a
 // thread's range covers whole groups where it can, so each thread reads only its groups' weights. Groups are whole
 // 16-channel blocks (a vector multiple on every ISA): [c0, c1) of work.out_channels.
@@ -121,18 +137,8 @@ void qconv3d(const kernels::Conv3dShape& shape, const int8_t* input, const int8_
     kernels::Conv3dShape part = work;
     part.out_channels = c1 - c0;
     part.out_stride = work.out_channels;
-    kernels::Requant r = requant;  // every per-channel array and every output-shaped pointer from channel c0
-    r.bias += c0;
-    if (r.bias_float) r.bias_float += c0;
-    r.dequant_scale += c0;
-    if (r.residual) r.residual += c0;
-    if (r.per_channel_output()) {
-      r.output_scales += c0;
-      r.output_inverse_scales += c0;
-      r.output_zero_points += c0;
-    }
-    if (r.float_output) r.float_output += c0;
-    fn(part, input, packed_weight + 4 * c0, weight_sum + c0, r, pad_row.data(), output + c0, begin, end);
+    fn(part, input, packed_weight + 4 * c0, weight_sum + c0, offset_requant(requant, c0), pad_row.data(), output + c0,
+       begin, end);
   });
 }
 

@@ -108,6 +108,37 @@ def test_native_int8_gemv_split_by_channels_is_the_same_on_every_thread_count(le
     assert int((results[0].int() - expected.int()).abs().max()) <= 1
 
 
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("case", [(216, (3, 3, 3), (1, 1, 1), (1, 216, 4, 10, 10), False),
+                                  (54, (3, 3, 3), (1, 1, 1), (2, 54, 3, 9, 11), True),
+                                  (24, (5, 1, 1), (2, 0, 0), (1, 24, 4, 6, 6), True),
+                                  (48, (3, 3, 3), (1, 1, 1), (1, 48, 13, 5, 5), False)])
+def test_native_int8_depthwise_is_the_same_on_every_thread_count(level, case):
+    # Threads split a depthwise conv's output rows (csrc/core/ops.cpp), so their ranges start and end inside frames
+    # and samples: every thread count gives the same codes, within 1 LSB of the reference module (the dot kernel's
+    # quad rows for 3x3x3, its single-tap mode for 5x1x1, residuals, a batch of 2, 13 frames).
+    channels, kernel, padding, shape, with_residual = case
+    reference = make_quantized_conv((channels, channels, channels, kernel, (1, 1, 1), padding, "swish", with_residual),
+                                    seed=15)
+    fast = NativeQuantizedConv3d(reference)
+    g = torch.Generator().manual_seed(16)
+    x = torch.randint(-128, 128, shape, generator=g, dtype=torch.int8)
+    residual = torch.randint(-128, 128, shape, generator=g, dtype=torch.int8) if with_residual else None
+    expected = reference(x, residual)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3, 4):
+            torch.set_num_threads(threads)
+            with using_isa(level):
+                results.append(fast(x, residual))
+    finally:
+        torch.set_num_threads(previous)
+    for got in results:
+        assert torch.equal(got, results[0])
+    assert int((results[0].int() - expected.int()).abs().max()) <= 1
+
+
 def randomize_batchnorm(model, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
