@@ -58,42 +58,8 @@ def test_native_int8_conv_matches_reference_module(level, index):
     assert float((diff > 0).float().mean()) < 0.01
 
 
-@pytest.mark.parametrize("level", LEVELS)
-def test_native_int8_pointwise_conv_is_the_same_on_every_thread_count(level):
-    # A pointwise conv runs as one row of N*T*H*W columns, which the threads split in items of equal width
-    # (csrc/core/ops.cpp): X3D-XS's 5x5 stage has 100 columns (50 / 50 on two threads, 25 each on four). Every thread
-    # count gives the same codes, within 1 LSB of the reference module.
-    reference = make_quantized_conv((192, 432, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), "relu", False), seed=11)
-    fast = NativeQuantizedConv3d(reference)
-    x = torch.randint(-128, 128, (1, 192, 4, 5, 5), generator=torch.Generator().manual_seed(12), dtype=torch.int8)
-    expected = reference(x, None)
-    previous = torch.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2, 3, 4):
-            torch.set_num_threads(threads)
-            with using_isa(level):
-                results.append(fast(x, None))
-    finally:
-        torch.set_num_threads(previous)
-    for got in results:
-        assert torch.equal(got, results[0])
-    assert int((results[0].int() - expected.int()).abs().max()) <= 1
-
-
-@pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("case", [(432, 2048, 1, "relu", False), (300, 100, 2, "swish", True), (37, 50, 4, "identity", True)])
-def test_native_int8_gemv_split_by_channels_is_the_same_on_every_thread_count(level, case):
-    # At most 4 positions (a head on a pooled vector, one per clip) run as matrix-vector products, which the op splits
-    # between threads by output channels (csrc/core/ops.cpp): every thread count gives the same codes (residual and
-    # per-channel arrays read from each range's first channel), within 1 LSB of the reference module.
-    ci, co, batch, activation, with_residual = case
-    reference = make_quantized_conv((ci, co, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), activation, with_residual), seed=13)
-    fast = NativeQuantizedConv3d(reference)
-    g = torch.Generator().manual_seed(14)
-    x = torch.randint(-128, 128, (batch, ci, 1, 1, 1), generator=g, dtype=torch.int8)
-    residual = torch.randint(-128, 128, (batch, co, 1, 1, 1), generator=g, dtype=torch.int8) if with_residual else None
-    expected = reference(x, residual)
+def assert_same_codes_on_every_thread_count(fast, x, residual, expected, level):
+    """fast(x, residual) at `level` on 1-4 threads: the same codes every time, within 1 LSB of `expected`."""
     previous = torch.get_num_threads()
     try:
         results = []
@@ -106,6 +72,35 @@ def test_native_int8_gemv_split_by_channels_is_the_same_on_every_thread_count(le
     for got in results:
         assert torch.equal(got, results[0])
     assert int((results[0].int() - expected.int()).abs().max()) <= 1
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_native_int8_pointwise_conv_is_the_same_on_every_thread_count(level):
+    # A pointwise conv runs as one row of N*T*H*W columns, which the threads split in items of equal width
+    # (csrc/core/ops.cpp): X3D-XS's 5x5 stage has 100 columns (50 / 50 on two threads, 25 each on four). Every thread
+    # count gives the same codes, within 1 LSB of the reference module.
+    reference = make_quantized_conv((192, 432, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), "relu", False), seed=11)
+    fast = NativeQuantizedConv3d(reference)
+    x = torch.randint(-128, 128, (1, 192, 4, 5, 5), generator=torch.Generator().manual_seed(12), dtype=torch.int8)
+    expected = reference(x, None)
+    assert_same_codes_on_every_thread_count(fast, x, None, expected, level)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("case", [(432, 2048, 1, "relu", False), (300, 100, 2, "swish", True),
+                                  (37, 50, 4, "identity", True)])
+def test_native_int8_gemv_split_by_channels_is_the_same_on_every_thread_count(level, case):
+    # At most 4 positions (a head on a pooled vector, one per clip) run as matrix-vector products, which the op splits
+    # between threads by output channels (csrc/core/ops.cpp): every thread count gives the same codes (residual and
+    # per-channel arrays read from each range's first channel), within 1 LSB of the reference module.
+    ci, co, batch, activation, with_residual = case
+    reference = make_quantized_conv((ci, co, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0), activation, with_residual), seed=13)
+    fast = NativeQuantizedConv3d(reference)
+    g = torch.Generator().manual_seed(14)
+    x = torch.randint(-128, 128, (batch, ci, 1, 1, 1), generator=g, dtype=torch.int8)
+    residual = torch.randint(-128, 128, (batch, co, 1, 1, 1), generator=g, dtype=torch.int8) if with_residual else None
+    expected = reference(x, residual)
+    assert_same_codes_on_every_thread_count(fast, x, residual, expected, level)
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -125,18 +120,7 @@ def test_native_int8_depthwise_is_the_same_on_every_thread_count(level, case):
     x = torch.randint(-128, 128, shape, generator=g, dtype=torch.int8)
     residual = torch.randint(-128, 128, shape, generator=g, dtype=torch.int8) if with_residual else None
     expected = reference(x, residual)
-    previous = torch.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2, 3, 4):
-            torch.set_num_threads(threads)
-            with using_isa(level):
-                results.append(fast(x, residual))
-    finally:
-        torch.set_num_threads(previous)
-    for got in results:
-        assert torch.equal(got, results[0])
-    assert int((results[0].int() - expected.int()).abs().max()) <= 1
+    assert_same_codes_on_every_thread_count(fast, x, residual, expected, level)
 
 
 def randomize_batchnorm(model, seed):
