@@ -21,7 +21,7 @@ Prints top-1 agreement, logit errors and the margins of every disagreement (pyvi
 agreement), plus held-out accuracy against the task labels.
 
     .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40] [--always-qat] [--seed 0]
-        [--train-steps N] [--save-trained PATH]
+        [--train-steps N] [--save-trained PATH | --load-trained PATH]
 """
 import argparse
 import copy
@@ -299,6 +299,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the training clips (default 0)")
     parser.add_argument("--save-trained", metavar="PATH",
                         help="save the trained model's state_dict here (to study its int8 behaviour offline)")
+    parser.add_argument("--load-trained", metavar="PATH",
+                        help="skip training: load a state_dict saved with --save-trained (same --seed: the held-out "
+                             "and calibration clips do not depend on it, the QAT clips do)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
@@ -316,12 +319,16 @@ def main():
     random_init = create_x3d(expansion="XS", num_classes=len(ranges), dropout=0.2)
     trained = copy.deepcopy(random_init)
     t0 = time.perf_counter()
-    if args.train_steps:
-        steps, losses = train(trained, batches, steps=args.train_steps)
+    if args.load_trained:
+        trained.load_state_dict(torch.load(args.load_trained))
+        print(f"loaded the trained model's state_dict from {args.load_trained}")
     else:
-        steps, losses = train(trained, batches, seconds=args.train_seconds)
-    print(f"trained EfficientX3d-XS: {steps} AdamW steps of {BATCH} clips at {FRAMES}x{TRAIN_SIZE}x{TRAIN_SIZE} in "
-          f"{time.perf_counter() - t0:.0f} s, mean loss of the last 10 steps {sum(losses) / len(losses):.3f}")
+        if args.train_steps:
+            steps, losses = train(trained, batches, steps=args.train_steps)
+        else:
+            steps, losses = train(trained, batches, seconds=args.train_seconds)
+        print(f"trained EfficientX3d-XS: {steps} AdamW steps of {BATCH} clips at {FRAMES}x{TRAIN_SIZE}x{TRAIN_SIZE} in "
+              f"{time.perf_counter() - t0:.0f} s, mean loss of the last 10 steps {sum(losses) / len(losses):.3f}")
     if args.save_trained:
         torch.save(trained.state_dict(), args.save_trained)
         print(f"saved the trained model's state_dict to {args.save_trained}")
