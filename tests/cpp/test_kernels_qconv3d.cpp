@@ -1030,6 +1030,11 @@ int main() {
       {5, {3, 5, 7}, {3, 3, 3}, {1, 2, 2}, {0, 2, 2}, 1},
       {20, {2, 3, 9}, {1, 3, 5}, {1, 1, 2}, {0, 1, 2}, 1},
       {16, {1, 1, 1}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1},
+      // temporal-only kernels (kt x 1 x 1, the dot kernels' flat rows with tiled weights): X3D's 5x1x1 stem conv with
+      // a batch, a strided 3x1x1, an unpadded 2x1x1 whose channel period outgrows a row
+      {24, {4, 6, 7}, {5, 1, 1}, {1, 1, 1}, {2, 0, 0}, 2},
+      {40, {6, 2, 3}, {3, 1, 1}, {2, 1, 1}, {1, 0, 0}, 1},
+      {33, {3, 2, 5}, {2, 1, 1}, {1, 1, 1}, {0, 0, 0}, 2},
       // more output planes than the dot kernel takes in one pass
       {8, {19, 2, 3}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1},
       {4, {40, 2, 2}, {3, 1, 3}, {2, 1, 1}, {1, 0, 1}, 2},

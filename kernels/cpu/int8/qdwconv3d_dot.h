@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "requant_simd.h"
@@ -211,6 +212,96 @@ struct Rearrange {
   }
 };
 
+// Depthwise kernels of one tap in H and in W with stride 1 and no padding there (kt x 1 x 1: X3D's 5x1x1 stem conv).
+// Output row (n, ot, oh) is then the sum over the in-range kt of input row (n, ot * stride_t - pad_t + kt, oh) times
+// that tap's weights, position by position: each row runs as one flat run of out_w * C bytes in full vectors whatever
+// C is, with the weights, the accumulator start and the per-channel requantization arrays tiled (value i is channel
+// i mod C's), so that the lanes of the vector at byte f read them from f mod C on. The single-tap blocks (8 columns of one channel block a call) left a third of
+// each vector idle at C = 24 and spent most of their time on per-call setup and pointer spills.
+inline bool qdw_temporal_only(const DwConv3dShape& s) {
+  return s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
+}
+
+template <class I>
+void qdw_temporal(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
+                  int8_t* output, int64_t row_begin, int64_t row_end) {
+  using ireg = typename I::ireg;
+  using F = typename I::F;
+  constexpr int W = I::width;
+  const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), KT = s.kernel_t;
+  const int64_t run = s.out_w() * C, plane = s.in_h * run;  // bytes of a row, of an input frame
+  // p = f mod P for a multiple P >= W of C (one subtraction keeps it below P); tiled arrays are read at [p, p + W)
+  const int64_t P = C * ((W + C - 1) / C), len = P + W;
+  auto tile = [&](auto value, auto* out) { for (int64_t i = 0; i < len; ++i) out[i] = value(i % C); };
+  thread_local std::vector<int32_t> taps, starts;
+  thread_local std::vector<float> scale, dequant, inverse, zero_points;
+  taps.resize(size_t(KT * len));
+  for (int64_t kt = 0; kt < KT; ++kt)
+    tile([&](int64_t c) { return I::weight16(weight[kt * C + c]); }, taps.data() + kt * len);
+  // accumulator starts, one per range [kt_begin, kt_end) of in-range taps: bias - zero_point * their weights' sum
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  std::vector<int64_t> range_of(static_cast<size_t>(To));
+  for (int64_t ot = 0; ot < To; ++ot) {
+    const int64_t it0 = ot * s.stride_t - s.pad_t;
+    const std::pair<int64_t, int64_t> r{std::max<int64_t>(0, -it0), std::min(KT, s.in_t - it0)};
+    const auto at = std::find(ranges.begin(), ranges.end(), r);
+    range_of[size_t(ot)] = at - ranges.begin();
+    if (at == ranges.end()) ranges.push_back(r);
+  }
+  starts.resize(ranges.size() * size_t(len));
+  for (size_t r = 0; r < ranges.size(); ++r)
+    tile([&](int64_t c) {
+      int32_t sum = 0;
+      for (int64_t kt = ranges[r].first; kt < ranges[r].second; ++kt) sum += weight[kt * C + c];
+      return q.bias[c] - q.input_zero_point * sum;
+    }, starts.data() + r * size_t(len));
+  const bool linear = linear_requant(q), relu = q.activation == Activation::relu;
+  Requant tiled = q;  // the per-channel arrays tiled like the weights
+  if (linear) {
+    scale.resize(size_t(len));
+    tile([&](int64_t c) { return q.dequant_scale[c] * (1.0f / q.output_scale); }, scale.data());
+  } else {
+    dequant.resize(size_t(len));
+    tile([&](int64_t c) { return q.dequant_scale[c]; }, dequant.data());
+    tiled.dequant_scale = dequant.data();
+    if (q.per_channel_output()) {
+      inverse.resize(size_t(len));
+      zero_points.resize(size_t(len));
+      tile([&](int64_t c) { return q.output_inverse_scales[c]; }, inverse.data());
+      tile([&](int64_t c) { return q.output_zero_points[c]; }, zero_points.data());
+      tiled.output_inverse_scales = inverse.data();
+      tiled.output_zero_points = zero_points.data();
+    }
+  }
+  const Requantizer<F> requantizer(tiled);
+  const int32_t* w = taps.data();
+  const float* linear_scale = scale.data();
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
+    const auto [kt_begin, kt_end] = ranges[size_t(range_of[size_t(ot)])];
+    const int8_t* x = input + (n * s.in_t + ot * s.stride_t - s.pad_t) * plane + oh * run;  // at tap kt: + kt * plane
+    const int32_t* start = starts.data() + range_of[size_t(ot)] * len;
+    const int64_t o = row * run;
+    int64_t p = 0;  // f % P
+    for (int64_t f = 0; f < run; f += W) {
+      const int lanes = int(std::min<int64_t>(W, run - f));
+      const typename I::mask_t mask = I::mask(lanes);
+      ireg acc = I::load_i32(start + p);
+      for (int64_t kt = kt_begin; kt < kt_end; ++kt) {
+        const int8_t* xk = x + kt * plane + f;
+        acc = I::madd16(acc, lanes == W ? I::widen(xk) : I::widen(xk, mask), I::load_i32(w + kt * len + p));
+      }
+      const typename F::reg v = I::to_float(acc);
+      if (linear)
+        requantize_linear_store<F>(v, linear_scale + p, o + f, lanes, relu, q, output);
+      else
+        requantizer.store(v, p, o + f, lanes, output);
+      p += W;
+      if (p >= P) p -= P;
+    }
+  }
+}
+
 template <class I>
 void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
                    int8_t* output, int64_t row_begin, int64_t row_end) {
@@ -218,6 +309,7 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   constexpr int64_t QB = 4 * W;  // bytes of one quad register
   using ireg = typename I::ireg;
   if (row_begin >= row_end) return;
+  if (qdw_temporal_only(s)) return qdw_temporal<I>(s, input, weight, q, output, row_begin, row_end);
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w;
   const int64_t nb = (C + W - 1) / W, Cp = nb * W, kernel_rows = KT * KH;
