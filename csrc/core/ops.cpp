@@ -57,17 +57,21 @@ kernels::Requant offset_requant(const kernels::Requant& requant, int64_t c0) {
   return r;
 }
 
-// Runs fn(c0, c1, item_begin, item_end) over units (channel group, item) split between threads, group-major: a
+// Runs fn(part, c0, item_begin, item_end) over units (channel group, item) split between threads, group-major: a
 // thread's range covers whole groups where it can, so each thread reads only its groups' weights. Groups are whole
-// 16-channel blocks (a vector multiple on every ISA): [c0, c1) of work.out_channels.
+// 16-channel blocks (a vector multiple on every ISA); `part` is `work` narrowed to channels [c0, c1) of its
+// out_channels (out_stride = the whole width), for pointers the caller offsets to c0.
 template <class Fn>
 void for_each_channel_group(const kernels::Conv3dShape& work, int64_t groups, int num_threads, Fn&& fn) {
   const int64_t items = work.items(), Co = work.out_channels, blocks16 = (Co + 15) / 16;
   auto group_begin = [&](int64_t g) { return std::min(Co, 16 * (blocks16 * g / groups)); };
   kernels::parallel_for_chunks(groups * items, num_threads, [&](int64_t begin, int64_t end) {
     while (begin < end) {
-      const int64_t g = begin / items, stop = std::min(end, (g + 1) * items);
-      fn(group_begin(g), group_begin(g + 1), begin - g * items, stop - g * items);
+      const int64_t g = begin / items, stop = std::min(end, (g + 1) * items), c0 = group_begin(g);
+      kernels::Conv3dShape part = work;
+      part.out_channels = group_begin(g + 1) - c0;
+      part.out_stride = Co;
+      fn(part, c0, begin - g * items, stop - g * items);
       begin = stop;
     }
   });
@@ -92,10 +96,8 @@ void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const flo
     });
     return;
   }
-  for_each_channel_group(work, groups, num_threads, [&](int64_t c0, int64_t c1, int64_t begin, int64_t end) {
-    kernels::Conv3dShape part = work;
-    part.out_channels = c1 - c0;
-    part.out_stride = work.out_channels;
+  for_each_channel_group(work, groups, num_threads, [&](const kernels::Conv3dShape& part, int64_t c0, int64_t begin,
+                                                        int64_t end) {
     kernels::Epilogue ep = epilogue;
     if (ep.bias) ep.bias += c0;
     if (ep.residual) ep.residual += c0;
@@ -133,10 +135,8 @@ void qconv3d(const kernels::Conv3dShape& shape, const int8_t* input, const int8_
     });
     return;
   }
-  for_each_channel_group(work, groups, num_threads, [&](int64_t c0, int64_t c1, int64_t begin, int64_t end) {
-    kernels::Conv3dShape part = work;
-    part.out_channels = c1 - c0;
-    part.out_stride = work.out_channels;
+  for_each_channel_group(work, groups, num_threads, [&](const kernels::Conv3dShape& part, int64_t c0, int64_t begin,
+                                                        int64_t end) {
     fn(part, input, packed_weight + 4 * c0, weight_sum + c0, offset_requant(requant, c0), pad_row.data(), output + c0,
        begin, end);
   });

@@ -373,6 +373,19 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   for (int64_t c = 0; c < Co; ++c)
     correction[size_t(c)] = q.bias[c] - (q.input_zero_point + I::input_offset) * weight_sum[c];
   call.correction = correction.data();
+  if (linear_requant(q)) {
+    linear_scale.resize(size_t(vectors * I::width));
+    linear_scales(q, Co, vectors * I::width, linear_scale.data());
+    call.linear_scale = linear_scale.data();
+  }
+  if (qconv3d_is_gemv(s)) {  // reads the packed weights as they are: no folding, no tiles
+    thread_local std::vector<int32_t> sums;
+    sums.resize(size_t(vectors * I::width));
+    s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow_begin, int64_t ow_end) {
+      for (int64_t ow = ow_begin; ow < ow_end; ++ow) qconv3d_gemv<I>(call, input, row * Wo + ow, sums.data());
+    });
+    return;
+  }
   const int64_t groups = (s.kernel_w * Ci + 3) / 4;
   int64_t fold_lo = 0, fold_hi = 0;
   constexpr bool prep = I::input_offset != 0;  // x86: prepped items (see the top); ARM: taps and folded columns
@@ -389,19 +402,6 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   if (Ci % 4 != 0 && (prep || fold_hi > fold_lo)) {
     fold_kernel_lines(s, packed_weight, Cs, folded);
     call.folded_weight = folded.data();
-  }
-  if (linear_requant(q)) {
-    linear_scale.resize(size_t(vectors * I::width));
-    linear_scales(q, Co, vectors * I::width, linear_scale.data());
-    call.linear_scale = linear_scale.data();
-  }
-  if (qconv3d_is_gemv(s)) {
-    thread_local std::vector<int32_t> sums;
-    sums.resize(size_t(vectors * I::width));
-    s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow_begin, int64_t ow_end) {
-      for (int64_t ow = ow_begin; ow < ow_end; ++ow) qconv3d_gemv<I>(call, input, row * Wo + ow, sums.data());
-    });
-    return;
   }
 
   // Layers with large weights (above large_weight_bytes: ResNet's res4 / res5 convs and strided projections) group

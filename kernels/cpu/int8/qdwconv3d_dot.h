@@ -212,6 +212,21 @@ struct Rearrange {
   }
 };
 
+// The in-range taps of each of `outs` outputs along one axis, [begin, end) of the kernel (the borders clip them), as
+// ids into the few distinct ranges that occur: id[o] indexes `distinct`.
+inline void distinct_tap_ranges(int64_t outs, int64_t stride, int64_t pad, int64_t kernel, int64_t in,
+                                std::vector<int64_t>& id, std::vector<std::pair<int64_t, int64_t>>& distinct) {
+  id.resize(size_t(outs));
+  distinct.clear();
+  for (int64_t o = 0; o < outs; ++o) {
+    const int64_t i0 = o * stride - pad;
+    const std::pair<int64_t, int64_t> range{std::max<int64_t>(0, -i0), std::min(kernel, in - i0)};
+    const auto at = std::find(distinct.begin(), distinct.end(), range);
+    id[size_t(o)] = at - distinct.begin();
+    if (at == distinct.end()) distinct.push_back(range);
+  }
+}
+
 // Depthwise kernels of one tap in H and in W with stride 1 and no padding there (kt x 1 x 1: X3D's 5x1x1 stem conv).
 // Output row (n, ot, oh) is then the sum over the in-range kt of input row (n, ot * stride_t - pad_t + kt, oh) times
 // that tap's weights, position by position: each row runs as one flat run of out_w * C bytes in full vectors whatever
@@ -240,15 +255,9 @@ void qdw_temporal(const DwConv3dShape& s, const int8_t* input, const int8_t* wei
   for (int64_t kt = 0; kt < KT; ++kt)
     tile([&](int64_t c) { return I::weight16(weight[kt * C + c]); }, taps.data() + kt * len);
   // accumulator starts, one per range [kt_begin, kt_end) of in-range taps: bias - zero_point * their weights' sum
-  std::vector<std::pair<int64_t, int64_t>> ranges;
-  std::vector<int64_t> range_of(static_cast<size_t>(To));
-  for (int64_t ot = 0; ot < To; ++ot) {
-    const int64_t it0 = ot * s.stride_t - s.pad_t;
-    const std::pair<int64_t, int64_t> r{std::max<int64_t>(0, -it0), std::min(KT, s.in_t - it0)};
-    const auto at = std::find(ranges.begin(), ranges.end(), r);
-    range_of[size_t(ot)] = at - ranges.begin();
-    if (at == ranges.end()) ranges.push_back(r);
-  }
+  thread_local std::vector<std::pair<int64_t, int64_t>> ranges;
+  thread_local std::vector<int64_t> range_of;
+  distinct_tap_ranges(To, s.stride_t, s.pad_t, KT, s.in_t, range_of, ranges);
   starts.resize(ranges.size() * size_t(len));
   for (size_t r = 0; r < ranges.size(); ++r)
     tile([&](int64_t c) {
@@ -258,9 +267,10 @@ void qdw_temporal(const DwConv3dShape& s, const int8_t* input, const int8_t* wei
     }, starts.data() + r * size_t(len));
   const bool linear = linear_requant(q), relu = q.activation == Activation::relu;
   Requant tiled = q;  // the per-channel arrays tiled like the weights
-  if (linear) {
+  if (linear) {  // linear_scales' factors for the C channels, then tiled in place
     scale.resize(size_t(len));
-    tile([&](int64_t c) { return q.dequant_scale[c] * (1.0f / q.output_scale); }, scale.data());
+    linear_scales(q, C, C, scale.data());
+    tile([&](int64_t c) { return scale[size_t(c)]; }, scale.data());
   } else {
     dequant.resize(size_t(len));
     tile([&](int64_t c) { return q.dequant_scale[c]; }, dequant.data());
@@ -397,23 +407,11 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   // The in-range kernel rows of an output row are ranges [begin, end) in kt and in kh, and only a few distinct ranges
   // occur (the borders clip them): number them, and compute each combination's accumulator start, the bias minus
   // the correction of its kernel rows, once.
-  auto ranges = [](int64_t outs, int64_t stride, int64_t pad, int64_t kernel, int64_t in, std::vector<int64_t>& id,
-                   std::vector<std::pair<int64_t, int64_t>>& distinct) {
-    id.resize(size_t(outs));
-    distinct.clear();
-    for (int64_t o = 0; o < outs; ++o) {
-      const int64_t i0 = o * stride - pad;
-      const std::pair<int64_t, int64_t> range{std::max<int64_t>(0, -i0), std::min(kernel, in - i0)};
-      const auto at = std::find(distinct.begin(), distinct.end(), range);
-      id[size_t(o)] = at - distinct.begin();
-      if (at == distinct.end()) distinct.push_back(range);
-    }
-  };
   thread_local std::vector<int64_t> kt_id, kh_id, h_slot;
   thread_local std::vector<std::pair<int64_t, int64_t>> kt_ranges, kh_ranges;
   thread_local std::vector<int32_t> starts;
-  ranges(To, s.stride_t, s.pad_t, KT, s.in_t, kt_id, kt_ranges);
-  ranges(Ho, s.stride_h, s.pad_h, KH, s.in_h, kh_id, kh_ranges);
+  distinct_tap_ranges(To, s.stride_t, s.pad_t, KT, s.in_t, kt_id, kt_ranges);
+  distinct_tap_ranges(Ho, s.stride_h, s.pad_h, KH, s.in_h, kh_id, kh_ranges);
   const int64_t n_kh = int64_t(kh_ranges.size());
   starts.resize(size_t(int64_t(kt_ranges.size()) * n_kh * Cp));
   for (size_t a = 0; a < kt_ranges.size(); ++a)
