@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "../channel_tiles.h"
 #include "requant_simd.h"
 
 namespace pyvideo::kernels::detail {
@@ -246,9 +247,9 @@ void qdw_temporal(const DwConv3dShape& s, const int8_t* input, const int8_t* wei
   constexpr int W = I::width;
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), KT = s.kernel_t;
   const int64_t run = s.out_w() * C, plane = s.in_h * run;  // bytes of a row, of an input frame
-  // p = f mod P for a multiple P >= W of C (one subtraction keeps it below P); tiled arrays are read at [p, p + W)
-  const int64_t P = C * ((W + C - 1) / C), len = P + W;
-  auto tile = [&](auto value, auto* out) { for (int64_t i = 0; i < len; ++i) out[i] = value(i % C); };
+  // p = f mod P (channel_tiles.h); tiled arrays are read at [p, p + W)
+  const int64_t P = channel_period(C, W), len = P + W;
+  auto tile = [&](auto value, auto* out) { tile_channels(C, len, value, out); };
   thread_local std::vector<int32_t> taps, starts;
   thread_local std::vector<float> scale, dequant, inverse, zero_points;
   taps.resize(size_t(KT * len));
@@ -307,8 +308,7 @@ void qdw_temporal(const DwConv3dShape& s, const int8_t* input, const int8_t* wei
         requantize_linear_store<F>(v, linear_scale + p, o + f, lanes, relu, q, output);
       else
         requantizer.store(v, p, o + f, lanes, output);
-      p += W;
-      if (p >= P) p -= P;
+      p = next_tile_offset(p, W, P);
     }
   }
 }

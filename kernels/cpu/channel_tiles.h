@@ -1,0 +1,28 @@
+// Per-channel parameters for flat runs over channels-last values.
+//
+// A run over positions x C channels (consecutive positions of a channels-last tensor) can be processed in full vectors
+// of W lanes whatever C is, if every lane finds its channel's parameter: the lane at flat index f of the run belongs to
+// channel f mod C. The parameters are read through copies tiled with a period P that is a multiple of C and at least W
+// (value i is channel i mod C's) and P + W long, so the vector at f reads its lanes' values at [p, p + W) with
+// p = f mod P, which steps by W with one subtraction. Per position (C lanes, then a masked remainder) C = 54 fills 54
+// of every 64 lanes, and each position's short loop leaves dependent activation chains little to overlap.
+#pragma once
+#include <cstdint>
+
+namespace pyvideo::kernels::detail {
+
+inline int64_t channel_period(int64_t channels, int width) { return channels * ((width + channels - 1) / channels); }
+
+// out[i] = value(i mod channels) for i < length.
+template <class T, class Value>
+void tile_channels(int64_t channels, int64_t length, Value value, T* out) {
+  for (int64_t i = 0; i < length; ++i) out[i] = T(value(i % channels));
+}
+
+// The next vector's offset into the tiled copies: p + width, less the period when it reaches it.
+inline int64_t next_tile_offset(int64_t p, int width, int64_t period) {
+  p += width;
+  return p >= period ? p - period : p;
+}
+
+}  // namespace pyvideo::kernels::detail
