@@ -13,10 +13,12 @@ namespace pyvideo::kernels::detail {
 
 inline int64_t channel_period(int64_t channels, int width) { return channels * ((width + channels - 1) / channels); }
 
-// out[i] = value(i mod channels) for i < length.
+// out[i] = value(i mod channels) for i < length (channel by channel, no division per entry: the tiles are rebuilt
+// on every kernel call).
 template <class T, class Value>
 void tile_channels(int64_t channels, int64_t length, Value value, T* out) {
-  for (int64_t i = 0; i < length; ++i) out[i] = T(value(i % channels));
+  for (int64_t i = 0; i < length;)
+    for (int64_t c = 0; c < channels && i < length; ++c, ++i) out[i] = T(value(c));
 }
 
 // The next vector's offset into the tiled copies: p + width, less the period when it reaches it.
