@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../channel_tiles.h"
 #include "../epilogue.h"
 #include "conv3d.h"
 
@@ -228,22 +229,43 @@ void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int
 }
 
 // Rows [g, g + m) of the input as act(x * scale[sample]) into `packed` (rows C_in apart). The activation is a template
-// argument so the per-vector switch folds away.
+// argument so the per-vector switch folds away. Each sample's rows are one flat run in full vectors with the sample's
+// scales tiled by channel (channel_tiles.h), U vectors side by side (a swish is a chain of ~18 dependent operations);
+// the same arithmetic per element as a loop per row. Alone (one-off microbenchmark, swish, AVX-512) 0.64x the time of
+// that loop at C_in = 54, 0.92x at 432; X3D-XS's gated steps 0.93x / 0.95x at one / two threads (in-process A/B).
 template <class V, Activation A>
 void scale_rows(const float* x, float* packed, int64_t g, int64_t m, int64_t Ci, const InputScale& in) {
-  const int64_t full = Ci / V::width * V::width;
-  const auto tail = V::mask(int(Ci - full));
+  constexpr int W = V::width, U = V::registers >= 32 ? 4 : 2;
+  const int64_t P = channel_period(Ci, W), len = P + W;
+  thread_local std::vector<float> tiled;
+  tiled.resize(size_t(len));
   for (int64_t r = 0; r < m;) {
     const int64_t sample = (g + r) / in.positions, sample_end = std::min(m, (sample + 1) * in.positions - g);
     const float* scale = in.scale + sample * Ci;
-    for (; r < sample_end; ++r) {
-      const float* src = x + r * Ci;
-      float* dst = packed + r * Ci;
-      int64_t k = 0;
-      for (; k < full; k += V::width) V::store(dst + k, activate<V>(V::mul(V::load(src + k), V::load(scale + k)), A));
-      if (k < Ci)
-        V::store_m(dst + k, activate<V>(V::mul(V::load_m(src + k, tail), V::load_m(scale + k, tail)), A), tail);
+    tile_channels(Ci, len, [&](int64_t c) { return scale[c]; }, tiled.data());
+    const float* src = x + r * Ci;
+    float* dst = packed + r * Ci;
+    const int64_t n = (sample_end - r) * Ci;
+    int64_t f = 0, p = 0;  // p = f mod P: the run starts at channel 0
+    for (; f + U * W <= n; f += U * W) {
+      typename V::reg y[U];
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) {
+        y[u] = V::mul(V::load(src + f + u * W), V::load(tiled.data() + p));
+        p = next_tile_offset(p, W, P);
+      }
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) V::store(dst + f + u * W, y[u]);
     }
+    for (; f + W <= n; f += W, p = next_tile_offset(p, W, P))
+      V::store(dst + f, activate<V>(V::mul(V::load(src + f), V::load(tiled.data() + p)), A));
+    if (f < n) {
+      const auto tail = V::mask(int(n - f));
+      V::store_m(dst + f, activate<V>(V::mul(V::load_m(src + f, tail), V::load_m(tiled.data() + p, tail)), A), tail);
+    }
+    r = sample_end;
   }
 }
 
