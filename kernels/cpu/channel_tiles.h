@@ -27,4 +27,23 @@ inline int64_t next_tile_offset(int64_t p, int width, int64_t period) {
   return p >= period ? p - period : p;
 }
 
+// A flat run of n values in vectors of `width` lanes, starting at channel 0 (tile offset 0): group(f, at) for each U
+// consecutive full vectors from value f (at[u]: vector u's tile offset), so the caller can interleave their chains of
+// dependent operations, then one(f, p, lanes) for each remaining vector, the last one partial where n ends inside it.
+template <int U, class Group, class One>
+[[gnu::always_inline]] inline void for_each_tile_vector(int64_t n, int width, int64_t period, Group&& group,
+                                                        One&& one) {
+  int64_t f = 0, p = 0;
+  for (; f + U * width <= n; f += U * width) {
+    int64_t at[U];
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) {
+      at[u] = p;
+      p = next_tile_offset(p, width, period);
+    }
+    group(f, at);
+  }
+  for (; f < n; f += width, p = next_tile_offset(p, width, period)) one(f, p, int(n - f < width ? n - f : width));
+}
+
 }  // namespace pyvideo::kernels::detail

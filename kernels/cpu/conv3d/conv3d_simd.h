@@ -245,26 +245,26 @@ void scale_rows(const float* x, float* packed, int64_t g, int64_t m, int64_t Ci,
     tile_channels(Ci, len, [&](int64_t c) { return scale[c]; }, tiled.data());
     const float* src = x + r * Ci;
     float* dst = packed + r * Ci;
-    const int64_t n = (sample_end - r) * Ci;
-    int64_t f = 0, p = 0;  // p = f mod P: the run starts at channel 0
-    for (; f + U * W <= n; f += U * W) {
-      typename V::reg y[U];
+    const float* t = tiled.data();
+    for_each_tile_vector<U>(
+        (sample_end - r) * Ci, W, P,  // the run starts at channel 0: tile offset 0
+        [&](int64_t f, const int64_t (&at)[U]) {
+          typename V::reg y[U];
 #pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) {
-        y[u] = V::mul(V::load(src + f + u * W), V::load(tiled.data() + p));
-        p = next_tile_offset(p, W, P);
-      }
+          for (int u = 0; u < U; ++u) y[u] = V::mul(V::load(src + f + u * W), V::load(t + at[u]));
 #pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
+          for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
 #pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) V::store(dst + f + u * W, y[u]);
-    }
-    for (; f + W <= n; f += W, p = next_tile_offset(p, W, P))
-      V::store(dst + f, activate<V>(V::mul(V::load(src + f), V::load(tiled.data() + p)), A));
-    if (f < n) {
-      const auto tail = V::mask(int(n - f));
-      V::store_m(dst + f, activate<V>(V::mul(V::load_m(src + f, tail), V::load_m(tiled.data() + p, tail)), A), tail);
-    }
+          for (int u = 0; u < U; ++u) V::store(dst + f + u * W, y[u]);
+        },
+        [&](int64_t f, int64_t p, int lanes) {
+          if (lanes == W) {
+            V::store(dst + f, activate<V>(V::mul(V::load(src + f), V::load(t + p)), A));
+          } else {
+            const auto tail = V::mask(lanes);
+            V::store_m(dst + f, activate<V>(V::mul(V::load_m(src + f, tail), V::load_m(t + p, tail)), A), tail);
+          }
+        });
     r = sample_end;
   }
 }

@@ -59,26 +59,19 @@ void qscale_rows(const QScale& s, int64_t row_begin, int64_t row_end) {
                      lanes);
     }
   };
-  int64_t f = 0, p = 0;  // p = f mod P: row_begin's first value is channel 0's
-  for (; f + U * W <= n; f += U * W) {
-    int64_t at[U];
-    reg y[U];
+  // row_begin's first value is channel 0's, so the run starts at tile offset 0
+  for_each_tile_vector<U>(
+      n, W, P,
+      [&](int64_t f, const int64_t (&at)[U]) {
+        reg y[U];
 #pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) {
-      at[u] = p;
-      p = next_tile_offset(p, W, P);
-    }
+        for (int u = 0; u < U; ++u) y[u] = dequantize(f + u * W, at[u], W);
 #pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) y[u] = dequantize(f + u * W, at[u], W);
+        for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
 #pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
-#pragma GCC unroll 4
-    for (int u = 0; u < U; ++u) put(f + u * W, at[u], y[u], W);
-  }
-  for (; f < n; f += W, p = next_tile_offset(p, W, P)) {
-    const int lanes = int(std::min<int64_t>(W, n - f));
-    put(f, p, activate<V>(dequantize(f, p, lanes), A), lanes);
-  }
+        for (int u = 0; u < U; ++u) put(f + u * W, at[u], y[u], W);
+      },
+      [&](int64_t f, int64_t p, int lanes) { put(f, p, activate<V>(dequantize(f, p, lanes), A), lanes); });
 }
 
 template <class V, bool FloatOut>
