@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -628,11 +629,15 @@ QuantParams sample_qparams(float lo, float hi, float min_scale) {
 }
 
 // x[0, count) quantized with q into dst, over every thread (the quantize step, and each sample of dynamic_quantize).
-void quantize_parallel(const float* src, int8_t* dst, int64_t count, const QuantParams& q, int num_threads) {
+// Returns false when some value was NaN or +-inf (no int8 code stands for it; the kernel saturates it).
+bool quantize_parallel(const float* src, int8_t* dst, int64_t count, const QuantParams& q, int num_threads) {
   const kernels::QuantizeF32Fn quantize = kernels::kernel_table().quantize_f32;
+  std::atomic<bool> finite{true};
   kernels::parallel_for_chunks(count, num_threads, [&](int64_t begin, int64_t end) {
-    quantize(src + begin, dst + begin, end - begin, q.scale, float(q.zero_point));
+    if (!(quantize(src + begin, dst + begin, end - begin, q.scale, float(q.zero_point)) == 0.0f))
+      finite.store(false, std::memory_order_relaxed);
   });
+  return finite.load();
 }
 
 // A dynamic_quantize step (step number `step`): each sample's qparams from its range, into `qparams` ([N]), then the
@@ -1137,7 +1142,9 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
                           num_threads);
         break;
       case Kind::quantize:
-        quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out, num_threads);
+        if (!quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out, num_threads))
+          throw std::invalid_argument("program step " + std::to_string(i) +
+                                      " (quantize): its input holds non-finite values (NaN or inf)");
         break;
       case Kind::dynamic_quantize:
         quantize_per_sample(static_cast<const float*>(in), static_cast<int8_t*>(out), x, s.out.scale, i, num_threads,

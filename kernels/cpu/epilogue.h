@@ -37,7 +37,7 @@ struct Epilogue {
 inline float activate_scalar(float x, Activation act) {
   switch (act) {
     case Activation::identity: return x;
-    case Activation::relu: return x > 0.0f ? x : 0.0f;
+    case Activation::relu: return x < 0.0f ? 0.0f : x;  // as torch.relu: a NaN stays NaN, -0 stays -0
     case Activation::swish: return x / (1.0f + std::exp(-x));
     case Activation::hswish: return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f;
     case Activation::sigmoid: return 1.0f / (1.0f + std::exp(-x));
@@ -78,7 +78,7 @@ template <class V>
 [[gnu::always_inline]] inline typename V::reg activate(typename V::reg x, Activation act) {
   switch (act) {
     case Activation::identity: return x;
-    case Activation::relu: return V::max(x, V::zero());
+    case Activation::relu: return V::relu(x);
     case Activation::swish: {
       // x * sigmoid(x) with x raised to -80 in both factors: below -80 the result is -1.4e-33 instead of x * 1.8e-35,
       // which is far from 0 for huge |x|. max(-80, x) keeps a NaN x (x86 max returns its second operand on NaN).

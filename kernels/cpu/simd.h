@@ -5,6 +5,7 @@
 //   fmadd(a, b, c)  a * b + c;  fnmadd(a, b, c): c - a * b;  fnmsub(a, b, c): -(a * b) - c (each rounded once)
 //   set1, add, sub, mul, div, min, max      elementwise arithmetic
 //   clamp_low(x, lo) x where x > lo, else lo (NaN x gives lo);  clamp_high(x, hi): x where x < hi, else hi
+//   relu(x)         torch's relu: 0 where x < 0, else x (a NaN stays NaN, -0 stays -0)
 //   round(x)        to the nearest integer, ties to even;  pow2i(n): 2^n for integer-valued n in [-126, 127]
 //   scale2(p, n)    p * 2^n for integer-valued n in [-126, 127] where the result is a normal float (then exact, so
 //                   every ISA gives the same bits): AVX-512 vscalefps, elsewhere mul(p, pow2i(n))
@@ -57,6 +58,7 @@ struct Avx512F32 {
   static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
   static reg clamp_low(reg x, reg lo) { return _mm512_max_ps(x, lo); }  // maxps: the second operand unless x > lo
+  static reg relu(reg x) { return _mm512_max_ps(_mm512_setzero_ps(), x); }  // NaN or a zero: the second operand
   static reg clamp_high(reg x, reg hi) { return _mm512_min_ps(x, hi); }
   static reg scale2(reg p, reg n) { return _mm512_scalef_ps(p, n); }
   static reg round(reg x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -107,6 +109,7 @@ struct Avx2F32 {
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
   static reg clamp_low(reg x, reg lo) { return _mm256_max_ps(x, lo); }  // maxps: the second operand unless x > lo
+  static reg relu(reg x) { return _mm256_max_ps(_mm256_setzero_ps(), x); }  // NaN or a zero: the second operand
   static reg clamp_high(reg x, reg hi) { return _mm256_min_ps(x, hi); }
   static reg scale2(reg p, reg n) { return _mm256_mul_ps(p, pow2i(n)); }
   static reg round(reg x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -174,6 +177,7 @@ struct NeonF32 {
   static reg min(reg a, reg b) { return vminq_f32(a, b); }
   static reg max(reg a, reg b) { return vmaxq_f32(a, b); }
   static reg clamp_low(reg x, reg lo) { return vbslq_f32(vcgtq_f32(x, lo), x, lo); }  // vmaxq would keep a NaN
+  static reg relu(reg x) { return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vdupq_n_f32(0.0f), x); }  // vmaxq: +0
   static reg clamp_high(reg x, reg hi) { return vbslq_f32(vcltq_f32(x, hi), x, hi); }
   static reg scale2(reg p, reg n) { return vmulq_f32(p, pow2i(n)); }
   static reg round(reg x) { return vrndnq_f32(x); }

@@ -198,6 +198,42 @@ def test_errors_are_clear(efficient_x3d):
         small(torch.randn(1, 3, 2, 3, 8))
 
 
+
+def test_non_finite_inputs(efficient_x3d):
+    """A NaN or inf in a clip: fp32 programs and the per-layer lowering give NaN logits where the deploy model (torch)
+    does (ReLU keeps a NaN, as torch.relu does; it once turned it into 0 and gave finite logits); int8 programs, the
+    int8 reference model and its per-layer lowering refuse it with a ValueError (no int8 code stands for a NaN; a
+    static quantize step saturated it to -128). The other clips of a batch are unaffected in fp32."""
+    deploy, int8, _ = efficient_x3d
+    fp32_program, lowered = compile_native(deploy), lower_to_native(deploy)
+    int8_program, int8_lowered = compile_native(int8), lower_quantized_to_native(int8)
+    x = torch.randn(2, 3, 4, 48, 48)
+    for value in (float("nan"), float("inf"), -float("inf")):
+        bad = x.clone()
+        bad[0, 1, 2, 20, 30] = value
+        with torch.no_grad():
+            want = deploy(bad)
+            assert torch.isnan(want[0]).all() and torch.isfinite(want[1]).all()
+            for model in (fp32_program, lowered):
+                got = model(bad)
+                assert torch.equal(torch.isnan(got), torch.isnan(want))
+                assert _relative(got[1:], want[1:]) < 1e-4
+            for model in (int8_program, int8_lowered, int8):
+                with pytest.raises(ValueError, match="non-finite"):
+                    model(bad)
+    with torch.no_grad():  # every value NaN
+        assert torch.isnan(fp32_program(torch.full_like(x, float("nan")))).all()
+
+
+def test_an_empty_batch_gives_empty_outputs(efficient_x3d):
+    """A batch of 0 clips runs as the torch model would: outputs with batch 0 and the shapes of a real batch."""
+    for model in efficient_x3d[:2]:
+        program = compile_native(model).native_program
+        with torch.no_grad():
+            empty, one = program(torch.randn(0, 3, 4, 48, 48)), program(torch.randn(1, 3, 4, 48, 48))
+        assert [tuple(e.shape) for e in empty] == [(0, *o.shape[1:]) for o in one]
+        assert all(e.dtype == o.dtype for e, o in zip(empty, one))
+
 def test_model_files_round_trip(efficient_x3d, tmp_path):
     deploy, int8, _ = efficient_x3d
     x = torch.randn(2, 3, 3, 37, 29)

@@ -194,10 +194,64 @@ Conv3dShape make_shape(int ci, int co, const int size[3], const int k[3], const 
   return s;
 }
 
+// A NaN in the input reaches every output it feeds, through ReLU too (applied in registers by the SIMD tiles, where
+// x86's max with the 0 second returned the 0), as torch's conv + relu gives: a pointwise conv (full and partial
+// register tiles, a masked channel tail) and a padded 1x3x3 conv, on every ISA and the scalar reference. The other
+// outputs equal the run without the NaN.
+void nan_reaches_outputs() {
+  struct Case { int ci, co; int size[3]; int k[3]; int pad[3]; };
+  const Case cases[] = {{24, 54, {1, 3, 13}, {1, 1, 1}, {0, 0, 0}}, {3, 24, {1, 6, 9}, {1, 3, 3}, {0, 1, 1}},
+                        {16, 8, {2, 2, 5}, {1, 1, 1}, {0, 0, 0}}};
+  std::mt19937 rng(77);
+  const int one[3] = {1, 1, 1};
+  for (const Case& c : cases) {
+    const Conv3dShape s = make_shape(c.ci, c.co, c.size, c.k, one, c.pad, 1);
+    auto x = random_vector(size_t(s.in_t * s.in_h * s.in_w * s.in_channels), rng);
+    const auto w = random_vector(size_t(s.kernel_t * s.kernel_h * s.kernel_w * s.in_channels * s.out_channels), rng);
+    const auto b = random_vector(size_t(s.out_channels), rng);
+    const std::vector<float> zeros(size_t(s.in_channels), 0.0f);
+    const int64_t bad_position = s.in_h * s.in_w / 2 + 1;  // (t 0, an inner row and column)
+    for (Activation act : {Activation::relu, Activation::identity, Activation::hswish}) {
+      Epilogue ep;
+      ep.bias = b.data();
+      ep.activation = act;
+      for (Isa isa : supported_isas()) {
+        std::vector<float> clean(output_size(s)), y(output_size(s));
+        variant(isa)(s, x.data(), w.data(), ep, zeros.data(), clean.data(), 0, s.items());
+        std::vector<float> xn = x;
+        xn[size_t(bad_position * s.in_channels + 1)] = std::nanf("");
+        variant(isa)(s, xn.data(), w.data(), ep, zeros.data(), y.data(), 0, s.items());
+        bool ok = true;
+        int64_t nans = 0;
+        const int64_t oh0 = bad_position / s.in_w, ow0 = bad_position % s.in_w;
+        for (int64_t oh = 0; oh < s.out_h(); ++oh)
+          for (int64_t ow = 0; ow < s.out_w(); ++ow) {
+            // output (oh, ow) reads input rows oh - pad .. oh - pad + k - 1 (stride 1)
+            const bool reads = oh0 >= oh - c.pad[1] && oh0 < oh - c.pad[1] + c.k[1] && ow0 >= ow - c.pad[2] &&
+                               ow0 < ow - c.pad[2] + c.k[2];
+            for (int64_t co = 0; co < s.out_channels; ++co) {
+              const size_t o = size_t((oh * s.out_w() + ow) * s.out_channels + co);
+              if (reads) {
+                ok = ok && std::isnan(y[o]);
+                ++nans;
+              } else {
+                ok = ok && y[o] == clean[o];
+              }
+            }
+          }
+        CHECK(ok && nans > 0);
+        if (!ok) std::fprintf(stderr, "  isa=%s %d->%d act %d: a NaN lost or another output changed\n", isa_name(isa),
+                              c.ci, c.co, int(act));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
   std::mt19937 rng(4321);
+  nan_reaches_outputs();
 
   // Hand-checked reference: 1x1x1 conv of x = [1, 2] (two columns, one input channel) with weights [3, -1] into two
   // output channels, bias [0.5, 0]: outputs (3.5, -1), (6.5, -2); relu zeroes the negatives.

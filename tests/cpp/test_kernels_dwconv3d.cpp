@@ -5,7 +5,9 @@
 // squeeze-excitation's input), which must equal the sums of the values the variant stored, whatever the split, and
 // stay inside the rows of each range.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -111,6 +113,18 @@ void compare(const DwConv3dShape& s, bool with_bias, std::mt19937& rng) {
   }
 }
 
+// act(x) on `isa` through a 1x1x1 depthwise conv of weight 1 without bias over `x` (C channels, x.size() a multiple).
+std::vector<float> activated(Isa isa, const std::vector<float>& x, int64_t C, Activation act) {
+  DwConv3dShape s;
+  s.batch = 1; s.channels = C; s.in_t = 1; s.in_h = 1; s.in_w = int64_t(x.size()) / C;
+  const std::vector<float> w(size_t(C), 1.0f);
+  Epilogue ep;
+  ep.activation = act;
+  std::vector<float> y(x.size(), 12345.0f);
+  variant(isa)(s, x.data(), w.data(), ep, y.data(), 0, s.rows());
+  return y;
+}
+
 // The vector sigmoid and swish (epilogue.h: exp_neg, a reciprocal refined by Newton-Raphson) against the definitions in
 // double precision, on every ISA, through a 1x1x1 depthwise conv of weight 1: a dense sweep of [-100, 100] and the
 // values around the [-80, 80] clamp, the largest floats and tiny ones. Relative error <= 1e-6 where the result is a
@@ -124,15 +138,9 @@ void activation_accuracy() {
                            std::nanf("")};
   for (float v : special) x.push_back(v);
   while (x.size() % 48 != 0) x.push_back(1.0f);
-  DwConv3dShape s;
-  s.batch = 1; s.channels = 48; s.in_t = 1; s.in_h = 1; s.in_w = int64_t(x.size()) / 48;
-  const std::vector<float> w(48, 1.0f);
   for (Activation act : {Activation::swish, Activation::sigmoid}) {
-    Epilogue ep;
-    ep.activation = act;
     for (Isa isa : supported_isas()) {
-      std::vector<float> y(x.size(), 12345.0f);
-      variant(isa)(s, x.data(), w.data(), ep, y.data(), 0, s.rows());
+      const std::vector<float> y = activated(isa, x, 48, act);
       double worst = 0;
       bool tiny_ok = true, nan_ok = true;
       for (size_t i = 0; i < x.size(); ++i) {
@@ -158,6 +166,34 @@ void activation_accuracy() {
   }
 }
 
+// ReLU as torch.relu on every ISA and the scalar reference: +0 for negatives, x otherwise, so a NaN stays NaN (x86's
+// max with the 0 second returned the 0 for a NaN). HardSwish keeps a NaN too (x times relu6(x + 3) / 6). A 1x1x1
+// depthwise conv of weight 1 and no bias passes the values through (but for -0: 0 + -0 is +0).
+void relu_like_torch() {
+  const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x;
+  for (int i = 0; i < 40; ++i) x.push_back(float(i - 20) * 0.37f);
+  for (float v : {nan, 0.0f, inf, -inf, -1e-40f, 1e-40f, -3.4e38f}) x.push_back(v);
+  while (x.size() % 24 != 0) x.push_back(nan);
+  for (Activation act : {Activation::relu, Activation::hswish}) {
+    for (Isa isa : supported_isas()) {
+      const std::vector<float> y = activated(isa, x, 24, act);
+      bool ok = true;
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (std::isnan(x[i])) {
+          ok = ok && std::isnan(y[i]);
+        } else if (act == Activation::relu) {
+          const float want = x[i] < 0.0f ? 0.0f : x[i];
+          ok = ok && y[i] == want && std::signbit(y[i]) == std::signbit(want);
+        }
+      }
+      CHECK(ok);
+      if (!ok) std::fprintf(stderr, "  isa=%s %s: a NaN not kept, or a negative not +0\n", isa_name(isa),
+                            act == Activation::relu ? "relu" : "hswish");
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -166,6 +202,7 @@ int main() {
   for (Isa isa : supported_isas()) std::printf(" %s", isa_name(isa));
   std::printf("\n");
   activation_accuracy();
+  relu_like_torch();
 
   // A hand-checkable case: all-ones 1x1x3x3x1 input, all-ones 3x3x3 kernel, padding 1: the centre output sums
   // the 9 in-plane taps (T=1 so only kt=1 lands), a corner sums 4.

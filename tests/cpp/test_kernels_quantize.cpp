@@ -2,7 +2,8 @@
 // against hand-computed bytes, and every SIMD variant of this CPU against the reference, byte for byte: random
 // values at several magnitudes, rounding ties of x / scale and their neighbours, a strided sweep over every float
 // bit pattern (NaN, infinities, subnormals, huge values), scales outside the reciprocal route, unaligned spans of
-// every tail length with guard bytes; the ranges exactly, with NaN and infinities reported.
+// every tail length with guard bytes; the ranges exactly, with NaN and infinities reported, and so by the quantize
+// pass (its return value) wherever in the span they are.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -53,9 +54,14 @@ int64_t mismatches(const Variant& v, const std::vector<float>& x, float scale, f
   std::vector<float> src(static_cast<size_t>(n + 4));
   if (n > 0) std::memcpy(src.data() + offset, x.data(), x.size() * sizeof(float));
   std::vector<int8_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n + 40), int8_t(0x5a));
-  quantize_f32_scalar(x.data(), want.data(), n, scale, zp);
-  v.quantize(src.data() + offset, got.data() + offset, n, scale, zp);
+  const float want_flag = quantize_f32_scalar(x.data(), want.data(), n, scale, zp);
+  const float got_flag = v.quantize(src.data() + offset, got.data() + offset, n, scale, zp);
   int64_t bad = 0;
+  // The non-finite report: 0 for finite spans, NaN for the others, as the reference says.
+  if (!(want_flag == 0.0f || std::isnan(want_flag)) || std::isnan(want_flag) != std::isnan(got_flag)) {
+    std::fprintf(stderr, "  %s: non-finite report %g, reference %g\n", v.name, double(got_flag), double(want_flag));
+    ++bad;
+  }
   for (int64_t k = 0; k < n; ++k) bad += got[size_t(offset + k)] != want[size_t(k)];
   for (int64_t k = 0; k < offset; ++k) bad += got[size_t(k)] != int8_t(0x5a);
   for (int64_t k = offset + n; k < n + 40; ++k) bad += got[size_t(k)] != int8_t(0x5a);
@@ -71,8 +77,12 @@ void reference_by_hand() {
   const float x[] = {0.25f, 0.75f, -0.25f, 1.25f, 63.0f, -70.0f, 1e30f, -1e30f, nan, inf, -inf, 2.0f};
   const int8_t want[] = {3, 5, 3, 5, 127, -128, 127, -128, -128, 127, -128, 7};
   int8_t got[12];
-  quantize_f32_scalar(x, got, 12, 0.5f, 3.0f);
+  CHECK(std::isnan(quantize_f32_scalar(x, got, 12, 0.5f, 3.0f)));  // NaN and infinities are reported
   for (int i = 0; i < 12; ++i) CHECK(got[i] == want[i]);
+  CHECK(quantize_f32_scalar(x, got, 8, 0.5f, 3.0f) == 0.0f);  // 1e30 is finite
+  CHECK(std::isnan(quantize_f32_scalar(x + 8, got, 1, 0.5f, 3.0f)));
+  CHECK(std::isnan(quantize_f32_scalar(x + 9, got, 1, 0.5f, 3.0f)));
+  CHECK(std::isnan(quantize_f32_scalar(x + 10, got, 1, 0.5f, 3.0f)));
   const QuantRange r = range_f32_scalar(x, 6);
   CHECK(r.lo == -70.0f && r.hi == 63.0f && r.non_finite == 0.0f);
   const float positive[] = {1.0f, 2.0f}, negative[] = {-1.0f, -2.0f};
@@ -152,7 +162,12 @@ void range_matches_reference(const Variant& v, std::mt19937& rng) {
         std::vector<float> y(x, x + n);
         y[size_t(std::uniform_int_distribution<int64_t>(0, n - 1)(rng))] = bad;
         CHECK(std::isnan(v.range(y.data(), n).non_finite));
+        std::vector<int8_t> q(static_cast<size_t>(n));
+        CHECK(std::isnan(v.quantize(y.data(), q.data(), n, 0.05f, 0.0f)));
+        CHECK(std::isnan(v.quantize(y.data(), q.data(), n, 1e-25f, 0.0f)));  // the dividing route
       }
+      std::vector<int8_t> q(static_cast<size_t>(n));
+      CHECK(v.quantize(x, q.data(), n, 0.05f, 0.0f) == 0.0f);
     }
   }
 }

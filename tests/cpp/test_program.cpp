@@ -124,14 +124,25 @@ void quantize_rounds_half_to_even_and_saturates() {
   Program p;
   const int32_t x = p.set_input(1);
   p.set_outputs({p.quantize(x, QuantParams{0.5f, 0})}, {Program::Layout::nthwc});
-  const std::vector<float> pattern{1.25f, 1.75f, -1.25f, 0.25f, 1e30f, -1e30f, std::nanf(""), 63.75f};
-  // x / 0.5 = 2.5 -> 2, 3.5 -> 4, -2.5 -> -2, 0.5 -> 0, saturation both ways, NaN -> -128, 127.5 -> 127 (clamped)
+  const std::vector<float> pattern{1.25f, 1.75f, -1.25f, 0.25f, 1e30f, -1e30f, -3e38f, 63.75f};
+  // x / 0.5 = 2.5 -> 2, 3.5 -> 4, -2.5 -> -2, 0.5 -> 0, saturation both ways, 127.5 -> 127 (clamped)
   const int8_t want[8] = {2, 4, -2, 0, 127, -128, -128, 127};
   std::vector<float> in;
   for (int r = 0; r < 5; ++r) in.insert(in.end(), pattern.begin(), pattern.end());  // vector blocks and a tail
-  const auto out = p.run(in.data(), Shape5{1, 1, 1, int64_t(in.size()), 1}, 1);
-  const int8_t* q = static_cast<const int8_t*>(out[0].data());
-  for (size_t i = 0; i < in.size(); ++i) CHECK(q[i] == want[i % 8]);
+  for (int threads : {1, 3}) {
+    const auto out = p.run(in.data(), Shape5{1, 1, 1, int64_t(in.size()), 1}, threads);
+    const int8_t* q = static_cast<const int8_t*>(out[0].data());
+    for (size_t i = 0; i < in.size(); ++i) CHECK(q[i] == want[i % 8]);
+  }
+  // A NaN or an infinity anywhere (in a vector block or the tail, on any thread) is refused: no int8 code stands
+  // for it (the kernel saturates it, NaN to -128).
+  for (const float bad : {std::nanf(""), INFINITY, -INFINITY})
+    for (size_t at : {size_t(0), size_t(13), in.size() - 1})
+      for (int threads : {1, 3}) {
+        std::vector<float> x = in;
+        x[at] = bad;
+        CHECK(throws([&] { p.run(x.data(), Shape5{1, 1, 1, int64_t(x.size()), 1}, threads); }));
+      }
 }
 
 // An [N, C, T, H, W] input gives what the same values in channels-last order give, bit for bit, at 1 and 3 threads

@@ -145,7 +145,7 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
       reg v = acc[i][j];
       if (!o.first) v = V::add(v, load_c(out, j));
       if (residual) v = V::add(v, load_c(residual + i * o.ldc + n0, j));
-      if (relu) v = V::max(v, V::zero());
+      if (relu) v = V::relu(v);
       if (Tail && j == NV - 1) V::store_m(out + j * V::width, v, tail); else V::store(out + j * V::width, v);
     }
   }

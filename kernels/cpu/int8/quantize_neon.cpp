@@ -3,8 +3,8 @@
 
 namespace pyvideo::kernels {
 
-void quantize_f32_neon(const float* src, int8_t* dst, int64_t n, float scale, float zero_point) {
-  detail::quantize_f32_simd<simd::NeonF32>(src, dst, n, scale, zero_point);
+float quantize_f32_neon(const float* src, int8_t* dst, int64_t n, float scale, float zero_point) {
+  return detail::quantize_f32_simd<simd::NeonF32>(src, dst, n, scale, zero_point);
 }
 
 QuantRange range_f32_neon(const float* src, int64_t n) { return detail::range_f32_simd<simd::NeonF32>(src, n); }

@@ -51,7 +51,7 @@ inline void round_store4<simd::NeonF32>(int8_t* p, const float32x4_t (&q)[4], fl
 #endif
 
 template <class V>
-void quantize_f32_simd(const float* src, int8_t* dst, int64_t n, float scale, float zero_point) {
+float quantize_f32_simd(const float* src, int8_t* dst, int64_t n, float scale, float zero_point) {
   using reg = typename V::reg;
   if (!quantize_by_reciprocal(scale)) return quantize_f32_scalar(src, dst, n, scale, zero_point);
   // Inputs are clamped to +-kQuantizeLimit * scale first (NaN to the low end): their quotients then reach at least
@@ -59,19 +59,28 @@ void quantize_f32_simd(const float* src, int8_t* dst, int64_t n, float scale, fl
   // cannot overflow. Inside that range the corrected quotient is the reference's division bit for bit.
   const float bound = kQuantizeLimit * scale;
   const reg lo = V::set1(-bound), hi = V::set1(bound);
-  const reg vscale_neg = V::set1(-scale), vinverse = V::set1(1.0f / scale);
+  const reg vscale_neg = V::set1(-scale), vinverse = V::set1(1.0f / scale), zero = V::zero();
+  reg bad[4] = {zero, zero, zero, zero};  // sums of x * 0: NaN once a NaN or inf was read (one chain per vector)
   int64_t k = 0;
   for (; k + 4 * V::width <= n; k += 4 * V::width) {
     reg q[4];  // the loops are unrolled so that q stays in registers (GCC -O2 would keep it on the stack)
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
-      const reg v = V::clamp_high(V::clamp_low(V::load(src + k + j * V::width), lo), hi);
+      const reg x = V::load(src + k + j * V::width);
+      bad[j] = V::fmadd(x, zero, bad[j]);
+      const reg v = V::clamp_high(V::clamp_low(x, lo), hi);
       const reg q0 = V::mul(v, vinverse);
       q[j] = V::fmadd(V::fmadd(q0, vscale_neg, v), vinverse, q0);  // q0 + (v - q0 * scale) / scale
     }
     round_store4<V>(dst + k, q, zero_point);
   }
-  if (k < n) quantize_f32_scalar(src + k, dst + k, n - k, scale, zero_point);
+  float non_finite = k < n ? quantize_f32_scalar(src + k, dst + k, n - k, scale, zero_point) : 0.0f;
+  float lanes[4][V::width];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) V::store(lanes[j], bad[j]);
+  for (int j = 0; j < 4; ++j)
+    for (int i = 0; i < V::width; ++i) non_finite += lanes[j][i];
+  return non_finite;
 }
 
 template <class V>

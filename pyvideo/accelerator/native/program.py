@@ -95,6 +95,12 @@ class NativeProgram(nn.Module):
             if x.dtype != torch.float32 or x.device.type != "cpu":
                 raise TypeError(f"NativeProgram expects float32 CPU tensors, got {x.dtype} on {x.device}")
         inputs = [x.detach() for x in inputs]
+        if any(x.shape[0] == 0 for x in inputs):
+            # An empty batch gives empty outputs, as the torch model does; their shapes come from a run on one
+            # all-zero clip per input (which also checks the clips' shapes).
+            if not all(x.shape[0] == 0 for x in inputs):
+                raise ValueError(f"NativeProgram's inputs differ in batch size: {[x.shape[0] for x in inputs]}")
+            return tuple(out[:0] for out in self.forward(*[x.new_zeros((1, *x.shape[1:])) for x in inputs]))
         channels_last = [x.permute(0, 2, 3, 4, 1) for x in inputs]
         if all(c.is_contiguous() for c in channels_last):  # channels_last_3d memory: the steps' layout, read in place
             args, layout = [to_dlpack(c) for c in channels_last], "nthwc"

@@ -106,12 +106,16 @@ class _Int8Module(nn.Module):
 
 
 class QuantizeTensor(_Int8Module):
-    """float -> int8 with per-tensor qparams (the graph input, or a float op's output feeding int8 ops)."""
+    """float -> int8 with per-tensor qparams (the graph input, or a float op's output feeding int8 ops). Raises
+    ValueError for NaN or infinite values, which no int8 code stands for (a dynamic input refuses them too; the
+    native quantize step does the same)."""
 
     def __init__(self, qparams: QParams):
         super().__init__(qparams, qparams)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("int8 quantization: the tensor holds non-finite values (NaN or inf)")
         return quantize(x, self.output_qparams)
 
 
