@@ -85,6 +85,18 @@ def test_observers():
     values = torch.cat([torch.linspace(-1, 1, 999), torch.tensor([500.0])])
     percentile.observe(values)
     assert percentile.max_val < 1.01 and percentile.min_val > -1.01  # the single outlier is ignored
+    # NaN or inf is refused (min/max of a NaN-holding tensor is NaN, and the range would give no scale), and the
+    # observer keeps the range it had
+    from pyvideo.accelerator.quantization.observers import ChannelMinMaxObserver
+
+    for observer, shape in ((minmax, (2,)), (moving, (2,)), (percentile, (2,)), (ChannelMinMaxObserver(), (1, 2, 3))):
+        before = (observer.min_val, observer.max_val)
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            x = torch.zeros(shape)
+            x.view(-1)[1] = bad
+            with pytest.raises(ValueError, match="NaN or inf"):
+                observer.observe(x)
+        assert (observer.min_val, observer.max_val) == before
 
 
 def test_fake_quantize_straight_through_gradient():
@@ -356,3 +368,16 @@ def test_quantization_errors_are_clear():
         convert(nn.Sequential())
     with pytest.raises(ValueError, match="convert_to_deployable_form first"):
         quantize_model(create_x3d(num_classes=3).eval(), torch.randn(1, 3, 2, 16, 16))
+    # non-finite calibration data or QAT inputs, and non-finite values at a converted model's quantize points
+    deploy = convert_to_deployable_form(create_x3d(num_classes=3).eval(), torch.randn(1, 3, 2, 16, 16))
+    clip = torch.randn(1, 3, 2, 16, 16)
+    bad = clip.clone()
+    bad[0, 0, 1, 3, 4] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        quantize_model(deploy, [clip, bad])
+    with pytest.raises(ValueError, match="NaN or inf"):
+        prepare_qat(deploy)(bad)
+    int8 = quantize_model(deploy, [clip])
+    bad[0, 0, 1, 3, 4] = float("inf")
+    with pytest.raises(ValueError, match="non-finite"):
+        int8(bad)

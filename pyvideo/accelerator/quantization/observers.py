@@ -1,4 +1,5 @@
 """Activation observers: they watch float tensors during calibration or QAT and yield per-tensor QParams."""
+import math
 from collections import deque
 
 import torch
@@ -18,6 +19,12 @@ def batch_spread(observer):
         return None
     median = maxima[len(maxima) // 2]
     return (maxima[-1] / median if median > 0 else float("inf")), maxima[-1], median
+
+
+def _refuse_non_finite(observer, finite: bool) -> None:
+    if not finite:
+        raise ValueError(f"{type(observer).__name__}: the observed tensor holds NaN or inf (calibration and QAT "
+                         "inputs must be finite, and so must what the model computes from them)")
 
 
 class MinMaxObserver:
@@ -40,6 +47,7 @@ class MinMaxObserver:
     def observe(self, x: torch.Tensor) -> None:
         if x.numel():
             low, high = float(x.min()), float(x.max())
+            _refuse_non_finite(self, math.isfinite(low) and math.isfinite(high))
             self.batch_absmax.append(max(-low, high))
             self._update(low, high)
 
@@ -83,6 +91,7 @@ class PercentileObserver(MinMaxObserver):
         values = x.detach().reshape(-1).float()
         if not values.numel():
             return
+        _refuse_non_finite(self, bool(torch.isfinite(values).all()))
         if values.numel() > self.max_samples:  # a fixed stride keeps it deterministic
             values = values[:: values.numel() // self.max_samples + 1]
         self.batch_absmax.append(float(values.abs().max()))
@@ -115,6 +124,7 @@ class ChannelMinMaxObserver(MinMaxObserver):
             return
         per_channel = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
         low, high = per_channel.amin(dim=1), per_channel.amax(dim=1)
+        _refuse_non_finite(self, bool(torch.isfinite(low).all() and torch.isfinite(high).all()))
         self.batch_absmax.append(max(-float(low.min()), float(high.max())))
         if not self.has_data:
             self.min_val, self.max_val = low, high
