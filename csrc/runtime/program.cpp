@@ -640,12 +640,41 @@ bool quantize_parallel(const float* src, int8_t* dst, int64_t count, const Quant
   return finite.load();
 }
 
+// quantize_parallel for [N, C, T, H, W] input (the caller's, not yet in channels-last order): writes the int8
+// [N, T, H, W, C] tensor directly, so a program whose input only a quantize step reads skips the float copy to
+// channels-last. Threads take whole (n, t, h) rows, in blocks of about 8K floats: a block is interleaved into a
+// float scratch that stays in L1 / L2 and quantized from there by the vector kernel in one call (a call per plane
+// row would leave each row's last partial group of vectors to the dividing scalar tail). The same bytes as the copy
+// followed by quantize_parallel.
+bool quantize_ncthw_parallel(const float* src, int8_t* dst, const Shape5& x, const QuantParams& q, int num_threads) {
+  const kernels::QuantizeF32Fn quantize = kernels::kernel_table().quantize_f32;
+  const kernels::ChannelsLastRowFn interleave = kernels::kernel_table().channels_last_row;
+  const int64_t rows = x.n * x.t * x.h, plane = x.t * x.h * x.w, C = x.c, W = x.w, row = W * C;
+  const int64_t block = std::max<int64_t>(1, 8192 / row);
+  std::atomic<bool> finite{true};
+  kernels::parallel_for_chunks(rows, num_threads, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(size_t(std::min(block, end - begin) * row));
+    float non_finite = 0.0f;
+    for (int64_t r0 = begin; r0 < end; r0 += block) {
+      const int64_t r1 = std::min(end, r0 + block);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / (x.t * x.h), th = r % (x.t * x.h);
+        interleave(src + n * C * plane + th * W, plane, C, W, scratch.data() + (r - r0) * row);
+      }
+      non_finite += quantize(scratch.data(), dst + r0 * row, (r1 - r0) * row, q.scale, float(q.zero_point));
+    }
+    if (!(non_finite == 0.0f)) finite.store(false, std::memory_order_relaxed);
+  });
+  return finite.load();
+}
+
 // A dynamic_quantize step (step number `step`): each sample's qparams from its range, into `qparams` ([N]), then the
 // sample quantized with them as the static quantize step does. Sample by sample, range pass then quantize pass, so
 // the second pass reads a sample the first has just brought into cache (a batch's float tensor is often larger than
-// L2 where one sample's is not); both passes use every thread, also for one sample.
+// L2 where one sample's is not); both passes use every thread, also for one sample. `ncthw`: src is the caller's
+// [N, C, T, H, W] input (a sample's range does not depend on the order of its values).
 void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float min_scale, size_t step,
-                         int num_threads, std::vector<QuantParams>& qparams) {
+                         int num_threads, std::vector<QuantParams>& qparams, bool ncthw = false) {
   const int64_t count = x.numel() / x.n;  // per sample
   // Pieces of a sample: enough for every thread to have one, but no smaller than 16K floats (a few microseconds of
   // work, well above the cost of a thread's start).
@@ -671,7 +700,10 @@ void quantize_per_sample(const float* src, int8_t* dst, const Shape5& x, float m
       throw std::invalid_argument("program step " + std::to_string(step) + " (dynamic_quantize): sample " +
                                   std::to_string(n) + " holds non-finite values");
     qparams[size_t(n)] = sample_qparams(r.lo, r.hi, min_scale);
-    quantize_parallel(sample, dst + n * count, count, qparams[size_t(n)], num_threads);
+    if (ncthw)
+      quantize_ncthw_parallel(sample, dst + n * count, Shape5{1, x.t, x.h, x.w, x.c}, qparams[size_t(n)], num_threads);
+    else
+      quantize_parallel(sample, dst + n * count, count, qparams[size_t(n)], num_threads);
   }
 }
 
@@ -859,17 +891,15 @@ void requantize_concat(const int8_t* a, int64_t ca, QuantParams qa, const int8_t
                   num_threads);
 }
 
-// [N, C, T, H, W] -> [N, T, H, W, C]: each thread takes whole (n, t, h) rows and interleaves the C planes' rows.
+// [N, C, T, H, W] -> [N, T, H, W, C]: each thread takes whole (n, t, h) rows and interleaves the C planes' rows
+// (kernels/cpu/layout: RGB with vector shuffles).
 void to_channels_last(const float* src, float* dst, const Shape5& x, int num_threads) {
+  const kernels::ChannelsLastRowFn interleave = kernels::kernel_table().channels_last_row;
   const int64_t rows = x.n * x.t * x.h, plane = x.t * x.h * x.w;
   kernels::parallel_for_chunks(rows, num_threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / (x.t * x.h), th = row % (x.t * x.h);
-      float* out = dst + row * x.w * x.c;
-      for (int64_t c = 0; c < x.c; ++c) {
-        const float* in = src + (n * x.c + c) * plane + th * x.w;
-        for (int64_t w = 0; w < x.w; ++w) out[w * x.c + c] = in[w];
-      }
+      interleave(src + n * x.c * plane + th * x.w, plane, x.c, x.w, dst + row * x.w * x.c);
     }
   });
 }
@@ -966,10 +996,23 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
   std::vector<RunBuffer>& pool = lock.owns_lock() ? p.pool : local_pool;
   std::vector<std::vector<float, CacheLineAllocator<float>>> local_inputs;
   std::vector<const float*> input = input_data;
+  // An [N, C, T, H, W] input that only quantize steps read is not copied to channels-last: they quantize it in
+  // place of the copy (quantize_ncthw_parallel).
+  std::vector<bool> raw_input(inputs, false);
+  if (layout == InputLayout::ncthw)
+    for (size_t k = 0; k < inputs; ++k) {
+      bool only_quantized = readers[k] > 0 && !is_output[k];
+      for (const Step& s : p.steps)
+        for (int32_t v : {s.input, s.residual, s.input_gate, s.second})
+          if (v == int32_t(k) && !(v == s.input && (s.kind == Kind::quantize || s.kind == Kind::dynamic_quantize)))
+            only_quantized = false;
+      raw_input[k] = only_quantized;
+    }
   if (layout == InputLayout::ncthw) {
     auto& copies = lock.owns_lock() ? p.channels_last_inputs : local_inputs;
     copies.resize(inputs);
     for (size_t k = 0; k < inputs; ++k) {
+      if (raw_input[k]) continue;
       copies[k].resize(size_t(input_shapes[k].numel()));
       to_channels_last(input_data[k], copies[k].data(), input_shapes[k], num_threads);
       input[k] = copies[k].data();
@@ -1142,13 +1185,17 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
                           num_threads);
         break;
       case Kind::quantize:
-        if (!quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out, num_threads))
+        if (!(size_t(s.input) < inputs && raw_input[size_t(s.input)]
+                  ? quantize_ncthw_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x, s.out,
+                                            num_threads)
+                  : quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out,
+                                      num_threads)))
           throw std::invalid_argument("program step " + std::to_string(i) +
                                       " (quantize): its input holds non-finite values (NaN or inf)");
         break;
       case Kind::dynamic_quantize:
         quantize_per_sample(static_cast<const float*>(in), static_cast<int8_t*>(out), x, s.out.scale, i, num_threads,
-                            sample_q[size_t(s.output)]);
+                            sample_q[size_t(s.output)], size_t(s.input) < inputs && raw_input[size_t(s.input)]);
         break;
       case Kind::qsqueeze_excitation:
       case Kind::qglobal_avg_pool:

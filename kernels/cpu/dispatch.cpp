@@ -45,6 +45,7 @@ KernelTable make_table(Isa isa) {
   t.qchannel_sums = qchannel_sums_scalar;
   t.quantize_f32 = quantize_f32_scalar;
   t.range_f32 = range_f32_scalar;
+  t.channels_last_row = channels_last_row_scalar;
   t.qlinear_dot = qlinear_dot_scalar;
   const CpuFeatures& f = cpu_features();
   (void)f;
@@ -60,6 +61,7 @@ KernelTable make_table(Isa isa) {
       t.qchannel_sums = qchannel_sums_avx2;
       t.quantize_f32 = quantize_f32_avx2;
       t.range_f32 = range_f32_avx2;
+      t.channels_last_row = channels_last_row_avx2;
       t.qlinear_dot = qlinear_dot_avx2;
       if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
       break;
@@ -73,6 +75,7 @@ KernelTable make_table(Isa isa) {
       t.qchannel_sums = qchannel_sums_avx512;
       t.quantize_f32 = quantize_f32_avx512;
       t.range_f32 = range_f32_avx512;
+      t.channels_last_row = channels_last_row_avx512;
       t.qlinear_dot = qlinear_dot_avx512;
       if (f.avx512vnni)
         t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
@@ -92,6 +95,7 @@ KernelTable make_table(Isa isa) {
       t.qchannel_sums = qchannel_sums_neon;
       t.quantize_f32 = quantize_f32_neon;
       t.range_f32 = range_f32_neon;
+      t.channels_last_row = channels_last_row_neon;
       t.qlinear_dot = qlinear_dot_neon;
       if (f.dotprod) t.qconv3d = qconv3d_neondot, t.qdwconv3d = qdwconv3d_neondot, t.qconv3d_name = "neondot";
       break;

@@ -13,6 +13,7 @@
 #include "int8/qconv3d.h"
 #include "int8/qlinear.h"
 #include "int8/quantize.h"
+#include "layout/channels_last.h"
 
 namespace pyvideo::kernels {
 
@@ -44,6 +45,7 @@ struct KernelTable {
   // float32 -> int8 span quantization and its range pass (the runtime's quantize and dynamic_quantize steps)
   QuantizeF32Fn quantize_f32 = nullptr;
   RangeF32Fn range_f32 = nullptr;
+  ChannelsLastRowFn channels_last_row = nullptr;  // [C, W] planes' rows -> [W, C]
   QLinearDotFn qlinear_dot = nullptr;  // the int8 Linear step's dot products
 };
 

@@ -132,9 +132,12 @@ def test_int8_program_on_threads_equals_the_per_layer_lowering_on_a_batch(effici
 
 
 def test_every_input_memory_layout_gives_the_same_bits(efficient_x3d):
-    # Contiguous [N, C, T, H, W] input goes to the runtime as is (it copies it to channels-last), channels_last_3d
-    # memory is read in place, any other strides are made contiguous first: the same results whichever.
+    # Contiguous [N, C, T, H, W] input goes to the runtime as is (it copies it to channels-last, or an int8 program
+    # quantizes it straight into channels-last int8, with static or dynamic qparams), channels_last_3d memory is read
+    # in place, any other strides are made contiguous first: the same results whichever.
     deploy, int8, _ = efficient_x3d
+    dynamic = quantize_model(deploy, [torch.randn(2, 3, 4, 48, 48) * s for s in (1, 10, 0.1)], dynamic_ranges=0)
+    assert "dynamic_quantize(v0)" in compile_native(dynamic).native_program.program.describe()
     big = torch.randn(2, 3, 8, 40, 44)
     views = {
         "contiguous": big[:, :, ::2].contiguous(),
@@ -142,7 +145,7 @@ def test_every_input_memory_layout_gives_the_same_bits(efficient_x3d):
         "strided": big[:, :, ::2],
     }
     assert not views["strided"].is_contiguous() and views["channels_last_3d"].permute(0, 2, 3, 4, 1).is_contiguous()
-    for model in (compile_native(deploy), compile_native(int8)):
+    for model in (compile_native(deploy), compile_native(int8), compile_native(dynamic)):
         with torch.no_grad():
             results = {name: model(x) for name, x in views.items()}
         for name, result in results.items():

@@ -145,6 +145,32 @@ void quantize_rounds_half_to_even_and_saturates() {
       }
 }
 
+// Values for an [N, C, T, H, W] input of logical shape `x` ({N, T, H, W, C}), and the same values channels-last.
+std::vector<float> ncthw_pattern(const Shape5& x) {
+  std::vector<float> v(size_t(x.numel()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(int(i * 37 % 101) - 50) / 16.0f;
+  return v;
+}
+// [N, C, T, H, W] values in channels-last order (to_nthwc), or back (to_ncthw); x is the logical {N, T, H, W, C}.
+std::vector<float> change_layout(const std::vector<float>& in, const Shape5& x, bool to_channels_last) {
+  std::vector<float> out(in.size());
+  for (int64_t n = 0; n < x.n; ++n)
+    for (int64_t c = 0; c < x.c; ++c)
+      for (int64_t t = 0; t < x.t; ++t)
+        for (int64_t h = 0; h < x.h; ++h)
+          for (int64_t w = 0; w < x.w; ++w) {
+            const size_t last = size_t((((n * x.t + t) * x.h + h) * x.w + w) * x.c + c);
+            const size_t first = size_t((((n * x.c + c) * x.t + t) * x.h + h) * x.w + w);
+            if (to_channels_last)
+              out[last] = in[first];
+            else
+              out[first] = in[last];
+          }
+  return out;
+}
+std::vector<float> to_nthwc(const std::vector<float>& ncthw, const Shape5& x) { return change_layout(ncthw, x, true); }
+std::vector<float> to_ncthw(const std::vector<float>& nthwc, const Shape5& x) { return change_layout(nthwc, x, false); }
+
 // An [N, C, T, H, W] input gives what the same values in channels-last order give, bit for bit, at 1 and 3 threads
 // (the run copies them to channels-last itself): a 3x1x3 dense conv (C_in = 3, X3D's stem width) over odd sizes.
 void ncthw_input_equals_channels_last() {
@@ -159,16 +185,8 @@ void ncthw_input_equals_channels_last() {
   for (size_t i = 0; i < w.size(); ++i) w[i] = float(int(i % 7) - 3) * 0.25f;
   p.set_outputs({p.conv(x, false, g, 4, w, {0.5f, -0.5f, 0.0f, 1.0f}, -1, Activation::identity)},
                 {Program::Layout::nthwc});
-  const int64_t N = 2, C = 3, T = 3, H = 5, W = 7;
-  std::vector<float> ncthw(size_t(N * C * T * H * W)), nthwc(ncthw.size());
-  for (size_t i = 0; i < ncthw.size(); ++i) ncthw[i] = float(int(i * 37 % 101) - 50) / 16.0f;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t h = 0; h < H; ++h)
-          for (int64_t v = 0; v < W; ++v)
-            nthwc[size_t((((n * T + t) * H + h) * W + v) * C + c)] = ncthw[size_t((((n * C + c) * T + t) * H + h) * W + v)];
-  const Shape5 shape{N, T, H, W, C};
+  const Shape5 shape{2, 3, 5, 7, 3};
+  const std::vector<float> ncthw = ncthw_pattern(shape), nthwc = to_nthwc(ncthw, shape);
   const auto want = p.run(nthwc.data(), shape, 1);
   const size_t count = size_t(want[0].shape.numel());
   for (int threads : {1, 3}) {
@@ -177,6 +195,49 @@ void ncthw_input_equals_channels_last() {
     CHECK(std::equal(static_cast<const float*>(got[0].data()), static_cast<const float*>(got[0].data()) + count,
                      static_cast<const float*>(want[0].data())));
   }
+}
+
+// An [N, C, T, H, W] input that only a quantize (or dynamic_quantize) step reads is quantized straight into
+// channels-last int8, without the float copy: the same bytes as the channels-last input, at 1 and 3 threads, for
+// C = 3 (its own interleave) and C = 5, rows longer than a vector and odd; and an input with another reader too
+// (a float conv beside the quantize step) still gets its copy. A NaN is refused on that path as well.
+void ncthw_input_quantized_in_place() {
+  for (const int64_t C : {int64_t(3), int64_t(5)})
+    for (const bool dynamic : {false, true})
+      for (const bool other_reader : {false, true}) {
+        Program p;
+        const int32_t x = p.set_input(C);
+        // a dynamic value cannot be an output: a 1x1x1 depthwise conv of weight 1 reads it back as float (q - zp) * s
+        const int32_t q = dynamic ? p.quantized_conv(p.dynamic_quantize(x), true, ConvGeometry{}, C,
+                                                     std::vector<int8_t>(size_t(C), 1), {}, {}, {}, QuantParams{}, -1,
+                                                     QuantParams{}, Activation::identity, QuantParams{}, false,
+                                                     std::vector<float>(size_t(C), 1.0f), std::vector<float>(size_t(C)))
+                                  : p.quantize(x, QuantParams{0.03f, -5});
+        std::vector<int32_t> outs{q};
+        std::vector<Program::Layout> layouts{Program::Layout::nthwc};
+        if (other_reader) {
+          ConvGeometry g;
+          std::vector<float> w(size_t(C * 2), 0.25f);
+          outs.push_back(p.conv(x, false, g, 2, w, {0.0f, 1.0f}, -1, Activation::identity));
+          layouts.push_back(Program::Layout::nthwc);
+        }
+        p.set_outputs(outs, layouts);
+        const Shape5 shape{2, 3, 4, 37, C};
+        const std::vector<float> ncthw = ncthw_pattern(shape), nthwc = to_nthwc(ncthw, shape);
+        const auto want = p.run(nthwc.data(), shape, 1);
+        for (int threads : {1, 3}) {
+          const auto got = p.run(ncthw.data(), shape, threads, Program::InputLayout::ncthw);
+          CHECK(got.size() == want.size());
+          for (size_t o = 0; o < got.size(); ++o) {
+            CHECK(got[o].shape == want[o].shape && got[o].dtype == want[o].dtype);
+            const size_t bytes = size_t(want[o].shape.numel()) * (want[o].dtype == pyvideo::runtime::DType::int8 ? 1 : 4);
+            CHECK(std::memcmp(got[o].data(), want[o].data(), bytes) == 0);
+          }
+          std::vector<float> bad = ncthw;
+          bad[bad.size() - 7] = std::nanf("");
+          CHECK(throws([&] { p.run(bad.data(), shape, threads, Program::InputLayout::ncthw); }));
+        }
+      }
 }
 
 template <class F>
@@ -847,17 +908,6 @@ void multi_input_concat() {
     // Loaded from the file, and from [N, C, T, H, W] inputs: the same bits.
     const auto from_file = loaded->run({x_slow.data(), x_fast.data()}, {s_slow, s_fast}, 1);
     CHECK(std::memcmp(from_file[1].data(), got[1].data(), size_t(want[0].shape.numel()) * 4) == 0);
-    auto to_ncthw = [](const std::vector<float>& x, const Shape5& sh) {
-      std::vector<float> y(x.size());
-      for (int64_t n = 0; n < sh.n; ++n)
-        for (int64_t t = 0; t < sh.t; ++t)
-          for (int64_t h = 0; h < sh.h; ++h)
-            for (int64_t v = 0; v < sh.w; ++v)
-              for (int64_t k = 0; k < sh.c; ++k)
-                y[size_t((((n * sh.c + k) * sh.t + t) * sh.h + h) * sh.w + v)] =
-                    x[size_t((((n * sh.t + t) * sh.h + h) * sh.w + v) * sh.c + k)];
-      return y;
-    };
     const auto n_slow = to_ncthw(x_slow, s_slow), n_fast = to_ncthw(x_fast, s_fast);
     const auto from_ncthw = p.run({n_slow.data(), n_fast.data()}, {s_slow, s_fast}, 3, Program::InputLayout::ncthw);
     CHECK(std::memcmp(from_ncthw[1].data(), got[1].data(), size_t(want[0].shape.numel()) * 4) == 0);
@@ -965,6 +1015,7 @@ int main() {
   int8_conv_with_float_output();
   quantize_rounds_half_to_even_and_saturates();
   ncthw_input_equals_channels_last();
+  ncthw_input_quantized_in_place();
   errors();
   model_file_through_the_c_api();
   fused_squeeze_excitation_equals_the_separate_steps();
