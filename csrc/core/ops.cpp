@@ -11,6 +11,7 @@ namespace pyvideo {
 void dwconv3d_f32(const kernels::DwConv3dShape& shape, const float* input, const float* weight,
                   const kernels::Epilogue& epilogue, float* output, int num_threads) {
   shape.validate();
+  if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!input || !weight || !output) throw std::invalid_argument("dwconv3d: input, weight and output must not be null");
   const auto fn = kernels::kernel_table().dwconv3d_f32;
   kernels::parallel_for_chunks(shape.rows(), num_threads,
@@ -82,6 +83,7 @@ void for_each_channel_group(const kernels::Conv3dShape& work, int64_t groups, in
 void conv3d_f32(const kernels::Conv3dShape& shape, const float* input, const float* weight,
                 const kernels::Epilogue& epilogue, float* output, int num_threads) {
   shape.validate();
+  if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!input || !weight || !output) throw std::invalid_argument("conv3d: input, weight and output must not be null");
   if (shape.out_stride != 0 || shape.item_w != 0)
     throw std::invalid_argument("conv3d: out_stride and item_w are for kernel calls, not for the op");
@@ -118,6 +120,7 @@ int64_t conv3d_channel_groups(const kernels::Conv3dShape& work, int num_threads)
 void qconv3d(const kernels::Conv3dShape& shape, const int8_t* input, const int8_t* packed_weight,
              const int32_t* weight_sum, const kernels::Requant& requant, int8_t* output, int num_threads) {
   shape.validate();
+  if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!input || !packed_weight || !weight_sum || !output || !requant.bias || !requant.dequant_scale)
     throw std::invalid_argument("qconv3d: input, weight, weight_sum, bias, dequant_scale and output must not be null");
   if (shape.out_stride != 0 || shape.item_w != 0)
@@ -147,6 +150,7 @@ void qdwconv3d(const kernels::DwConv3dShape& shape, const int8_t* input, const i
   shape.validate();
   if (shape.kernel_t * shape.kernel_h * shape.kernel_w > 500)
     throw std::invalid_argument("qdwconv3d: kernels of more than 500 taps are not supported");
+  if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!input || !weight || !output || !requant.bias || !requant.bias_float || !requant.dequant_scale)
     throw std::invalid_argument("qdwconv3d: input, weight, bias, dequant_scale and output must not be null");
   const auto fn = kernels::kernel_table().qdwconv3d;

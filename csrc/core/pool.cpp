@@ -30,8 +30,8 @@ void PoolWindow::check() const {
 }
 
 VolumeShape PoolWindow::output(const VolumeShape& in) const {
-  if (in.batch <= 0 || in.t <= 0 || in.h <= 0 || in.w <= 0 || in.channels <= 0)
-    throw std::invalid_argument("pool3d: every dimension of the input must be positive");
+  if (in.batch < 0 || in.t <= 0 || in.h <= 0 || in.w <= 0 || in.channels <= 0)
+    throw std::invalid_argument("pool3d: every dimension of the input but the batch must be positive");
   check();
   const int64_t sizes[3] = {in.t, in.h, in.w};
   int64_t extents[3];
@@ -103,6 +103,7 @@ void window_sums(const VolumeShape& in, const PoolWindow& win, const T* x, int n
 void avg_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
   reject_padding(window, "avg_pool3d");
   window.output(shape);  // validates
+  if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!x || !out) throw std::invalid_argument("avg_pool3d: input and output must not be null");
   const int64_t C = shape.channels;
   const float count = float(window.kernel[0] * window.kernel[1] * window.kernel[2]);
@@ -116,6 +117,7 @@ void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, co
                           void* out, int num_threads) {
   reject_padding(window, "quantized_avg_pool3d");
   window.output(shape);
+  if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!x || !out) throw std::invalid_argument("quantized_avg_pool3d: input and output must not be null");
   if (!(input_scale > 0.0f) || !std::isfinite(input_scale) || (has_output_q && !(output_scale > 0.0f)) ||
       (has_output_q && !std::isfinite(output_scale)))
@@ -143,6 +145,7 @@ void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, co
 
 void max_pool3d_f32(const VolumeShape& shape, const PoolWindow& window, const float* x, float* out, int num_threads) {
   const VolumeShape o = window.output(shape);  // validates
+  if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!x || !out) throw std::invalid_argument("max_pool3d: input and output must not be null");
   const VolumeShape& in = shape;
   const int64_t C = in.channels;
@@ -256,6 +259,7 @@ void max_pool_row_i8(const VolumeShape& in, const VolumeShape& o, const PoolWind
 
 void max_pool3d_i8(const VolumeShape& shape, const PoolWindow& window, const int8_t* x, int8_t* out, int num_threads) {
   const VolumeShape o = window.output(shape);  // validates
+  if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!x || !out) throw std::invalid_argument("max_pool3d (int8): input and output must not be null");
   auto row_fn = shape.channels == 8    ? &max_pool_row_i8<8>
                 : shape.channels == 16 ? &max_pool_row_i8<16>

@@ -14,14 +14,18 @@
 namespace pyvideo {
 namespace {
 
-void check(const SqueezeExcitation& se, const VolumeShape& shape, const void* x, const void* out) {
-  if (shape.batch <= 0 || shape.t <= 0 || shape.h <= 0 || shape.w <= 0 || shape.channels <= 0)
-    throw std::invalid_argument("squeeze_excitation: every dimension of the input must be positive");
+// Validates a call; false for an empty batch, which computes nothing (its tensors' pointers may be null).
+bool check(const SqueezeExcitation& se, const VolumeShape& shape, const void* x, const void* out) {
+  if (shape.batch < 0 || shape.t <= 0 || shape.h <= 0 || shape.w <= 0 || shape.channels <= 0)
+    throw std::invalid_argument("squeeze_excitation: every dimension of the input but the batch must be positive");
   if (se.channels != shape.channels)
     throw std::invalid_argument("squeeze_excitation: the layers expect " + std::to_string(se.channels) +
                                 " channels, the input has " + std::to_string(shape.channels));
-  if (se.hidden <= 0 || !se.fc0_weight || !se.fc1_weight || !x || !out)
-    throw std::invalid_argument("squeeze_excitation: weights, input and output must not be null");
+  if (se.hidden <= 0 || !se.fc0_weight || !se.fc1_weight)
+    throw std::invalid_argument("squeeze_excitation: weights must not be null");
+  if (shape.batch == 0) return false;
+  if (!x || !out) throw std::invalid_argument("squeeze_excitation: input and output must not be null");
+  return true;
 }
 
 // Per-channel sums of each sample over all positions, as doubles: rows are summed in chunks of `chunk` positions by
@@ -120,7 +124,7 @@ void squeeze_excitation_gate(const SqueezeExcitation& se, const float* means, fl
 
 void squeeze_excitation_f32(const SqueezeExcitation& se, const VolumeShape& shape, const float* x, float* out,
                             int num_threads) {
-  check(se, shape, x, out);
+  if (!check(se, shape, x, out)) return;
   const int64_t C = shape.channels, per_sample = shape.positions() * C;
   const std::vector<double> sums = channel_sums(shape, x, num_threads);
   std::vector<float> means(static_cast<size_t>(C)), gate(static_cast<size_t>(C));
@@ -144,7 +148,7 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
     output_scale = 1.0f;
     output_zero_point = 0;
   }
-  check(se, shape, x, float_out ? static_cast<const void*>(float_out) : out);
+  if (!check(se, shape, x, float_out ? static_cast<const void*>(float_out) : out)) return;
   const bool per_channel = output_scales != nullptr;
   if (per_channel != (output_zero_points != nullptr))
     throw std::invalid_argument(

@@ -1,5 +1,6 @@
 #include "tensor.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "dlpack_abi.h"
@@ -88,7 +89,10 @@ TensorArg tensor_arg(py::handle obj, const char* name, DType dtype, int ndim) {
   if (ndim >= 0 && t.ndim != ndim)
     throw std::invalid_argument(arg + " must have " + std::to_string(ndim) + " dimensions, got " + std::to_string(t.ndim));
   out.shape.assign(t.shape, t.shape + t.ndim);
-  if (t.strides) {
+  // An empty tensor holds nothing to read, and torch calls it contiguous whatever its strides (.contiguous() returns
+  // an empty permuted view as it is), so only non-empty ones are checked.
+  const bool empty = std::find(out.shape.begin(), out.shape.end(), int64_t{0}) != out.shape.end();
+  if (t.strides && !empty) {
     int64_t expected = 1;
     for (int i = t.ndim - 1; i >= 0; --i) {
       if (t.shape[i] != 1 && t.strides[i] != expected)

@@ -452,8 +452,20 @@ void max_pool_kernel_errors() {
   CHECK(run(window(1, 1, 0, 1, 1, 1), in, x.data(), out.data()));  // kernel 0
   CHECK(run(window(1, 1, 1, 1, 1, 1), in, nullptr, out.data()));
   CHECK(run(window(1, 1, 1, 1, 1, 1), in, x.data(), nullptr));
-  for (const VolumeShape& empty : {VolumeShape{0, 4, 5, 5, 8}, VolumeShape{1, 4, 0, 5, 8}, VolumeShape{1, 4, 5, 5, 0}})
+  for (const VolumeShape& empty : {VolumeShape{1, 4, 0, 5, 8}, VolumeShape{1, 4, 5, 5, 0}, VolumeShape{-1, 4, 5, 5, 8}})
     CHECK(run(window(1, 1, 1, 1, 1, 1), empty, x.data(), out.data()));
+  // An empty batch computes nothing, as torch gives an empty output: no error, even with null pointers (an empty
+  // tensor's data), and nothing written.
+  const VolumeShape no_clips{0, 4, 5, 5, 8};
+  CHECK(!run(window(3, 3, 3, 1, 1, 1), no_clips, nullptr, nullptr));
+  CHECK(!throws([&] { pyvideo::max_pool3d_i8(no_clips, window(3, 3, 3, 1, 1, 1), nullptr, nullptr, 1); }));
+  CHECK(!throws([&] { pyvideo::avg_pool3d_f32(no_clips, window(3, 3, 3, 1, 1, 1), nullptr, nullptr, 1); }));
+  CHECK(!throws([&] {
+    pyvideo::quantized_avg_pool3d(no_clips, window(3, 3, 3, 1, 1, 1), nullptr, 1.0f, 0, false, 0, 0, nullptr, 1);
+  }));
+  std::fill(out.begin(), out.end(), 7.0f);
+  CHECK(!run(window(3, 3, 3, 1, 1, 1), no_clips, x.data(), out.data()));
+  CHECK(std::all_of(out.begin(), out.end(), [](float v) { return v == 7.0f; }));
   // the average pools take no padding
   PoolWindow padded = window(3, 3, 3, 1, 1, 1);
   padded.padding[2] = 1;
