@@ -194,7 +194,14 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
   if (!little_endian()) throw std::runtime_error("program files are read on little-endian machines only");
   std::ifstream file(path, std::ios::binary);
   if (!file) throw std::invalid_argument("cannot open program file " + path);
-  Reader r(std::vector<char>(std::istreambuf_iterator<char>(file), {}), path);
+  std::vector<char> bytes;
+  try {  // a directory opens, and reading it throws std::ios_base::failure ("Is a directory")
+    bytes.assign(std::istreambuf_iterator<char>(file), {});
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("cannot read program file " + path + ": " + e.what());
+  }
+  if (file.bad()) throw std::invalid_argument("cannot read program file " + path);
+  Reader r(std::move(bytes), path);
   r.expect_magic();
   const uint32_t version = r.get<uint32_t>("version");
   if (version < 1 || version > kVersion)

@@ -296,6 +296,9 @@ def test_malformed_model_files_are_clear_errors(efficient_x3d, tmp_path):
             (tmp_path / name).write_bytes(content)
         with pytest.raises(ValueError, match=messages[name]):
             load_program(tmp_path / name)
+    (tmp_path / "a_directory.pvp").mkdir()  # opens, then fails to read (std::ios_base::failure leaked before)
+    with pytest.raises(ValueError, match="cannot read program file"):
+        load_program(tmp_path / "a_directory.pvp")
     corrupt = bytearray(data)
     corrupt[85:93] = (2**40).to_bytes(8, "little")  # the first step's temporal padding
     (tmp_path / "corrupt.pvp").write_bytes(bytes(corrupt))
