@@ -177,7 +177,8 @@ struct NeonF32 {
   static reg min(reg a, reg b) { return vminq_f32(a, b); }
   static reg max(reg a, reg b) { return vmaxq_f32(a, b); }
   static reg clamp_low(reg x, reg lo) { return vbslq_f32(vcgtq_f32(x, lo), x, lo); }  // vmaxq would keep a NaN
-  static reg relu(reg x) { return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vdupq_n_f32(0.0f), x); }  // vmaxq: +0
+  // A compare and a select: vmaxq would give +0 for -0 (x86 and the scalar reference keep -0).
+  static reg relu(reg x) { return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vdupq_n_f32(0.0f), x); }
   static reg clamp_high(reg x, reg hi) { return vbslq_f32(vcltq_f32(x, hi), x, hi); }
   static reg scale2(reg p, reg n) { return vmulq_f32(p, pow2i(n)); }
   static reg round(reg x) { return vrndnq_f32(x); }
