@@ -933,6 +933,7 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
   std::vector<Shape5> shapes(p.values.size());
   std::vector<size_t> last_use(p.values.size(), 0);
   std::vector<int> readers(p.values.size(), 0);  // how many steps read each value (as input, residual or gate)
+  std::vector<int> quantize_readers(p.values.size(), 0);  // of those, quantize / dynamic_quantize steps
   for (size_t k = 0; k < inputs; ++k) shapes[k] = input_shapes[k];
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const Step& s = p.steps[i];
@@ -978,6 +979,7 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
     if (s.second >= 0) last_use[size_t(s.second)] = i;
     for (int32_t v : {s.input, s.residual, s.input_gate, s.second})
       if (v >= 0) ++readers[size_t(v)];
+    if (s.kind == Kind::quantize || s.kind == Kind::dynamic_quantize) ++quantize_readers[size_t(s.input)];
   }
   std::vector<bool> is_output(p.values.size(), false);
   for (int32_t v : p.outputs) is_output[size_t(v)] = true;
@@ -997,17 +999,11 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
   std::vector<std::vector<float, CacheLineAllocator<float>>> local_inputs;
   std::vector<const float*> input = input_data;
   // An [N, C, T, H, W] input that only quantize steps read is not copied to channels-last: they quantize it in
-  // place of the copy (quantize_ncthw_parallel).
-  std::vector<bool> raw_input(inputs, false);
+  // place of the copy (quantize_ncthw_parallel). Indexed by value; false for every value but such inputs.
+  std::vector<bool> raw_input(p.values.size(), false);
   if (layout == InputLayout::ncthw)
-    for (size_t k = 0; k < inputs; ++k) {
-      bool only_quantized = readers[k] > 0 && !is_output[k];
-      for (const Step& s : p.steps)
-        for (int32_t v : {s.input, s.residual, s.input_gate, s.second})
-          if (v == int32_t(k) && !(v == s.input && (s.kind == Kind::quantize || s.kind == Kind::dynamic_quantize)))
-            only_quantized = false;
-      raw_input[k] = only_quantized;
-    }
+    for (size_t k = 0; k < inputs; ++k)
+      raw_input[k] = readers[k] > 0 && quantize_readers[k] == readers[k] && !is_output[k];
   if (layout == InputLayout::ncthw) {
     auto& copies = lock.owns_lock() ? p.channels_last_inputs : local_inputs;
     copies.resize(inputs);
@@ -1185,7 +1181,7 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
                           num_threads);
         break;
       case Kind::quantize:
-        if (!(size_t(s.input) < inputs && raw_input[size_t(s.input)]
+        if (!(raw_input[size_t(s.input)]
                   ? quantize_ncthw_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x, s.out,
                                             num_threads)
                   : quantize_parallel(static_cast<const float*>(in), static_cast<int8_t*>(out), x.numel(), s.out,
@@ -1195,7 +1191,7 @@ std::vector<Tensor> Program::run(const std::vector<const float*>& input_data, co
         break;
       case Kind::dynamic_quantize:
         quantize_per_sample(static_cast<const float*>(in), static_cast<int8_t*>(out), x, s.out.scale, i, num_threads,
-                            sample_q[size_t(s.output)], size_t(s.input) < inputs && raw_input[size_t(s.input)]);
+                            sample_q[size_t(s.output)], raw_input[size_t(s.input)]);
         break;
       case Kind::qsqueeze_excitation:
       case Kind::qglobal_avg_pool:
