@@ -17,6 +17,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "check.h"
@@ -318,6 +319,71 @@ void compare_depthwise(const DwConv3dShape& s, int index, std::mt19937& rng) {
       accumulate(total_dw, d);
       if (p.q.per_channel_output()) accumulate(total_per_channel, d);
     }
+}
+
+// A call computes exactly the output rows at positions [begin, end) of the line order (dwconv3d.h): position p is
+// row ot = p % To of output line p / To, line = n * Ho + oh. Every variant and the reference, over ranges that are
+// one position, part of one line, whole lines, lines of two samples and (T > 16) more frames than the dot kernel takes
+// in one pass: the rows inside equal the whole call's, every other row keeps what the buffer held (two fill values,
+// since 99 or -77 could be a real output). Splitting in this order is what gives threads ranges of oh in every frame
+// (each then rearranges only its own input rows in the dot kernels).
+void depthwise_positions_are_line_order(std::mt19937& rng) {
+  struct Case { int c; int size[3]; int k[3]; int stride[3]; int pad[3]; int batch; };
+  const Case cases[] = {
+      {54, {4, 8, 8}, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, 2},   // quads, stride 2
+      {37, {5, 5, 6}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 2},   // quads, stride 1
+      {24, {4, 3, 7}, {5, 1, 1}, {1, 1, 1}, {2, 0, 0}, 2},   // temporal-only rows
+      {20, {3, 4, 9}, {1, 3, 5}, {1, 1, 2}, {0, 1, 2}, 2},   // single-tap mode
+      {8, {19, 3, 3}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 2},   // more than 16 output planes
+  };
+  int checked = 0;
+  for (const Case& c : cases) {
+    DwConv3dShape s;
+    s.batch = c.batch; s.channels = c.c;
+    s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
+    s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
+    s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
+    s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+    const int64_t To = s.out_t(), Ho = s.out_h(), P = s.rows(), row_bytes = s.out_w() * s.channels;
+    const size_t out_n = size_t(P * row_bytes);
+    const auto x = random_i8(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels), rng);
+    const auto w = random_i8(size_t(s.kernel_t * s.kernel_h * s.kernel_w * s.channels), rng, -127, 127);
+    const QParams p = make_qparams(s.channels, out_n, 27 * 4, 2, rng);
+    std::vector<int64_t> row_of;  // position -> row, counted out independently of the kernels' arithmetic
+    for (int64_t n = 0; n < s.batch; ++n)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ot = 0; ot < To; ++ot) row_of.push_back((n * To + ot) * Ho + oh);
+    CHECK(int64_t(row_of.size()) == P);
+    for (int64_t q = 0; q < P; ++q) CHECK(DwConv3dShape::row_at(q, To, Ho) == row_of[size_t(q)]);
+    const std::pair<int64_t, int64_t> ranges[] = {
+        {0, 1}, {To + 1, To + 2}, {To + 1, std::min(P, 2 * To)}, {To, 3 * To}, {To - 1, P / 2 + 1},
+        {P / 2 - 1, P}, {1, P - 1}};
+    std::vector<NamedDw> variants = depthwise_variants();
+    variants.push_back({"scalar", qdwconv3d_scalar});
+    for (const NamedDw& v : variants) {
+      std::vector<int8_t> whole(out_n);
+      v.fn(s, x.data(), w.data(), p.q, whole.data(), 0, P);
+      for (const auto& [begin, end] : ranges) {
+        if (begin >= end) continue;
+        for (int8_t fill : {int8_t(99), int8_t(-77)}) {
+          std::vector<int8_t> got(out_n, fill);
+          v.fn(s, x.data(), w.data(), p.q, got.data(), begin, end);
+          std::vector<char> inside(size_t(P), 0);
+          for (int64_t q = begin; q < end; ++q) inside[size_t(row_of[size_t(q)])] = 1;
+          int64_t wrong = 0;
+          for (int64_t row = 0; row < P; ++row)
+            for (int64_t i = row * row_bytes; i < (row + 1) * row_bytes; ++i)
+              wrong += inside[size_t(row)] ? got[size_t(i)] != whole[size_t(i)] : got[size_t(i)] != fill;
+          CHECK(wrong == 0);
+          if (wrong)
+            std::fprintf(stderr, "  %s C=%d [%ld, %ld) of %ld positions: %ld bytes wrong\n", v.name, c.c, long(begin),
+                         long(end), long(P), long(wrong));
+          ++checked;
+        }
+      }
+    }
+  }
+  CHECK(checked > 100);
 }
 
 // Per-channel arrays that hold the per-tensor values give the per-tensor result bit for bit, in every variant and in
@@ -1056,6 +1122,7 @@ int main() {
     s.pad_t = s.pad_h = s.pad_w = 1;
     compare_depthwise(s, index, rng);
   }
+  depthwise_positions_are_line_order(rng);
   equal_channels_equal_per_tensor(rng);
   channel_scaled_activation(rng);
   channel_sums_exact(rng);

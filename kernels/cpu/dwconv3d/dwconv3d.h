@@ -39,6 +39,11 @@ struct DwConv3dShape {
   int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
   int64_t rows() const { return batch * out_t() * out_h(); }
   int64_t lines() const { return batch * out_h(); }
+  // The row (n * To + ot) * Ho + oh at position p of the line order (above), given To = out_t() and Ho = out_h().
+  static int64_t row_at(int64_t p, int64_t To, int64_t Ho) {
+    const int64_t line = p / To;
+    return (line / Ho * To + p % To) * Ho + line % Ho;
+  }
   // Throws std::invalid_argument describing the first inconsistency.
   void validate() const;
 };

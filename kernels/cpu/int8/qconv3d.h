@@ -16,7 +16,8 @@
 // consecutive input channels of one output channel are adjacent: the operand layout of VNNI vpdpbusd and ARM sdot;
 // input channels past Ci are zero), weight_sum[Co] = sum of each output channel's weights (for the zero-point
 // correction), pad_row = Ci bytes of input_zero_point (what taps in the padding read). Work items as in Conv3dShape.
-// Depthwise conv: input [N,T,H,W,C], weight [kt,kh,kw,C] int8; rows as in DwConv3dShape. The dot-product variants
+// Depthwise conv: input [N,T,H,W,C], weight [kt,kh,kw,C] int8; a call computes the output rows at positions
+// [begin, end) of the line order, as the fp32 variants do (dwconv3d.h). The dot-product variants
 // (qdwconv3d_avx512vnni, _avxvnni, _neondot; qdwconv3d_dot.h) repack the weights themselves on every call and
 // ignore bias_float; the float-accumulating ones (qdwconv3d_avx2, _avx512, _neon) serve CPUs without them.
 #pragma once
@@ -128,7 +129,7 @@ using QConv3dFn = void (*)(const Conv3dShape& s, const int8_t* input, const int8
                            const int32_t* weight_sum, const Requant& q, const int8_t* pad_row, int8_t* output,
                            int64_t item_begin, int64_t item_end);
 using QDwConv3dFn = void (*)(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
-                             int8_t* output, int64_t row_begin, int64_t row_end);
+                             int8_t* output, int64_t begin, int64_t end);  // positions in line order
 
 #define PYVIDEO_QCONV3D_ARGS \
   const Conv3dShape&, const int8_t*, const int8_t*, const int32_t*, const Requant&, const int8_t*, int8_t*, int64_t, int64_t

@@ -46,9 +46,10 @@ void fold_kernel_lines(const Conv3dShape& s, const int8_t* packed_weight, int64_
 }
 
 void qdwconv3d_scalar(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
-                      int8_t* output, int64_t row_begin, int64_t row_end) {
+                      int8_t* output, int64_t begin, int64_t end) {
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
-  for (int64_t row = row_begin; row < row_end; ++row) {
+  for (int64_t p = begin; p < end; ++p) {
+    const int64_t row = DwConv3dShape::row_at(p, To, Ho);
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     for (int64_t ow = 0; ow < Wo; ++ow)
       for (int64_t c = 0; c < C; ++c) {

@@ -241,7 +241,7 @@ inline bool qdw_temporal_only(const DwConv3dShape& s) {
 
 template <class I>
 void qdw_temporal(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
-                  int8_t* output, int64_t row_begin, int64_t row_end) {
+                  int8_t* output, int64_t begin, int64_t end) {
   using ireg = typename I::ireg;
   using F = typename I::F;
   constexpr int W = I::width;
@@ -288,7 +288,8 @@ void qdw_temporal(const DwConv3dShape& s, const int8_t* input, const int8_t* wei
   const Requantizer<F> requantizer(tiled);
   const int32_t* w = taps.data();
   const float* linear_scale = scale.data();
-  for (int64_t row = row_begin; row < row_end; ++row) {
+  for (int64_t position = begin; position < end; ++position) {
+    const int64_t row = DwConv3dShape::row_at(position, To, Ho);
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     const auto [kt_begin, kt_end] = ranges[size_t(range_of[size_t(ot)])];
     const int8_t* x = input + (n * s.in_t + ot * s.stride_t - s.pad_t) * plane + oh * run;  // at tap kt: + kt * plane
@@ -315,23 +316,28 @@ void qdw_temporal(const DwConv3dShape& s, const int8_t* input, const int8_t* wei
 
 template <class I>
 void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
-                   int8_t* output, int64_t row_begin, int64_t row_end) {
+                   int8_t* output, int64_t begin, int64_t end) {
   constexpr int W = I::width;
   constexpr int64_t QB = 4 * W;  // bytes of one quad register
   using ireg = typename I::ireg;
-  if (row_begin >= row_end) return;
-  if (qdw_temporal_only(s)) return qdw_temporal<I>(s, input, weight, q, output, row_begin, row_end);
+  if (begin >= end) return;
+  if (qdw_temporal_only(s)) return qdw_temporal<I>(s, input, weight, q, output, begin, end);
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const int64_t KT = s.kernel_t, KH = s.kernel_h, KW = s.kernel_w;
   const int64_t nb = (C + W - 1) / W, Cp = nb * W, kernel_rows = KT * KH;
   const bool single = KW < 2 || KW > 4;  // the single-tap mode (no quads)
   const int64_t wr = single ? 0 : (Wo - 1) * s.stride_w + 4;  // rearranged columns: iw = -pad_w + [0, wr)
   const int64_t slot_bytes = single ? 0 : nb * Wo * QB;
-  const int64_t first_plane = row_begin / Ho, last_plane = (row_end - 1) / Ho;
+  // Positions [begin, end) in line order (dwconv3d.h): the output lines (n, oh) first_line..last_line, all of their
+  // rows but the ot before begin in the first line and from end on in the last. A split between threads thus gives
+  // each thread a range of oh in every frame, so each rearranges only the input rows of its oh (and the few its range's
+  // edge shares with the next) and reuses every quad row across all its frames; a split into frames made each of two threads rearrange three of
+  // four input frames at T = 4, and left it two frames to share them.
+  const int64_t first_line = begin / To, last_line = (end - 1) / To;
   // Output planes go in chunks of up to PLANES, each with its own pass over oh: that bounds the ring (kernel_h
   // slices of the chunk's input planes) whatever T is; X3D's T = 4 to 16 is a single chunk.
   constexpr int64_t PLANES = 16;
-  const int64_t planes = std::min({To, last_plane - first_plane + 1, PLANES});
+  const int64_t planes = std::min({To, first_line == last_line ? end - begin : To, PLANES});
   const int64_t t_slots = std::max<int64_t>(1, std::min(s.in_t, (planes - 1) * s.stride_t + KT));
 
   // Workspace, reused across calls by each thread: packed weights, per-kernel-row corrections, padded bias, combined
@@ -433,19 +439,23 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   std::vector<const void*> tap_sources(static_cast<size_t>(GROUP * kernel_rows));
   std::vector<const void*> tap_weights(static_cast<size_t>(GROUP * kernel_rows));
   QDwRow rows[GROUP];
-  for (int64_t n = first_plane / To; n <= last_plane / To; ++n) {
-    const int64_t n_first = std::max(first_plane, n * To) - n * To;
-    const int64_t n_last = std::min(last_plane, n * To + To - 1) - n * To;
-    for (int64_t ot_a = n_first; ot_a <= n_last; ot_a += PLANES) {
-      const int64_t ot_b = std::min(n_last, ot_a + PLANES - 1);
+  for (int64_t n = first_line / Ho; n <= last_line / Ho; ++n) {
+    // this call's output lines of sample n: oh in [oh_lo, oh_hi]; its frames: ot in [ot_lo, ot_hi] (every frame
+    // unless the call is part of one line)
+    const int64_t oh_lo = std::max(first_line, n * Ho) - n * Ho, oh_hi = std::min(last_line, n * Ho + Ho - 1) - n * Ho;
+    const int64_t ot_lo = first_line == last_line ? begin % To : 0;
+    const int64_t ot_hi = first_line == last_line ? (end - 1) % To : To - 1;
+    for (int64_t ot_a = ot_lo; ot_a <= ot_hi; ot_a += PLANES) {
+      const int64_t ot_b = std::min(ot_hi, ot_a + PLANES - 1);
       const int64_t t_lo = std::max<int64_t>(0, ot_a * s.stride_t - s.pad_t);
       tags.assign(size_t(KH * t_slots), -1);
-      for (int64_t oh = 0; oh < Ho; ++oh)
+      for (int64_t oh = oh_lo; oh <= oh_hi; ++oh)
         for (int64_t ot0 = ot_a; ot0 <= ot_b; ot0 += GROUP) {
           int count = 0;
           for (int64_t ot = ot0; ot <= std::min(ot_b, ot0 + GROUP - 1); ++ot) {
             const int64_t row = (n * To + ot) * Ho + oh;
-            if (row < row_begin || row >= row_end) continue;
+            const int64_t position = (n * Ho + oh) * To + ot;
+            if (position < begin || position >= end) continue;
             const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
             const auto& kt_range = kt_ranges[size_t(kt_id[size_t(ot)])];
             const auto& kh_range = kh_ranges[size_t(kh_id[size_t(oh)])];

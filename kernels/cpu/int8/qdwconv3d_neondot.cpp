@@ -6,8 +6,8 @@
 namespace pyvideo::kernels {
 
 void qdwconv3d_neondot(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
-                   int8_t* output, int64_t row_begin, int64_t row_end) {
-  detail::qdwconv3d_dot<simd::NeonDot>(s, input, weight, q, output, row_begin, row_end);
+                   int8_t* output, int64_t begin, int64_t end) {
+  detail::qdwconv3d_dot<simd::NeonDot>(s, input, weight, q, output, begin, end);
 }
 
 }  // namespace pyvideo::kernels

@@ -13,13 +13,14 @@ namespace pyvideo::kernels::detail {
 
 template <class V>
 void qdwconv3d_simd(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
-                    int8_t* output, int64_t row_begin, int64_t row_end) {
+                    int8_t* output, int64_t begin, int64_t end) {
   using reg = typename V::reg;
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), Wo = s.out_w();
   const reg zp = V::set1(float(q.input_zero_point));
   const Requantizer<V> requantizer(q);
   const bool swish = q.activation == Activation::swish;
-  for (int64_t row = row_begin; row < row_end; ++row) {
+  for (int64_t p = begin; p < end; ++p) {
+    const int64_t row = DwConv3dShape::row_at(p, To, Ho);  // positions in line order (dwconv3d.h)
     const int64_t n = row / (To * Ho), ot = (row / Ho) % To, oh = row % Ho;
     const int8_t* input_n = input + n * s.in_t * s.in_h * s.in_w * C;
     const int64_t it0 = ot * s.stride_t - s.pad_t, ih0 = oh * s.stride_h - s.pad_h;
