@@ -61,6 +61,27 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.detach().permute(0, 2, 3, 4, 1).contiguous()
 
 
+def from_channels_last(stored: torch.Tensor) -> torch.Tensor:
+    """A stored ``[N, T, H, W, C]`` tensor as the logical ``[N, C, T, H, W]`` one, without a copy: the native ops'
+    and programs' outputs.
+
+    With one channel both layouts are the same memory, and the view then gets torch's standard strides rather than
+    channels-last ones (``stride(1) == 1``, what ``permute`` gives): torch's CPU ``conv3d`` (2.13, oneDNN) computes
+    wrong values for a one-channel input with channels-last strides when the output is one column wide and the W
+    stride is above 1, and such inputs reached it from the per-layer lowerings (a float-output int8 conv after a
+    one-channel native conv). The fake implementations give these strides too."""
+    if stored.shape[4] == 1:
+        return stored.reshape(stored.shape[0], 1, *stored.shape[1:4])
+    return stored.permute(0, 4, 1, 2, 3)
+
+
+def channels_last_like(input: torch.Tensor, shape, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """An empty logical ``[N, C, T, H, W]`` tensor of ``shape`` laid out as the ops' outputs are
+    (:func:`from_channels_last`): what the fake implementations return."""
+    n, c, t, h, w = shape
+    return from_channels_last(input.new_empty((n, t, h, w, c), dtype=dtype or input.dtype))
+
+
 def _check_cpu_float(op: str, **tensors):
     for name, t in tensors.items():
         if t is None:
@@ -83,7 +104,7 @@ def _run(op: str, kernel_fn, input, packed_weight, out_channels, bias, residual,
     b = None if bias is None else to_dlpack(bias.detach().contiguous())
     kernel_fn(to_dlpack(to_channels_last(input)), to_dlpack(packed_weight.contiguous()), b, res, to_dlpack(out), stride,
               padding, int(activation), num_threads())
-    return out.permute(0, 4, 1, 2, 3)
+    return from_channels_last(out)
 
 
 def _fused_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, bias: Optional[torch.Tensor],
@@ -99,7 +120,7 @@ def _fused_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, bias: Op
 def _fused_conv3d_fake(input, packed_weight, bias, residual, stride, padding, activation):
     to, ho, wo = output_size(input, packed_weight.shape[:3], stride, padding, "fused_conv3d")
     shape = (input.shape[0], packed_weight.shape[4], to, ho, wo)
-    return input.new_empty(shape).to(memory_format=torch.channels_last_3d)
+    return channels_last_like(input, shape)
 
 
 def _fused_depthwise_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, bias: Optional[torch.Tensor],
@@ -115,7 +136,7 @@ def _fused_depthwise_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor
 def _fused_depthwise_conv3d_fake(input, packed_weight, bias, residual, stride, padding, activation):
     to, ho, wo = output_size(input, packed_weight.shape[:3], stride, padding, "fused_depthwise_conv3d")
     shape = (input.shape[0], packed_weight.shape[3], to, ho, wo)
-    return input.new_empty(shape).to(memory_format=torch.channels_last_3d)
+    return channels_last_like(input, shape)
 
 
 _CONV_ARGS = "Tensor input, Tensor packed_weight, Tensor? bias, Tensor? residual, int[] stride, int[] padding, int activation"

@@ -12,7 +12,14 @@ import torch
 
 from pyvideo._native import native, num_threads
 from pyvideo.ops._library import define_op
-from pyvideo.ops.conv3d import activation_code, output_size, pack_depthwise_weight, to_channels_last
+from pyvideo.ops.conv3d import (
+    activation_code,
+    channels_last_like,
+    from_channels_last,
+    output_size,
+    pack_depthwise_weight,
+    to_channels_last,
+)
 
 
 def _triple(value, name: str) -> List[int]:
@@ -51,11 +58,11 @@ def _depthwise_conv3d_cpu(
     b = None if bias is None else bias.detach().contiguous()
     native().dwconv3d_fused_f32_ndhwc(to_channels_last(input), pack_depthwise_weight(weight), b, None, out,
                                       list(stride), list(padding), activation_code("identity"), num_threads())
-    return out.permute(0, 4, 1, 2, 3)
+    return from_channels_last(out)
 
 
 def _depthwise_conv3d_fake(input, weight, bias, stride, padding):
-    return input.new_empty(_output_shape(input, weight, stride, padding)).to(memory_format=torch.channels_last_3d)
+    return channels_last_like(input, _output_shape(input, weight, stride, padding))
 
 
 depthwise_conv3d = define_op(

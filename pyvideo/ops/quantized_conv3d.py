@@ -13,7 +13,7 @@ from torch.utils.dlpack import to_dlpack
 
 from pyvideo._native import native, num_threads
 from pyvideo.ops._library import define_op
-from pyvideo.ops.conv3d import output_size, to_channels_last
+from pyvideo.ops.conv3d import channels_last_like, from_channels_last, output_size, to_channels_last
 
 
 def pack_quantized_weight(weight_int8: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -69,13 +69,13 @@ def _quantized_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, weig
                            to_dlpack(bias_int32), to_dlpack(dequant_scale), res, to_dlpack(out), stride, padding,
                            input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
                            output_zero_point, num_threads())
-    return out.permute(0, 4, 1, 2, 3)
+    return from_channels_last(out)
 
 
 def _quantized_conv3d_fake(input, packed_weight, weight_sum, bias_int32, dequant_scale, residual, stride, padding, *args):
     to, ho, wo = output_size(input, packed_weight.shape[:3], stride, padding, "quantized_conv3d")
     shape = (input.shape[0], packed_weight.shape[4], to, ho, wo)
-    return input.new_empty(shape, dtype=torch.int8).to(memory_format=torch.channels_last_3d)
+    return channels_last_like(input, shape, torch.int8)
 
 
 def _quantized_depthwise_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, bias_int32: torch.Tensor,
@@ -90,13 +90,13 @@ def _quantized_depthwise_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Te
                              to_dlpack(bias_int32.to(torch.float32)), to_dlpack(dequant_scale), res, to_dlpack(out),
                              stride, padding, input_zero_point, residual_scale, residual_zero_point, activation,
                              output_scale, output_zero_point, num_threads())
-    return out.permute(0, 4, 1, 2, 3)
+    return from_channels_last(out)
 
 
 def _quantized_depthwise_conv3d_fake(input, packed_weight, bias_int32, dequant_scale, residual, stride, padding, *args):
     to, ho, wo = output_size(input, packed_weight.shape[:3], stride, padding, "quantized_depthwise_conv3d")
     shape = (input.shape[0], packed_weight.shape[3], to, ho, wo)
-    return input.new_empty(shape, dtype=torch.int8).to(memory_format=torch.channels_last_3d)
+    return channels_last_like(input, shape, torch.int8)
 
 
 _REQUANT_ARGS = ("int input_zero_point, float residual_scale, int residual_zero_point, int activation, "

@@ -16,7 +16,7 @@ from torch.utils.dlpack import to_dlpack
 
 from pyvideo._native import native, num_threads
 from pyvideo.ops._library import define_op
-from pyvideo.ops.conv3d import to_channels_last
+from pyvideo.ops.conv3d import channels_last_like, from_channels_last, to_channels_last
 
 
 def _check(op: str, x: torch.Tensor, dtype: torch.dtype, weights):
@@ -42,7 +42,7 @@ def _run(op: str, binding, dtype: torch.dtype, input, fc0_weight, fc0_bias, fc1_
     layers = [None if t is None else to_dlpack(t.detach().contiguous())
               for t in (fc0_weight, fc0_bias, fc1_weight, fc1_bias)]
     binding(to_dlpack(x), *layers, to_dlpack(out), *arguments, num_threads())
-    return out.permute(0, 4, 1, 2, 3)
+    return from_channels_last(out)
 
 
 def _squeeze_excitation_cpu(input: torch.Tensor, fc0_weight: torch.Tensor, fc0_bias: Optional[torch.Tensor],
@@ -90,7 +90,7 @@ def _quantized_squeeze_excitation_per_channel_cpu(input: torch.Tensor, fc0_weigh
 
 
 def _fake(input, *args):
-    return torch.empty_like(input, memory_format=torch.channels_last_3d)
+    return channels_last_like(input, input.shape)
 
 
 def _fake_per_channel(input, *args):

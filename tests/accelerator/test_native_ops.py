@@ -102,6 +102,49 @@ def test_fake_implementations_trace_shapes():
         assert tuple(out.shape) == (2, 3, 4, 9, 9)
 
 
+# torch's CPU conv3d (2.13, oneDNN) computes wrong values for a one-channel input with channels-last strides
+# (stride(1) == 1) when the output is one column wide and the W stride is above 1; it did on both of these.
+ONE_CHANNEL_TORCH_CASES = [  # (input shape, weight shape, stride, padding) of the torch conv
+    ((3, 1, 1, 7, 3), (2, 1, 3, 2, 4), (2, 1, 3), (1, 0, 1)),
+    ((2, 1, 4, 6, 5), (4, 1, 1, 3, 3), (1, 1, 3), (0, 1, 0)),
+]
+
+
+@pytest.mark.parametrize("case", ONE_CHANNEL_TORCH_CASES)
+def test_one_channel_outputs_have_standard_strides_that_torch_convs_read_right(case):
+    shape, weight_shape, stride, padding = case
+    n, _, t, h, w = shape
+    torch.manual_seed(0)
+    x = torch.randn(n, 5, t, h, w)
+    outputs = [
+        fused_conv3d(x, pack_conv3d_weight(torch.randn(1, 5, 1, 1, 1)), None, None, [1, 1, 1], [0, 0, 0], 0),
+        fused_depthwise_conv3d(x[:, :1], pack_depthwise_weight(torch.randn(1, 1, 1, 3, 3)), None, None,
+                               [1, 1, 1], [0, 1, 1], 0),
+    ]
+    weight = torch.randn(weight_shape)
+    for y in outputs:
+        assert y.shape == shape and y.stride() == torch.empty(shape).stride()  # not stride(1) == 1
+        expected = F.conv3d(y.double().contiguous(), weight.double(), None, stride, padding)
+        got = F.conv3d(y, weight, None, stride, padding)
+        assert float((got.double() - expected).abs().max() / expected.abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_fake_implementations_give_the_real_strides(channels):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    x = torch.randn(2, channels, 3, 5, 7)
+    dense = pack_conv3d_weight(torch.randn(channels, channels, 1, 3, 3))
+    depthwise = pack_depthwise_weight(torch.randn(channels, 1, 3, 3, 3))
+    calls = [lambda x, w: fused_conv3d(x, w, None, None, [1, 2, 3], [0, 1, 1], 0),
+             lambda x, w: fused_depthwise_conv3d(x, w, None, None, [1, 1, 2], [1, 1, 1], 0)]
+    for call, weight in zip(calls, (dense, depthwise)):
+        real = call(x, weight)
+        with FakeTensorMode() as mode:
+            fake = call(mode.from_tensor(x), mode.from_tensor(weight))
+        assert fake.shape == real.shape and fake.stride() == real.stride()
+
+
 def test_bad_arguments_raise_clear_errors():
     x = torch.randn(1, 4, 2, 3, 3)
     with pytest.raises(ValueError, match="C_in=4"):

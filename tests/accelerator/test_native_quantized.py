@@ -182,6 +182,32 @@ def test_native_squeeze_excitation_matches_reference(activation):
     assert float((diff > 0).float().mean()) < 0.01
 
 
+def test_int8_lowering_after_a_one_channel_conv_equals_the_reference():
+    """A one-channel native int8 conv feeding a float-output conv that stays in torch (found by a random-model
+    sweep): the native output reached torch's conv3d with channels-last strides, which gave wrong values at this
+    geometry (one output column, W stride 3; see test_native_ops), so the lowering differed from the reference
+    by up to 0.9 of the output's range, and by thread count."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv3d(3, 1, 1), nn.BatchNorm3d(1), nn.ReLU(),
+        nn.Conv3d(1, 2, (3, 2, 4), stride=(2, 1, 3), padding=(1, 0, 1)), nn.Hardswish(),
+    ).eval()
+    x = torch.randn(3, 3, 1, 7, 3)
+    with torch.no_grad():
+        deploy = convert_to_deployable_form(model, x)
+        int8 = quantize_model(deploy, [torch.randn(3, 3, 1, 7, 3) for _ in range(2)])
+        lowered = lower_quantized_to_native(int8)
+        assert any(isinstance(m, NativeQuantizedConv3d) for m in lowered.modules())
+        expected = int8(x)
+        previous = torch.get_num_threads()
+        try:
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                assert torch.equal(lowered(x), expected)
+        finally:
+            torch.set_num_threads(previous)
+
+
 def test_int8_fake_implementations_trace_shapes():
     from torch._subclasses.fake_tensor import FakeTensorMode
 

@@ -57,7 +57,7 @@ from pyvideo.accelerator.quantization.int8_modules import (
     avg_pool_is_supported,
     avg_pool_window,
 )
-from pyvideo.ops.conv3d import activation_code, pack_conv3d_weight, pack_depthwise_weight
+from pyvideo.ops.conv3d import activation_code, from_channels_last, pack_conv3d_weight, pack_depthwise_weight
 from pyvideo.ops.quantized_conv3d import pack_quantized_depthwise_weight, pack_quantized_weight
 
 from .conv import _native_replacement as _native_fp32_layer
@@ -126,7 +126,7 @@ def load_program(path: str) -> NativeProgram:
 
 def _present(stored: torch.Tensor, layout: str) -> torch.Tensor:
     if layout == "ncthw":
-        return stored.permute(0, 4, 1, 2, 3)
+        return from_channels_last(stored)
     if layout == "vector":
         return stored.reshape(stored.shape[0], stored.shape[4])
     return stored

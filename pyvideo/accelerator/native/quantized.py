@@ -12,7 +12,7 @@ from pyvideo.accelerator.quantization.int8_modules import (
     QuantizedLinear,
     QuantizedSqueezeExcitation,
 )
-from pyvideo.ops.conv3d import activation_code
+from pyvideo.ops.conv3d import activation_code, from_channels_last
 from pyvideo.ops.quantized_conv3d import (
     pack_quantized_depthwise_weight,
     pack_quantized_weight,
@@ -155,7 +155,7 @@ class CachedQuantizedConv3d(nn.Module):
         m = self.module
         centered, qparams = m._centered_input(x)
         if self.pointwise:
-            acc = _exact_product(centered.float().permute(0, 2, 3, 4, 1), self.weight).permute(0, 4, 1, 2, 3)
+            acc = from_channels_last(_exact_product(centered.float().permute(0, 2, 3, 4, 1), self.weight))
         else:
             acc = F.conv3d(centered, self.weight, None, m.stride, m.padding, m.dilation, m.groups)
         return m._requantize(acc, 1, residual, qparams)
