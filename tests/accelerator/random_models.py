@@ -1,0 +1,220 @@
+"""Random plain-Conv3d models through the whole accelerator path, checked against torch.
+
+Each seed builds a small video model from plain modules (convs of many geometries, BatchNorm, five activations,
+residual blocks, a squeeze-excitation written with torch ops, max / average pools, an optional pooled Linear head)
+and three input shapes (batch 1-3, T 1-6, H and W 5-37), then checks:
+- ``transmute_model`` + ``convert_to_deployable_form``, ``compile_native`` (fp32) and ``lower_to_native`` against the
+  original model in torch eager, at every shape (1e-4 relative);
+- the program's own outputs (``native_program``, without the part of the model left to torch) bit-identical on one
+  and two threads, and after a save / ``load_program`` round trip;
+- ``quantize_model`` (static ranges, or every eligible range dynamic for some seeds), ``compile_native`` of it
+  against ``lower_quantized_to_native``, and the int8 program's outputs on one and two threads.
+Models torch itself cannot run at a shape, and models whose first layer is not native, are skipped.
+
+The int8 program and the per-layer int8 lowering agree bit for bit where both run the same kernels; where one runs a
+float-output conv natively and the other in torch, the float results differ by an ulp, which a later quantization in
+torch can turn into one code step, so that comparison allows 5% of the output's range: it catches wiring and layout
+errors (a one-channel output read wrongly by torch's conv3d differed by 50-90%), not rounding.
+
+The pytest suite runs a fixed set of seeds (test_random_models.py); a longer sweep is opt-in:
+    .venv/bin/python -m tests.accelerator.random_models --seconds 300 [--seed 1000]
+"""
+import argparse
+import copy
+import os
+import random
+import tempfile
+import time
+from typing import List
+
+import torch
+import torch.nn as nn
+
+from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
+from pyvideo.accelerator.native import compile_native, load_program, lower_quantized_to_native, lower_to_native
+from pyvideo.accelerator.quantization import quantize_model
+
+ACTIVATIONS = [nn.ReLU, nn.SiLU, nn.Hardswish, nn.Identity, nn.Sigmoid]
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+
+
+def _conv_unit(rng: random.Random, c: int):
+    kind = rng.choice(["pw", "pw_s2", "dw3", "dw3_s2", "sp3", "sp3_s2", "t3", "dw5t", "dense3", "sp5", "any"])
+    co = rng.choice([c, c * 2, max(1, c // 2), rng.randint(1, 40)])
+    bias = rng.random() < 0.5
+    if kind == "pw":
+        conv = nn.Conv3d(c, co, 1, bias=bias)
+    elif kind == "pw_s2":
+        conv = nn.Conv3d(c, co, 1, stride=(1, 2, 2), bias=bias)
+    elif kind == "dw3":
+        conv = nn.Conv3d(c, c, 3, padding=1, groups=c, bias=bias)
+    elif kind == "dw3_s2":
+        conv = nn.Conv3d(c, c, 3, stride=(1, 2, 2), padding=1, groups=c, bias=bias)
+    elif kind == "sp3":
+        conv = nn.Conv3d(c, co, (1, 3, 3), padding=(0, 1, 1), bias=bias)
+    elif kind == "sp3_s2":
+        conv = nn.Conv3d(c, co, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1), bias=bias)
+    elif kind == "t3":
+        conv = nn.Conv3d(c, co, (3, 1, 1), padding=(1, 0, 0), bias=bias)
+    elif kind == "dw5t":
+        conv = nn.Conv3d(c, c, (5, 1, 1), padding=(2, 0, 0), groups=c, bias=bias)
+    elif kind == "dense3":
+        conv = nn.Conv3d(c, co, 3, padding=1, bias=bias)
+    elif kind == "sp5":
+        conv = nn.Conv3d(c, co, (1, 5, 5), stride=(1, 2, 2), padding=(0, 2, 2), bias=bias)
+    else:  # any small kernel, stride and padding
+        kernel = (rng.randint(1, 3), rng.randint(1, 3), rng.randint(1, 4))
+        stride = (rng.randint(1, 2), rng.randint(1, 2), rng.randint(1, 3))
+        padding = tuple(rng.randint(0, k - 1) if rng.random() < 0.7 else 0 for k in kernel)
+        groups = c if co == c and rng.random() < 0.4 else 1
+        conv = nn.Conv3d(c, co, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
+    layers = [conv]
+    if rng.random() < 0.8:
+        layers.append(nn.BatchNorm3d(conv.out_channels))
+    layers.append(rng.choice(ACTIVATIONS)())
+    return nn.Sequential(*layers), conv.out_channels
+
+
+class _Residual(nn.Module):
+    def __init__(self, rng: random.Random, c: int):
+        super().__init__()
+        self.a, mid = _conv_unit(rng, c)
+        self.b = nn.Sequential(nn.Conv3d(mid, mid, 3, padding=1, groups=mid, bias=False), nn.BatchNorm3d(mid),
+                               rng.choice(ACTIVATIONS)())
+        self.c = nn.Sequential(nn.Conv3d(mid, c, 1, bias=False), nn.BatchNorm3d(c))
+        self.activation = rng.choice([nn.ReLU, nn.Identity])()
+
+    def forward(self, x):
+        return self.activation(x + self.c(self.b(self.a(x))))
+
+
+class _SqueezeExcitation(nn.Module):
+    """Written with torch ops (a mean and 1x1x1 convs), not an efficient block: it stays in torch."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        hidden = max(1, c // 4)
+        self.fc = nn.Sequential(nn.Conv3d(c, hidden, 1), nn.ReLU(), nn.Conv3d(hidden, c, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.fc(x.mean((2, 3, 4), keepdim=True))
+
+
+def make_model(rng: random.Random) -> nn.Module:
+    c, layers = 3, []
+    for _ in range(rng.randint(1, 6)):
+        r = rng.random()
+        if r < 0.55:
+            unit, c = _conv_unit(rng, c)
+            layers.append(unit)
+        elif r < 0.75:
+            layers.append(_Residual(rng, c))
+        elif r < 0.85:
+            kernel = rng.choice([(1, 3, 3), (3, 3, 3), (1, 2, 2)])
+            padding = tuple(k // 2 for k in kernel) if rng.random() < 0.5 else 0
+            layers.append(rng.choice([nn.MaxPool3d, nn.AvgPool3d])(kernel, stride=(1, 2, 2), padding=padding))
+        elif c > 1:
+            layers.append(_SqueezeExcitation(c))
+    if rng.random() < 0.6:
+        layers += [nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(c, rng.randint(2, 10))]
+    model = nn.Sequential(*layers).eval()
+    generator = torch.Generator().manual_seed(rng.randint(0, 2**31))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                n = m.num_features
+                m.running_mean.copy_(torch.rand(n, generator=generator) * 0.4 - 0.2)
+                m.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                m.bias.copy_(torch.rand(n, generator=generator) * 0.4 - 0.2)
+    return model
+
+
+def _program_outputs(compiled, x: torch.Tensor, threads: int) -> List[torch.Tensor]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return [t.clone() for t in compiled.native_program(x)]
+    finally:
+        torch.set_num_threads(previous)
+
+
+def check_seed(seed: int) -> List[str]:
+    """Problems found with the model and shapes of `seed`; ['skipped: ...'] when torch or the lowering cannot
+    take the model at all."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    model = make_model(rng)
+    shapes = [(rng.randint(1, 3), 3, rng.randint(1, 6), rng.randint(5, 37), rng.randint(5, 37)) for _ in range(3)]
+    dynamic = rng.random() < 0.3
+    problems = []
+    with torch.no_grad():
+        clips = [torch.randn(s) for s in shapes]
+        try:
+            expected = [model(x) for x in clips]
+        except RuntimeError as error:
+            return [f"skipped: torch cannot run it ({str(error)[:60]})"]
+        transmuted = copy.deepcopy(model)
+        transmute_model(transmuted)
+        deploy = convert_to_deployable_form(transmuted, clips[0])
+        try:
+            compiled = compile_native(deploy)
+        except ValueError as error:
+            if "does not start with a layer" in str(error):
+                return ["skipped: its first layer is not native"]
+            raise
+        per_layer = lower_to_native(deploy)
+        for x, ref in zip(clips, expected):
+            for name, got in (("fp32 program", compiled(x)), ("fp32 per-layer lowering", per_layer(x))):
+                error = _relative(got, ref)
+                if not error <= 1e-4:
+                    problems.append(f"{name} at {tuple(x.shape)}: relative error {error:.2e}")
+            one, two = _program_outputs(compiled, x, 1), _program_outputs(compiled, x, 2)
+            if not all(torch.equal(a, b) for a, b in zip(one, two)):
+                problems.append(f"fp32 program outputs differ between 1 and 2 threads at {tuple(x.shape)}")
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "model.pvp")
+            compiled.native_program.save(path)
+            loaded = load_program(path)
+            if not all(torch.equal(a, b) for a, b in zip(compiled.native_program(clips[1]), loaded(clips[1]))):
+                problems.append("the loaded program's outputs differ from the saved one's")
+        calibration = [torch.randn(shapes[0]) for _ in range(2)]
+        int8 = quantize_model(deploy, calibration, **({"dynamic_ranges": 0} if dynamic else {}))
+        int8_compiled, int8_per_layer = compile_native(int8), lower_quantized_to_native(int8)
+        for x in clips:
+            error = _relative(int8_compiled(x), int8_per_layer(x))
+            if not error <= 0.05:
+                problems.append(f"int8 program vs per-layer int8 lowering at {tuple(x.shape)} "
+                                f"({'dynamic' if dynamic else 'static'} ranges): relative error {error:.2e}")
+            one, two = _program_outputs(int8_compiled, x, 1), _program_outputs(int8_compiled, x, 2)
+            if not all(torch.equal(a, b) for a, b in zip(one, two)):
+                problems.append(f"int8 program outputs differ between 1 and 2 threads at {tuple(x.shape)}")
+    return problems
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--seed", type=int, default=1000, help="first seed; seeds then count up")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seed, checked, skipped, failed = args.seed, 0, 0, 0
+    end = time.time() + args.seconds
+    while time.time() < end:
+        problems = check_seed(seed)
+        if problems and problems[0].startswith("skipped"):
+            skipped += 1
+        else:
+            checked += 1
+            if problems:
+                failed += 1
+                print(f"seed {seed}:", *problems, sep="\n  ")
+        seed += 1
+    print(f"seeds {args.seed}..{seed - 1}: {checked} models checked, {failed} with problems, {skipped} skipped")
+
+
+if __name__ == "__main__":
+    main()
