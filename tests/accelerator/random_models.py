@@ -2,6 +2,7 @@
 
 Each seed builds a small video model from plain modules (convs of many geometries, BatchNorm, five activations,
 residual blocks, a squeeze-excitation written with torch ops, max / average pools, an optional pooled Linear head)
+and pyvideo's X3D bottleneck blocks (random widths, strides, activations, SE ratios)
 and three input shapes (batch 1-3, T 1-6, H and W 5-37), then checks:
 - ``transmute_model`` + ``convert_to_deployable_form``, ``compile_native`` (fp32) and ``lower_to_native`` against the
   original model in torch eager, at every shape (1e-4 relative);
@@ -33,6 +34,7 @@ import torch.nn as nn
 from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute_model
 from pyvideo.accelerator.native import compile_native, load_program, lower_quantized_to_native, lower_to_native
 from pyvideo.accelerator.quantization import quantize_model
+from pyvideo.models.accelerator.mobile_cpu.residual_blocks import X3dBottleneckBlock
 
 ACTIVATIONS = [nn.ReLU, nn.SiLU, nn.Hardswish, nn.Identity, nn.Sigmoid]
 
@@ -103,13 +105,27 @@ class _SqueezeExcitation(nn.Module):
         return x * self.fc(x.mean((2, 3, 4), keepdim=True))
 
 
+def _x3d_block(rng: random.Random, c: int):
+    """pyvideo's efficient X3D bottleneck (converted by convert_to_deployable_form, not transmuted): the fused
+    squeeze-excitation, pointwise > depthwise and residual paths of the programs."""
+    out = rng.choice([c, rng.randint(1, 24)])
+    acts = tuple(rng.choice(["relu", "swish", "hswish", "identity"]) for _ in range(3))
+    block = X3dBottleneckBlock(c, rng.randint(1, 48), out, use_residual=rng.random() < 0.8,
+                               spatial_stride=rng.choice([1, 2]), se_ratio=rng.choice([0.0, 0.0625, 0.25]),
+                               act_functions=acts, bias=tuple(rng.random() < 0.3 for _ in range(3)))
+    return block, out
+
+
 def make_model(rng: random.Random) -> nn.Module:
     c, layers = 3, []
     for _ in range(rng.randint(1, 6)):
         r = rng.random()
-        if r < 0.55:
+        if r < 0.45:
             unit, c = _conv_unit(rng, c)
             layers.append(unit)
+        elif r < 0.6:
+            block, c = _x3d_block(rng, c)
+            layers.append(block)
         elif r < 0.75:
             layers.append(_Residual(rng, c))
         elif r < 0.85:

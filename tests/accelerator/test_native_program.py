@@ -464,3 +464,33 @@ def test_program_per_channel_se_builder_errors():
         step(scales, zero_points.long())
     with pytest.raises(TypeError, match="a float and an int .* or a float32 and an int32 tensor"):
         step(scales, 3)
+
+
+class _Flip(nn.Module):
+    """An op the programs do not have: the program stops before it and the layers after it run in torch."""
+
+    def forward(self, x):
+        return torch.flip(x, dims=[-1])
+
+
+def test_an_int8_squeeze_excitation_left_to_torch_runs_natively():
+    """The layers after a program run as the per-layer lowering runs them. An int8 squeeze-excitation among them was
+    replaced by its native op, and then the float SE inside it by the fp32 op (the walk visited every named module,
+    the replaced ones' included), so the compiled model raised AttributeError (found by the random-model sweep)."""
+    from pyvideo.accelerator.native.quantized import NativeQuantizedSqueezeExcitation
+    from pyvideo.models.accelerator.mobile_cpu.residual_blocks import X3dBottleneckBlock
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(3, 8, 1), nn.BatchNorm3d(8), nn.ReLU(), _Flip(),
+                          X3dBottleneckBlock(8, 16, 8, se_ratio=0.25)).eval()
+    randomize_batchnorm(model, torch.Generator().manual_seed(1))
+    x = torch.randn(2, 3, 3, 9, 11)
+    with torch.no_grad():
+        transmute_model(model)
+        deploy = convert_to_deployable_form(model, x)
+        int8 = quantize_model(deploy, [torch.randn(2, 3, 3, 9, 11) for _ in range(2)], dynamic_ranges=False)
+        compiled = compile_native(int8)
+        assert any(isinstance(m, NativeQuantizedSqueezeExcitation) for m in compiled.modules())
+        assert torch.equal(compiled(x), lower_quantized_to_native(int8)(x))
+        fp32 = compile_native(deploy)
+        assert _relative(fp32(x), deploy(x)) < 1e-5

@@ -61,6 +61,7 @@ from pyvideo.ops.conv3d import activation_code, from_channels_last, pack_conv3d_
 from pyvideo.ops.quantized_conv3d import pack_quantized_depthwise_weight, pack_quantized_weight
 
 from .conv import _native_replacement as _native_fp32_layer
+from .conv import _replace_modules
 from .conv import is_supported as conv_is_supported
 from .quantized import _native_replacement as _native_int8_layer
 from .quantized import is_supported as quantized_conv_is_supported
@@ -600,11 +601,10 @@ def _split_graph(source: fx.GraphModule, builder: _Builder, native_nodes: List[f
             _copy_submodule(source, root, node.target)
         env[node] = graph.node_copy(node, lambda n: env[n])
     result = fx.GraphModule(root, graph, class_name="NativeCompiled")
-    for name, module in list(result.named_modules()):  # the layers left to torch run as the per-layer lowering's
-        replacement = _per_layer_native(module)
-        if replacement is not None:
-            parent, _, child = name.rpartition(".")
-            setattr(result.get_submodule(parent) if parent else result, child, replacement)
+    # The layers left to torch run as the per-layer lowerings run them. A replaced module's own submodules are not
+    # visited: an int8 squeeze-excitation's native replacement keeps its float layers (it read them from the
+    # FusedSqueezeExcitation inside, which a walk over every named module then replaced with the fp32 op).
+    _replace_modules(result, _per_layer_native)
     return result.eval()
 
 

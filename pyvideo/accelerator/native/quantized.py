@@ -21,7 +21,7 @@ from pyvideo.ops.quantized_conv3d import (
 )
 from pyvideo.ops.squeeze_excitation import quantized_squeeze_excitation
 
-from .conv import NativeLinear
+from .conv import NativeLinear, _replace_modules
 
 
 def is_supported(conv: QuantizedConv3d, float_output: bool = False) -> bool:
@@ -180,9 +180,5 @@ def lower_quantized_to_native(model: nn.Module, inplace: bool = False) -> nn.Mod
     if not any(isinstance(m, QuantizedConv3d) for m in model.modules()):
         raise ValueError("model has no QuantizedConv3d layers: quantize it with pyvideo.accelerator.quantization first")
     target = model if inplace else copy_module(model)
-    for name, module in list(target.named_modules()):
-        replacement = _native_replacement(module)
-        if replacement is not None:
-            parent_name, _, child = name.rpartition(".")
-            setattr(target.get_submodule(parent_name) if parent_name else target, child, replacement)
+    _replace_modules(target, _native_replacement)
     return target.eval()
