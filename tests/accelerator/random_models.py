@@ -220,7 +220,10 @@ def main():
     seed, checked, skipped, failed = args.seed, 0, 0, 0
     end = time.time() + args.seconds
     while time.time() < end:
-        problems = check_seed(seed)
+        try:
+            problems = check_seed(seed)
+        except Exception as error:  # noqa: BLE001 - a crash anywhere on the path is a finding; go on with the next
+            problems = [f"raised {type(error).__name__}: {str(error)[:300]}"]
         if problems and problems[0].startswith("skipped"):
             skipped += 1
         else:
