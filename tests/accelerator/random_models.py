@@ -36,6 +36,8 @@ from pyvideo.accelerator.native import compile_native, load_program, lower_quant
 from pyvideo.accelerator.quantization import quantize_model
 from pyvideo.models.accelerator.mobile_cpu.residual_blocks import X3dBottleneckBlock
 
+from ._util import randomize_batchnorm
+
 ACTIVATIONS = [nn.ReLU, nn.SiLU, nn.Hardswish, nn.Identity, nn.Sigmoid]
 
 
@@ -137,16 +139,7 @@ def make_model(rng: random.Random) -> nn.Module:
     if rng.random() < 0.6:
         layers += [nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(c, rng.randint(2, 10))]
     model = nn.Sequential(*layers).eval()
-    generator = torch.Generator().manual_seed(rng.randint(0, 2**31))
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm3d):
-                n = m.num_features
-                m.running_mean.copy_(torch.rand(n, generator=generator) * 0.4 - 0.2)
-                m.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                m.bias.copy_(torch.rand(n, generator=generator) * 0.4 - 0.2)
-    return model
+    return randomize_batchnorm(model, torch.Generator().manual_seed(rng.randint(0, 2**31)))
 
 
 def _program_outputs(compiled, x: torch.Tensor, threads: int) -> List[torch.Tensor]:
