@@ -7,9 +7,10 @@ and three input shapes (batch 1-3, T 1-6, H and W 5-37), then checks:
 - ``transmute_model`` + ``convert_to_deployable_form``, ``compile_native`` (fp32) and ``lower_to_native`` against the
   original model in torch eager, at every shape (1e-4 relative);
 - the program's own outputs (``native_program``, without the part of the model left to torch) bit-identical on one
-  and two threads, and after a save / ``load_program`` round trip;
+  and two threads, for a channels-last copy of the input, and after a save / ``load_program`` round trip;
 - ``quantize_model`` (static ranges, or every eligible range dynamic for some seeds), ``compile_native`` of it
-  against ``lower_quantized_to_native``, and the int8 program's outputs on one and two threads.
+  against ``lower_quantized_to_native``, and the int8 program's outputs on one and two threads and for a
+  channels-last input.
 Models torch itself cannot run at a shape, and models whose first layer is not native, are skipped.
 
 The int8 program and the per-layer int8 lowering agree bit for bit where both run the same kernels; where one runs a
@@ -184,6 +185,9 @@ def check_seed(seed: int) -> List[str]:
             one, two = _program_outputs(compiled, x, 1), _program_outputs(compiled, x, 2)
             if not all(torch.equal(a, b) for a, b in zip(one, two)):
                 problems.append(f"fp32 program outputs differ between 1 and 2 threads at {tuple(x.shape)}")
+            channels_last = _program_outputs(compiled, x.contiguous(memory_format=torch.channels_last_3d), 1)
+            if not all(torch.equal(a, b) for a, b in zip(one, channels_last)):
+                problems.append(f"fp32 program outputs differ for a channels-last input at {tuple(x.shape)}")
         with tempfile.TemporaryDirectory() as directory:
             path = os.path.join(directory, "model.pvp")
             compiled.native_program.save(path)
@@ -201,6 +205,9 @@ def check_seed(seed: int) -> List[str]:
             one, two = _program_outputs(int8_compiled, x, 1), _program_outputs(int8_compiled, x, 2)
             if not all(torch.equal(a, b) for a, b in zip(one, two)):
                 problems.append(f"int8 program outputs differ between 1 and 2 threads at {tuple(x.shape)}")
+            channels_last = _program_outputs(int8_compiled, x.contiguous(memory_format=torch.channels_last_3d), 1)
+            if not all(torch.equal(a, b) for a, b in zip(one, channels_last)):
+                problems.append(f"int8 program outputs differ for a channels-last input at {tuple(x.shape)}")
     return problems
 
 
