@@ -93,7 +93,10 @@ class _Residual(nn.Module):
         self.activation = rng.choice([nn.ReLU, nn.Identity])()
 
     def forward(self, x):
-        return self.activation(x + self.c(self.b(self.a(x))))
+        y = self.c(self.b(self.a(x)))
+        if y.shape != x.shape:  # a strided `a` at some sizes: torch would broadcast a 1-wide side, no real block does
+            raise RuntimeError(f"residual shapes differ: {tuple(y.shape)} and {tuple(x.shape)}")
+        return self.activation(x + y)
 
 
 class _SqueezeExcitation(nn.Module):
