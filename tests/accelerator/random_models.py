@@ -27,7 +27,7 @@ import os
 import random
 import tempfile
 import time
-from typing import List
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
@@ -95,10 +95,23 @@ class _Residual(nn.Module):
     def forward(self, x):
         return self.activation(x + self.c(self.b(self.a(x))))
 
-    def branch_shape_differs(self, x) -> bool:
-        """A strided `a` at some sizes leaves the branch 1 wide where x is wider, and torch broadcasts the add; no
-        real block does that, and the native residual add refuses it (a clear error), so such models are skipped."""
-        return self.c(self.b(self.a(x))).shape != x.shape
+
+def _run_noting_broadcasts(model: nn.Module, clips) -> Tuple[List[torch.Tensor], bool]:
+    """The model's outputs for `clips`, and whether some residual add broadcast: a strided `a` at some sizes leaves
+    the branch 1 wide where x is wider, and torch broadcasts the add; no real block does that, and the native
+    residual add refuses it (a clear error), so such models are skipped. Seen by hooks, as a check in forward would
+    make the model untraceable."""
+    input_shapes, broadcasts, hooks = {}, [], []
+    for m in model.modules():
+        if isinstance(m, _Residual):
+            hooks.append(m.register_forward_pre_hook(lambda m, args: input_shapes.__setitem__(m, args[0].shape)))
+            hooks.append(m.c.register_forward_hook(
+                lambda c, args, out, m=m: broadcasts.append(out.shape != input_shapes[m])))
+    try:
+        return [model(x) for x in clips], any(broadcasts)
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 class _SqueezeExcitation(nn.Module):
@@ -157,6 +170,17 @@ def _program_outputs(compiled, x: torch.Tensor, threads: int) -> List[torch.Tens
         torch.set_num_threads(previous)
 
 
+def _program_problems(name: str, compiled, x: torch.Tensor) -> List[str]:
+    """The program's own outputs for `x` on two threads and for a channels-last copy of `x`, against one thread:
+    bit for bit."""
+    one = _program_outputs(compiled, x, 1)
+    channels_last = x.contiguous(memory_format=torch.channels_last_3d)
+    others = (("between 1 and 2 threads", _program_outputs(compiled, x, 2)),
+              ("for a channels-last input", _program_outputs(compiled, channels_last, 1)))
+    return [f"{name} program outputs differ {how} at {tuple(x.shape)}"
+            for how, outputs in others if not all(torch.equal(a, b) for a, b in zip(one, outputs))]
+
+
 def check_seed(seed: int) -> List[str]:
     """Problems found with the model and shapes of `seed`; ['skipped: ...'] when torch or the lowering cannot
     take the model at all."""
@@ -169,17 +193,10 @@ def check_seed(seed: int) -> List[str]:
     with torch.no_grad():
         clips = [torch.randn(s) for s in shapes]
         try:
-            expected = [model(x) for x in clips]
+            expected, broadcast = _run_noting_broadcasts(model, clips)
         except RuntimeError as error:
             return [f"skipped: torch cannot run it ({str(error)[:60]})"]
-        broadcasts = []
-        hooks = [m.register_forward_pre_hook(lambda m, args: broadcasts.append(m.branch_shape_differs(args[0])))
-                 for m in model.modules() if isinstance(m, _Residual)]
-        for x in clips:
-            model(x)
-        for hook in hooks:
-            hook.remove()
-        if any(broadcasts):
+        if broadcast:
             return ["skipped: a residual add would broadcast"]
         transmuted = copy.deepcopy(model)
         transmute_model(transmuted)
@@ -196,12 +213,7 @@ def check_seed(seed: int) -> List[str]:
                 error = _relative(got, ref)
                 if not error <= 1e-4:
                     problems.append(f"{name} at {tuple(x.shape)}: relative error {error:.2e}")
-            one, two = _program_outputs(compiled, x, 1), _program_outputs(compiled, x, 2)
-            if not all(torch.equal(a, b) for a, b in zip(one, two)):
-                problems.append(f"fp32 program outputs differ between 1 and 2 threads at {tuple(x.shape)}")
-            channels_last = _program_outputs(compiled, x.contiguous(memory_format=torch.channels_last_3d), 1)
-            if not all(torch.equal(a, b) for a, b in zip(one, channels_last)):
-                problems.append(f"fp32 program outputs differ for a channels-last input at {tuple(x.shape)}")
+            problems += _program_problems("fp32", compiled, x)
         with tempfile.TemporaryDirectory() as directory:
             path = os.path.join(directory, "model.pvp")
             compiled.native_program.save(path)
@@ -216,12 +228,7 @@ def check_seed(seed: int) -> List[str]:
             if not error <= 0.05:
                 problems.append(f"int8 program vs per-layer int8 lowering at {tuple(x.shape)} "
                                 f"({'dynamic' if dynamic else 'static'} ranges): relative error {error:.2e}")
-            one, two = _program_outputs(int8_compiled, x, 1), _program_outputs(int8_compiled, x, 2)
-            if not all(torch.equal(a, b) for a, b in zip(one, two)):
-                problems.append(f"int8 program outputs differ between 1 and 2 threads at {tuple(x.shape)}")
-            channels_last = _program_outputs(int8_compiled, x.contiguous(memory_format=torch.channels_last_3d), 1)
-            if not all(torch.equal(a, b) for a, b in zip(one, channels_last)):
-                problems.append(f"int8 program outputs differ for a channels-last input at {tuple(x.shape)}")
+            problems += _program_problems("int8", int8_compiled, x)
     return problems
 
 

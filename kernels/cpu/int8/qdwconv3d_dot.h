@@ -330,9 +330,9 @@ void qdwconv3d_dot(const DwConv3dShape& s, const int8_t* input, const int8_t* we
   const int64_t slot_bytes = single ? 0 : nb * Wo * QB;
   // Positions [begin, end) in line order (dwconv3d.h): the output lines (n, oh) first_line..last_line, all of their
   // rows but the ot before begin in the first line and from end on in the last. A split between threads thus gives
-  // each thread a range of oh in every frame, so each rearranges only the input rows of its oh (and the few its range's
-  // edge shares with the next) and reuses every quad row across all its frames; a split into frames made each of two threads rearrange three of
-  // four input frames at T = 4, and left it two frames to share them.
+  // each thread a range of oh in every frame, so each rearranges only the input rows of its oh (and the few its
+  // range's edge shares with the next) and reuses every quad row across all its frames; a split into frames made
+  // each of two threads rearrange three of four input frames at T = 4, and left it two frames to share them.
   const int64_t first_line = begin / To, last_line = (end - 1) / To;
   // Output planes go in chunks of up to PLANES, each with its own pass over oh: that bounds the ring (kernel_h
   // slices of the chunk's input planes) whatever T is; X3D's T = 4 to 16 is a single chunk.
