@@ -3,7 +3,9 @@ deploy form (torch eager, bench/reference_deploy.py), pyvideo's deploy form (tor
 Runtime, and pyvideo's native fp32 and int8 kernels (per-layer ops, and compile_native programs). Prints a table of milliseconds and speed-ups over vanilla eager,
 the int8/fp32 ratios, the machine's measured peaks (fp32 and int8 matmuls, a large copy), and what fraction of them
 each native kernel kind reaches on EfficientX3d-XS's layers (fp32 steps against the fp32 matmul, int8 steps against
-the int8 one). Every variant is checked against vanilla eager before timing. The weights are random
+the int8 one), and each model's fp32 roofline: its multiply-adds at the measured fp32 matmul peak, the shortest time
+any fp32 implementation of the network could take here, hence the largest fp32 speed-up over vanilla eager this
+machine allows (on x86, where eager's convs are oneDNN's, that ceiling can lie under the issue's 5x). Every variant is checked against vanilla eager before timing. The weights are random
 (int8 accuracy on real clips: bench/int8_agreement.py). Run once:  .venv/bin/python bench/accelerator.py
 """
 import copy
@@ -137,7 +139,20 @@ def build_variants(builder, shape):
         "pyvideo int8": lambda: program_int8(x),
         "int8 all dynamic": lambda: program_dynamic(x),
     }
-    return variants, (program_fp32, program_int8), x
+    return variants, (program_fp32, program_int8), x, program_flops(program_fp32, x)
+
+
+def program_flops(compiled, x) -> int:
+    """Floating-point operations (multiply-adds count two) of one run of a compiled native program on `x`, from its
+    step profile (csrc/runtime/program.cpp counts each conv's multiply-adds; fused pairs count both convs)."""
+    program = compiled.native_program.program
+    program.set_profiling(True)
+    try:
+        with torch.no_grad():
+            compiled(x)
+        return sum(2 * step["macs"] for step in program.last_profile())
+    finally:
+        program.set_profiling(False)
 
 
 def kernel_fractions(compiled, x, peak_gflops, peak_gbps, unit="GFLOP/s"):
@@ -190,17 +205,19 @@ def kernel_fractions(compiled, x, peak_gflops, peak_gbps, unit="GFLOP/s"):
 def main():
     print(f"torch {torch.__version__}, native ISA {__import__('pyvideo._native', fromlist=['x']).native().get_isa()}, "
           f"int8 dense variant {__import__('pyvideo._native', fromlist=['x']).native().qconv3d_variant()}")
+    fp32_peaks = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
         int8_peak = peak_int8_matmul_gops()
-        print(f"threads={threads}: peak matmul {peak_matmul_gflops():.1f} GFLOP/s fp32, "
+        fp32_peaks[threads] = peak_matmul_gflops()
+        print(f"threads={threads}: peak matmul {fp32_peaks[threads]:.1f} GFLOP/s fp32, "
               + (f"{int8_peak:.1f} GOP/s int8 (torch._int_mm)" if int8_peak else "no int8 matmul in this torch")
               + f", copy {peak_copy_gbps():.1f} GB/s")
-    rows = []
+    rows, flops = [], {}
     xs_native = None
     for name, builder, shape in MODELS:
         print(f"== {name} {shape}")
-        variants, programs, x = build_variants(builder, shape)
+        variants, programs, x, flops[name] = build_variants(builder, shape)
         if xs_native is None:
             xs_native = (programs, x)
         for threads in (1, 2):
@@ -220,6 +237,15 @@ def main():
               f"pyvideo fp32 vs onnxruntime {times['onnxruntime'] / times['pyvideo fp32']:.2f}x, "
               f"vs torch.compile {times['torch.compile'] / times['pyvideo fp32']:.2f}x; int8 with every eligible range "
               f"dynamic / fp32 {times['pyvideo fp32'] / times['int8 all dynamic']:.2f}x")
+    print("\nfp32 roofline: the network's multiply-adds at the fp32 matmul peak measured above; 'ceiling' = vanilla eager "
+          "/ that time, the largest speed-up any fp32 implementation could reach here")
+    for name, threads, times in rows:
+        bound_ms = 1e3 * flops[name] / (fp32_peaks[threads] * 1e9)
+        print(f"{name} thr={threads}: {flops[name] / 1e9:.2f} GFLOP per clip -> {bound_ms:.1f} ms at "
+              f"{fp32_peaks[threads]:.0f} GFLOP/s; pyvideo fp32 at {100 * bound_ms / times['pyvideo fp32']:.0f}% of it, "
+              f"vanilla eager at {100 * bound_ms / times['vanilla eager']:.0f}%; ceiling "
+              f"{times['vanilla eager'] / bound_ms:.2f}x (pyvideo fp32 reaches "
+              f"{times['vanilla eager'] / times['pyvideo fp32']:.2f}x)")
     torch.set_num_threads(1)
     peak_gflops, peak_gops, peak_gbps = peak_matmul_gflops(), peak_int8_matmul_gops(), peak_copy_gbps()
     programs, x = xs_native

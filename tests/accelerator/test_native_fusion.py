@@ -126,3 +126,36 @@ def test_vanilla_x3d_xs_stem_fused_equals_unfused():
     torch.set_num_threads(1)
     with torch.no_grad():
         assert relative_error(compiled(x), deploy(x)) < 1e-4
+
+
+def test_profiled_multiply_adds_are_the_networks():
+    """bench/accelerator.py's fp32 roofline divides the profile's multiply-adds by the machine's matmul peak: they must
+    be every conv's and the classifier's, counted once (fused pairs included), whatever the fusion. The squeeze-
+    excitations' two small layers on pooled vectors are the only ones the gate step does not count."""
+    torch.manual_seed(2)
+    x = torch.randn(2, 3, 3, 37, 29)
+    model = create_x3d(expansion="XS", num_classes=7).eval()
+    counted = {}
+
+    def hook(module, _inputs, out):
+        per_output = module.weight.numel() // module.weight.shape[0]  # (C_in / groups) x kernel taps, or in_features
+        counted[module] = out.numel() * per_output
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
+    with torch.no_grad():
+        model(x)
+    for handle in hooks:
+        handle.remove()
+    in_se = {id(m) for se in model.modules() if type(se).__name__ == "SqueezeExcitation" for m in se.modules()}
+    want = sum(macs for module, macs in counted.items() if id(module) not in in_se)
+    assert 0 < sum(macs for module, macs in counted.items() if id(module) in in_se) < want / 100
+    deployed = convert_to_deployable_form(model, torch.randn(1, 3, 4, 64, 64))
+    for fuse in (True, False):
+        program = compile_native(deployed, fuse_pointwise_depthwise=fuse).native_program
+        program.program.set_fuse_pointwise_depthwise(fuse, every_pair=fuse)
+        program.program.set_profiling(True)
+        with torch.no_grad():
+            program(x)
+        profile = program.program.last_profile()
+        assert any(FUSED in step["kind"] for step in profile) == fuse
+        assert sum(step["macs"] for step in profile) == want
