@@ -2,6 +2,8 @@
 import torch
 import torch.nn as nn
 
+from pyvideo.accelerator.quantization import QParams, QuantizedConv3d, QuantizedLinear, quantize
+
 
 def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """Give every BatchNorm non-trivial statistics and affine parameters, so folding them is really tested."""
@@ -84,3 +86,34 @@ def train_steps(model: nn.Module, clips, labels: torch.Tensor, steps: int, lr: f
     assert all(torch.isfinite(torch.tensor(losses)))
     return losses
 
+
+def layer_by_layer_code_differences(qat, int8_model, clips):
+    """Each int8 conv / linear of the converted model, given the int8 codes of the inputs (and residual) its fake-quant
+    twin saw in one run of the QAT model, against the twin's output quantized with the same qparams: per layer, the
+    largest code difference and the fraction of codes that differ. Layer by layer, so that one rounding flip cannot
+    cascade into the next layers' comparisons."""
+    twins = {name.replace(".", "_") + "_int8": module for name, module in qat.named_modules()}
+    seen, handles = {}, []
+    for name, module in int8_model.named_modules():
+        if isinstance(module, (QuantizedConv3d, QuantizedLinear)):
+            twin = twins[name]  # every int8 layer has its fake-quant twin (converted under the twin's name)
+            handles.append(twin.register_forward_hook(lambda m, inputs, out, n=name: seen.__setitem__(n, (inputs, out))))
+    with torch.no_grad():
+        qat(clips)
+    for handle in handles:
+        handle.remove()
+    assert len(seen) == len(handles)  # every twin ran
+    result = {}
+    with torch.no_grad():
+        for name, (inputs, out) in seen.items():
+            module = int8_model.get_submodule(name)
+            args = [quantize(inputs[0], module.input_qparams)]
+            if len(inputs) > 1 and inputs[1] is not None:
+                args.append(quantize(inputs[1], QParams(module.residual_scale, module.residual_zero_point)))
+            got = module(*args)
+            if module.output_qparams is None:  # a layer whose float32 output a float op reads
+                torch.testing.assert_close(got, out, rtol=1e-4, atol=1e-4 * float(out.abs().max()))
+                continue
+            difference = (got.int() - quantize(out, module.output_qparams).int()).abs()
+            result[name] = (int(difference.max()), float((difference > 0).float().mean()))
+    return result

@@ -299,6 +299,11 @@ int main() {
       {9, 432, {1, 1, 11}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
       {54, 216, {1, 2, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
       {30, 130, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},    // a single column (the head's GEMV)
+      // single columns in blocks of up to 28 vectors (14 on AVX2): 448 = exactly 28 AVX-512 vectors; 470 = 15 + 15
+      // with a tail (AVX2 12 x 4 + 11, NEON 24 x 4 + 22), over three K parts; 2 samples of one column each
+      {40, 448, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
+      {300, 470, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 2},
+      {7, 455, {1, 3, 3}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1},     // padded 3x3: border columns one at a time
       {432, 24, {1, 5, 11}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 2},   // K parts, 24-row blocks, samples of 55 rows
       {216, 48, {2, 3, 9}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 3},
       {24, 54, {1, 3, 161}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, 1},   // strided projection, rows of > 64 columns

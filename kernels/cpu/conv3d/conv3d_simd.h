@@ -38,6 +38,17 @@ constexpr int max_vectors() {
 }
 constexpr int max_vectors_narrow = 4;
 
+// A single column (a GEMV: a classifier head on a pooled vector, or one border column of a dense conv) takes channel
+// blocks as wide as the register file allows, all but a broadcast register and a few spares as accumulators: each
+// weight row is then read in runs of up to 28 vectors, nearly in memory order. With 4-vector blocks every row was
+// read 256 bytes at a time, once per block, so weights coming from memory (a head's weights are evicted by the rest
+// of the network) streamed at 8-12 GB/s where a contiguous read reaches ~20 on this project's VM. The arithmetic
+// of each output is the same chain of FMAs whatever the block width.
+template <class V>
+constexpr int max_vectors_column() {
+  return V::registers >= 32 ? 28 : 14;
+}
+
 // Output columns per register tile for NV channel vectors: the accumulators plus NV weight vectors and one broadcast
 // input value fill the register file; at most 8 columns, since each column's input row needs a general register.
 template <class V, int NV>
@@ -96,7 +107,7 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
   // A later K part starts from zero and adds the stored partial sums when it stores (initialising acc from them
   // instead would put a second initialisation path in front of the K loop, and GCC then keeps acc in memory).
   reg acc[MR][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 32
   for (int j = 0; j < NV; ++j) {
     const reg bias = o.first && ep.bias ? load_c(ep.bias + n0, j) : V::zero();
 #pragma GCC unroll 8
@@ -117,17 +128,23 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
       if constexpr (MR == 1) {
         // A single column (a GEMV such as a classifier head, where every weight is read once) walks the weight rows
         // ldb floats apart, a stride the hardware prefetchers do not follow: fetch the rows 16 ahead (1.1-1.3x on
-        // X3D's head layers, one thread; 4 and 64 rows ahead gained less).
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) __builtin_prefetch(b + 16 * p.ldb + j * V::width);
+        // X3D's head layers, one thread; 4 and 64 rows ahead gained less). Each weight vector serves one FMA, so it
+        // is its memory operand (loading the block's up to 28 vectors first spilled them to the stack).
+        const float* ahead = b + 16 * p.ldb;
+#pragma GCC unroll 32
+        for (int j = 0; j < NV; ++j) __builtin_prefetch(ahead + j * V::width);
+        const reg x = V::set1(ar[0][k]);
+#pragma GCC unroll 32
+        for (int j = 0; j < NV; ++j) acc[0][j] = V::fmadd(x, load_c(b, j), acc[0][j]);
+        continue;
       }
       reg w[NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 32
       for (int j = 0; j < NV; ++j) w[j] = load_c(b, j);
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i) {
         const reg x = V::set1(ar[i][k]);
-#pragma GCC unroll 4
+#pragma GCC unroll 32
         for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(x, w[j], acc[i][j]);
       }
     }
@@ -140,7 +157,7 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
     float* out = o.out + i * o.ldc + n0;
-#pragma GCC unroll 4
+#pragma GCC unroll 32
     for (int j = 0; j < NV; ++j) {
       reg v = acc[i][j];
       if (!o.first) v = V::add(v, load_c(out, j));
@@ -195,11 +212,24 @@ void all_channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep,
   }
 }
 
-// One K part of all output channels of m columns, in channel blocks of at most max_vectors() vectors, sized as
-// evenly as possible.
+// One channel block of NV vectors (1 <= NV <= max_vectors_column) of a single column.
+template <class V, int NV = 1>
+void column_block(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int nv, bool tail, int64_t n0,
+                  decltype(V::mask(0)) tail_mask) {
+  if constexpr (NV <= max_vectors_column<V>()) {
+    if (nv != NV) return column_block<V, NV + 1>(p, o, ep, nv, tail, n0, tail_mask);
+    if (tail)
+      gemm_tile<V, 1, NV, true>(p, o, ep, 1, n0, tail_mask);
+    else
+      gemm_tile<V, 1, NV, false>(p, o, ep, 1, n0, tail_mask);
+  }
+}
+
+// One K part of all output channels of m columns, in channel blocks of at most max_vectors() vectors (a single
+// column: max_vectors_column()), sized as evenly as possible.
 template <class V>
 void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int64_t m, int64_t Co) {
-  const int nv_max = m <= 2 ? max_vectors_narrow : max_vectors<V>();
+  const int nv_max = m == 1 ? max_vectors_column<V>() : m <= 2 ? max_vectors_narrow : max_vectors<V>();
   const int64_t vectors = (Co + V::width - 1) / V::width;
   const int64_t blocks = (vectors + nv_max - 1) / nv_max;
   const auto tail_mask = V::mask(int(Co - (vectors - 1) * V::width));
@@ -210,6 +240,10 @@ void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int
     const bool tail = partial && blk == blocks - 1;
     const int64_t n0 = v0 * V::width;
     v0 += nv;
+    if (m == 1) {
+      column_block<V>(p, o, ep, nv, tail, n0, tail_mask);
+      continue;
+    }
     // One case per (vectors, tail) pair.
     switch (nv * 2 + (tail ? 1 : 0)) {
 #define PYVIDEO_CONV_BLOCK(NV)                                                                                         \
