@@ -159,7 +159,9 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
   // Requantize straight from the registers, with constant indices: columns past m are skipped by a branch. Indexed
   // at run time (for i < m) the accumulators would live in memory through the whole reduction loop, so that loop
   // parked them first and read them back (with the correction added here): 1.04-1.3x faster without, X3D's small-K
-  // layers the most (bench/conv3d_layers.py --int8, AVX-512 VNNI, seventeenth session).
+  // layers the most (bench/conv3d_layers.py --int8, AVX-512 VNNI, seventeenth session). The two loops below are
+  // written out: one loop taking the store as a lambda made GCC 12 store the accumulators to the stack in every
+  // iteration of the reduction loop.
   auto requantize = [&](auto&& sum_of) {
     if (call.linear_scale) {  // identity / relu, no residual: one FMA
       const bool relu = q.activation == Activation::relu;
