@@ -40,7 +40,7 @@ from pyvideo.accelerator.quantization import (
 )
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-from ._util import layer_by_layer_code_differences, make_plain_model, randomize_batchnorm, train_steps
+from ._util import assert_matches_fake_quant_layer_by_layer, make_plain_model, randomize_batchnorm, train_steps
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -258,23 +258,7 @@ def test_qat_trains_and_converted_model_matches_fake_quant_model():
     freeze_observers(qat)
     qat.eval()
     int8_model = convert_qat(qat)
-    with torch.no_grad():
-        fake, real = qat(clips), int8_model(clips)
-    relative = float((real - fake).norm() / fake.norm())
-    layers = layer_by_layer_code_differences(qat, int8_model, clips)
-    worst = max(fraction for _, fraction in layers.values())
-    print(f"\nQAT: converted int8 vs fake-quant model relative L2 error {relative:.2e}; layer by layer, at most "
-          f"{100 * worst:.4f}% of a layer's codes differ")
-    # The same arithmetic up to float rounding: the fake model multiplies scaled floats where the int8 one sums exact
-    # integer products, so a value within float rounding of a rounding tie can land one code apart. Which values do
-    # depends on torch's conv kernels, i.e. on the CPU (none in this model on the Intel VMs this was written on; 1e-5
-    # to 1e-4 of the codes from the stem on on an AMD EPYC one), and one such flip cascades through the rest of a
-    # random model (relative L2 error 8e-3 to 2e-2 there, below 1e-6 without one). Hence layer by layer: at most one
-    # code apart, and only rarely.
-    assert len(layers) > 40
-    assert all(largest <= 1 for largest, _ in layers.values()), layers
-    assert worst < 1e-3, layers
-    assert relative < 0.05
+    assert_matches_fake_quant_layer_by_layer(qat, int8_model, clips, min_layers=40)
 
 
 def test_qat_keeps_the_classifier_in_float_by_default():

@@ -23,7 +23,7 @@ from pyvideo.accelerator.quantization import (
 from pyvideo.accelerator.quantization.graph_quantizer import dynamic_candidates
 from pyvideo.models.slowfast import create_slowfast
 
-from ._util import layer_by_layer_code_differences, make_plain_model, randomize_batchnorm, train_steps
+from ._util import assert_matches_fake_quant_layer_by_layer, make_plain_model, randomize_batchnorm, train_steps
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -182,18 +182,7 @@ def test_slowfast_qat_round_trip(deploy):
     qat.eval()
     int8_model = convert_qat(qat)
     assert sum(isinstance(m, QuantizedCat) for m in int8_model.modules()) == 5
-    with torch.no_grad():
-        fake, real = qat(clips), int8_model(clips)
-    relative = _relative_l2(real, fake)
-    layers = layer_by_layer_code_differences(qat, int8_model, clips)
-    worst = max(fraction for _, fraction in layers.values())
-    print(f"\nSlowFast QAT: converted int8 vs fake-quant model relative L2 error {relative:.2e}; layer by layer, at "
-          f"most {100 * worst:.4f}% of a layer's codes differ")
-    # the same arithmetic up to float rounding, compared layer by layer (test_quantization's QAT round trip says why:
-    # which values land one code apart depends on torch's conv kernels, i.e. the CPU, and a flip cascades)
-    assert len(layers) > 20 and all(largest <= 1 for largest, _ in layers.values()), layers
-    assert worst < 1e-3, layers
-    assert relative < 0.05
+    assert_matches_fake_quant_layer_by_layer(qat, int8_model, clips, min_layers=20)
 
 
 def test_compare_int8_takes_batches_of_clip_lists(deploy, calibration):
