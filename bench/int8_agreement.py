@@ -14,14 +14,18 @@ shared 2-core machine, uses 4x64x64 crops of frames scaled to short side 96.
 Then for the trained model and for a random-init one: deploy form (convert_to_deployable_form), native fp32
 (lower_to_native), post-training int8 with calibration clips (quantize_model: static per-tensor min/max; static
 ranges with per-channel squeeze-excitation outputs and bias correction; the defaults, which add dynamic per-clip
-ranges for the tensors whose calibration batches differ in scale by more than 5x, with the min/max and percentile
+ranges for the tensors whose calibration batches differ in scale by more than 3x, with the min/max and percentile
 observers; every eligible range dynamic) run as native int8 programs (compile_native); when PTQ stays below 99%
 agreement, QAT aimed at agreement (--qat-steps: PTQ ranges frozen, weights fine-tuned to match the fp32 logits).
 Prints top-1 agreement, logit errors and the margins of every disagreement (pyvideo.accelerator.quantization.
 agreement), plus held-out accuracy against the task labels.
 
     .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40] [--always-qat] [--seed 0]
-        [--train-steps N] [--save-trained PATH | --load-trained PATH]
+        [--train-steps N] [--save-trained PATH | --load-trained PATH] [--thresholds 3,2,1.5]
+
+--thresholds adds a PTQ row per listed dynamic_ranges threshold (a tensor gets per-clip ranges where its calibration
+batches' scales differ by more than that factor; the defaults use 3, 0 makes every eligible range dynamic): with
+--load-trained, a sweep of the threshold on one trained model in a minute or two.
 """
 import argparse
 import copy
@@ -60,7 +64,7 @@ MAX_LISTED = 12  # disagreements printed per comparison
 DECISIVE_MARGIN = 0.05
 # post-training variants: plain static per-tensor min/max quantization; static ranges with per-channel
 # squeeze-excitation outputs and bias correction; quantize_model's defaults (those plus dynamic per-clip ranges for the
-# tensors whose calibration batches differ by more than 5x) with the min/max and percentile observers; and every
+# tensors whose calibration batches differ by more than 3x) with the min/max and percentile observers; and every
 # eligible tensor dynamic
 PTQ_VARIANTS = (
     ("static min/max, per tensor, no bias corr.", dict(per_channel=False, bias_correction=False, dynamic_ranges=False)),
@@ -234,7 +238,7 @@ def short_name(conv_name):
     return conv_name
 
 
-def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches, always_qat=False):
+def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches, always_qat=False, thresholds=()):
     """Deploy, lower and quantize ``model``; print agreement and errors on ``held_out`` against native fp32 and the
     held-out accuracy of each variant (QAT when ``qat_steps`` > 0 and PTQ stays below 99% agreement or
     ``always_qat``)."""
@@ -244,7 +248,9 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
     native_fp32 = lower_to_native(deploy)
     fp32 = logits_of(native_fp32, held_out)
     rows = [("native fp32 vs original (eager)", compare_logits(logits_of(model, held_out), fp32), fp32)]
-    for label, options in PTQ_VARIANTS:
+    variants = PTQ_VARIANTS + tuple((f"min/max, dynamic where scales vary > {t:g}x", dict(dynamic_ranges=float(t)))
+                                    for t in thresholds)
+    for label, options in variants:
         int8 = quantize_model(deploy, calibration, **options)
         dynamic = sum(1 for m in int8.modules() if getattr(m, "dynamic_input", False))
         out = logits_of(compile_native(int8), held_out)
@@ -302,6 +308,8 @@ def main():
     parser.add_argument("--load-trained", metavar="PATH",
                         help="skip training: load a state_dict saved with --save-trained (same --seed: the held-out "
                              "and calibration clips do not depend on it, the QAT clips do)")
+    parser.add_argument("--thresholds", type=lambda text: [float(t) for t in text.split(",") if t],
+                        default=[], help="comma-separated dynamic_ranges thresholds to add as PTQ rows (e.g. 3,2,1.5)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
@@ -333,7 +341,7 @@ def main():
         torch.save(trained.state_dict(), args.save_trained)
         print(f"saved the trained model's state_dict to {args.save_trained}")
     for title, model in (("trained EfficientX3d-XS", trained), ("random-init EfficientX3d-XS", random_init)):
-        evaluate(title, model, calibration, held_out, labels, args.qat_steps, batches, args.always_qat)
+        evaluate(title, model, calibration, held_out, labels, args.qat_steps, batches, args.always_qat, args.thresholds)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

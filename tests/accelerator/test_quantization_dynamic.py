@@ -238,6 +238,27 @@ def test_mark_dynamic_picks_the_tensors_whose_range_changes_and_silences_the_war
     assert {n.name for n in dynamic_candidates(add_prepared)} == {"x"}  # the input only; the add's inputs are not
 
 
+@pytest.mark.parametrize("scale, dynamic_by_default", [(4.0, True), (2.0, False)])
+def test_default_threshold_is_a_3x_spread(scale, dynamic_by_default):
+    """dynamic_ranges=True marks the tensors whose calibration batches' magnitudes differ by more than 3x (5x before
+    the nineteenth session: docs/notes/accelerator.md). The chain is positively homogeneous, so scaling one clip
+    by ``scale`` in one of four batches gives every tensor exactly that spread."""
+    model = _linear_chain()
+    clip = torch.randn(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(5))
+    calibration = [clip * s for s in (1.0, 1.0, scale, 1.0)]
+
+    def readers(**options):
+        quantized = quantize_model(model, calibration, float_classifier=False, **options)
+        return sum(getattr(m, "dynamic_input", False) for m in quantized.modules())
+
+    assert readers() == readers(dynamic_ranges=True) == (5 if dynamic_by_default else 0)
+    assert readers(dynamic_ranges=5.0) == 0
+    assert readers(dynamic_ranges=1.5) == 5
+    prepared = prepare(model)
+    calibrate(prepared, calibration)
+    assert len(mark_dynamic(prepared)) == (5 if dynamic_by_default else 0)
+
+
 def test_qat_with_dynamic_tensors_converts_to_the_fake_quant_model():
     deploy = _deployed_x3d(seed=2, num_classes=4)
     qat = prepare_qat(deploy, per_channel=False)

@@ -37,7 +37,7 @@ def quantize_model(
         bias_correction: take the mean output shift that weight rounding causes (measured on the calibration data
             in a second pass, see ``weight_error_means``) off each int8 conv's and Linear's bias.
         dynamic_ranges: quantize the tensors whose calibration batches differ in magnitude by more than a factor
-            (``True``: 5, or the given number; 0: every eligible tensor) per sample at run time, each sample with its
+            (``True``: 3, or the given number; 0: every eligible tensor) per sample at run time, each sample with its
             own range, instead of with one static range (see ``mark_dynamic``; needs 3 or more calibration batches to
             measure; with fewer, every range stays static). Costs a float32 intermediate and a min/max pass per such
             tensor. ``False``: all static.
