@@ -21,11 +21,15 @@ Prints top-1 agreement, logit errors and the margins of every disagreement (pyvi
 agreement), plus held-out accuracy against the task labels.
 
     .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40] [--always-qat] [--seed 0]
-        [--train-steps N] [--save-trained PATH | --load-trained PATH] [--thresholds 3,2,1.5]
+        [--train-steps N] [--save-trained PATH | --load-trained PATH] [--thresholds 3,2,1.5] [--frames 13]
 
 --thresholds adds a PTQ row per listed dynamic_ranges threshold (a tensor gets per-clip ranges where its calibration
 batches' scales differ by more than that factor; the defaults use 3, 0 makes every eligible range dynamic): with
---load-trained, a sweep of the threshold on one trained model in a minute or two.
+--load-trained, a sweep of the threshold on one trained model in a few minutes.
+--frames 13 evaluates and calibrates on 13-frame clips (X3D-S's shape, 13x160x160): EfficientX3d XS and S are the
+same network (they differ only in the clip), so the XS weights trained on 4-frame clips run as an S; the 13 frames are
+sampled uniformly from the same 8-frame windows (frames repeat), so only the clip shape and the activations' extent
+change, not the windows held out.
 """
 import argparse
 import copy
@@ -112,10 +116,10 @@ def class_ranges(videos):
     return ranges
 
 
-def make_clip(frames, start, crop, flip):
-    """Normalised float clip [3, FRAMES, h, w] from WINDOW frames at ``start``; ``crop``: a uniform_crop index
-    (0/1/2, SIZE square) or (y, x, size)."""
-    clip = uniform_temporal_subsample(frames[:, start:start + WINDOW], FRAMES).float()
+def make_clip(frames, start, crop, flip, num_frames=FRAMES):
+    """Normalised float clip [3, num_frames, h, w] from WINDOW frames at ``start`` (sampled uniformly: frames repeat
+    where num_frames > WINDOW); ``crop``: a uniform_crop index (0/1/2, SIZE square) or (y, x, size)."""
+    clip = uniform_temporal_subsample(frames[:, start:start + WINDOW], num_frames).float()
     if isinstance(crop, int):
         clip = uniform_crop(clip, SIZE, crop)
     else:
@@ -126,30 +130,30 @@ def make_clip(frames, start, crop, flip):
     return NORMALIZE(clip / 255.0)
 
 
-def held_out_set(videos, ranges):
+def held_out_set(videos, ranges, num_frames=FRAMES):
     clips, labels = [], []
     for label, v, _, (lo, hi) in ranges:
         for start in torch.linspace(lo, hi - WINDOW, HELD_OUT_STARTS).long().tolist():
             for crop in (0, 1, 2):
                 for flip in (False, True):
-                    clips.append(make_clip(videos[v][1], start, crop, flip))
+                    clips.append(make_clip(videos[v][1], start, crop, flip, num_frames))
                     labels.append(label)
     return torch.stack(clips), torch.tensor(labels)
 
 
-def random_clip(frames, train_ranges, size, generator):
+def random_clip(frames, train_ranges, size, generator, num_frames=FRAMES):
     """A clip from a random start inside one of ``train_ranges``, random ``size`` crop, random flip."""
     starts = [start for lo, hi in train_ranges for start in range(lo, hi - WINDOW + 1)]
     start = starts[int(torch.randint(len(starts), (1,), generator=generator))]
     y = int(torch.randint(0, frames.shape[2] - size + 1, (1,), generator=generator))
     x = int(torch.randint(0, frames.shape[3] - size + 1, (1,), generator=generator))
     flip = bool(torch.rand(1, generator=generator) < 0.5)
-    return make_clip(frames, start, (y, x, size), flip)
+    return make_clip(frames, start, (y, x, size), flip, num_frames)
 
 
-def calibration_set(videos, ranges, generator):
+def calibration_set(videos, ranges, generator, num_frames=FRAMES):
     """Batches of evaluation-size clips from the training ranges only."""
-    clips = [random_clip(videos[v][1], train, SIZE, generator)
+    clips = [random_clip(videos[v][1], train, SIZE, generator, num_frames)
              for _, v, train, _ in ranges for _ in range(CALIBRATION_PER_CLASS)]
     return list(torch.stack(clips).split(BATCH))
 
@@ -308,6 +312,9 @@ def main():
     parser.add_argument("--load-trained", metavar="PATH",
                         help="skip training: load a state_dict saved with --save-trained (same --seed: the held-out "
                              "and calibration clips do not depend on it, the QAT clips do)")
+    parser.add_argument("--frames", type=int, default=FRAMES,
+                        help=f"frames of the held-out and calibration clips (default {FRAMES}; 13: X3D-S's clip, the "
+                             "same network run as EfficientX3d-S on 13 frames sampled from the same 8-frame windows)")
     parser.add_argument("--thresholds", type=lambda text: [float(t) for t in text.split(",") if t],
                         default=[], help="comma-separated dynamic_ranges thresholds to add as PTQ rows (e.g. 3,2,1.5)")
     args = parser.parse_args()
@@ -318,8 +325,8 @@ def main():
     start = time.perf_counter()
     videos = load_videos()
     ranges = class_ranges(videos)
-    held_out, labels = held_out_set(videos, ranges)
-    calibration = calibration_set(videos, ranges, generator)
+    held_out, labels = held_out_set(videos, ranges, args.frames)
+    calibration = calibration_set(videos, ranges, generator, args.frames)
     print(f"videos: {', '.join(f'{n} {tuple(f.shape)}' for n, f, _ in videos)}; {len(ranges)} classes "
           f"(video x {SEGMENTS} segments); decode + clips {time.perf_counter() - start:.1f} s")
     batches = train_batches(videos, ranges, generator)
@@ -340,7 +347,8 @@ def main():
     if args.save_trained:
         torch.save(trained.state_dict(), args.save_trained)
         print(f"saved the trained model's state_dict to {args.save_trained}")
-    for title, model in (("trained EfficientX3d-XS", trained), ("random-init EfficientX3d-XS", random_init)):
+    name = "EfficientX3d-XS" if args.frames == FRAMES else f"EfficientX3d-XS weights on {args.frames}-frame clips"
+    for title, model in ((f"trained {name}", trained), (f"random-init {name}", random_init)):
         evaluate(title, model, calibration, held_out, labels, args.qat_steps, batches, args.always_qat, args.thresholds)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
