@@ -21,7 +21,7 @@ Prints top-1 agreement, logit errors and the margins of every disagreement (pyvi
 agreement), plus held-out accuracy against the task labels.
 
     .venv/bin/python bench/int8_agreement.py [--train-seconds 220] [--threads 1] [--qat-steps 40] [--always-qat] [--seed 0]
-        [--train-steps N] [--save-trained PATH | --load-trained PATH] [--thresholds 3,2,1.5] [--frames 13]
+        [--train-steps N] [--save-trained PATH | --load-trained PATH] [--thresholds 3,2,1.5] [--frames 13] [--quick]
 
 --thresholds adds a PTQ row per listed dynamic_ranges threshold (a tensor gets per-clip ranges where its calibration
 batches' scales differ by more than that factor; the defaults use 3, 0 makes every eligible range dynamic): with
@@ -47,6 +47,7 @@ from pyvideo.accelerator.native import compile_native, lower_quantized_to_native
 from pyvideo.accelerator.quantization import calibrate, convert_qat, freeze_observers, prepare_qat, quantize_model
 from pyvideo.accelerator.quantization import QuantizedConv3d
 from pyvideo.accelerator.quantization.agreement import compare_logits
+from pyvideo.accelerator.quantization.qparams import dequantize
 from pyvideo.data.encoded_video import EncodedVideo
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 from pyvideo.transforms import Normalize
@@ -224,7 +225,7 @@ def conv_errors(deploy, int8, clips):
     for name, module in int8.named_modules():
         if isinstance(module, QuantizedConv3d):
             hooks.append(module.register_forward_hook(lambda m, i, o, key=name: int8_out.__setitem__(
-                key, o if m.output_scale is None else (o.float() - m.output_zero_point) * m.output_scale)))
+                key, o if m.output_qparams is None else dequantize(o, m.output_qparams))))  # per tensor or channel
     with torch.no_grad():
         deploy(clips)
         int8(clips)
@@ -242,7 +243,8 @@ def short_name(conv_name):
     return conv_name
 
 
-def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches, always_qat=False, thresholds=()):
+def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches, always_qat=False, thresholds=(),
+             quick=False):
     """Deploy, lower and quantize ``model``; print agreement and errors on ``held_out`` against native fp32 and the
     held-out accuracy of each variant (QAT when ``qat_steps`` > 0 and PTQ stays below 99% agreement or
     ``always_qat``)."""
@@ -252,7 +254,8 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
     native_fp32 = lower_to_native(deploy)
     fp32 = logits_of(native_fp32, held_out)
     rows = [("native fp32 vs original (eager)", compare_logits(logits_of(model, held_out), fp32), fp32)]
-    variants = PTQ_VARIANTS + tuple((f"min/max, dynamic where scales vary > {t:g}x", dict(dynamic_ranges=float(t)))
+    variants = (PTQ_VARIANTS[DEFAULTS],) if quick else PTQ_VARIANTS
+    variants = variants + tuple((f"min/max, dynamic where scales vary > {t:g}x", dict(dynamic_ranges=float(t)))
                                     for t in thresholds)
     for label, options in variants:
         int8 = quantize_model(deploy, calibration, **options)
@@ -260,7 +263,7 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
         out = logits_of(compile_native(int8), held_out)
         label += f" ({dynamic} dynamic readers)" if dynamic else ""
         rows.append((f"native int8 PTQ {label} vs native fp32", compare_logits(fp32, out), out))
-        if options == PTQ_VARIANTS[DEFAULTS][1]:  # the torch reference of the same model: native kernels add nothing
+        if options == PTQ_VARIANTS[DEFAULTS][1] and not quick:  # the torch reference of the same model: native kernels add nothing
             rows.append(("  int8 torch reference vs native int8", compare_logits(out, logits_of(int8, held_out)), None))
             errors = conv_errors(deploy, int8, held_out[::len(held_out) // BATCH][:BATCH])
     ptq_best = max(result.top1_agreement for name, result, _ in rows if "PTQ" in name)
@@ -291,6 +294,8 @@ def evaluate(title, model, calibration, held_out, labels, qat_steps, qat_batches
                   f"class {d.int8_class} (margin {d.int8_margin:.4f})")
         if len(result.disagreements) > MAX_LISTED:
             print(f"    ... {len(result.disagreements) - MAX_LISTED} more disagreements")
+    if quick:
+        return
     print(f"PTQ min/max (defaults), relative L2 error of each conv's int8 output (accumulated) on {BATCH} held-out clips:")
     for i in range(0, len(errors), 8):
         print("  " + "  ".join(f"{short_name(name):>10s} {error:.3f}" for name, error in errors[i:i + 8]))
@@ -317,6 +322,10 @@ def main():
                              "same network run as EfficientX3d-S on 13 frames sampled from the same 8-frame windows)")
     parser.add_argument("--thresholds", type=lambda text: [float(t) for t in text.split(",") if t],
                         default=[], help="comma-separated dynamic_ranges thresholds to add as PTQ rows (e.g. 3,2,1.5)")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the trained model and quantize_model's defaults (plus any --thresholds rows), "
+                             "without the torch int8 reference and the per-conv errors: a few minutes with "
+                             "--load-trained, to compare one change to the quantizer")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
@@ -348,8 +357,10 @@ def main():
         torch.save(trained.state_dict(), args.save_trained)
         print(f"saved the trained model's state_dict to {args.save_trained}")
     name = "EfficientX3d-XS" if args.frames == FRAMES else f"EfficientX3d-XS weights on {args.frames}-frame clips"
-    for title, model in ((f"trained {name}", trained), (f"random-init {name}", random_init)):
-        evaluate(title, model, calibration, held_out, labels, args.qat_steps, batches, args.always_qat, args.thresholds)
+    models = ((f"trained {name}", trained),) + (() if args.quick else ((f"random-init {name}", random_init),))
+    for title, model in models:
+        evaluate(title, model, calibration, held_out, labels, args.qat_steps, batches, args.always_qat, args.thresholds,
+                 quick=args.quick)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -146,12 +147,45 @@ kernels::Requant requant_arg(const python::TensorArg& bias, const python::Tensor
   return q;
 }
 
+// Per-channel output quantization for a Requant (output_scales float32 [C] and output_zero_points int32 [C], both or
+// neither): checked, then the kernels' form (1 / scale and float zero points) kept in `storage` for the call.
+struct ChannelOutputs {
+  std::vector<float> scales, inverse_scales, zero_points;
+};
+
+void set_channel_outputs(kernels::Requant& q, py::handle output_scales, py::handle output_zero_points,
+                         int64_t channels, ChannelOutputs& storage) {
+  if (output_scales.is_none() && output_zero_points.is_none()) return;
+  if (output_scales.is_none() || output_zero_points.is_none())
+    throw std::invalid_argument("output_scales and output_zero_points go together (per-channel output quantization)");
+  const auto s = python::tensor_arg(output_scales, "output_scales", python::DType::float32, 1);
+  const auto z = python::tensor_arg(output_zero_points, "output_zero_points", python::DType::int32, 1);
+  if (s.shape[0] != channels || z.shape[0] != channels)
+    throw std::invalid_argument("output_scales and output_zero_points must have " + std::to_string(channels) +
+                                " entries (one per output channel)");
+  for (int64_t c = 0; c < channels; ++c) {
+    const float scale = s.ptr<float>()[c];
+    const int32_t zero_point = z.ptr<int32_t>()[c];
+    if (!(scale > 0.0f) || !std::isfinite(scale))
+      throw std::invalid_argument("output_scales[" + std::to_string(c) + "] must be positive and finite");
+    if (zero_point < -128 || zero_point > 127)
+      throw std::invalid_argument("output_zero_points[" + std::to_string(c) + "] must be in [-128, 127]");
+    storage.scales.push_back(scale);
+    storage.inverse_scales.push_back(1.0f / scale);
+    storage.zero_points.push_back(float(zero_point));
+  }
+  q.output_scales = storage.scales.data();
+  q.output_inverse_scales = storage.inverse_scales.data();
+  q.output_zero_points = storage.zero_points.data();
+}
+
 // input [N,T,H,W,Ci] int8, packed_weight [kt,kh,kw,ceil(Ci/4),Co,4] int8, weight_sum [Co] int32, bias [Co] int32,
 // dequant_scale [Co] float32, residual like output | None, output [N,To,Ho,Wo,Co] int8.
 void qconv3d_ndhwc(py::handle input, py::handle packed_weight, py::handle weight_sum, py::handle bias,
                    py::handle dequant_scale, py::handle residual, py::handle output, std::array<int64_t, 3> stride,
                    std::array<int64_t, 3> padding, int input_zero_point, double residual_scale, int residual_zero_point,
-                   int activation, double output_scale, int output_zero_point, int num_threads) {
+                   int activation, double output_scale, int output_zero_point, int num_threads,
+                   py::handle output_scales, py::handle output_zero_points) {
   auto x = python::tensor_arg(input, "input", python::DType::int8, 5);
   auto w = python::tensor_arg(packed_weight, "packed_weight", python::DType::int8, 6);
   auto ws = python::tensor_arg(weight_sum, "weight_sum", python::DType::int32, 1);
@@ -171,9 +205,11 @@ void qconv3d_ndhwc(py::handle input, py::handle packed_weight, py::handle weight
   const std::vector<int64_t> want{s.batch, s.out_t(), s.out_h(), s.out_w(), s.out_channels};
   if (y.shape != want) throw std::invalid_argument("output has the wrong shape for this convolution");
   python::TensorArg no_float;
-  const auto q = requant_arg(b, no_float, dq, r, y, s.out_channels,
-                             {input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
-                              output_zero_point});
+  auto q = requant_arg(b, no_float, dq, r, y, s.out_channels,
+                       {input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
+                        output_zero_point});
+  ChannelOutputs channel_outputs;
+  set_channel_outputs(q, output_scales, output_zero_points, s.out_channels, channel_outputs);
   py::gil_scoped_release release;
   qconv3d(s, x.ptr<int8_t>(), w.ptr<int8_t>(), ws.ptr<int32_t>(), q, y.ptr<int8_t>(), num_threads);
 }
@@ -184,7 +220,7 @@ void qdwconv3d_ndhwc(py::handle input, py::handle weight, py::handle bias, py::h
                      py::handle dequant_scale, py::handle residual, py::handle output, std::array<int64_t, 3> stride,
                      std::array<int64_t, 3> padding, int input_zero_point, double residual_scale,
                      int residual_zero_point, int activation, double output_scale, int output_zero_point,
-                     int num_threads) {
+                     int num_threads, py::handle output_scales, py::handle output_zero_points) {
   auto x = python::tensor_arg(input, "input", python::DType::int8, 5);
   auto w = python::tensor_arg(weight, "weight", python::DType::int8, 4);
   auto b = python::tensor_arg(bias, "bias", python::DType::int32, 1);
@@ -199,9 +235,11 @@ void qdwconv3d_ndhwc(py::handle input, py::handle weight, py::handle bias, py::h
   if (w.shape[3] != s.channels) throw std::invalid_argument("weight channels differ from the input's");
   const std::vector<int64_t> want{s.batch, s.out_t(), s.out_h(), s.out_w(), s.channels};
   if (y.shape != want) throw std::invalid_argument("output has the wrong shape for this convolution");
-  const auto q = requant_arg(b, bf, dq, r, y, s.channels,
-                             {input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
-                              output_zero_point});
+  auto q = requant_arg(b, bf, dq, r, y, s.channels,
+                       {input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
+                        output_zero_point});
+  ChannelOutputs channel_outputs;
+  set_channel_outputs(q, output_scales, output_zero_points, s.channels, channel_outputs);
   py::gil_scoped_release release;
   qdwconv3d(s, x.ptr<int8_t>(), w.ptr<int8_t>(), q, y.ptr<int8_t>(), num_threads);
 }
@@ -213,14 +251,19 @@ PYVIDEO_BINDINGS(conv) {
         py::arg("bias"), py::arg("dequant_scale"), py::arg("residual"), py::arg("output"), py::arg("stride"),
         py::arg("padding"), py::arg("input_zero_point"), py::arg("residual_scale"), py::arg("residual_zero_point"),
         py::arg("activation"), py::arg("output_scale"), py::arg("output_zero_point"), py::arg("num_threads") = 1,
-        "int8 dense conv3d with requantization on channels-last buffers, into `output`.");
+        py::kw_only(), py::arg("output_scales") = py::none(), py::arg("output_zero_points") = py::none(),
+        "int8 dense conv3d with requantization on channels-last buffers, into `output`. output_scales / "
+        "output_zero_points (float32 and int32 [C_out]): per-channel output quantization (output_scale / "
+        "output_zero_point then unused).");
   m.def("qdwconv3d_ndhwc", &qdwconv3d_ndhwc, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("bias_float"), py::arg("dequant_scale"), py::arg("residual"), py::arg("output"), py::arg("stride"),
         py::arg("padding"), py::arg("input_zero_point"), py::arg("residual_scale"), py::arg("residual_zero_point"),
         py::arg("activation"), py::arg("output_scale"), py::arg("output_zero_point"), py::arg("num_threads") = 1,
-        "int8 depthwise conv3d with requantization on channels-last buffers, into `output`.");
+        py::kw_only(), py::arg("output_scales") = py::none(), py::arg("output_zero_points") = py::none(),
+        "int8 depthwise conv3d with requantization on channels-last buffers, into `output`; output_scales / "
+        "output_zero_points as qconv3d_ndhwc's.");
   m.def("qconv3d_variant", [] { return std::string(kernels::kernel_table().qconv3d_name); },
-        "Which int8 dense-conv variant the dispatch table uses (avx512vnni, avxvnni, neondot or scalar).");
+        "Which int8 dense-conv variant the dispatch table uses (amx+avx512vnni, avx512vnni, avxvnni, avx2, neondot or scalar).");
   m.def("conv3d_f32_ndhwc", &conv3d_f32_ndhwc, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("residual"), py::arg("output"), py::arg("stride"), py::arg("padding"), py::arg("activation"),
         py::arg("num_threads") = 1,

@@ -35,6 +35,37 @@ std::vector<float> optional_channel_floats(py::handle obj, const char* name) {
   return floats(obj, name);
 }
 
+// An int8 step's output qparams from Python: output_scale None (a float32 output; the zero point is ignored), a
+// float scale and an int zero point (per tensor), or a float32 and an int32 1-D tensor (per channel).
+struct OutputQuant {
+  bool has_output_q = true;
+  QuantParams tensor{1.0f, 0};
+  std::vector<float> scales;
+  std::vector<int32_t> zero_points;
+};
+
+OutputQuant output_quant(py::handle scale, py::handle zero_point, const char* step) {
+  OutputQuant out;
+  if (scale.is_none()) {
+    out.has_output_q = false;
+    return out;
+  }
+  const bool scalar = py::isinstance<py::float_>(scale) || py::isinstance<py::int_>(scale);
+  if (scalar != py::isinstance<py::int_>(zero_point))
+    throw py::type_error(std::string(step) +
+                         ": output_scale and output_zero_point must be a float and an int (per tensor) or a float32 "
+                         "and an int32 tensor of one entry per channel (per channel)");
+  if (scalar) {
+    out.tensor = {scale.cast<float>(), zero_point.cast<int32_t>()};
+  } else {
+    python::tensor_arg(scale, "output_scale", python::DType::float32, 1);
+    python::tensor_arg(zero_point, "output_zero_point", python::DType::int32, 1);
+    out.scales = floats(scale, "output_scale");
+    out.zero_points = copy_of<int32_t>(zero_point, "output_zero_point", python::DType::int32);
+  }
+  return out;
+}
+
 kernels::Activation activation_arg(int code) {
   if (code < 0 || code > int(kernels::Activation::sigmoid))
     throw std::invalid_argument("activation code must be 0..4 (identity, relu, swish, hswish, sigmoid), got " +
@@ -183,25 +214,27 @@ PYVIDEO_BINDINGS(program) {
              std::array<int64_t, 3> padding, int64_t out_channels, py::handle weight, py::handle weight_sum,
              py::handle bias, py::handle dequant_scale, float input_scale, int32_t input_zero_point,
              int32_t residual, float residual_scale, int32_t residual_zero_point, int activation,
-             std::optional<float> output_scale, int32_t output_zero_point, py::handle weight_scale,
+             py::handle output_scale, py::handle output_zero_point, py::handle weight_scale,
              py::handle float_bias) {
             // output_scale None: a float32 output (the conv's only readers are float code)
+            const OutputQuant out = output_quant(output_scale, output_zero_point, "quantized_conv");
             return p.quantized_conv(input, depthwise, geometry(kernel, stride, padding), out_channels,
                                     copy_of<int8_t>(weight, "weight", python::DType::int8),
                                     copy_of<int32_t>(weight_sum, "weight_sum", python::DType::int32),
                                     copy_of<int32_t>(bias, "bias", python::DType::int32),
                                     floats(dequant_scale, "dequant_scale"), {input_scale, input_zero_point}, residual,
-                                    {residual_scale, residual_zero_point}, activation_arg(activation),
-                                    {output_scale.value_or(1.0f), output_zero_point}, output_scale.has_value(),
-                                    optional_channel_floats(weight_scale, "weight_scale"),
-                                    optional_channel_floats(float_bias, "float_bias"));
+                                    {residual_scale, residual_zero_point}, activation_arg(activation), out.tensor,
+                                    out.has_output_q, optional_channel_floats(weight_scale, "weight_scale"),
+                                    optional_channel_floats(float_bias, "float_bias"), out.scales, out.zero_points);
           },
           py::arg("input"), py::arg("depthwise"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
           py::arg("out_channels"), py::arg("weight"), py::arg("weight_sum"), py::arg("bias"), py::arg("dequant_scale"),
           py::arg("input_scale"), py::arg("input_zero_point"), py::arg("residual"), py::arg("residual_scale"),
           py::arg("residual_zero_point"), py::arg("activation"), py::arg("output_scale"), py::arg("output_zero_point"),
           py::kw_only(), py::arg("weight_scale") = py::none(), py::arg("float_bias") = py::none(),
-          "An int8 conv step. A dynamic input (a dynamic_quantize output) needs weight_scale and float_bias (float32 "
+          "An int8 conv step. Its output qparams: a float scale and an int zero point (per tensor), a float32 tensor "
+          "of C_out scales and an int32 tensor of C_out zero points (per channel: only for a tensor that unpadded "
+          "pointwise convs alone read), or output_scale None (a float32 output). A dynamic input (a dynamic_quantize output) needs weight_scale and float_bias (float32 "
           "[C_out]: the weights' per-channel scales and the real-valued bias; each run derives the dequant scales and "
           "int32 bias per sample from them): pass bias / dequant_scale as empty tensors, any input_scale / "
           "input_zero_point (ignored). A dynamic residual's residual_scale / residual_zero_point are ignored.")
@@ -211,31 +244,12 @@ PYVIDEO_BINDINGS(program) {
              int hidden_activation, int activation, float input_scale, int32_t input_zero_point,
              py::handle output_scale, py::handle output_zero_point) {
             const auto fc0 = python::tensor_arg(w0, "fc0_weight", python::DType::float32, 2);
-            if (output_scale.is_none())  // a float32 output
-              return p.quantized_squeeze_excitation(
-                  input, fc0.shape[0], floats(w0, "fc0_weight"), floats(b0, "fc0_bias"), floats(w1, "fc1_weight"),
-                  floats(b1, "fc1_bias"), activation_arg(hidden_activation), activation_arg(activation),
-                  {input_scale, input_zero_point}, {}, {}, {}, false);
-            const bool scalar_scale = py::isinstance<py::float_>(output_scale) || py::isinstance<py::int_>(output_scale);
-            if (scalar_scale != py::isinstance<py::int_>(output_zero_point))
-              throw py::type_error(
-                  "quantized_squeeze_excitation: output_scale and output_zero_point must be a float and an int (per "
-                  "tensor) or a float32 and an int32 tensor of one entry per channel (per channel)");
-            QuantParams out;
-            std::vector<float> scales;
-            std::vector<int32_t> zero_points;
-            if (scalar_scale) {
-              out = {output_scale.cast<float>(), output_zero_point.cast<int32_t>()};
-            } else {
-              python::tensor_arg(output_scale, "output_scale", python::DType::float32, 1);
-              python::tensor_arg(output_zero_point, "output_zero_point", python::DType::int32, 1);
-              scales = floats(output_scale, "output_scale");
-              zero_points = copy_of<int32_t>(output_zero_point, "output_zero_point", python::DType::int32);
-            }
+            OutputQuant out = output_quant(output_scale, output_zero_point, "quantized_squeeze_excitation");
             return p.quantized_squeeze_excitation(
                 input, fc0.shape[0], floats(w0, "fc0_weight"), floats(b0, "fc0_bias"), floats(w1, "fc1_weight"),
                 floats(b1, "fc1_bias"), activation_arg(hidden_activation), activation_arg(activation),
-                {input_scale, input_zero_point}, out, std::move(scales), std::move(zero_points));
+                {input_scale, input_zero_point}, out.tensor, std::move(out.scales), std::move(out.zero_points),
+                out.has_output_q);
           },
           py::arg("input"), py::arg("fc0_weight"), py::arg("fc0_bias"), py::arg("fc1_weight"), py::arg("fc1_bias"),
           py::arg("hidden_activation"), py::arg("activation"), py::arg("input_scale"), py::arg("input_zero_point"),

@@ -338,17 +338,38 @@ static void check_static_bias(const std::vector<int32_t>& bias, const std::vecto
                                   ", where the int8 kernels' int32 sums could overflow");
 }
 
+// A step's per-channel output quantization: none (both empty), or `channels` valid qparams, on an int8 output only.
+static void check_channel_outputs(const std::vector<float>& scales, const std::vector<int32_t>& zero_points,
+                                  bool has_output_q, int64_t channels, const char* label) {
+  if (scales.empty() && zero_points.empty()) return;
+  if (!has_output_q)
+    throw std::invalid_argument(std::string("program: a float32 ") + label +
+                                " output takes no per-channel quantization");
+  check_size("per-channel output scales", scales.size(), size_t(channels));
+  check_size("per-channel output zero points", zero_points.size(), size_t(channels));
+  for (size_t c = 0; c < scales.size(); ++c)
+    check_quant({scales[c], zero_points[c]}, ("channel " + std::to_string(c) + " output").c_str());
+}
+
 int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                                 std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                                 std::vector<float> dequant_scale, QuantParams in_q, int32_t residual,
                                 QuantParams residual_q, kernels::Activation act, QuantParams out,
-                                bool has_output_q, std::vector<float> weight_scale, std::vector<float> float_bias) {
+                                bool has_output_q, std::vector<float> weight_scale, std::vector<float> float_bias,
+                                std::vector<float> out_scales, std::vector<int32_t> out_zero_points) {
   Step s = conv_step(*impl_, Kind::qconv, DType::int8, "quantized conv", input, residual, depthwise, g, out_channels);
   const auto& in = impl_->values[size_t(input)];
   const bool dynamic_input = in.dynamic;
   if (!dynamic_input) check_quant(in_q, "input");
   check_dynamic_requant(dynamic_input, weight_scale, float_bias, out_channels, "quantized conv");
-  if (has_output_q) check_quant(out, "output");
+  check_channel_outputs(out_scales, out_zero_points, has_output_q, out_channels, "quantized conv");
+  if (has_output_q && out_scales.empty()) check_quant(out, "output");
+  for (size_t c = 0; c < out_scales.size(); ++c) {
+    s.out_inverse_scales.push_back(1.0f / out_scales[c]);
+    s.out_zero_points_float.push_back(float(out_zero_points[c]));
+  }
+  s.out_scales = std::move(out_scales);
+  s.out_zero_points = std::move(out_zero_points);
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
   const size_t co = size_t(out_channels);
   if (depthwise) {
@@ -401,15 +422,8 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
   const auto& in = impl_->value(input, "quantized squeeze-excitation input");
   if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_squeeze_excitation needs an int8 input");
   if (!in.dynamic) check_quant(in_q, "input");
-  if (!has_output_q && (!out_scales.empty() || !out_zero_points.empty()))
-    throw std::invalid_argument("program: a float32 squeeze-excitation output takes no per-channel quantization");
-  if (has_output_q) check_quant(out, "output");
-  if (!out_scales.empty() || !out_zero_points.empty()) {
-    check_size("per-channel output scales", out_scales.size(), size_t(in.channels));
-    check_size("per-channel output zero points", out_zero_points.size(), size_t(in.channels));
-    for (size_t c = 0; c < out_scales.size(); ++c)
-      check_quant({out_scales[c], out_zero_points[c]}, ("channel " + std::to_string(c) + " output").c_str());
-  }
+  check_channel_outputs(out_scales, out_zero_points, has_output_q, in.channels, "squeeze-excitation");
+  if (has_output_q && out_scales.empty()) check_quant(out, "output");
   Step s = se_step(Kind::qsqueeze_excitation, input, in.channels, hidden, std::move(fc0_weight), std::move(fc0_bias),
                    std::move(fc1_weight), std::move(fc1_bias), hidden_act, act);
   if (!in.dynamic) s.in = in_q;
@@ -805,6 +819,11 @@ void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, cons
       r.activation = s.act;
       r.output_scale = s.out.scale;
       r.output_zero_point = s.out.zero_point;
+      if (!s.out_scales.empty()) {
+        r.output_scales = s.out_scales.data();
+        r.output_inverse_scales = s.out_inverse_scales.data();
+        r.output_zero_points = s.out_zero_points_float.data();
+      }
       if (!s.has_output_q) r.float_output = static_cast<float*>(out);  // the int8 output is then never written
       if (s.depthwise) {
         auto shape = geometry<kernels::DwConv3dShape>(s.g, x);

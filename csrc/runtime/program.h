@@ -120,12 +120,15 @@ class Program {
   // 512 * sum_k |weight[c, k]| is the largest bias the kernels' int32 sums cannot overflow with (a sample of a very
   // narrow range, e.g. all zero, makes the quotient huge). A static input takes neither weight_scale nor float_bias
   // (non-empty ones are rejected: they would be silently unused), and its `bias` must lie within +-L[c]. A dynamic
-  // residual: `residual_q` is ignored.
+  // residual: `residual_q` is ignored. out_scales / out_zero_points: the output quantized per channel instead, as
+  // quantized_squeeze_excitation's ([out_channels] each, both or neither, only with has_output_q; `out` is then
+  // unused). Only a tensor that unpadded pointwise convs alone read can use it: they fold the scales into their weight.
   int32_t quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
                          std::vector<int8_t> weight, std::vector<int32_t> weight_sum, std::vector<int32_t> bias,
                          std::vector<float> dequant_scale, QuantParams in, int32_t residual, QuantParams residual_q,
                          kernels::Activation act, QuantParams out, bool has_output_q = true,
-                         std::vector<float> weight_scale = {}, std::vector<float> float_bias = {});
+                         std::vector<float> weight_scale = {}, std::vector<float> float_bias = {},
+                         std::vector<float> out_scales = {}, std::vector<int32_t> out_zero_points = {});
   // out_scales / out_zero_points: the output quantized per channel instead ([C] each, both or neither; `out` is
   // then unused): scales positive and finite, zero points in [-128, 127]. has_output_q false: a float32 output (e.g.
   // read by steps that quantize it per sample), `out` and the per-channel fields unused. This step and the int8 pools

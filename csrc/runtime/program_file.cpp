@@ -1,7 +1,7 @@
 // Program model files.
 //
 // Layout (all little-endian):
-//   "PYVPROG\0"  u32 version (8)  u32 input_count  i64 input_channels[input_count]  u32 step_count
+//   "PYVPROG\0"  u32 version (9)  u32 input_count  i64 input_channels[input_count]  u32 step_count
 //             (versions 1-6: one input, i64 input_channels only)
 //   per step: u32 kind  i32 input  i32 residual  u8 depthwise  i64 kernel[3] stride[3] padding[3]
 //             i64 out_channels  i64 hidden  i32 activation  i32 hidden_activation
@@ -10,8 +10,9 @@
 //                                                        for every other step)
 //             arrays, each u64 count then the values: weight, bias, fc0_weight, fc0_bias, fc1_weight, fc1_bias,
 //             dequant_scale (f32); qweight (i8); weight_sum, qbias (i32);
-//             version 3: out_scales (f32), out_zero_points (i32): an int8 squeeze-excitation's per-channel output
-//             quantization (C values each, or both empty: per tensor); empty for every other step
+//             version 3: out_scales (f32), out_zero_points (i32): an int8 squeeze-excitation's (from version 9 also
+//             an int8 conv's) per-channel output quantization (C values each, or both empty: per tensor); empty for
+//             every other step
 //             version 5: weight_scale (f32): a quantized conv / linear step's per-channel weight scales when its
 //             input is dynamic (then `bias` holds its real-valued bias, and dequant_scale / qbias are empty); empty
 //             for every other step
@@ -23,8 +24,9 @@
 // in the geometry fields) and nothing else. Version 7 adds several inputs (the header's input count and channels) and the
 // concat and quantized_concat step kinds (the second input in the residual field; quantized_concat's qparams in the
 // input, residual and output fields). Version 8 lets a max_pool step read an int8 value (it then pools the codes and
-// outputs int8 in the same qparams; the layout is unchanged). Version 1 files (before the squeeze_excitation_gate
-// step kind and the input gate fields), version 2 files (before per-channel outputs), version 3 to 7 files are still
+// outputs int8 in the same qparams; the layout is unchanged). Version 9 lets a quantized_conv step carry per-channel
+// output qparams (out_scales / out_zero_points; the layout is unchanged). Version 1 files (before the squeeze_excitation_gate
+// step kind and the input gate fields), version 2 files (before per-channel outputs), version 3 to 8 files are still
 // read.
 #include <cstring>
 #include <fstream>
@@ -41,7 +43,7 @@ namespace pyvideo::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
-constexpr uint32_t kVersion = 8;
+constexpr uint32_t kVersion = 9;
 
 // The last step kind a file of `version` may hold.
 Kind last_kind(uint32_t version) {
@@ -245,9 +247,11 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
       if (version >= 3) {
         out_scales = r.array<float>("per-channel output scales");
         out_zero_points = r.array<int32_t>("per-channel output zero points");
-        if (Kind(kind) != Kind::qsqueeze_excitation && (!out_scales.empty() || !out_zero_points.empty()))
-          r.fail("step " + std::to_string(i) + " (" + kind_name(Kind(kind)) +
-                 ") has per-channel output quantization; only int8 squeeze-excitation steps take it");
+        const bool takes_them = Kind(kind) == Kind::qsqueeze_excitation || (version >= 9 && Kind(kind) == Kind::qconv);
+        if (!takes_them && (!out_scales.empty() || !out_zero_points.empty()))
+          r.fail("step " + std::to_string(i) + " (" + kind_name(Kind(kind)) + ") has per-channel output quantization; " +
+                 (version >= 9 ? "only int8 squeeze-excitation and conv steps take it"
+                               : "only int8 squeeze-excitation steps take it before format version 9"));
       }
       std::vector<float> weight_scale;
       if (version >= 5) {
@@ -274,7 +278,8 @@ std::unique_ptr<Program> Program::load(const std::string& path) {
         case Kind::qconv:
           program->quantized_conv(input, depthwise, g, out_channels, std::move(qweight), std::move(weight_sum),
                                   std::move(qbias), std::move(dequant_scale), in, residual, residual_q, act, out,
-                                  has_output_q, std::move(weight_scale), std::move(bias));
+                                  has_output_q, std::move(weight_scale), std::move(bias), std::move(out_scales),
+                                  std::move(out_zero_points));
           break;
         case Kind::qsqueeze_excitation:
           program->quantized_squeeze_excitation(input, hidden, std::move(fc0_weight), std::move(fc0_bias),

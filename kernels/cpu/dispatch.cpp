@@ -63,6 +63,7 @@ KernelTable make_table(Isa isa) {
       t.range_f32 = range_f32_avx2;
       t.channels_last_row = channels_last_row_avx2;
       t.qlinear_dot = qlinear_dot_avx2;
+      t.qconv3d = qconv3d_avx2, t.qconv3d_name = "avx2";
       if (f.avx_vnni) t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
       break;
     case Isa::avx512:
@@ -77,6 +78,7 @@ KernelTable make_table(Isa isa) {
       t.range_f32 = range_f32_avx512;
       t.channels_last_row = channels_last_row_avx512;
       t.qlinear_dot = qlinear_dot_avx512;
+      t.qconv3d = qconv3d_avx2, t.qconv3d_name = "avx2";  // AVX-512 without VNNI (Skylake-SP): the AVX2 kernel
       if (f.avx512vnni)
         t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
       else if (f.avx_vnni)

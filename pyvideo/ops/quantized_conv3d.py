@@ -2,8 +2,9 @@
 
 ``torch.ops.pyvideo.quantized_conv3d`` (groups 1) and ``torch.ops.pyvideo.quantized_depthwise_conv3d`` implement the
 int8 arithmetic of docs/notes/accelerator_interface.md (int32 accumulation, per-channel dequant, residual,
-activation, round-half-even requantization) and match ``QuantizedConv3d`` within 1 LSB. Inputs and outputs are
-``torch.int8`` ``[N, C, T, H, W]`` tensors; channels-last inputs are read in place, outputs are channels-last.
+activation, round-half-even requantization, per tensor or per output channel) and match ``QuantizedConv3d``
+within 1 LSB. Inputs and outputs are ``torch.int8`` ``[N, C, T, H, W]`` tensors; channels-last inputs are read in
+place, outputs are channels-last.
 Weights are packed once with :func:`pack_quantized_weight` / :func:`pack_quantized_depthwise_weight`.
 """
 from typing import List, Optional, Tuple
@@ -61,15 +62,22 @@ def _quantized_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Tensor, weig
                           bias_int32: torch.Tensor, dequant_scale: torch.Tensor, residual: Optional[torch.Tensor],
                           stride: List[int], padding: List[int], input_zero_point: int, residual_scale: float,
                           residual_zero_point: int, activation: int, output_scale: float,
-                          output_zero_point: int) -> torch.Tensor:
+                          output_zero_point: int, output_scales: Optional[torch.Tensor] = None,
+                          output_zero_points: Optional[torch.Tensor] = None) -> torch.Tensor:
     """int8 groups-1 conv3d + requantization; packed_weight from :func:`pack_quantized_weight`."""
     out, res = _prepare("quantized_conv3d", input, residual, packed_weight.shape[:3], packed_weight.shape[4], stride,
                         padding)
     native().qconv3d_ndhwc(to_dlpack(to_channels_last(input)), to_dlpack(packed_weight), to_dlpack(weight_sum),
                            to_dlpack(bias_int32), to_dlpack(dequant_scale), res, to_dlpack(out), stride, padding,
                            input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
-                           output_zero_point, num_threads())
+                           output_zero_point, num_threads(), **_channel_outputs(output_scales, output_zero_points))
     return from_channels_last(out)
+
+
+def _channel_outputs(output_scales: Optional[torch.Tensor], output_zero_points: Optional[torch.Tensor]) -> dict:
+    """The native calls' per-channel output arguments (None: per tensor)."""
+    return {"output_scales": None if output_scales is None else to_dlpack(output_scales.contiguous()),
+            "output_zero_points": None if output_zero_points is None else to_dlpack(output_zero_points.contiguous())}
 
 
 def _quantized_conv3d_fake(input, packed_weight, weight_sum, bias_int32, dequant_scale, residual, stride, padding, *args):
@@ -82,14 +90,16 @@ def _quantized_depthwise_conv3d_cpu(input: torch.Tensor, packed_weight: torch.Te
                                     dequant_scale: torch.Tensor, residual: Optional[torch.Tensor], stride: List[int],
                                     padding: List[int], input_zero_point: int, residual_scale: float,
                                     residual_zero_point: int, activation: int, output_scale: float,
-                                    output_zero_point: int) -> torch.Tensor:
+                                    output_zero_point: int, output_scales: Optional[torch.Tensor] = None,
+                                    output_zero_points: Optional[torch.Tensor] = None) -> torch.Tensor:
     """int8 depthwise conv3d + requantization; packed_weight ``[kT, kH, kW, C]``."""
     out, res = _prepare("quantized_depthwise_conv3d", input, residual, packed_weight.shape[:3], packed_weight.shape[3],
                         stride, padding)
     native().qdwconv3d_ndhwc(to_dlpack(to_channels_last(input)), to_dlpack(packed_weight), to_dlpack(bias_int32),
                              to_dlpack(bias_int32.to(torch.float32)), to_dlpack(dequant_scale), res, to_dlpack(out),
                              stride, padding, input_zero_point, residual_scale, residual_zero_point, activation,
-                             output_scale, output_zero_point, num_threads())
+                             output_scale, output_zero_point, num_threads(),
+                             **_channel_outputs(output_scales, output_zero_points))
     return from_channels_last(out)
 
 
@@ -99,8 +109,11 @@ def _quantized_depthwise_conv3d_fake(input, packed_weight, bias_int32, dequant_s
     return channels_last_like(input, shape, torch.int8)
 
 
+# output_scales / output_zero_points (float32 / int32 [C_out]): per-channel output quantization instead of
+# output_scale / output_zero_point (which are then unused), for a tensor that unpadded pointwise convs alone read.
 _REQUANT_ARGS = ("int input_zero_point, float residual_scale, int residual_zero_point, int activation, "
-                 "float output_scale, int output_zero_point")
+                 "float output_scale, int output_zero_point, Tensor? output_scales=None, "
+                 "Tensor? output_zero_points=None")
 #: int8 groups-1 conv3d + requantization; packed_weight from :func:`pack_quantized_weight`.
 quantized_conv3d = define_op(
     "quantized_conv3d(Tensor input, Tensor packed_weight, Tensor weight_sum, Tensor bias_int32, Tensor dequant_scale, "

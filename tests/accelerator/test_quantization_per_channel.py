@@ -158,13 +158,15 @@ class _SEModel(nn.Module):
         return self.project(y)
 
 
-@pytest.mark.parametrize("reader,expected", [("pointwise", 1), ("residual", 0), ("float", 0)])
-def test_per_channel_only_where_every_reader_is_a_pointwise_conv_input(reader, expected):
+# (reader of the SE output, whether the SE output is per channel, how many tensors are: with the residual reader,
+# `second`'s output, which only the pointwise `project` reads, is per channel instead)
+@pytest.mark.parametrize("reader,expected,channel_tensors", [("pointwise", 1, 1), ("residual", 0, 1), ("float", 0, 0)])
+def test_per_channel_only_where_every_reader_is_a_pointwise_conv_input(reader, expected, channel_tensors):
     model = _SEModel(reader).eval()
     prepared = prepare(model)
     assert len(per_channel_nodes(prepared.graph, dict(prepared.named_modules()))) == 0  # quantizers now sit between
     channel_observers = [m for m in prepared.modules() if isinstance(getattr(m, "observer", None), ChannelMinMaxObserver)]
-    assert len(channel_observers) == expected
+    assert len(channel_observers) == channel_tensors
     int8_model = quantize_model(model, torch.randn(2, 3, 2, 6, 6))
     se = [m for m in int8_model.modules() if isinstance(m, QuantizedSqueezeExcitation)]
     assert len(se) == 1 and isinstance(se[0].output_qparams, ChannelQParams) == bool(expected)
@@ -218,7 +220,9 @@ def test_efficient_x3d_quantizes_every_se_output_per_channel():
     per_channel_se = [m for m in int8_model.modules()
                       if isinstance(m, QuantizedSqueezeExcitation) and isinstance(m.output_qparams, ChannelQParams)]
     folded_convs = [m for m in int8_model.modules() if isinstance(m, QuantizedConv3d) and hasattr(m, "input_channel_scale")]
-    assert len(per_channel_se) == se_count and len(folded_convs) == se_count
+    per_channel_convs = [m for m in int8_model.modules()  # test_quantization_channel_conv.py: which ones
+                         if isinstance(m, QuantizedConv3d) and isinstance(m.output_qparams, ChannelQParams)]
+    assert len(per_channel_se) == se_count and len(folded_convs) == se_count + len(per_channel_convs)
     clips = torch.randn(3, 3, 4, 32, 32, generator=generator)
     with torch.no_grad():
         assert _relative(int8_model(clips), deploy(clips)) < 0.08

@@ -17,7 +17,7 @@ inline std::string read_file(const std::string& path) {
 }
 
 // The model-file format version Program::save writes, and the first with several inputs.
-constexpr uint32_t kCurrentVersion = 8, kMultiInputVersion = 7;
+constexpr uint32_t kCurrentVersion = 9, kMultiInputVersion = 7;
 
 inline uint32_t file_version(const std::string& bytes) {
   uint32_t version;

@@ -54,6 +54,7 @@ std::vector<Named> dense_variants() {
 #if defined(__x86_64__)
   if (f.avx512vnni && f.avx512f && f.avx512bw && f.avx512vl) out.push_back({"avx512vnni", qconv3d_avx512vnni});
   if (f.avx_vnni) out.push_back({"avxvnni", qconv3d_avxvnni});
+  if (f.avx2 && f.fma) out.push_back({"avx2", qconv3d_avx2});  // the dot emulated with vpmaddwd (no VNNI)
   if (amx_usable()) out.push_back({"amx", qconv3d_amx});
 #endif
 #if defined(__aarch64__)

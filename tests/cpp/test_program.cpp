@@ -810,7 +810,7 @@ void per_channel_model_file_round_trip_and_validation() {
   on_quantize.append(reinterpret_cast<const char*>(&one), 8).append(reinterpret_cast<const char*>(&scale), 4);
   on_quantize.append(bytes, fields[0].channel_q + 8, std::string::npos);
   write_file(bad, on_quantize);
-  CHECK(load_fails_with(bad, "only int8 squeeze-excitation steps take it"));
+  CHECK(load_fails_with(bad, "(quantize) has per-channel output quantization"));
   // A count far beyond the file is a truncation, not an allocation.
   patched(fields[1].channel_q, uint64_t(1) << 60);
   CHECK(load_fails_with(bad, "truncated"));

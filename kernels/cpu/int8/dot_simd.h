@@ -1,5 +1,5 @@
-// Integer dot-product vector wrappers shared by the int8 kernels: x86 VNNI vpdpbusd (AVX512-VNNI, AVX-VNNI) and ARM
-// sdot. Each is visible only in translation units compiled for its ISA (the file suffix picks the flags).
+// Integer dot-product vector wrappers shared by the int8 kernels: x86 VNNI vpdpbusd (AVX512-VNNI, AVX-VNNI), its exact
+// emulation on plain AVX2 (two vpmaddwd), and ARM sdot. Each is visible only in translation units compiled for its ISA (the file suffix picks the flags).
 //   ireg            int32 lanes; width: lanes per register; F: the float wrapper (simd.h) of the same width
 //   dot(acc, a, b)  acc[l] += sum over k < 4 of a.byte[4l + k] * b.byte[4l + k]; a holds the inputs (unsigned on x86:
 //                   fed as x + input_offset), b the signed weights. No saturation: the int32 sum is exact.
@@ -121,8 +121,10 @@ struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
 };
 #endif
 
-#if defined(__AVXVNNI__)
-struct AvxVnni : ByteBroadcasts<AvxVnni> {
+#if defined(__AVX2__)
+// The 8-lane byte handling every AVX2-width dot wrapper shares (all AVX2 instructions); D adds dot and madd16.
+template <class D>
+struct Avx2Bytes : ByteBroadcasts<D> {
   using ireg = __m256i;
   using F = Avx2F32;
   static constexpr int width = 8;
@@ -134,11 +136,6 @@ struct AvxVnni : ByteBroadcasts<AvxVnni> {
   static mask_t mask(int lanes) { return F::mask(lanes); }
   static ireg load_w(const int8_t* p, mask_t m) { return _mm256_maskload_epi32(reinterpret_cast<const int*>(p), m); }
   static ireg set1(int32_t v) { return _mm256_set1_epi32(v); }
-  static ireg dot(ireg acc, ireg a, ireg b) {
-    // as inline asm for the same reason as Avx512Vnni::dot; {vex} keeps the AVX-VNNI encoding
-    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
-    return acc;
-  }
   static ireg splat(uint8_t b) { return _mm256_set1_epi8(char(b)); }
   static ireg widen(const int8_t* p, const mask_t& m) {
     int64_t bytes = 0;
@@ -152,10 +149,6 @@ struct AvxVnni : ByteBroadcasts<AvxVnni> {
     return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
   }
   static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
-  static ireg madd16(ireg acc, ireg x, ireg w) {
-    __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));  // inline asm: see dot
-    return acc;
-  }
   static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
     uint64_t v;
     std::memcpy(&v, x, 8);
@@ -181,6 +174,35 @@ struct AvxVnni : ByteBroadcasts<AvxVnni> {
     const __m256i by_group = _mm256_permutevar8x32_epi32(load(p), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
     const __m128i t = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     return _mm256_shuffle_epi8(by_group, _mm256_broadcastsi128_si256(t));
+  }
+};
+
+// Plain AVX2 (no VNNI: Haswell to Skylake client, Zen 1-3): vpdpbusd's exact result from two vpmaddwd on the even
+// and odd bytes widened to int16 (unsigned inputs, signed weights). vpmaddubsw would take one instruction less but
+// saturates its int16 pair sums (255 * 127 * 2 > 32767), which the int32 sums must not.
+struct Avx2Dot : Avx2Bytes<Avx2Dot> {
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    const __m256i a_even = _mm256_and_si256(a, _mm256_set1_epi16(0x00FF));  // bytes 0, 2 of each lane, zero-extended
+    const __m256i a_odd = _mm256_srli_epi16(a, 8);                           // bytes 1, 3
+    const __m256i b_even = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8);   // sign-extended
+    const __m256i b_odd = _mm256_srai_epi16(b, 8);
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a_even, b_even));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a_odd, b_odd));
+  }
+  static ireg madd16(ireg acc, ireg x, ireg w) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)); }
+};
+#endif
+
+#if defined(__AVXVNNI__)
+struct AvxVnni : Avx2Bytes<AvxVnni> {
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    // as inline asm for the same reason as Avx512Vnni::dot; {vex} keeps the AVX-VNNI encoding
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
+    return acc;
+  }
+  static ireg madd16(ireg acc, ireg x, ireg w) {
+    __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));  // inline asm: see dot
+    return acc;
   }
 };
 #endif

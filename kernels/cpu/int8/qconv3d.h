@@ -156,6 +156,7 @@ void qdwconv3d_scalar(PYVIDEO_QDWCONV3D_ARGS);
 #if defined(__x86_64__) || defined(_M_X64)
 void qconv3d_avx512vnni(PYVIDEO_QCONV3D_ARGS);
 void qconv3d_avxvnni(PYVIDEO_QCONV3D_ARGS);
+void qconv3d_avx2(PYVIDEO_QCONV3D_ARGS);  // no VNNI: the dot emulated with vpmaddwd
 void qdwconv3d_avx2(PYVIDEO_QDWCONV3D_ARGS);
 void qdwconv3d_avx512(PYVIDEO_QDWCONV3D_ARGS);
 void qdwconv3d_avx512vnni(PYVIDEO_QDWCONV3D_ARGS);

@@ -133,6 +133,18 @@ def _present(stored: torch.Tensor, layout: str) -> torch.Tensor:
     return stored
 
 
+def _output_qparams(module: nn.Module) -> dict:
+    """An int8 conv / squeeze-excitation step's output_scale and output_zero_point: None and 0 (a float32 output),
+    a float and an int (per tensor), or float32 [C] and int32 [C] tensors (per channel)."""
+    scale, zero_point = module.output_scale, module.output_zero_point
+    if scale is None:
+        return {"output_scale": None, "output_zero_point": 0}
+    if isinstance(scale, torch.Tensor):
+        return {"output_scale": scale.detach().float().contiguous(),
+                "output_zero_point": zero_point.detach().to(torch.int32).contiguous()}
+    return {"output_scale": float(scale), "output_zero_point": int(zero_point)}
+
+
 def _geometry(conv) -> dict:
     return dict(kernel=list(conv.weight_int8.shape[2:] if hasattr(conv, "weight_int8") else conv.weight.shape[2:]),
                 stride=list(conv.stride), padding=list(conv.padding))
@@ -272,15 +284,11 @@ class _Builder:
                 input_scale=input_scale, input_zero_point=input_zero_point, residual=residual,
                 residual_scale=module.residual_scale if static_residual else 1.0,
                 residual_zero_point=module.residual_zero_point if static_residual else 0,
-                activation=activation_code(module.activation), output_scale=module.output_scale,
-                output_zero_point=module.output_zero_point or 0, **_requantization(module), **_geometry(module))
+                activation=activation_code(module.activation), **_output_qparams(module), **_requantization(module),
+                **_geometry(module))
         if isinstance(module, QuantizedSqueezeExcitation):  # int8 output, or float32 (read by dynamic readers)
             fc0, fc1 = module.se.fc0, module.se.fc1
-            output_scale = module.output_scale
-            output_zero_point = module.output_zero_point if output_scale is not None else 0
-            if isinstance(output_scale, torch.Tensor):  # per channel: float32 [C] and int32 [C] buffers
-                output_scale = output_scale.detach().float().contiguous()
-                output_zero_point = output_zero_point.detach().to(torch.int32).contiguous()
+            output_scale, output_zero_point = _output_qparams(module).values()
             x, input_scale, input_zero_point = self.quantized_input(x, module)
             return p.quantized_squeeze_excitation(
                 x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(), _detached(fc1.bias),

@@ -34,7 +34,8 @@ def is_supported(conv: QuantizedConv3d, float_output: bool = False) -> bool:
 
 
 class NativeQuantizedConv3d(nn.Module):
-    """A QuantizedConv3d (same int8 arithmetic, within 1 LSB) executed by the native int8 kernels."""
+    """A QuantizedConv3d (same int8 arithmetic, within 1 LSB) executed by the native int8 kernels; a per-channel output
+    (``output_scales`` / ``output_zero_points`` buffers here) stays per channel."""
 
     def __init__(self, conv: QuantizedConv3d):
         super().__init__()
@@ -55,7 +56,13 @@ class NativeQuantizedConv3d(nn.Module):
         self.residual_zero_point = int(conv.residual_zero_point) if conv.adds_residual else 0
         self.adds_residual = conv.adds_residual
         self.activation = conv.activation
-        self.output_scale, self.output_zero_point = float(conv.output_scale), int(conv.output_zero_point)
+        if isinstance(conv.output_scale, torch.Tensor):  # per channel: float32 [C_out] and int32 [C_out] buffers
+            self.register_buffer("output_scales", conv.output_scale.detach().float().clone())
+            self.register_buffer("output_zero_points", conv.output_zero_point.detach().to(torch.int32).clone())
+            self.output_scale, self.output_zero_point = 1.0, 0  # unused by the kernels then
+        else:
+            self.output_scales = self.output_zero_points = None
+            self.output_scale, self.output_zero_point = float(conv.output_scale), int(conv.output_zero_point)
         self.kind = conv.kind
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -63,7 +70,7 @@ class NativeQuantizedConv3d(nn.Module):
             raise RuntimeError(f"NativeQuantizedConv3d(adds_residual={self.adds_residual}) called "
                                f"with{'' if residual is not None else 'out'} a residual")
         tail = (self.input_zero_point, self.residual_scale, self.residual_zero_point, activation_code(self.activation),
-                self.output_scale, self.output_zero_point)
+                self.output_scale, self.output_zero_point, self.output_scales, self.output_zero_points)
         if self.depthwise:
             return quantized_depthwise_conv3d(x, self.packed_weight, self.bias_int32, self.dequant_scale, residual,
                                               self.stride, self.padding, *tail)

@@ -9,7 +9,7 @@ Each node of the traced deploy graph gets a role:
 - ``float``: everything else (runs in float32 on dequantized values).
 
 ``prepare`` inserts an :class:`ActivationQuantizer` after every tensor that an int8 op reads or writes (per tensor,
-except squeeze-excitation outputs read only by pointwise convs: those are quantized per channel, see
+except squeeze-excitation and conv outputs read only by pointwise convs: those are quantized per channel, see
 ``per_channel_nodes``);
 ``convert`` replaces int8 ops by :mod:`int8_modules` with the observed qparams and puts Quantize/Dequantize
 where the domains meet. An int8 op whose output is only read by float code returns float32 directly.
@@ -181,13 +181,18 @@ def _passes_values(module: nn.Module) -> bool:
 
 
 def per_channel_nodes(graph: fx.Graph, modules: Dict[str, nn.Module]) -> set:
-    """Squeeze-excitation nodes whose output is quantized per channel: every reader (looking through Identity /
-    Dropout modules) is an unpadded pointwise FusedConv3d that takes it as its input, not as its residual. Such a
-    conv absorbs the channel scales into its weight at no cost in the kernel (``fold_input_scales``), while the SE's
-    gate leaves the channels with very different ranges, so per-tensor int8 wastes most levels on weak channels."""
-    chosen = set()
+    """Squeeze-excitation and conv nodes whose output is quantized per channel: every reader (looking through
+    Identity / Dropout modules) is an unpadded pointwise FusedConv3d that takes it as its input, not as its residual.
+    Such a conv absorbs the channel scales into its weight at no cost in the kernel (``fold_input_scales``), while
+    per-tensor int8 wastes most levels on the weak channels of a tensor whose channels have very different ranges:
+    an SE's output (its gate scales each channel), or X3D's last block output, read only by the head's conv_5 (its
+    channels' ranges differ by up to 5x; per channel, the 13-frame agreement of one trained model rose from 207 to
+    213 of 216 clips, docs/notes/accelerator.md). A block output that the next block also adds as its residual does
+    not qualify. ``choose_channel_strengths`` then picks how far each tensor's scales go per channel."""
+    chosen, plan = set(), _Plan(graph, modules)
     for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(modules.get(node.target), FusedSqueezeExcitation):
+        if (node.op != "call_module" or plan.role[node] != "int8"
+                or not isinstance(modules.get(node.target), (FusedSqueezeExcitation, FusedConv3d))):
             continue
         frontier, readers, eligible = [node], 0, True
         while frontier and eligible:
@@ -197,7 +202,8 @@ def per_channel_nodes(graph: fx.Graph, modules: Dict[str, nn.Module]) -> set:
                 if module is not None and _passes_values(module) and len(user.args) == 1 and not user.kwargs:
                     frontier.append(user)
                 elif (isinstance(module, FusedConv3d) and module.kind == "pointwise" and not any(module.padding or ())
-                      and not user.kwargs and user.args[0] is value and value not in user.args[1:]):
+                      and plan.role[user] == "int8" and not user.kwargs and user.args[0] is value
+                      and value not in user.args[1:]):
                     readers += 1
                 else:
                     eligible = False

@@ -141,9 +141,13 @@ class _QuantizedWeightedOp(_Int8Module):
 
     accepts_dynamic_input = True
 
-    def __init__(self, weight, bias, activation, input_qparams, output_qparams, residual_qparams=None):
+    def __init__(self, weight, bias, activation, input_qparams, output_qparams, residual_qparams=None,
+                 per_channel_output: bool = False):
         super().__init__(kernel_input_qparams(input_qparams) if not isinstance(input_qparams, DynamicQParams) else
-                         input_qparams, output_qparams)  # fmt: skip
+                         input_qparams, output_qparams, per_channel_output=per_channel_output)  # fmt: skip
+        if isinstance(output_qparams, ChannelQParams) and tuple(output_qparams.scale.shape) != (weight.shape[0],):
+            raise ValueError(f"{type(self).__name__}: per-channel output qparams need {weight.shape[0]} channels, got "
+                             f"{tuple(output_qparams.scale.shape)}")
         weight = fold_input_scales(weight.detach(), input_qparams)
         scales = weight_scales(weight)
         bias = torch.zeros(weight.shape[0]) if bias is None else bias.detach()
@@ -220,13 +224,18 @@ class _QuantizedWeightedOp(_Int8Module):
 
 
 class QuantizedConv3d(_QuantizedWeightedOp):
-    """int8 FusedConv3d: ``act(dequant(acc) [+ dequant(residual)])`` requantized; see the interface note."""
+    """int8 FusedConv3d: ``act(dequant(acc) [+ dequant(residual)])`` requantized; see the interface note.
+
+    The output may be quantized per channel (:class:`ChannelQParams`: ``output_scale`` float32 [C_out] and
+    ``output_zero_point`` int32 [C_out] buffers), for a tensor that unpadded pointwise convs alone read (they fold the
+    scales into their weights): e.g. X3D's last block output, whose channels' ranges differ by up to 5x."""
 
     def __init__(self, conv: FusedConv3d, input_qparams, output_qparams, residual_qparams=None):
         if isinstance(input_qparams, ChannelQParams) and (conv.kind != "pointwise" or any(conv.padding or ())):
             raise ValueError(f"QuantizedConv3d: per-channel input qparams need an unpadded pointwise conv, got a "
                              f"{conv.kind} conv with padding {conv.padding}")
-        super().__init__(conv.weight, conv.bias, conv.activation, input_qparams, output_qparams, residual_qparams)
+        super().__init__(conv.weight, conv.bias, conv.activation, input_qparams, output_qparams, residual_qparams,
+                         per_channel_output=True)
         self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
         self.kind = conv.kind
 

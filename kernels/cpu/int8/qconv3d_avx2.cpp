@@ -1,0 +1,15 @@
+// Plain-AVX2 variant of the int8 dense conv3d (x86 CPUs without VNNI): vpdpbusd emulated exactly by two vpmaddwd per
+// dot (simd::Avx2Dot), on 8 output channels per register, 4x2 tiles (the emulation's int16 halves take the registers
+// a 6x2 tile's accumulators would).
+#include "dot_simd.h"
+#include "qconv3d_simd.h"
+
+namespace pyvideo::kernels {
+
+void qconv3d_avx2(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
+                  const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
+  detail::qconv3d_simd<simd::Avx2Dot, 4, 2>(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin,
+                                           item_end);
+}
+
+}  // namespace pyvideo::kernels
