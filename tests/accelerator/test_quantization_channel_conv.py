@@ -86,7 +86,7 @@ def test_per_channel_output_qparams_must_match_the_output_channels():
 class _Chain(nn.Module):
     """conv_a -> (reader) where reader is: a pointwise conv ("pointwise"), a pointwise conv that also adds it as its
     residual ("residual"), a padded 3x3x3 conv ("padded"), a depthwise conv ("depthwise"), or two pointwise convs
-    ("two")."""
+    ("two"); "from_depthwise": a depthwise conv's output read by a pointwise conv (kept per tensor)."""
 
     def __init__(self, reader):
         super().__init__()
@@ -108,11 +108,13 @@ class _Chain(nn.Module):
             return self.dense(y)
         if self.reader == "depthwise":
             return self.dw(y)
+        if self.reader == "from_depthwise":
+            return self.pw(self.dw(y))
         return self.pw(y) + self.pw2(y).sum(dim=1, keepdim=True)
 
 
 @pytest.mark.parametrize("reader,chosen", [("pointwise", True), ("two", True), ("residual", False), ("padded", False),
-                                           ("depthwise", False)])
+                                           ("depthwise", False), ("from_depthwise", False)])
 def test_a_conv_output_is_per_channel_only_where_unpadded_pointwise_convs_alone_read_it(reader, chosen):
     model = _Chain(reader).eval()
     from pyvideo.accelerator.deployable.graph import DeployTracer
@@ -142,27 +144,23 @@ def x3d_xs():
     return convert_to_deployable_form(model, torch.randn(1, 3, 4, 32, 32)).eval()
 
 
-def test_x3d_quantizes_its_last_block_output_and_unsqueezed_depthwise_outputs_per_channel(x3d_xs):
-    """X3D: every SE output; the depthwise conv output of each block without an SE (read by conv_c alone); and the
-    last block's output (read by the head's conv_5 alone). No other block output: the next block adds it as its
-    residual."""
+def test_x3d_quantizes_its_last_block_output_per_channel(x3d_xs):
+    """X3D: every SE output and the last block's output (read by the head's conv_5 alone). No other block output
+    (the next block adds it as its residual), and no depthwise output (kept per tensor by choice)."""
     prepared = prepare(x3d_xs)
     channel = [name for name, m in prepared.named_modules()
                if isinstance(getattr(m, "observer", None), ChannelMinMaxObserver)]
     se_count = sum(isinstance(m, FusedSqueezeExcitation) for m in x3d_xs.modules())
-    blocks = sum(name.endswith("layers") for name, _ in x3d_xs.named_modules())
-    assert len(channel) == se_count + (blocks - se_count) + 1
+    assert len(channel) == se_count + 1
     generator = torch.Generator().manual_seed(1)
     calibration = [torch.randn(2, 3, 4, 32, 32, generator=generator) for _ in range(2)]
     int8_model = quantize_model(x3d_xs, calibration)
     convs = [(name, m) for name, m in int8_model.named_modules() if isinstance(m, QuantizedConv3d)]
     per_channel = [(name, m.kind) for name, m in convs if isinstance(m.output_qparams, ChannelQParams)]
-    assert len(per_channel) == blocks - se_count + 1
-    assert all(kind == "depthwise" and "conv_1" in name for name, kind in per_channel[:-1])
     last_block = f"s5_pathway0_res{max(int(n.split('res')[1].split('_')[0]) for n, _ in convs if n.startswith('s5'))}"
-    assert per_channel[-1] == (f"{last_block}_layers_conv_2_kernel_int8", "pointwise")
+    assert per_channel == [(f"{last_block}_layers_conv_2_kernel_int8", "pointwise")]
     folded = [name for name, m in convs if hasattr(m, "input_channel_scale")]
-    assert len(folded) == len(channel) and folded[-1].startswith("head")  # every reader folds the scales in
+    assert len(folded) == se_count + 1 and folded[-1].startswith("head")  # every reader folds the scales in
     clips = torch.randn(3, 3, 4, 32, 32, generator=generator)
     with torch.no_grad():
         assert relative_error(int8_model(clips), x3d_xs(clips)) < 0.08

@@ -181,18 +181,20 @@ def _passes_values(module: nn.Module) -> bool:
 
 
 def per_channel_nodes(graph: fx.Graph, modules: Dict[str, nn.Module]) -> set:
-    """Squeeze-excitation and conv nodes whose output is quantized per channel: every reader (looking through
-    Identity / Dropout modules) is an unpadded pointwise FusedConv3d that takes it as its input, not as its residual.
-    Such a conv absorbs the channel scales into its weight at no cost in the kernel (``fold_input_scales``), while
-    per-tensor int8 wastes most levels on the weak channels of a tensor whose channels have very different ranges:
-    an SE's output (its gate scales each channel), or X3D's last block output, read only by the head's conv_5 (its
-    channels' ranges differ by up to 5x; per channel, the 13-frame agreement of one trained model rose from 207 to
-    213 of 216 clips, docs/notes/accelerator.md). A block output that the next block also adds as its residual does
-    not qualify. ``choose_channel_strengths`` then picks how far each tensor's scales go per channel."""
+    """Squeeze-excitation and (not depthwise) conv nodes whose output is quantized per channel: every reader (looking
+    through Identity / Dropout modules) is an unpadded pointwise FusedConv3d that takes it as its input, not as its
+    residual. Such a conv absorbs the channel scales into its weight at no cost in the kernel
+    (``fold_input_scales``), while per-tensor int8 wastes most levels on the weak channels of a tensor whose channels
+    have very different ranges: an SE's output (its gate scales each channel), or X3D's last block output, read only
+    by the head's conv_5 (its channels' ranges differ by up to 5x). A block output that the next block also adds as
+    its residual does not qualify. Depthwise outputs (X3D's blocks without an SE) are left per tensor: per channel
+    they flipped 3 near-tie clips of one trained model (docs/notes/accelerator.md, twenty-first session).
+    ``choose_channel_strengths`` then picks how far each tensor's scales go per channel."""
     chosen, plan = set(), _Plan(graph, modules)
     for node in graph.nodes:
-        if (node.op != "call_module" or plan.role[node] != "int8"
-                or not isinstance(modules.get(node.target), (FusedSqueezeExcitation, FusedConv3d))):
+        producer = modules.get(node.target) if node.op == "call_module" else None
+        if (plan.role.get(node) != "int8" or not isinstance(producer, (FusedSqueezeExcitation, FusedConv3d))
+                or getattr(producer, "kind", None) == "depthwise"):
             continue
         frontier, readers, eligible = [node], 0, True
         while frontier and eligible:
