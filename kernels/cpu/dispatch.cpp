@@ -99,6 +99,7 @@ KernelTable make_table(Isa isa) {
       t.range_f32 = range_f32_neon;
       t.channels_last_row = channels_last_row_neon;
       t.qlinear_dot = qlinear_dot_neon;
+      t.qconv3d = qconv3d_neon, t.qconv3d_name = "neon";
       if (f.dotprod) t.qconv3d = qconv3d_neondot, t.qdwconv3d = qdwconv3d_neondot, t.qconv3d_name = "neondot";
       break;
 #endif

@@ -1,11 +1,11 @@
-// The int8 convolutions: every dot-product variant (AVX512-VNNI, AVX-VNNI, ARM dotprod) and every depthwise SIMD
-// variant the CPU supports (float-accumulating and dot-product) matches the int32 scalar reference within 1 LSB (and
-// bit-exactly for >= 99% of outputs) over many shapes: K not a multiple of 4 (folded kernel rows, their borders),
-// output-channel tails and remainder tiles at X3D widths, padding, strides, odd widths (every column block size),
-// batches, nonzero zero points, residuals, every activation, per-tensor and per-channel output quantization (channel
-// counts not multiples of any vector width), and work split into uneven chunks (as threads do). The reference itself
-// is checked by hand. The channel-scaled activation (the int8 squeeze-excitation's apply pass) likewise, and equal to
-// the depthwise variants it replaced there.
+// The int8 convolutions: every dot-product variant (AVX512-VNNI, AVX-VNNI, ARM dotprod, and the dot's exact emulations
+// on plain AVX2 and ARMv8.0 NEON) and every depthwise SIMD variant the CPU supports (float-accumulating and
+// dot-product) matches the int32 scalar reference within 1 LSB (and bit-exactly for >= 99% of outputs) over many
+// shapes: K not a multiple of 4 (folded kernel rows, their borders), output-channel tails and remainder tiles at X3D
+// widths, padding, strides, odd widths (every column block size), batches, nonzero zero points, residuals, every
+// activation, per-tensor and per-channel output quantization (channel counts not multiples of any vector width), and
+// work split into uneven chunks (as threads do). The reference itself is checked by hand. The channel-scaled activation
+// (the int8 squeeze-excitation's apply pass) likewise, and equal to the depthwise variants it replaced there.
 // AMX-INT8 (where the CPU and OS allow it): its pointwise kernel equals the AVX512-VNNI variant bit for bit on every
 // pointwise shape (K, M and C_out tails, residuals, per-channel outputs, activations, uneven work splits), also with
 // input and weights ending right before an unmapped page (a tile reading past them faults; ASan does not see tile
@@ -58,6 +58,7 @@ std::vector<Named> dense_variants() {
   if (amx_usable()) out.push_back({"amx", qconv3d_amx});
 #endif
 #if defined(__aarch64__)
+  out.push_back({"neon", qconv3d_neon});  // the dot emulated with widening multiplies (no dotprod)
   if (f.dotprod) out.push_back({"neondot", qconv3d_neondot});
 #endif
   return out;

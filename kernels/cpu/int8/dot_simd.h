@@ -1,5 +1,6 @@
 // Integer dot-product vector wrappers shared by the int8 kernels: x86 VNNI vpdpbusd (AVX512-VNNI, AVX-VNNI), its exact
-// emulation on plain AVX2 (two vpmaddwd), and ARM sdot. Each is visible only in translation units compiled for its ISA (the file suffix picks the flags).
+// emulation on plain AVX2 (two vpmaddwd), ARM sdot and its exact emulation on ARMv8.0 NEON (widening multiplies). Each
+// is visible only in translation units compiled for its ISA (the file suffix picks the flags).
 //   ireg            int32 lanes; width: lanes per register; F: the float wrapper (simd.h) of the same width
 //   dot(acc, a, b)  acc[l] += sum over k < 4 of a.byte[4l + k] * b.byte[4l + k]; a holds the inputs (unsigned on x86:
 //                   fed as x + input_offset), b the signed weights. No saturation: the int32 sum is exact.
@@ -7,7 +8,9 @@
 //   quads(p)        p: 4 * width bytes, 4 columns of `width` channel bytes each (column k at p + k * width);
 //                   returns the register whose lane c holds bytes (col0[c], col1[c], col2[c], col3[c]): the four
 //                   columns of channel c as the four bytes dot multiplies together with one lane's weights
-//   mask(n), load_w(p, m)  a "first n lanes" mask and a masked 4-byte-per-lane load (the rest zero)
+//   mask(n), load_w(p, m)  a "first n lanes" mask and a masked 4-byte-per-lane load of weights (the rest zero), as dot
+//                   takes them; load_w(p): every lane. branchy_load_w: the mask is a lane count and load_w(p, m)
+//                   branches on it (ARM), so kernels take the all-lanes case out of their loops
 //   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes` (< 4);
 //                   broadcast_raw(p): 4 bytes that already carry the offset
 //   splat(b)        byte b in every byte;  copy_flipped(d, x): `width` input bytes from x to d, offset applied;
@@ -67,6 +70,7 @@ struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
   static constexpr int registers = 32;
   static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
   static constexpr bool pairs_groups = true;
+  static constexpr bool branchy_load_w = false;
   static ireg zero() { return _mm512_setzero_si512(); }
   static ireg broadcast_pair(const int8_t* p) {
     int64_t v;
@@ -79,6 +83,7 @@ struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
   using mask_t = __mmask16;
   static mask_t mask(int lanes) { return F::mask(lanes); }
   static ireg load_w(const int8_t* p, mask_t m) { return _mm512_maskz_loadu_epi32(m, p); }
+  static ireg load_w(const int8_t* p) { return _mm512_loadu_si512(p); }
   static ireg set1(int32_t v) { return _mm512_set1_epi32(v); }
   static ireg dot(ireg acc, ireg a, ireg b) {
     // as inline asm: with the builtin, GCC copies loop-carried accumulators through other registers at every step
@@ -131,10 +136,12 @@ struct Avx2Bytes : ByteBroadcasts<D> {
   static constexpr int registers = 16;
   static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
   static constexpr bool pairs_groups = false;
+  static constexpr bool branchy_load_w = false;
   static ireg zero() { return _mm256_setzero_si256(); }
   using mask_t = __m256i;
   static mask_t mask(int lanes) { return F::mask(lanes); }
   static ireg load_w(const int8_t* p, mask_t m) { return _mm256_maskload_epi32(reinterpret_cast<const int*>(p), m); }
+  static ireg load_w(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   static ireg set1(int32_t v) { return _mm256_set1_epi32(v); }
   static ireg splat(uint8_t b) { return _mm256_set1_epi8(char(b)); }
   static ireg widen(const int8_t* p, const mask_t& m) {
@@ -207,14 +214,17 @@ struct AvxVnni : Avx2Bytes<AvxVnni> {
 };
 #endif
 
-#if defined(__ARM_FEATURE_DOTPROD)
-struct NeonDot : ByteBroadcasts<NeonDot> {
+#if defined(__ARM_NEON) && defined(__aarch64__)
+// The 4-lane byte handling both ARM dot wrappers share (all ARMv8.0 NEON); D adds dot.
+template <class D>
+struct NeonBytes : ByteBroadcasts<D> {
   using ireg = int32x4_t;
   using F = NeonF32;
   static constexpr int width = 4;
   static constexpr int registers = 32;
   static constexpr int32_t input_offset = 0;  // sdot multiplies signed by signed: no offset
   static constexpr bool pairs_groups = false;
+  static constexpr bool branchy_load_w = true;  // see load_w
   static ireg zero() { return vdupq_n_s32(0); }
   using mask_t = int;
   static mask_t mask(int lanes) { return lanes; }
@@ -224,8 +234,8 @@ struct NeonDot : ByteBroadcasts<NeonDot> {
     std::memcpy(b, p, size_t(lanes) * 4);
     return vreinterpretq_s32_s8(vld1q_s8(b));
   }
+  static ireg load_w(const int8_t* p) { return vreinterpretq_s32_s8(vld1q_s8(p)); }
   static ireg set1(int32_t v) { return vdupq_n_s32(v); }
-  static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
   static ireg splat(uint8_t b) { return vreinterpretq_s32_u8(vdupq_n_u8(b)); }
   static ireg widen(const int8_t* p, mask_t lanes) {
     int8_t b[8] = {};
@@ -252,6 +262,47 @@ struct NeonDot : ByteBroadcasts<NeonDot> {
     static const uint8_t transpose[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
     return vreinterpretq_s32_u8(vqtbl1q_u8(vld1q_u8(p), vld1q_u8(transpose)));
   }
+};
+
+// ARMv8.0 without the dot-product extension (Cortex-A53/A57/A72/A73): sdot's exact sums from widening byte multiplies
+// and pairwise widening accumulates. The bytes of both operands are reordered so that each accumulate lands in its
+// lane: the low 8 bytes hold the first two of each lane's four (lane 0's, then lane 1's, ...), the high 8 bytes the
+// last two. smull / smull2 multiply the halves into int16 (each product fits, -128 * -128 included) and two sadalp add
+// adjacent products into the int32 lanes: four instructions per dot against sdot's one. Adding int16 products in
+// pairs before widening would save one but wraps at (-128) * (-128) * 2. load_w and the broadcasts apply the order.
+struct NeonMull : NeonBytes<NeonMull> {
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    const int8x16_t a8 = vreinterpretq_s8_s32(a), b8 = vreinterpretq_s8_s32(b);
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a8), vget_low_s8(b8)));
+    return vpadalq_s16(acc, vmull_high_s8(a8, b8));
+  }
+  static ireg load_w(const int8_t* p, mask_t lanes) { return pair_order(NeonBytes::load_w(p, lanes)); }
+  static ireg load_w(const int8_t* p) { return pair_order(NeonBytes::load_w(p)); }
+  static ireg broadcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return broadcast_bytes(v);
+  }
+  static ireg broadcast_raw(const int8_t* p) { return broadcast4(p); }  // no offset on ARM
+  static ireg broadcast_partial(const int8_t* p, int bytes) { return broadcast_bytes(partial_bytes(p, bytes)); }
+
+ private:
+  static ireg pair_order(ireg w) {  // byte 4l + k to k < 2 ? 2l + k : 8 + 2l + k - 2
+    static const uint8_t order[16] = {0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15};
+    return vreinterpretq_s32_u8(vqtbl1q_u8(vreinterpretq_u8_s32(w), vld1q_u8(order)));
+  }
+  static ireg broadcast_bytes(int32_t v) {  // the 4 bytes of v in every lane, in the pair order
+    // v in lane 0 and zeros (what a 4-byte load to a vector register gives, no extra instruction)
+    const int32x4_t bytes = vcombine_s32(vcreate_s32(uint64_t(uint32_t(v))), vcreate_s32(0));
+    static const uint8_t spread[16] = {0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3};
+    return vreinterpretq_s32_u8(vqtbl1q_u8(vreinterpretq_u8_s32(bytes), vld1q_u8(spread)));
+  }
+};
+#endif
+
+#if defined(__ARM_FEATURE_DOTPROD)
+struct NeonDot : NeonBytes<NeonDot> {
+  static ireg dot(ireg acc, ireg a, ireg b) { return vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b)); }
 };
 #endif
 

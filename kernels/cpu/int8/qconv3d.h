@@ -163,6 +163,7 @@ void qdwconv3d_avx512vnni(PYVIDEO_QDWCONV3D_ARGS);
 void qdwconv3d_avxvnni(PYVIDEO_QDWCONV3D_ARGS);
 #endif
 #if defined(__aarch64__)
+void qconv3d_neon(PYVIDEO_QCONV3D_ARGS);  // no dotprod: the dot emulated with widening multiplies
 void qconv3d_neondot(PYVIDEO_QCONV3D_ARGS);
 void qdwconv3d_neon(PYVIDEO_QDWCONV3D_ARGS);
 void qdwconv3d_neondot(PYVIDEO_QDWCONV3D_ARGS);

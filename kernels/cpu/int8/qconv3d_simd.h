@@ -69,7 +69,8 @@ struct QConvCall {
 enum class QSource { taps, folded, prepped, prepped_part };
 
 // One tile: output columns ow0 + [0, m) of a row, channel vectors n0 / width + [0, NV), all read the Source way.
-template <class I, int MR, int NV, QSource Source>
+// Full: every vector of the tile is whole (the tile picks it itself, see below).
+template <class I, int MR, int NV, QSource Source, bool Full = false>
 void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int64_t ih0, int64_t kt_begin,
                   int64_t kt_end, int64_t kh_begin, int64_t kh_end, int64_t out_offset, int64_t ow0, int m,
                   int64_t n0) {
@@ -79,10 +80,19 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
   const Requant& q = *call.q;
   const int64_t Ci = s.in_channels, Co = s.out_channels, Cs = s.co_stride(), K4 = (Ci + 3) / 4, full_groups = Ci / 4;
   const int tail_bytes = int(Ci - full_groups * 4);
+  // Where a partial weight load is a branch on the lane count (I::branchy_load_w: ARM), that branch inside the group
+  // loop made GCC keep every accumulator in memory through the loop (a load and a store per dot, aarch64 GCC 12).
+  // Such tiles whose vectors are all whole (only the last one can be partial) run as their own instantiation with
+  // plain loads; both forms in one function (a loop each, the branch above them) spilled as much.
+  if constexpr (I::branchy_load_w && !Full) {
+    if (Co - n0 >= NV * I::width)
+      return qconv3d_tile<I, MR, NV, Source, true>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end,
+                                                   out_offset, ow0, m, n0);
+  }
   int lanes[NV];
   typename I::mask_t masks[NV];  // precomputed: a branch on the lane count inside the K loop costs register spills
   for (int j = 0; j < NV; ++j) {
-    lanes[j] = int(std::min<int64_t>(I::width, Co - n0 - j * I::width));
+    lanes[j] = Full ? int(I::width) : int(std::min<int64_t>(I::width, Co - n0 - j * I::width));
     masks[j] = I::mask(lanes[j]);
   }
 
@@ -101,7 +111,8 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
     for (int64_t g = 0; g < groups; ++g) {
       ireg b[NV];
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Cs + j * I::width) * 4, masks[j]);
+      for (int j = 0; j < NV; ++j) b[j] = Full ? I::load_w(w + (g * Cs + j * I::width) * 4)
+                                               : I::load_w(w + (g * Cs + j * I::width) * 4, masks[j]);
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
         const ireg x = Source == QSource::prepped || Source == QSource::prepped_part ? I::broadcast_raw(a[i] + g * 4)
@@ -145,7 +156,8 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
             const int64_t g = full_groups;
             ireg b[NV];
 #pragma GCC unroll 4
-            for (int j = 0; j < NV; ++j) b[j] = I::load_w(w + (g * Cs + j * I::width) * 4, masks[j]);
+            for (int j = 0; j < NV; ++j) b[j] = Full ? I::load_w(w + (g * Cs + j * I::width) * 4)
+                                               : I::load_w(w + (g * Cs + j * I::width) * 4, masks[j]);
 #pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) {
               const ireg x = I::broadcast_partial(a[i] + g * 4, tail_bytes);
@@ -332,7 +344,7 @@ void qconv3d_gemv(const QConvCall& call, const int8_t* input, int64_t position, 
     for (int64_t v = 0; v < full_vectors; ++v) {
       ireg a = I::load_i32(sums + v * W);
 #pragma GCC unroll 8
-      for (int k = 0; k < (fixed ? P : n); ++k) a = I::dot(a, xb[k], I::load(w + (k * Cs + v * W) * 4));
+      for (int k = 0; k < (fixed ? P : n); ++k) a = I::dot(a, xb[k], I::load_w(w + (k * Cs + v * W) * 4));
       I::store_i32(sums + v * W, a);
     }
     if (full_vectors < vectors) {
