@@ -9,6 +9,7 @@
 #include "../../kernels/cpu/dispatch.h"
 #include "../../kernels/cpu/int8/qconv3d.h"
 #include "../../kernels/cpu/parallel.h"
+#include "channel_requant.h"
 #include "ops.h"
 
 namespace pyvideo {
@@ -159,23 +160,10 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
   if (!int8_range(input_zero_point) || (!per_channel && !int8_range(output_zero_point)))
     throw std::invalid_argument("quantized_squeeze_excitation: zero points must be in [-128, 127]");
   const int64_t C = shape.channels, positions = shape.positions();
-  // The requantization per channel (a per-tensor output repeated): the scale the reference divides by, its reciprocal
-  // the SIMD variants multiply by, and the zero point.
-  std::vector<float> scales(static_cast<size_t>(C)), inverse_scales(static_cast<size_t>(C)),
-      channel_zero_points(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) {
-    const float scale = per_channel ? output_scales[c] : output_scale;
-    const int32_t zero_point = per_channel ? output_zero_points[c] : output_zero_point;
-    if (per_channel && (!(scale > 0.0f) || !std::isfinite(scale)))
-      throw std::invalid_argument("quantized_squeeze_excitation: output scale of channel " + std::to_string(c) +
-                                  " is " + std::to_string(scale) + "; scales must be positive and finite");
-    if (per_channel && !int8_range(zero_point))
-      throw std::invalid_argument("quantized_squeeze_excitation: output zero point of channel " + std::to_string(c) +
-                                  " is " + std::to_string(zero_point) + ", outside [-128, 127]");
-    scales[size_t(c)] = scale;
-    inverse_scales[size_t(c)] = 1.0f / scale;
-    channel_zero_points[size_t(c)] = float(zero_point);
-  }
+  // The requantization per channel (a per-tensor output repeated).
+  const ChannelRequant requant = per_channel ? ChannelRequant::checked(output_scales, output_zero_points, C,
+                                                                       "quantized_squeeze_excitation")
+                                             : ChannelRequant::repeated(output_scale, output_zero_point, C);
   const std::vector<double> sums = channel_sums(shape, x, num_threads);
   std::vector<float> means(static_cast<size_t>(C)), gate(static_cast<size_t>(C));
   kernels::QScale q;
@@ -183,9 +171,7 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
   q.input_zero_point = input_zero_point;
   q.scale = gate.data();
   q.activation = se.activation;
-  q.output_scales = scales.data();
-  q.output_inverse_scales = inverse_scales.data();
-  q.output_zero_points = channel_zero_points.data();
+  requant.apply_to(q);
   const auto apply = kernels::kernel_table().qscale;
   for (int64_t n = 0; n < shape.batch; ++n) {
     // The mean of the dequantized values, from the exact integer sum (as QuantizedSqueezeExcitation does).

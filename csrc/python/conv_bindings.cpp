@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../../kernels/cpu/dispatch.h"
+#include "../core/channel_requant.h"
 #include "../core/ops.h"
 #include "module.h"
 #include "tensor.h"
@@ -148,13 +149,9 @@ kernels::Requant requant_arg(const python::TensorArg& bias, const python::Tensor
 }
 
 // Per-channel output quantization for a Requant (output_scales float32 [C] and output_zero_points int32 [C], both or
-// neither): checked, then the kernels' form (1 / scale and float zero points) kept in `storage` for the call.
-struct ChannelOutputs {
-  std::vector<float> scales, inverse_scales, zero_points;
-};
-
+// neither): checked, then kept in the kernels' form in `storage` for the call.
 void set_channel_outputs(kernels::Requant& q, py::handle output_scales, py::handle output_zero_points,
-                         int64_t channels, ChannelOutputs& storage) {
+                         int64_t channels, ChannelRequant& storage) {
   if (output_scales.is_none() && output_zero_points.is_none()) return;
   if (output_scales.is_none() || output_zero_points.is_none())
     throw std::invalid_argument("output_scales and output_zero_points go together (per-channel output quantization)");
@@ -163,20 +160,8 @@ void set_channel_outputs(kernels::Requant& q, py::handle output_scales, py::hand
   if (s.shape[0] != channels || z.shape[0] != channels)
     throw std::invalid_argument("output_scales and output_zero_points must have " + std::to_string(channels) +
                                 " entries (one per output channel)");
-  for (int64_t c = 0; c < channels; ++c) {
-    const float scale = s.ptr<float>()[c];
-    const int32_t zero_point = z.ptr<int32_t>()[c];
-    if (!(scale > 0.0f) || !std::isfinite(scale))
-      throw std::invalid_argument("output_scales[" + std::to_string(c) + "] must be positive and finite");
-    if (zero_point < -128 || zero_point > 127)
-      throw std::invalid_argument("output_zero_points[" + std::to_string(c) + "] must be in [-128, 127]");
-    storage.scales.push_back(scale);
-    storage.inverse_scales.push_back(1.0f / scale);
-    storage.zero_points.push_back(float(zero_point));
-  }
-  q.output_scales = storage.scales.data();
-  q.output_inverse_scales = storage.inverse_scales.data();
-  q.output_zero_points = storage.zero_points.data();
+  storage = ChannelRequant::checked(s.ptr<float>(), z.ptr<int32_t>(), channels, "quantized conv3d");
+  storage.apply_to(q);
 }
 
 // input [N,T,H,W,Ci] int8, packed_weight [kt,kh,kw,ceil(Ci/4),Co,4] int8, weight_sum [Co] int32, bias [Co] int32,
@@ -208,7 +193,7 @@ void qconv3d_ndhwc(py::handle input, py::handle packed_weight, py::handle weight
   auto q = requant_arg(b, no_float, dq, r, y, s.out_channels,
                        {input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
                         output_zero_point});
-  ChannelOutputs channel_outputs;
+  ChannelRequant channel_outputs;
   set_channel_outputs(q, output_scales, output_zero_points, s.out_channels, channel_outputs);
   py::gil_scoped_release release;
   qconv3d(s, x.ptr<int8_t>(), w.ptr<int8_t>(), ws.ptr<int32_t>(), q, y.ptr<int8_t>(), num_threads);
@@ -238,7 +223,7 @@ void qdwconv3d_ndhwc(py::handle input, py::handle weight, py::handle bias, py::h
   auto q = requant_arg(b, bf, dq, r, y, s.channels,
                        {input_zero_point, residual_scale, residual_zero_point, activation, output_scale,
                         output_zero_point});
-  ChannelOutputs channel_outputs;
+  ChannelRequant channel_outputs;
   set_channel_outputs(q, output_scales, output_zero_points, s.channels, channel_outputs);
   py::gil_scoped_release release;
   qdwconv3d(s, x.ptr<int8_t>(), w.ptr<int8_t>(), q, y.ptr<int8_t>(), num_threads);

@@ -338,17 +338,17 @@ static void check_static_bias(const std::vector<int32_t>& bias, const std::vecto
                                   ", where the int8 kernels' int32 sums could overflow");
 }
 
-// A step's per-channel output quantization: none (both empty), or `channels` valid qparams, on an int8 output only.
-static void check_channel_outputs(const std::vector<float>& scales, const std::vector<int32_t>& zero_points,
-                                  bool has_output_q, int64_t channels, const char* label) {
-  if (scales.empty() && zero_points.empty()) return;
+// A step's per-channel output quantization: none (both empty), or `channels` valid qparams, on an int8 output only;
+// returned in the kernels' form.
+static ChannelRequant check_channel_outputs(const std::vector<float>& scales, const std::vector<int32_t>& zero_points,
+                                           bool has_output_q, int64_t channels, const char* label) {
+  if (scales.empty() && zero_points.empty()) return {};
   if (!has_output_q)
     throw std::invalid_argument(std::string("program: a float32 ") + label +
                                 " output takes no per-channel quantization");
   check_size("per-channel output scales", scales.size(), size_t(channels));
   check_size("per-channel output zero points", zero_points.size(), size_t(channels));
-  for (size_t c = 0; c < scales.size(); ++c)
-    check_quant({scales[c], zero_points[c]}, ("channel " + std::to_string(c) + " output").c_str());
+  return ChannelRequant::checked(scales.data(), zero_points.data(), channels, "program");
 }
 
 int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometry& g, int64_t out_channels,
@@ -362,12 +362,8 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
   const bool dynamic_input = in.dynamic;
   if (!dynamic_input) check_quant(in_q, "input");
   check_dynamic_requant(dynamic_input, weight_scale, float_bias, out_channels, "quantized conv");
-  check_channel_outputs(out_scales, out_zero_points, has_output_q, out_channels, "quantized conv");
+  s.out_requant = check_channel_outputs(out_scales, out_zero_points, has_output_q, out_channels, "quantized conv");
   if (has_output_q && out_scales.empty()) check_quant(out, "output");
-  for (size_t c = 0; c < out_scales.size(); ++c) {
-    s.out_inverse_scales.push_back(1.0f / out_scales[c]);
-    s.out_zero_points_float.push_back(float(out_zero_points[c]));
-  }
   s.out_scales = std::move(out_scales);
   s.out_zero_points = std::move(out_zero_points);
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
@@ -819,11 +815,7 @@ void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, cons
       r.activation = s.act;
       r.output_scale = s.out.scale;
       r.output_zero_point = s.out.zero_point;
-      if (!s.out_scales.empty()) {
-        r.output_scales = s.out_scales.data();
-        r.output_inverse_scales = s.out_inverse_scales.data();
-        r.output_zero_points = s.out_zero_points_float.data();
-      }
+      s.out_requant.apply_to(r);
       if (!s.has_output_q) r.float_output = static_cast<float*>(out);  // the int8 output is then never written
       if (s.depthwise) {
         auto shape = geometry<kernels::DwConv3dShape>(s.g, x);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../../kernels/cpu/conv3d/conv3d.h"
+#include "../core/channel_requant.h"
 #include "../../kernels/cpu/dwconv3d/dwconv3d.h"
 #include "program.h"
 
@@ -113,9 +114,9 @@ struct Program::Step {
   // int8 squeeze-excitation / conv: per-channel output quantization ([C] each), or both empty (per tensor: `out`).
   std::vector<float> out_scales;
   std::vector<int32_t> out_zero_points;
-  // qconv with a per-channel output: 1 / out_scales[c] and the zero points as floats, the kernels' Requant form
-  // (derived by the builder, not stored in model files).
-  std::vector<float> out_inverse_scales, out_zero_points_float;
+  // qconv with a per-channel output: the same in the kernels' Requant form (derived by the builder, not stored in
+  // model files).
+  ChannelRequant out_requant;
   bool has_output_q = true;
   int32_t input_gate = -1;  // conv: the [N,1,1,1,C_in] gate it applies to its input (input_act(x * gate)), or -1
   kernels::Activation input_act = kernels::Activation::identity;

@@ -249,11 +249,11 @@ def test_native_per_channel_arguments_are_checked():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         broken = scales.clone()
         broken[3] = bad
-        with pytest.raises(ValueError, match=r"output_scales\[3\] must be positive and finite"):
+        with pytest.raises(ValueError, match="quantized conv3d: channel 3 output quantization needs a positive finite"):
             quantized_conv3d(*args, broken, zero_points)
     broken = zero_points.clone()
     broken[6] = 128
-    with pytest.raises(ValueError, match=r"output_zero_points\[6\] must be in \[-128, 127\]"):
+    with pytest.raises(ValueError, match=r"channel 6 output quantization .*\(got scale .*, zero point 128\)"):
         quantized_conv3d(*args, scales, broken)
     depthwise = pack_quantized_depthwise_weight(torch.ones(8, 1, 1, 1, 1, dtype=torch.int8))
     with pytest.raises(ValueError, match="must have 8 entries"):

@@ -1,15 +1,60 @@
-// Model-file helpers shared by the C++ tests of native programs: whole-file reads and writes (to corrupt or truncate
-// a saved program), and whether loading fails with a given message.
+// Helpers shared by the C++ tests of native programs: model files (whole-file reads and writes to corrupt or
+// truncate a saved program, whether loading fails with a given message), temporary paths, error checks, random
+// inputs and the activations in double precision.
 #pragma once
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "../../csrc/runtime/program.h"
+
+// A file under $TMPDIR (else /tmp) named after this process, so test executables run side by side do not collide.
+inline std::string temp_path(const char* name) {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/pyvideo_test_" + std::to_string(long(getpid())) + "_" + name;
+}
+
+// f() throws std::invalid_argument.
+template <class F>
+bool throws(F&& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument&) {
+    return true;
+  }
+  return false;
+}
+
+inline std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// The activations the kernels fuse, in double precision (the tests' references).
+inline double activate(double x, pyvideo::kernels::Activation act) {
+  using pyvideo::kernels::Activation;
+  switch (act) {
+    case Activation::identity: return x;
+    case Activation::relu: return std::max(0.0, x);
+    case Activation::swish: return x / (1.0 + std::exp(-x));
+    case Activation::hswish: return x * std::min(6.0, std::max(0.0, x + 3.0)) / 6.0;
+    case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-x));
+  }
+  return x;
+}
 
 inline std::string read_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -57,4 +102,16 @@ inline bool load_fails_with(const std::string& path, const std::string& message)
     std::fprintf(stderr, "  unexpected message: %s\n", e.what());
   }
   return false;
+}
+
+// Every truncation of `bytes` (lengths 0, step, 2 * step, ... below its size), written to `path`, fails to load with
+// a message containing `message`.
+inline bool every_truncation_refused(const std::string& bytes, const std::string& path, size_t step,
+                                     const std::string& message) {
+  int refused = 0, cuts = 0;
+  for (size_t n = 0; n < bytes.size(); n += step, ++cuts) {
+    write_file(path, bytes.substr(0, n));
+    refused += load_fails_with(path, message) ? 1 : 0;
+  }
+  return refused == cuts;
 }

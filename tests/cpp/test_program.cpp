@@ -86,10 +86,6 @@ void int8_steps() {
   CHECK(std::fabs(*static_cast<const float*>(out[2].data()) - 0.25f * (0 + 2 - 6 + 126) / 4.0f) < 1e-6f);
 }
 
-template <class F>
-bool throws(F&& f);
-std::string temp_path(const char* name);
-
 // An int8 conv with a float output (has_output_q false): act(dequantized accumulator + residual) as float32, which
 // float steps can read and int8 steps cannot; its flag round-trips through a model file.
 void int8_conv_with_float_output() {
@@ -240,16 +236,6 @@ void ncthw_input_quantized_in_place() {
       }
 }
 
-template <class F>
-bool throws(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument&) {
-    return true;
-  }
-  return false;
-}
-
 void errors() {
   Program p;
   CHECK(throws([&] { p.global_avg_pool(0); }));  // no input declared yet
@@ -268,11 +254,6 @@ void errors() {
   CHECK(throws([&] { p.run(in.data(), Shape5{1, 1, 1, 3, 2}, 1); }));  // width 3 < kernel 5
   CHECK(throws([&] { p.run(in.data(), Shape5{1, 1, 1, 2, 3}, 1); }));  // 3 channels, program takes 2
   CHECK(throws([&] { p.run(nullptr, Shape5{1, 1, 1, 3, 2}, 1); }));
-}
-
-std::string temp_path(const char* name) {
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/pyvideo_test_program_" + name;
 }
 
 // save() -> the C API's load/run/output gives what the in-memory program gives; bad files are error statuses.
@@ -346,13 +327,6 @@ void model_file_through_the_c_api() {
   std::remove(cut.c_str());
 }
 
-
-std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
 
 // The layers of one X3D-like block: depthwise 3x3x3 conv -> SE -> pointwise conv with a residual, odd channel counts.
 struct SeBlock {
@@ -590,12 +564,7 @@ void fused_model_file_round_trip_and_validation() {
   patched(8, 0);
   CHECK(load_fails_with(bad, "version 0 is not supported"));
   // Every truncation is refused.
-  int refused = 0, cuts = 0;
-  for (size_t n = 0; n < bytes.size(); n += 5, ++cuts) {
-    write_file(bad, bytes.substr(0, n));
-    refused += load_fails_with(bad, "program file") ? 1 : 0;
-  }
-  CHECK(refused == cuts);
+  CHECK(every_truncation_refused(bytes, bad, 5, "program file"));
 
   // A version-1 file (no gate fields, no gate step kind) still loads: the unfused program written as version 1.
   const auto plain = block.build(false);
@@ -814,12 +783,7 @@ void per_channel_model_file_round_trip_and_validation() {
   // A count far beyond the file is a truncation, not an allocation.
   patched(fields[1].channel_q, uint64_t(1) << 60);
   CHECK(load_fails_with(bad, "truncated"));
-  int refused = 0, cuts = 0;
-  for (size_t n = 0; n < bytes.size(); n += 3, ++cuts) {
-    write_file(bad, bytes.substr(0, n));
-    refused += load_fails_with(bad, "program file") ? 1 : 0;
-  }
-  CHECK(refused == cuts);
+  CHECK(every_truncation_refused(bytes, bad, 3, "program file"));
   // Flipped bytes in the per-channel arrays: refused with a message or loaded and run (ASan/UBSan: no crash).
   for (size_t at = fields[1].channel_q; at < fields[1].end; ++at) {
     std::string flipped = bytes;
@@ -993,12 +957,7 @@ void multi_input_concat() {
   CHECK(load_fails_with(one_path, "unknown step kind 13 for format version 6"));
   // A two-input file: every truncation is refused; an input count of 0 or 65 too.
   const std::string two = read_file(path);
-  int refused = 0, cuts = 0;
-  for (size_t n = 0; n < two.size(); n += 5, ++cuts) {
-    write_file(one_path, two.substr(0, n));
-    refused += load_fails_with(one_path, "") ? 1 : 0;
-  }
-  CHECK(refused == cuts);
+  CHECK(every_truncation_refused(two, one_path, 5, ""));
   for (uint32_t bad_count : {0u, 65u}) {
     std::string b = two;
     std::memcpy(&b[12], &bad_count, 4);

@@ -27,37 +27,6 @@ using pyvideo::runtime::Shape5;
 
 namespace {
 
-std::string temp_path(const char* name) {
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/pyvideo_test_channel_conv_" + name;
-}
-
-template <class F>
-bool throws(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument&) {
-    return true;
-  }
-  return false;
-}
-
-std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale) {
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-double activate(double v, Activation a) {
-  switch (a) {
-    case Activation::relu: return std::max(0.0, v);
-    case Activation::swish: return v / (1.0 + std::exp(-v));
-    case Activation::hswish: return v * std::min(6.0, std::max(0.0, v + 3.0)) / 6.0;
-    default: return v;
-  }
-}
-
 // One int8 conv layer: weights w[co][tap][ci] (depthwise: ci = 0 only, co = the channel), int32 bias, dequant scales,
 // per-channel output qparams. `in` quantizes the program input (static); with `dynamic` the conv reads a
 // dynamic_quantize step instead and takes weight_scale / float_bias.
@@ -328,12 +297,7 @@ void model_file_round_trip_and_validation() {
     write_file(bad, b);
     CHECK(load_fails_with(bad, "channel 5 output quantization needs a positive finite scale"));
   }
-  int refused = 0, cuts = 0;
-  for (size_t n = 0; n < bytes.size(); n += 7, ++cuts) {
-    write_file(bad, bytes.substr(0, n));
-    refused += load_fails_with(bad, "program file") ? 1 : 0;
-  }
-  CHECK(refused == cuts);
+  CHECK(every_truncation_refused(bytes, bad, 7, "program file"));
   std::remove(path.c_str());
   std::remove(bad.c_str());
 }

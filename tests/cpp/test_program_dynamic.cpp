@@ -569,11 +569,6 @@ void profiles_mark_dynamic_steps() {
   CHECK(p.describe().find("dynamic residual") != std::string::npos);
 }
 
-std::string temp_path(const char* name) {
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/pyvideo_test_program_dynamic_" + name;
-}
-
 void model_file_version_5() {
   std::mt19937 rng(13);
   const Shape5 shape{4, 2, 4, 4, 6};
@@ -617,12 +612,7 @@ void model_file_version_5() {
   write_file(bad, with_scales);
   CHECK(load_fails_with(bad, "only quantized conv and linear steps take them"));
   // Every truncation is refused; flipped bytes are refused or load and run (no crash under ASan/UBSan).
-  int refused = 0, cuts = 0;
-  for (size_t n = 0; n < bytes.size(); n += 7, ++cuts) {
-    write_file(bad, bytes.substr(0, n));
-    refused += load_fails_with(bad, "program file") ? 1 : 0;
-  }
-  CHECK(refused == cuts);
+  CHECK(every_truncation_refused(bytes, bad, 7, "program file"));
   for (size_t at = step0; at < bytes.size(); at += 3) {
     std::string flipped = bytes;
     flipped[at] = char(flipped[at] ^ 0x24);

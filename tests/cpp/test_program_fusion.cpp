@@ -19,6 +19,7 @@
 #include "../../csrc/runtime/program.h"
 #include "../../kernels/cpu/dispatch.h"
 #include "check.h"
+#include "program_files.h"
 
 using pyvideo::kernels::Activation;
 using pyvideo::kernels::Isa;
@@ -31,24 +32,6 @@ namespace {
 
 const char* kFusedKind = "conv/pointwise>depthwise";
 const char* kDenseFusedKind = "conv/dense>depthwise";
-
-std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-double activate(double x, Activation act) {
-  switch (act) {
-    case Activation::identity: return x;
-    case Activation::relu: return x > 0 ? x : 0;
-    case Activation::swish: return x / (1 + std::exp(-x));
-    case Activation::hswish: return x * std::min(std::max(x + 3, 0.0), 6.0) / 6;
-    case Activation::sigmoid: return 1 / (1 + std::exp(-x));
-  }
-  return x;
-}
 
 struct Case {
   int64_t ci, c;

@@ -65,6 +65,7 @@ from .conv import _replace_modules
 from .conv import is_supported as conv_is_supported
 from .quantized import _native_replacement as _native_int8_layer
 from .quantized import is_supported as quantized_conv_is_supported
+from .quantized import output_qparams
 
 
 def _per_layer_native(module: nn.Module) -> Optional[nn.Module]:
@@ -131,18 +132,6 @@ def _present(stored: torch.Tensor, layout: str) -> torch.Tensor:
     if layout == "vector":
         return stored.reshape(stored.shape[0], stored.shape[4])
     return stored
-
-
-def _output_qparams(module: nn.Module) -> dict:
-    """An int8 conv / squeeze-excitation step's output_scale and output_zero_point: None and 0 (a float32 output),
-    a float and an int (per tensor), or float32 [C] and int32 [C] tensors (per channel)."""
-    scale, zero_point = module.output_scale, module.output_zero_point
-    if scale is None:
-        return {"output_scale": None, "output_zero_point": 0}
-    if isinstance(scale, torch.Tensor):
-        return {"output_scale": scale.detach().float().contiguous(),
-                "output_zero_point": zero_point.detach().to(torch.int32).contiguous()}
-    return {"output_scale": float(scale), "output_zero_point": int(zero_point)}
 
 
 def _geometry(conv) -> dict:
@@ -279,16 +268,17 @@ class _Builder:
             if module.dynamic_residual:
                 residual = self.dynamic(residual, module.residual_min_scale)
             static_residual = module.adds_residual and not module.dynamic_residual
+            output_scale, output_zero_point = output_qparams(module)
             return p.quantized_conv(
                 x, depthwise, out_channels=module.weight_int8.shape[0], weight=weight, weight_sum=sums,
                 input_scale=input_scale, input_zero_point=input_zero_point, residual=residual,
                 residual_scale=module.residual_scale if static_residual else 1.0,
                 residual_zero_point=module.residual_zero_point if static_residual else 0,
-                activation=activation_code(module.activation), **_output_qparams(module), **_requantization(module),
-                **_geometry(module))
+                activation=activation_code(module.activation), output_scale=output_scale,
+                output_zero_point=output_zero_point, **_requantization(module), **_geometry(module))
         if isinstance(module, QuantizedSqueezeExcitation):  # int8 output, or float32 (read by dynamic readers)
             fc0, fc1 = module.se.fc0, module.se.fc1
-            output_scale, output_zero_point = _output_qparams(module).values()
+            output_scale, output_zero_point = output_qparams(module)
             x, input_scale, input_zero_point = self.quantized_input(x, module)
             return p.quantized_squeeze_excitation(
                 x, fc0.weight.detach(), _detached(fc0.bias), fc1.weight.detach(), _detached(fc1.bias),

@@ -33,6 +33,18 @@ def is_supported(conv: QuantizedConv3d, float_output: bool = False) -> bool:
             and (conv.groups == 1 or conv.kind == "depthwise"))
 
 
+def output_qparams(module: nn.Module) -> tuple:
+    """An int8 conv's or squeeze-excitation's ``output_scale`` and ``output_zero_point`` as the native ops and program
+    steps take them: ``(None, 0)`` for a float32 output, a float and an int per tensor, or float32 [C] and int32 [C]
+    tensors (detached copies) per channel."""
+    scale, zero_point = module.output_scale, module.output_zero_point
+    if scale is None:
+        return None, 0
+    if isinstance(scale, torch.Tensor):
+        return scale.detach().float().clone(), zero_point.detach().to(torch.int32).clone()
+    return float(scale), int(zero_point)
+
+
 class NativeQuantizedConv3d(nn.Module):
     """A QuantizedConv3d (same int8 arithmetic, within 1 LSB) executed by the native int8 kernels; a per-channel output
     (``output_scales`` / ``output_zero_points`` buffers here) stays per channel."""
@@ -56,13 +68,14 @@ class NativeQuantizedConv3d(nn.Module):
         self.residual_zero_point = int(conv.residual_zero_point) if conv.adds_residual else 0
         self.adds_residual = conv.adds_residual
         self.activation = conv.activation
-        if isinstance(conv.output_scale, torch.Tensor):  # per channel: float32 [C_out] and int32 [C_out] buffers
-            self.register_buffer("output_scales", conv.output_scale.detach().float().clone())
-            self.register_buffer("output_zero_points", conv.output_zero_point.detach().to(torch.int32).clone())
+        scale, zero_point = output_qparams(conv)
+        if isinstance(scale, torch.Tensor):  # per channel: float32 [C_out] and int32 [C_out] buffers
+            self.register_buffer("output_scales", scale)
+            self.register_buffer("output_zero_points", zero_point)
             self.output_scale, self.output_zero_point = 1.0, 0  # unused by the kernels then
         else:
             self.output_scales = self.output_zero_points = None
-            self.output_scale, self.output_zero_point = float(conv.output_scale), int(conv.output_zero_point)
+            self.output_scale, self.output_zero_point = scale, zero_point
         self.kind = conv.kind
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -97,11 +110,12 @@ class NativeQuantizedSqueezeExcitation(nn.Module):
             raise ValueError("NativeQuantizedSqueezeExcitation needs a static int8 input and an int8 output")
         self.se = module.se
         self.input_scale, self.input_zero_point = float(module.input_scale), int(module.input_zero_point)
-        if isinstance(module.output_scale, torch.Tensor):
-            self.register_buffer("output_scale", module.output_scale.detach().float().clone())
-            self.register_buffer("output_zero_point", module.output_zero_point.detach().to(torch.int32).clone())
+        scale, zero_point = output_qparams(module)
+        if isinstance(scale, torch.Tensor):
+            self.register_buffer("output_scale", scale)
+            self.register_buffer("output_zero_point", zero_point)
         else:
-            self.output_scale, self.output_zero_point = float(module.output_scale), int(module.output_zero_point)
+            self.output_scale, self.output_zero_point = scale, zero_point
         self.hidden_activation_id = activation_code(module.se.hidden_activation)
         self.activation_id = activation_code(module.se.activation)
 

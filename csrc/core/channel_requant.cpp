@@ -1,0 +1,54 @@
+#include "channel_requant.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace pyvideo {
+
+namespace {
+
+void append(ChannelRequant& r, float scale, int32_t zero_point) {
+  r.scales.push_back(scale);
+  r.inverse_scales.push_back(1.0f / scale);
+  r.zero_points.push_back(float(zero_point));
+}
+
+}  // namespace
+
+ChannelRequant ChannelRequant::checked(const float* scales, const int32_t* zero_points, int64_t channels,
+                                       const std::string& label) {
+  ChannelRequant r;
+  for (int64_t c = 0; c < channels; ++c) {
+    const float scale = scales[c];
+    const int32_t zero_point = zero_points[c];
+    if (!(scale > 0.0f) || !std::isfinite(scale) || zero_point < -128 || zero_point > 127)
+      throw std::invalid_argument(label + ": channel " + std::to_string(c) +
+                                  " output quantization needs a positive finite scale and a zero point in [-128, 127]"
+                                  " (got scale " + std::to_string(scale) + ", zero point " +
+                                  std::to_string(zero_point) + ")");
+    append(r, scale, zero_point);
+  }
+  return r;
+}
+
+ChannelRequant ChannelRequant::repeated(float scale, int32_t zero_point, int64_t channels) {
+  ChannelRequant r;
+  for (int64_t c = 0; c < channels; ++c) append(r, scale, zero_point);
+  return r;
+}
+
+void ChannelRequant::apply_to(kernels::Requant& q) const {
+  if (empty()) return;
+  q.output_scales = scales.data();
+  q.output_inverse_scales = inverse_scales.data();
+  q.output_zero_points = zero_points.data();
+}
+
+void ChannelRequant::apply_to(kernels::QScale& q) const {
+  if (empty()) return;
+  q.output_scales = scales.data();
+  q.output_inverse_scales = inverse_scales.data();
+  q.output_zero_points = zero_points.data();
+}
+
+}  // namespace pyvideo

@@ -1,0 +1,29 @@
+// Per-channel output quantization in the form the int8 kernels read it (kernels::Requant, kernels::QScale): the
+// scales the scalar references divide by, their reciprocals the SIMD variants multiply by, and the zero points as
+// floats. The convs' Python bindings, the native program's conv steps and the int8 squeeze-excitation build it here.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../../kernels/cpu/int8/qconv3d.h"
+
+namespace pyvideo {
+
+struct ChannelRequant {
+  std::vector<float> scales, inverse_scales, zero_points;
+
+  // `channels` scales and int32 zero points, each checked (a positive finite scale, a zero point in [-128, 127]);
+  // std::invalid_argument otherwise, naming `label` and the channel.
+  static ChannelRequant checked(const float* scales, const int32_t* zero_points, int64_t channels,
+                                const std::string& label);
+  // One scale and zero point (checked by the caller) for every channel.
+  static ChannelRequant repeated(float scale, int32_t zero_point, int64_t channels);
+
+  bool empty() const { return scales.empty(); }
+  // Points q's per-channel output fields at these arrays (nothing when empty); q must not outlive this.
+  void apply_to(kernels::Requant& q) const;
+  void apply_to(kernels::QScale& q) const;
+};
+
+}  // namespace pyvideo
