@@ -9,8 +9,9 @@
 //                   returns the register whose lane c holds bytes (col0[c], col1[c], col2[c], col3[c]): the four
 //                   columns of channel c as the four bytes dot multiplies together with one lane's weights
 //   mask(n), load_w(p, m)  a "first n lanes" mask and a masked 4-byte-per-lane load of weights (the rest zero), as dot
-//                   takes them; load_w(p): every lane. branchy_load_w: the mask is a lane count and load_w(p, m)
-//                   branches on it (ARM), so kernels take the all-lanes case out of their loops
+//                   takes them; load_w(p): every lane. costly_partial_loads: load_w(p, m) costs more than load_w(p)
+//                   (ARM: a branch on the lane count; AVX2: vpmaskmovd, its mask register reloaded per load), so
+//                   kernels run their all-lanes case separately
 //   broadcast4(p)   4 input bytes (offset applied) repeated in every lane; broadcast_partial: the first `bytes` (< 4);
 //                   broadcast_raw(p): 4 bytes that already carry the offset
 //   splat(b)        byte b in every byte;  copy_flipped(d, x): `width` input bytes from x to d, offset applied;
@@ -70,7 +71,7 @@ struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
   static constexpr int registers = 32;
   static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
   static constexpr bool pairs_groups = true;
-  static constexpr bool branchy_load_w = false;
+  static constexpr bool costly_partial_loads = false;  // a k-mask: free
   static ireg zero() { return _mm512_setzero_si512(); }
   static ireg broadcast_pair(const int8_t* p) {
     int64_t v;
@@ -136,7 +137,7 @@ struct Avx2Bytes : ByteBroadcasts<D> {
   static constexpr int registers = 16;
   static constexpr int32_t input_offset = 128;  // vpdpbusd's first operand is unsigned: x ^ 0x80 == x + 128
   static constexpr bool pairs_groups = false;
-  static constexpr bool branchy_load_w = false;
+  static constexpr bool costly_partial_loads = true;
   static ireg zero() { return _mm256_setzero_si256(); }
   using mask_t = __m256i;
   static mask_t mask(int lanes) { return F::mask(lanes); }
@@ -224,7 +225,7 @@ struct NeonBytes : ByteBroadcasts<D> {
   static constexpr int registers = 32;
   static constexpr int32_t input_offset = 0;  // sdot multiplies signed by signed: no offset
   static constexpr bool pairs_groups = false;
-  static constexpr bool branchy_load_w = true;  // see load_w
+  static constexpr bool costly_partial_loads = true;  // see load_w
   static ireg zero() { return vdupq_n_s32(0); }
   using mask_t = int;
   static mask_t mask(int lanes) { return lanes; }

@@ -80,11 +80,12 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
   const Requant& q = *call.q;
   const int64_t Ci = s.in_channels, Co = s.out_channels, Cs = s.co_stride(), K4 = (Ci + 3) / 4, full_groups = Ci / 4;
   const int tail_bytes = int(Ci - full_groups * 4);
-  // Where a partial weight load is a branch on the lane count (I::branchy_load_w: ARM), that branch inside the group
-  // loop made GCC keep every accumulator in memory through the loop (a load and a store per dot, aarch64 GCC 12).
-  // Such tiles whose vectors are all whole (only the last one can be partial) run as their own instantiation with
-  // plain loads; both forms in one function (a loop each, the branch above them) spilled as much.
-  if constexpr (I::branchy_load_w && !Full) {
+  // Where a partial weight load costs more than a whole one (I::costly_partial_loads), tiles whose vectors are all
+  // whole (only the last one can be partial) run as their own instantiation with plain loads. ARM's partial load
+  // branches on the lane count, and that branch inside the group loop made GCC keep every accumulator in memory
+  // through the loop (a load and a store per dot, aarch64 GCC 12; both forms in one function, a loop each and the
+  // branch above them, spilled as much). AVX2's is a vpmaskmovd whose mask GCC reloaded from the stack per load.
+  if constexpr (I::costly_partial_loads && !Full) {
     if (Co - n0 >= NV * I::width)
       return qconv3d_tile<I, MR, NV, Source, true>(call, input_n, it0, ih0, kt_begin, kt_end, kh_begin, kh_end,
                                                    out_offset, ow0, m, n0);
