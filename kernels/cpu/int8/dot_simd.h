@@ -270,7 +270,8 @@ struct NeonBytes : ByteBroadcasts<D> {
 // lane: the low 8 bytes hold the first two of each lane's four (lane 0's, then lane 1's, ...), the high 8 bytes the
 // last two. smull / smull2 multiply the halves into int16 (each product fits, -128 * -128 included) and two sadalp add
 // adjacent products into the int32 lanes: four instructions per dot against sdot's one. Adding int16 products in
-// pairs before widening would save one but wraps at (-128) * (-128) * 2. load_w and the broadcasts apply the order.
+// pairs before widening would save one but wraps at (-128) * (-128) * 2. load_w, the broadcasts and quads (both
+// operands of the depthwise kernel's dots) apply the order; splat's bytes are all equal.
 struct NeonMull : NeonBytes<NeonMull> {
   static ireg dot(ireg acc, ireg a, ireg b) {
     const int8x16_t a8 = vreinterpretq_s8_s32(a), b8 = vreinterpretq_s8_s32(b);
@@ -286,6 +287,11 @@ struct NeonMull : NeonBytes<NeonMull> {
   }
   static ireg broadcast_raw(const int8_t* p) { return broadcast4(p); }  // no offset on ARM
   static ireg broadcast_partial(const int8_t* p, int bytes) { return broadcast_bytes(partial_bytes(p, bytes)); }
+  static ireg quads(const uint8_t* p) {
+    // byte 4k + c (column k, channel c) straight to the pair order: k < 2 ? 2c + k : 8 + 2c + k - 2
+    static const uint8_t transpose[16] = {0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15};
+    return vreinterpretq_s32_u8(vqtbl1q_u8(vld1q_u8(p), vld1q_u8(transpose)));
+  }
 
  private:
   static ireg pair_order(ireg w) {  // byte 4l + k to k < 2 ? 2l + k : 8 + 2l + k - 2

@@ -18,8 +18,9 @@
 // correction), pad_row = Ci bytes of input_zero_point (what taps in the padding read). Work items as in Conv3dShape.
 // Depthwise conv: input [N,T,H,W,C], weight [kt,kh,kw,C] int8; a call computes the output rows at positions
 // [begin, end) of the line order, as the fp32 variants do (dwconv3d.h). The dot-product variants
-// (qdwconv3d_avx512vnni, _avxvnni, _neondot; qdwconv3d_dot.h) repack the weights themselves on every call and
-// ignore bias_float; the float-accumulating ones (qdwconv3d_avx2, _avx512, _neon) serve CPUs without them.
+// (qdwconv3d_avx512vnni, _avxvnni, _neondot, and _avx2 / _neon with the dot emulated; qdwconv3d_dot.h) repack the
+// weights themselves on every call and ignore bias_float; the float-accumulating one (qdwconv3d_avx512, AVX-512
+// without VNNI) reads it.
 #pragma once
 #include <cstdint>
 #include <vector>
