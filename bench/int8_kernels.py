@@ -16,6 +16,9 @@ X3D-XS; and the geometric mean over layers.
 (PYVIDEO_AMX=0: AVX512-VNNI) vs on, per pointwise and spatial layer, then the whole int8 X3D program
 (compile_native(quantize_model(deploy))) off vs on, outputs checked equal; printed ratios are off / on (>1: AMX is
 faster). The switch is flipped between samples (outside the timed loops) by refilling the kernel table.
+
+--programs: instead of the layers, the model's whole compile_native programs, fp32 against int8 (random weights,
+int8 calibrated on two random clips), the median of interleaved runs and each program's time by step kind.
 """
 import argparse
 import math
@@ -221,6 +224,55 @@ def program_main(args, setups):
     use_amx(True)
 
 
+def programs_main(args):
+    """--programs: the model's whole fp32 and int8 compile_native programs, timed interleaved (median), then each
+    program's time by step kind (its own profile, best of the repeats)."""
+    from pyvideo.accelerator.deployment import convert_to_deployable_form
+    from pyvideo.accelerator.native import compile_native
+    from pyvideo.accelerator.quantization import quantize_model
+    from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+
+    shape = (1, 3, 4 if args.model == "xs" else 13, 160, 160)
+    torch.manual_seed(0)
+    model = create_x3d(expansion=args.model.upper()).eval()
+    x = torch.randn(*shape)
+    deploy = convert_to_deployable_form(model, x).eval()
+    programs = {"fp32": compile_native(deploy),
+                "int8": compile_native(quantize_model(deploy, [torch.randn(*shape) for _ in range(2)]))}
+    previous = torch.get_num_threads()
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        samples = {name: [] for name in programs}
+        kinds = {name: {} for name in programs}
+        with torch.no_grad():
+            for program in programs.values():
+                program(x)
+            for _ in range(args.repeat):
+                for name, program in programs.items():
+                    t0 = time.perf_counter()
+                    program(x)
+                    samples[name].append(time.perf_counter() - t0)
+            for name, program in programs.items():
+                native_program = program.native_program.program
+                native_program.set_profiling(True)
+                for _ in range(args.repeat):
+                    program(x)
+                    totals = {}
+                    for step in native_program.last_profile():
+                        totals[step["kind"]] = totals.get(step["kind"], 0.0) + step["seconds"]
+                    for kind, seconds in totals.items():
+                        kinds[name][kind] = min(kinds[name].get(kind, seconds), seconds)
+                native_program.set_profiling(False)
+        fp32_s, int8_s = (statistics.median(samples[name]) for name in programs)
+        print(f"  {threads} thr  whole X3D-{args.model.upper()} programs (median of {args.repeat}): fp32 "
+              f"{fp32_s * 1e3:.2f} ms  int8 {int8_s * 1e3:.2f} ms  ratio {fp32_s / int8_s:.2f}x")
+        for name in programs:
+            steps = sorted(kinds[name].items(), key=lambda kv: -kv[1])
+            print(f"  {threads} thr    {name} by step kind (best of {args.repeat}): "
+                  + ", ".join(f"{kind} {seconds * 1e3:.2f}" for kind, seconds in steps if seconds >= 1e-4))
+    torch.set_num_threads(previous)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -232,6 +284,8 @@ def main():
     parser.add_argument("--model", choices=["xs", "s"], default="xs",
                         help="X3D-XS (4 frames) or X3D-S (13 frames: every layer's T is 13)")
     parser.add_argument("--amx", action="store_true", help="AMX off vs on instead of fp32 vs int8 (see above)")
+    parser.add_argument("--programs", action="store_true",
+                        help="the model's whole fp32 and int8 native programs instead of its layers")
     args = parser.parse_args()
     lib = _native.native()
     print(f"kernel ISA: {lib.get_isa()}  int8 dense: {lib.qconv3d_variant()}  (cpu: {lib.cpu_features()})")
@@ -242,6 +296,8 @@ def main():
     stat = min if args.stat == "min" else statistics.median
     if args.amx:
         return amx_main(args, layers, stat)
+    if args.programs:
+        return programs_main(args)
     print(f"per-layer time: {args.stat} of {args.repeat} interleaved samples")
     header = (f"{'kind':10} {'layer':15} {'CixTxHxW':15} {'Co':>5} {'x':>3} {'thr':>3} {'fp32 ms':>8} {'int8 ms':>8} "
               f"{'fp32/int8':>9}")
