@@ -82,6 +82,7 @@ KERNELS = [
 ]
 
 COMPILERS = {"aarch64": "aarch64-linux-gnu-g++", "x86_64": "g++"}
+MCA = None  # the llvm-mca executable, found by main()
 TRIPLES = {"aarch64": "aarch64-linux-gnu", "x86_64": "x86_64-linux-gnu"}
 
 # Multiply-adds per instruction (one output lane's products count one each).
