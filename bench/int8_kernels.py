@@ -169,20 +169,40 @@ def amx_main(args, layers, stat):
     program_main(args, setups)
 
 
-def program_main(args, setups):
-    """The whole int8 program, AMX off vs on: median of interleaved runs, and the outputs compared."""
+def x3d_programs(model_size):
+    """A clip, X3D's deploy form (random weights, seed 0) and its int8 compile_native program (calibrated on two
+    random clips): what --amx's and --programs' whole-program timings run."""
     from pyvideo.accelerator.deployment import convert_to_deployable_form
     from pyvideo.accelerator.native import compile_native
     from pyvideo.accelerator.quantization import quantize_model
     from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-    frames = 4 if args.model == "xs" else 13
-    shape = (1, 3, frames, 160, 160)
+    shape = (1, 3, 4 if model_size == "xs" else 13, 160, 160)
     torch.manual_seed(0)
-    model = create_x3d(expansion=args.model.upper()).eval()
+    model = create_x3d(expansion=model_size.upper()).eval()
     x = torch.randn(*shape)
     deploy = convert_to_deployable_form(model, x).eval()
-    program = compile_native(quantize_model(deploy, [torch.randn(*shape) for _ in range(2)]))
+    return x, deploy, compile_native(quantize_model(deploy, [torch.randn(*shape) for _ in range(2)]))
+
+
+def profiled_run(program, x, best, keep=lambda kind: True):
+    """Runs a compile_native program once with profiling on; folds its seconds per step kind (kinds passing `keep`)
+    into `best` as minima over runs."""
+    native_program = program.native_program.program
+    native_program.set_profiling(True)
+    program(x)
+    native_program.set_profiling(False)
+    totals = {}
+    for step in native_program.last_profile():
+        if keep(step["kind"]):
+            totals[step["kind"]] = totals.get(step["kind"], 0.0) + step["seconds"]
+    for kind, seconds in totals.items():
+        best[kind] = min(best.get(kind, seconds), seconds)
+
+
+def program_main(args, setups):
+    """The whole int8 program, AMX off vs on: median of interleaved runs, and the outputs compared."""
+    x, _, program = x3d_programs(args.model)
     previous = torch.get_num_threads()
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -202,21 +222,13 @@ def program_main(args, setups):
               f"{off * 1e3:.2f} ms  amx {on * 1e3:.2f} ms  ratio {off / on:.2f}x  outputs equal: "
               f"{torch.equal(outputs[0], outputs[1])}")
         # the program's own per-step timings: its dense int8 steps (pointwise and others), best of the repeats
-        native_program = program.native_program.program
-        native_program.set_profiling(True)
         dense = [{}, {}]
         with torch.no_grad():
             for _ in range(args.repeat):
                 for setup, kinds in zip(setups, dense):
                     setup()
-                    program(x)
-                    totals = {}
-                    for step in native_program.last_profile():
-                        if step["kind"].startswith("quantized_conv/") and "depthwise" not in step["kind"]:
-                            totals[step["kind"]] = totals.get(step["kind"], 0.0) + step["seconds"]
-                    for kind, seconds in totals.items():
-                        kinds[kind] = min(kinds.get(kind, seconds), seconds)
-        native_program.set_profiling(False)
+                    profiled_run(program, x, kinds,
+                                 lambda kind: kind.startswith("quantized_conv/") and "depthwise" not in kind)
         for kind in sorted(dense[0]):
             print(f"  {threads} thr    {kind:26} steps (best of {args.repeat}): vnni {dense[0][kind] * 1e3:.2f} ms  "
                   f"amx {dense[1][kind] * 1e3:.2f} ms  ratio {dense[0][kind] / dense[1][kind]:.2f}x")
@@ -227,18 +239,10 @@ def program_main(args, setups):
 def programs_main(args):
     """--programs: the model's whole fp32 and int8 compile_native programs, timed interleaved (median), then each
     program's time by step kind (its own profile, best of the repeats)."""
-    from pyvideo.accelerator.deployment import convert_to_deployable_form
     from pyvideo.accelerator.native import compile_native
-    from pyvideo.accelerator.quantization import quantize_model
-    from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-    shape = (1, 3, 4 if args.model == "xs" else 13, 160, 160)
-    torch.manual_seed(0)
-    model = create_x3d(expansion=args.model.upper()).eval()
-    x = torch.randn(*shape)
-    deploy = convert_to_deployable_form(model, x).eval()
-    programs = {"fp32": compile_native(deploy),
-                "int8": compile_native(quantize_model(deploy, [torch.randn(*shape) for _ in range(2)]))}
+    x, deploy, int8 = x3d_programs(args.model)
+    programs = {"fp32": compile_native(deploy), "int8": int8}
     previous = torch.get_num_threads()
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -253,16 +257,8 @@ def programs_main(args):
                     program(x)
                     samples[name].append(time.perf_counter() - t0)
             for name, program in programs.items():
-                native_program = program.native_program.program
-                native_program.set_profiling(True)
                 for _ in range(args.repeat):
-                    program(x)
-                    totals = {}
-                    for step in native_program.last_profile():
-                        totals[step["kind"]] = totals.get(step["kind"], 0.0) + step["seconds"]
-                    for kind, seconds in totals.items():
-                        kinds[name][kind] = min(kinds[name].get(kind, seconds), seconds)
-                native_program.set_profiling(False)
+                    profiled_run(program, x, kinds[name])
         fp32_s, int8_s = (statistics.median(samples[name]) for name in programs)
         print(f"  {threads} thr  whole X3D-{args.model.upper()} programs (median of {args.repeat}): fp32 "
               f"{fp32_s * 1e3:.2f} ms  int8 {int8_s * 1e3:.2f} ms  ratio {fp32_s / int8_s:.2f}x")

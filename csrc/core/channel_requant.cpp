@@ -37,18 +37,4 @@ ChannelRequant ChannelRequant::repeated(float scale, int32_t zero_point, int64_t
   return r;
 }
 
-void ChannelRequant::apply_to(kernels::Requant& q) const {
-  if (empty()) return;
-  q.output_scales = scales.data();
-  q.output_inverse_scales = inverse_scales.data();
-  q.output_zero_points = zero_points.data();
-}
-
-void ChannelRequant::apply_to(kernels::QScale& q) const {
-  if (empty()) return;
-  q.output_scales = scales.data();
-  q.output_inverse_scales = inverse_scales.data();
-  q.output_zero_points = zero_points.data();
-}
-
 }  // namespace pyvideo

@@ -21,9 +21,15 @@ struct ChannelRequant {
   static ChannelRequant repeated(float scale, int32_t zero_point, int64_t channels);
 
   bool empty() const { return scales.empty(); }
-  // Points q's per-channel output fields at these arrays (nothing when empty); q must not outlive this.
-  void apply_to(kernels::Requant& q) const;
-  void apply_to(kernels::QScale& q) const;
+  // Points q's per-channel output fields at these arrays (nothing when empty); q must not outlive this. Q: a
+  // kernels::Requant or kernels::QScale (the same three fields).
+  template <class Q>
+  void apply_to(Q& q) const {
+    if (empty()) return;
+    q.output_scales = scales.data();
+    q.output_inverse_scales = inverse_scales.data();
+    q.output_zero_points = zero_points.data();
+  }
 };
 
 }  // namespace pyvideo
