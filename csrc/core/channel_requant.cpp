@@ -31,6 +31,10 @@ ChannelRequant ChannelRequant::checked(const float* scales, const int32_t* zero_
   return r;
 }
 
+std::vector<int32_t> ChannelRequant::integer_zero_points() const {
+  return std::vector<int32_t>(zero_points.begin(), zero_points.end());  // integral floats in [-128, 127]: exact
+}
+
 ChannelRequant ChannelRequant::repeated(float scale, int32_t zero_point, int64_t channels) {
   ChannelRequant r;
   for (int64_t c = 0; c < channels; ++c) append(r, scale, zero_point);

@@ -21,6 +21,8 @@ struct ChannelRequant {
   static ChannelRequant repeated(float scale, int32_t zero_point, int64_t channels);
 
   bool empty() const { return scales.empty(); }
+  // The zero points as the int32 values they were built from (what model files store).
+  std::vector<int32_t> integer_zero_points() const;
   // Points q's per-channel output fields at these arrays (nothing when empty); q must not outlive this. Q: a
   // kernels::Requant or kernels::QScale (the same three fields).
   template <class Q>

@@ -19,6 +19,8 @@
 
 namespace pyvideo {
 
+struct ChannelRequant;
+
 struct SqueezeExcitation {
   int64_t channels = 0, hidden = 0;
   const float* fc0_weight = nullptr;
@@ -47,6 +49,12 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
                                   int32_t output_zero_point, int8_t* out, int num_threads,
                                   const float* output_scales = nullptr, const int32_t* output_zero_points = nullptr,
                                   float* float_out = nullptr);
+
+// The same with the output's requantization prepared (ChannelRequant::checked or ::repeated, `channels` entries) and
+// the input qparams checked here; `requant` may be null with float_out.
+void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape& shape, const int8_t* x,
+                                  float input_scale, int32_t input_zero_point, const ChannelRequant* requant,
+                                  int8_t* out, float* float_out, int num_threads);
 
 // The gate of one sample from its channel means: gate[C].
 void squeeze_excitation_gate(const SqueezeExcitation& se, const float* means, float* gate);

@@ -74,7 +74,7 @@ std::string Program::describe() const {
     if (s.residual >= 0) out << ", residual=v" << s.residual;
     if (s.input_gate >= 0) out << ", gate=v" << s.input_gate << " act=" << int(s.input_act);
     if (s.row_sums) out << ", row sums";
-    if (!s.out_scales.empty()) out << ", per-channel output";
+    if (!s.out_requant.empty()) out << ", per-channel output";
     if ((s.kind == Kind::qconv || s.kind == Kind::qsqueeze_excitation || s.kind == Kind::qconcat) && !s.has_output_q)
       out << ", float output";
     if (impl_->is_dynamic(s.input)) out << ", dynamic input";
@@ -364,8 +364,6 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
   check_dynamic_requant(dynamic_input, weight_scale, float_bias, out_channels, "quantized conv");
   s.out_requant = check_channel_outputs(out_scales, out_zero_points, has_output_q, out_channels, "quantized conv");
   if (has_output_q && out_scales.empty()) check_quant(out, "output");
-  s.out_scales = std::move(out_scales);
-  s.out_zero_points = std::move(out_zero_points);
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
   const size_t co = size_t(out_channels);
   if (depthwise) {
@@ -418,14 +416,14 @@ int32_t Program::quantized_squeeze_excitation(int32_t input, int64_t hidden, std
   const auto& in = impl_->value(input, "quantized squeeze-excitation input");
   if (in.dtype != DType::int8) throw std::invalid_argument("program: quantized_squeeze_excitation needs an int8 input");
   if (!in.dynamic) check_quant(in_q, "input");
-  check_channel_outputs(out_scales, out_zero_points, has_output_q, in.channels, "squeeze-excitation");
+  ChannelRequant out_requant =
+      check_channel_outputs(out_scales, out_zero_points, has_output_q, in.channels, "squeeze-excitation");
   if (has_output_q && out_scales.empty()) check_quant(out, "output");
   Step s = se_step(Kind::qsqueeze_excitation, input, in.channels, hidden, std::move(fc0_weight), std::move(fc0_bias),
                    std::move(fc1_weight), std::move(fc1_bias), hidden_act, act);
   if (!in.dynamic) s.in = in_q;
   s.out = out;
-  s.out_scales = std::move(out_scales);
-  s.out_zero_points = std::move(out_zero_points);
+  s.out_requant = std::move(out_requant);
   s.has_output_q = has_output_q;
   return impl_->add(std::move(s), has_output_q ? DType::int8 : DType::float32, in.channels);
 }
@@ -754,14 +752,18 @@ struct SampleRequant {
 void run_int8_step(const Program::Step& s, const Shape5& x, const void* in, const void* res, void* out,
                    const StepQuant& q, int num_threads) {
   switch (s.kind) {
-    case Kind::qsqueeze_excitation:
-      pyvideo::quantized_squeeze_excitation(se_layers(s, x.c), volume(x), static_cast<const int8_t*>(in), q.in.scale,
-                                            q.in.zero_point, s.out.scale, s.out.zero_point,
-                                            s.has_output_q ? static_cast<int8_t*>(out) : nullptr, num_threads,
-                                            s.out_scales.empty() ? nullptr : s.out_scales.data(),
-                                            s.out_zero_points.empty() ? nullptr : s.out_zero_points.data(),
-                                            s.has_output_q ? nullptr : static_cast<float*>(out));
+    case Kind::qsqueeze_excitation: {
+      // The per-channel requantization was checked and built with the step; a per-tensor one is its qparams repeated.
+      const ChannelRequant per_tensor = s.has_output_q && s.out_requant.empty()
+                                            ? ChannelRequant::repeated(s.out.scale, s.out.zero_point, x.c)
+                                            : ChannelRequant{};
+      pyvideo::quantized_squeeze_excitation(
+          se_layers(s, x.c), volume(x), static_cast<const int8_t*>(in), q.in.scale, q.in.zero_point,
+          !s.has_output_q ? nullptr : s.out_requant.empty() ? &per_tensor : &s.out_requant,
+          s.has_output_q ? static_cast<int8_t*>(out) : nullptr, s.has_output_q ? nullptr : static_cast<float*>(out),
+          num_threads);
       break;
+    }
     case Kind::qglobal_avg_pool: {
       // As QuantizedGlobalAvgPool: the exact sum of (q - zp), times float32(scale) / float32(count), in float32.
       const std::vector<double> sums = channel_sums(volume(x), static_cast<const int8_t*>(in), num_threads);

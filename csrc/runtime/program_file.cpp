@@ -177,8 +177,8 @@ void Program::save(const std::string& path) const {
     w.array(s.qweight);
     w.array(s.weight_sum);
     w.array(s.qbias);
-    w.array(s.out_scales);
-    w.array(s.out_zero_points);
+    w.array(s.out_requant.scales);
+    w.array(s.out_requant.integer_zero_points());
     w.array(s.weight_scale);
   }
   w.put<uint32_t>(uint32_t(p.outputs.size()));

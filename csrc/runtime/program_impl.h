@@ -111,11 +111,9 @@ struct Program::Step {
   AlignedBytes qweight;
   std::vector<int32_t> weight_sum, qbias;
   QuantParams in, residual_q, out;
-  // int8 squeeze-excitation / conv: per-channel output quantization ([C] each), or both empty (per tensor: `out`).
-  std::vector<float> out_scales;
-  std::vector<int32_t> out_zero_points;
-  // qconv with a per-channel output: the same in the kernels' Requant form (derived by the builder, not stored in
-  // model files).
+  // int8 squeeze-excitation / conv: per-channel output quantization ([C] scales and zero points, checked by the
+  // builder, in the form the kernels read; model files store the scales and integer zero points), or empty (per
+  // tensor: `out`).
   ChannelRequant out_requant;
   bool has_output_q = true;
   int32_t input_gate = -1;  // conv: the [N,1,1,1,C_in] gate it applies to its input (input_act(x * gate)), or -1

@@ -73,6 +73,7 @@ KernelTable make_table(Isa isa) {
       t.dwconv3d_f32_lines = dwconv3d_f32_lines_avx512;
       t.qdwconv3d = qdwconv3d_avx512;
       t.qscale = qscale_avx512;
+      t.qscale_by_table = false;
       t.qchannel_sums = qchannel_sums_avx512;
       t.quantize_f32 = quantize_f32_avx512;
       t.range_f32 = range_f32_avx512;

@@ -771,6 +771,60 @@ void channel_scaled_activation(std::mt19937& rng) {
   CHECK(total.total > 0 && total.inexact * 100 <= total.total);
 }
 
+// The apply pass by table (qscale_table + qchannel_lookup, what the squeeze-excitation runs on large volumes) gives,
+// bit for bit, what each variant (the scalar reference included) gives running directly on the volume: the premise
+// that a variant's arithmetic per element does not depend on the channel count. Every activation, channel counts
+// around each vector width and X3D's, every int8 value in every channel, and tables built in two channel ranges.
+void channel_lookup_equals_the_apply_pass(std::mt19937& rng) {
+  std::vector<NamedScale> variants = scale_variants();
+  variants.insert(variants.begin(), NamedScale{"scalar", qscale_scalar, qchannel_sums_scalar});
+  std::uniform_real_distribution<float> scale_dist(0.002f, 0.05f);
+  int compared = 0;
+  for (int64_t C : {1, 5, 8, 9, 16, 17, 33, 54, 108})
+    for (Activation act : {Activation::identity, Activation::relu, Activation::swish, Activation::hswish,
+                           Activation::sigmoid}) {
+      const int64_t rows = 256 + 37;  // rows 0..255: every byte value in every channel; then random rows
+      std::vector<int8_t> x = random_i8(size_t(rows * C), rng);
+      for (int64_t r = 0; r < 256; ++r)
+        for (int64_t c = 0; c < C; ++c) x[size_t(r * C + c)] = int8_t(uint8_t((r + 7 * c) & 255));
+      const size_t n = size_t(C);
+      std::vector<float> scale(n), out_scale(n), inverse(n), zero_point(n);
+      for (size_t c = 0; c < n; ++c) {
+        scale[c] = scale_dist(rng);
+        out_scale[c] = act == Activation::sigmoid ? 0.004f : scale_dist(rng) * 1.5f;
+        inverse[c] = 1.0f / out_scale[c];
+        zero_point[c] = float(int(c % 13) - 6);
+      }
+      QScale q;
+      q.channels = C;
+      q.input_zero_point = int32_t(C % 7) - 3;
+      q.scale = scale.data();
+      q.activation = act;
+      q.output_scales = out_scale.data();
+      q.output_inverse_scales = inverse.data();
+      q.output_zero_points = zero_point.data();
+      q.input = x.data();
+      for (const NamedScale& v : variants) {
+        std::vector<int8_t> direct(size_t(rows * C)), table(size_t(256 * C), int8_t(99));
+        q.output = direct.data();
+        v.fn(q, 0, rows);
+        const int64_t split = C / 3;
+        qscale_table(v.fn, q, 0, split, table.data());
+        qscale_table(v.fn, q, split, C, table.data());
+        std::vector<int8_t> looked_up(size_t(rows * C) + 8, int8_t(99));
+        qchannel_lookup(x.data(), C, rows, table.data(), looked_up.data());
+        const bool same = std::equal(direct.begin(), direct.end(), looked_up.begin());
+        CHECK(same);
+        if (!same) std::fprintf(stderr, "  %s lookup C=%ld act=%d differs from the apply pass\n", v.name, long(C),
+                                int(act));
+        CHECK(std::all_of(looked_up.begin() + rows * C, looked_up.end(), [](int8_t b) { return b == 99; }));
+        ++compared;
+      }
+    }
+  std::printf("channel lookup: %d variant runs equal to the direct apply pass\n", compared);
+  CHECK(compared >= 45);
+}
+
 // The int8 squeeze-excitation's per-channel sums: the scalar reference equals int64 sums by hand, and every SIMD
 // variant equals the reference exactly, over channel counts around every vector width and the 64-channel passes
 // (X3D's 54 to 432 included), row counts from 1 up, and the largest row count at the int8 extremes (sums of
@@ -1128,6 +1182,7 @@ int main() {
   equal_channels_equal_per_tensor(rng);
   channel_scaled_activation(rng);
   channel_sums_exact(rng);
+  channel_lookup_equals_the_apply_pass(rng);
   float_outputs(rng);
   narrow_layers_exact_sums(rng);
   channel_ranges_equal_layer(rng);

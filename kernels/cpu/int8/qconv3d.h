@@ -112,6 +112,18 @@ void qscale_avx512(const QScale&, int64_t, int64_t);
 void qscale_neon(const QScale&, int64_t, int64_t);
 #endif
 
+// The apply pass by table, for volumes much larger than 256 positions: a channel's output depends only on its int8
+// input value, so the squeeze-excitation computes the 256 outputs of every channel once and looks each element up.
+// qscale_table: channels [c_begin, c_end) of that table, table[c * 256 + uint8(v)] = what `apply` gives a value v of
+// channel c; each channel's 256 values go through `apply` as 256 rows of one channel with that channel's scale and
+// requantization (s.float_output is ignored). A variant's arithmetic per element does not depend on the
+// channel count, so the table holds what `apply` computes on the whole volume, bit for bit
+// (tests/cpp/test_kernels_qconv3d.cpp checks every variant).
+// qchannel_lookup: out[r * channels + c] = table[c * 256 + uint8(x[r * channels + c])] for rows [0, rows); one portable
+// loop (a byte load, a table load and a store per element: no variant's gathers would beat it).
+void qscale_table(QScaleFn apply, const QScale& s, int64_t c_begin, int64_t c_end, int8_t* table);
+void qchannel_lookup(const int8_t* x, int64_t channels, int64_t rows, const int8_t* table, int8_t* out);
+
 // Per-channel sums of int8 rows (the pooling pass of the int8 squeeze-excitation): sums[c] = the sum over rows
 // [0, rows) of x[r * channels + c], as floats. Every variant's sums are exact integers (the adds are exact while a sum
 // stays below 2^24 in magnitude), so at most qchannel_sums_max_rows rows per call.

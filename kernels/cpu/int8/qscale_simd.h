@@ -22,12 +22,14 @@ namespace pyvideo::kernels::detail {
 // 0.39 ms on X3D-XS's 40x40 squeeze-excitation (C = 54, one thread); the flat run 0.28 ms, with four vectors side by
 // side 0.23 ms (one-off microbenchmark, AVX-512). In the int8 programs (in-process A/B, per-step minima) the
 // squeeze-excitation steps took 0.77x / 0.83x the time on X3D-XS at one / two threads (the 40x40 ones 0.67x /
-// 0.69x), 0.74x / 0.78x on X3D-S. Each element's arithmetic is the same. FloatOut: store act(v) to s.float_output
-// instead of requantizing it.
+// 0.69x), 0.74x / 0.78x on X3D-S. Four side by side on AVX2 as well (it had two, for its 16 registers; the
+// constants then come from memory operands): the same SE with a swish 0.99 -> 0.84 ms on a Zen 2 core (the binding,
+// best of 30; eight side by side gave no more). Each element's arithmetic is the same. FloatOut: store act(v) to
+// s.float_output instead of requantizing it.
 template <class V, Activation A, bool FloatOut>
 void qscale_rows(const QScale& s, int64_t row_begin, int64_t row_end) {
   using reg = typename V::reg;
-  constexpr int W = V::width, U = V::registers >= 32 ? 4 : 2;
+  constexpr int W = V::width, U = 4;
   const int64_t C = s.channels, P = channel_period(C, W), len = P + W;
   thread_local std::vector<float> scales, inverses, zero_points;
   scales.resize(size_t(len));
