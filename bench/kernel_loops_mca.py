@@ -34,7 +34,6 @@ class Kernel:
     name: str
     arch: str  # "aarch64" or "x86_64"
     source: str
-    flags: tuple
     function: str  # regex over the mangled names of the functions to search (tile instantiations, or their callers
     # where GCC inlined the tiles)
     cpus: tuple  # llvm-mca -mcpu values that have the instructions
@@ -51,33 +50,28 @@ X86_VNNI = ("icelake-server",)
 # head), Lb0E = no tail.
 FP32_TILE = r"gemm_tileINS0_4simd\w+ELi([2-9]|\d\d)ELi\d+ELb0EEEv"
 KERNELS = [
-    Kernel("fp32 NEON", "aarch64", "kernels/cpu/conv3d/conv3d_neon.cpp", (), FP32_TILE, ARM_V80),
-    Kernel("int8 NEON (sdot emulated)", "aarch64", "kernels/cpu/int8/qconv3d_neon.cpp", (),
+    Kernel("fp32 NEON", "aarch64", "kernels/cpu/conv3d/conv3d_neon.cpp", FP32_TILE, ARM_V80),
+    Kernel("int8 NEON (sdot emulated)", "aarch64", "kernels/cpu/int8/qconv3d_neon.cpp",
            r"qconv3d_tile.*QSourceE1ELb1EEEv", ARM_V80, "fp32 NEON"),
-    Kernel("int8 dotprod", "aarch64", "kernels/cpu/int8/qconv3d_neondot.cpp", ("-march=armv8.2-a+dotprod",),
-           r"qconv3d_tile.*QSourceE1ELb1EEEv", ARM_DOT, "fp32 NEON"),
+    Kernel("int8 dotprod", "aarch64", "kernels/cpu/int8/qconv3d_neondot.cpp", r"qconv3d_tile.*QSourceE1ELb1EEEv",
+           ARM_DOT, "fp32 NEON"),
     # The same tile with a partial last vector: the lane-count branch in its loop, as every tile had it before the
     # twenty-second session.
     Kernel("int8 dotprod, partial-lane tile", "aarch64", "kernels/cpu/int8/qconv3d_neondot.cpp",
-           ("-march=armv8.2-a+dotprod",), r"qconv3d_tile.*QSourceE1ELb0EEEv", ARM_DOT, "fp32 NEON"),
-    Kernel("fp32 depthwise NEON", "aarch64", "kernels/cpu/dwconv3d/dwconv3d_neon.cpp", (), r".", ARM_V80),
-    Kernel("int8 depthwise NEON (sdot emulated)", "aarch64", "kernels/cpu/int8/qdwconv3d_neon.cpp", (),
+           r"qconv3d_tile.*QSourceE1ELb0EEEv", ARM_DOT, "fp32 NEON"),
+    Kernel("fp32 depthwise NEON", "aarch64", "kernels/cpu/dwconv3d/dwconv3d_neon.cpp", r".", ARM_V80),
+    Kernel("int8 depthwise NEON (sdot emulated)", "aarch64", "kernels/cpu/int8/qdwconv3d_neon.cpp",
            r"qdw_blockINS0_4simd8NeonMullELb0E", ARM_V80, "fp32 depthwise NEON"),
     Kernel("int8 depthwise dotprod", "aarch64", "kernels/cpu/int8/qdwconv3d_neondot.cpp",
-           ("-march=armv8.2-a+dotprod",), r"qdw_blockINS0_4simd7NeonDotELb0E", ARM_DOT, "fp32 depthwise NEON"),
-    Kernel("fp32 AVX2", "x86_64", "kernels/cpu/conv3d/conv3d_avx2.cpp", ("-mavx2", "-mfma", "-mf16c"),
-           FP32_TILE, X86_AVX2),
-    Kernel("int8 AVX2 (vpdpbusd emulated)", "x86_64", "kernels/cpu/int8/qconv3d_avx2.cpp", ("-mavx2", "-mfma", "-mf16c"),
+           r"qdw_blockINS0_4simd7NeonDotELb0E", ARM_DOT, "fp32 depthwise NEON"),
+    Kernel("fp32 AVX2", "x86_64", "kernels/cpu/conv3d/conv3d_avx2.cpp", FP32_TILE, X86_AVX2),
+    Kernel("int8 AVX2 (vpdpbusd emulated)", "x86_64", "kernels/cpu/int8/qconv3d_avx2.cpp",
            r"qconv3d_(simd|columns|remainder|tile)I\w*Avx2Dot", X86_AVX2, "fp32 AVX2"),
-    Kernel("fp32 depthwise AVX2", "x86_64", "kernels/cpu/dwconv3d/dwconv3d_avx2.cpp", ("-mavx2", "-mfma", "-mf16c"),
-           r".", X86_AVX2),
+    Kernel("fp32 depthwise AVX2", "x86_64", "kernels/cpu/dwconv3d/dwconv3d_avx2.cpp", r".", X86_AVX2),
     Kernel("int8 depthwise AVX2 (vpdpbusd emulated)", "x86_64", "kernels/cpu/int8/qdwconv3d_avx2.cpp",
-           ("-mavx2", "-mfma", "-mf16c"), r"qdw_blockINS0_4simd7Avx2DotELb0E", X86_AVX2, "fp32 depthwise AVX2"),
-    Kernel("fp32 AVX-512", "x86_64", "kernels/cpu/conv3d/conv3d_avx512.cpp",
-           ("-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"), FP32_TILE,
-           X86_VNNI),
+           r"qdw_blockINS0_4simd7Avx2DotELb0E", X86_AVX2, "fp32 depthwise AVX2"),
+    Kernel("fp32 AVX-512", "x86_64", "kernels/cpu/conv3d/conv3d_avx512.cpp", FP32_TILE, X86_VNNI),
     Kernel("int8 AVX-512 VNNI", "x86_64", "kernels/cpu/int8/qconv3d_avx512vnni.cpp",
-           ("-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni"),
            r"qconv3d_(simd|columns|remainder|tile)I\w*Avx512Vnni", X86_VNNI, "fp32 AVX-512"),
 ]
 
@@ -103,10 +97,31 @@ def macs_of(line):
     return next((n for pattern, n in MACS if pattern.search(line)), 0)
 
 
+def isa_flags(source):
+    """The ISA flags the build gives `source`: CMakeLists.txt's ISA_FLAGS_<suffix> for the suffix ending the file's
+    stem (kernels/cpu/int8/qconv3d_neondot.cpp: neondot), ${...} references expanded; none for a baseline file."""
+    table = {}
+    with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
+        for line in f:
+            m = re.match(r"\s*set\(ISA_FLAGS_(\w+)\s*(.*?)\)\s*(#.*)?$", line)
+            if m:
+                table[m.group(1)] = m.group(2)
+
+    def expand(text):
+        words = []
+        for word in text.split():
+            ref = re.fullmatch(r"\$\{ISA_FLAGS_(\w+)\}", word)
+            words += expand(table[ref.group(1)]) if ref else [word.strip('"')]
+        return [w for w in words if w]
+
+    suffix = re.search(r"_([a-z0-9]+)$", os.path.splitext(os.path.basename(source))[0])
+    return expand(table[suffix.group(1)]) if suffix and suffix.group(1) in table else []
+
+
 def compile_to_asm(kernel, work):
     out = os.path.join(work, os.path.basename(kernel.source) + ".s")
-    cmd = [COMPILERS[kernel.arch], "-std=c++17", "-O3", "-DNDEBUG", "-I", ROOT, *kernel.flags, "-S", "-o", out,
-           os.path.join(ROOT, kernel.source)]
+    cmd = [COMPILERS[kernel.arch], "-std=c++17", "-O3", "-DNDEBUG", "-I", ROOT, *isa_flags(kernel.source), "-S",
+           "-o", out, os.path.join(ROOT, kernel.source)]
     subprocess.run(cmd, check=True)
     return out
 
