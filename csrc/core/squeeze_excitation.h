@@ -1,7 +1,9 @@
 // Squeeze-excitation on channels-last buffers in one call: per-sample channel means, the two small fully connected
 // layers and the sigmoid gate, then act(x * gate) in one pass (fp32: the depthwise kernel with a 1x1x1 kernel whose
 // weights are the gate, so the SIMD activation epilogue is reused; int8: the channel-scaled activation kernel,
-// kernels::QScale, which applies the same requantization without the conv's integer accumulation).
+// kernels::QScale, which applies the same requantization without the conv's integer accumulation; on large volumes
+// with a swish or sigmoid, where the kernel level's vector exp is slow, that kernel fills a [C][256] table of every
+// channel's outputs and the elements are looked up: the same bytes, see squeeze_excitation.cpp).
 //
 //   x, out   [N, T, H, W, C] (fp32), or int8 with per-tensor (scale, zero_point); the int8 output may instead be
 //            quantized per channel (scale[c], zero_point[c]): the gate scales each channel differently
