@@ -56,7 +56,8 @@ KERNELS = [
     Kernel("int8 dotprod", "aarch64", "kernels/cpu/int8/qconv3d_neondot.cpp", r"qconv3d_tile.*QSourceE1ELb1EEEv",
            ARM_DOT, "fp32 NEON"),
     # The same tile with a partial last vector: the lane-count branch in its loop, as every tile had it before the
-    # twenty-second session.
+    # twenty-second session. Since the twenty-third only layers narrower than a tile run it (a layer's last tile is
+    # moved back to end at its last channel: whole vectors).
     Kernel("int8 dotprod, partial-lane tile", "aarch64", "kernels/cpu/int8/qconv3d_neondot.cpp",
            r"qconv3d_tile.*QSourceE1ELb0EEEv", ARM_DOT, "fp32 NEON"),
     Kernel("fp32 depthwise NEON", "aarch64", "kernels/cpu/dwconv3d/dwconv3d_neon.cpp", r".", ARM_V80),

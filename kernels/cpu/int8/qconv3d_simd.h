@@ -522,19 +522,31 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
                                          int(std::min<int64_t>(MR, sp.ow_end - ow0)));
           });
       }
+      // The first channel of the tile of `count` vectors at vector v0. The last tile, when its last vector is
+      // partial and partial loads cost (I::costly_partial_loads), is moved back to end at the last channel: all its
+      // vectors whole (qconv3d_tile's Full form). It computes again the few channels it then shares with the tile
+      // before it and stores the same bytes there (exact integer sums, each channel's own requantization). Not with
+      // a reduction in parts: both tiles would add their parts into the shared channels' parked sums.
+      auto tile_start = [&](int64_t v0, int64_t count) {
+        if constexpr (I::costly_partial_loads) {
+          if (!split && v0 + count == vectors && Co % I::width != 0 && Co >= count * I::width)
+            return Co - count * I::width;
+        }
+        return v0 * I::width;
+      };
       int64_t v0 = 0;
       for (; v0 + NV <= vectors - tail; v0 += NV)
         each_span([&](const Span& sp) {
           qconv3d_columns<I, MR, NV>(call, sp.input_n, sp.it0, sp.ih0, sp.kt_begin, sp.kt_end, sp.kh_begin,
                                      sp.kh_end, sp.out_offset, sp.ow_begin, sp.ow_end, fold_lo, fold_hi,
-                                     v0 * I::width);
+                                     tile_start(v0, NV));
         });
       while (v0 < vectors) {
         const int part = int(std::min<int64_t>(vectors - v0, tail > NV ? (NV + 1) / 2 : tail));
+        const int64_t n0 = tile_start(v0, part);
         each_span([&](const Span& sp) {
           qconv3d_remainder<I, MR, NV>(part, call, sp.input_n, sp.it0, sp.ih0, sp.kt_begin, sp.kt_end, sp.kh_begin,
-                                       sp.kh_end, sp.out_offset, sp.ow_begin, sp.ow_end, fold_lo, fold_hi,
-                                       v0 * I::width);
+                                       sp.kh_end, sp.out_offset, sp.ow_begin, sp.ow_end, fold_lo, fold_hi, n0);
         });
         v0 += part;
       }
