@@ -95,5 +95,48 @@ template <class V>
   return x;
 }
 
+// activate() on U vectors at once, each step of the sigmoid / swish applied to all U before the next: the same
+// operations per element, so the same bits. Written as `for u: y[u] = activate(y[u])`, GCC emits the U chains one
+// after another (x86 GCC schedules nothing before register allocation), and each chain's ~25 dependent operations
+// keep the FP units waiting: on a Zen 2 core a swish took 1.49 ns per element that way and 1.16 ns interleaved, four
+// AVX2 vectors at a time (one-off microbenchmark, bit-identical outputs). In-order ARM cores cannot overlap the
+// chains by themselves at all.
+template <class V, int U, Activation A>
+[[gnu::always_inline]] inline void activate_n(typename V::reg (&y)[U]) {
+  using reg = typename V::reg;
+  if constexpr (A == Activation::swish || A == Activation::sigmoid) {
+    reg low[U], n[U], r[U], p[U];
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) low[u] = V::max(V::set1(-80.0f), y[u]);  // the constants first: see activate()
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) y[u] = V::min(V::set1(80.0f), low[u]);  // exp_neg_clamped's argument, step by step
+    const reg round_bias = V::set1(12582912.0f);
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u)
+      n[u] = V::sub(V::fmadd(y[u], V::set1(-1.44269504088896341f), round_bias), round_bias);
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) r[u] = V::fnmsub(n[u], V::set1(0.693359375f), y[u]);
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) r[u] = V::fnmadd(n[u], V::set1(-2.12194440e-4f), r[u]);
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) p[u] = V::fmadd(V::set1(1.3753952e-3f), r[u], V::set1(8.3689103e-3f));
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) p[u] = V::fmadd(p[u], r[u], V::set1(4.1669488e-2f));
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) p[u] = V::fmadd(p[u], r[u], V::set1(1.6666518e-1f));
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) p[u] = V::fmadd(p[u], r[u], V::set1(4.9999988e-1f));
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) p[u] = V::fmadd(V::mul(p[u], r[u]), r[u], V::add(r[u], V::set1(1.0f)));
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) p[u] = V::rcp(V::add(V::set1(1.0f), V::scale2(p[u], n[u])));
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) y[u] = A == Activation::swish ? V::mul(low[u], p[u]) : p[u];
+  } else {
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
+  }
+}
+
 }  // namespace detail
 }  // namespace pyvideo::kernels

@@ -21,9 +21,11 @@
 #include <cstring>
 
 #if defined(__AVX512F__)
-// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* temporaries.
+// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized (and, inlined deeply enough, -Wuninitialized) on
+// their own _mm512_undefined_* temporaries (`__m512 __Y = __Y;`, the pass-through operand of unmasked min / max).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 namespace pyvideo::kernels::simd {

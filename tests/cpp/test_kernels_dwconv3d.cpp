@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -114,19 +115,24 @@ void compare(const DwConv3dShape& s, bool with_bias, std::mt19937& rng) {
 }
 
 // act(x) on `isa` through a 1x1x1 depthwise conv of weight 1 without bias over `x` (C channels, x.size() a multiple).
-std::vector<float> activated(Isa isa, const std::vector<float>& x, int64_t C, Activation act) {
+// with_sums: the row sums asked for too, so each column is activated on its own (one vector at a time); without, the
+// row is activated as one run, several vectors interleaved (epilogue.h's activate_n).
+std::vector<float> activated(Isa isa, const std::vector<float>& x, int64_t C, Activation act, bool with_sums = false) {
   DwConv3dShape s;
   s.batch = 1; s.channels = C; s.in_t = 1; s.in_h = 1; s.in_w = int64_t(x.size()) / C;
   const std::vector<float> w(size_t(C), 1.0f);
   Epilogue ep;
   ep.activation = act;
+  std::vector<float> sums(size_t(C), 0.0f);
+  if (with_sums) ep.row_sums = sums.data();
   std::vector<float> y(x.size(), 12345.0f);
   variant(isa)(s, x.data(), w.data(), ep, y.data(), 0, s.rows());
   return y;
 }
 
 // The vector sigmoid and swish (epilogue.h: exp_neg, a reciprocal refined by Newton-Raphson) against the definitions in
-// double precision, on every ISA, through a 1x1x1 depthwise conv of weight 1: a dense sweep of [-100, 100] and the
+// double precision, on every ISA, through a 1x1x1 depthwise conv of weight 1 (and equal bit for bit with and without
+// row sums: activate() one vector at a time, activate_n interleaved): a dense sweep of [-100, 100] and the
 // values around the [-80, 80] clamp, the largest floats and tiny ones. Relative error <= 1e-6 where the result is a
 // normal float; below that (sigmoid/swish of x < -80) the result must still be below 1e-30 in magnitude (swish of
 // -3.4e38 once gave -6e3: x times the clamped sigmoid); NaN stays NaN.
@@ -159,6 +165,13 @@ void activation_accuracy() {
       CHECK(tiny_ok);
       CHECK(nan_ok);
       CHECK_NEAR(worst, 0.0, 1e-6);
+      // the interleaved form (activate_n) gives activate()'s bits: the same operations per element
+      const std::vector<float> one_by_one = activated(isa, x, 48, act, true);
+      bool same_bits = true;
+      for (size_t i = 0; i < x.size(); ++i)
+        same_bits = same_bits && (std::memcmp(&y[i], &one_by_one[i], sizeof(float)) == 0 ||
+                                  (std::isnan(y[i]) && std::isnan(one_by_one[i])));
+      CHECK(same_bits);
       if (worst > 1e-6 || !tiny_ok || !nan_ok)
         std::fprintf(stderr, "  isa=%s %s: worst relative error %g\n", isa_name(isa),
                      act == Activation::swish ? "swish" : "sigmoid", worst);

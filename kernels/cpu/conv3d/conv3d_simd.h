@@ -269,7 +269,7 @@ void channel_blocks(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int
 // that loop at C_in = 54, 0.92x at 432; X3D-XS's gated steps 0.93x / 0.95x at one / two threads (in-process A/B).
 template <class V, Activation A>
 void scale_rows(const float* x, float* packed, int64_t g, int64_t m, int64_t Ci, const InputScale& in) {
-  constexpr int W = V::width, U = V::registers >= 32 ? 4 : 2;
+  constexpr int W = V::width, U = 4;
   const int64_t P = channel_period(Ci, W), len = P + W;
   thread_local std::vector<float> tiled;
   tiled.resize(size_t(len));
@@ -286,8 +286,7 @@ void scale_rows(const float* x, float* packed, int64_t g, int64_t m, int64_t Ci,
           typename V::reg y[U];
 #pragma GCC unroll 4
           for (int u = 0; u < U; ++u) y[u] = V::mul(V::load(src + f + u * W), V::load(t + at[u]));
-#pragma GCC unroll 4
-          for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
+          activate_n<V, U, A>(y);
 #pragma GCC unroll 4
           for (int u = 0; u < U; ++u) V::store(dst + f + u * W, y[u]);
         },

@@ -92,13 +92,12 @@ void activate_row(float* out, int64_t Wo, int64_t C, float* sums) {
     // polynomial, the reciprocal and its Newton step), and independent chains side by side keep the units busy where
     // one per iteration left them waiting (perf showed the samples on the Newton step). Depthwise steps with a swish
     // 1.02-1.04x faster in X3D-XS's program (in-process A/B, one thread); the same per-element arithmetic.
-    constexpr int U = V::registers >= 32 ? 4 : 2;
+    constexpr int U = 4;
     for (; i + U * V::width <= n; i += U * V::width) {
       typename V::reg y[U];
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) y[u] = V::load(out + i + u * V::width);
-#pragma GCC unroll 4
-      for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
+      activate_n<V, U, A>(y);
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) V::store(out + i + u * V::width, y[u]);
     }

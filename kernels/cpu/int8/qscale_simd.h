@@ -68,8 +68,7 @@ void qscale_rows(const QScale& s, int64_t row_begin, int64_t row_end) {
         reg y[U];
 #pragma GCC unroll 4
         for (int u = 0; u < U; ++u) y[u] = dequantize(f + u * W, at[u], W);
-#pragma GCC unroll 4
-        for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
+        activate_n<V, U, A>(y);
 #pragma GCC unroll 4
         for (int u = 0; u < U; ++u) put(f + u * W, at[u], y[u], W);
       },
