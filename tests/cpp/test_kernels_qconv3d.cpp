@@ -669,6 +669,33 @@ std::vector<NamedScale> scale_variants() {
   return out;
 }
 
+// Random per-channel scales and output requantization for C channels (the outputs spread over the int8 range:
+// |act(v)| up to ~128 * 0.05; zero points c % zp_period - zp_period / 2), and a QScale over them (its input and
+// output left to the caller).
+struct ChannelScales {
+  std::vector<float> scale, out_scale, inverse, zero_point;
+  ChannelScales(int64_t C, Activation act, int zp_period, std::mt19937& rng) {
+    std::uniform_real_distribution<float> scale_dist(0.002f, 0.05f);
+    for (int64_t c = 0; c < C; ++c) {
+      scale.push_back(scale_dist(rng));
+      out_scale.push_back(act == Activation::sigmoid ? 0.004f : scale_dist(rng) * 1.5f);
+      inverse.push_back(1.0f / out_scale.back());
+      zero_point.push_back(float(int(c % zp_period) - zp_period / 2));
+    }
+  }
+  QScale qscale(int32_t input_zero_point, Activation act) const {
+    QScale q;
+    q.channels = int64_t(scale.size());
+    q.input_zero_point = input_zero_point;
+    q.scale = scale.data();
+    q.activation = act;
+    q.output_scales = out_scale.data();
+    q.output_inverse_scales = inverse.data();
+    q.output_zero_points = zero_point.data();
+    return q;
+  }
+};
+
 // The channel-scaled activation (the int8 squeeze-excitation's apply pass): every SIMD variant matches the scalar
 // reference within 1 LSB (>= 99% exactly), over channel counts around every vector width and X3D's, every
 // activation and uneven row chunks; the reference matches a hand computation; and every variant equals, bit for bit,
@@ -676,30 +703,16 @@ std::vector<NamedScale> scale_variants() {
 // (what the SE ran before: the same arithmetic without the integer accumulation).
 void channel_scaled_activation(std::mt19937& rng) {
   Diff total;
-  std::uniform_real_distribution<float> scale_dist(0.002f, 0.05f);
   const Activation activations[] = {Activation::identity, Activation::relu, Activation::swish, Activation::hswish,
                                     Activation::sigmoid};
   for (int64_t C : {1, 3, 7, 8, 15, 16, 17, 31, 33, 54, 64, 108, 216, 432})
     for (Activation act : activations) {
       const int64_t rows = 1 + (C * 7 + int64_t(act)) % 23;
       const auto x = random_i8(size_t(rows * C), rng);
-      const size_t n = static_cast<size_t>(C);
-      std::vector<float> scale(n), out_scale(n), inverse(n), zero_point(n);
-      for (int64_t c = 0; c < C; ++c) {
-        scale[size_t(c)] = scale_dist(rng);
-        // outputs spread over the int8 range: |act(v)| up to ~128 * 0.05
-        out_scale[size_t(c)] = act == Activation::sigmoid ? 0.004f : scale_dist(rng) * 1.5f;
-        inverse[size_t(c)] = 1.0f / out_scale[size_t(c)];
-        zero_point[size_t(c)] = float(int(c % 11) - 5);
-      }
-      QScale q;
-      q.channels = C;
-      q.input_zero_point = int32_t(C % 9) - 4;
-      q.scale = scale.data();
-      q.activation = act;
-      q.output_scales = out_scale.data();
-      q.output_inverse_scales = inverse.data();
-      q.output_zero_points = zero_point.data();
+      const ChannelScales cs(C, act, 11, rng);
+      const std::vector<float>&scale = cs.scale, &out_scale = cs.out_scale, &inverse = cs.inverse,
+                              &zero_point = cs.zero_point;
+      QScale q = cs.qscale(int32_t(C % 9) - 4, act);
       q.input = x.data();
       std::vector<int8_t> ref(size_t(rows * C));
       q.output = ref.data();
@@ -778,7 +791,6 @@ void channel_scaled_activation(std::mt19937& rng) {
 void channel_lookup_equals_the_apply_pass(std::mt19937& rng) {
   std::vector<NamedScale> variants = scale_variants();
   variants.insert(variants.begin(), NamedScale{"scalar", qscale_scalar, qchannel_sums_scalar});
-  std::uniform_real_distribution<float> scale_dist(0.002f, 0.05f);
   int compared = 0;
   for (int64_t C : {1, 5, 8, 9, 16, 17, 33, 54, 108})
     for (Activation act : {Activation::identity, Activation::relu, Activation::swish, Activation::hswish,
@@ -787,22 +799,8 @@ void channel_lookup_equals_the_apply_pass(std::mt19937& rng) {
       std::vector<int8_t> x = random_i8(size_t(rows * C), rng);
       for (int64_t r = 0; r < 256; ++r)
         for (int64_t c = 0; c < C; ++c) x[size_t(r * C + c)] = int8_t(uint8_t((r + 7 * c) & 255));
-      const size_t n = size_t(C);
-      std::vector<float> scale(n), out_scale(n), inverse(n), zero_point(n);
-      for (size_t c = 0; c < n; ++c) {
-        scale[c] = scale_dist(rng);
-        out_scale[c] = act == Activation::sigmoid ? 0.004f : scale_dist(rng) * 1.5f;
-        inverse[c] = 1.0f / out_scale[c];
-        zero_point[c] = float(int(c % 13) - 6);
-      }
-      QScale q;
-      q.channels = C;
-      q.input_zero_point = int32_t(C % 7) - 3;
-      q.scale = scale.data();
-      q.activation = act;
-      q.output_scales = out_scale.data();
-      q.output_inverse_scales = inverse.data();
-      q.output_zero_points = zero_point.data();
+      const ChannelScales cs(C, act, 13, rng);
+      QScale q = cs.qscale(int32_t(C % 7) - 3, act);
       q.input = x.data();
       for (const NamedScale& v : variants) {
         std::vector<int8_t> direct(size_t(rows * C)), table(size_t(256 * C), int8_t(99));
