@@ -165,9 +165,8 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
   // The requantization per channel (a per-tensor output repeated).
   const int64_t C = shape.channels;
   const ChannelRequant requant =
-      per_channel ? ChannelRequant::checked(output_scales, output_zero_points, std::max<int64_t>(C, 0),
-                                            "quantized_squeeze_excitation")
-                  : ChannelRequant::repeated(output_scale, output_zero_point, std::max<int64_t>(C, 0));
+      per_channel ? ChannelRequant::checked(output_scales, output_zero_points, C, "quantized_squeeze_excitation")
+                  : ChannelRequant::repeated(output_scale, output_zero_point, C);  // none for C <= 0: check() refuses it
   quantized_squeeze_excitation(se, shape, x, input_scale, input_zero_point, &requant, out, nullptr, num_threads);
 }
 

@@ -56,20 +56,49 @@ namespace detail {
 // 14 vector ops on AVX-512 (vscalefps for the scaling) where exp(0 - x) with a separate negation, roundscale,
 // degree-7 polynomial and integer 2^n took 21 (swish: ~0.75x the time per element, same maximum error, one-off
 // timing loop).
-template <class V>
-[[gnu::always_inline]] inline typename V::reg exp_neg_clamped(typename V::reg x) {
+// On U vectors at once, each step applied to all U before the next (see activate_n); activate() runs it with U = 1.
+template <class V, int U>
+[[gnu::always_inline]] inline void exp_neg_clamped(const typename V::reg (&x)[U], typename V::reg (&e)[U]) {
   using reg = typename V::reg;
   const reg round_bias = V::set1(12582912.0f);  // 1.5 * 2^23
-  const reg n = V::sub(V::fmadd(x, V::set1(-1.44269504088896341f), round_bias), round_bias);
-  reg r = V::fnmsub(n, V::set1(0.693359375f), x);  // -x - n*ln2_hi: the product is exact (ln2_hi has 9 bits)
-  r = V::fnmadd(n, V::set1(-2.12194440e-4f), r);   // ... - n*ln2_lo
-  reg p = V::set1(1.3753952e-3f);
-  p = V::fmadd(p, r, V::set1(8.3689103e-3f));
-  p = V::fmadd(p, r, V::set1(4.1669488e-2f));
-  p = V::fmadd(p, r, V::set1(1.6666518e-1f));
-  p = V::fmadd(p, r, V::set1(4.9999988e-1f));
-  p = V::fmadd(V::mul(p, r), r, V::add(r, V::set1(1.0f)));
-  return V::scale2(p, n);
+  reg n[U], r[U];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) n[u] = V::sub(V::fmadd(x[u], V::set1(-1.44269504088896341f), round_bias), round_bias);
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u)  // -x - n*ln2_hi: the product is exact (ln2_hi has 9 bits)
+    r[u] = V::fnmsub(n[u], V::set1(0.693359375f), x[u]);
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) r[u] = V::fnmadd(n[u], V::set1(-2.12194440e-4f), r[u]);  // ... - n*ln2_lo
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) e[u] = V::fmadd(V::set1(1.3753952e-3f), r[u], V::set1(8.3689103e-3f));
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) e[u] = V::fmadd(e[u], r[u], V::set1(4.1669488e-2f));
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) e[u] = V::fmadd(e[u], r[u], V::set1(1.6666518e-1f));
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) e[u] = V::fmadd(e[u], r[u], V::set1(4.9999988e-1f));
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) e[u] = V::fmadd(V::mul(e[u], r[u]), r[u], V::add(r[u], V::set1(1.0f)));
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) e[u] = V::scale2(e[u], n[u]);
+}
+
+// sigmoid(y), or with Swish y * sigmoid(y), on U vectors in place. Swish raises y to -80 in both factors: below -80
+// the result is -1.4e-33 instead of y * 1.8e-35, which is far from 0 for huge |y|. The constants go first in min / max:
+// x86 min/max return the second operand on NaN, so a NaN y stays NaN.
+template <class V, int U, bool Swish>
+[[gnu::always_inline]] inline void sigmoid_family(typename V::reg (&y)[U]) {
+  using reg = typename V::reg;
+  reg low[U], clamped[U], e[U];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) low[u] = V::max(V::set1(-80.0f), y[u]);
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) clamped[u] = V::min(V::set1(80.0f), low[u]);
+  exp_neg_clamped<V, U>(clamped, e);
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) e[u] = V::rcp(V::add(V::set1(1.0f), e[u]));
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) y[u] = Swish ? V::mul(low[u], e[u]) : e[u];
 }
 
 // Always inlined: with a runtime `act` in a kernel's per-vector epilogue, GCC otherwise kept it an out-of-line call
@@ -80,17 +109,19 @@ template <class V>
     case Activation::identity: return x;
     case Activation::relu: return V::relu(x);
     case Activation::swish: {
-      // x * sigmoid(x) with x raised to -80 in both factors: below -80 the result is -1.4e-33 instead of x * 1.8e-35,
-      // which is far from 0 for huge |x|. max(-80, x) keeps a NaN x (x86 max returns its second operand on NaN).
-      const auto low = V::max(V::set1(-80.0f), x);
-      return V::mul(low, V::rcp(V::add(V::set1(1.0f), exp_neg_clamped<V>(V::min(V::set1(80.0f), low)))));
+      typename V::reg y[1] = {x};
+      sigmoid_family<V, 1, true>(y);
+      return y[0];
     }
     case Activation::hswish: {
       const auto relu6 = V::min(V::max(V::add(x, V::set1(3.0f)), V::zero()), V::set1(6.0f));
       return V::mul(V::mul(x, relu6), V::set1(1.0f / 6.0f));
     }
-    case Activation::sigmoid:  // the constants go first: x86 min/max return the second operand on NaN
-      return V::rcp(V::add(V::set1(1.0f), exp_neg_clamped<V>(V::min(V::set1(80.0f), V::max(V::set1(-80.0f), x)))));
+    case Activation::sigmoid: {
+      typename V::reg y[1] = {x};
+      sigmoid_family<V, 1, false>(y);
+      return y[0];
+    }
   }
   return x;
 }
@@ -103,35 +134,8 @@ template <class V>
 // chains by themselves at all.
 template <class V, int U, Activation A>
 [[gnu::always_inline]] inline void activate_n(typename V::reg (&y)[U]) {
-  using reg = typename V::reg;
   if constexpr (A == Activation::swish || A == Activation::sigmoid) {
-    reg low[U], n[U], r[U], p[U];
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) low[u] = V::max(V::set1(-80.0f), y[u]);  // the constants first: see activate()
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) y[u] = V::min(V::set1(80.0f), low[u]);  // exp_neg_clamped's argument, step by step
-    const reg round_bias = V::set1(12582912.0f);
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u)
-      n[u] = V::sub(V::fmadd(y[u], V::set1(-1.44269504088896341f), round_bias), round_bias);
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) r[u] = V::fnmsub(n[u], V::set1(0.693359375f), y[u]);
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) r[u] = V::fnmadd(n[u], V::set1(-2.12194440e-4f), r[u]);
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) p[u] = V::fmadd(V::set1(1.3753952e-3f), r[u], V::set1(8.3689103e-3f));
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) p[u] = V::fmadd(p[u], r[u], V::set1(4.1669488e-2f));
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) p[u] = V::fmadd(p[u], r[u], V::set1(1.6666518e-1f));
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) p[u] = V::fmadd(p[u], r[u], V::set1(4.9999988e-1f));
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) p[u] = V::fmadd(V::mul(p[u], r[u]), r[u], V::add(r[u], V::set1(1.0f)));
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) p[u] = V::rcp(V::add(V::set1(1.0f), V::scale2(p[u], n[u])));
-#pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) y[u] = A == Activation::swish ? V::mul(low[u], p[u]) : p[u];
+    sigmoid_family<V, U, A == Activation::swish>(y);
   } else {
 #pragma GCC unroll 8
     for (int u = 0; u < U; ++u) y[u] = activate<V>(y[u], A);
