@@ -10,6 +10,11 @@
 
 namespace pyvideo {
 
+// One tensor's quantization: throws std::invalid_argument unless `scale` is positive and finite and `zero_point` lies in
+// [-128, 127]; the message starts "<label>: <what> quantization needs ...". Every int8 entry point checks its scales
+// and zero points here, so an infinite scale (which would requantize everything to the zero point) is refused alike.
+void check_quantization(float scale, int32_t zero_point, const std::string& label, const std::string& what);
+
 struct ChannelRequant {
   std::vector<float> scales, inverse_scales, zero_points;
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../../kernels/cpu/parallel.h"
+#include "channel_requant.h"
 
 namespace pyvideo {
 
@@ -119,12 +120,8 @@ void quantized_avg_pool3d(const VolumeShape& shape, const PoolWindow& window, co
   window.output(shape);
   if (shape.batch == 0) return;  // an empty batch: nothing to compute (its tensors' pointers may be null)
   if (!x || !out) throw std::invalid_argument("quantized_avg_pool3d: input and output must not be null");
-  if (!(input_scale > 0.0f) || !std::isfinite(input_scale) || (has_output_q && !(output_scale > 0.0f)) ||
-      (has_output_q && !std::isfinite(output_scale)))
-    throw std::invalid_argument("quantized_avg_pool3d: scales must be positive and finite");
-  if (input_zero_point < -128 || input_zero_point > 127 ||
-      (has_output_q && (output_zero_point < -128 || output_zero_point > 127)))
-    throw std::invalid_argument("quantized_avg_pool3d: zero points must be in [-128, 127]");
+  check_quantization(input_scale, input_zero_point, "quantized_avg_pool3d", "input");
+  if (has_output_q) check_quantization(output_scale, output_zero_point, "quantized_avg_pool3d", "output");
   const int64_t C = shape.channels, count = window.kernel[0] * window.kernel[1] * window.kernel[2];
   if (count > (int64_t{1} << 23))  // int32 sums of up to 2^23 values of |q| <= 128 stay exact
     throw std::invalid_argument("quantized_avg_pool3d: windows of more than 2^23 elements are not supported");

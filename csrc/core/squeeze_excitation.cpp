@@ -154,14 +154,12 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
     quantized_squeeze_excitation(se, shape, x, input_scale, input_zero_point, nullptr, nullptr, float_out, num_threads);
     return;
   }
+  if (!check(se, shape, x, out)) return;  // an empty batch returns before any qparams are looked at, as below
   const bool per_channel = output_scales != nullptr;
   if (per_channel != (output_zero_points != nullptr))
     throw std::invalid_argument(
         "quantized_squeeze_excitation: per-channel output scales and zero points go together (both or neither)");
-  if (!per_channel && !(output_scale > 0.0f))
-    throw std::invalid_argument("quantized_squeeze_excitation: scales must be positive");
-  if (!per_channel && !(output_zero_point >= -128 && output_zero_point <= 127))
-    throw std::invalid_argument("quantized_squeeze_excitation: zero points must be in [-128, 127]");
+  if (!per_channel) check_quantization(output_scale, output_zero_point, "quantized_squeeze_excitation", "output");
   // The requantization per channel (a per-tensor output repeated).
   const int64_t C = shape.channels;
   const ChannelRequant requant =
@@ -174,9 +172,7 @@ void quantized_squeeze_excitation(const SqueezeExcitation& se, const VolumeShape
                                   float input_scale, int32_t input_zero_point, const ChannelRequant* requant,
                                   int8_t* out, float* float_out, int num_threads) {
   if (!check(se, shape, x, float_out ? static_cast<const void*>(float_out) : out)) return;
-  if (!(input_scale > 0.0f)) throw std::invalid_argument("quantized_squeeze_excitation: scales must be positive");
-  if (!(input_zero_point >= -128 && input_zero_point <= 127))
-    throw std::invalid_argument("quantized_squeeze_excitation: zero points must be in [-128, 127]");
+  check_quantization(input_scale, input_zero_point, "quantized_squeeze_excitation", "input");
   const int64_t C = shape.channels, positions = shape.positions();
   if (!float_out && (!requant || requant->scales.size() != size_t(C)))
     throw std::invalid_argument("quantized_squeeze_excitation: an int8 output needs the requantization of its " +

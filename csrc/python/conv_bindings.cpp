@@ -131,9 +131,11 @@ kernels::Requant requant_arg(const python::TensorArg& bias, const python::Tensor
       throw std::invalid_argument("bias, bias_float and dequant_scale must have " + std::to_string(channels) + " entries");
   if (residual.data && residual.shape != output.shape)
     throw std::invalid_argument("residual must have the output's shape [N, To, Ho, Wo, C]");
-  if (!(a.output_scale > 0)) throw std::invalid_argument("output_scale must be positive");
-  for (int zp : {a.input_zero_point, a.residual_zero_point, a.output_zero_point})
-    if (zp < -128 || zp > 127) throw std::invalid_argument("zero points must be in [-128, 127]");
+  if (a.input_zero_point < -128 || a.input_zero_point > 127)
+    throw std::invalid_argument("quantized conv3d: the input zero point must be in [-128, 127] (got " +
+                                std::to_string(a.input_zero_point) + ")");
+  if (residual.data) check_quantization(float(a.residual_scale), a.residual_zero_point, "quantized conv3d", "residual");
+  check_quantization(float(a.output_scale), a.output_zero_point, "quantized conv3d", "output");
   kernels::Requant q;
   q.input_zero_point = a.input_zero_point;
   q.bias = bias.ptr<int32_t>();

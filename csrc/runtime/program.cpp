@@ -15,6 +15,7 @@
 #include "../../kernels/cpu/dispatch.h"
 #include "../../kernels/cpu/int8/qconv3d.h"
 #include "../../kernels/cpu/parallel.h"
+#include "../core/channel_requant.h"
 #include "../core/ops.h"
 #include "../core/pool.h"
 #include "../core/squeeze_excitation.h"
@@ -222,9 +223,7 @@ int32_t Program::global_avg_pool(int32_t input) {
 }
 
 static void check_quant(const QuantParams& q, const char* what) {
-  if (!(q.scale > 0.0f) || !std::isfinite(q.scale) || q.zero_point < -128 || q.zero_point > 127)
-    throw std::invalid_argument(std::string("program: ") + what +
-                                " quantization needs a positive finite scale and a zero point in [-128, 127]");
+  check_quantization(q.scale, q.zero_point, "program", what);
 }
 
 // A concat step of `first` and `second`, both of `dtype` and static (a dynamic value's qparams exist only in a run);
@@ -396,8 +395,7 @@ int32_t Program::quantized_conv(int32_t input, bool depthwise, const ConvGeometr
     s.dequant_scale = std::move(dequant_scale);
     s.in = in_q;
   }
-  if (residual >= 0 && !impl_->is_dynamic(residual) && !(residual_q.scale > 0.0f))
-    throw std::invalid_argument("program: the residual scale must be positive");
+  if (residual >= 0 && !impl_->is_dynamic(residual)) check_quant(residual_q, "residual");
   s.qweight.assign(weight.begin(), weight.end());  // onto a cache line (see AlignedBytes)
   s.weight_sum = std::move(weight_sum);
   s.residual_q = residual_q;

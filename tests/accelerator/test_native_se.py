@@ -92,8 +92,14 @@ def test_bad_inputs_raise_clear_errors():
         squeeze_excitation(x, w0, b0, w1, b1, 9, 0)
     with pytest.raises(TypeError, match="int8"):
         quantized_squeeze_excitation(x, w0, b0, w1, b1, 1, 0, 0.1, 0, 0.1, 0)
-    with pytest.raises(ValueError, match="scales must be positive"):
-        quantized_squeeze_excitation(x.to(torch.int8), w0, b0, w1, b1, 1, 0, 0.0, 0, 0.1, 0)
+    for scale in (0.0, float("inf"), float("nan")):  # the input's, then the output's
+        with pytest.raises(ValueError, match="input quantization needs a positive finite scale"):
+            quantized_squeeze_excitation(x.to(torch.int8), w0, b0, w1, b1, 1, 0, scale, 0, 0.1, 0)
+        with pytest.raises(ValueError, match="output quantization needs a positive finite scale"):
+            quantized_squeeze_excitation(x.to(torch.int8), w0, b0, w1, b1, 1, 0, 0.1, 0, scale, 0)
+    # An empty batch computes nothing and checks no qparams (like the other int8 ops' empty batches).
+    empty = torch.zeros(0, 8, 2, 3, 3, dtype=torch.int8)
+    assert quantized_squeeze_excitation(empty, w0, b0, w1, b1, 1, 0, 0.1, 0, 0.0, 0).shape == empty.shape
 
 
 def test_fake_implementations_give_the_output_metadata():
@@ -204,7 +210,7 @@ def test_int8_per_channel_bad_qparams_raise_clear_errors():
         message = r"channel 2 output quantization .*\[-128, 127\] \(got scale .*, zero point -?12[89]\)"
         with pytest.raises(ValueError, match=message):
             quantized_squeeze_excitation(*args, scales, broken)
-    with pytest.raises(ValueError, match=r"zero points must be in \[-128, 127\]"):  # per tensor too
+    with pytest.raises(ValueError, match=r"output quantization .*\[-128, 127\] \(got scale .*, zero point 200\)"):
         quantized_squeeze_excitation(*args, 0.1, 200)
 
 

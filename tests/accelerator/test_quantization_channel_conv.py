@@ -255,7 +255,20 @@ def test_native_per_channel_arguments_are_checked():
     broken[6] = 128
     with pytest.raises(ValueError, match=r"channel 6 output quantization .*\(got scale .*, zero point 128\)"):
         quantized_conv3d(*args, scales, broken)
+    # The per-tensor qparams: an infinite output scale used to pass and requantize everything to the zero point.
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="quantized conv3d: output quantization needs a positive finite scale"):
+            quantized_conv3d(*args[:12], bad, 0)
+        with pytest.raises(ValueError, match="quantized conv3d: residual quantization needs a positive finite scale"):
+            quantized_conv3d(q, *args[1:5], q, *args[6:9], bad, 0, *args[11:])
+    with pytest.raises(ValueError, match=r"output quantization .*\(got scale .*, zero point -129\)"):
+        quantized_conv3d(*args[:12], 1.0, -129)
+    with pytest.raises(ValueError, match=r"the input zero point must be in \[-128, 127\] \(got 128\)"):
+        quantized_conv3d(*args[:8], 128, *args[9:])
     depthwise = pack_quantized_depthwise_weight(torch.ones(8, 1, 1, 1, 1, dtype=torch.int8))
+    with pytest.raises(ValueError, match="quantized conv3d: output quantization needs a positive finite scale"):
+        quantized_depthwise_conv3d(q, depthwise, reference.bias_int32, reference.dequant_scale, None, [1, 1, 1],
+                                   [0, 0, 0], 0, 1.0, 0, 1, float("inf"), 0)
     with pytest.raises(ValueError, match="must have 8 entries"):
         quantized_depthwise_conv3d(q, depthwise, reference.bias_int32, reference.dequant_scale, None, [1, 1, 1],
                                    [0, 0, 0], 0, 1.0, 0, 1, 1.0, 0, scales[:4], zero_points[:4])
