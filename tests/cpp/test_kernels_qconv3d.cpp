@@ -649,6 +649,67 @@ void narrow_layers_exact_sums(std::mt19937& rng) {
   CHECK(compared >= 10);
 }
 
+// The depthwise variants give the reference's exact int32 sums (float output, dequant scale 1, identity: each output
+// is float(sum + bias), exact below 2^24), also where the widened-float kernels (qdwconv3d_rows.h) are closest to
+// losing exactness: 500 taps (ops.cpp's limit) of (-128 - 127) * -127 sum to 16192500, just below 2^24, and must come
+// out exact even though they are added in float. Random inputs over every column path (borders, stride 2, kw 1 and 5)
+// and uneven position splits too.
+void depthwise_exact_sums(std::mt19937& rng) {
+  struct Case { int c; int size[3]; int k[3]; int stride[3]; int pad[3]; bool extreme; };
+  const Case cases[] = {
+      {19, {5, 10, 10}, {5, 10, 10}, {1, 1, 1}, {0, 0, 0}, true},  // one output column of 500 taps, worst sums
+      {37, {6, 12, 13}, {5, 10, 10}, {1, 1, 1}, {2, 5, 5}, true},   // 500 taps with padding, extremes
+      {54, {4, 9, 21}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, false},
+      {40, {3, 11, 17}, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, false},
+      {24, {7, 5, 6}, {5, 1, 1}, {1, 1, 1}, {2, 0, 0}, false},
+      {13, {2, 6, 19}, {1, 3, 5}, {1, 1, 2}, {0, 1, 2}, false},
+  };
+  int compared = 0;
+  for (const Case& c : cases) {
+    DwConv3dShape s;
+    s.batch = 2; s.channels = c.c;
+    s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
+    s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
+    s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
+    s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+    const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w;
+    const size_t in_n = size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels), out_n = size_t(s.rows() * s.out_w() * s.channels);
+    const auto x = c.extreme ? std::vector<int8_t>(in_n, int8_t(-128)) : random_i8(in_n, rng);
+    const auto w = c.extreme ? std::vector<int8_t>(size_t(taps * s.channels), int8_t(-127))
+                             : random_i8(size_t(taps * s.channels), rng, -127, 127);
+    QParams p = make_qparams(s.channels, out_n, taps * 4, 0, rng);  // index 0: identity, no residual
+    p.q.output_scales = p.q.output_inverse_scales = p.q.output_zero_points = nullptr;
+    std::fill(p.dequant.begin(), p.dequant.end(), 1.0f);
+    p.q.input_zero_point = c.extreme ? 127 : -9;
+    if (c.extreme) {
+      std::fill(p.bias.begin(), p.bias.end(), 0);
+      std::fill(p.bias_float.begin(), p.bias_float.end(), 0.0f);
+    }
+    std::vector<float> ref(out_n);
+    std::vector<int8_t> untouched(out_n, int8_t(99));
+    p.q.float_output = ref.data();
+    qdwconv3d_scalar(s, x.data(), w.data(), p.q, untouched.data(), 0, s.rows());
+    if (c.extreme && c.pad[0] == 0)  // the single output column: every sum is the worst one
+      CHECK(std::all_of(ref.begin(), ref.end(), [](float v) { return v == 16192500.0f; }));
+    std::vector<NamedDw> variants = depthwise_variants();
+    variants.push_back({"table", kernel_table().qdwconv3d});
+    for (const NamedDw& v : variants)
+      for (const auto& bounds : splits(s.rows())) {
+        std::vector<float> got(out_n, -7.0f);
+        p.q.float_output = got.data();
+        for (size_t b = 0; b + 1 < bounds.size(); ++b)
+          v.fn(s, x.data(), w.data(), p.q, untouched.data(), bounds[b], bounds[b + 1]);
+        CHECK(got == ref);
+        if (got != ref)
+          std::fprintf(stderr, "  %s depthwise C=%d k=%dx%dx%d: sums differ\n", v.name, c.c, c.k[0], c.k[1], c.k[2]);
+        ++compared;
+      }
+    CHECK(std::all_of(untouched.begin(), untouched.end(), [](int8_t b) { return b == 99; }));
+  }
+  std::printf("depthwise exact sums: %d variant/split runs\n", compared);
+  CHECK(compared >= 12);
+}
+
 // The int8 squeeze-excitation's SIMD kernels of each level: the apply pass and the channel sums.
 struct NamedScale { const char* name; QScaleFn fn; QChannelSumsFn sums; };
 
@@ -1183,6 +1244,7 @@ int main() {
   channel_lookup_equals_the_apply_pass(rng);
   float_outputs(rng);
   narrow_layers_exact_sums(rng);
+  depthwise_exact_sums(rng);
   channel_ranges_equal_layer(rng);
 #if defined(__x86_64__)
   if (amx_usable()) {

@@ -408,10 +408,11 @@ void dwconv3d_rows(const DwRow* rows, int count, int64_t ow_lo, int64_t ow_hi, D
   for (int64_t ow = ow_hi; ow < Wo; ++ow) border_column<V, KW_>(rows, count, ow);
 }
 
-// Output row `row` (n, ot, oh): its in-range (kt, kh) taps are written to tap_inputs / tap_weights.
+// Output row `row` (n, ot, oh), stored at `out` (Wo * C floats): its in-range (kt, kh) taps are written to tap_inputs
+// / tap_weights.
 template <class Input>
-inline DwRow make_row(const DwConv3dShape& s, const Input& input, const float* weight, const Epilogue& ep,
-                      float* output, int64_t row, const float** tap_inputs, const float** tap_weights) {
+inline DwRow make_row(const DwConv3dShape& s, const Input& input, const float* weight, const Epilogue& ep, float* out,
+                      int64_t row, const float** tap_inputs, const float** tap_weights) {
   const int64_t C = s.channels, To = s.out_t(), Ho = s.out_h(), row_size = s.out_w() * C;
   const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
   const int64_t ih0 = row % Ho * s.stride_h - s.pad_h;
@@ -428,7 +429,7 @@ inline DwRow make_row(const DwConv3dShape& s, const Input& input, const float* w
   r.inputs = tap_inputs;
   r.weights = tap_weights;
   r.ep = &ep;
-  r.out = output + row * row_size;
+  r.out = out;
   r.residual = ep.residual ? ep.residual + row * row_size : nullptr;
   r.sums = ep.row_sums && ep.activation == Activation::identity ? ep.row_sums + row * C : nullptr;
   return r;
@@ -456,8 +457,17 @@ class DwRowGroups {
 
   template <class Input>
   void run(const Input& input, const float* weight, float* output, const int64_t* row_ids, int count) {
+    float* outs[kDwGroup];
+    for (int g = 0; g < count; ++g) outs[g] = output + row_ids[g] * s_.out_w() * s_.channels;
+    run_into(input, weight, outs, row_ids, count);
+  }
+
+  // run() with row g stored at outs[g] (Wo * C floats) instead of at its place in an output tensor. The residual and
+  // the row sums are still found by row id in the epilogue's tensors.
+  template <class Input>
+  void run_into(const Input& input, const float* weight, float* const* outs, const int64_t* row_ids, int count) {
     for (int g = 0; g < count; ++g)
-      rows_[g] = make_row(s_, input, weight, ep_, output, row_ids[g], tap_inputs_.data() + g * max_taps_,
+      rows_[g] = make_row(s_, input, weight, ep_, outs[g], row_ids[g], tap_inputs_.data() + g * max_taps_,
                           tap_weights_.data() + g * max_taps_);
     const int64_t KW = s_.kernel_w, SW = s_.stride_w;
     if (KW == 3 && SW == 1)

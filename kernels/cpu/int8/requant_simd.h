@@ -67,9 +67,32 @@ struct Requantizer {
   // store() with the activation `act` (this->activation): inlined, so with a constant `act` its switch folds away and
   // a caller's loop keeps the activation's constants in registers (an out-of-line store() per vector reloads them).
   [[gnu::always_inline]] void store_as(reg acc, int64_t c, int64_t o, int n, int8_t* output, Activation act) const {
-    reg v = V::mul(acc, load_lanes<V>(dequant_scale + c, n));
+    put(activate<V>(dequantize(acc, load_lanes<V>(dequant_scale + c, n), o, n), act), c, o, n, output);
+  }
+
+  // store_as() for U vectors of the same channels [c, c + n), at offsets o + u * step, the activation A applied to the
+  // U side by side (activate_n: a swish is a long dependent chain). The same arithmetic per vector as store_as().
+  template <int U, Activation A>
+  [[gnu::always_inline]] void store_columns(reg (&acc)[U], int64_t c, int64_t o, int64_t step, int n,
+                                            int8_t* output) const {
+    const reg scale = load_lanes<V>(dequant_scale + c, n);
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) acc[u] = dequantize(acc[u], scale, o + u * step, n);
+    activate_n<V, U, A>(acc);
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) put(acc[u], c, o + u * step, n, output);
+  }
+
+ private:
+  // acc * dequant scale (+ the dequantized residual at o).
+  [[gnu::always_inline]] reg dequantize(reg acc, reg scale, int64_t o, int n) const {
+    reg v = V::mul(acc, scale);
     if (residual) v = V::add(v, V::mul(V::sub(V::load_i8(residual + o, n), residual_zero_point), residual_scale));
-    const reg y = activate<V>(v, act);
+    return v;
+  }
+
+  // Stores the activated y of channels [c, c + n) at o: requantized, or as float with a float output.
+  [[gnu::always_inline]] void put(reg y, int64_t c, int64_t o, int n, int8_t* output) const {
     if (float_output) {  // an int8 conv with a float output: no requantization
       if (n == V::width) V::store(float_output + o, y); else V::store_n(float_output + o, y, n);
       return;

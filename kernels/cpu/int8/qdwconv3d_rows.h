@@ -1,0 +1,154 @@
+// The int8 depthwise conv3d on the fp32 depthwise loop nest (dwconv3d_simd.h), for CPUs without a byte dot-product
+// instruction (AVX2, AVX-512 without VNNI); V is a float vector wrapper from simd.h.
+//
+// There an int8 multiply-add costs what an fp32 FMA does (AVX2 emulates the dot with vpmaddubsw + vpmaddwd, both on
+// the one vector-multiply port of a Zen 2 core), so the dot kernel's 9 dots per output vector of a 3x3x3 kernel
+// (qdwconv3d_dot.h) were 18 multiplies plus the quad rearranging, against the fp32 kernel's 27 FMAs over two FMA
+// ports; and a float kernel that widened its int8 input for every tap spent four instructions per multiply-add. Here
+// each input row is widened once, to x - zero_point in float, and the fp32 loop nest (its register blocking, row
+// pairs and border handling) computes the accumulators from those rows, which the requantization then reads back from
+// a small per-group buffer still in L1.
+//
+// Exactness: every product (x - zp) * w is an integer below 2^16 in magnitude, exact in float32, and so is every
+// partial sum while it stays below 2^24: 500 taps (ops.cpp's limit) of 255 * 127 reach 1.6e7 < 2^24. The bias starts
+// the sums as float (as the dot kernels' int32 sums are converted to float for the requantization), so the
+// accumulators are those of the reference up to the rounding of a bias beyond 2^24. Padding reads nothing: the fp32
+// loop nest skips taps outside the input, which is what a zero-point pad (x - zp = 0) contributes.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "../dwconv3d/dwconv3d_simd.h"
+#include "requant_simd.h"
+
+namespace pyvideo::kernels::detail {
+
+// The input rows (n, t, h) as floats x - zero_point, each widened when a tap first asks for it (the fp32 loop nest's
+// Input: row(s, n, t, h)). Slot h % kernel_h holds input row h of every frame of one sample: the kernel_h consecutive
+// rows one output line reads never share a slot, and the next line (oh + 1, same frames) finds the rows it shares
+// with this one still there.
+template <class V>
+class QDwWidenedRows {
+ public:
+  QDwWidenedRows(const DwConv3dShape& s, const int8_t* input, int32_t zero_point)
+      : input_(input), row_size_(s.in_w * s.channels), zero_point_(float(zero_point)),
+        slots_(size_t(s.kernel_h)) {
+    for (Slot& slot : slots_) {
+      slot.rows.reset(new float[size_t(s.in_t * row_size_)]);  // uninitialized: `ready` says what holds a row
+      slot.ready.resize(size_t(s.in_t));
+    }
+  }
+
+  const float* row(const DwConv3dShape& s, int64_t n, int64_t t, int64_t h) const {
+    Slot& slot = slots_[size_t(h % s.kernel_h)];
+    const int64_t tag = n * s.in_h + h;
+    if (slot.tag != tag) {
+      slot.tag = tag;
+      std::fill(slot.ready.begin(), slot.ready.end(), char(0));
+    }
+    float* out = slot.rows.get() + t * row_size_;
+    if (!slot.ready[size_t(t)]) {
+      widen(input_ + ((n * s.in_t + t) * s.in_h + h) * row_size_, out);
+      slot.ready[size_t(t)] = 1;
+    }
+    return out;
+  }
+
+ private:
+  struct Slot {
+    int64_t tag = -1;  // n * in_h + h, or -1
+    std::unique_ptr<float[]> rows;  // [in_t][in_w * C]
+    std::vector<char> ready;  // [in_t]: rows[t] holds input row (n, t, h)
+  };
+
+  void widen(const int8_t* x, float* out) const {
+    const typename V::reg zp = V::set1(zero_point_);
+    const int64_t n = row_size_;
+    int64_t i = 0;
+    for (; i + V::width <= n; i += V::width) V::store(out + i, V::sub(V::load_i8(x + i, V::width), zp));
+    if (i < n) V::store_n(out + i, V::sub(V::load_i8(x + i, int(n - i)), zp), int(n - i));
+  }
+
+  const int8_t* input_;
+  int64_t row_size_;
+  float zero_point_;
+  mutable std::vector<Slot> slots_;
+};
+
+// Requantizes one output row's accumulators (acc: Wo * C floats) into output row `row`; A: the activation as a
+// compile-time constant where it is a common one (Requantizer::store_as then inlines it).
+template <class V>
+void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const Requant& q,
+                    const Requantizer<V>& requantizer, const float* linear_scale, int8_t* output) {
+  const int64_t base = row * Wo * C;
+  auto each = [&](auto store) {
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      const float* a = acc + ow * C;
+      const int64_t o = base + ow * C;
+      int64_t c0 = 0;
+      for (; c0 + V::width <= C; c0 += V::width) store(V::load(a + c0), c0, o + c0, V::width);
+      if (c0 < C) store(V::load_n(a + c0, int(C - c0)), c0, o + c0, int(C - c0));
+    }
+  };
+  if (linear_scale) {
+    const bool relu = q.activation == Activation::relu;
+    each([&](typename V::reg v, int64_t c0, int64_t o, int lanes) {
+      requantize_linear_store<V>(v, linear_scale + c0, o, lanes, relu, q, output);
+    });
+  } else if (q.activation == Activation::swish) {
+    // Four columns of one channel block side by side (Requantizer::store_columns): a swish is a long dependent chain.
+    for (int64_t c0 = 0; c0 < C; c0 += V::width) {
+      const int lanes = int(std::min<int64_t>(V::width, C - c0));
+      auto columns = [&](int64_t ow, auto u_count) {  // columns [ow, ow + U)
+        constexpr int U = decltype(u_count)::value;
+        typename V::reg v[U];
+#pragma GCC unroll 4
+        for (int u = 0; u < U; ++u) v[u] = load_lanes<V>(acc + (ow + u) * C + c0, lanes);
+        requantizer.template store_columns<U, Activation::swish>(v, c0, base + ow * C + c0, C, lanes, output);
+      };
+      int64_t ow = 0;
+      for (; ow + 4 <= Wo; ow += 4) columns(ow, std::integral_constant<int, 4>());
+      switch (Wo - ow) {
+        case 3: columns(ow, std::integral_constant<int, 3>()); break;
+        case 2: columns(ow, std::integral_constant<int, 2>()); break;
+        case 1: columns(ow, std::integral_constant<int, 1>()); break;
+        default: break;
+      }
+    }
+  } else {
+    each([&](typename V::reg v, int64_t c0, int64_t o, int lanes) { requantizer.store(v, c0, o, lanes, output); });
+  }
+}
+
+// The rows at positions [begin, end) of the line order (dwconv3d.h), like every depthwise entry point.
+template <class V>
+void qdwconv3d_widened(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
+                       int8_t* output, int64_t begin, int64_t end) {
+  const int64_t C = s.channels, Wo = s.out_w(), weights = s.kernel_t * s.kernel_h * s.kernel_w * C;
+  std::vector<float> weight_f(static_cast<size_t>(weights));
+  for (int64_t i = 0; i < weights; ++i) weight_f[size_t(i)] = float(weight[i]);
+  Epilogue ep;  // the accumulators only: bias + sum of products, no activation (the requantization applies it)
+  ep.bias = q.bias_float;
+  DwRowGroups<V> groups(s, ep);
+  const QDwWidenedRows<V> rows(s, input, q.input_zero_point);
+  const Requantizer<V> requantizer(q);
+  std::vector<float> linear_scale;
+  if (linear_requant(q)) {
+    linear_scale.resize(size_t((C + V::width - 1) / V::width * V::width));
+    linear_scales(q, C, int64_t(linear_scale.size()), linear_scale.data());
+  }
+  const std::unique_ptr<float[]> acc(new float[size_t(kDwGroup * Wo * C)]);  // each row written before it is read
+  float* outs[kDwGroup];
+  for (int g = 0; g < kDwGroup; ++g) outs[g] = acc.get() + g * Wo * C;
+  for_each_row_group<kDwGroup>(s, begin, end, [&](const int64_t* row_ids, int count) {
+    groups.run_into(rows, weight_f.data(), outs, row_ids, count);
+    for (int g = 0; g < count; ++g)
+      requantize_row<V>(outs[g], row_ids[g], Wo, C, q, requantizer,
+                        linear_scale.empty() ? nullptr : linear_scale.data(), output);
+  });
+}
+
+}  // namespace pyvideo::kernels::detail
