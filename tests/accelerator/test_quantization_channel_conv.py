@@ -339,6 +339,15 @@ def test_program_builder_takes_per_channel_conv_qparams_and_refuses_bad_ones():
                                output_zero_point=reference.output_zero_point[:5])
     value = program.quantized_conv(qx, **common, output_scale=reference.output_scale,
                                    output_zero_point=reference.output_zero_point)
+    # A residual's qparams are checked like every other tensor's (an infinite scale used to pass).
+    residual_args = dict(common, residual=value)
+    for bad in (float("inf"), 0.0, float("nan")):
+        with pytest.raises(ValueError, match="program: residual quantization needs a positive finite scale"):
+            program.quantized_conv(qx, **dict(residual_args, residual_scale=bad), output_scale=0.1,
+                                   output_zero_point=0)
+    with pytest.raises(ValueError, match=r"program: residual quantization .*zero point 300\)"):
+        program.quantized_conv(qx, **dict(residual_args, residual_zero_point=300), output_scale=0.1,
+                               output_zero_point=0)
     program.set_outputs([value], ["ncthw"])
     from pyvideo.accelerator.native.program import NativeProgram
 
