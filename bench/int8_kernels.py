@@ -2,12 +2,12 @@
 """Benchmark: pyvideo's native int8 conv3d kernels vs its native fp32 kernels, layer by layer, on the convolutions
 of X3D-XS (batch 1, 3x4x160x160 input; --model s: X3D-S, the same layers on 13 frames), at 1 and 2 threads.
 
-Both sides run through the pyvideo._C bindings on channels-last buffers prepared once (no layout copies, no torch
-op dispatch), so the ratio is the kernels' own. Variants are timed interleaved (fp32 sample, int8 sample, repeat;
-each sample loops ~2 ms). Each side keeps its fastest sample by default: on a shared machine the other samples
-measure the neighbours as much as the kernel (--stat median for the median). Per layer it prints fp32 / int8 time
-(>1: int8 is faster); per layer kind, the ratio of the summed times weighted by how often the layer occurs in
-X3D-XS; and the geometric mean over layers.
+Both sides run through the pyvideo._C bindings on channels-last buffers prepared once and handed over as DLPack
+capsules made once (no layout copies, no torch op dispatch, no per-call __dlpack__), so the ratio is the kernels'
+own. Variants are timed interleaved (fp32 sample, int8 sample, repeat; each sample loops ~2 ms). Each side keeps
+its fastest sample by default: on a shared machine the other samples measure the neighbours as much as the kernel
+(--stat median for the median). Per layer it prints fp32 / int8 time (>1: int8 is faster); per layer kind, the ratio
+of the summed times weighted by how often the layer occurs in X3D-XS; and the geometric mean over layers.
 
     .venv/bin/python bench/int8_kernels.py [--threads 1 2] [--repeat 25] [--stat min|median] [--model xs|s]
                                            [--activation swish] [--kinds depthwise pointwise spatial] [--amx]
@@ -27,6 +27,7 @@ import statistics
 import time
 
 import torch
+from torch.utils.dlpack import to_dlpack
 
 from pyvideo import _native
 
@@ -76,6 +77,12 @@ def make_calls(kind, ci, co, size, kernel, stride, padding, activation=None):
     act = activation if activation is not None else (0 if kind == "depthwise" else 1)
     lib = _native.native()
     g = torch.Generator().manual_seed(0)
+    # Every tensor goes in as a DLPack capsule made here, once: the bindings read a capsule without consuming it, so
+    # one serves every call. Passed as tensors, each call paid Tensor.__dlpack__ per argument (~3 us each here), more
+    # for int8's five tensors than fp32's three, which skewed the small layers' ratios (the ops themselves pass
+    # torch.utils.dlpack.to_dlpack capsules, ~10x cheaper).
+    def cap(t):
+        return to_dlpack(t)  # the capsule holds the tensor
     to = out_size(size, kernel, stride, padding)
     x_f = torch.randn((1, *size, ci), generator=g)
     x_q = torch.randint(-128, 128, (1, *size, ci), generator=g, dtype=torch.int8)
@@ -86,9 +93,11 @@ def make_calls(kind, ci, co, size, kernel, stride, padding, activation=None):
     bias_qf = bias_q.float()
     dequant = torch.full((co,), 1e-4)
     stride, padding = list(stride), list(padding)
+    x_f, x_q, y_f, y_q, bias_f, bias_q, bias_qf, dequant = map(cap, (x_f, x_q, y_f, y_q, bias_f, bias_q, bias_qf,
+                                                                      dequant))
     if kind == "depthwise":
-        w_f = torch.randn((*kernel, co), generator=g)
-        w_q = torch.randint(-127, 128, (*kernel, co), generator=g, dtype=torch.int8)
+        w_f = cap(torch.randn((*kernel, co), generator=g))
+        w_q = cap(torch.randint(-127, 128, (*kernel, co), generator=g, dtype=torch.int8))
 
         def fp32(threads):
             lib.dwconv3d_fused_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, act, threads)
@@ -97,9 +106,10 @@ def make_calls(kind, ci, co, size, kernel, stride, padding, activation=None):
             lib.qdwconv3d_ndhwc(x_q, w_q, bias_q, bias_qf, dequant, None, y_q, stride, padding, 3, 1.0, 0, act,
                                 0.05, 0, threads)
     else:
-        w_f = torch.randn((*kernel, ci, co), generator=g)
+        w_f = cap(torch.randn((*kernel, ci, co), generator=g))
         w_q = torch.randint(-127, 128, (*kernel, (ci + 3) // 4, co, 4), generator=g, dtype=torch.int8)
-        w_sum = w_q.to(torch.int32).sum(dim=(0, 1, 2, 3, 5)).to(torch.int32)
+        w_sum = cap(w_q.to(torch.int32).sum(dim=(0, 1, 2, 3, 5)).to(torch.int32))
+        w_q = cap(w_q)
 
         def fp32(threads):
             lib.conv3d_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, act, threads)
@@ -165,7 +175,7 @@ def amx_main(args, layers, stat):
             print(f"{kind:10} {name:15} {ci}x{'x'.join(map(str, size)):12} {co:5d} {count:3d} {threads:3d} "
                   f"{off * 1e3:8.3f} {on * 1e3:8.3f} {off / on:7.2f}x")
         print(f"  {threads} thr  dense layers weighted by count: vnni {totals[0] * 1e3:.2f} ms  amx "
-              f"{totals[1] * 1e3:.2f} ms  ratio {totals[0] / totals[1]:.2f}x (includes ~20 us binding overhead/call)")
+              f"{totals[1] * 1e3:.2f} ms  ratio {totals[0] / totals[1]:.2f}x (includes the ~3 us binding overhead of each call)")
     program_main(args, setups)
 
 
