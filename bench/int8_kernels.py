@@ -175,7 +175,8 @@ def amx_main(args, layers, stat):
             print(f"{kind:10} {name:15} {ci}x{'x'.join(map(str, size)):12} {co:5d} {count:3d} {threads:3d} "
                   f"{off * 1e3:8.3f} {on * 1e3:8.3f} {off / on:7.2f}x")
         print(f"  {threads} thr  dense layers weighted by count: vnni {totals[0] * 1e3:.2f} ms  amx "
-              f"{totals[1] * 1e3:.2f} ms  ratio {totals[0] / totals[1]:.2f}x (includes the ~3 us binding overhead of each call)")
+              f"{totals[1] * 1e3:.2f} ms  ratio {totals[0] / totals[1]:.2f}x (includes each call's ~3 us in the "
+              f"binding)")
     program_main(args, setups)
 
 
