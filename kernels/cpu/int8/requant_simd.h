@@ -70,17 +70,16 @@ struct Requantizer {
     put(activate<V>(dequantize(acc, load_lanes<V>(dequant_scale + c, n), o, n), act), c, o, n, output);
   }
 
-  // store_as() for U vectors of the same channels [c, c + n), at offsets o + u * step, the activation A applied to the
-  // U side by side (activate_n: a swish is a long dependent chain). The same arithmetic per vector as store_as().
+  // store_as() for U vectors, vector u of channels [c[u], c[u] + n[u]) at offset o[u], the activation A applied to
+  // the U side by side (activate_n: a swish is a long dependent chain). The same arithmetic per vector as store_as().
   template <int U, Activation A>
-  [[gnu::always_inline]] void store_columns(reg (&acc)[U], int64_t c, int64_t o, int64_t step, int n,
-                                            int8_t* output) const {
-    const reg scale = load_lanes<V>(dequant_scale + c, n);
+  [[gnu::always_inline]] void store_vectors(reg (&acc)[U], const int64_t (&c)[U], const int64_t (&o)[U],
+                                            const int (&n)[U], int8_t* output) const {
 #pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) acc[u] = dequantize(acc[u], scale, o + u * step, n);
+    for (int u = 0; u < U; ++u) acc[u] = dequantize(acc[u], load_lanes<V>(dequant_scale + c[u], n[u]), o[u], n[u]);
     activate_n<V, U, A>(acc);
 #pragma GCC unroll 8
-    for (int u = 0; u < U; ++u) put(acc[u], c, o + u * step, n, output);
+    for (int u = 0; u < U; ++u) put(acc[u], c[u], o[u], n[u], output);
   }
 
  private:
