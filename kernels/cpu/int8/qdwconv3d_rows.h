@@ -1,8 +1,8 @@
 // The int8 depthwise conv3d on the fp32 depthwise loop nest (dwconv3d_simd.h), for CPUs without a byte dot-product
 // instruction (AVX2, AVX-512 without VNNI); V is a float vector wrapper from simd.h.
 //
-// There an int8 multiply-add costs what an fp32 FMA does (AVX2 emulates the dot with vpmaddubsw + vpmaddwd, both on
-// the one vector-multiply port of a Zen 2 core), so the dot kernel's 9 dots per output vector of a 3x3x3 kernel
+// There an int8 multiply-add costs what an fp32 FMA does (simd::Avx2Dot emulates the dot with two vpmaddwd, on the
+// one vector integer-multiply port of a Zen 2 core), so the dot kernel's 9 dots per output vector of a 3x3x3 kernel
 // (qdwconv3d_dot.h) were 18 multiplies plus the quad rearranging, against the fp32 kernel's 27 FMAs over two FMA
 // ports; and a float kernel that widened its int8 input for every tap spent four instructions per multiply-add. Here
 // each input row is widened once, to x - zero_point in float, and the fp32 loop nest (its register blocking, row
@@ -78,8 +78,9 @@ class QDwWidenedRows {
   mutable std::vector<Slot> slots_;
 };
 
-// Requantizes one output row's accumulators (acc: Wo * C floats) into output row `row`; A: the activation as a
-// compile-time constant where it is a common one (Requantizer::store_as then inlines it).
+// Requantizes one output row's accumulators (acc: Wo * C floats) into output row `row`: the linear form where it
+// applies (linear_scale non-null), a swish with its constants inlined and four vectors interleaved, anything else
+// through Requantizer::store.
 template <class V>
 void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const Requant& q,
                     const Requantizer<V>& requantizer, const float* linear_scale, int8_t* output) {
@@ -100,7 +101,7 @@ void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const 
     });
   } else if (q.activation == Activation::swish) {
     // Four vectors side by side (Requantizer::store_vectors: a swish is a long dependent chain). Columns [0, bulk):
-    // four columns of one channel block at a time (one dequant scale load for the four). The last Wo % 4 columns:
+    // four columns of one channel block at a time. The last Wo % 4 columns:
     // their vectors in memory order, four at a time whatever column or channel block each is in, so only the row's
     // last 0-3 vectors go in a smaller group (by column alone, a 5-wide row's fifth column went one vector at a time:
     // 432 channels at 5x5 took 1.15x the time).
