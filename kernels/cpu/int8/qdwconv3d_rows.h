@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../dwconv3d/dwconv3d_simd.h"
@@ -101,49 +102,41 @@ void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const 
     });
   } else if (q.activation == Activation::swish) {
     // Four vectors side by side (Requantizer::store_vectors: a swish is a long dependent chain). Columns [0, bulk):
-    // four columns of one channel block at a time. The last Wo % 4 columns:
-    // their vectors in memory order, four at a time whatever column or channel block each is in, so only the row's
-    // last 0-3 vectors go in a smaller group (by column alone, a 5-wide row's fifth column went one vector at a time:
-    // 432 channels at 5x5 took 1.15x the time).
+    // four columns of one channel block at a time. The last Wo % 4 columns: their vectors in memory order, four at a
+    // time whatever column or channel block each is in, so only the row's last 0-3 vectors go in a smaller group (by
+    // column alone, a 5-wide row's fifth column went one vector at a time: 432 channels at 5x5 took 1.15x the time).
     using reg = typename V::reg;
-    const int64_t bulk = Wo / 4 * 4;
-    for (int64_t c0 = 0; c0 < C; c0 += V::width) {
-      const int lanes = int(std::min<int64_t>(V::width, C - c0));
-      for (int64_t ow = 0; ow < bulk; ow += 4) {
-        reg v[4];
-        int64_t c[4], o[4];
-        int n[4];
-#pragma GCC unroll 4
-        for (int u = 0; u < 4; ++u) {
-          c[u] = c0, n[u] = lanes, o[u] = base + (ow + u) * C + c0;
-          v[u] = load_lanes<V>(acc + (ow + u) * C + c0, lanes);
-        }
-        requantizer.template store_vectors<4, Activation::swish>(v, c, o, n, output);
-      }
-    }
-    const int64_t blocks = (C + V::width - 1) / V::width, total = (Wo - bulk) * blocks;
-    int64_t ow = bulk, cb = 0;  // the next vector's column and channel block
-    auto group = [&](auto u_count) {
+    // U vectors, next() giving each one's (column, first channel) in turn.
+    auto group = [&](auto u_count, auto&& next) {
       constexpr int U = decltype(u_count)::value;
       reg v[U];
       int64_t c[U], o[U];
       int n[U];
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) {
-        c[u] = cb * V::width;
-        n[u] = int(std::min<int64_t>(V::width, C - c[u]));
-        o[u] = base + ow * C + c[u];
-        v[u] = load_lanes<V>(acc + ow * C + c[u], n[u]);
-        if (++cb == blocks) cb = 0, ++ow;
+        const auto [ow, c0] = next();
+        c[u] = c0, n[u] = int(std::min<int64_t>(V::width, C - c0)), o[u] = base + ow * C + c0;
+        v[u] = load_lanes<V>(acc + ow * C + c0, n[u]);
       }
       requantizer.template store_vectors<U, Activation::swish>(v, c, o, n, output);
     };
+    const int64_t bulk = Wo / 4 * 4;
+    for (int64_t c0 = 0; c0 < C; c0 += V::width)
+      for (int64_t ow = 0; ow < bulk; ow += 4)
+        group(std::integral_constant<int, 4>(), [&, column = ow]() mutable { return std::pair(column++, c0); });
+    const int64_t blocks = (C + V::width - 1) / V::width, total = (Wo - bulk) * blocks;
+    int64_t ow = bulk, cb = 0;  // the leftover columns' next vector: column and channel block
+    auto in_memory_order = [&] {
+      const std::pair<int64_t, int64_t> at(ow, cb * V::width);
+      if (++cb == blocks) cb = 0, ++ow;
+      return at;
+    };
     int64_t k = 0;
-    for (; k + 4 <= total; k += 4) group(std::integral_constant<int, 4>());
+    for (; k + 4 <= total; k += 4) group(std::integral_constant<int, 4>(), in_memory_order);
     switch (total - k) {
-      case 3: group(std::integral_constant<int, 3>()); break;
-      case 2: group(std::integral_constant<int, 2>()); break;
-      case 1: group(std::integral_constant<int, 1>()); break;
+      case 3: group(std::integral_constant<int, 3>(), in_memory_order); break;
+      case 2: group(std::integral_constant<int, 2>(), in_memory_order); break;
+      case 1: group(std::integral_constant<int, 1>(), in_memory_order); break;
       default: break;
     }
   } else {
@@ -171,11 +164,10 @@ void qdwconv3d_widened(const DwConv3dShape& s, const int8_t* input, const int8_t
   const std::unique_ptr<float[]> acc(new float[size_t(kDwGroup * Wo * C)]);  // each row written before it is read
   float* outs[kDwGroup];
   for (int g = 0; g < kDwGroup; ++g) outs[g] = acc.get() + g * Wo * C;
+  const float* linear = linear_scale.empty() ? nullptr : linear_scale.data();
   for_each_row_group<kDwGroup>(s, begin, end, [&](const int64_t* row_ids, int count) {
     groups.run_into(rows, weight_f.data(), outs, row_ids, count);
-    for (int g = 0; g < count; ++g)
-      requantize_row<V>(outs[g], row_ids[g], Wo, C, q, requantizer,
-                        linear_scale.empty() ? nullptr : linear_scale.data(), output);
+    for (int g = 0; g < count; ++g) requantize_row<V>(outs[g], row_ids[g], Wo, C, q, requantizer, linear, output);
   });
 }
 
