@@ -81,8 +81,6 @@ def make_calls(kind, ci, co, size, kernel, stride, padding, activation=None):
     # one serves every call. Passed as tensors, each call paid Tensor.__dlpack__ per argument (~3 us each here), more
     # for int8's five tensors than fp32's three, which skewed the small layers' ratios (the ops themselves pass
     # torch.utils.dlpack.to_dlpack capsules, ~10x cheaper).
-    def cap(t):
-        return to_dlpack(t)  # the capsule holds the tensor
     to = out_size(size, kernel, stride, padding)
     x_f = torch.randn((1, *size, ci), generator=g)
     x_q = torch.randint(-128, 128, (1, *size, ci), generator=g, dtype=torch.int8)
@@ -93,11 +91,11 @@ def make_calls(kind, ci, co, size, kernel, stride, padding, activation=None):
     bias_qf = bias_q.float()
     dequant = torch.full((co,), 1e-4)
     stride, padding = list(stride), list(padding)
-    x_f, x_q, y_f, y_q, bias_f, bias_q, bias_qf, dequant = map(cap, (x_f, x_q, y_f, y_q, bias_f, bias_q, bias_qf,
-                                                                      dequant))
+    x_f, x_q, y_f, y_q, bias_f, bias_q, bias_qf, dequant = map(
+        to_dlpack, (x_f, x_q, y_f, y_q, bias_f, bias_q, bias_qf, dequant))
     if kind == "depthwise":
-        w_f = cap(torch.randn((*kernel, co), generator=g))
-        w_q = cap(torch.randint(-127, 128, (*kernel, co), generator=g, dtype=torch.int8))
+        w_f = to_dlpack(torch.randn((*kernel, co), generator=g))
+        w_q = to_dlpack(torch.randint(-127, 128, (*kernel, co), generator=g, dtype=torch.int8))
 
         def fp32(threads):
             lib.dwconv3d_fused_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, act, threads)
@@ -106,10 +104,10 @@ def make_calls(kind, ci, co, size, kernel, stride, padding, activation=None):
             lib.qdwconv3d_ndhwc(x_q, w_q, bias_q, bias_qf, dequant, None, y_q, stride, padding, 3, 1.0, 0, act,
                                 0.05, 0, threads)
     else:
-        w_f = cap(torch.randn((*kernel, ci, co), generator=g))
+        w_f = to_dlpack(torch.randn((*kernel, ci, co), generator=g))
         w_q = torch.randint(-127, 128, (*kernel, (ci + 3) // 4, co, 4), generator=g, dtype=torch.int8)
-        w_sum = cap(w_q.to(torch.int32).sum(dim=(0, 1, 2, 3, 5)).to(torch.int32))
-        w_q = cap(w_q)
+        w_sum = to_dlpack(w_q.to(torch.int32).sum(dim=(0, 1, 2, 3, 5)).to(torch.int32))
+        w_q = to_dlpack(w_q)
 
         def fp32(threads):
             lib.conv3d_f32_ndhwc(x_f, w_f, bias_f, None, y_f, stride, padding, act, threads)
