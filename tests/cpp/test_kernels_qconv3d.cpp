@@ -90,6 +90,15 @@ std::vector<NamedDw> depthwise_variants() {
   return out;
 }
 
+// The geometry both shape kinds (Conv3dShape, DwConv3dShape) share, from a test case's [T, H, W] triples.
+template <class Shape>
+void set_geometry(Shape& s, const int (&size)[3], const int (&k)[3], const int (&stride)[3], const int (&pad)[3]) {
+  s.in_t = size[0]; s.in_h = size[1]; s.in_w = size[2];
+  s.kernel_t = k[0]; s.kernel_h = k[1]; s.kernel_w = k[2];
+  s.stride_t = stride[0]; s.stride_h = stride[1]; s.stride_w = stride[2];
+  s.pad_t = pad[0]; s.pad_h = pad[1]; s.pad_w = pad[2];
+}
+
 std::vector<int8_t> random_i8(size_t n, std::mt19937& rng, int lo = -128, int hi = 127) {
   std::uniform_int_distribution<int> dist(lo, hi);
   std::vector<int8_t> v(n);
@@ -342,10 +351,7 @@ void depthwise_positions_are_line_order(std::mt19937& rng) {
   for (const Case& c : cases) {
     DwConv3dShape s;
     s.batch = c.batch; s.channels = c.c;
-    s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
-    s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
-    s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
-    s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+    set_geometry(s, c.size, c.k, c.stride, c.pad);
     const int64_t To = s.out_t(), Ho = s.out_h(), P = s.rows(), row_bytes = s.out_w() * s.channels;
     const size_t out_n = size_t(P * row_bytes);
     const auto x = random_i8(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels), rng);
@@ -611,10 +617,7 @@ void narrow_layers_exact_sums(std::mt19937& rng) {
   for (const Case& c : cases) {
     Conv3dShape s;
     s.batch = 2; s.in_channels = c.ci; s.out_channels = c.co;
-    s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
-    s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
-    s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
-    s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+    set_geometry(s, c.size, c.k, c.stride, c.pad);
     const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w;
     const size_t out_n = size_t(s.rows() * s.out_w() * s.out_channels);
     const auto x = random_i8(size_t(s.batch * s.in_t * s.in_h * s.in_w * s.in_channels), rng);
@@ -668,12 +671,10 @@ void depthwise_exact_sums(std::mt19937& rng) {
   for (const Case& c : cases) {
     DwConv3dShape s;
     s.batch = 2; s.channels = c.c;
-    s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
-    s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
-    s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
-    s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+    set_geometry(s, c.size, c.k, c.stride, c.pad);
     const int64_t taps = s.kernel_t * s.kernel_h * s.kernel_w;
-    const size_t in_n = size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels), out_n = size_t(s.rows() * s.out_w() * s.channels);
+    const size_t in_n = size_t(s.batch * s.in_t * s.in_h * s.in_w * s.channels);
+    const size_t out_n = size_t(s.rows() * s.out_w() * s.channels);
     const auto x = c.extreme ? std::vector<int8_t>(in_n, int8_t(-128)) : random_i8(in_n, rng);
     const auto w = c.extreme ? std::vector<int8_t>(size_t(taps * s.channels), int8_t(-127))
                              : random_i8(size_t(taps * s.channels), rng, -127, 127);
@@ -1177,10 +1178,7 @@ int main() {
     for (int v = 0; v < 5; ++v, ++index) {
       Conv3dShape s;
       s.batch = 1 + index % 2; s.in_channels = c.ci; s.out_channels = c.co;
-      s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
-      s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
-      s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
-      s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+      set_geometry(s, c.size, c.k, c.stride, c.pad);
       compare_dense(s, index, rng);
     }
   const int dw_kernels[][3] = {{3, 3, 3}, {5, 1, 1}, {1, 3, 3}, {1, 1, 1}};
@@ -1224,10 +1222,7 @@ int main() {
     for (int v = 0; v < 2; ++v, ++index) {
       DwConv3dShape s;
       s.batch = c.batch; s.channels = c.c + v;  // and one more channel: another tail
-      s.in_t = c.size[0]; s.in_h = c.size[1]; s.in_w = c.size[2];
-      s.kernel_t = c.k[0]; s.kernel_h = c.k[1]; s.kernel_w = c.k[2];
-      s.stride_t = c.stride[0]; s.stride_h = c.stride[1]; s.stride_w = c.stride[2];
-      s.pad_t = c.pad[0]; s.pad_h = c.pad[1]; s.pad_w = c.pad[2];
+      set_geometry(s, c.size, c.k, c.stride, c.pad);
       compare_depthwise(s, index, rng);
     }
   for (int w = 1; w <= 17; ++w, ++index) {
