@@ -1146,6 +1146,9 @@ int main() {
       {64, 32, {2, 9, 11}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}},
       {100, 64, {2, 7, 8}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}},
       {40, 20, {5, 6, 7}, {3, 3, 3}, {2, 3, 1}, {1, 1, 2}},
+      // int8 weights between presplit_max_weight_bytes and 1 MB (plain AVX2: the unsplit weights, the last tile moved
+      // back to whole vectors; every other layer here splits them): 1x3x3, 702 KB, a C_out tail
+      {300, 260, {1, 3, 6}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
       // int8 weights above 1 MB (qconv3d_simd's grouped items and, on x86, reductions in parts; few positions to
       // keep the scalar reference cheap): a temporal conv with C_in not a multiple of 4 and a C_out tail, a spatial
       // one on rows of 4 columns, a strided projection whose reduction is two full parts and a short one

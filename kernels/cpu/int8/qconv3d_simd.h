@@ -62,11 +62,16 @@ struct QConvCall {
   int32_t* partial = nullptr;
   int64_t partial_ld = 0;
   bool first = true, last = true;
+  // I::presplit, layers of at most presplit_max_weight_bytes (QSource::prepped_split): the folded weights with each
+  // channel vector's 4-byte groups split ahead of time (I::split_weights), [kt * kh][groups][vectors][I::split_size].
+  const int16_t* split_weight = nullptr;
+  int64_t split_vectors = 0;
 };
 
 // How a tile reads its inputs: tap by tap (border columns), one run per kernel row (folded columns), or from the
-// item's prepped pixels (x86), all of the reduction or one part of it (QConvCall::line_begin...).
-enum class QSource { taps, folded, prepped, prepped_part };
+// item's prepped pixels (x86), all of the reduction or one part of it (QConvCall::line_begin...); prepped_split:
+// prepped pixels against the split weights (QConvCall::split_weight), all of the reduction.
+enum class QSource { taps, folded, prepped, prepped_part, prepped_split };
 
 // One tile: output columns ow0 + [0, m) of a row, channel vectors n0 / width + [0, NV), all read the Source way.
 // Full: every vector of the tile is whole (the tile picks it itself, see below).
@@ -123,14 +128,29 @@ void qconv3d_tile(const QConvCall& call, const int8_t* input_n, int64_t it0, int
       }
     }
   };
-  if constexpr (Source == QSource::prepped || Source == QSource::prepped_part) {
+  if constexpr (Source == QSource::prepped || Source == QSource::prepped_part || Source == QSource::prepped_split) {
     // the call's lines and groups: all of them, or one part of the reduction
     const int64_t column = s.stride_w * Ci, g0 = call.group_begin;
     for (int64_t line = call.line_begin; line < call.line_end; ++line) {
       const int8_t* a[MR];
       const int8_t* x_line = call.prepped + line * call.prep_stride + g0 * 4;
       for (int i = 0; i < MR; ++i) a[i] = x_line + (ow0 + std::min(i, m - 1) - call.prep_col0) * column;
-      accumulate(a, call.folded_weight + ((line * call.groups + g0) * Cs + n0) * 4, call.group_end - g0);
+      if constexpr (Source == QSource::prepped_split) {
+        // n0 is a multiple of the width here (the last tile is not moved back); vectors past C_out are zero weights
+        constexpr int64_t Z = I::split_size;
+        const int64_t V = call.split_vectors;
+        const int16_t* w = call.split_weight + ((line * call.groups + g0) * V + n0 / I::width) * Z;
+        for (int64_t g = 0; g < call.group_end - g0; ++g) {
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) {
+            const ireg x = I::broadcast_raw(a[i] + g * 4);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; ++j) acc[i][j] = I::dot_split(acc[i][j], x, w + (g * V + j) * Z);
+          }
+        }
+      } else {
+        accumulate(a, call.folded_weight + ((line * call.groups + g0) * Cs + n0) * 4, call.group_end - g0);
+      }
     }
   } else
   // Every tap runs, those in the T/H padding on pad_row (pad_line) too: the correction assumes all taps read something.
@@ -282,10 +302,16 @@ void qconv3d_columns(const QConvCall& call, const int8_t* input_n, int64_t it0, 
                                                         out_offset, ow0, int(std::min<int64_t>(MR, to - ow0)), n0);
   };
   if constexpr (I::input_offset != 0) {
-    if (call.partial)
+    if (call.partial) {
       tiles(std::integral_constant<QSource, QSource::prepped_part>{}, ow_begin, ow_end);
-    else
+    } else if constexpr (I::presplit) {
+      if (call.split_weight)
+        tiles(std::integral_constant<QSource, QSource::prepped_split>{}, ow_begin, ow_end);
+      else
+        tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
+    } else {
       tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
+    }
   } else {
     const int64_t lo = std::clamp(fold_lo, ow_begin, ow_end), hi = std::clamp(fold_hi, lo, ow_end);
     tiles(std::integral_constant<QSource, QSource::taps>{}, ow_begin, lo);
@@ -375,6 +401,12 @@ void qconv3d_gemv(const QConvCall& call, const int8_t* input, int64_t position, 
 // neutral at 0.8 MB, 0.85-0.9x on 0.15-0.6 MB ones (the parts' extra passes, where the weights fit L2 anyway).
 constexpr int64_t large_weight_bytes = int64_t(1) << 20;
 
+// Int8 weights up to which a wrapper with I::presplit (plain AVX2) splits them ahead of time (QSource::prepped_split):
+// twice the bytes, which pays while they stay in L2. Measured on Slow-R50's layers (bench/conv3d_layers.py --int8
+// --baseline, Zen 2 with a 512 KB L2, one thread): 1.07-1.12x on layers of 4-262 KB; 0.99-1.03x at 393-524 KB;
+// 0.81-0.96x from 590 KB (the 1x3x3 convs of res4 / res5, the 3x1x1 ones of 1024 and 2048 channels).
+constexpr int64_t presplit_max_weight_bytes = int64_t(256) << 10;
+
 // d[b] = x[b] + 128 (as the unsigned byte dot takes it) for b < n.
 inline void offset_bytes(int8_t* d, const int8_t* x, int64_t n) {
   constexpr uint64_t flip = 0x8080808080808080ull;
@@ -442,6 +474,22 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
   if (Ci % 4 != 0 && (prep || fold_hi > fold_lo)) {
     fold_kernel_lines(s, packed_weight, Cs, folded);
     call.folded_weight = folded.data();
+  }
+  // plain AVX2: the weights split once per call (QSource::prepped_split), where they are small enough
+  thread_local std::vector<int16_t> split_weight;
+  if constexpr (I::presplit) {
+    const int64_t line_groups = s.kernel_t * s.kernel_h * groups;
+    if (line_groups * Cs * 4 <= presplit_max_weight_bytes) {
+      constexpr int64_t Z = I::split_size;
+      split_weight.resize(size_t(line_groups * vectors * Z));
+      for (int64_t lg = 0; lg < line_groups; ++lg)
+        for (int64_t v = 0; v < vectors; ++v)
+          I::split_weights(call.folded_weight + (lg * Cs + v * I::width) * 4,
+                           I::mask(int(std::min<int64_t>(I::width, Co - v * I::width))),
+                           split_weight.data() + (lg * vectors + v) * Z);
+      call.split_weight = split_weight.data();
+      call.split_vectors = vectors;
+    }
   }
 
   // Layers with large weights (above large_weight_bytes: ResNet's res4 / res5 convs and strided projections) group
@@ -526,10 +574,11 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
       // partial and partial loads cost (I::costly_partial_loads), is moved back to end at the last channel: all its
       // vectors whole (qconv3d_tile's Full form). It computes again the few channels it then shares with the tile
       // before it and stores the same bytes there (exact integer sums, each channel's own requantization). Not with
-      // a reduction in parts: both tiles would add their parts into the shared channels' parked sums.
+      // a reduction in parts: both tiles would add their parts into the shared channels' parked sums. Nor with split
+      // weights: their tiles start at whole vectors (their zero weights past C_out make every load whole anyway).
       auto tile_start = [&](int64_t v0, int64_t count) {
         if constexpr (I::costly_partial_loads) {
-          if (!split && v0 + count == vectors && Co % I::width != 0 && Co >= count * I::width)
+          if (!split && !call.split_weight && v0 + count == vectors && Co % I::width != 0 && Co >= count * I::width)
             return Co - count * I::width;
         }
         return v0 * I::width;

@@ -1,0 +1,197 @@
+#!/usr/bin/env python
+"""Benchmark: multiply-add throughput of the x86 AVX2 instructions the fp32 and int8 kernels are built on, on this
+machine, one thread: what the kernels' inner loops could reach, measured rather than read from a table.
+
+It writes a small C program, compiles it with the system C compiler (cc -O3 -mavx2 -mfma) and runs it. Rows:
+  fma chains        12 independent vfmadd231ps chains: the fp32 peak (8 multiply-adds per instruction)
+  vpmaddwd chains   8 independent vpmaddwd + vpaddd chains: the int16 pair product peak (16 per instruction)
+  fp32 tile 4x3     the fp32 dense kernel's shape: a broadcast input x 3 weight vectors, 12 accumulators
+  int8 tile 4x2     the plain-AVX2 int8 tile (simd::Avx2Dot::dot): weights split into int16 halves in the loop
+  int8 tile 4x2, split weights   the same with the weights split ahead of time (Avx2Dot::dot_split)
+The tiles run over weights and inputs that stay in L1, so they bound the kernels from above (no epilogue, no input
+preparation, no cache misses). Each row is the best of --repeat runs of about 0.2 s. Ratios compare rows of one run;
+on a shared machine only those are meaningful.
+
+    .venv/bin/python bench/mac_throughput.py [--repeat 5]
+"""
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SOURCE = r"""
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static volatile int seed = 1;  /* opaque to the compiler: chains it cannot fold */
+static int8_t w8[64 * 64] __attribute__((aligned(64)));
+static int16_t w16[2 * 64 * 64] __attribute__((aligned(64)));
+static int32_t x32[8 * 64] __attribute__((aligned(64)));
+static float wf[3 * 8 * 64] __attribute__((aligned(64)));
+static float xf[4 * 64] __attribute__((aligned(64)));
+static double sink;
+
+#define FMA(a) a = _mm256_fmadd_ps(a, b, c);
+static double fma_chains(long n) {
+  __m256 b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-6f);
+  __m256 a0 = _mm256_set1_ps(seed), a1 = _mm256_set1_ps(seed + 1), a2 = _mm256_set1_ps(seed + 2),
+         a3 = _mm256_set1_ps(seed + 3), a4 = _mm256_set1_ps(seed + 4), a5 = _mm256_set1_ps(seed + 5),
+         a6 = _mm256_set1_ps(seed + 6), a7 = _mm256_set1_ps(seed + 7), a8 = _mm256_set1_ps(seed + 8),
+         a9 = _mm256_set1_ps(seed + 9), a10 = _mm256_set1_ps(seed + 10), a11 = _mm256_set1_ps(seed + 11);
+  double t = now();
+  for (long i = 0; i < n; ++i) { FMA(a0) FMA(a1) FMA(a2) FMA(a3) FMA(a4) FMA(a5) FMA(a6) FMA(a7) FMA(a8) FMA(a9) FMA(a10) FMA(a11) }
+  t = now() - t;
+  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                           _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+  s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+  sink += _mm256_cvtss_f32(s);
+  return (double)n * 12 * 8 / t;
+}
+
+#define MADD(a) a = _mm256_add_epi32(a, _mm256_madd_epi16(w, y));
+static double madd_chains(long n) {
+  __m256i w = _mm256_set1_epi16(seed), y = _mm256_set1_epi16(seed + 1);
+  __m256i a0 = _mm256_set1_epi32(seed), a1 = _mm256_set1_epi32(seed + 1), a2 = _mm256_set1_epi32(seed + 2),
+          a3 = _mm256_set1_epi32(seed + 3), a4 = _mm256_set1_epi32(seed + 4), a5 = _mm256_set1_epi32(seed + 5),
+          a6 = _mm256_set1_epi32(seed + 6), a7 = _mm256_set1_epi32(seed + 7);
+  double t = now();
+  for (long i = 0; i < n; ++i) { y = _mm256_add_epi16(y, w); MADD(a0) MADD(a1) MADD(a2) MADD(a3) MADD(a4) MADD(a5) MADD(a6) MADD(a7) }
+  t = now() - t;
+  __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                               _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+  sink += _mm256_extract_epi32(s, 0);
+  return (double)n * 8 * 16 / t;
+}
+
+/* 4 columns x 3 vectors of 8 channels, 64 input channels per pass (the fp32 dense kernel's tile) */
+static double fp32_tile(long n) {
+  __m256 acc[4][3];
+  for (int i = 0; i < 4; ++i) for (int j = 0; j < 3; ++j) acc[i][j] = _mm256_setzero_ps();
+  double t = now();
+  for (long r = 0; r < n; ++r) {
+    const float* w = wf;
+#pragma GCC unroll 4
+    for (int k = 0; k < 64; ++k, w += 24) {
+      __m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8), b2 = _mm256_load_ps(w + 16);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        __m256 x = _mm256_broadcast_ss(xf + i * 64 + k);
+        acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+        acc[i][2] = _mm256_fmadd_ps(x, b2, acc[i][2]);
+      }
+    }
+  }
+  t = now() - t;
+  __m256 s = _mm256_setzero_ps();
+  for (int i = 0; i < 4; ++i) for (int j = 0; j < 3; ++j) s = _mm256_add_ps(s, acc[i][j]);
+  sink += _mm256_cvtss_f32(s);
+  return (double)n * 64 * 4 * 3 * 8 / t;
+}
+
+/* 4 columns x 2 vectors of 8 channels, 32 groups of 4 input bytes per pass; split: weights as int16 halves */
+static double int8_tile(long n, int split) {
+  __m256i acc[4][2];
+  for (int i = 0; i < 4; ++i) for (int j = 0; j < 2; ++j) acc[i][j] = _mm256_setzero_si256();
+  const __m256i low = _mm256_set1_epi16(0x00FF);
+  double t = now();
+  for (long r = 0; r < n; ++r) {
+#pragma GCC unroll 2
+    for (int g = 0; g < 32; ++g) {
+      __m256i be[2], bo[2];
+      for (int j = 0; j < 2; ++j) {
+        if (split) {
+          be[j] = _mm256_load_si256((const __m256i*)(w16 + (g * 2 + j) * 32));
+          bo[j] = _mm256_load_si256((const __m256i*)(w16 + (g * 2 + j) * 32 + 16));
+        } else {
+          __m256i b = _mm256_load_si256((const __m256i*)(w8 + (g * 2 + j) * 32));
+          be[j] = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8);
+          bo[j] = _mm256_srai_epi16(b, 8);
+        }
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        __m256i a = _mm256_set1_epi32(x32[i * 64 + g]);
+        __m256i ae = _mm256_and_si256(a, low), ao = _mm256_srli_epi16(a, 8);
+        for (int j = 0; j < 2; ++j)
+          acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_add_epi32(_mm256_madd_epi16(ae, be[j]),
+                                                                   _mm256_madd_epi16(ao, bo[j])));
+      }
+    }
+  }
+  t = now() - t;
+  __m256i s = _mm256_setzero_si256();
+  for (int i = 0; i < 4; ++i) for (int j = 0; j < 2; ++j) s = _mm256_add_epi32(s, acc[i][j]);
+  sink += _mm256_extract_epi32(s, 0);
+  return (double)n * 32 * 4 * 2 * 32 / t;
+}
+
+int main(int argc, char** argv) {
+  int repeat = argc > 1 ? atoi(argv[1]) : 5;
+  for (int i = 0; i < (int)sizeof w8; ++i) w8[i] = (int8_t)(i * 37 % 255 - 127);
+  for (int i = 0; i < (int)(sizeof w16 / 2); ++i) w16[i] = (int16_t)(i * 37 % 255 - 127);
+  for (int i = 0; i < (int)(sizeof x32 / 4); ++i) x32[i] = (int32_t)((i * 2654435761u) & 0x00FF00FFu);
+  for (int i = 0; i < (int)(sizeof wf / 4); ++i) wf[i] = (float)(i % 7 - 3) * 1e-3f;
+  for (int i = 0; i < (int)(sizeof xf / 4); ++i) xf[i] = (float)(i % 5) * 1e-3f;
+  double best[5] = {0};
+  for (int r = 0; r < repeat; ++r) {
+    double v[5] = {fma_chains(20000000), madd_chains(20000000), fp32_tile(200000), int8_tile(400000, 0),
+                   int8_tile(400000, 1)};
+    for (int k = 0; k < 5; ++k) if (v[k] > best[k]) best[k] = v[k];
+  }
+  printf("%.6f %.6f %.6f %.6f %.6f %g\n", best[0], best[1], best[2], best[3], best[4], sink);
+  return 0;
+}
+"""
+
+ROWS = [
+    ("fma chains", 0),
+    ("vpmaddwd chains", 1),
+    ("fp32 tile 4x3", 2),
+    ("int8 tile 4x2", 3),
+    ("int8 tile 4x2, split weights", 4),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if platform.machine() not in ("x86_64", "AMD64"):
+        print(f"skipped: x86 AVX2 only (this machine: {platform.machine()})")
+        return
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    if " avx2" not in flags or " fma" not in flags:
+        print("skipped: this CPU has no AVX2 + FMA")
+        return
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if not cc:
+        sys.exit("no C compiler found (set CC)")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = os.path.join(tmp, "mac.c"), os.path.join(tmp, "mac")
+        with open(src, "w") as f:
+            f.write(SOURCE)
+        subprocess.run([cc, "-O3", "-mavx2", "-mfma", src, "-o", exe], check=True)
+        out = subprocess.run([exe, str(args.repeat)], check=True, capture_output=True, text=True).stdout.split()
+    rates = [float(v) / 1e9 for v in out[:5]]
+    print(f"one thread, best of {args.repeat}; multiply-adds per second (an int8 or int16 product counts as one)")
+    for name, k in ROWS:
+        print(f"  {name:30s} {rates[k]:7.1f} G/s   {rates[k] / rates[0]:5.2f}x the fma chains")
+    print(f"  split / unsplit int8 tile: {rates[4] / rates[3]:.2f}x;  split int8 tile / fp32 tile: "
+          f"{rates[4] / rates[2]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
