@@ -126,7 +126,9 @@ struct Avx2F32 {
   static void store_i8(int8_t* p, reg v, int n) {
     const __m256i q = _mm256_cvtps_epi32(v);
     const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-    const __m128i bytes = _mm_packs_epi16(words, words);  // values in range already: the packs do not saturate
+    // The packs saturate: a value outside [-128, 127] (or INT_MIN, what an out-of-range or NaN float converts to)
+    // is stored as -128 or 127. clamp_store<Avx2F32> (int8/requant_simd.h) relies on it.
+    const __m128i bytes = _mm_packs_epi16(words, words);
     if (n == 8) {
       _mm_storel_epi64(reinterpret_cast<__m128i*>(p), bytes);
     } else {

@@ -1101,6 +1101,78 @@ int main() {
     }
   }
 
+  // Quotients beyond the int32 range (an output scale of 1e-30, per tensor and per channel): every output saturates,
+  // 127 for a positive value and -128 for a negative one (the zero point for an exact zero), in every variant as in
+  // the reference. A float -> int32 conversion of such a quotient gives INT_MIN, so a kernel that clamps only the low
+  // end, or narrows with saturation alone, stores -128 for the positive ones.
+  {
+    std::mt19937 sat_rng(5);
+    Conv3dShape ds;
+    ds.batch = 1; ds.in_channels = 24; ds.out_channels = 54;
+    set_geometry(ds, {2, 3, 9}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
+    DwConv3dShape ws;
+    ws.batch = 1; ws.channels = 54;
+    set_geometry(ws, {2, 4, 9}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1});
+    for (int per_channel = 0; per_channel < 2; ++per_channel)
+      for (Activation act : {Activation::identity, Activation::relu, Activation::swish}) {
+        const int index = 0;
+        // dense pointwise
+        const size_t out_n = size_t(ds.rows() * ds.out_w() * ds.out_channels);
+        const auto x = random_i8(size_t(ds.in_t * ds.in_h * ds.in_w * ds.in_channels), sat_rng);
+        const auto w = random_i8(size_t(ds.out_channels * ds.in_channels), sat_rng, -127, 127);
+        std::vector<int8_t> packed;
+        std::vector<int32_t> sums;
+        pack(w, ds.out_channels, ds.in_channels, 1, packed, sums);
+        QParams p = make_qparams(ds.out_channels, out_n, ds.in_channels, index, sat_rng);
+        p.q.residual = nullptr;
+        p.q.activation = act;
+        p.q.output_scale = 1e-30f;
+        p.q.output_zero_point = 3;
+        std::vector<float> scales(size_t(ds.out_channels), 1e-30f), inverse(size_t(ds.out_channels), 1e30f),
+            zps(size_t(ds.out_channels), -2.0f);
+        if (per_channel) {
+          p.q.output_scales = scales.data();
+          p.q.output_inverse_scales = inverse.data();
+          p.q.output_zero_points = zps.data();
+        }
+        const std::vector<int8_t> pad_row(size_t(ds.in_channels), int8_t(p.q.input_zero_point));
+        std::vector<int8_t> ref(out_n);
+        qconv3d_scalar(ds, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), ref.data(), 0, ds.items());
+        int top = 0;
+        for (int8_t v : ref) top += v == 127;
+        CHECK(top > int(out_n) / 4);  // the positive ones (relu takes the negative ones to the zero point)
+        for (const Named& v : dense_variants()) {
+          std::vector<int8_t> got(out_n, int8_t(99));
+          v.fn(ds, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), got.data(), 0, ds.items());
+          CHECK(got == ref);
+          if (got != ref) std::fprintf(stderr, "  %s saturation, per channel %d, act %d\n", v.name, per_channel, int(act));
+        }
+        // depthwise 3x3x3
+        const size_t dw_n = size_t(ws.rows() * ws.out_w() * ws.channels);
+        const auto dx = random_i8(size_t(ws.in_t * ws.in_h * ws.in_w * ws.channels), sat_rng);
+        const auto dw = random_i8(size_t(27 * ws.channels), sat_rng, -127, 127);
+        QParams dp = make_qparams(ws.channels, dw_n, 27 * 4, index, sat_rng);
+        dp.q.residual = nullptr;
+        dp.q.activation = act;
+        dp.q.output_scale = 1e-30f;
+        dp.q.output_zero_point = 3;
+        if (per_channel) {
+          dp.q.output_scales = scales.data();
+          dp.q.output_inverse_scales = inverse.data();
+          dp.q.output_zero_points = zps.data();
+        }
+        std::vector<int8_t> dref(dw_n);
+        qdwconv3d_scalar(ws, dx.data(), dw.data(), dp.q, dref.data(), 0, ws.rows());
+        for (const NamedDw& v : depthwise_variants()) {
+          std::vector<int8_t> got(dw_n, int8_t(99));
+          v.fn(ws, dx.data(), dw.data(), dp.q, got.data(), 0, ws.rows());
+          CHECK(got == dref);
+          if (got != dref)
+            std::fprintf(stderr, "  %s depthwise saturation, per channel %d, act %d\n", v.name, per_channel, int(act));
+        }
+      }
+  }
+
   struct Case { int ci, co; int size[3]; int k[3]; int stride[3]; int pad[3]; };
   const Case dense[] = {
       {24, 54, {2, 5, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},

@@ -27,6 +27,17 @@ inline void clamp_store<simd::Avx512F32>(int8_t* p, __m512 t, int n) {
 }
 #endif
 
+#if defined(__AVX2__) && defined(__FMA__)
+// Avx2F32::store_i8's packs saturate, and a value beyond int32 converts to INT_MIN, which they take to -128: only the
+// top needs the float clamp. min(127, t) returns t when t is NaN, which converts to INT_MIN too, so NaN still gives
+// -128 as the two-sided clamp does. One instruction less per vector of every int8 epilogue (1-2% on X3D's
+// shortest-reduction pointwise layer, 24 -> 54 channels).
+template <>
+inline void clamp_store<simd::Avx2F32>(int8_t* p, __m256 t, int n) {
+  simd::Avx2F32::store_i8(p, _mm256_min_ps(_mm256_set1_ps(127.0f), t), n);
+}
+#endif
+
 template <class V>
 typename V::reg load_lanes(const float* p, int n) { return n == V::width ? V::load(p) : V::load_n(p, n); }
 
