@@ -19,7 +19,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 
 SOURCE = r"""
@@ -178,7 +177,8 @@ def main():
         return
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if not cc:
-        sys.exit("no C compiler found (set CC)")
+        print("skipped: no C compiler found (set CC)")  # exit 0: `make bench` runs on
+        return
     with tempfile.TemporaryDirectory() as tmp:
         src, exe = os.path.join(tmp, "mac.c"), os.path.join(tmp, "mac")
         with open(src, "w") as f:
