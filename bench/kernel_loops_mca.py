@@ -45,7 +45,8 @@ ARM_DOT = ("cortex-a55", "cortex-a76")  # dotprod: ARMv8.2 cores
 X86_AVX2 = ("znver2", "skylake", "icelake-server")
 X86_VNNI = ("icelake-server",)
 
-# Mangled names: qconv3d_tile<I, MR, NV, QSource, Full>: QSourceE1 = folded (ARM's main path), E2 = prepped (x86's);
+# Mangled names: qconv3d_tile<I, MR, NV, QSource, Full>: QSourceE1 = folded (ARM's main path), E2 = prepped (x86's;
+# E4 = prepped_split, plain AVX2's for layers up to 256 KB of weights, which the AVX2 entry finds as its hottest loop);
 # Lb1E = Full (ARM tiles whose vectors are all whole). gemm_tile<V, MR, NV, Tail>: MR >= 2 (MR = 1 is the GEMV of a
 # head), Lb0E = no tail.
 FP32_TILE = r"gemm_tileINS0_4simd\w+ELi([2-9]|\d\d)ELi\d+ELb0EEEv"
