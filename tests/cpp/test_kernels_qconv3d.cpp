@@ -1113,9 +1113,22 @@ int main() {
     DwConv3dShape ws;
     ws.batch = 1; ws.channels = 54;
     set_geometry(ws, {2, 4, 9}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1});
+    // both layers have 54 output channels
+    const std::vector<float> scales(54, 1e-30f), inverse(54, 1e30f), zps(54, -2.0f);
     for (int per_channel = 0; per_channel < 2; ++per_channel)
       for (Activation act : {Activation::identity, Activation::relu, Activation::swish}) {
-        const int index = 0;
+        // no residual, this activation, every quotient beyond int32 (per tensor, or per channel)
+        auto saturating = [&](Requant& q) {
+          q.residual = nullptr;
+          q.activation = act;
+          q.output_scale = 1e-30f;
+          q.output_zero_point = 3;
+          if (per_channel) {
+            q.output_scales = scales.data();
+            q.output_inverse_scales = inverse.data();
+            q.output_zero_points = zps.data();
+          }
+        };
         // dense pointwise
         const size_t out_n = size_t(ds.rows() * ds.out_w() * ds.out_channels);
         const auto x = random_i8(size_t(ds.in_t * ds.in_h * ds.in_w * ds.in_channels), sat_rng);
@@ -1123,18 +1136,8 @@ int main() {
         std::vector<int8_t> packed;
         std::vector<int32_t> sums;
         pack(w, ds.out_channels, ds.in_channels, 1, packed, sums);
-        QParams p = make_qparams(ds.out_channels, out_n, ds.in_channels, index, sat_rng);
-        p.q.residual = nullptr;
-        p.q.activation = act;
-        p.q.output_scale = 1e-30f;
-        p.q.output_zero_point = 3;
-        std::vector<float> scales(size_t(ds.out_channels), 1e-30f), inverse(size_t(ds.out_channels), 1e30f),
-            zps(size_t(ds.out_channels), -2.0f);
-        if (per_channel) {
-          p.q.output_scales = scales.data();
-          p.q.output_inverse_scales = inverse.data();
-          p.q.output_zero_points = zps.data();
-        }
+        QParams p = make_qparams(ds.out_channels, out_n, ds.in_channels, 0, sat_rng);
+        saturating(p.q);
         const std::vector<int8_t> pad_row(size_t(ds.in_channels), int8_t(p.q.input_zero_point));
         std::vector<int8_t> ref(out_n);
         qconv3d_scalar(ds, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), ref.data(), 0, ds.items());
@@ -1151,16 +1154,8 @@ int main() {
         const size_t dw_n = size_t(ws.rows() * ws.out_w() * ws.channels);
         const auto dx = random_i8(size_t(ws.in_t * ws.in_h * ws.in_w * ws.channels), sat_rng);
         const auto dw = random_i8(size_t(27 * ws.channels), sat_rng, -127, 127);
-        QParams dp = make_qparams(ws.channels, dw_n, 27 * 4, index, sat_rng);
-        dp.q.residual = nullptr;
-        dp.q.activation = act;
-        dp.q.output_scale = 1e-30f;
-        dp.q.output_zero_point = 3;
-        if (per_channel) {
-          dp.q.output_scales = scales.data();
-          dp.q.output_inverse_scales = inverse.data();
-          dp.q.output_zero_points = zps.data();
-        }
+        QParams dp = make_qparams(ws.channels, dw_n, 27 * 4, 0, sat_rng);
+        saturating(dp.q);
         std::vector<int8_t> dref(dw_n);
         qdwconv3d_scalar(ws, dx.data(), dw.data(), dp.q, dref.data(), 0, ws.rows());
         for (const NamedDw& v : depthwise_variants()) {

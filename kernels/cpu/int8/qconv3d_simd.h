@@ -304,11 +304,8 @@ void qconv3d_columns(const QConvCall& call, const int8_t* input_n, int64_t it0, 
   if constexpr (I::input_offset != 0) {
     if (call.partial) {
       tiles(std::integral_constant<QSource, QSource::prepped_part>{}, ow_begin, ow_end);
-    } else if constexpr (I::presplit) {
-      if (call.split_weight)
-        tiles(std::integral_constant<QSource, QSource::prepped_split>{}, ow_begin, ow_end);
-      else
-        tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
+    } else if (call.split_weight) {  // set only where I::presplit
+      if constexpr (I::presplit) tiles(std::integral_constant<QSource, QSource::prepped_split>{}, ow_begin, ow_end);
     } else {
       tiles(std::integral_constant<QSource, QSource::prepped>{}, ow_begin, ow_end);
     }
@@ -476,8 +473,8 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
     call.folded_weight = folded.data();
   }
   // plain AVX2: the weights split once per call (QSource::prepped_split), where they are small enough
-  thread_local std::vector<int16_t> split_weight;
   if constexpr (I::presplit) {
+    thread_local std::vector<int16_t> split_weight;
     const int64_t line_groups = s.kernel_t * s.kernel_h * groups;
     if (line_groups * Cs * 4 <= presplit_max_weight_bytes) {
       constexpr int64_t Z = I::split_size;
