@@ -23,6 +23,7 @@ from pyvideo.accelerator.quantization import quantize_model
 from pyvideo.benchmarks.timing import peak_copy_gbps, peak_int8_matmul_gops, peak_matmul_gflops
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 from pyvideo.models.hub import x3d_s, x3d_xs
+from pyvideo.benchmarks import machine
 
 from reference_deploy import check_equivalent, convert_reference_style
 
@@ -203,6 +204,7 @@ def kernel_fractions(compiled, x, peak_gflops, peak_gbps, unit="GFLOP/s"):
 
 
 def main():
+    print(machine.describe())  # the CPU these timings come from
     print(f"torch {torch.__version__}, native ISA {__import__('pyvideo._native', fromlist=['x']).native().get_isa()}, "
           f"int8 dense variant {__import__('pyvideo._native', fromlist=['x']).native().qconv3d_variant()}")
     fp32_peaks = {}

@@ -31,6 +31,7 @@ from pyvideo.accelerator.deployment import convert_to_deployable_form, transmute
 from pyvideo.accelerator.native import compile_native
 from pyvideo.accelerator.quantization import quantize_model
 from pyvideo.models import hub
+from pyvideo.benchmarks import machine
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import two_trees  # noqa: E402
@@ -125,6 +126,7 @@ def main():
     if args.serve:
         serve()
         return
+    print(machine.describe())  # the CPU these timings come from
     if args.base:
         args.new = two_trees.ROOT
         compare_trees(args)

@@ -27,6 +27,8 @@ import time
 
 import torch
 
+from pyvideo.benchmarks import machine
+
 SOURCE = r"""
 #include <immintrin.h>
 #include <sys/syscall.h>
@@ -150,6 +152,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     import pyvideo._C as C
 
     if "amx_bf16" not in open("/proc/cpuinfo").read():

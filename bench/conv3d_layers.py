@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from pyvideo._native import native
 from pyvideo.ops.conv3d import pack_conv3d_weight, pack_depthwise_weight
 from pyvideo.ops.quantized_conv3d import pack_quantized_weight
+from pyvideo.benchmarks import machine
 
 IDENTITY, RELU = 0, 1
 
@@ -281,6 +282,7 @@ def main():
         native().set_isa(args.isa)
     if args.serve:
         return serve(args.int8)
+    print(machine.describe())  # the CPU these timings come from
     layers = all_layers()
     chosen = [i for i, l in enumerate(layers)
               if (args.only is None or l.kind == args.only) and

@@ -16,11 +16,13 @@ import os
 import torch
 
 from pyvideo.benchmarks.timing import peak_copy_gbps
+from pyvideo.benchmarks import machine
 
 SIZES_MB = (0.25, 0.5, 1, 1.5, 2.5, 4, 8, 32, 128)
 
 
 def main():
+    print(machine.describe())  # the CPU these timings come from
     threads = (1, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else (1,)
     print("float32 copy, GB/s counting bytes read + written; MB = one buffer (the copy touches twice that)")
     print(f"{'MB':>8s} " + " ".join(f"{f'{t} thread' + ('s' if t > 1 else ''):>12s}" for t in threads))

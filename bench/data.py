@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from pyvideo.benchmarks import machine  # noqa: E402
 from pyvideo.data import Kinetics, make_clip_sampler  # noqa: E402
 from pyvideo.transforms import create_video_transform  # noqa: E402
 
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clip-duration", type=float, default=2.0)
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     try:
         import av  # noqa: F401
 

@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pyvideo.data.encoded_video_native import EncodedVideoNative  # noqa: E402
+from pyvideo.benchmarks import machine
 
 SHARED_VIDEOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
                              "videos")
@@ -217,6 +218,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="decoder threads (native, decord, torchcodec)")
     parser.add_argument("--skip-720p", action="store_true")
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     torch.set_num_threads(1)
     backends = available_backends(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

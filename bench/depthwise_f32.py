@@ -15,6 +15,7 @@ import statistics
 from collections import defaultdict
 
 import two_trees
+from pyvideo.benchmarks import machine
 
 
 def worker(model: str, stat: str, out_path: str) -> None:
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--steps", action="store_true", help="also print every depthwise step")
     parser.add_argument("--stat", default="median", choices=["median", "min"], help="per step, within a worker")
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     if args.worker:
         worker(args.model, args.stat, args.worker)
         return

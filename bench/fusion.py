@@ -17,6 +17,7 @@ import torch
 from pyvideo.accelerator.deployment import convert_to_deployable_form
 from pyvideo.accelerator.native import compile_native
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
+from pyvideo.benchmarks import machine
 
 FUSED = ">depthwise"  # conv/pointwise>depthwise, conv/dense>depthwise (+sums)
 MODES = {"off": (False, False), "default": (True, False), "every pair": (True, True)}
@@ -71,6 +72,7 @@ def main():
     parser.add_argument("--models", default="XS,S")
     parser.add_argument("--stem-only", action="store_true", help="only the stem pair alone")
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     for expansion in [] if args.stem_only else args.models.split(","):
         frames = {"XS": 4, "S": 13}[expansion]
         programs, x = programs_of(deploy_model(expansion, frames)), torch.randn(1, 3, frames, 160, 160)

@@ -52,6 +52,7 @@ from pyvideo.data.encoded_video import EncodedVideo
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 from pyvideo.transforms import Normalize
 from pyvideo.transforms.functional import short_side_scale, uniform_crop, uniform_temporal_subsample
+from pyvideo.benchmarks import machine
 
 # the real videos beside the checkout (../shared/data, see its README); absent in a user's clone
 VIDEO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "videos")
@@ -327,6 +328,7 @@ def main():
                              "without the torch int8 reference and the per-conv errors: a few minutes with "
                              "--load-trained, to compare one change to the quantizer")
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # any subnormal values training produces would run ~100x slower on x86
     torch.manual_seed(args.seed)

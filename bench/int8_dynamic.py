@@ -23,6 +23,7 @@ import statistics
 import sys
 
 import two_trees
+from pyvideo.benchmarks import machine
 
 VARIANTS = ("fp32", "int8 static", "int8 defaults", "int8 all dynamic")
 
@@ -111,6 +112,7 @@ def main() -> None:
     if args.serve:
         serve(args.trained and os.path.abspath(args.trained), args.seed, args.thresholds)
         return
+    print(machine.describe())  # the CPU these timings come from
     worker_args = ["--seed", str(args.seed)] + (["--trained", os.path.abspath(args.trained)] if args.trained else [])
     worker_args += ["--thresholds", ",".join(f"{t:g}" for t in args.thresholds)] if args.thresholds else []
     all_variants = variants(args.thresholds)

@@ -30,6 +30,7 @@ import torch
 from torch.utils.dlpack import to_dlpack
 
 from pyvideo import _native
+from pyvideo.benchmarks import machine
 
 # (kind, name, count in X3D-XS, C_in, C_out, (T, H, W), kernel, stride, padding); depthwise layers have C_in == C_out.
 X3D_XS_LAYERS = [
@@ -292,6 +293,7 @@ def main():
     parser.add_argument("--programs", action="store_true",
                         help="the model's whole fp32 and int8 native programs instead of its layers")
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     lib = _native.native()
     print(f"kernel ISA: {lib.get_isa()}  int8 dense: {lib.qconv3d_variant()}  (cpu: {lib.cpu_features()})")
     frames = 4 if args.model == "xs" else 13

@@ -8,8 +8,10 @@ simulates it on each CPU model: cycles per iteration, hence multiply-adds per cy
 CPU model are the useful output (int8 against fp32, one int8 form against another).
 
 What it does not see: cache misses (every load hits L1), the epilogue, the loops around the tile, threads, and the
-models' own inaccuracies. Check it against a timing where there is one: on an AMD Zen 2 (AVX2, no VNNI)
-bench/int8_kernels.py measured int8/fp32 0.66x for X3D-XS's dense layers.
+models' own inaccuracies. Check it against a timing where there is one: on an AMD Zen 1 (AVX2, no VNNI)
+bench/int8_kernels.py measured int8/fp32 0.66x for X3D-XS's dense layers (LLVM 14 has no Zen 1 model of its own:
+its `znver1` gives `znver2`'s numbers, 15.3 fp32 multiply-adds per cycle, where bench/mac_throughput.py measures
+about 8 on that Zen 1).
 
     python bench/kernel_loops_mca.py            # every kernel whose compiler is installed, on every CPU model
     python bench/kernel_loops_mca.py --arch aarch64 --show-loop "int8 NEON"

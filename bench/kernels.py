@@ -8,6 +8,7 @@ import argparse
 
 from pyvideo import _native
 from pyvideo.benchmarks.kernels import benchmark, default_layers, format_table
+from pyvideo.benchmarks import machine
 
 
 def main():
@@ -16,6 +17,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--isa", default=None, help="force a kernel ISA level (scalar, avx2, avx512, neon)")
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     if args.isa:
         _native.native().set_isa(args.isa)
     print(f"kernel ISA: {_native.native().get_isa()}  (cpu: {_native.native().cpu_features()})")

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from pyvideo.models import hub
+from pyvideo.benchmarks import machine
 
 # Boxes used for the detectors: (batch index, x1, y1, x2, y2) in input pixels.
 DETECTION_BOXES = torch.tensor([[0, 16.0, 16.0, 112.0, 200.0], [0, 120.0, 40.0, 220.0, 240.0]])
@@ -164,6 +165,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-train", dest="train", action="store_false", help="skip the training-step column")
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     print(f"torch {torch.__version__}, CPU, batch 1, median of {args.repeat}; GFLOPs = GMACs of conv/linear layers")
     benchmark(args.models, args.threads, args.repeat, args.train)
 

@@ -16,6 +16,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from pyvideo.benchmarks import machine  # noqa: E402
 from pyvideo.synth import synthesize_action_dataset  # noqa: E402
 from pyvideo.tasks.clip_dataset import ClipDataset  # noqa: E402
 from pyvideo.tasks.demo import DemoSettings, choose_threads, run_demo  # noqa: E402
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: the demo's choice)")
     parser.add_argument("--skip-demo", action="store_true")
     args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
     threads = choose_threads(args.threads)
     torch.set_num_threads(threads)
     print(f"torch {torch.__version__}, {threads} intra-op thread(s), {os.cpu_count()} CPUs, "

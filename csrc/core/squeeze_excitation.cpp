@@ -18,7 +18,7 @@ namespace {
 // The int8 squeeze-excitation's apply pass goes by table (kernels::qchannel_lookup) for a swish or sigmoid output,
 // where the kernel level says it pays (KernelTable::qscale_by_table), from this many positions per sample: four
 // times the table's 256 values per channel, so building the table costs at most a quarter of the direct pass, and a
-// lookup (~0.55 ns per element on a Zen 2 core) is a fraction of an AVX2 swish (~1.5 ns). Cheaper activations are
+// lookup (~0.55 ns per element on a Zen 1 core) is a fraction of an AVX2 swish (~1.5 ns). Cheaper activations are
 // about as fast direct as by table: they stay direct.
 constexpr int64_t kLookupMinPositions = 1024;
 

@@ -44,7 +44,7 @@ struct KernelTable {
   QChannelSumsFn qchannel_sums = nullptr;  // likewise
   // Whether the int8 squeeze-excitation's apply pass should go by lookup table (qscale_table, qchannel_lookup) on
   // large volumes with a swish or sigmoid: where the level's vector exp is slow per element (scalar, NEON's 4 lanes,
-  // AVX2's 8: 0.84 -> 0.41 ms on X3D-XS's 40x40 SE on a Zen 2 core), not with AVX-512's 16 lanes (the table measured
+  // AVX2's 8: 0.84 -> 0.41 ms on X3D-XS's 40x40 SE on a Zen 1 core), not with AVX-512's 16 lanes (the table measured
   // no faster there, twice: docs/notes/native_kernels.md).
   bool qscale_by_table = true;
   // float32 -> int8 span quantization and its range pass (the runtime's quantize and dynamic_quantize steps)

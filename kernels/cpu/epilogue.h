@@ -129,7 +129,7 @@ template <class V>
 // activate() on U vectors at once, each step of the sigmoid / swish applied to all U before the next: the same
 // operations per element, so the same bits. Written as `for u: y[u] = activate(y[u])`, GCC emits the U chains one
 // after another (x86 GCC schedules nothing before register allocation), and each chain's ~25 dependent operations
-// keep the FP units waiting: on a Zen 2 core a swish took 1.49 ns per element that way and 1.16 ns interleaved, four
+// keep the FP units waiting: on a Zen 1 core a swish took 1.49 ns per element that way and 1.16 ns interleaved, four
 // AVX2 vectors at a time (one-off microbenchmark, bit-identical outputs). In-order ARM cores cannot overlap the
 // chains by themselves at all.
 template <class V, int U, Activation A>

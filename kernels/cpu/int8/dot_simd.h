@@ -203,7 +203,7 @@ struct Avx2Dot : Avx2Bytes<Avx2Dot> {
   // three shifts per weight vector leave the reduction loop and the weights become vpmaddwd's memory operands, which
   // frees the registers they held. split_weights(p, m, w) stores the lanes of mask m (the rest zero) as
   // w[0, 16) = (w0, w2) and w[16, 32) = (w1, w3) of each lane, as int16; dot_split(acc, a, w) = dot(acc, a, b) for
-  // the weights b split into w. X3D-XS's int8 pointwise layers: 34.8 -> 32.3 ms at one thread (Zen 2; twenty-fifth
+  // the weights b split into w. X3D-XS's int8 pointwise layers: 34.8 -> 32.3 ms at one thread (Zen 1; twenty-fifth
   // session, native_kernels.md).
   static constexpr bool presplit = true;
   static constexpr int64_t split_size = 32;  // int16 values per split weight vector

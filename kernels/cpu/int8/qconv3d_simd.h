@@ -400,7 +400,7 @@ constexpr int64_t large_weight_bytes = int64_t(1) << 20;
 
 // Int8 weights up to which a wrapper with I::presplit (plain AVX2) splits them ahead of time (QSource::prepped_split):
 // twice the bytes, which pays while they stay in L2. Measured on Slow-R50's layers (bench/conv3d_layers.py --int8
-// --baseline, Zen 2 with a 512 KB L2, one thread): 1.07-1.12x on layers of 4-262 KB; 0.99-1.03x at 393-524 KB;
+// --baseline, Zen 1 with a 512 KB L2, one thread): 1.07-1.12x on layers of 4-262 KB; 0.99-1.03x at 393-524 KB;
 // 0.81-0.96x from 590 KB (the 1x3x3 convs of res4 / res5, the 3x1x1 ones of 1024 and 2048 channels).
 constexpr int64_t presplit_max_weight_bytes = int64_t(256) << 10;
 

@@ -1,10 +1,10 @@
 // The int8 depthwise conv3d on the fp32 depthwise loop nest (dwconv3d_simd.h), for CPUs without a byte dot-product
 // instruction (AVX2, AVX-512 without VNNI); V is a float vector wrapper from simd.h.
 //
-// There an int8 multiply-add costs what an fp32 FMA does (simd::Avx2Dot emulates the dot with two vpmaddwd, on the
-// one vector integer-multiply port of a Zen 2 core), so the dot kernel's 9 dots per output vector of a 3x3x3 kernel
-// (qdwconv3d_dot.h) were 18 multiplies plus the quad rearranging, against the fp32 kernel's 27 FMAs over two FMA
-// ports; and a float kernel that widened its int8 input for every tap spent four instructions per multiply-add. Here
+// There an int8 multiply-add costs about what an fp32 FMA does: simd::Avx2Dot emulates the dot with two vpmaddwd and
+// two adds, so the dot kernel's 9 dots per output vector of a 3x3x3 kernel (qdwconv3d_dot.h) were 36 instructions
+// plus the quad rearranging, against the fp32 kernel's 27 FMAs, and measured slower on the Zen 1 it was timed on;
+// a float kernel that widened its int8 input for every tap spent four instructions per multiply-add. Here
 // each input row is widened once, to x - zero_point in float, and the fp32 loop nest (its register blocking, row
 // pairs and border handling) computes the accumulators from those rows, which the requantization then reads back from
 // a small per-group buffer still in L1.

@@ -23,7 +23,7 @@ namespace pyvideo::kernels::detail {
 // side 0.23 ms (one-off microbenchmark, AVX-512). In the int8 programs (in-process A/B, per-step minima) the
 // squeeze-excitation steps took 0.77x / 0.83x the time on X3D-XS at one / two threads (the 40x40 ones 0.67x /
 // 0.69x), 0.74x / 0.78x on X3D-S. Four side by side on AVX2 as well (it had two, for its 16 registers; the
-// constants then come from memory operands): the same SE with a swish 0.99 -> 0.84 ms on a Zen 2 core (the binding,
+// constants then come from memory operands): the same SE with a swish 0.99 -> 0.84 ms on a Zen 1 core (the binding,
 // best of 30; eight side by side gave no more). Each element's arithmetic is the same. FloatOut: store act(v) to
 // s.float_output instead of requantizing it.
 template <class V, Activation A, bool FloatOut>
