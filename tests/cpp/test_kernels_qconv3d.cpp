@@ -240,6 +240,25 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
                      long(s.out_channels), long(s.kernel_t), long(s.kernel_h), long(s.kernel_w), long(d.max));
       accumulate(total_dense, d);
       if (p.q.per_channel_output()) accumulate(total_per_channel, d);
+      // Each item range alone writes exactly its items' outputs, as in the whole run (a range that wrote more, e.g.
+      // whole rows for items that end inside one, is hidden above when the next range overwrites it).
+      for (size_t b = 0; b + 1 < bounds.size(); ++b) {
+        std::vector<int8_t> alone(out_n + 64, int8_t(99));
+        v.fn(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), alone.data(), bounds[b], bounds[b + 1]);
+        const int64_t blocks = work.column_blocks(), iw = work.item_width(), Wo = work.out_w();
+        const int64_t Co = work.co_stride();
+        auto offset = [&](int64_t item) {  // output offset of an item's first column (items.end: past the last)
+          return item == work.items() ? int64_t(out_n) : (item / blocks * Wo + item % blocks * iw) * Co;
+        };
+        const int64_t lo = offset(bounds[b]), hi = offset(bounds[b + 1]);
+        bool own = true;
+        for (int64_t i = 0; i < int64_t(alone.size()); ++i)
+          own = own && alone[size_t(i)] == (i >= lo && i < hi ? got[size_t(i)] : int8_t(99));
+        CHECK(own);
+        if (!own)
+          std::fprintf(stderr, "  %s Ci=%ld Co=%ld W=%ld: items [%ld, %ld) wrote outside their columns\n", v.name,
+                       long(s.in_channels), long(s.out_channels), long(s.in_w), long(bounds[b]), long(bounds[b + 1]));
+      }
       }
     }
 #if defined(__x86_64__)
@@ -1185,6 +1204,12 @@ int main() {
       {3, 24, {1, 7, 8}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
       {5, 9, {2, 5, 9}, {1, 3, 3}, {1, 2, 1}, {0, 0, 2}},
       {7, 16, {3, 4, 11}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}},
+      // C_in 1-3 (plain AVX2: the fp32 kernel on widened input windows, qconv3d_widened.h), rows of more than one
+      // 64-column item (item ranges that start and end inside rows), `make demo`'s 3x3x3 stem, a temporal stride
+      {3, 16, {3, 4, 140}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+      {3, 24, {2, 5, 150}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}},
+      {1, 8, {4, 6, 7}, {3, 3, 3}, {2, 1, 1}, {1, 1, 1}},
+      {2, 12, {2, 5, 9}, {1, 5, 5}, {1, 1, 2}, {0, 2, 2}},
       {54, 24, {1, 2, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
       {6, 17, {2, 6, 7}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}},
       // X3D widths: remainder tiles of every size after the full ones

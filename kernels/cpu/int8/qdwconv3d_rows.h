@@ -27,6 +27,15 @@
 
 namespace pyvideo::kernels::detail {
 
+// out[i] = x[i] - zero_point as float for i in [0, n): integers in [-255, 255], exact.
+template <class V>
+void widen_row(const int8_t* x, int64_t n, float zero_point, float* out) {
+  const typename V::reg zp = V::set1(zero_point);
+  int64_t i = 0;
+  for (; i + V::width <= n; i += V::width) V::store(out + i, V::sub(V::load_i8(x + i, V::width), zp));
+  if (i < n) V::store_n(out + i, V::sub(V::load_i8(x + i, int(n - i)), zp), int(n - i));
+}
+
 // The input rows (n, t, h) as floats x - zero_point, each widened when a tap first asks for it (the fp32 loop nest's
 // Input: row(s, n, t, h)). Slot h % kernel_h holds input row h of every frame of one sample: the kernel_h consecutive
 // rows one output line reads never share a slot, and the next line (oh + 1, same frames) finds the rows it shares
@@ -52,7 +61,7 @@ class QDwWidenedRows {
     }
     float* out = slot.rows.get() + t * row_size_;
     if (!slot.ready[size_t(t)]) {
-      widen(input_ + ((n * s.in_t + t) * s.in_h + h) * row_size_, out);
+      widen_row<V>(input_ + ((n * s.in_t + t) * s.in_h + h) * row_size_, row_size_, zero_point_, out);
       slot.ready[size_t(t)] = 1;
     }
     return out;
@@ -65,29 +74,24 @@ class QDwWidenedRows {
     std::vector<char> ready;  // [in_t]: rows[t] holds input row (n, t, h)
   };
 
-  void widen(const int8_t* x, float* out) const {
-    const typename V::reg zp = V::set1(zero_point_);
-    const int64_t n = row_size_;
-    int64_t i = 0;
-    for (; i + V::width <= n; i += V::width) V::store(out + i, V::sub(V::load_i8(x + i, V::width), zp));
-    if (i < n) V::store_n(out + i, V::sub(V::load_i8(x + i, int(n - i)), zp), int(n - i));
-  }
-
   const int8_t* input_;
   int64_t row_size_;
   float zero_point_;
   mutable std::vector<Slot> slots_;
 };
 
-// Requantizes one output row's accumulators (acc: Wo * C floats) into output row `row`: the linear form where it
-// applies (linear_scale non-null), a swish with its constants inlined and four vectors interleaved, anything else
-// through Requantizer::store.
+// Requantizes columns [ow_begin, ow_end) of one output row's accumulators (acc: Wo * C floats, column ow at
+// acc + ow * C) into output row `row`: the linear form where it applies (linear_scale non-null), a swish with its
+// constants inlined and four vectors interleaved, anything else through Requantizer::store. The depthwise conv
+// requantizes whole rows; the dense conv of narrow inputs (qconv3d_widened.h) the columns of its work items.
 template <class V>
 void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const Requant& q,
-                    const Requantizer<V>& requantizer, const float* linear_scale, int8_t* output) {
+                    const Requantizer<V>& requantizer, const float* linear_scale, int8_t* output,
+                    int64_t ow_begin = 0, int64_t ow_end = -1) {
+  if (ow_end < 0) ow_end = Wo;
   const int64_t base = row * Wo * C;
   auto each = [&](auto store) {
-    for (int64_t ow = 0; ow < Wo; ++ow) {
+    for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
       const float* a = acc + ow * C;
       const int64_t o = base + ow * C;
       int64_t c0 = 0;
@@ -101,10 +105,11 @@ void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const 
       requantize_linear_store<V>(v, linear_scale + c0, o, lanes, relu, q, output);
     });
   } else if (q.activation == Activation::swish) {
-    // Four vectors side by side (Requantizer::store_vectors: a swish is a long dependent chain). Columns [0, bulk):
-    // four columns of one channel block at a time. The last Wo % 4 columns: their vectors in memory order, four at a
-    // time whatever column or channel block each is in, so only the row's last 0-3 vectors go in a smaller group (by
-    // column alone, a 5-wide row's fifth column went one vector at a time: 432 channels at 5x5 took 1.15x the time).
+    // Four vectors side by side (Requantizer::store_vectors: a swish is a long dependent chain). Columns
+    // [ow_begin, bulk): four columns of one channel block at a time. The last (ow_end - ow_begin) % 4 columns: their
+    // vectors in memory order, four at a time whatever column or channel block each is in, so only the span's last
+    // 0-3 vectors go in a smaller group (by column alone, a 5-wide row's fifth column went one vector at a time: 432
+    // channels at 5x5 took 1.15x the time).
     using reg = typename V::reg;
     // U vectors, next() giving each one's (column, first channel) in turn.
     auto group = [&](auto u_count, auto&& next) {
@@ -120,11 +125,11 @@ void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const 
       }
       requantizer.template store_vectors<U, Activation::swish>(v, c, o, n, output);
     };
-    const int64_t bulk = Wo / 4 * 4;
+    const int64_t bulk = ow_begin + (ow_end - ow_begin) / 4 * 4;
     for (int64_t c0 = 0; c0 < C; c0 += V::width)
-      for (int64_t ow = 0; ow < bulk; ow += 4)
+      for (int64_t ow = ow_begin; ow < bulk; ow += 4)
         group(std::integral_constant<int, 4>(), [&, column = ow]() mutable { return std::pair(column++, c0); });
-    const int64_t blocks = (C + V::width - 1) / V::width, total = (Wo - bulk) * blocks;
+    const int64_t blocks = (C + V::width - 1) / V::width, total = (ow_end - bulk) * blocks;
     int64_t ow = bulk, cb = 0;  // the leftover columns' next vector: column and channel block
     auto in_memory_order = [&] {
       const std::pair<int64_t, int64_t> at(ow, cb * V::width);
