@@ -1276,6 +1276,25 @@ int main() {
       set_geometry(s, c.size, c.k, c.stride, c.pad);
       compare_dense(s, index, rng);
     }
+  // Random narrow layers (C_in 1-3: plain AVX2's widened path where the sums stay exact, the dot kernel beyond):
+  // kernels up to 5x5x7, strides up to 3, any padding below the kernel, rows up to 150 columns, batches of 1-2.
+  {
+    std::uniform_int_distribution<int> ci_dist(1, 3), co_dist(1, 40), k_dist(1, 5), stride_dist(1, 3);
+    for (int r = 0; r < 24; ++r, ++index) {
+      Conv3dShape s;
+      s.batch = 1 + r % 2; s.in_channels = ci_dist(rng); s.out_channels = co_dist(rng);
+      int size[3], k[3] = {k_dist(rng), k_dist(rng), k_dist(rng) + r % 3}, stride[3], pad[3];
+      for (int d = 0; d < 3; ++d) {
+        pad[d] = std::uniform_int_distribution<int>(0, k[d] - 1)(rng);
+        stride[d] = stride_dist(rng);
+        const int lo = std::max(1, k[d] - 2 * pad[d]);  // at least one output
+        size[d] = std::uniform_int_distribution<int>(lo, d == 2 ? lo + 140 : lo + 6)(rng);
+      }
+      if (k[0] * k[1] * k[2] == 1) k[2] = 2, size[2] = std::max(size[2], 2);  // not pointwise
+      set_geometry(s, size, k, stride, pad);
+      compare_dense(s, index, rng);
+    }
+  }
   const int dw_kernels[][3] = {{3, 3, 3}, {5, 1, 1}, {1, 3, 3}, {1, 1, 1}};
   const int dw_channels[] = {1, 8, 17, 54};
   for (auto& k : dw_kernels)
