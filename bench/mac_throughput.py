@@ -210,9 +210,9 @@ def main():
     print(f"  split / unsplit int8 tile: {rates[4] / rates[3]:.2f}x;  split int8 tile / fp32 tile: "
           f"{rates[4] / rates[2]:.2f}x")
     fma, (add, mixed) = rates[0] / 8, rates[5:7]  # the fma chains' instructions: 8 multiply-adds each
-    print(f"256-bit FP instructions per second, 12 independent chains: vfmadd231ps {fma:.2f} G/s, vaddps {add:.2f} G/s, "
-          f"6 + 6 of both {mixed:.2f} G/s ({mixed / max(fma, add):.2f}x the faster kind alone: up to 2x where FMAs and "
-          f"adds run side by side, about 1x where they compete)")
+    print(f"256-bit FP instructions per second, 12 independent chains: vfmadd231ps {fma:.2f} G/s, vaddps {add:.2f} G/s,"
+          f" 6 + 6 of both {mixed:.2f} G/s ({mixed / max(fma, add):.2f}x the faster kind alone: up to 2x where FMAs "
+          f"and adds run side by side, about 1x where they compete)")
 
 
 if __name__ == "__main__":

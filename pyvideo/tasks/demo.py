@@ -54,6 +54,19 @@ def accuracy_and_latency(model: Callable, clips: List[torch.Tensor], labels: Lis
     return correct / len(labels), statistics.median(times)
 
 
+# int8 dense kernels (pyvideo._C.qconv3d_variant()) without a byte dot-product instruction: there an int8
+# multiply-add costs about an fp32 FMA, so int8 runs at about fp32's speed (docs/notes/accelerator.md).
+_NO_BYTE_DOT = ("avx2", "neon", "scalar")
+
+
+def int8_kernel_note(variant: str) -> str:
+    """The line the demo prints under its table: which int8 kernels ran, and what to expect of them there."""
+    if variant in _NO_BYTE_DOT:
+        return (f"int8 kernels: {variant}, a CPU without a byte dot-product instruction (x86 VNNI or AMX, ARM "
+                f"dotprod): int8 runs at about fp32's speed here, and keeps its 4x smaller model and weights")
+    return f"int8 kernels: {variant} (byte dot products)"
+
+
 def format_table(rows) -> str:
     header = f"{'model':<22} {'val top-1':>9} {'ms / clip':>10} {'speed-up':>9}"
     base = rows[0][2]
@@ -135,6 +148,9 @@ def run_demo(settings: DemoSettings = DemoSettings(), out_dir: Optional[str] = N
             for name, net in (("eager fp32", model), ("deploy fp32", deploy), ("deploy int8", int8))]
     elapsed = time.perf_counter() - start
     print(format_table(rows))
+    from pyvideo import _native  # the built extension (compile_native above needed it too)
+
+    print(int8_kernel_note(_native.native().qconv3d_variant()))
     print(f"total time {elapsed:.0f}s with {threads} thread(s); trained model: {os.path.join(out_dir, 'run', 'model.pt')}")
     return {"rows": rows, "multiview_top1": multiview.metrics["top1"], "seconds": elapsed, "out_dir": out_dir}
 

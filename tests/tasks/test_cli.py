@@ -90,5 +90,16 @@ def test_demo_pipeline_on_a_tiny_budget(tmp_path, capsys):
         assert step in out
     rows = [line for line in out.splitlines() if line.startswith(("eager fp32", "deploy fp32", "deploy int8"))]
     assert len(rows) == 3
+    assert "int8 kernels: " in out
     assert (tmp_path / "confusion_matrix.png").is_file() and (tmp_path / "run" / "model.pt").is_file()
     assert (tmp_path / "run" / "model_int8.pvp").stat().st_size > 1000  # the int8 model file the demo ran
+
+
+def test_demo_int8_note_names_cpus_without_a_byte_dot():
+    from pyvideo.tasks.demo import int8_kernel_note
+
+    for variant in ("avx2", "neon", "scalar"):
+        note = int8_kernel_note(variant)
+        assert "without a byte dot-product instruction" in note and variant in note
+    for variant in ("avx512vnni", "avxvnni", "amx+avx512vnni", "neondot"):
+        assert int8_kernel_note(variant) == f"int8 kernels: {variant} (byte dot products)"

@@ -46,7 +46,8 @@ void qconv3d_widened(const Conv3dShape& s, const int8_t* input, const int8_t* pa
   for (int64_t tap = 0; tap < taps; ++tap)
     for (int64_t ci = 0; ci < Ci; ++ci)
       for (int64_t co = 0; co < Co; ++co)
-        weight[size_t((tap * Ci + ci) * Co + co)] = float(packed_weight[((tap * groups + ci / 4) * Co + co) * 4 + ci % 4]);
+        weight[size_t((tap * Ci + ci) * Co + co)] =
+            float(packed_weight[((tap * groups + ci / 4) * Co + co) * 4 + ci % 4]);
   for (int64_t c = 0; c < Co; ++c) bias[size_t(c)] = float(q.bias[c]);
   Epilogue ep;  // the accumulators only: bias + sum of products (the requantization applies the activation)
   ep.bias = bias.data();
