@@ -630,6 +630,7 @@ void narrow_layers_exact_sums(std::mt19937& rng) {
   const Case cases[] = {
       {3, 8, {5, 9, 20}, {5, 7, 7}, {1, 2, 2}, {2, 3, 3}}, {8, 8, {3, 4, 13}, {3, 1, 1}, {1, 1, 1}, {1, 0, 0}},
       {3, 6, {2, 5, 9}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},  {5, 7, {2, 4, 17}, {1, 1, 5}, {1, 1, 3}, {0, 0, 2}},
+      {3, 16, {2, 5, 70}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}}, {2, 24, {2, 6, 9}, {1, 7, 7}, {1, 2, 2}, {0, 3, 3}},
       {12, 2, {2, 3, 4}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
   };
   int compared = 0;
@@ -1204,11 +1205,14 @@ int main() {
       {3, 24, {1, 7, 8}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}},
       {5, 9, {2, 5, 9}, {1, 3, 3}, {1, 2, 1}, {0, 0, 2}},
       {7, 16, {3, 4, 11}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}},
-      // C_in 1-3 (plain AVX2: the fp32 kernel on widened input windows, qconv3d_widened.h), rows of more than one
-      // 64-column item (item ranges that start and end inside rows), `make demo`'s 3x3x3 stem, a temporal stride
+      // C_in 1-3 (plain AVX2: the fp32 kernel on widened input windows where C_out fills whole vectors,
+      // qconv3d_widened.h), rows of more than one 64-column item (item ranges that start and end inside rows),
+      // `make demo`'s 3x3x3 stem, a temporal stride, a 1x7x7 stem, and C_out 12 (the dot kernel)
       {3, 16, {3, 4, 140}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
       {3, 24, {2, 5, 150}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}},
       {1, 8, {4, 6, 7}, {3, 3, 3}, {2, 1, 1}, {1, 1, 1}},
+      {2, 32, {2, 5, 9}, {1, 5, 5}, {1, 1, 2}, {0, 2, 2}},
+      {3, 64, {1, 9, 20}, {1, 7, 7}, {1, 2, 2}, {0, 3, 3}},
       {2, 12, {2, 5, 9}, {1, 5, 5}, {1, 1, 2}, {0, 2, 2}},
       {54, 24, {1, 2, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
       {6, 17, {2, 6, 7}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}},
@@ -1282,7 +1286,8 @@ int main() {
     std::uniform_int_distribution<int> ci_dist(1, 3), co_dist(1, 40), k_dist(1, 5), stride_dist(1, 3);
     for (int r = 0; r < 24; ++r, ++index) {
       Conv3dShape s;
-      s.batch = 1 + r % 2; s.in_channels = ci_dist(rng); s.out_channels = co_dist(rng);
+      s.batch = 1 + r % 2; s.in_channels = ci_dist(rng);
+      s.out_channels = r % 3 ? 8 * (1 + co_dist(rng) % 5) : co_dist(rng);  // mostly whole vectors (widened path)
       int size[3], k[3] = {k_dist(rng), k_dist(rng), k_dist(rng) + r % 3}, stride[3], pad[3];
       for (int d = 0; d < 3; ++d) {
         pad[d] = std::uniform_int_distribution<int>(0, k[d] - 1)(rng);

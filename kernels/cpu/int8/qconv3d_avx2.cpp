@@ -3,8 +3,8 @@
 // a 6x2 tile's accumulators would). Layers of at most 256 KB of weights (all of X3D's) split the weights into their
 // int16 halves once per call (Avx2Dot::dot_split; qconv3d_simd.h, presplit_max_weight_bytes). With the split
 // weights 6x2, 5x2, 4x3 and 3x3 tiles were all slower than 4x2 on X3D's pointwise layers (0.87-0.97x, Zen 1).
-// Narrow inputs (C_in < 4: stems) run the fp32 dense kernel on widened input rows instead (qconv3d_widened.h), where
-// its sums are exact.
+// Narrow inputs (C_in < 4: stems) with whole vectors of output channels run the fp32 dense kernel on widened input
+// rows instead (qconv3d_widened.h), where its sums are exact.
 #include "../simd.h"
 #include "dot_simd.h"
 #include "qconv3d_simd.h"
@@ -14,7 +14,7 @@ namespace pyvideo::kernels {
 
 void qconv3d_avx2(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                   const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
-  if (detail::qconv3d_widened_exact(s, q))
+  if (detail::qconv3d_widened_applies(s, q, simd::Avx2F32::width))
     return detail::qconv3d_widened<simd::Avx2F32>(s, input, packed_weight, q, output, item_begin, item_end,
                                                    conv3d_f32_avx2);
   detail::qconv3d_simd<simd::Avx2Dot, 4, 2>(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin,

@@ -4,14 +4,14 @@
 //
 // The dot kernels take input channels in groups of four, so with C_in = 3 a quarter of every multiplied group is
 // padding, and their tiles run a kernel line's 9 bytes as 3 groups. Without a byte dot an int8 multiply-add costs
-// about an fp32 FMA (simd::Avx2Dot), so there the int8 stem ran at 0.6-0.7x the fp32 stem's speed (X3D-XS's
+// about an fp32 FMA (simd::Avx2Dot), so there the int8 stems ran at 0.70-0.72x the fp32 stems' speed (X3D-XS's
 // 3 -> 24 1x3x3 and `make demo`'s 3 -> 16 3x3x3, bench/int8_kernels.py). Here each output row's input window
 // (kernel_t x kernel_h input rows, zero rows for the padding) is widened to float x - zero_point, the fp32 kernel
 // (its register tiles and width padding) computes the row's accumulators from it and the integer weights as floats,
 // and requantize_row (qdwconv3d_rows.h) requantizes the row's columns from L1.
 //
 // Exactness: every product (x - zp) * w is an integer of magnitude at most 255 * 128, and the sums start at the bias.
-// qconv3d_widened_exact() admits a layer only when |bias| + K * 255 * 128 < 2^24 for every channel (K = taps * C_in),
+// qconv3d_widened_applies() admits a layer only when |bias| + K * 255 * 128 < 2^24 for every channel (K = taps * C_in),
 // so every partial sum, in any order, is an integer below 2^24, exact in float32: the accumulators equal the int32
 // ones of the reference, and the requantization is the other kernels'.
 #pragma once
@@ -25,10 +25,15 @@
 
 namespace pyvideo::kernels::detail {
 
-// Whether qconv3d_widened computes this call (a narrow, non-pointwise layer, not a channel range of a wider one)
-// with exact sums (see above).
-inline bool qconv3d_widened_exact(const Conv3dShape& s, const Requant& q) {
+// Whether qconv3d_widened takes this call: a narrow, non-pointwise layer (not a channel range of a wider one) whose
+// sums stay exact (see above) and whose output channels fill whole vectors of `width` lanes. With a partial last
+// vector the fp32 kernel's masked weight loads cost more than the dot kernel's padding: R(2+1)D's 3 -> 45 1x7x7 stem
+// (4x112x112, one thread) took 7.0 ms on this path against 5.9 on the dot kernel, where the others gained:
+// Slow's 3 -> 64 1x7x7 15.3-15.9 -> 14.6-15.1 ms, CSN's 3x7x7 22.7-22.8 -> 20.2-20.8, X3D-XS's 3 -> 24 1x3x3
+// 1.79-1.81 -> 1.70-1.72, `make demo`'s 3 -> 16 3x3x3 0.90-0.91 -> 0.84 (Zen 1, A/B, bench/int8_kernels.make_calls).
+inline bool qconv3d_widened_applies(const Conv3dShape& s, const Requant& q, int width) {
   if (s.in_channels >= 4 || s.is_pointwise() || s.co_stride() != s.out_channels) return false;
+  if (s.out_channels % width != 0) return false;
   const int64_t reduction = s.kernel_t * s.kernel_h * s.kernel_w * s.in_channels;
   int64_t largest_bias = 0;
   for (int64_t c = 0; c < s.out_channels; ++c) largest_bias = std::max<int64_t>(largest_bias, std::llabs(q.bias[c]));
