@@ -224,6 +224,22 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
       works.push_back(s.flatten_pointwise());
       works.back().item_w = width;
     }
+  // Whether fn on items [begin, end) of work alone writes exactly those items' outputs, equal to `whole` (the run over
+  // all items) there, and leaves every other byte (the guard bytes past out_n included) as it was.
+  auto writes_only_its_items = [&](QConv3dFn fn, const Conv3dShape& work, const std::vector<int8_t>& whole,
+                                   int64_t begin, int64_t end) {
+    std::vector<int8_t> alone(out_n + 64, int8_t(99));
+    fn(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), alone.data(), begin, end);
+    const int64_t blocks = work.column_blocks(), iw = work.item_width(), Wo = work.out_w(), Co = work.co_stride();
+    auto offset = [&](int64_t item) {  // output offset of an item's first column (items(): past the last)
+      return item == work.items() ? int64_t(out_n) : (item / blocks * Wo + item % blocks * iw) * Co;
+    };
+    const int64_t lo = offset(begin), hi = offset(end);
+    bool own = true;
+    for (int64_t i = 0; i < int64_t(alone.size()); ++i)
+      own = own && alone[size_t(i)] == (i >= lo && i < hi ? whole[size_t(i)] : int8_t(99));
+    return own;
+  };
   for (const Named& v : dense_variants())
     for (const Conv3dShape& work : works) {
       for (const auto& bounds : splits(work.items())) {
@@ -243,17 +259,7 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
       // Each item range alone writes exactly its items' outputs, as in the whole run (a range that wrote more, e.g.
       // whole rows for items that end inside one, is hidden above when the next range overwrites it).
       for (size_t b = 0; b + 1 < bounds.size(); ++b) {
-        std::vector<int8_t> alone(out_n + 64, int8_t(99));
-        v.fn(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), alone.data(), bounds[b], bounds[b + 1]);
-        const int64_t blocks = work.column_blocks(), iw = work.item_width(), Wo = work.out_w();
-        const int64_t Co = work.co_stride();
-        auto offset = [&](int64_t item) {  // output offset of an item's first column (items.end: past the last)
-          return item == work.items() ? int64_t(out_n) : (item / blocks * Wo + item % blocks * iw) * Co;
-        };
-        const int64_t lo = offset(bounds[b]), hi = offset(bounds[b + 1]);
-        bool own = true;
-        for (int64_t i = 0; i < int64_t(alone.size()); ++i)
-          own = own && alone[size_t(i)] == (i >= lo && i < hi ? got[size_t(i)] : int8_t(99));
+        const bool own = writes_only_its_items(v.fn, work, got, bounds[b], bounds[b + 1]);
         CHECK(own);
         if (!own)
           std::fprintf(stderr, "  %s Ci=%ld Co=%ld W=%ld: items [%ld, %ld) wrote outside their columns\n", v.name,
@@ -278,17 +284,8 @@ void compare_dense(const Conv3dShape& s, int index, std::mt19937& rng) {
         // computed more, e.g. with the wrong item width, would still give the right tensor, computed twice).
         if (work.rows() == 1)
           for (const auto& parts : splits(work.items()))
-            for (size_t b = 0; b + 1 < parts.size(); ++b) {
-              std::vector<int8_t> alone(out_n + 64, int8_t(99));
-              qconv3d_amx_pointwise(work, x.data(), packed.data(), sums.data(), p.q, pad_row.data(), alone.data(),
-                                    parts[b], parts[b + 1]);
-              const int64_t M = work.out_w(), w = work.item_width(), Co = work.out_channels;
-              const int64_t lo = std::min(M, parts[b] * w) * Co, hi = std::min(M, parts[b + 1] * w) * Co;
-              bool own = true;
-              for (int64_t i = 0; i < int64_t(alone.size()); ++i)
-                own = own && alone[size_t(i)] == (i >= lo && i < hi ? got[size_t(i)] : int8_t(99));
-              CHECK(own);
-            }
+            for (size_t b = 0; b + 1 < parts.size(); ++b)
+              CHECK(writes_only_its_items(qconv3d_amx_pointwise, work, got, parts[b], parts[b + 1]));
         const Diff d = diff(got, ref, out_n);
         CHECK(d.max <= 1);
         accumulate(total_dense, d);

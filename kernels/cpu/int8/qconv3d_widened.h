@@ -8,7 +8,7 @@
 // 3 -> 24 1x3x3 and `make demo`'s 3 -> 16 3x3x3, bench/int8_kernels.py). Here each output row's input window
 // (kernel_t x kernel_h input rows, zero rows for the padding) is widened to float x - zero_point, the fp32 kernel
 // (its register tiles and width padding) computes the row's accumulators from it and the integer weights as floats,
-// and requantize_row (qdwconv3d_rows.h) requantizes the row's columns from L1.
+// and RowRequantizer (qdwconv3d_rows.h) requantizes the row's columns from L1.
 //
 // Exactness: every product (x - zp) * w is an integer of magnitude at most 255 * 128, and the sums start at the bias.
 // qconv3d_widened_applies() admits a layer only when |bias| + K * 255 * 128 < 2^24 for every channel (K = taps * C_in),
@@ -66,13 +66,7 @@ void qconv3d_widened(const Conv3dShape& s, const int8_t* input, const int8_t* pa
   const int64_t row_size = s.in_w * Ci, iw = window_shape.item_width();
   std::vector<float> window(static_cast<size_t>(s.kernel_t * s.kernel_h * row_size));
   std::vector<float> acc(static_cast<size_t>(Wo * Co)), zeros(static_cast<size_t>(Ci));
-  const Requantizer<V> requantizer(q);
-  std::vector<float> linear_scale;
-  if (linear_requant(q)) {
-    linear_scale.resize(size_t((Co + V::width - 1) / V::width * V::width));
-    linear_scales(q, Co, int64_t(linear_scale.size()), linear_scale.data());
-  }
-  const float* linear = linear_scale.empty() ? nullptr : linear_scale.data();
+  const RowRequantizer<V> requantize(q, Co);
   const float zero_point = float(q.input_zero_point);
   s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow_begin, int64_t ow_end) {
     const int64_t oh = row % Ho, ot = row / Ho % To, n = row / (Ho * To);
@@ -88,7 +82,7 @@ void qconv3d_widened(const Conv3dShape& s, const int8_t* input, const int8_t* pa
     // The row span's items in the one-row window: ow_begin is an item boundary (for_each_row_span).
     conv(window_shape, window.data(), weight.data(), ep, zeros.data(), acc.data(), ow_begin / iw,
          (ow_end + iw - 1) / iw);
-    requantize_row<V>(acc.data(), row, Wo, Co, q, requantizer, linear, output, ow_begin, ow_end);
+    requantize(acc.data(), row, Wo, ow_begin, ow_end, output);
   });
 }
 

@@ -83,12 +83,12 @@ class QDwWidenedRows {
 // Requantizes columns [ow_begin, ow_end) of one output row's accumulators (acc: Wo * C floats, column ow at
 // acc + ow * C) into output row `row`: the linear form where it applies (linear_scale non-null), a swish with its
 // constants inlined and four vectors interleaved, anything else through Requantizer::store. The depthwise conv
-// requantizes whole rows; the dense conv of narrow inputs (qconv3d_widened.h) the columns of its work items.
+// requantizes whole rows; the dense conv of narrow inputs (qconv3d_widened.h) the columns of its work items. Called
+// through RowRequantizer (below).
 template <class V>
 void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const Requant& q,
                     const Requantizer<V>& requantizer, const float* linear_scale, int8_t* output,
-                    int64_t ow_begin = 0, int64_t ow_end = -1) {
-  if (ow_end < 0) ow_end = Wo;
+                    int64_t ow_begin, int64_t ow_end) {
   const int64_t base = row * Wo * C;
   auto each = [&](auto store) {
     for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
@@ -149,6 +149,32 @@ void requantize_row(const float* acc, int64_t row, int64_t Wo, int64_t C, const 
   }
 }
 
+// requantize_row with what it reads built once per kernel call: the Requantizer and, where the linear form applies,
+// its per-channel factors padded to whole vectors. Shared by the float-accumulating int8 kernels (the depthwise rows
+// here, the dense windows of qconv3d_widened.h).
+template <class V>
+class RowRequantizer {
+ public:
+  RowRequantizer(const Requant& q, int64_t channels) : q_(q), channels_(channels), requantizer_(q) {
+    if (linear_requant(q)) {
+      linear_scale_.resize(size_t((channels + V::width - 1) / V::width * V::width));
+      linear_scales(q, channels, int64_t(linear_scale_.size()), linear_scale_.data());
+    }
+  }
+
+  // Columns [ow_begin, ow_end) of output row `row` (Wo columns) from acc (column ow at acc + ow * channels).
+  void operator()(const float* acc, int64_t row, int64_t Wo, int64_t ow_begin, int64_t ow_end, int8_t* output) const {
+    requantize_row<V>(acc, row, Wo, channels_, q_, requantizer_, linear_scale_.empty() ? nullptr : linear_scale_.data(),
+                      output, ow_begin, ow_end);
+  }
+
+ private:
+  const Requant& q_;
+  int64_t channels_;
+  Requantizer<V> requantizer_;
+  std::vector<float> linear_scale_;
+};
+
 // The rows at positions [begin, end) of the line order (dwconv3d.h), like every depthwise entry point.
 template <class V>
 void qdwconv3d_widened(const DwConv3dShape& s, const int8_t* input, const int8_t* weight, const Requant& q,
@@ -160,19 +186,13 @@ void qdwconv3d_widened(const DwConv3dShape& s, const int8_t* input, const int8_t
   ep.bias = q.bias_float;
   DwRowGroups<V> groups(s, ep);
   const QDwWidenedRows<V> rows(s, input, q.input_zero_point);
-  const Requantizer<V> requantizer(q);
-  std::vector<float> linear_scale;
-  if (linear_requant(q)) {
-    linear_scale.resize(size_t((C + V::width - 1) / V::width * V::width));
-    linear_scales(q, C, int64_t(linear_scale.size()), linear_scale.data());
-  }
+  const RowRequantizer<V> requantize(q, C);
   const std::unique_ptr<float[]> acc(new float[size_t(kDwGroup * Wo * C)]);  // each row written before it is read
   float* outs[kDwGroup];
   for (int g = 0; g < kDwGroup; ++g) outs[g] = acc.get() + g * Wo * C;
-  const float* linear = linear_scale.empty() ? nullptr : linear_scale.data();
   for_each_row_group<kDwGroup>(s, begin, end, [&](const int64_t* row_ids, int count) {
     groups.run_into(rows, weight_f.data(), outs, row_ids, count);
-    for (int g = 0; g < count; ++g) requantize_row<V>(outs[g], row_ids[g], Wo, C, q, requantizer, linear, output);
+    for (int g = 0; g < count; ++g) requantize(outs[g], row_ids[g], Wo, 0, Wo, output);
   });
 }
 
