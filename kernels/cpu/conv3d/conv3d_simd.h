@@ -16,12 +16,14 @@
 // time; their in-range kw taps are contiguous as well, so they are the same taps with a shorter K.
 //
 // Blocking: the items of an output row are done together (for a pointwise layer, a thread's whole range is one row of
-// columns), channel block by channel block, MR columns at a time. A long single-tap K (C_in > 128) is cut into parts
+// columns), in chunks of columns whose inputs and outputs fit L2 (column_chunk), each chunk channel block by channel
+// block, MR columns at a time. A long single-tap K (C_in > 128) is cut into parts
 // so one channel block's weights stay in L1 while all column tiles read them. Each K step prefetches the next tile's
 // input.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "../channel_tiles.h"
@@ -444,6 +446,25 @@ void conv3d_blocked(const Conv3dShape& s, const float* input, const float* weigh
   if (!group.empty()) run_group();
 }
 
+// Columns per chunk of a long row of interior columns (a flattened pointwise conv: all of a thread's positions). Below
+// a chunk the loop nest is K part > channel block > column tiles, so every channel block sweeps all of the chunk's
+// columns. Without chunks the whole row's inputs were re-read, and its output lines rewritten, once per channel block
+// and K part, from L3 or memory once the row outgrew L2: Slow-R50's 512 -> 128 layer on 8x28x28 took 1.76x as long,
+// X3D-S's 24 -> 108 on 13x40x40 1.41x (bench/conv3d_layers.py, Zen 1, one thread). A chunk's inputs and outputs
+// (k_len + ldc floats per column) take about chunk_bytes, so they stay in L2 across the passes; a chunk has at least 48
+// columns, so that each pass's weights (read again for every chunk) serve enough tiles, and a multiple of 24 (whole
+// 4-, 6- and 8-column register tiles, so only the row's last chunk ends in a partial tile, as the whole row did).
+// Every output is the same chain of FMAs however the row is cut: chunks change no bits.
+inline int64_t column_chunk(int64_t k_len, int64_t ldc) {
+  constexpr int64_t chunk_bytes = 128 * 1024, min_columns = 48;
+  const int64_t bytes_per_column = (k_len + ldc) * int64_t(sizeof(float));
+  return std::max(min_columns, chunk_bytes / bytes_per_column / 24 * 24);
+}
+
+// Interior columns from which a pointwise conv with badly strided weight rows reads a padded copy (below the copy costs
+// more than a 96th of the multiply-adds).
+constexpr int64_t padded_weights_min_columns = 96;
+
 // Items [item_begin, item_end); `output` and ep.residual start at output row out_row0 (0: they are whole tensors).
 template <class V>
 void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
@@ -481,7 +502,25 @@ void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weig
     if (lo < hi) {
       GemmTaps interior = p;
       interior.a += (lo * SW - s.pad_w) * Ci;
-      all_channel_blocks<V>(interior, at_column(lo), ep, hi - lo, Co);
+      // Weight rows a multiple of 2 KB apart (C_out a multiple of 512: ResNet's 1024- and 2048-channel expansions)
+      // map a K part's 128 rows onto a few cache sets, so a channel block's panel cannot stay in L1 (or, at 4 KB and
+      // more, in L2) while the columns sweep it: a long row reads them from a copy with rows 64 bytes further apart
+      // (Slow-R50's 256 -> 1024 and 512 -> 2048 layers 1.2-1.3x faster at one thread, with the chunks).
+      std::unique_ptr<float[]> padded;
+      if (taps == 1 && KW == 1 && hi - lo >= padded_weights_min_columns && CoS * int64_t(sizeof(float)) % 2048 == 0) {
+        const int64_t ld = CoS + 64 / int64_t(sizeof(float));
+        padded.reset(new float[size_t(Ci * ld)]);
+        for (int64_t k = 0; k < Ci; ++k) std::copy(weight + k * CoS, weight + k * CoS + Co, padded.get() + k * ld);
+        interior.b = padded.get();
+        interior.ldb = ld;
+      }
+      const int64_t chunk = column_chunk(int64_t(taps) * KW * Ci, CoS);
+      for (int64_t c0 = lo; c0 < hi; c0 += chunk) {
+        const int64_t c1 = std::min(hi, c0 + chunk);
+        GemmTaps part = interior;
+        part.a += (c0 - lo) * SW * Ci;
+        all_channel_blocks<V>(part, at_column(c0), ep, c1 - c0, Co);
+      }
     }
     // Border columns, one at a time: their in-range kw taps are still contiguous, K = (kw_end - kw_begin) * C_in.
     for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
