@@ -35,6 +35,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"  ISA supported : {info['isa_supported']}   (CPU features: {info['cpu_features']})")
     forced = f"  (forced by PYVIDEO_ISA={info['PYVIDEO_ISA']})" if info["PYVIDEO_ISA"] else ""
     print(f"  ISA active    : {info['isa_active']}{forced}")
+    l2 = int(info["l2_cache_bytes"])
+    print(f"  L2 cache      : {f'{l2 // 1024} KB' if l2 else 'unknown'}   (sizes the kernels' blocking; PYVIDEO_L2_BYTES "
+          "overrides)")
     print(f"  FFmpeg        : {info['ffmpeg']}")
     cuda = f"available, {torch.cuda.device_count()} device(s)" if torch.cuda.is_available() else "not available"
     print(f"  CUDA (torch)  : {cuda}")

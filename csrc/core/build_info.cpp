@@ -56,6 +56,7 @@ std::string build_info() {
   s << "isa_compiled=" << join(kernels::compiled_isas()) << "\n";
   s << "isa_supported=" << join(kernels::supported_isas()) << "\n";
   s << "cpu_features=" << kernels::cpu_features().to_string() << "\n";
+  s << "l2_cache_bytes=" << kernels::l2_cache_bytes() << "\n";
   return s.str();
 }
 

@@ -1,5 +1,10 @@
 #include "cpu_features.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 #include <cstdint>
@@ -109,6 +114,60 @@ std::string CpuFeatures::to_string() const {
 const CpuFeatures& cpu_features() {
   static const CpuFeatures features = detect();
   return features;
+}
+
+long long parse_cache_size(const std::string& text) {
+  size_t i = 0;
+  long long value = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (value > (1LL << 40)) return 0;
+    value = value * 10 + (text[i] - '0');
+  }
+  if (i == 0) return 0;
+  long long unit = 1;
+  if (i < text.size() && (text[i] == 'K' || text[i] == 'k')) unit = 1LL << 10, ++i;
+  else if (i < text.size() && (text[i] == 'M' || text[i] == 'm')) unit = 1LL << 20, ++i;
+  while (i < text.size() && (text[i] == '\n' || text[i] == ' ')) ++i;
+  return i == text.size() ? value * unit : 0;
+}
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text);
+  return text;
+}
+
+long long detect_l2_bytes() {
+  if (const char* env = std::getenv("PYVIDEO_L2_BYTES")) {
+    const long long v = parse_cache_size(env);
+    if (v > 0) return v;
+  }
+#if defined(__linux__)
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    const std::string level = read_text(dir + "level"), type = read_text(dir + "type");
+    if (level.empty()) break;
+    if (level == "2" && (type == "Unified" || type == "Data")) {
+      const long long v = parse_cache_size(read_text(dir + "size"));
+      if (v > 0) return v;
+    }
+  }
+#endif
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+  const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (v > 0) return v;
+#endif
+  return 0;
+}
+
+}  // namespace
+
+long long l2_cache_bytes() {
+  static const long long bytes = detect_l2_bytes();
+  return bytes;
 }
 
 }  // namespace pyvideo::kernels

@@ -21,4 +21,12 @@ struct CpuFeatures {
 // Detected once (cpuid/xgetbv, and on Linux the AMX permission request, on x86; getauxval(AT_HWCAP) on ARM64) and cached.
 const CpuFeatures& cpu_features();
 
+// The L2 cache of the CPU we run on, in bytes, or 0 when unknown. Read once: on Linux from
+// /sys/devices/system/cpu/cpu0/cache (the level-2 data or unified cache), else glibc's sysconf where it has the name.
+// Kernels size their blocking by it; PYVIDEO_L2_BYTES (a byte count) overrides it, for tests and experiments.
+long long l2_cache_bytes();
+
+// A /sys cache `size` text ("512K", "2048K", "1M", "16384") in bytes; 0 if it does not parse.
+long long parse_cache_size(const std::string& text);
+
 }  // namespace pyvideo::kernels

@@ -104,6 +104,8 @@ def describe() -> str:
 
         lib = _native.native()
         line += f"; native ISA {lib.get_isa()} (cpu features: {lib.cpu_features()})"
+        l2 = int(_native.build_info().get("l2_cache_bytes", 0))
+        line += f"; L2 {l2 // 1024} KB" if l2 else "; L2 unknown"
     except Exception as e:  # a benchmark without the extension still names its CPU
         line += f"; native extension not loaded ({type(e).__name__})"
     return "machine: " + line

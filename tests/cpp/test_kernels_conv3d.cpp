@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "kernels/cpu/conv3d/conv3d.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/dispatch.h"
 
 using namespace pyvideo::kernels;
@@ -347,6 +348,24 @@ int main() {
     const Conv3dShape s = make_shape(c.ci, c.co, c.size, c.k, c.stride, c.pad, c.n);
     CHECK(s.blocked_reduction());
     for (int v = 0; v < 5; ++v) failures += compare(s, count++, rng);
+  }
+  // The blocked nest's threshold follows the L2 (within 256 KB - 1 MB; 1 MB when unknown), and /sys's size texts parse.
+  CHECK(blocked_weight_bytes(0) == int64_t(1) << 20);
+  CHECK(blocked_weight_bytes(512 << 10) == int64_t(512) << 10);
+  CHECK(blocked_weight_bytes(64 << 10) == int64_t(256) << 10);
+  CHECK(blocked_weight_bytes(int64_t(32) << 20) == int64_t(1) << 20);
+  CHECK(parse_cache_size("512K") == 512 << 10);
+  CHECK(parse_cache_size("2M") == 2 << 20);
+  CHECK(parse_cache_size("16384") == 16384);
+  CHECK(parse_cache_size("") == 0 && parse_cache_size("K") == 0 && parse_cache_size("12Q") == 0);
+  std::printf("L2 %lld bytes: multi-tap layers over %lld bytes of weights are blocked\n", l2_cache_bytes(),
+              (long long)blocked_weight_bytes(l2_cache_bytes()));
+  {  // 590 KB of weights (Slow-R50's res3 1x3x3 at a toy size): blocked on a 512 KB L2, row by row on 1 MB and more;
+     // either way it equals the reference
+    const int size[3] = {2, 5, 7}, k[3] = {1, 3, 3}, one[3] = {1, 1, 1}, pad[3] = {0, 1, 1};
+    const Conv3dShape s = make_shape(128, 128, size, k, one, pad, 1);
+    CHECK(s.blocked_reduction() == (9 * 128 * 128 * 4 > blocked_weight_bytes(l2_cache_bytes())));
+    for (int v = 0; v < 2; ++v) failures += compare(s, count++, rng);
   }
   for (const Case& c : cases)  // X3D-sized layers keep the row-at-a-time loop nest
     CHECK(!make_shape(c.ci, c.co, c.size, c.k, c.stride, c.pad, c.n).blocked_reduction());

@@ -54,3 +54,4 @@ def test_arm_part_and_unknown_text():
 def test_this_machine():
     line = machine.describe()
     assert line.startswith("machine: ") and "native ISA" in line  # the extension is built for the test suite
+    assert "; L2 " in line

@@ -1,4 +1,5 @@
 """The native layer's packaging contract: libvideo.so links neither libtorch nor libpython; _C links libvideo."""
+import os
 import shutil
 import subprocess
 import sys
@@ -45,12 +46,24 @@ def test_build_info_reports_isa_and_ffmpeg():
     assert info["ffmpeg"] != ""
 
 
+def test_l2_cache_size_detected_and_overridden():
+    """The L2 size the kernels block by (blocked_reduction's threshold): detected (0 only where no source knows it),
+    and PYVIDEO_L2_BYTES overrides it, read at load in a fresh process."""
+    assert int(_native.build_info()["l2_cache_bytes"]) >= 0
+    code = "from pyvideo import _native; print(_native.build_info()['l2_cache_bytes'])"
+    for text, want in (("2M", 2 << 20), ("768K", 768 << 10), ("131072", 131072)):
+        env = dict(os.environ, PYVIDEO_L2_BYTES=text)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert int(out.stdout.strip()) == want
+
+
 def test_cli_info_prints_build(capsys):
     from pyvideo.cli import main
 
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "ISA active" in out and "FFmpeg" in out and "CUDA" in out
+    assert "ISA active" in out and "FFmpeg" in out and "CUDA" in out and "L2 cache" in out
 
 
 def test_python_m_pyvideo_runs():

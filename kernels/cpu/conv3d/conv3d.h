@@ -64,13 +64,18 @@ struct Conv3dShape {
   bool is_pointwise() const;
   // Whether the SIMD kernels compute this shape with the blocked loop nest for large weights (see
   // conv3d_simd.h): the reduction is then summed in parts, a float rounding difference from the row-at-a-time nest.
-  // Depends on the whole layer's width (co_stride), so a channel range of a layer decides as the layer does.
+  // Depends on the whole layer's width (co_stride), so a channel range of a layer decides as the layer does, and on
+  // the CPU's L2 size (blocked_weight_bytes), so a layer of 256 KB - 1 MB of weights may round differently on
+  // machines with different caches (as results already differ between ISA levels).
   bool blocked_reduction() const;
   // A pointwise stride-1 conv as one row of N*T*H*W columns (same memory, better tiles); other shapes unchanged.
   Conv3dShape flatten_pointwise() const;
   // Throws std::invalid_argument describing the first inconsistency.
   void validate() const;
 };
+
+// Weights (bytes) above which multi-tap layers take the blocked loop nest, for an L2 of l2_bytes (0: unknown).
+int64_t blocked_weight_bytes(long long l2_bytes);
 
 using Conv3dF32Fn = void (*)(const Conv3dShape& s, const float* input, const float* weight, const Epilogue& ep,
                              const float* zeros, float* output, int64_t item_begin, int64_t item_end);

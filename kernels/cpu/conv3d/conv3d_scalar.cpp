@@ -4,6 +4,7 @@
 #include <string>
 
 #include "../taps.h"
+#include "../cpu_features.h"
 #include "conv3d.h"
 
 namespace pyvideo::kernels {
@@ -13,12 +14,21 @@ bool Conv3dShape::is_pointwise() const {
          pad_t == 0 && pad_h == 0 && pad_w == 0;
 }
 
+int64_t blocked_weight_bytes(long long l2_bytes) {
+  constexpr int64_t low = int64_t(256) << 10, high = int64_t(1) << 20;
+  return l2_bytes <= 0 ? high : std::min(high, std::max(low, int64_t(l2_bytes)));
+}
+
 bool Conv3dShape::blocked_reduction() const {
-  // Weights above 1 MB (they outgrow a 2 MB L2 next to the activations) and parts of at least 64 input channels
-  // (fewer would re-read the partial sums too often). Stride-1 pointwise layers are one long row of columns
-  // (flatten_pointwise) whose K blocking already reuses each weight panel across all of them; strided ones (ResNet's
-  // shortcut projections, 1024 -> 2048 is 8 MB) are row by row like the multi-tap layers.
-  constexpr int64_t weight_bytes = int64_t(1) << 20, min_channels = 64;
+  // Weights above the L2's size, within 256 KB - 1 MB (1 MB where the L2 is unknown), and parts of at least 64 input
+  // channels (fewer would re-read the partial sums too often). 1 MB was set on a 2 MB-L2 Intel server, where the
+  // row-at-a-time nest lost from 1.6 MB up. On the Zen 1 (512 KB L2, one thread) the blocked nest ran 0.87-0.93x as
+  // fast on 332 KB layers, level at 393 KB, and 1.13-1.15x faster on 590-786 KB ones (Slow-R50's res3 1x3x3
+  // 128 -> 128, I3D's res3 3x1x1 512 -> 128), which the 1 MB bound had left row by row. Stride-1 pointwise layers are
+  // one long row of columns (flatten_pointwise) whose K blocking already reuses each weight panel across all of them;
+  // strided ones (ResNet's shortcut projections, 1024 -> 2048 is 8 MB) are row by row like the multi-tap layers.
+  constexpr int64_t min_channels = 64;
+  static const int64_t weight_bytes = blocked_weight_bytes(l2_cache_bytes());
   const int64_t taps = kernel_t * kernel_h * kernel_w;
   return !is_pointwise() && in_channels >= min_channels &&
          taps * in_channels * co_stride() * int64_t(sizeof(float)) > weight_bytes;
