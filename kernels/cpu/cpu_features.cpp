@@ -3,7 +3,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
+#endif
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>

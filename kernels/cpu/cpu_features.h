@@ -23,7 +23,8 @@ const CpuFeatures& cpu_features();
 
 // The L2 cache of the CPU we run on, in bytes, or 0 when unknown. Read once: on Linux from
 // /sys/devices/system/cpu/cpu0/cache (the level-2 data or unified cache), else glibc's sysconf where it has the name.
-// Kernels size their blocking by it; PYVIDEO_L2_BYTES (a byte count) overrides it, for tests and experiments.
+// Kernels size their blocking by it. PYVIDEO_L2_BYTES (bytes, or with a K / M suffix) overrides it, for tests and
+// experiments; a value that does not parse is ignored.
 long long l2_cache_bytes();
 
 // A /sys cache `size` text ("512K", "2048K", "1M", "16384") in bytes; 0 if it does not parse.

@@ -17,9 +17,8 @@
 //
 // Blocking: the items of an output row are done together (for a pointwise layer, a thread's whole range is one row of
 // columns), in chunks of columns whose inputs and outputs fit L2 (column_chunk), each chunk channel block by channel
-// block, MR columns at a time. A long single-tap K (C_in > 128) is cut into parts
-// so one channel block's weights stay in L1 while all column tiles read them. Each K step prefetches the next tile's
-// input.
+// block, MR columns at a time. A long single-tap K (C_in > 128) is cut into parts so one channel block's weights stay
+// in L1 while all column tiles read them. Each K step prefetches the next tile's input.
 #pragma once
 #include <algorithm>
 #include <cstdint>
