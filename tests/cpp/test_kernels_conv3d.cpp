@@ -322,12 +322,12 @@ int main() {
       {4, 17, {2, 3, 6}, {1, 2, 3}, {1, 1, 3}, {0, 1, 5}, 1},      // columns entirely in the padding
       // Long rows of pointwise columns in chunks (280 columns: 120 + 120 + 40, two K parts, a channel tail), and C_out a
       // multiple of 512 (weight rows 2 or 4 KB apart), whose long rows read a padded copy of the weights: three
-      // chunks; two K parts; 4 KB rows; a strided projection with rows of 100 columns
+      // chunks; two K parts; 4 KB rows; a strided projection with four rows of 100 columns (one copy for all)
       {150, 101, {2, 7, 20}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
       {40, 512, {1, 2, 60}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
       {129, 512, {1, 1, 96}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
       {20, 1024, {1, 2, 48}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1},
-      {16, 512, {1, 2, 200}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, 1},
+      {16, 512, {2, 4, 200}, {1, 1, 1}, {1, 2, 2}, {0, 0, 0}, 1},
   };
   // Weights over 1 MB: the blocked loop nest (Conv3dShape::blocked_reduction), ResNet-like res4 / res5 layers at toy
   // sizes (multi-tap and strided one-tap): parts of the input channels (160 = 2 x 80, 300 = 3 x 100), strides, T / H / W padding, rows of more than

@@ -478,6 +478,9 @@ void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weig
   const int64_t last_full = s.in_w - KW + s.pad_w;  // largest ow * SW whose window ends inside the input
   const int64_t ow_hi = last_full < 0 ? ow_lo : std::max(ow_lo, std::min<int64_t>(Wo, last_full / SW + 1));
   std::vector<int64_t> a_off(size_t(KT * KH)), b_off(size_t(KT * KH));
+  // The padded weight copy (below), made by the first row that reads it and reused by the call's later rows.
+  std::unique_ptr<float[]> padded;
+  const int64_t padded_ld = CoS + 64 / int64_t(sizeof(float));
   // The items of one output row are done together, so that a row's columns split into as few tiles as possible.
   s.for_each_row_span(item_begin, item_end, [&](int64_t row, int64_t ow_begin, int64_t ow_end) {
     const int64_t n = row / (To * Ho), it0 = (row / Ho) % To * s.stride_t - s.pad_t;
@@ -505,13 +508,14 @@ void conv3d_f32_simd(const Conv3dShape& s, const float* input, const float* weig
       // map a K part's 128 rows onto a few cache sets, so a channel block's panel cannot stay in L1 (or, at 4 KB and
       // more, in L2) while the columns sweep it: a long row reads them from a copy with rows 64 bytes further apart
       // (Slow-R50's 256 -> 1024 and 512 -> 2048 layers 1.2-1.3x faster at one thread, with the chunks).
-      std::unique_ptr<float[]> padded;
       if (taps == 1 && KW == 1 && hi - lo >= padded_weights_min_columns && CoS * int64_t(sizeof(float)) % 2048 == 0) {
-        const int64_t ld = CoS + 64 / int64_t(sizeof(float));
-        padded.reset(new float[size_t(Ci * ld)]);
-        for (int64_t k = 0; k < Ci; ++k) std::copy(weight + k * CoS, weight + k * CoS + Co, padded.get() + k * ld);
+        if (!padded) {
+          padded.reset(new float[size_t(Ci * padded_ld)]);
+          for (int64_t k = 0; k < Ci; ++k)
+            std::copy(weight + k * CoS, weight + k * CoS + Co, padded.get() + k * padded_ld);
+        }
         interior.b = padded.get();
-        interior.ldb = ld;
+        interior.ldb = padded_ld;
       }
       const int64_t chunk = column_chunk(int64_t(taps) * KW * Ci, CoS);
       for (int64_t c0 = lo; c0 < hi; c0 += chunk) {
