@@ -11,6 +11,10 @@ It writes a small C program, compiles it with the system C compiler (cc -O3 -mav
 and then 256-bit FP instructions per second: 12 vfmadd231ps chains, 12 vaddps chains, 6 of each. Where the mix runs
 no faster than either kind alone (the AMD Zen 1 of sessions 21-26: 2.4 G/s each way, 256-bit instructions split in
 two 128-bit halves there), a float add costs an FMA's slot: an fp32 kernel's adds count as much as its FMAs.
+On CPUs with AVX-512F, 12 vfmadd231ps chains on zmm registers (a Zen 4 runs each as two 256-bit halves, so no
+faster than ymm; Intel server cores with two 512-bit FMA units double the rate); with AVX512-VNNI, 12 vpdpbusd chains
+on ymm and on zmm (4 byte products per 32-bit lane): the ceiling of the int8 dot-product kernels against fp32's.
+These functions are compiled for AVX-512 alone (a target attribute) and run only where /proc/cpuinfo lists it.
 The tiles run over weights and inputs that stay in L1, so they bound the kernels from above (no epilogue, no input
 preparation, no cache misses). Each row is the best of --repeat runs of about 0.2 s. Ratios compare rows of one run;
 on a shared machine only those are meaningful.
@@ -31,6 +35,7 @@ SOURCE = r"""
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now(void) {
@@ -153,21 +158,68 @@ static double int8_tile(long n, int split) {
   return (double)n * 32 * 4 * 2 * 32 / t;
 }
 
+/* AVX-512 rows, compiled for AVX-512 in this function only and called only where the CPU has it (argv[2]): 12
+   vfmadd231ps zmm chains (16 multiply-adds each), and with VNNI 12 vpdpbusd chains on ymm (32 byte products each)
+   and on zmm (64). */
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define F5(a) a = _mm512_fmadd_ps(a, b, c);
+AVX512_TARGET static double zmm_fma_chains(long n) {
+  __m512 b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-6f);
+  __m512 a0 = _mm512_set1_ps(seed), a1 = _mm512_set1_ps(seed + 1), a2 = _mm512_set1_ps(seed + 2),
+         a3 = _mm512_set1_ps(seed + 3), a4 = _mm512_set1_ps(seed + 4), a5 = _mm512_set1_ps(seed + 5),
+         a6 = _mm512_set1_ps(seed + 6), a7 = _mm512_set1_ps(seed + 7), a8 = _mm512_set1_ps(seed + 8),
+         a9 = _mm512_set1_ps(seed + 9), a10 = _mm512_set1_ps(seed + 10), a11 = _mm512_set1_ps(seed + 11);
+  double t = now();
+  for (long i = 0; i < n; ++i) { F5(a0) F5(a1) F5(a2) F5(a3) F5(a4) F5(a5) F5(a6) F5(a7) F5(a8) F5(a9) F5(a10) F5(a11) }
+  t = now() - t;
+  __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                           _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+  s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+  sink += _mm512_reduce_add_ps(s);
+  return (double)n * 12 * 16 / t;
+}
+
+#define D12(F)                                                                                                   \
+  a0 = F(a0, x, w); a1 = F(a1, x, w); a2 = F(a2, x, w); a3 = F(a3, x, w); a4 = F(a4, x, w); a5 = F(a5, x, w);     \
+  a6 = F(a6, x, w); a7 = F(a7, x, w); a8 = F(a8, x, w); a9 = F(a9, x, w); a10 = F(a10, x, w); a11 = F(a11, x, w);
+#define VNNI_CHAINS(NAME, REG, SET1, DPBUSD, ADD, LANES)                                                           \
+  AVX512_TARGET static double NAME(long n) {                                                                       \
+    REG x = SET1(0x01020304 + seed), w = SET1(0x7F017F01 + seed);                                                  \
+    REG a0 = SET1(seed), a1 = SET1(seed + 1), a2 = SET1(seed + 2), a3 = SET1(seed + 3), a4 = SET1(seed + 4),       \
+        a5 = SET1(seed + 5), a6 = SET1(seed + 6), a7 = SET1(seed + 7), a8 = SET1(seed + 8), a9 = SET1(seed + 9),   \
+        a10 = SET1(seed + 10), a11 = SET1(seed + 11);                                                              \
+    double t = now();                                                                                              \
+    for (long i = 0; i < n; ++i) { D12(DPBUSD) }                                                                   \
+    t = now() - t;                                                                                                 \
+    REG s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));                                     \
+    s = ADD(s, ADD(ADD(a8, a9), ADD(a10, a11)));                                                                   \
+    int32_t lanes[LANES];                                                                                          \
+    memcpy(lanes, &s, sizeof lanes);                                                                               \
+    sink += lanes[0];                                                                                              \
+    return (double)n * 12 * LANES * 4 / t; /* four byte products per 32-bit lane */                                \
+  }
+VNNI_CHAINS(vnni_ymm_chains, __m256i, _mm256_set1_epi32, _mm256_dpbusd_epi32, _mm256_add_epi32, 8)
+VNNI_CHAINS(vnni_zmm_chains, __m512i, _mm512_set1_epi32, _mm512_dpbusd_epi32, _mm512_add_epi32, 16)
+
 int main(int argc, char** argv) {
   int repeat = argc > 1 ? atoi(argv[1]) : 5;
+  int level = argc > 2 ? atoi(argv[2]) : 0;  /* 1: AVX-512F rows too; 2: and VNNI rows */
   for (int i = 0; i < (int)sizeof w8; ++i) w8[i] = (int8_t)(i * 37 % 255 - 127);
   for (int i = 0; i < (int)(sizeof w16 / 2); ++i) w16[i] = (int16_t)(i * 37 % 255 - 127);
   for (int i = 0; i < (int)(sizeof x32 / 4); ++i) x32[i] = (int32_t)((i * 2654435761u) & 0x00FF00FFu);
   for (int i = 0; i < (int)(sizeof wf / 4); ++i) wf[i] = (float)(i % 7 - 3) * 1e-3f;
   for (int i = 0; i < (int)(sizeof xf / 4); ++i) xf[i] = (float)(i % 5) * 1e-3f;
-  double best[7] = {0};
+  double best[7] = {0}, wide[3] = {0};
   for (int r = 0; r < repeat; ++r) {
     double v[7] = {fma_chains(20000000), madd_chains(20000000), fp32_tile(200000), int8_tile(400000, 0),
                    int8_tile(400000, 1), fp_instructions(20000000, 0), fp_instructions(20000000, 6)};
     for (int k = 0; k < 7; ++k) if (v[k] > best[k]) best[k] = v[k];
+    double w[3] = {level >= 1 ? zmm_fma_chains(20000000) : 0, level >= 2 ? vnni_ymm_chains(20000000) : 0,
+                   level >= 2 ? vnni_zmm_chains(20000000) : 0};
+    for (int k = 0; k < 3; ++k) if (w[k] > wide[k]) wide[k] = w[k];
   }
-  printf("%.6f %.6f %.6f %.6f %.6f %.6f %.6f %g\n", best[0], best[1], best[2], best[3], best[4], best[5], best[6],
-         sink);
+  printf("%.6f %.6f %.6f %.6f %.6f %.6f %.6f %.6f %.6f %.6f %g\n", best[0], best[1], best[2], best[3], best[4], best[5],
+         best[6], wide[0], wide[1], wide[2], sink);
   return 0;
 }
 """
@@ -202,8 +254,10 @@ def main():
         with open(src, "w") as f:
             f.write(SOURCE)
         subprocess.run([cc, "-O3", "-mavx2", "-mfma", src, "-o", exe], check=True)
-        out = subprocess.run([exe, str(args.repeat)], check=True, capture_output=True, text=True).stdout.split()
-    rates = [float(v) / 1e9 for v in out[:7]]
+        level = avx512_level(flags)
+        out = subprocess.run([exe, str(args.repeat), str(level)], check=True, capture_output=True,
+                             text=True).stdout.split()
+    rates = [float(v) / 1e9 for v in out[:10]]
     print(f"one thread, best of {args.repeat}; multiply-adds per second (an int8 or int16 product counts as one)")
     for name, k in ROWS:
         print(f"  {name:30s} {rates[k]:7.1f} G/s   {rates[k] / rates[0]:5.2f}x the fma chains")
@@ -213,6 +267,28 @@ def main():
     print(f"256-bit FP instructions per second, 12 independent chains: vfmadd231ps {fma:.2f} G/s, vaddps {add:.2f} G/s,"
           f" 6 + 6 of both {mixed:.2f} G/s ({mixed / max(fma, add):.2f}x the faster kind alone: up to 2x where FMAs "
           f"and adds run side by side, about 1x where they compete)")
+    if level == 0:
+        print("AVX-512 rows: skipped (no AVX-512F on this CPU)")
+        return
+    zmm = rates[7]
+    print(f"AVX-512, 12 independent chains, multiply-adds per second:\n"
+          f"  zmm fma chains                 {zmm:7.1f} G/s   {zmm / rates[0]:5.2f}x the (ymm) fma chains: about 2x "
+          f"where the FMA units are 512 bits wide, about 1x where a zmm FMA takes two 256-bit halves")
+    if level < 2:
+        print("  VNNI rows: skipped (no AVX512-VNNI on this CPU)")
+        return
+    for name, rate in (("vpdpbusd ymm chains", rates[8]), ("vpdpbusd zmm chains", rates[9])):
+        print(f"  {name:30s} {rate:7.1f} G/s   {rate / zmm:5.2f}x the zmm fma chains (int8 byte products)")
+    print(f"  the int8 dense kernels' ceiling over fp32's on this core: {rates[9] / max(zmm, rates[0]):.2f}x "
+          f"(zmm vpdpbusd / the faster fma chains)")
+
+
+def avx512_level(flags: str) -> int:
+    """0: no AVX-512F; 1: AVX-512F; 2: also AVX512-VNNI with VL and BW (what the VNNI rows are compiled for)."""
+    words = set(flags.split())
+    if "avx512f" not in words:
+        return 0
+    return 2 if {"avx512_vnni", "avx512vl", "avx512bw"} <= words else 1
 
 
 if __name__ == "__main__":
