@@ -7,7 +7,9 @@ the int8 one), and each model's fp32 roofline: its multiply-adds at the measured
 any fp32 implementation of the network could take here, hence the largest fp32 speed-up over vanilla eager this
 machine allows (on x86, where eager's convs are oneDNN's, that ceiling can lie under the issue's 5x). Every variant is checked against vanilla eager before timing. The weights are random
 (int8 accuracy on real clips: bench/int8_agreement.py). Run once:  .venv/bin/python bench/accelerator.py
+[--models EfficientX3d-XS x3d_s ...] [--threads 1 2] (the step fractions are those of the first model named)
 """
+import argparse
 import copy
 import io
 import statistics
@@ -204,11 +206,17 @@ def kernel_fractions(compiled, x, peak_gflops, peak_gbps, unit="GFLOP/s"):
 
 
 def main():
+    names = [name.split()[0] for name, _, _ in MODELS]  # "x3d_xs (transmuted)" is asked for as x3d_xs
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=names, choices=names, metavar="MODEL",
+                        help=f"models to run, of: {', '.join(names)} (default: all)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
+    args = parser.parse_args()
     print(machine.describe())  # the CPU these timings come from
     print(f"torch {torch.__version__}, native ISA {__import__('pyvideo._native', fromlist=['x']).native().get_isa()}, "
           f"int8 dense variant {__import__('pyvideo._native', fromlist=['x']).native().qconv3d_variant()}")
     fp32_peaks = {}
-    for threads in (1, 2):
+    for threads in args.threads:
         torch.set_num_threads(threads)
         int8_peak = peak_int8_matmul_gops()
         fp32_peaks[threads] = peak_matmul_gflops()
@@ -216,13 +224,15 @@ def main():
               + (f"{int8_peak:.1f} GOP/s int8 (torch._int_mm)" if int8_peak else "no int8 matmul in this torch")
               + f", copy {peak_copy_gbps():.1f} GB/s")
     rows, flops = [], {}
-    xs_native = None
+    first_native = None  # the first model's programs and clip: their step fractions end the report
     for name, builder, shape in MODELS:
+        if name.split()[0] not in args.models:
+            continue
         print(f"== {name} {shape}")
         variants, programs, x, flops[name] = build_variants(builder, shape)
-        if xs_native is None:
-            xs_native = (programs, x)
-        for threads in (1, 2):
+        if first_native is None:
+            first_native = (name, programs, x)
+        for threads in args.threads:
             torch.set_num_threads(threads)
             rows.append((name, threads, time_interleaved_ms(variants)))
     labels = list(rows[0][2])
@@ -250,12 +260,12 @@ def main():
               f"{times['vanilla eager'] / times['pyvideo fp32']:.2f}x)")
     torch.set_num_threads(1)
     peak_gflops, peak_gops, peak_gbps = peak_matmul_gflops(), peak_int8_matmul_gops(), peak_copy_gbps()
-    programs, x = xs_native
-    print(f"\nnative fp32 steps on EfficientX3d-XS, 1 thread (peaks {peak_gflops:.1f} GFLOP/s fp32 matmul, "
+    first, programs, x = first_native
+    print(f"\nnative fp32 steps on {first}, 1 thread (peaks {peak_gflops:.1f} GFLOP/s fp32 matmul, "
           f"{peak_gbps:.1f} GB/s copy):")
     kernel_fractions(programs[0], x, peak_gflops, peak_gbps)
     int8_peak = f"{peak_gops:.1f} GOP/s int8 matmul (torch._int_mm)" if peak_gops else "no int8 matmul peak"
-    print(f"\nnative int8 steps on EfficientX3d-XS, 1 thread (peaks {int8_peak}, {peak_gbps:.1f} GB/s copy):")
+    print(f"\nnative int8 steps on {first}, 1 thread (peaks {int8_peak}, {peak_gbps:.1f} GB/s copy):")
     kernel_fractions(programs[1], x, peak_gops, peak_gbps, unit="GOP/s")
 
 

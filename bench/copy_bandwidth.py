@@ -11,6 +11,7 @@ what the cache levels give instead: on the project's 2-core x86 VM (one thread, 
 
     .venv/bin/python bench/copy_bandwidth.py
 """
+import argparse
 import os
 
 import torch
@@ -22,6 +23,7 @@ SIZES_MB = (0.25, 0.5, 1, 1.5, 2.5, 4, 8, 32, 128)
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # no options: --help, not a run
     print(machine.describe())  # the CPU these timings come from
     threads = (1, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else (1,)
     print("float32 copy, GB/s counting bytes read + written; MB = one buffer (the copy touches twice that)")
