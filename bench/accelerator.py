@@ -3,9 +3,11 @@ deploy form (torch eager, bench/reference_deploy.py), pyvideo's deploy form (tor
 Runtime, and pyvideo's native fp32 and int8 kernels (per-layer ops, and compile_native programs). Prints a table of milliseconds and speed-ups over vanilla eager,
 the int8/fp32 ratios, the machine's measured peaks (fp32 and int8 matmuls, a large copy), and what fraction of them
 each native kernel kind reaches on EfficientX3d-XS's layers (fp32 steps against the fp32 matmul, int8 steps against
-the int8 one), and each model's fp32 roofline: its multiply-adds at the measured fp32 matmul peak, the shortest time
-any fp32 implementation of the network could take here, hence the largest fp32 speed-up over vanilla eager this
-machine allows (on x86, where eager's convs are oneDNN's, that ceiling can lie under the issue's 5x). Every variant is checked against vanilla eager before timing. The weights are random
+the int8 one), and each model's fp32 roofline twice: its multiply-adds at the measured fp32 matmul peak (a practical
+ceiling: on x86, where eager's convs are oneDNN's, it can lie under the issue's 5x over vanilla eager), and at one
+core's FMA peak times the threads (bench/mac_throughput.py's fma chains: the hardware's bound, which a matmul does
+not reach; torch's reached 75-86% of it on a Zen 4), each with the largest fp32 speed-up over vanilla eager it allows.
+Every variant is checked against vanilla eager before timing. The weights are random
 (int8 accuracy on real clips: bench/int8_agreement.py). Run once:  .venv/bin/python bench/accelerator.py
 [--models EfficientX3d-XS x3d_s ...] [--threads 1 2] (the step fractions are those of the first model named)
 """
@@ -28,6 +30,7 @@ from pyvideo.models.hub import x3d_s, x3d_xs
 from pyvideo.benchmarks import machine
 
 from reference_deploy import check_equivalent, convert_reference_style
+import mac_throughput
 
 MODELS = [
     ("EfficientX3d-XS", lambda: create_x3d(expansion="XS"), (1, 3, 4, 160, 160)),
@@ -223,6 +226,9 @@ def main():
         print(f"threads={threads}: peak matmul {fp32_peaks[threads]:.1f} GFLOP/s fp32, "
               + (f"{int8_peak:.1f} GOP/s int8 (torch._int_mm)" if int8_peak else "no int8 matmul in this torch")
               + f", copy {peak_copy_gbps():.1f} GB/s")
+    fma_peak = mac_throughput.fma_peak_gflops()  # one core; None where it cannot be measured (no C compiler, not x86)
+    print(f"fp32 FMA peak of one core (bench/mac_throughput.py's fma chains): {fma_peak:.1f} GFLOP/s" if fma_peak
+          else "fp32 FMA peak: not measured here (bench/mac_throughput.py needs x86 AVX2 + FMA and a C compiler)")
     rows, flops = [], {}
     first_native = None  # the first model's programs and clip: their step fractions end the report
     for name, builder, shape in MODELS:
@@ -258,6 +264,14 @@ def main():
               f"vanilla eager at {100 * bound_ms / times['vanilla eager']:.0f}%; ceiling "
               f"{times['vanilla eager'] / bound_ms:.2f}x (pyvideo fp32 reaches "
               f"{times['vanilla eager'] / times['pyvideo fp32']:.2f}x)")
+    if fma_peak:
+        print("the same at the FMA peak (one core per thread; a matmul does not reach it: torch's reached "
+              f"{100 * fp32_peaks[args.threads[0]] / (fma_peak * args.threads[0]):.0f}% of it at "
+              f"{args.threads[0]} thread(s)):")
+        for name, threads, times in rows:
+            bound_ms = 1e3 * flops[name] / (fma_peak * threads * 1e9)
+            print(f"{name} thr={threads}: {bound_ms:.1f} ms at {fma_peak * threads:.0f} GFLOP/s; pyvideo fp32 at "
+                  f"{100 * bound_ms / times['pyvideo fp32']:.0f}% of it; ceiling {times['vanilla eager'] / bound_ms:.2f}x")
     torch.set_num_threads(1)
     peak_gflops, peak_gops, peak_gbps = peak_matmul_gflops(), peak_int8_matmul_gops(), peak_copy_gbps()
     first, programs, x = first_native

@@ -233,31 +233,50 @@ ROWS = [
 ]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    print(machine.describe())  # the CPU these timings come from
+def measure(repeat: int = 5):
+    """The rows' rates in G/s (a list of 10: see the C program's output order; AVX-512 rows 0 where not run) and the
+    AVX-512 level they were run at, or a string saying why they cannot be measured here (not x86 with AVX2 + FMA, no
+    C compiler)."""
     if platform.machine() not in ("x86_64", "AMD64"):
-        print(f"skipped: x86 AVX2 only (this machine: {platform.machine()})")
-        return
+        return f"x86 AVX2 only (this machine: {platform.machine()})"
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     if " avx2" not in flags or " fma" not in flags:
-        print("skipped: this CPU has no AVX2 + FMA")
-        return
+        return "this CPU has no AVX2 + FMA"
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if not cc:
-        print("skipped: no C compiler found (set CC)")  # exit 0: `make bench` runs on
-        return
+        return "no C compiler found (set CC)"
     with tempfile.TemporaryDirectory() as tmp:
         src, exe = os.path.join(tmp, "mac.c"), os.path.join(tmp, "mac")
         with open(src, "w") as f:
             f.write(SOURCE)
         subprocess.run([cc, "-O3", "-mavx2", "-mfma", src, "-o", exe], check=True)
         level = avx512_level(flags)
-        out = subprocess.run([exe, str(args.repeat), str(level)], check=True, capture_output=True,
+        out = subprocess.run([exe, str(repeat), str(level)], check=True, capture_output=True,
                              text=True).stdout.split()
-    rates = [float(v) / 1e9 for v in out[:10]]
+    return [float(v) / 1e9 for v in out[:10]], level
+
+
+def fma_peak_gflops(repeat: int = 3):
+    """One core's fp32 FMA peak in GFLOP/s (a multiply-add counts two): the faster of the ymm and zmm fma chains, the
+    ceiling of any fp32 kernel on this core; None where measure() cannot run. bench/accelerator.py's roofline uses it
+    next to torch's matmul, which on a Zen 4 reached only about 75% of it."""
+    result = measure(repeat)
+    if isinstance(result, str):
+        return None
+    rates, _ = result
+    return 2 * max(rates[0], rates[7])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(machine.describe())  # the CPU these timings come from
+    result = measure(args.repeat)
+    if isinstance(result, str):
+        print(f"skipped: {result}")  # exit 0: `make bench` runs on
+        return
+    rates, level = result
     print(f"one thread, best of {args.repeat}; multiply-adds per second (an int8 or int16 product counts as one)")
     for name, k in ROWS:
         print(f"  {name:30s} {rates[k]:7.1f} G/s   {rates[k] / rates[0]:5.2f}x the fma chains")
