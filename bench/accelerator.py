@@ -161,10 +161,11 @@ def program_flops(compiled, x) -> int:
         program.set_profiling(False)
 
 
-def kernel_fractions(compiled, x, peak_gflops, peak_gbps, unit="GFLOP/s"):
+def kernel_fractions(compiled, x, peak_gflops, peak_gbps, unit="GFLOP/s", fma_peak=None):
     """Per step kind of a compiled native program (timed inside C++, best of 5 runs): GFLOP/s (GOP/s for int8 steps:
-    `unit`) against the matmul peak `peak_gflops` (None: no fraction) and the bytes each step must move (input +
-    output + weights) per second against the copy peak."""
+    `unit`) against the matmul peak `peak_gflops` (None: no fraction) and, given `fma_peak`, against one core's FMA
+    peak (fp32 steps), and the bytes each step must move (input + output + weights) per second against the copy
+    peak."""
     program = compiled.native_program.program
     program.set_profiling(True)
     best = None
@@ -203,7 +204,9 @@ def kernel_fractions(compiled, x, peak_gflops, peak_gbps, unit="GFLOP/s"):
     for kind, (seconds, flops, moved, steps) in sorted(stats.items(), key=lambda item: -item[1][0]):
         gflops, gbps = flops / seconds / 1e9, moved / seconds / 1e9
         fraction = f" ({100 * gflops / peak_gflops:5.1f}% of peak)" if peak_gflops else " " * 18
-        compute = f"{gflops:6.1f} {unit:7s}{fraction}" if flops else " " * 32
+        if fma_peak:
+            fraction += f" ({100 * gflops / fma_peak:5.1f}% of FMA)"
+        compute = f"{gflops:6.1f} {unit:7s}{fraction}" if flops else " " * (32 + (16 if fma_peak else 0))
         print(f"  {kind:30s} {steps:3d} steps {seconds * 1e3:7.2f} ms  {compute}  "
               f"{gbps:6.1f} GB/s ({100 * gbps / peak_gbps:5.1f}% of copy peak)")
 
@@ -275,9 +278,10 @@ def main():
     torch.set_num_threads(1)
     peak_gflops, peak_gops, peak_gbps = peak_matmul_gflops(), peak_int8_matmul_gops(), peak_copy_gbps()
     first, programs, x = first_native
-    print(f"\nnative fp32 steps on {first}, 1 thread (peaks {peak_gflops:.1f} GFLOP/s fp32 matmul, "
+    fma = f", {fma_peak:.1f} GFLOP/s FMA" if fma_peak else ""
+    print(f"\nnative fp32 steps on {first}, 1 thread (peaks {peak_gflops:.1f} GFLOP/s fp32 matmul{fma}, "
           f"{peak_gbps:.1f} GB/s copy):")
-    kernel_fractions(programs[0], x, peak_gflops, peak_gbps)
+    kernel_fractions(programs[0], x, peak_gflops, peak_gbps, fma_peak=fma_peak)
     int8_peak = f"{peak_gops:.1f} GOP/s int8 matmul (torch._int_mm)" if peak_gops else "no int8 matmul peak"
     print(f"\nnative int8 steps on {first}, 1 thread (peaks {int8_peak}, {peak_gbps:.1f} GB/s copy):")
     kernel_fractions(programs[1], x, peak_gops, peak_gbps, unit="GOP/s")
