@@ -162,44 +162,32 @@ static double int8_tile(long n, int split) {
    vfmadd231ps zmm chains (16 multiply-adds each), and with VNNI 12 vpdpbusd chains on ymm (32 byte products each)
    and on zmm (64). */
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define F5(a) a = _mm512_fmadd_ps(a, b, c);
-AVX512_TARGET static double zmm_fma_chains(long n) {
-  __m512 b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-6f);
-  __m512 a0 = _mm512_set1_ps(seed), a1 = _mm512_set1_ps(seed + 1), a2 = _mm512_set1_ps(seed + 2),
-         a3 = _mm512_set1_ps(seed + 3), a4 = _mm512_set1_ps(seed + 4), a5 = _mm512_set1_ps(seed + 5),
-         a6 = _mm512_set1_ps(seed + 6), a7 = _mm512_set1_ps(seed + 7), a8 = _mm512_set1_ps(seed + 8),
-         a9 = _mm512_set1_ps(seed + 9), a10 = _mm512_set1_ps(seed + 10), a11 = _mm512_set1_ps(seed + 11);
-  double t = now();
-  for (long i = 0; i < n; ++i) { F5(a0) F5(a1) F5(a2) F5(a3) F5(a4) F5(a5) F5(a6) F5(a7) F5(a8) F5(a9) F5(a10) F5(a11) }
-  t = now() - t;
-  __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                           _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-  s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
-  sink += _mm512_reduce_add_ps(s);
-  return (double)n * 12 * 16 / t;
-}
-
 #define D12(F)                                                                                                   \
   a0 = F(a0, x, w); a1 = F(a1, x, w); a2 = F(a2, x, w); a3 = F(a3, x, w); a4 = F(a4, x, w); a5 = F(a5, x, w);     \
   a6 = F(a6, x, w); a7 = F(a7, x, w); a8 = F(a8, x, w); a9 = F(a9, x, w); a10 = F(a10, x, w); a11 = F(a11, x, w);
-#define VNNI_CHAINS(NAME, REG, SET1, DPBUSD, ADD, LANES)                                                           \
+/* 12 independent chains a = OP(a, x, w) of LANES-lane registers, PER_LANE multiply-adds per lane and instruction */
+#define CHAINS(NAME, REG, ELEM, SET1, OP, ADD, LANES, PER_LANE, X0, W0)                                          \
   AVX512_TARGET static double NAME(long n) {                                                                       \
-    REG x = SET1(0x01020304 + seed), w = SET1(0x7F017F01 + seed);                                                  \
+    REG x = SET1(X0), w = SET1(W0);                                                                                \
     REG a0 = SET1(seed), a1 = SET1(seed + 1), a2 = SET1(seed + 2), a3 = SET1(seed + 3), a4 = SET1(seed + 4),       \
         a5 = SET1(seed + 5), a6 = SET1(seed + 6), a7 = SET1(seed + 7), a8 = SET1(seed + 8), a9 = SET1(seed + 9),   \
         a10 = SET1(seed + 10), a11 = SET1(seed + 11);                                                              \
     double t = now();                                                                                              \
-    for (long i = 0; i < n; ++i) { D12(DPBUSD) }                                                                   \
+    for (long i = 0; i < n; ++i) { D12(OP) }                                                                       \
     t = now() - t;                                                                                                 \
     REG s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));                                     \
     s = ADD(s, ADD(ADD(a8, a9), ADD(a10, a11)));                                                                   \
-    int32_t lanes[LANES];                                                                                          \
+    ELEM lanes[LANES];                                                                                             \
     memcpy(lanes, &s, sizeof lanes);                                                                               \
     sink += lanes[0];                                                                                              \
-    return (double)n * 12 * LANES * 4 / t; /* four byte products per 32-bit lane */                                \
+    return (double)n * 12 * LANES * PER_LANE / t;                                                                  \
   }
-VNNI_CHAINS(vnni_ymm_chains, __m256i, _mm256_set1_epi32, _mm256_dpbusd_epi32, _mm256_add_epi32, 8)
-VNNI_CHAINS(vnni_zmm_chains, __m512i, _mm512_set1_epi32, _mm512_dpbusd_epi32, _mm512_add_epi32, 16)
+CHAINS(zmm_fma_chains, __m512, float, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, 16, 1, 0.999f, 1e-6f)
+/* vpdpbusd: four byte products per 32-bit lane */
+CHAINS(vnni_ymm_chains, __m256i, int32_t, _mm256_set1_epi32, _mm256_dpbusd_epi32, _mm256_add_epi32, 8, 4,
+       0x01020304 + seed, 0x7F017F01 + seed)
+CHAINS(vnni_zmm_chains, __m512i, int32_t, _mm512_set1_epi32, _mm512_dpbusd_epi32, _mm512_add_epi32, 16, 4,
+       0x01020304 + seed, 0x7F017F01 + seed)
 
 int main(int argc, char** argv) {
   int repeat = argc > 1 ? atoi(argv[1]) : 5;
