@@ -118,10 +118,11 @@ void gemm_tile(const GemmTaps& p, const GemmOut& o, const Epilogue& ep, int m, i
     // The tile's output lines (for writing) and residual lines on their way while the K loop runs. A pointwise layer
     // with a short K and a wide output (Slow-R50's 64 -> 256 +res on 8x56x56: 26 MB out, 26 MB residual in) wrote
     // each line only after its tile's few multiply-adds, and waited for it from memory: 12.4 ms against 4 x 2.0 ms
-    // for the 64 -> 64 layer on the same columns. With the prefetches 1.17x (Slow-R50's pointwise layers 1.10x,
-    // geomean), the programs 1-6% (bench/conv3d_layers.py, bench/accelerator_zoo.py --base; Zen 4, one thread);
-    // X3D's, whose outputs mostly stay in L2, level. Same bits.
-    // One prefetch per 64 bytes, and one for the last float (the block need not start on a line).
+    // for the 64 -> 64 layer on the same columns. With the prefetches 1.16x (Slow-R50's pointwise layers 1.05x,
+    // geomean, one and two threads), the ResNet family's programs 1-6% (bench/conv3d_layers.py,
+    // bench/accelerator_zoo.py --base; Zen 4); X3D's, whose outputs mostly stay in L2, level. Same bits.
+    // One prefetch per 64 bytes, and one for the last float (the block need not start on a line). A masked last
+    // vector may prefetch past C_out: prefetches never fault.
     constexpr int floats = NV * V::width, step = 16;
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
