@@ -9,7 +9,8 @@ core's FMA peak times the threads (bench/mac_throughput.py's fma chains: the har
 not reach; torch's reached 75-86% of it on a Zen 4), each with the largest fp32 speed-up over vanilla eager it allows.
 Every variant is checked against vanilla eager before timing. The weights are random
 (int8 accuracy on real clips: bench/int8_agreement.py). Run once:  .venv/bin/python bench/accelerator.py
-[--models EfficientX3d-XS x3d_s ...] [--threads 1 2] (the step fractions are those of the first model named)
+[--models EfficientX3d-XS x3d_s ...] [--threads 1 2] (the step fractions are those of the first
+chosen model in the order EfficientX3d-XS, EfficientX3d-S, x3d_xs, x3d_s, whatever the order given)
 """
 import argparse
 import copy
