@@ -39,15 +39,32 @@ def num_threads() -> int:
 
 
 @contextlib.contextmanager
-def using_isa(name: str):
-    """Temporarily force a kernel ISA level ("scalar", "avx2", "avx512", "neon"); for tests and benchmarks."""
+def using_isa(name: str, byte_dot: bool = True):
+    """Temporarily force a kernel ISA level ("scalar", "avx2", "avx512", "neon"); for tests and benchmarks.
+
+    ``byte_dot=False`` also leaves the byte dot-product instructions (AVX512-VNNI, AVX-VNNI, ARM dotprod) and AMX out
+    of the int8 kernels, as ``PYVIDEO_VNNI=0`` does at startup: the level then runs the int8 kernels of CPUs without
+    them (Skylake-SP at ``avx512``, Zen 1-3 at ``avx2``, Cortex-A53 at ``neon``)."""
     lib = native()
     previous = lib.get_isa()
-    lib.set_isa(name)
+    saved = os.environ.get("PYVIDEO_VNNI")
+    if not byte_dot:
+        os.environ["PYVIDEO_VNNI"] = "0"
+    try:
+        lib.set_isa(name)  # the table reads PYVIDEO_VNNI when it is filled
+    finally:
+        _restore_env("PYVIDEO_VNNI", saved)
     try:
         yield
     finally:
         lib.set_isa(previous)
+
+
+def _restore_env(name: str, value):
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def build_info() -> dict:

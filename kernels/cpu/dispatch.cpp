@@ -21,6 +21,14 @@ bool amx_allowed() {
 }
 #endif
 
+// PYVIDEO_VNNI=0 keeps the byte dot-product instructions (AVX512-VNNI, AVX-VNNI, ARM dotprod) and AMX out of the
+// table, so a CPU that has them also runs, and times, the kernels of CPUs without (Skylake-SP, Zen 1-3, Cortex-A53);
+// read whenever the table is filled.
+bool byte_dot_allowed() {
+  const char* env = std::getenv("PYVIDEO_VNNI");
+  return !(env && std::string(env) == "0");
+}
+
 bool cpu_supports(Isa isa) {
   const CpuFeatures& f = cpu_features();
   switch (isa) {
@@ -47,8 +55,8 @@ KernelTable make_table(Isa isa) {
   t.range_f32 = range_f32_scalar;
   t.channels_last_row = channels_last_row_scalar;
   t.qlinear_dot = qlinear_dot_scalar;
-  const CpuFeatures& f = cpu_features();
-  (void)f;
+  CpuFeatures f = cpu_features();
+  if (!byte_dot_allowed()) f.avx512vnni = f.avx_vnni = f.amx_int8 = f.dotprod = false;
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
     case Isa::avx2:
@@ -79,7 +87,7 @@ KernelTable make_table(Isa isa) {
       t.range_f32 = range_f32_avx512;
       t.channels_last_row = channels_last_row_avx512;
       t.qlinear_dot = qlinear_dot_avx512;
-      t.qconv3d = qconv3d_avx2, t.qconv3d_name = "avx2";  // AVX-512 without VNNI (Skylake-SP): the AVX2 kernel
+      t.qconv3d = qconv3d_avx512, t.qconv3d_name = "avx512";  // without VNNI (Skylake-SP): the dot emulated
       if (f.avx512vnni)
         t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
       else if (f.avx_vnni)

@@ -1,7 +1,8 @@
 // The kernel dispatch table: one function pointer per kernel, filled once from the CPU's features.
 //
 // Levels are ordered within an architecture: scalar < avx2 < avx512 on x86-64, scalar < neon on ARM64.
-// Finer features (VNNI, dotprod, i8mm) are read from cpu_features() by the kernels that use them.
+// Finer features (VNNI, dotprod, AMX) pick the int8 entries when the table is filled; PYVIDEO_VNNI=0 (read at every
+// fill) leaves them out, so the kernels of CPUs without a byte dot-product instruction can be run and timed anywhere.
 // The table is filled on first use from the environment variable PYVIDEO_ISA (scalar|avx2|avx512|neon, or unset
 // for the best level this CPU supports). select_isa() refills it; it exists for tests and benchmarks.
 #pragma once

@@ -2,6 +2,8 @@
 import torch
 import torch.nn as nn
 
+from pyvideo._native import native, using_isa
+
 from pyvideo.accelerator.quantization import QParams, QuantizedConv3d, QuantizedLinear, quantize
 
 
@@ -16,6 +18,27 @@ def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Modu
                 module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
                 module.bias.copy_(torch.rand(n, generator=generator) * 0.4 - 0.2)
     return model
+
+
+# The CPU features whose instructions PYVIDEO_VNNI=0 leaves out of the int8 kernels (cpu_features() names).
+BYTE_DOT_FEATURES = ("avx512vnni", "avxvnni", "dotprod", "amx_int8")
+
+
+def int8_levels():
+    """Every supported ISA level; where the CPU has a byte dot product (VNNI, dotprod), each SIMD level also without
+    it, named LEVEL-nodot (using_level): there it runs the int8 kernels of CPUs that lack one (avx512-nodot:
+    Skylake-SP's), which would otherwise be tested only on such CPUs."""
+    levels = list(native().supported_isas())
+    if set(native().cpu_features().split()) & set(BYTE_DOT_FEATURES):
+        levels += [f"{level}-nodot" for level in native().supported_isas() if level != "scalar"]
+    return levels
+
+
+def using_level(level: str):
+    """using_isa for an int8_levels() name."""
+    if level.endswith("-nodot"):
+        return using_isa(level[: -len("-nodot")], byte_dot=False)
+    return using_isa(level)
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:

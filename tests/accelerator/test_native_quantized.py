@@ -4,16 +4,19 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pyvideo._native import native, using_isa
 from pyvideo.accelerator.deployable import FusedConv3d
 from pyvideo.accelerator.deployment import convert_to_deployable_form
-from pyvideo.accelerator.native import NativeQuantizedConv3d, lower_quantized_to_native, lower_to_native
+from pyvideo.accelerator.native import (NativeQuantizedConv3d, compile_native, lower_quantized_to_native,
+                                        lower_to_native)
 from pyvideo.accelerator.quantization import quantize_model
 from pyvideo.accelerator.quantization.int8_modules import QuantizedConv3d
 from pyvideo.accelerator.quantization.qparams import QParams, quantize
 from pyvideo.models.accelerator.mobile_cpu.efficient_x3d import create_x3d
 
-LEVELS = native().supported_isas()
+from ._util import int8_levels, using_level
+
+# every ISA level, and each also without its byte dot product where the CPU has one (the kernels of CPUs without)
+LEVELS = int8_levels()
 
 # (C_in, C_out, groups, kernel, stride, padding, activation, residual)
 CONVS = [
@@ -48,7 +51,7 @@ def test_native_int8_conv_matches_reference_module(level, index):
         plain_shape = nn.functional.conv3d(x.float(), reference.weight_int8.float(), None, reference.stride,
                                            reference.padding, 1, reference.groups).shape
         residual = torch.randint(-128, 128, plain_shape, generator=g, dtype=torch.int8)
-    with using_isa(level):
+    with using_level(level):
         got = fast(x, residual)
     expected = reference(x, residual)
     assert got.dtype == torch.int8 and got.shape == expected.shape
@@ -65,7 +68,7 @@ def assert_same_codes_on_every_thread_count(fast, x, residual, expected, level):
         results = []
         for threads in (1, 2, 3, 4):
             torch.set_num_threads(threads)
-            with using_isa(level):
+            with using_level(level):
                 results.append(fast(x, residual))
     finally:
         torch.set_num_threads(previous)
@@ -155,6 +158,26 @@ def test_int8_efficient_x3d_on_native_kernels_tracks_reference_and_fp32():
     print(f"int8 native vs fp32: relative L2 error {rel:.4f}, top-1 agreement {agreement:.3f}")
     assert rel < 0.25
     assert float((fp32_fast - fp32).abs().max() / fp32.abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_int8_x3d_program_tracks_the_reference_on_every_level(level):
+    # The whole int8 program (compile_native: fused steps, int8 SE, the float head) on each level's kernels, also
+    # without a byte dot product where the CPU has one (avx512-nodot: the int8 kernels of AVX-512 CPUs without VNNI):
+    # within the torch int8 reference by the per-module bound above, the same top-1 on every clip.
+    torch.manual_seed(0)
+    model = randomize_batchnorm(create_x3d(expansion="XS", num_classes=10), seed=3)
+    deploy = convert_to_deployable_form(model, torch.randn(1, 3, 4, 40, 40))
+    g = torch.Generator().manual_seed(4)
+    int8_torch = quantize_model(deploy, [torch.randn(2, 3, 4, 40, 40, generator=g) for _ in range(2)])
+    x = torch.randn(6, 3, 4, 40, 40, generator=g)
+    with torch.no_grad():
+        expected = int8_torch(x)
+        with using_level(level):
+            program = compile_native(int8_torch)
+            got = program(x)
+    assert float((got - expected).abs().max() / expected.abs().max()) < 0.05
+    assert torch.equal(got.argmax(1), expected.argmax(1))
 
 
 def test_int8_ops_reject_float_input():

@@ -1,5 +1,5 @@
 // The int8 convolutions: every dot-product variant (AVX512-VNNI, AVX-VNNI, ARM dotprod, and the dot's exact emulations
-// on plain AVX2 and ARMv8.0 NEON) and every depthwise SIMD variant the CPU supports (float-accumulating and
+// on plain AVX2, AVX-512 without VNNI and ARMv8.0 NEON) and every depthwise SIMD variant the CPU supports (float-accumulating and
 // dot-product) matches the int32 scalar reference within 1 LSB (and bit-exactly for >= 99% of outputs) over many
 // shapes: K not a multiple of 4 (folded kernel rows, their borders), output-channel tails and remainder tiles at X3D
 // widths, padding, strides, odd widths (every column block size), batches, nonzero zero points, residuals, every
@@ -55,6 +55,8 @@ std::vector<Named> dense_variants() {
   if (f.avx512vnni && f.avx512f && f.avx512bw && f.avx512vl) out.push_back({"avx512vnni", qconv3d_avx512vnni});
   if (f.avx_vnni) out.push_back({"avxvnni", qconv3d_avxvnni});
   if (f.avx2 && f.fma) out.push_back({"avx2", qconv3d_avx2});  // the dot emulated with vpmaddwd (no VNNI)
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma)
+    out.push_back({"avx512", qconv3d_avx512});  // the same emulation on 16 lanes (AVX-512 without VNNI)
   if (amx_usable()) out.push_back({"amx", qconv3d_amx});
 #endif
 #if defined(__aarch64__)

@@ -1,6 +1,7 @@
 // Integer dot-product vector wrappers shared by the int8 kernels: x86 VNNI vpdpbusd (AVX512-VNNI, AVX-VNNI), its exact
-// emulation on plain AVX2 (two vpmaddwd), ARM sdot and its exact emulation on ARMv8.0 NEON (widening multiplies). Each
-// is visible only in translation units compiled for its ISA (the file suffix picks the flags).
+// emulation on plain AVX2 and on AVX-512 without VNNI (two vpmaddwd), ARM sdot and its exact emulation on ARMv8.0
+// NEON (widening multiplies). Each is visible only in translation units compiled for its ISA (the file suffix picks
+// the flags).
 //   ireg            int32 lanes; width: lanes per register; F: the float wrapper (simd.h) of the same width
 //   dot(acc, a, b)  acc[l] += sum over k < 4 of a.byte[4l + k] * b.byte[4l + k]; a holds the inputs (unsigned on x86:
 //                   fed as x + input_offset), b the signed weights. No saturation: the int32 sum is exact.
@@ -18,8 +19,9 @@
 //                   copy_flipped_n(d, x, n, fill): the first n of them, then `fill` (an input value) up to `width`
 //   widen(p, m)     the int8 at p (lanes of mask m, the rest zero) sign-extended to int32 lanes; widen(p): all lanes
 //   madd16(acc, x, w), weight16(w): acc += x * w per lane for x from widen and w packed by weight16 (x86: vpdpwssd
-//                   on the int16 halves, w as (w, 0) so the sign half of x meets a zero)
-//   pairs_groups    AVX512-VNNI only (qconv3d_simd.h's layers of at most 8 output channels): broadcast_pair(p), the 8
+//                   on the int16 halves, w as (w, 0) so the sign half of x meets a zero); for the depthwise dot
+//                   kernel, so not in Avx512Dot (its CPUs run the float depthwise nest)
+//   pairs_groups    AVX-512 only (qconv3d_simd.h's layers of at most 8 output channels): broadcast_pair(p), the 8
 //                   bytes at p in every 64-bit lane (lanes 2c and 2c + 1 get two consecutive 4-byte groups), and
 //                   sum_pairs(v), lanes 2c + 2c + 1 added into lane c for c < 8 (lanes 8-15 zero)
 #pragma once
@@ -64,8 +66,10 @@ struct ByteBroadcasts {
   }
 };
 
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+// The 16-lane byte handling both AVX-512 dot wrappers share (AVX-512 F / BW / VL); D adds dot.
+template <class D>
+struct Avx512Bytes : ByteBroadcasts<D> {
   using ireg = __m512i;
   using F = Avx512F32;
   static constexpr int width = 16;
@@ -87,21 +91,12 @@ struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
   static ireg load_w(const int8_t* p, mask_t m) { return _mm512_maskz_loadu_epi32(m, p); }
   static ireg load_w(const int8_t* p) { return _mm512_loadu_si512(p); }
   static ireg set1(int32_t v) { return _mm512_set1_epi32(v); }
-  static ireg dot(ireg acc, ireg a, ireg b) {
-    // as inline asm: with the builtin, GCC copies loop-carried accumulators through other registers at every step
-    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
-    return acc;
-  }
   static ireg splat(uint8_t b) { return _mm512_set1_epi8(char(b)); }
   static ireg widen(const int8_t* p, mask_t m) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)); }
   static ireg widen(const int8_t* p) {
     return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
   static int32_t weight16(int8_t w) { return int32_t(uint16_t(int16_t(w))); }  // (w, 0) as int16 halves
-  static ireg madd16(ireg acc, ireg x, ireg w) {
-    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));  // inline asm: see dot
-    return acc;
-  }
   static void copy_flipped(uint8_t* d, const int8_t* x) {  // `width` bytes with the input offset applied
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_xor_si128(v, _mm_set1_epi8(char(0x80))));
@@ -124,6 +119,54 @@ struct Avx512Vnni : ByteBroadcasts<Avx512Vnni> {
         _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), _mm512_loadu_si512(p));
     const __m128i t = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     return _mm512_shuffle_epi8(by_group, _mm512_broadcast_i32x4(t));
+  }
+};
+
+// AVX-512 without VNNI (Skylake-SP / -X; the dense conv only): vpdpbusd's exact result from two vpmaddwd on the
+// even and odd bytes widened to int16, as Avx2Dot does on 8 lanes, with the weights split ahead of time for small
+// layers (dot_split). Twice Avx2Dot's lanes per instruction, and 32 registers: larger tiles without spilling.
+struct Avx512Dot : Avx512Bytes<Avx512Dot> {
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    const __m512i a_even = _mm512_and_si512(a, _mm512_set1_epi16(0x00FF));  // bytes 0, 2 of each lane, zero-extended
+    const __m512i a_odd = _mm512_srli_epi16(a, 8);                           // bytes 1, 3
+    const __m512i b_even = _mm512_srai_epi16(_mm512_slli_epi16(b, 8), 8);   // sign-extended
+    const __m512i b_odd = _mm512_srai_epi16(b, 8);
+    acc = _mm512_add_epi32(acc, _mm512_madd_epi16(a_even, b_even));
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a_odd, b_odd));
+  }
+  // split_weights(p, m, w): the lanes of mask m (the rest zero) as w[0, 32) = (w0, w2) and w[32, 64) = (w1, w3) of
+  // each lane, as int16; dot_split(acc, a, w) = dot(acc, a, b) for the weights b split into w (see Avx2Dot).
+  static constexpr bool presplit = true;
+  static constexpr int64_t split_size = 64;  // int16 values per split weight vector
+  // Every layer up to 1 MB of int8 weights splits (larger ones take qconv3d_simd's reduction in parts, unsplit).
+  // Unlike Avx2Dot's tiles, these gained on Slow-R50's 393-786 KB layers too (Zen 4, 1 MB L2, one thread: 1.1-1.2x
+  // against a 256 KB limit; bench/conv3d_layers.py --int8, PYVIDEO_VNNI=0).
+  static constexpr int64_t presplit_max_bytes = int64_t(1) << 20;
+  static void split_weights(const int8_t* p, mask_t m, int16_t* w) {
+    const __m512i b = _mm512_maskz_loadu_epi32(m, p);
+    _mm512_storeu_si512(w, _mm512_srai_epi16(_mm512_slli_epi16(b, 8), 8));
+    _mm512_storeu_si512(w + 32, _mm512_srai_epi16(b, 8));
+  }
+  static ireg dot_split(ireg acc, ireg a, const int16_t* w) {
+    const __m512i a_even = _mm512_and_si512(a, _mm512_set1_epi16(0x00FF));
+    const __m512i a_odd = _mm512_srli_epi16(a, 8);
+    const __m512i even = _mm512_madd_epi16(a_even, _mm512_loadu_si512(w));
+    const __m512i odd = _mm512_madd_epi16(a_odd, _mm512_loadu_si512(w + 32));
+    return _mm512_add_epi32(acc, _mm512_add_epi32(even, odd));
+  }
+};
+#endif
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+struct Avx512Vnni : Avx512Bytes<Avx512Vnni> {
+  static ireg dot(ireg acc, ireg a, ireg b) {
+    // as inline asm: with the builtin, GCC copies loop-carried accumulators through other registers at every step
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+  }
+  static ireg madd16(ireg acc, ireg x, ireg w) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));  // inline asm: see dot
+    return acc;
   }
 };
 #endif
@@ -207,6 +250,11 @@ struct Avx2Dot : Avx2Bytes<Avx2Dot> {
   // session, native_kernels.md).
   static constexpr bool presplit = true;
   static constexpr int64_t split_size = 32;  // int16 values per split weight vector
+  // Layers of at most 256 KB of int8 weights split: twice the bytes pays while they stay in L2. Slow-R50's layers
+  // (bench/conv3d_layers.py --int8 --baseline, Zen 1 with a 512 KB L2, one thread): 1.07-1.12x at 4-262 KB,
+  // 0.99-1.03x at 393-524 KB, 0.81-0.96x from 590 KB (the 1x3x3 convs of res4 / res5, the 3x1x1 ones of 1024 and
+  // 2048 channels). On a Zen 4 (1 MB L2) splitting up to 1 MB lost there too: 393-786 KB layers 0.76-0.94x (one run).
+  static constexpr int64_t presplit_max_bytes = int64_t(256) << 10;
   static void split_weights(const int8_t* p, mask_t m, int16_t* w) {
     const __m256i b = _mm256_maskload_epi32(reinterpret_cast<const int*>(p), m);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(w), _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8));

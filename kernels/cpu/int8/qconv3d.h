@@ -170,6 +170,7 @@ void qdwconv3d_scalar(PYVIDEO_QDWCONV3D_ARGS);
 void qconv3d_avx512vnni(PYVIDEO_QCONV3D_ARGS);
 void qconv3d_avxvnni(PYVIDEO_QCONV3D_ARGS);
 void qconv3d_avx2(PYVIDEO_QCONV3D_ARGS);  // no VNNI: the dot emulated with vpmaddwd
+void qconv3d_avx512(PYVIDEO_QCONV3D_ARGS);  // AVX-512 without VNNI: the same on 16 lanes
 void qdwconv3d_avx2(PYVIDEO_QDWCONV3D_ARGS);
 void qdwconv3d_avx512(PYVIDEO_QDWCONV3D_ARGS);
 void qdwconv3d_avx512vnni(PYVIDEO_QDWCONV3D_ARGS);

@@ -1,7 +1,7 @@
 // Plain-AVX2 variant of the int8 dense conv3d (x86 CPUs without VNNI): vpdpbusd emulated exactly by two vpmaddwd per
 // dot (simd::Avx2Dot), on 8 output channels per register, 4x2 tiles (the emulation's int16 halves take the registers
 // a 6x2 tile's accumulators would). Layers of at most 256 KB of weights (all of X3D's) split the weights into their
-// int16 halves once per call (Avx2Dot::dot_split; qconv3d_simd.h, presplit_max_weight_bytes). With the split
+// int16 halves once per call (Avx2Dot::dot_split, presplit_max_bytes). With the split
 // weights 6x2, 5x2, 4x3 and 3x3 tiles were all slower than 4x2 on X3D's pointwise layers (0.87-0.97x, Zen 1).
 // Narrow inputs (C_in < 4: stems) with whole vectors of output channels run the fp32 dense kernel on widened input
 // rows instead (qconv3d_widened.h), where its sums are exact.

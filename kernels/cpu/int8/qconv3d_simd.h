@@ -62,7 +62,7 @@ struct QConvCall {
   int32_t* partial = nullptr;
   int64_t partial_ld = 0;
   bool first = true, last = true;
-  // I::presplit, layers of at most presplit_max_weight_bytes (QSource::prepped_split): the folded weights with each
+  // I::presplit, layers of at most I::presplit_max_bytes (QSource::prepped_split): the folded weights with each
   // channel vector's 4-byte groups split ahead of time (I::split_weights), [kt * kh][groups][vectors][I::split_size].
   const int16_t* split_weight = nullptr;
   int64_t split_vectors = 0;
@@ -398,11 +398,6 @@ void qconv3d_gemv(const QConvCall& call, const int8_t* input, int64_t position, 
 // neutral at 0.8 MB, 0.85-0.9x on 0.15-0.6 MB ones (the parts' extra passes, where the weights fit L2 anyway).
 constexpr int64_t large_weight_bytes = int64_t(1) << 20;
 
-// Int8 weights up to which a wrapper with I::presplit (plain AVX2) splits them ahead of time (QSource::prepped_split):
-// twice the bytes, which pays while they stay in L2. Measured on Slow-R50's layers (bench/conv3d_layers.py --int8
-// --baseline, Zen 1 with a 512 KB L2, one thread): 1.07-1.12x on layers of 4-262 KB; 0.99-1.03x at 393-524 KB;
-// 0.81-0.96x from 590 KB (the 1x3x3 convs of res4 / res5, the 3x1x1 ones of 1024 and 2048 channels).
-constexpr int64_t presplit_max_weight_bytes = int64_t(256) << 10;
 
 // d[b] = x[b] + 128 (as the unsigned byte dot takes it) for b < n.
 inline void offset_bytes(int8_t* d, const int8_t* x, int64_t n) {
@@ -472,11 +467,12 @@ void qconv3d_simd(const Conv3dShape& s, const int8_t* input, const int8_t* packe
     fold_kernel_lines(s, packed_weight, Cs, folded);
     call.folded_weight = folded.data();
   }
-  // plain AVX2: the weights split once per call (QSource::prepped_split), where they are small enough
+  // no byte dot (plain AVX2, AVX-512 without VNNI): the weights split once per call (QSource::prepped_split), where
+  // they are small enough
   if constexpr (I::presplit) {
     thread_local std::vector<int16_t> split_weight;
     const int64_t line_groups = s.kernel_t * s.kernel_h * groups;
-    if (line_groups * Cs * 4 <= presplit_max_weight_bytes) {
+    if (line_groups * Cs * 4 <= I::presplit_max_bytes) {
       constexpr int64_t Z = I::split_size;
       split_weight.resize(size_t(line_groups * vectors * Z));
       for (int64_t lg = 0; lg < line_groups; ++lg)

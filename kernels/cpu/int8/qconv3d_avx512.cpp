@@ -1,0 +1,27 @@
+// AVX-512 variant of the int8 dense conv3d for CPUs without VNNI (Skylake-SP / -X): vpdpbusd emulated exactly by two
+// vpmaddwd per dot (simd::Avx512Dot), 16 output channels per register, 4x3 tiles; layers of up to 1 MB of weights
+// split them into their int16 halves once per call (Avx512Dot::presplit_max_bytes). Until it, this level ran the
+// AVX2 kernel (8 lanes, 16 registers). Narrow inputs (C_in < 4: stems) with whole vectors of output channels run the
+// fp32 dense kernel on widened input rows, as on AVX2 (qconv3d_widened.h).
+//
+// Tiles: 4x2, 6x2, 8x2, 4x3, 6x3, 8x3 ran X3D-XS's and X3D-S's int8 pointwise and spatial layers within 2% of each
+// other, and 4x3 ran Slow-R50's 1.02-1.04x faster than 8x2 or 8x3 (geomean, Zen 4 with PYVIDEO_VNNI=0, one thread).
+// It also keeps its 6 weight vectors in registers with room to spare (12 accumulators), so each is loaded once per
+// group of 4 columns.
+#include "../simd.h"
+#include "dot_simd.h"
+#include "qconv3d_simd.h"
+#include "qconv3d_widened.h"
+
+namespace pyvideo::kernels {
+
+void qconv3d_avx512(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
+                    const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
+  if (detail::qconv3d_widened_applies(s, q, simd::Avx512F32::width))
+    return detail::qconv3d_widened<simd::Avx512F32>(s, input, packed_weight, q, output, item_begin, item_end,
+                                                     conv3d_f32_avx512);
+  detail::qconv3d_simd<simd::Avx512Dot, 4, 3>(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin,
+                                             item_end);
+}
+
+}  // namespace pyvideo::kernels
