@@ -10,18 +10,14 @@
 // group of 4 columns.
 #include "../simd.h"
 #include "dot_simd.h"
-#include "qconv3d_simd.h"
 #include "qconv3d_widened.h"
 
 namespace pyvideo::kernels {
 
 void qconv3d_avx512(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
                     const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end) {
-  if (detail::qconv3d_widened_applies(s, q, simd::Avx512F32::width))
-    return detail::qconv3d_widened<simd::Avx512F32>(s, input, packed_weight, q, output, item_begin, item_end,
-                                                     conv3d_f32_avx512);
-  detail::qconv3d_simd<simd::Avx512Dot, 4, 3>(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin,
-                                             item_end);
+  detail::qconv3d_emulated<simd::Avx512Dot, 4, 3>(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin,
+                                                 item_end, conv3d_f32_avx512);
 }
 
 }  // namespace pyvideo::kernels

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../conv3d/conv3d.h"
+#include "qconv3d_simd.h"
 #include "qdwconv3d_rows.h"
 
 namespace pyvideo::kernels::detail {
@@ -84,6 +85,17 @@ void qconv3d_widened(const Conv3dShape& s, const int8_t* input, const int8_t* pa
          (ow_end + iw - 1) / iw);
     requantize(acc.data(), row, Wo, ow_begin, ow_end, output);
   });
+}
+
+// The int8 dense entry of an x86 level without a byte dot (I: its emulated-dot wrapper from dot_simd.h): the stems
+// qconv3d_widened takes on the level's fp32 kernel `conv`, everything else on qconv3d_simd's MR x NV tiles.
+template <class I, int MR, int NV>
+void qconv3d_emulated(const Conv3dShape& s, const int8_t* input, const int8_t* packed_weight, const int32_t* weight_sum,
+                      const Requant& q, const int8_t* pad_row, int8_t* output, int64_t item_begin, int64_t item_end,
+                      Conv3dF32Fn conv) {
+  if (qconv3d_widened_applies(s, q, I::F::width))
+    return qconv3d_widened<typename I::F>(s, input, packed_weight, q, output, item_begin, item_end, conv);
+  qconv3d_simd<I, MR, NV>(s, input, packed_weight, weight_sum, q, pad_row, output, item_begin, item_end);
 }
 
 }  // namespace pyvideo::kernels::detail
