@@ -46,6 +46,11 @@ def test_using_isa_without_byte_dot_restores_the_table_and_environment():
             assert (native().get_isa(), native().qconv3d_variant()) == (level, level)
         assert os.environ.get("PYVIDEO_VNNI") == env
     assert (native().get_isa(), native().qconv3d_variant()) == (before, variant)
+    with pytest.raises(ValueError, match="sse9"):
+        with using_isa("sse9", byte_dot=False):
+            pass
+    assert os.environ.get("PYVIDEO_VNNI") == env
+    assert (native().get_isa(), native().qconv3d_variant()) == (before, variant)
 
 
 def test_env_var_with_unknown_level_is_a_clear_error():
