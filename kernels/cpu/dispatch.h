@@ -35,9 +35,11 @@ struct KernelTable {
   Conv3dF32RowsFn conv3d_f32_rows = nullptr;
   DwConv3dF32LinesFn dwconv3d_f32_lines = nullptr;
   // int8: the dense conv uses the best dot-product instruction the CPU has (AVX512-VNNI at the avx512 level, else
-  // AVX-VNNI; ARM dotprod), else the scalar reference; at the avx512 level with AMX-INT8 (and PYVIDEO_AMX not "0",
-  // read whenever the table is filled) the pointwise convs where AMX pays go to AMX tiles, the rest to AVX512-VNNI; the depthwise conv uses the same dot-product instruction, else
-  // the float-accumulating variant of the level.
+  // AVX-VNNI; ARM dotprod), else the level's exact emulation of it (qconv3d_avx2, _avx512, _neon; scalar: the
+  // reference); at the avx512 level with AMX-INT8 (and PYVIDEO_AMX not "0", read whenever the table is filled) the
+  // pointwise convs where AMX pays go to AMX tiles, the rest to AVX512-VNNI. The depthwise conv uses the same
+  // dot-product instruction, else the float-accumulating variant of the level (ARMv8.0 NEON: the dot emulated).
+  // PYVIDEO_VNNI=0 leaves every byte dot and AMX out.
   QConv3dFn qconv3d = nullptr;
   const char* qconv3d_name = "scalar";
   QDwConv3dFn qdwconv3d = nullptr;

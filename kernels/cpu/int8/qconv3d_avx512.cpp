@@ -4,10 +4,10 @@
 // AVX2 kernel (8 lanes, 16 registers). Narrow inputs (C_in < 4: stems) with whole vectors of output channels run the
 // fp32 dense kernel on widened input rows, as on AVX2 (qconv3d_widened.h).
 //
-// Tiles: 4x2, 6x2, 8x2, 4x3, 6x3, 8x3 ran X3D-XS's and X3D-S's int8 pointwise and spatial layers within 2% of each
-// other, and 4x3 ran Slow-R50's 1.02-1.04x faster than 8x2 or 8x3 (geomean, Zen 4 with PYVIDEO_VNNI=0, one thread).
-// It also keeps its 6 weight vectors in registers with room to spare (12 accumulators), so each is loaded once per
-// group of 4 columns.
+// Tiles (Zen 4 with PYVIDEO_VNNI=0, one thread): on X3D-XS's int8 pointwise and spatial layers 8x3, 8x2, 4x3 and 5x4
+// came within 2.4% of each other, 4x2, 6x2 and 12x2 5-11% slower; 4x3 ran Slow-R50's layers 1.02-1.04x faster than
+// 8x2 or 8x3 (geomean). It keeps its 6 weight vectors in registers with room to spare (12 accumulators), so each is
+// loaded once per group of 4 columns.
 #include "../simd.h"
 #include "dot_simd.h"
 #include "qconv3d_widened.h"

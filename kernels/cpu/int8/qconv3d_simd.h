@@ -398,7 +398,6 @@ void qconv3d_gemv(const QConvCall& call, const int8_t* input, int64_t position, 
 // neutral at 0.8 MB, 0.85-0.9x on 0.15-0.6 MB ones (the parts' extra passes, where the weights fit L2 anyway).
 constexpr int64_t large_weight_bytes = int64_t(1) << 20;
 
-
 // d[b] = x[b] + 128 (as the unsigned byte dot takes it) for b < n.
 inline void offset_bytes(int8_t* d, const int8_t* x, int64_t n) {
   constexpr uint64_t flip = 0x8080808080808080ull;
