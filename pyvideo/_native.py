@@ -67,6 +67,26 @@ def _restore_env(name: str, value):
         os.environ[name] = value
 
 
+# int8 dense variants (qconv3d_variant()) without a byte dot-product instruction: there an int8 multiply-add costs
+# about an fp32 FMA, so int8 gains little over fp32 (whole X3D programs 0.96-1.05x fp32's speed on a Zen 1 with AVX2,
+# 1.2x on a Zen 4 with its VNNI left out; docs/notes/accelerator.md).
+NO_BYTE_DOT_VARIANTS = ("avx2", "avx512", "neon", "scalar")
+
+
+def int8_kernel_description(variant: str = None) -> str:
+    """Which int8 dense kernels run (``variant``, default: the active table's) and what to expect of them there."""
+    variant = variant or native().qconv3d_variant()
+    if variant in NO_BYTE_DOT_VARIANTS:
+        return (f"{variant}, kernels without a byte dot-product instruction (x86 VNNI or AMX, ARM dotprod): int8 gains "
+                f"little speed over fp32 here, and keeps its 4x smaller model and weights")
+    return f"{variant} (byte dot products)"
+
+
+def int8_kernel_note(variant: str = None) -> str:
+    """int8_kernel_description as the line `pyvideo demo` prints under its table."""
+    return f"int8 kernels: {int8_kernel_description(variant)}"
+
+
 def build_info() -> dict:
     """The native build's description as a dict (version, compiler, ISA levels, FFmpeg, ...)."""
     lines = native().build_info().strip().splitlines()

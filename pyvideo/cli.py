@@ -35,6 +35,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"  ISA supported : {info['isa_supported']}   (CPU features: {info['cpu_features']})")
     forced = f"  (forced by PYVIDEO_ISA={info['PYVIDEO_ISA']})" if info["PYVIDEO_ISA"] else ""
     print(f"  ISA active    : {info['isa_active']}{forced}")
+    no_dot = "  (PYVIDEO_VNNI=0: byte dot products left out)" if os.environ.get("PYVIDEO_VNNI") == "0" else ""
+    print(f"  int8 kernels  : {_native.int8_kernel_description()}{no_dot}")
     l2 = int(info["l2_cache_bytes"])
     print(f"  L2 cache      : {f'{l2 // 1024} KB' if l2 else 'unknown'}   (sizes the kernels' blocking; PYVIDEO_L2_BYTES "
           "overrides)")

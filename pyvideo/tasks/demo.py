@@ -54,20 +54,6 @@ def accuracy_and_latency(model: Callable, clips: List[torch.Tensor], labels: Lis
     return correct / len(labels), statistics.median(times)
 
 
-# int8 dense kernels (pyvideo._C.qconv3d_variant()) without a byte dot-product instruction: there an int8
-# multiply-add costs about an fp32 FMA, so int8 gains little over fp32 (whole X3D programs 0.96-1.05x fp32's speed on
-# a Zen 1 with AVX2, 1.2x on a Zen 4 with its VNNI left out; docs/notes/accelerator.md).
-_NO_BYTE_DOT = ("avx2", "avx512", "neon", "scalar")
-
-
-def int8_kernel_note(variant: str) -> str:
-    """The line the demo prints under its table: which int8 kernels ran, and what to expect of them there."""
-    if variant in _NO_BYTE_DOT:
-        return (f"int8 kernels: {variant}, a CPU without a byte dot-product instruction (x86 VNNI or AMX, ARM "
-                f"dotprod): int8 gains little speed over fp32 here, and keeps its 4x smaller model and weights")
-    return f"int8 kernels: {variant} (byte dot products)"
-
-
 def format_table(rows) -> str:
     header = f"{'model':<22} {'val top-1':>9} {'ms / clip':>10} {'speed-up':>9}"
     base = rows[0][2]
@@ -151,7 +137,7 @@ def run_demo(settings: DemoSettings = DemoSettings(), out_dir: Optional[str] = N
     print(format_table(rows))
     from pyvideo import _native  # the built extension (compile_native above needed it too)
 
-    print(int8_kernel_note(_native.native().qconv3d_variant()))
+    print(_native.int8_kernel_note())
     print(f"total time {elapsed:.0f}s with {threads} thread(s); trained model: {os.path.join(out_dir, 'run', 'model.pt')}")
     return {"rows": rows, "multiview_top1": multiview.metrics["top1"], "seconds": elapsed, "out_dir": out_dir}
 

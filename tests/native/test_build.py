@@ -64,6 +64,16 @@ def test_cli_info_prints_build(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "ISA active" in out and "FFmpeg" in out and "CUDA" in out and "L2 cache" in out
+    assert f"int8 kernels  : {_native.native().qconv3d_variant()}" in out
+
+
+def test_cli_info_says_when_byte_dot_products_are_left_out():
+    env = dict(os.environ, PYVIDEO_VNNI="0")
+    out = subprocess.run([sys.executable, "-m", "pyvideo", "info"], capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert out.returncode == 0, out.stderr
+    line = next(line for line in out.stdout.splitlines() if "int8 kernels" in line)
+    assert "without a byte dot-product instruction" in line and "PYVIDEO_VNNI=0" in line
 
 
 def test_python_m_pyvideo_runs():

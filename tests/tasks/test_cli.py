@@ -96,7 +96,7 @@ def test_demo_pipeline_on_a_tiny_budget(tmp_path, capsys):
 
 
 def test_demo_int8_note_names_cpus_without_a_byte_dot():
-    from pyvideo.tasks.demo import int8_kernel_note
+    from pyvideo._native import int8_kernel_note
 
     for variant in ("avx2", "avx512", "neon", "scalar"):  # avx512: AVX-512 without VNNI
         note = int8_kernel_note(variant)
