@@ -46,7 +46,8 @@ pyvideo_status pyvideo_dwconv3d_f32(const pyvideo_dwconv3d_shape* shape, const f
  * run from one thread at a time per handle; load one handle per thread for concurrent inference. */
 typedef struct pyvideo_program pyvideo_program;
 
-/* Reads a model file. A missing, truncated or malformed file is PYVIDEO_ERROR_INVALID_ARGUMENT with a message. */
+/* Reads a model file. A missing, truncated, corrupt (its checksum, format version 10 on) or malformed file is
+   PYVIDEO_ERROR_INVALID_ARGUMENT with a message. */
 pyvideo_status pyvideo_program_load(const char* path, pyvideo_program** program);
 void pyvideo_program_free(pyvideo_program* program);
 pyvideo_status pyvideo_program_input_channels(const pyvideo_program* program, int64_t* channels);

@@ -1,5 +1,6 @@
 """compile_native: deploy-form and int8 models as one native program, against the per-layer native lowering."""
 import copy
+import zlib
 
 import pytest
 import torch
@@ -273,11 +274,20 @@ def test_model_files_round_trip(efficient_x3d, tmp_path):
             assert torch.equal(loaded(x)[0], program(x)[0])
 
 
+def _sealed(data: bytes) -> bytes:
+    """A model file's bytes with the trailing CRC-32 (format version 10 on) set to match the rest: a patched file
+    that reaches the loader's field checks instead of failing its checksum."""
+    return data[:-4] + zlib.crc32(data[:-4]).to_bytes(4, "little")
+
+
 def test_malformed_model_files_are_clear_errors(efficient_x3d, tmp_path):
     program = compile_native(efficient_x3d[0]).native_program
     path = tmp_path / "model.pvp"
     program.save(path)
     data = path.read_bytes()
+    assert int.from_bytes(data[8:12], "little") >= 10 and int.from_bytes(data[-4:], "little") == zlib.crc32(data[:-4])
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 1  # one bit of a weight: no field check could see it, the checksum does
     cases = {
         "missing.pvp": None,
         "empty.pvp": b"",
@@ -285,11 +295,14 @@ def test_malformed_model_files_are_clear_errors(efficient_x3d, tmp_path):
         "truncated.pvp": data[: len(data) // 2],
         "version.pvp": data[:8] + (99).to_bytes(4, "little") + data[12:],
         "trailing.pvp": data + b"x",
+        "flipped.pvp": bytes(flipped),
+        "trailing_sealed.pvp": _sealed(data[:-4] + b"x" + data[-4:]),
         # the first step's kind, after the magic, version, input count, input channels and step count
-        "kind.pvp": data[:28] + (77).to_bytes(4, "little") + data[32:],
+        "kind.pvp": _sealed(data[:28] + (77).to_bytes(4, "little") + data[32:]),
     }
     messages = {"missing.pvp": "cannot open", "empty.pvp": "truncated", "foreign.pvp": "bad magic",
-                "truncated.pvp": "truncated", "version.pvp": "version 99", "trailing.pvp": "unexpected data",
+                "truncated.pvp": "truncated or corrupt", "version.pvp": "version 99", "trailing.pvp": "checksum mismatch",
+                "flipped.pvp": "checksum mismatch", "trailing_sealed.pvp": "unexpected data",
                 "kind.pvp": "unknown step kind 77"}
     for name, content in cases.items():
         if content is not None:
@@ -301,7 +314,7 @@ def test_malformed_model_files_are_clear_errors(efficient_x3d, tmp_path):
         load_program(tmp_path / "a_directory.pvp")
     corrupt = bytearray(data)
     corrupt[85:93] = (2**40).to_bytes(8, "little")  # the first step's temporal padding
-    (tmp_path / "corrupt.pvp").write_bytes(bytes(corrupt))
+    (tmp_path / "corrupt.pvp").write_bytes(_sealed(bytes(corrupt)))
     with pytest.raises(ValueError, match="program file .*padding"):
         load_program(tmp_path / "corrupt.pvp")
 

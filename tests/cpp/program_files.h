@@ -61,13 +61,42 @@ inline std::string read_file(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
 }
 
-// The model-file format version Program::save writes, and the first with several inputs.
-constexpr uint32_t kCurrentVersion = 9, kMultiInputVersion = 7;
+// The model-file format version Program::save writes, the first with several inputs, the first ending in a CRC-32.
+constexpr uint32_t kCurrentVersion = 10, kMultiInputVersion = 7, kChecksumVersion = 10;
 
 inline uint32_t file_version(const std::string& bytes) {
   uint32_t version;
   std::memcpy(&version, bytes.data() + 8, 4);
   return version;
+}
+
+// CRC-32 as zlib computes it, bit by bit (the loader uses a table: two ways to the same value).
+inline uint32_t crc32_bitwise(const char* data, size_t n) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= uint8_t(data[i]);
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+inline bool has_checksum(const std::string& bytes) {
+  return bytes.size() >= 16 && file_version(bytes) >= kChecksumVersion;
+}
+
+// A file of the checksummed versions with its last 4 bytes set to the checksum of the rest: bytes patched (or cut)
+// to test the loader's own field checks, which a stale checksum would otherwise pre-empt. Others as they are.
+inline std::string sealed(std::string bytes) {
+  if (has_checksum(bytes)) {
+    const uint32_t crc = crc32_bitwise(bytes.data(), bytes.size() - 4);
+    std::memcpy(&bytes[bytes.size() - 4], &crc, 4);
+  }
+  return bytes;
+}
+
+// The bytes without the checksum (the layout of the versions before it).
+inline std::string unsealed(const std::string& bytes) {
+  return has_checksum(bytes) ? bytes.substr(0, bytes.size() - 4) : bytes;
 }
 
 // Where a saved program's first step starts: after the magic, version, inputs (version 7: u32 count and i64
@@ -79,19 +108,25 @@ inline size_t first_step_offset(const std::string& bytes) {
   return 8 + 4 + 4 + 8 * size_t(inputs) + 4;
 }
 
-// A current-version file of a one-input program labelled as `version`, with the header that version has (before
-// version 7: no input count). Step kinds and fields are left as they are.
+// A current-version file of a one-input program labelled as `version` (older than the checksum), with the header
+// that version has (before version 7: no input count) and no checksum. Step kinds and fields are left as they are.
 inline std::string relabelled(const std::string& bytes, uint32_t version) {
-  std::string out = bytes.substr(0, 8);
+  const std::string body = unsealed(bytes);
+  std::string out = body.substr(0, 8);
   out.append(reinterpret_cast<const char*>(&version), 4);
-  const size_t skip = version < kMultiInputVersion && file_version(bytes) >= kMultiInputVersion ? 4 : 0;
-  out.append(bytes, 12 + skip, std::string::npos);
+  const size_t skip = version < kMultiInputVersion && file_version(body) >= kMultiInputVersion ? 4 : 0;
+  out.append(body, 12 + skip, std::string::npos);
   return out;
 }
 
-inline void write_file(const std::string& path, const std::string& bytes) {
+// The bytes as they are: corrupt files for the checksum's tests.
+inline void write_raw_file(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
 }
+
+// The bytes sealed() (a patched file of a checksummed version gets a matching checksum), so tests that patch or cut
+// a saved file reach the loader's field checks.
+inline void write_file(const std::string& path, const std::string& bytes) { write_raw_file(path, sealed(bytes)); }
 
 // Program::load(path) throws std::invalid_argument whose message contains `message` (others are printed).
 inline bool load_fails_with(const std::string& path, const std::string& message) {

@@ -309,11 +309,34 @@ void model_file_through_the_c_api() {
     pyvideo_program_free(bad);
   }
   CHECK(refused == cuts);
-  // Flipped bytes anywhere: loading either fails cleanly or gives a program that runs or fails cleanly.
-  for (size_t at = 0; at < bytes.size(); at += 3) {
+  // Flipped bytes anywhere, weights included: every file is refused (by the checksum; the magic and version by
+  // their own checks), with a message.
+  CHECK(file_version(bytes) >= kChecksumVersion);
+  uint32_t stored;  // the CRC-32 of the rest, as zlib computes it (bitwise here, by table in the loader)
+  std::memcpy(&stored, bytes.data() + bytes.size() - 4, 4);
+  CHECK(stored == crc32_bitwise(bytes.data(), bytes.size() - 4));
+  std::string one_bit = bytes;  // one bit of the middle of the file, a weight, which no field check could judge
+  one_bit[bytes.size() / 2] = char(one_bit[bytes.size() / 2] ^ 1);
+  write_raw_file(cut, one_bit);
+  CHECK(load_fails_with(cut, "checksum mismatch"));
+  int flips = 0, flips_refused = 0;
+  for (size_t at = 0; at < bytes.size(); at += 3, ++flips) {
     std::string flipped = bytes;
     flipped[at] = char(flipped[at] ^ 0x5a);
-    std::ofstream(cut, std::ios::binary | std::ios::trunc).write(flipped.data(), std::streamsize(flipped.size()));
+    write_raw_file(cut, flipped);
+    pyvideo_program* bad = nullptr;
+    if (pyvideo_program_load(cut.c_str(), &bad) == PYVIDEO_ERROR_INVALID_ARGUMENT && !bad &&
+        std::string(pyvideo_last_error()).find("program file") != std::string::npos)
+      ++flips_refused;
+    pyvideo_program_free(bad);
+  }
+  CHECK(flips_refused == flips);
+  // The same flips with a matching checksum (a file written wrong, not damaged after): loading either fails cleanly
+  // or gives a program that runs or fails cleanly.
+  for (size_t at = 0; at + 4 < bytes.size(); at += 3) {
+    std::string flipped = bytes;
+    flipped[at] = char(flipped[at] ^ 0x5a);
+    write_file(cut, flipped);
     pyvideo_program* maybe = nullptr;
     if (pyvideo_program_load(cut.c_str(), &maybe) == PYVIDEO_OK) {
       const pyvideo_status status = pyvideo_program_run(maybe, in.data(), shape, 1);
@@ -487,7 +510,8 @@ std::vector<size_t> input_gate_offsets(const std::string& bytes) {
 }
 
 // The file in an older format version (1 to 4): the fields that version lacks cut out of every step.
-std::string as_version(const std::string& bytes, uint32_t version) {
+std::string as_version(const std::string& sealed_bytes, uint32_t version) {
+  const std::string bytes = unsealed(sealed_bytes);
   std::string old = bytes.substr(0, 8);
   old.append(reinterpret_cast<const char*>(&version), 4);
   size_t from = 12 + 4;  // the current header's input count (one input) is not in older files
