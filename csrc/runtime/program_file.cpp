@@ -50,20 +50,32 @@ constexpr char kMagic[8] = {'P', 'Y', 'V', 'P', 'R', 'O', 'G', '\0'};
 constexpr uint32_t kVersion = 10;
 constexpr uint32_t kChecksumVersion = 10;  // the first version that ends in a checksum
 
-// CRC-32 (reflected polynomial 0xEDB88320, as zlib's crc32), one table lookup per byte: about 1 GB/s, a few ms for a
-// model file of X3D's size next to the time its weights take to read.
+// CRC-32 (reflected polynomial 0xEDB88320, as zlib's crc32), eight bytes a step ("slicing by 8": table k holds the
+// CRC of a byte followed by k zero bytes; little-endian words, as model files are): 5.4-7.5 ms for a 12 MB fp32
+// X3D-XS file, where a byte a step took 50 ms, most of that file's 60 ms load (Zen 4, one-off timing).
 uint32_t crc32(const char* data, size_t n) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
+  static const auto t = [] {
+    std::array<std::array<uint32_t, 256>, 8> tables{};
     for (uint32_t i = 0; i < 256; ++i) {
       uint32_t c = i;
       for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
+      tables[0][i] = c;
     }
-    return t;
+    for (uint32_t i = 0; i < 256; ++i)
+      for (int k = 1; k < 8; ++k) tables[k][i] = (tables[k - 1][i] >> 8) ^ tables[0][tables[k - 1][i] & 0xFFu];
+    return tables;
   }();
   uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) c = table[(c ^ uint8_t(data[i])) & 0xFFu] ^ (c >> 8);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, data + i, 4);
+    std::memcpy(&hi, data + i + 4, 4);
+    lo ^= c;
+    c = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
+        t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+  }
+  for (; i < n; ++i) c = t[0][(c ^ uint8_t(data[i])) & 0xFFu] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
