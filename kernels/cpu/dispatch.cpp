@@ -13,20 +13,13 @@
 namespace pyvideo::kernels {
 namespace {
 
-#if defined(__x86_64__) || defined(_M_X64)
-// PYVIDEO_AMX=0 keeps the AMX tiles out of the table (A/B benchmarks, tests); read whenever the table is filled.
-bool amx_allowed() {
-  const char* env = std::getenv("PYVIDEO_AMX");
-  return !(env && std::string(env) == "0");
-}
-#endif
-
-// PYVIDEO_VNNI=0 keeps the byte dot-product instructions (AVX512-VNNI, AVX-VNNI, ARM dotprod) and AMX out of the
-// table, so a CPU that has them also runs, and times, the kernels of CPUs without (Skylake-SP, Zen 1-3, Cortex-A53);
-// read whenever the table is filled.
-bool byte_dot_allowed() {
-  const char* env = std::getenv("PYVIDEO_VNNI");
-  return !(env && std::string(env) == "0");
+// Whether the environment variable `name` is "0", read whenever the table is filled: PYVIDEO_AMX=0 keeps the AMX tiles
+// out of the table (A/B benchmarks, tests); PYVIDEO_VNNI=0 keeps the byte dot-product instructions (AVX512-VNNI,
+// AVX-VNNI, ARM dotprod) and AMX out, so a CPU that has them also runs, and times, the kernels of CPUs without
+// (Skylake-SP, Zen 1-3, Cortex-A53).
+bool switched_off(const char* name) {
+  const char* env = std::getenv(name);
+  return env && std::string(env) == "0";
 }
 
 bool cpu_supports(Isa isa) {
@@ -56,7 +49,7 @@ KernelTable make_table(Isa isa) {
   t.channels_last_row = channels_last_row_scalar;
   t.qlinear_dot = qlinear_dot_scalar;
   CpuFeatures f = cpu_features();
-  if (!byte_dot_allowed()) f.avx512vnni = f.avx_vnni = f.amx_int8 = f.dotprod = false;
+  if (switched_off("PYVIDEO_VNNI")) f.avx512vnni = f.avx_vnni = f.amx_int8 = f.dotprod = false;
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
     case Isa::avx2:
@@ -92,7 +85,8 @@ KernelTable make_table(Isa isa) {
         t.qconv3d = qconv3d_avx512vnni, t.qdwconv3d = qdwconv3d_avx512vnni, t.qconv3d_name = "avx512vnni";
       else if (f.avx_vnni)
         t.qconv3d = qconv3d_avxvnni, t.qdwconv3d = qdwconv3d_avxvnni, t.qconv3d_name = "avxvnni";
-      if (f.avx512vnni && f.amx_int8 && amx_allowed()) t.qconv3d = qconv3d_amx, t.qconv3d_name = "amx+avx512vnni";
+      if (f.avx512vnni && f.amx_int8 && !switched_off("PYVIDEO_AMX"))
+        t.qconv3d = qconv3d_amx, t.qconv3d_name = "amx+avx512vnni";
       break;
 #endif
 #if defined(__aarch64__)
