@@ -20,17 +20,17 @@ def randomize_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Modu
     return model
 
 
-# The CPU features whose instructions PYVIDEO_VNNI=0 leaves out of the int8 kernels (cpu_features() names).
-BYTE_DOT_FEATURES = ("avx512vnni", "avxvnni", "dotprod", "amx_int8")
-
-
 def int8_levels():
-    """Every supported ISA level; where the CPU has a byte dot product (VNNI, dotprod), each SIMD level also without
-    it, named LEVEL-nodot (using_level): there it runs the int8 kernels of CPUs that lack one (avx512-nodot:
-    Skylake-SP's), which would otherwise be tested only on such CPUs."""
+    """Every supported ISA level; and each level whose int8 dense kernel uses a byte dot product here (its variant is
+    not named after the level: avx512vnni, amx+avx512vnni, avxvnni, neondot) also without it, named LEVEL-nodot
+    (using_level): there it runs the int8 kernels of CPUs that lack one (avx512-nodot: Skylake-SP's), which would
+    otherwise be tested only on such CPUs. A level without one here gets no -nodot twin: it would run the same
+    kernels again."""
     levels = list(native().supported_isas())
-    if set(native().cpu_features().split()) & set(BYTE_DOT_FEATURES):
-        levels += [f"{level}-nodot" for level in native().supported_isas() if level != "scalar"]
+    for level in native().supported_isas():
+        with using_isa(level):
+            if native().qconv3d_variant() != level:
+                levels.append(f"{level}-nodot")
     return levels
 
 
